@@ -1,0 +1,61 @@
+# The commands people type. `make demo` runs the system end to end; `make test` runs the suite.
+# Both start a real Kafka and a real PostgreSQL on this machine without Docker.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PYTEST  := $(VENV)/bin/pytest
+export MUBA_CACHE ?= $(CURDIR)/.cache
+
+# Where the local servers listen; the services and the tests read these.
+export KAFKA_BOOTSTRAP_SERVERS     ?= 127.0.0.1:9092
+export MUBA_ADMIN_DATABASE_URL     ?= postgresql://postgres@127.0.0.1:5432/muba
+export REGISTRY_DATABASE_URL       ?= postgresql://registry:registry@127.0.0.1:5432/muba
+export SPONSORSHIP_DATABASE_URL    ?= postgresql://sponsorship:sponsorship@127.0.0.1:5432/muba
+export NOTIFICATIONS_DATABASE_URL  ?= postgresql://notifications:notifications@127.0.0.1:5432/muba
+export MUBA_KAFKA_LIBS             ?= $(MUBA_CACHE)/kafka/libs
+
+.PHONY: help install infra-up infra-down infra-status migrate test test-unit lint demo up down env clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@bash deploy/local/bootstrap.sh
+	@touch $@
+
+install: $(VENV)/.installed ## system packages, the virtualenv and the Kafka jars
+
+infra-up: install ## start Kafka and PostgreSQL (idempotent)
+	@bash deploy/local/postgres.sh up
+	@bash deploy/local/kafka.sh up
+
+infra-down: ## stop Kafka and PostgreSQL
+	@bash deploy/local/kafka.sh down
+	@bash deploy/local/postgres.sh down
+
+infra-status: ## are they running, which versions
+	@rc=0; bash deploy/local/postgres.sh status || rc=1; bash deploy/local/kafka.sh status || rc=1; exit $$rc
+
+migrate: infra-up ## apply every service's migrations
+	@for s in registry sponsorship notifications; do $(PY) -m services.$$s migrate || exit 1; done
+
+env: ## the variables that point a shell at the local servers
+	@env | grep -E '^(KAFKA_BOOTSTRAP_SERVERS|MUBA_ADMIN_DATABASE_URL|[A-Z]+_DATABASE_URL|MUBA_KAFKA_LIBS)=' | sed 's/^/export /'
+
+test: infra-up ## the whole suite against the real servers
+	@$(PYTEST) -q
+
+test-unit: install ## the fast unit tests only (no servers)
+	@$(PYTEST) -q tests/unit
+
+lint: install ## ruff and mypy
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy services shared simulators
+
+demo: infra-up ## the pipeline end to end with sample data, then a summary
+	@$(PY) -m deploy.demo
+
+clean: infra-down ## stop the servers and remove their data
+	@bash deploy/local/kafka.sh reset
+	@bash deploy/local/postgres.sh reset

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh Debian machine: Java and Maven (for Kafka's jars),
+# PostgreSQL, a Python virtualenv with the project and its test tools, and the Kafka jars.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need=()
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "bootstrap: missing ${need[*]}; install them (sudo apt-get install ${need[*]})" >&2; exit 1; }
+  echo "bootstrap: installing ${need[*]} from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+python=${PYTHON:-python3}
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "bootstrap: Python >= 3.11 is needed, $python is $("$python" --version)" >&2; exit 1; }
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating the virtualenv .venv"
+  "$python" -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip >/dev/null
+echo "bootstrap: installing the project and its test tools into .venv"
+.venv/bin/pip install -q -e '.[test]'
+bash deploy/local/kafka.sh fetch

@@ -1,0 +1,655 @@
+"""Pure rules of the notifications service: what to send, to whom, in which words.
+
+No I/O here. Builders turn a fact ("enrolment confirmed", "registration rejected", ...) into the
+list of messages to send; the service sends them and uses `dedupe_key` so that one event never
+sends the same message twice. Texts are in Bahasa Indonesia. Worker messages go by SMS or
+WhatsApp and are kept to `SMS_MAX_CHARS` characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Literal, get_args
+
+Channel = Literal["sms", "whatsapp", "email", "webhook"]
+Audience = Literal["worker", "company", "office"]
+WorkerChannel = Literal["sms", "whatsapp"]
+
+SMS_MAX_CHARS = 320
+
+TEMPLATE_ENROLLMENT_CONFIRMED = "enrollment_confirmed"
+TEMPLATE_WORKER_WAITLISTED = "worker_waitlisted"
+TEMPLATE_REGISTRATION_REJECTED = "registration_rejected"
+TEMPLATE_ENROLLMENT_REJECTED = "enrollment_rejected"
+
+PROGRAMME_NAME = "Perlindungan Pekerja Rentan Kabupaten Musi Banyuasin"
+PROGRAMME_NAME_SHORT = "Perlindungan Pekerja Rentan Kab. Muba"
+OFFICE_NAME = "Disnakertrans Muba"
+OFFICE_SIGNATURE = "Dinas Tenaga Kerja dan Transmigrasi Kabupaten Musi Banyuasin"
+
+# Indonesia has no daylight saving time, so a fixed offset is exact for WIB (Asia/Jakarta).
+JAKARTA = timezone(timedelta(hours=7), "WIB")
+
+_MONTHS = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+
+_WORKER_CHANNELS: frozenset[str] = frozenset(get_args(WorkerChannel))
+_MOBILE_PHONE = re.compile(r"\+628\d{7,11}")
+# Any run of 12+ digits in free text may be a NIK (or a mistyped one) and is masked.
+_NIK_LIKE = re.compile(r"(?<!\d)\d{12,}(?!\d)")
+_KECAMATAN_PREFIX = re.compile(r"^\s*(kecamatan|kec\.)\s*", re.IGNORECASE)
+
+# Free-text inputs are clipped in SMS so that fixed facts (KPJ, dates) always fit.
+_SMS_NAME_MAX = 40
+_SMS_COMPANY_MAX = 50
+_SMS_PLACE_MAX = 30
+_SMS_REASON_MAX = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    template: str
+    audience: Audience
+    channel: Channel
+    recipient: str
+    subject: str | None
+    body: str
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------------------------
+
+
+def jakarta_date(moment: datetime) -> date:
+    """Calendar date in Asia/Jakarta of an aware datetime."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("naive datetime: cannot tell the Asia/Jakarta date")
+    return moment.astimezone(JAKARTA).date()
+
+
+def format_tanggal(d: date) -> str:
+    """'1 Desember 2026'. An aware datetime is first converted to its Asia/Jakarta date."""
+    if isinstance(d, datetime):
+        d = jakarta_date(d)
+    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+
+
+def format_rupiah(amount: int) -> str:
+    """'Rp16.800'. Whole Rupiah only; negative amounts get a leading minus ('-Rp500')."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TypeError(f"amount must be an int number of Rupiah, got {type(amount).__name__}")
+    sign = "-" if amount < 0 else ""
+    return f"{sign}Rp{abs(amount):,}".replace(",", ".")
+
+
+def mask_nik(nik: str) -> str:
+    """Keep the first 6 (area) and last 2 digits: '160601********03'.
+
+    Anything too short to mask that way is masked completely.
+    """
+    value = nik.strip()
+    if len(value) < 12:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 8) + value[-2:]
+
+
+def mask_phone(phone: str) -> str:
+    """Keep the first 6 and last 4 characters: '+62812****7890'. Short values are masked completely."""
+    value = phone.strip()
+    if len(value) < 11:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+def is_usable_phone(phone: str | None) -> bool:
+    """True for a normalised Indonesian mobile number ('+628...'), the only kind SMS/WhatsApp reach."""
+    return phone is not None and _MOBILE_PHONE.fullmatch(phone.strip()) is not None
+
+
+def describe_package(package: str) -> str:
+    """'JKK dan JKM', or 'JKK, JKM dan JHT' when the package includes JHT (old-age savings)."""
+    return "JKK, JKM dan JHT" if "JHT" in package.upper() else "JKK dan JKM"
+
+
+def redact_niks(text: str) -> str:
+    """Mask anything in free text that may be a NIK, even a mistyped one (12+ digits in a row)."""
+    return _NIK_LIKE.sub(lambda m: mask_nik(m.group(0)), text)
+
+
+# --------------------------------------------------------------------------------------------
+# Advice
+# --------------------------------------------------------------------------------------------
+
+DEFAULT_ADVICE = (
+    "Hubungi mitra/operator yang mendaftarkan Anda atau Disnakertrans Muba untuk memeriksa data Anda."
+)
+
+
+class _AdviceMap(dict[str, str]):
+    """A dict that answers unknown codes with DEFAULT_ADVICE (without storing them)."""
+
+    def __missing__(self, key: str) -> str:
+        return DEFAULT_ADVICE
+
+
+REJECTION_ADVICE: dict[str, str] = _AdviceMap(
+    {
+        # Registration (registry validation) codes.
+        "MISSING_FIELD": "Lengkapi data yang belum diisi sesuai KTP.",
+        "INVALID_TYPE": "Periksa kembali isian data; ada isian yang bentuknya tidak sesuai.",
+        "NIK_FORMAT": "Tulis NIK 16 angka persis seperti di KTP.",
+        "NIK_PROVINCE": "Periksa NIK dan tulis persis seperti di KTP; kode wilayahnya tidak dikenal.",
+        "NIK_BIRTH_DATE_MISMATCH": (
+            "Samakan tanggal lahir dengan KTP; bila data di KTP salah, perbaiki di Disdukcapil."
+        ),
+        "NIK_SEX_MISMATCH": (
+            "Samakan jenis kelamin dengan KTP; bila data di KTP salah, perbaiki di Disdukcapil."
+        ),
+        "NIK_SERIAL": "Periksa 4 angka terakhir NIK dan tulis persis seperti di KTP.",
+        "BIRTH_DATE_FORMAT": "Tulis tanggal lahir lengkap (tanggal, bulan, tahun) sesuai KTP.",
+        "AGE_BELOW_MINIMUM": "Usia belum cukup untuk program ini; silakan daftar lagi setelah cukup umur.",
+        "AGE_ABOVE_MAXIMUM": (
+            "Usia melewati batas program ini; tanyakan perlindungan lain ke Disnakertrans Muba."
+        ),
+        "SEX_INVALID": "Isi jenis kelamin (laki-laki atau perempuan) sesuai KTP.",
+        "KECAMATAN_UNKNOWN": "Pilih kecamatan tempat Anda bekerja di Kabupaten Musi Banyuasin.",
+        "PHONE_INVALID": "Isi nomor HP yang aktif, misalnya 0812xxxxxxxx.",
+        "NAME_INVALID": "Tulis nama lengkap persis seperti di KTP.",
+        "NAME_TOO_LONG": "Tulis nama persis seperti di KTP, tanpa gelar atau keterangan tambahan.",
+        "OCCUPATION_INVALID": "Pilih pekerjaan dari daftar yang tersedia.",
+        "INCOME_INVALID": "Isi perkiraan penghasilan per bulan dalam rupiah, angka saja.",
+        "DESA_INVALID": "Pilih desa/kelurahan yang ada di kecamatan tersebut.",
+        "DUPLICATE_NIK": (
+            "NIK ini sudah terdaftar di program; tidak perlu mendaftar lagi. "
+            "Tanyakan statusnya ke Disnakertrans Muba bila perlu."
+        ),
+        # BPJS Ketenagakerjaan enrolment codes.
+        "NIK_NOT_FOUND": (
+            "Perbarui data kependudukan di Disdukcapil, lalu daftar ulang lewat mitra/operator."
+        ),
+        "ALREADY_MEMBER": "Anda sudah menjadi peserta BPJS Ketenagakerjaan; tidak perlu tindakan apa pun.",
+        "AGE_NOT_ELIGIBLE": ("Tanyakan program perlindungan lain yang sesuai ke Disnakertrans Muba."),
+        "DATA_MISMATCH": (
+            "Samakan nama dan tanggal lahir dengan KTP lewat mitra/operator; "
+            "bila data KTP salah, perbaiki di Disdukcapil."
+        ),
+    }
+)
+
+
+def advice_for(code: str) -> str:
+    return REJECTION_ADVICE.get(code, DEFAULT_ADVICE)
+
+
+_FIELD_LABELS: dict[str, str] = {
+    "nik": "NIK",
+    "full_name": "nama",
+    "name": "nama",
+    "birth_date": "tanggal lahir",
+    "sex": "jenis kelamin",
+    "gender": "jenis kelamin",
+    "kecamatan": "kecamatan",
+    "kecamatan_code": "kecamatan",
+    "phone": "nomor HP",
+    "phone_number": "nomor HP",
+    "occupation": "pekerjaan",
+    "income": "penghasilan",
+    "monthly_income": "penghasilan",
+    "declared_income": "penghasilan",
+    "desa": "desa/kelurahan",
+    "desa_code": "desa/kelurahan",
+    "address": "alamat",
+}
+
+# What went wrong, in plain words, per registration rejection code ("{label}" = the field).
+_REGISTRATION_PROBLEMS: dict[str, str] = {
+    "MISSING_FIELD": "{label} belum diisi",
+    "INVALID_TYPE": "isian {label} tidak sesuai",
+    "NIK_FORMAT": "NIK harus 16 angka",
+    "NIK_PROVINCE": "kode wilayah pada NIK tidak dikenal",
+    "NIK_BIRTH_DATE_MISMATCH": "tanggal lahir tidak cocok dengan NIK",
+    "NIK_SEX_MISMATCH": "jenis kelamin tidak cocok dengan NIK",
+    "NIK_SERIAL": "nomor urut pada NIK tidak valid",
+    "BIRTH_DATE_FORMAT": "tanggal lahir tidak valid",
+    "AGE_BELOW_MINIMUM": "usia di bawah batas minimal",
+    "AGE_ABOVE_MAXIMUM": "usia di atas batas maksimal",
+    "SEX_INVALID": "jenis kelamin tidak valid",
+    "KECAMATAN_UNKNOWN": "kecamatan tidak dikenal",
+    "PHONE_INVALID": "nomor HP tidak valid",
+    "NAME_INVALID": "nama tidak valid",
+    "NAME_TOO_LONG": "nama terlalu panjang",
+    "OCCUPATION_INVALID": "pekerjaan tidak dikenal",
+    "INCOME_INVALID": "penghasilan tidak valid",
+    "DESA_INVALID": "desa/kelurahan tidak dikenal",
+    "DUPLICATE_NIK": "NIK sudah terdaftar di program ini",
+}
+
+_ENROLLMENT_PROBLEMS: dict[str, str] = {
+    "NIK_NOT_FOUND": "NIK Anda tidak ditemukan di data Dukcapil",
+    "ALREADY_MEMBER": "Anda sudah terdaftar sebagai peserta BPJS Ketenagakerjaan",
+    "AGE_NOT_ELIGIBLE": "usia Anda tidak memenuhi syarat peserta",
+    "DATA_MISMATCH": "data Anda berbeda dengan data Dukcapil",
+}
+
+
+def _field_label(field: str) -> str:
+    key = field.strip().lower().rsplit(".", 1)[-1]
+    return _FIELD_LABELS.get(key, key.replace("_", " ") or "data")
+
+
+def _registration_problem(field: str, code: str) -> str:
+    template = _REGISTRATION_PROBLEMS.get(code, "isian {label} tidak sesuai")
+    return template.format(label=_field_label(field))
+
+
+# --------------------------------------------------------------------------------------------
+# Small text helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _clip(text: str, limit: int) -> str:
+    """Shorten free text to `limit` characters, ASCII '...' so SMS stays in the GSM alphabet."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[: limit - 3].rstrip() + "..."
+
+
+def _clean(text: str | None) -> str:
+    """Collapse whitespace and mask anything that looks like a NIK."""
+    return redact_niks(" ".join((text or "").split()))
+
+
+def _first_fitting(candidates: Iterable[str], limit: int = SMS_MAX_CHARS) -> str:
+    """The first candidate within `limit`; failing that, the last one cut to fit."""
+    last = ""
+    for candidate in candidates:
+        if len(candidate) <= limit:
+            return candidate
+        last = candidate
+    return _clip(last, limit)
+
+
+def _kecamatan(name: str) -> str:
+    return _KECAMATAN_PREFIX.sub("", _clean(name)) or "-"
+
+
+def _greeting(name: str | None) -> str:
+    cleaned = _clip(_clean(name), _SMS_NAME_MAX)
+    return f"Yth. {cleaned}," if cleaned else "Yth. Bapak/Ibu,"
+
+
+def _require_worker_channel(channel: str) -> WorkerChannel:
+    if channel not in _WORKER_CHANNELS:
+        raise ValueError(f"worker channel must be sms or whatsapp, got {channel!r}")
+    return "sms" if channel == "sms" else "whatsapp"
+
+
+def _require_phone(phone: str) -> str:
+    if not is_usable_phone(phone):
+        raise ValueError(f"worker phone is not a normalised mobile number: {mask_phone(phone)!r}")
+    return phone.strip()
+
+
+def _require(value: str, what: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError(f"{what} must not be empty")
+    return stripped
+
+
+def _optional(value: str | None) -> str | None:
+    stripped = (value or "").strip()
+    return stripped or None
+
+
+def _worker_message(template: str, channel: WorkerChannel, phone: str, body: str) -> Notification:
+    return Notification(
+        template=template,
+        audience="worker",
+        channel=channel,
+        recipient=phone,
+        subject=None,
+        body=_first_fitting([body]),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------------------------
+
+
+def enrollment_confirmed(
+    *,
+    worker_name: str,
+    worker_phone: str,
+    worker_channel: WorkerChannel,
+    kpj_number: str,
+    coverage_start: date,
+    coverage_end: date,
+    package: str,
+    company_name: str,
+    company_email: str | None,
+    company_webhook_url: str | None,
+    nik: str,
+    kecamatan_name: str,
+    office_email: str,
+) -> list[Notification]:
+    """Worker (KPJ, coverage, who pays, card) and sponsoring company (email and/or webhook).
+
+    `office_email` is accepted for a uniform signature; the office gets summaries elsewhere.
+    The webhook body is a JSON document; the NIK only ever appears masked.
+    """
+    channel = _require_worker_channel(worker_channel)
+    phone = _require_phone(worker_phone)
+    kpj = _require(kpj_number, "kpj_number")
+    if coverage_end < coverage_start:
+        raise ValueError("coverage_end is before coverage_start")
+    start, end = format_tanggal(coverage_start), format_tanggal(coverage_end)
+    cover = describe_package(package)
+    company = _clean(company_name) or "perusahaan sponsor"
+    name = _clean(worker_name)
+    kecamatan = _kecamatan(kecamatan_name)
+    masked_nik = mask_nik(nik)
+
+    greeting = _greeting(worker_name)
+    sms_company = _clip(company, _SMS_COMPANY_MAX)
+    worker_body = _first_fitting(
+        [
+            f"{greeting} Anda terdaftar sebagai peserta BPJS Ketenagakerjaan ({cover}) program "
+            f"{PROGRAMME_NAME_SHORT}. No. KPJ: {kpj}. Berlaku {start} s.d. {end}. Iuran dibayar "
+            f"oleh {sms_company}, Anda tidak perlu membayar. Kartu peserta diterima dalam 7 hari.",
+            f"{greeting} Anda peserta BPJS Ketenagakerjaan ({cover}) program {PROGRAMME_NAME_SHORT}. "
+            f"KPJ: {kpj}. Berlaku {start} s.d. {end}. Iuran dibayar oleh {sms_company}, "
+            "Anda tidak membayar. Kartu diterima dalam 7 hari.",
+            f"{greeting} Anda peserta BPJS Ketenagakerjaan ({cover}) program Pekerja Rentan Muba. "
+            f"KPJ: {kpj}. Berlaku {start} s.d. {end}. Iuran dibayar {sms_company}, "
+            "Anda tidak membayar. Kartu diterima dalam 7 hari.",
+        ]
+    )
+    messages = [_worker_message(TEMPLATE_ENROLLMENT_CONFIRMED, channel, phone, worker_body)]
+
+    email = _optional(company_email)
+    if email is not None:
+        body = (
+            f"Yth. {company},\n\n"
+            f"Terima kasih atas dukungan Anda pada program {PROGRAMME_NAME}. Pekerja berikut telah "
+            "terdaftar sebagai peserta BPJS Ketenagakerjaan dengan iuran ditanggung oleh "
+            f"{company}:\n\n"
+            f"Nama              : {name}\n"
+            f"NIK               : {masked_nik}\n"
+            f"No. KPJ           : {kpj}\n"
+            f"Program           : {cover}\n"
+            f"Masa perlindungan : {start} s.d. {end}\n"
+            f"Kecamatan         : {kecamatan}\n\n"
+            "Kartu peserta akan diterima pekerja dalam 7 hari.\n\n"
+            f"Hormat kami,\n{OFFICE_SIGNATURE}"
+        )
+        messages.append(
+            Notification(
+                template=TEMPLATE_ENROLLMENT_CONFIRMED,
+                audience="company",
+                channel="email",
+                recipient=email,
+                subject=f"Pekerja terdaftar BPJS Ketenagakerjaan: {name} (KPJ {kpj})",
+                body=body,
+            )
+        )
+
+    webhook = _optional(company_webhook_url)
+    if webhook is not None:
+        payload = {
+            "event": TEMPLATE_ENROLLMENT_CONFIRMED,
+            "company_name": company,
+            "worker_name": name,
+            "nik_masked": masked_nik,
+            "kpj_number": kpj,
+            "package": cover,
+            "coverage_start": coverage_start.isoformat(),
+            "coverage_end": coverage_end.isoformat(),
+            "kecamatan": kecamatan,
+            "pesan": (
+                f"{name} terdaftar sebagai peserta BPJS Ketenagakerjaan ({cover}), KPJ {kpj}, "
+                f"berlaku {start} s.d. {end}, kecamatan {kecamatan}; iuran ditanggung {company}."
+            ),
+        }
+        messages.append(
+            Notification(
+                template=TEMPLATE_ENROLLMENT_CONFIRMED,
+                audience="company",
+                channel="webhook",
+                recipient=webhook,
+                subject=None,
+                body=json.dumps(payload, ensure_ascii=False, sort_keys=True),
+            )
+        )
+    return messages
+
+
+def worker_waitlisted(
+    *,
+    worker_name: str,
+    worker_phone: str,
+    worker_channel: WorkerChannel,
+    kecamatan_name: str,
+) -> list[Notification]:
+    channel = _require_worker_channel(worker_channel)
+    phone = _require_phone(worker_phone)
+    greeting = _greeting(worker_name)
+    kecamatan = _clip(_kecamatan(kecamatan_name), _SMS_PLACE_MAX)
+    body = _first_fitting(
+        [
+            f"{greeting} pendaftaran Anda di program {PROGRAMME_NAME_SHORT} sudah diterima. "
+            f"Saat ini Anda masuk daftar tunggu sampai ada perusahaan di Kecamatan {kecamatan} yang "
+            "menanggung iuran BPJS Ketenagakerjaan Anda. Kami akan mengabari Anda lagi. "
+            "Anda tidak perlu membayar apa pun.",
+            f"{greeting} pendaftaran Anda di program {PROGRAMME_NAME_SHORT} diterima. Anda masuk "
+            f"daftar tunggu sampai ada perusahaan di Kec. {kecamatan} yang menanggung iuran BPJS "
+            "Ketenagakerjaan Anda. Kami akan mengabari Anda lagi.",
+        ]
+    )
+    return [_worker_message(TEMPLATE_WORKER_WAITLISTED, channel, phone, body)]
+
+
+def registration_rejected(
+    *,
+    full_name: str | None,
+    phone: str | None,
+    reasons: Sequence[tuple[str, str, str]],
+    source: str,
+    office_email: str,
+) -> list[Notification]:
+    """SMS to the worker when a usable phone is known, and always an e-mail to the office.
+
+    `reasons` are (field, code, message) from registry validation. No SMS goes out when one of
+    the reasons is PHONE_INVALID: the number itself is in doubt.
+    """
+    office = _require(office_email, "office_email")
+    name = _clean(full_name)
+    src = _clean(source) or "-"
+    codes = [code for _, code, _ in reasons]
+    send_sms = is_usable_phone(phone) and "PHONE_INVALID" not in codes
+
+    messages: list[Notification] = []
+    if send_sms and phone is not None:
+        messages.append(
+            _worker_message(
+                TEMPLATE_REGISTRATION_REJECTED,
+                "sms",
+                phone.strip(),
+                _registration_rejected_sms(full_name, reasons),
+            )
+        )
+
+    raw_phone = _optional(phone)
+    lines = [
+        f"Pendaftaran pekerja dari sumber {src} ditolak oleh validasi data.",
+        "",
+        f"Nama     : {name or '-'}",
+        f"Nomor HP : {mask_phone(raw_phone) if raw_phone else '-'}",
+        "Pekerja  : "
+        + ("diberi tahu lewat SMS" if send_sms else "tidak diberi tahu (nomor HP tidak ada/tidak valid)"),
+        "",
+        "Alasan:",
+    ]
+    if not reasons:
+        lines.append("- (tidak ada rincian alasan)")
+    for field, code, message in reasons:
+        detail = _clean(message) or _registration_problem(field, code)
+        lines.append(f"- {_field_label(field)} [{code}]: {detail}")
+        lines.append(f"  Saran: {advice_for(code)}")
+    lines += ["", "Mohon bantu mitra/operator memperbaiki data lalu mengirim ulang pendaftaran."]
+    messages.append(
+        Notification(
+            template=TEMPLATE_REGISTRATION_REJECTED,
+            audience="office",
+            channel="email",
+            recipient=office,
+            subject=f"Pendaftaran pekerja ditolak ({src}): {name or 'tanpa nama'}",
+            body="\n".join(lines),
+        )
+    )
+    return messages
+
+
+def _registration_rejected_sms(full_name: str | None, reasons: Sequence[tuple[str, str, str]]) -> str:
+    greeting = _greeting(full_name)
+    problems: list[str] = []
+    distinct_codes: list[str] = []
+    for field, code, _ in reasons:
+        problem = _registration_problem(field, code)
+        if problem not in problems:
+            problems.append(problem)
+        if code not in distinct_codes:
+            distinct_codes.append(code)
+    if not problems:
+        problems = ["data tidak lengkap atau tidak sesuai"]
+    # DUPLICATE_NIK advice already says what to do and whom to ask; no "correct the data" then.
+    closing = (
+        ""
+        if distinct_codes == ["DUPLICATE_NIK"]
+        else " Hubungi mitra/operator yang mendaftarkan Anda atau Disnakertrans Muba untuk memperbaiki data."
+    )
+    advices = [advice_for(code) for code in distinct_codes]
+
+    def render(shown: Sequence[str], more: bool, advice: Sequence[str]) -> str:
+        what = "; ".join(shown) + ("; dan lainnya" if more else "")
+        extra = "".join(f" {a}" for a in advice)
+        return (
+            f"{greeting} pendaftaran Anda di program {PROGRAMME_NAME_SHORT} belum dapat diproses: "
+            f"{what}.{extra}{closing}"
+        )
+
+    def candidates() -> Iterable[str]:
+        yield render(problems, False, advices)
+        yield render(problems, False, advices[:1])
+        yield render(problems, False, [])
+        for count in range(len(problems) - 1, 0, -1):
+            yield render(problems[:count], True, [])
+
+    return _first_fitting(candidates())
+
+
+def enrollment_rejected(
+    *,
+    worker_name: str,
+    worker_phone: str,
+    worker_channel: WorkerChannel,
+    reason_code: str,
+    reason_message: str,
+    office_email: str,
+) -> list[Notification]:
+    """BPJS Ketenagakerjaan refused the enrolment: tell the worker why and what to do, and the office."""
+    channel = _require_worker_channel(worker_channel)
+    phone = _require_phone(worker_phone)
+    office = _require(office_email, "office_email")
+    code = reason_code.strip()
+    message = _clean(reason_message)
+    greeting = _greeting(worker_name)
+    advice = advice_for(code)
+
+    if code == "ALREADY_MEMBER":
+        worker_body = _first_fitting(
+            [
+                f"{greeting} Anda sudah terdaftar sebagai peserta BPJS Ketenagakerjaan, sehingga tidak "
+                f"didaftarkan lagi lewat program {PROGRAMME_NAME_SHORT}. Tidak perlu tindakan apa pun.",
+            ]
+        )
+    else:
+        why = _ENROLLMENT_PROBLEMS.get(code) or (
+            f"alasan dari BPJS: {_clip(message, _SMS_REASON_MAX)}" if message else "alasan belum diketahui"
+        )
+        stop = "" if why.endswith("...") else "."
+        worker_body = _first_fitting(
+            [
+                f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda lewat program {PROGRAMME_NAME_SHORT} "
+                f"belum berhasil karena {why}{stop} {advice}",
+                f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda belum berhasil "
+                f"karena {why}{stop} {advice}",
+            ]
+        )
+
+    name = _clean(worker_name)
+    office_body = "\n".join(
+        [
+            "BPJS Ketenagakerjaan menolak pendaftaran pekerja berikut.",
+            "",
+            f"Nama     : {name or '-'}",
+            f"Nomor HP : {mask_phone(phone)}",
+            f"Kode     : {code or '-'}",
+            f"Alasan   : {message or '-'}",
+            f"Saran    : {advice}",
+            "",
+            "Pekerja juga diberi tahu lewat " + ("SMS." if channel == "sms" else "WhatsApp."),
+        ]
+    )
+    return [
+        _worker_message(TEMPLATE_ENROLLMENT_REJECTED, channel, phone, worker_body),
+        Notification(
+            template=TEMPLATE_ENROLLMENT_REJECTED,
+            audience="office",
+            channel="email",
+            recipient=office,
+            subject=f"Pendaftaran BPJS ditolak ({code or 'tanpa kode'}): {name or 'tanpa nama'}",
+            body=office_body,
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Idempotency
+# --------------------------------------------------------------------------------------------
+
+
+def dedupe_key(event_id: str, notification: Notification) -> str:
+    """Stable key per (event, template, audience, channel, recipient): the same event never
+    sends the same message twice, whatever the body. Hex SHA-256, so separators cannot collide.
+    """
+    if not event_id.strip():
+        raise ValueError("event_id must not be empty")
+    parts = [
+        event_id.strip(),
+        notification.template,
+        notification.audience,
+        notification.channel,
+        notification.recipient.strip(),
+    ]
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()

@@ -1,0 +1,464 @@
+"""Pure validation rules for worker registrations (no I/O).
+
+Every rule is checked and every failure is reported, so that one rejection message can tell the
+worker everything to fix at once. Reason messages are in Bahasa Indonesia and never echo the input.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Final, Literal
+
+from shared.kecamatan import KECAMATAN, resolve_kecamatan
+
+# Reason codes.
+MISSING_FIELD: Final = "MISSING_FIELD"
+INVALID_TYPE: Final = "INVALID_TYPE"
+NIK_FORMAT: Final = "NIK_FORMAT"
+NIK_PROVINCE: Final = "NIK_PROVINCE"
+NIK_BIRTH_DATE_MISMATCH: Final = "NIK_BIRTH_DATE_MISMATCH"
+NIK_SEX_MISMATCH: Final = "NIK_SEX_MISMATCH"
+NIK_SERIAL: Final = "NIK_SERIAL"
+BIRTH_DATE_FORMAT: Final = "BIRTH_DATE_FORMAT"
+AGE_BELOW_MINIMUM: Final = "AGE_BELOW_MINIMUM"
+AGE_ABOVE_MAXIMUM: Final = "AGE_ABOVE_MAXIMUM"
+SEX_INVALID: Final = "SEX_INVALID"
+KECAMATAN_UNKNOWN: Final = "KECAMATAN_UNKNOWN"
+PHONE_INVALID: Final = "PHONE_INVALID"
+NAME_INVALID: Final = "NAME_INVALID"
+NAME_TOO_LONG: Final = "NAME_TOO_LONG"
+OCCUPATION_INVALID: Final = "OCCUPATION_INVALID"
+INCOME_INVALID: Final = "INCOME_INVALID"
+DESA_INVALID: Final = "DESA_INVALID"
+DUPLICATE_NIK: Final = "DUPLICATE_NIK"  # raised by the handler (needs the database), not by validate
+
+REASON_CODES: Final = frozenset(
+    {
+        MISSING_FIELD,
+        INVALID_TYPE,
+        NIK_FORMAT,
+        NIK_PROVINCE,
+        NIK_BIRTH_DATE_MISMATCH,
+        NIK_SEX_MISMATCH,
+        NIK_SERIAL,
+        BIRTH_DATE_FORMAT,
+        AGE_BELOW_MINIMUM,
+        AGE_ABOVE_MAXIMUM,
+        SEX_INVALID,
+        KECAMATAN_UNKNOWN,
+        PHONE_INVALID,
+        NAME_INVALID,
+        NAME_TOO_LONG,
+        OCCUPATION_INVALID,
+        INCOME_INVALID,
+        DESA_INVALID,
+        DUPLICATE_NIK,
+    }
+)
+
+REQUIRED_FIELDS: Final = (
+    "submission_id",
+    "source",
+    "nik",
+    "full_name",
+    "birth_date",
+    "sex",
+    "phone",
+    "kecamatan",
+    "occupation",
+)
+
+MAX_TEXT_LENGTH: Final = 100
+MAX_INCOME_IDR: Final = 1_000_000_000
+
+# Dukcapil province codes (the first two NIK digits), including the four Papua provinces of 2022.
+PROVINCE_CODES: Final = frozenset(
+    {
+        *range(11, 20),
+        21,
+        *range(31, 37),
+        *range(51, 54),
+        *range(61, 66),
+        *range(71, 77),
+        81,
+        82,
+        *range(91, 97),
+    }
+)
+
+# Anything longer than this is rejected before it reaches a regex or a normaliser.
+_MAX_RAW_LENGTH: Final = 1_000
+_MAX_RAW_NIK_LENGTH: Final = 64
+_MAX_RAW_PHONE_LENGTH: Final = 40
+
+_NIK_SEPARATORS = re.compile(r"(?<=[0-9])[\s.\-]+(?=[0-9])")
+_NIK_DIGITS = re.compile(r"[0-9]{16}")
+_PHONE_SEPARATORS = re.compile(r"[\s\-.()]+")
+_PHONE_SUBSCRIBER = re.compile(r"8[0-9]{8,11}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_NAME_PUNCTUATION: Final = frozenset(" '\u2019.-")
+_FEMALE_DAY_OFFSET: Final = 40
+_MALE_NIK_DAYS: Final = range(1, 32)
+_FEMALE_NIK_DAYS: Final = range(41, 72)
+
+# Reasons are reported in the order of the registration form.
+_FIELD_ORDER: Final = (
+    "submission_id",
+    "source",
+    "nik",
+    "full_name",
+    "birth_date",
+    "sex",
+    "phone",
+    "kecamatan",
+    "desa",
+    "occupation",
+    "declared_income_idr",
+)
+
+_ABSENT: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    field: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    submission_id: str
+    source: str
+    nik: str
+    full_name: str
+    birth_date: date
+    sex: Literal["L", "P"]
+    phone: str
+    kecamatan_code: str
+    kecamatan_name: str
+    desa: str | None
+    occupation: str
+    declared_income_idr: int | None
+
+
+def normalise_nik(value: str) -> str:
+    """Trim and drop spaces, dots and dashes between digits ("1606.0152.0890-0003")."""
+    return _NIK_SEPARATORS.sub("", value.strip())
+
+
+def normalise_phone(value: str) -> str | None:
+    """Return an Indonesian mobile number as "+628...", or None if it is not one."""
+    if len(value) > _MAX_RAW_PHONE_LENGTH:
+        return None
+    compact = _PHONE_SEPARATORS.sub("", value)
+    if compact.startswith("+62"):
+        subscriber = compact[3:]
+    elif compact.startswith("62"):
+        subscriber = compact[2:]
+    elif compact.startswith("0"):
+        subscriber = compact[1:]
+    else:
+        subscriber = compact
+    if not _PHONE_SUBSCRIBER.fullmatch(subscriber):
+        return None
+    return "+62" + subscriber
+
+
+def age_on(birth: date, today: date) -> int:
+    """Whole years completed on `today` (someone born on 29 February ages on 1 March in other years)."""
+    before_birthday = (today.month, today.day) < (birth.month, birth.day)
+    return today.year - birth.year - int(before_birthday)
+
+
+def _collapse_spaces(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(char) in ("Cc", "Cf") for char in value)
+
+
+class _Validator:
+    def __init__(self, raw: Mapping[str, object], today: date, min_age: int, max_age: int) -> None:
+        self.raw = raw
+        self.today = today
+        self.min_age = min_age
+        self.max_age = max_age
+        self.reasons: list[Reason] = []
+
+    def fail(self, field: str, code: str, message: str) -> None:
+        self.reasons.append(Reason(field=field, code=code, message=message))
+
+    def required_text(self, field: str, label: str) -> str | None:
+        """The field as a trimmed non-empty string, or None after recording why not."""
+        value = self.raw.get(field, _ABSENT)
+        if value is _ABSENT or value is None or value == "":
+            self.fail(field, MISSING_FIELD, f"{label} wajib diisi.")
+            return None
+        if not isinstance(value, str):
+            self.fail(field, INVALID_TYPE, f"{label} harus berupa teks.")
+            return None
+        if len(value) <= _MAX_RAW_LENGTH and not value.strip():
+            self.fail(field, MISSING_FIELD, f"{label} wajib diisi.")
+            return None
+        return value.strip() if len(value) <= _MAX_RAW_LENGTH else value
+
+    def short_text(self, field: str, label: str) -> str | None:
+        value = self.required_text(field, label)
+        if value is None:
+            return None
+        if len(value) > MAX_TEXT_LENGTH:
+            self.fail(
+                field, INVALID_TYPE, f"{label} harus berupa teks paling banyak {MAX_TEXT_LENGTH} karakter."
+            )
+            return None
+        return value
+
+    def nik(self, birth_date: date | None, sex: str | None) -> str | None:
+        value = self.required_text("nik", "NIK")
+        if value is None:
+            return None
+        nik = normalise_nik(value) if len(value) <= _MAX_RAW_NIK_LENGTH else value
+        if not _NIK_DIGITS.fullmatch(nik):
+            self.fail("nik", NIK_FORMAT, "NIK harus terdiri dari 16 angka, sesuai KTP.")
+            return None
+        ok = True
+        if int(nik[:2]) not in PROVINCE_CODES:
+            self.fail("nik", NIK_PROVINCE, "Dua angka pertama NIK bukan kode provinsi yang berlaku.")
+            ok = False
+        raw_day, month, year = int(nik[6:8]), int(nik[8:10]), int(nik[10:12])
+        is_female = raw_day > _FEMALE_DAY_OFFSET
+        day = raw_day - _FEMALE_DAY_OFFSET if is_female else raw_day
+        sex_coded = raw_day in _MALE_NIK_DAYS or raw_day in _FEMALE_NIK_DAYS
+        if not self._nik_date_matches(day, month, year, birth_date):
+            self.fail(
+                "nik",
+                NIK_BIRTH_DATE_MISMATCH,
+                "Tanggal lahir di dalam NIK (angka ke-7 sampai ke-12, DDMMYY; tanggal +40 untuk perempuan) "
+                "tidak cocok dengan tanggal lahir.",
+            )
+            ok = False
+        if sex is not None and sex_coded and is_female != (sex == "P"):
+            self.fail(
+                "nik",
+                NIK_SEX_MISMATCH,
+                "Jenis kelamin tidak cocok dengan NIK (untuk perempuan, tanggal lahir di NIK ditambah 40).",
+            )
+            ok = False
+        if nik[12:] == "0000":
+            self.fail("nik", NIK_SERIAL, "Empat angka terakhir NIK tidak boleh 0000.")
+            ok = False
+        return nik if ok else None
+
+    @staticmethod
+    def _nik_date_matches(day: int, month: int, year: int, birth_date: date | None) -> bool:
+        if birth_date is not None:
+            return (day, month, year) == (birth_date.day, birth_date.month, birth_date.year % 100)
+        # Without a usable birth date, only check that some century makes DDMMYY a real date.
+        for century in (1900, 2000):
+            try:
+                date(century + year, month, day)
+            except ValueError:
+                continue
+            return True
+        return False
+
+    def birth_date(self) -> date | None:
+        value = self.required_text("birth_date", "Tanggal lahir")
+        if value is None:
+            return None
+        message = "Tanggal lahir harus tanggal yang benar dengan format TTTT-BB-HH, misalnya 1990-08-12."
+        if len(value) != 10 or not _ISO_DATE.fullmatch(value):
+            self.fail("birth_date", BIRTH_DATE_FORMAT, message)
+            return None
+        try:
+            birth = date.fromisoformat(value)
+        except ValueError:
+            self.fail("birth_date", BIRTH_DATE_FORMAT, message)
+            return None
+        if birth > self.today:
+            self.fail("birth_date", BIRTH_DATE_FORMAT, "Tanggal lahir tidak boleh di masa depan.")
+            return None
+        return birth
+
+    def age(self, birth: date) -> None:
+        age = age_on(birth, self.today)
+        if age < self.min_age:
+            self.fail(
+                "birth_date",
+                AGE_BELOW_MINIMUM,
+                f"Usia peserta minimal {self.min_age} tahun saat pendaftaran.",
+            )
+        elif age > self.max_age:
+            self.fail(
+                "birth_date",
+                AGE_ABOVE_MAXIMUM,
+                f"Usia peserta maksimal {self.max_age} tahun saat pendaftaran.",
+            )
+
+    def sex(self) -> Literal["L", "P"] | None:
+        value = self.required_text("sex", "Jenis kelamin")
+        if value is None:
+            return None
+        if value in ("L", "l"):
+            return "L"
+        if value in ("P", "p"):
+            return "P"
+        self.fail("sex", SEX_INVALID, "Jenis kelamin harus L (laki-laki) atau P (perempuan).")
+        return None
+
+    def kecamatan(self) -> str | None:
+        value = self.required_text("kecamatan", "Kecamatan")
+        if value is None:
+            return None
+        code = resolve_kecamatan(value)
+        if code is None:
+            self.fail(
+                "kecamatan",
+                KECAMATAN_UNKNOWN,
+                "Kecamatan tidak dikenal; isi nama atau kode kecamatan tempat bekerja di Kabupaten "
+                "Musi Banyuasin, misalnya Sekayu atau 01.",
+            )
+        return code
+
+    def phone(self) -> str | None:
+        value = self.required_text("phone", "Nomor HP")
+        if value is None:
+            return None
+        phone = normalise_phone(value)
+        if phone is None:
+            self.fail(
+                "phone",
+                PHONE_INVALID,
+                "Nomor HP harus nomor seluler Indonesia, misalnya 0812xxxxxxxx atau +62812xxxxxxxx.",
+            )
+        return phone
+
+    def full_name(self) -> str | None:
+        value = self.required_text("full_name", "Nama lengkap")
+        if value is None:
+            return None
+        if len(value) > _MAX_RAW_LENGTH:
+            name = value
+        else:
+            name = unicodedata.normalize("NFC", _collapse_spaces(value))
+        if len(name) > MAX_TEXT_LENGTH:
+            self.fail(
+                "full_name",
+                NAME_TOO_LONG,
+                f"Nama lengkap paling banyak {MAX_TEXT_LENGTH} karakter, sesuai KTP.",
+            )
+            return None
+        allowed = all(
+            char.isalpha() or char in _NAME_PUNCTUATION or unicodedata.category(char).startswith("M")
+            for char in name
+        )
+        if not allowed or not any(char.isalpha() for char in name):
+            self.fail(
+                "full_name",
+                NAME_INVALID,
+                "Nama lengkap hanya boleh berisi huruf, spasi, tanda petik ('), titik dan tanda hubung (-), "
+                "sesuai KTP.",
+            )
+            return None
+        return name
+
+    def occupation(self) -> str | None:
+        value = self.required_text("occupation", "Pekerjaan")
+        if value is None:
+            return None
+        occupation = _collapse_spaces(value) if len(value) <= _MAX_RAW_LENGTH else value
+        if len(occupation) > MAX_TEXT_LENGTH or _has_control_characters(occupation):
+            self.fail(
+                "occupation",
+                OCCUPATION_INVALID,
+                f"Pekerjaan harus berupa teks 1 sampai {MAX_TEXT_LENGTH} karakter, misalnya penyadap karet.",
+            )
+            return None
+        return occupation
+
+    def desa(self) -> str | None:
+        """Optional: absent, None and blank all mean "not given"."""
+        value = self.raw.get("desa")
+        if value is None:
+            return None
+        if isinstance(value, str) and len(value) <= _MAX_RAW_LENGTH:
+            desa = _collapse_spaces(value)
+            if len(desa) <= MAX_TEXT_LENGTH and not _has_control_characters(desa):
+                return desa or None
+        self.fail(
+            "desa",
+            DESA_INVALID,
+            f"Desa/kelurahan, jika diisi, harus berupa teks paling banyak {MAX_TEXT_LENGTH} karakter.",
+        )
+        return None
+
+    def income(self) -> int | None:
+        value = self.raw.get("declared_income_idr")
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INCOME_IDR:
+            return value
+        maximum = f"{MAX_INCOME_IDR:,}".replace(",", ".")
+        self.fail(
+            "declared_income_idr",
+            INCOME_INVALID,
+            f"Penghasilan per bulan, jika diisi, harus bilangan bulat rupiah dari 0 sampai {maximum}.",
+        )
+        return None
+
+    def sorted_reasons(self) -> list[Reason]:
+        return sorted(self.reasons, key=lambda reason: _FIELD_ORDER.index(reason.field))
+
+
+def validate_registration(
+    raw: Mapping[str, object], *, today: date, min_age: int = 15, max_age: int = 60
+) -> Registration | list[Reason]:
+    """Return a Registration, or every Reason the submission is unacceptable (never just the first)."""
+    v = _Validator(raw, today, min_age, max_age)
+    submission_id = v.short_text("submission_id", "ID pengajuan")
+    source = v.short_text("source", "Sumber pengajuan")
+    full_name = v.full_name()
+    birth_date = v.birth_date()
+    if birth_date is not None:
+        v.age(birth_date)
+    sex = v.sex()
+    nik = v.nik(birth_date, sex)
+    phone = v.phone()
+    kecamatan_code = v.kecamatan()
+    occupation = v.occupation()
+    desa = v.desa()
+    income = v.income()
+
+    if (
+        v.reasons
+        or submission_id is None
+        or source is None
+        or full_name is None
+        or birth_date is None
+        or sex is None
+        or nik is None
+        or phone is None
+        or kecamatan_code is None
+        or occupation is None
+    ):
+        return v.sorted_reasons()
+    return Registration(
+        submission_id=submission_id,
+        source=source,
+        nik=nik,
+        full_name=full_name,
+        birth_date=birth_date,
+        sex=sex,
+        phone=phone,
+        kecamatan_code=kecamatan_code,
+        kecamatan_name=KECAMATAN[kecamatan_code],
+        desa=desa,
+        occupation=occupation,
+        declared_income_idr=income,
+    )

@@ -1,0 +1,183 @@
+"""Transactional outbox: events are rows written in the same transaction as the state change;
+one relay per schema (the holder of an advisory lock) publishes them to Kafka in insertion order.
+
+A row published but not yet marked (crash in between) is published again: consumers dedupe by
+event id through the inbox, so the effect happens once.
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+
+from shared.db import connect
+from shared.envelope import Envelope, event_type, new_envelope
+
+log = logging.getLogger(__name__)
+
+
+async def add_event(
+    conn: asyncpg.Connection,
+    *,
+    topic: str,
+    key: str | None,
+    payload: BaseModel,
+    name: str,
+    source: str,
+    correlation_id: str | None = None,
+    event_id: str | None = None,
+) -> Envelope:
+    """Record one CloudEvent for `topic`; call inside the transaction that makes the change."""
+    envelope = new_envelope(event_type(name), source, correlation_id, subject=key)
+    if event_id is not None:
+        envelope = Envelope(
+            id=event_id,
+            type=envelope.type,
+            source=source,
+            time=envelope.time,
+            correlation_id=correlation_id or event_id,
+            subject=key,
+        )
+    await add_raw(conn, topic=topic, key=key, body=payload.model_dump_json().encode(), headers=envelope.headers(),
+                  event_id=envelope.id, type_=envelope.type)
+    return envelope
+
+
+async def add_raw(
+    conn: asyncpg.Connection,
+    *,
+    topic: str,
+    key: str | None,
+    body: bytes,
+    headers: Mapping[str, str],
+    event_id: str | None = None,
+    type_: str = "raw",
+) -> None:
+    """Record a message whose body and headers are already made (dead letters, replays)."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+        uuid.UUID(event_id) if event_id else uuid.uuid4(),
+        topic,
+        key,
+        type_,
+        body,
+        dict(headers),
+    )
+
+
+def kafka_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
+    """Idempotent, acks=all: a retried send never writes a message twice or out of order."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 5,
+        "max_batch_size": 256 * 1024,
+        "max_request_size": 2 * 1024 * 1024,
+        "request_timeout_ms": 15000,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+class OutboxRelay:
+    def __init__(self, dsn: str, bootstrap_servers: str, batch_size: int = 500, idle_poll_s: float = 1.0) -> None:
+        self.dsn = dsn
+        self.bootstrap_servers = bootstrap_servers
+        self.batch_size = batch_size
+        self.idle_poll_s = idle_poll_s
+        self.published = 0
+        self.is_leader = False
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run_forever(), name="outbox-relay")
+
+    async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Publish what is pending (up to the timeout), then stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), drain_timeout_s)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+
+    async def _run_forever(self) -> None:
+        backoff = 0.2
+        while not self._stop.is_set():
+            try:
+                await self._lead()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox relay failed; retrying", extra={"error": repr(exc), "retry_in_s": backoff})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self.is_leader = False
+
+    async def _lead(self) -> None:
+        conn = await connect(self.dsn)
+        producer: AIOKafkaProducer | None = None
+        try:
+            schema = await conn.fetchval("SELECT current_schema()")
+            lock_key = f"outbox:{schema}"
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", lock_key):
+                if self._stop.is_set():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), 1.0)
+            self.is_leader = True
+            await conn.add_listener(f"outbox_{schema}", lambda *_: self._wake.set())
+            producer = kafka_producer(self.bootstrap_servers)
+            await producer.start()
+            while True:
+                self._wake.clear()
+                sent = await self._publish_batch(conn, producer)
+                if sent:
+                    continue
+                if self._stop.is_set():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.idle_poll_s)
+        finally:
+            if producer is not None:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
+        rows = await conn.fetch(
+            "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            self.batch_size,
+        )
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
+            key = row["key"].encode() if row["key"] is not None else None
+            futures.append(await producer.send(row["topic"], value=row["payload"], key=key, headers=headers))
+        await asyncio.gather(*futures)
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        self.published += len(rows)
+        return len(rows)
+
+
+async def outbox_backlog(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))

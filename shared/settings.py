@@ -1,0 +1,27 @@
+"""The settings every service shares; each service adds its own in services/<name>/settings.py."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Read from environment variables; the defaults match `make infra-up`."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    http_host: str = Field("127.0.0.1", validation_alias="HTTP_HOST")
+    db_pool_min_size: int = Field(2, validation_alias="DB_POOL_MIN_SIZE")
+    db_pool_max_size: int = Field(8, validation_alias="DB_POOL_MAX_SIZE")
+    consumer_batch_size: int = Field(200, validation_alias="CONSUMER_BATCH_SIZE")
+    handler_max_attempts: int = Field(3, validation_alias="HANDLER_MAX_ATTEMPTS")
+    instance_id: str | None = Field(None, validation_alias="INSTANCE_ID")
+    # Empty in production. Tests give each run its own prefix so topics never mix between tests.
+    topic_prefix: str = Field("", validation_alias="TOPIC_PREFIX")
+    # Filled in by each service's settings class.
+    database_url: str = ""
+    http_port: int = 0
+
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name

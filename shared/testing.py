@@ -1,0 +1,158 @@
+"""Test helpers every service's tests use: where the real servers are, and recording the
+events a service publishes on a topic (the GHGA `record_events` pattern)."""
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.envelope import parse_envelope
+
+SERVICES = ("registry", "sponsorship", "notifications")
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka_bootstrap_servers: str
+    admin_database_url: str
+    database_urls: dict[str, str]
+
+    @classmethod
+    def from_env(cls) -> "Infra | None":
+        """The servers `make infra-up` started (the Makefile exports these), or None."""
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        admin = os.environ.get("MUBA_ADMIN_DATABASE_URL")
+        if not bootstrap or not admin:
+            return None
+        urls = {s: os.environ.get(f"{s.upper()}_DATABASE_URL", "") for s in SERVICES}
+        if not all(urls.values()):
+            return None
+        return cls(bootstrap, admin, urls)
+
+
+@dataclass
+class RecordedEvent:
+    topic: str
+    key: str | None
+    headers: dict[str, str]
+    body: bytes
+    partition: int
+    offset: int
+
+    @property
+    def payload(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def event_type(self) -> str | None:
+        envelope = parse_envelope(self.headers)
+        return envelope.type if envelope else None
+
+
+@dataclass
+class EventRecorder:
+    consumer: AIOKafkaConsumer
+    topics: tuple[str, ...]
+    events: list[RecordedEvent] = field(default_factory=list)
+
+    async def _drain(self, timeout_ms: int) -> None:
+        batches = await self.consumer.getmany(timeout_ms=timeout_ms)
+        for records in batches.values():
+            for r in records:
+                headers = {k: v.decode(errors="replace") for k, v in (r.headers or ())}
+                key = r.key.decode() if r.key is not None else None
+                self.events.append(RecordedEvent(r.topic, key, headers, r.value or b"", r.partition, r.offset))
+
+    async def wait_for(self, count: int, timeout_s: float = 20.0, topic: str | None = None) -> list[RecordedEvent]:
+        """Wait until at least `count` events (on `topic`, if given) have arrived."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            matching = [e for e in self.events if topic is None or e.topic == topic]
+            if len(matching) >= count:
+                return matching
+            if loop.time() > deadline:
+                raise AssertionError(f"expected {count} events on {topic or self.topics}, got {len(matching)}")
+            await self._drain(200)
+
+    async def settle(self, quiet_s: float = 1.0) -> list[RecordedEvent]:
+        """Collect until nothing new has arrived for `quiet_s` seconds."""
+        while True:
+            before = len(self.events)
+            await self._drain(int(quiet_s * 1000))
+            if len(self.events) == before:
+                return self.events
+
+
+@asynccontextmanager
+async def record_events(bootstrap_servers: str, *topics: str) -> AsyncIterator[EventRecorder]:
+    """Record what arrives on `topics` from now on (the end offsets are taken on entry)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            await ensure_topic(bootstrap_servers, topic)
+            found = consumer.partitions_for_topic(topic)
+            while not found:
+                await consumer.force_metadata_update() if hasattr(consumer, "force_metadata_update") else None
+                await asyncio.sleep(0.1)
+                found = consumer.partitions_for_topic(topic)
+            partitions += [TopicPartition(topic, p) for p in found]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp, offset in ends.items():
+            consumer.seek(tp, offset)
+        yield EventRecorder(consumer, topics)
+    finally:
+        await consumer.stop()
+
+
+async def ensure_topic(bootstrap_servers: str, topic: str, partitions: int = 4) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = await admin.list_topics()
+        if topic not in existing:
+            try:
+                await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+async def publish_json(
+    bootstrap_servers: str, topic: str, messages: list[tuple[str | None, Any]], headers: dict[str, str] | None = None
+) -> None:
+    """Publish plain JSON bodies (as partner systems do) or raw bytes when a body is bytes."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=True, acks="all",
+                                max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        hdrs = [(k, v.encode()) for k, v in (headers or {}).items()]
+        futures = []
+        for key, body in messages:
+            value = body if isinstance(body, bytes) else json.dumps(body).encode()
+            futures.append(await producer.send(topic, value=value, key=key.encode() if key else None, headers=hdrs))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:8]}."

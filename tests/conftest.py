@@ -1,0 +1,81 @@
+"""Fixtures that hand tests a REAL Kafka and a REAL PostgreSQL.
+
+Where they come from, in order: the environment (`make test` and CI export it after
+`make infra-up`); else testcontainers, when a Docker engine answers; else the run fails and says
+how to get them. Tests marked `infra` never skip silently.
+"""
+
+import os
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.testing import SERVICES, Infra, unique_prefix
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HOW_TO = (
+    "These tests need a real Kafka and PostgreSQL. Run `make test` (it starts both without Docker), "
+    "or `make infra-up` and export the variables `make env` prints, or start a Docker engine so "
+    "testcontainers can start them."
+)
+
+
+def _docker_answers() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _infra_from_testcontainers() -> Iterator[Infra]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    sql = ROOT / "deploy" / "sql"
+    with (
+        KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft() as kafka,
+        PostgresContainer("postgres:15", dbname="muba", username="postgres", password="postgres") as pg,
+    ):
+        host, port = pg.get_container_host_ip(), pg.get_exposed_port(5432)
+        admin = f"postgresql://postgres:postgres@{host}:{port}/muba"
+        pg.exec(["mkdir", "-p", "/muba-sql"])
+        for f in ("init.sql",):
+            subprocess.run(["docker", "cp", str(sql / f), f"{pg.get_wrapped_container().id}:/muba-sql/{f}"], check=True)
+        result = pg.exec(
+            ["psql", "-U", "postgres", "-d", "muba", "-v", "dbname=muba"]
+            + [arg for s in SERVICES for arg in ("-v", f"{s}_password={s}")]
+            + ["-f", "/muba-sql/init.sql"]
+        )
+        assert result.exit_code == 0, result.output
+        urls = {s: f"postgresql://{s}:{s}@{host}:{port}/muba" for s in SERVICES}
+        yield Infra(kafka.get_bootstrap_server(), admin, urls)
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    found = Infra.from_env()
+    if found is not None:
+        yield found
+        return
+    if os.environ.get("CI") or not _docker_answers():
+        pytest.fail(HOW_TO, pytrace=False)
+    yield from _infra_from_testcontainers()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A fresh namespace of topics and consumer groups: tests never see each other's messages."""
+    return unique_prefix()
+
+
+@pytest.fixture
+async def admin_db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(infra.admin_database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()

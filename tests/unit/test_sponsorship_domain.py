@@ -1,0 +1,540 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from services.sponsorship.domain import (
+    DEFAULT_DISCOUNTS,
+    DEFAULT_TARIFFS,
+    Commitment,
+    Discount,
+    OpenCommitment,
+    Reason,
+    Tariff,
+    TariffTable,
+    WaitlistedWorker,
+    WorkerToMatch,
+    choose_commitment,
+    commitment_budget,
+    covers,
+    occupation_sector,
+    order_waitlist,
+    prefers_occupation,
+    validate_commitment,
+)
+
+TABLE = TariffTable()
+
+
+# --- tariffs -----------------------------------------------------------------------------------
+
+
+def test_floor_package_costs_in_2025() -> None:
+    assert TABLE.monthly_contribution("JKK_JKM", 1_000_000, date(2025, 6, 1), "other", True) == 16_800
+    assert TABLE.monthly_contribution("JKK_JKM_JHT", 1_000_000, date(2025, 6, 1), "other", True) == 36_800
+
+
+def test_income_below_floor_or_unknown_uses_floor() -> None:
+    assert TABLE.monthly_contribution("JKK_JKM", 500_000, date(2025, 6, 1), "other", False) == 16_800
+    assert TABLE.monthly_contribution("JKK_JKM", None, date(2025, 6, 1), "other", False) == 16_800
+    assert TABLE.monthly_contribution("JKK_JKM_JHT", 0, date(2025, 6, 1), "other", False) == 36_800
+
+
+def test_higher_income() -> None:
+    # JKK 25_000 + JKM 6_800; JHT 50_000
+    assert TABLE.monthly_contribution("JKK_JKM", 2_500_000, date(2025, 6, 1), "other", False) == 31_800
+    assert TABLE.monthly_contribution("JKK_JKM_JHT", 2_500_000, date(2025, 6, 1), "other", False) == 81_800
+
+
+def test_jkk_rounds_half_up() -> None:
+    # JKK = 12_345.5 -> 12_346; JHT = 24_691 exactly
+    assert TABLE.monthly_contribution("JKK_JKM", 1_234_550, date(2025, 6, 1), "other", False) == 19_146
+    assert TABLE.monthly_contribution("JKK_JKM_JHT", 1_234_550, date(2025, 6, 1), "other", False) == 43_837
+    # JKK = 12_345.4 -> 12_345
+    assert TABLE.monthly_contribution("JKK_JKM", 1_234_540, date(2025, 6, 1), "other", False) == 19_145
+
+
+def test_discount_rounds_half_up() -> None:
+    # JKK 10_001 + JKM 6_800 = 16_801; 50% discount = 8_400.5 -> 8_401; pays 8_400
+    assert TABLE.monthly_contribution("JKK_JKM", 1_000_100, date(2026, 5, 1), "other", True) == 8_400
+
+
+def test_discount_halves_jkk_jkm_but_not_jht() -> None:
+    assert TABLE.monthly_contribution("JKK_JKM", None, date(2026, 5, 1), "other", True) == 8_400
+    assert TABLE.monthly_contribution("JKK_JKM_JHT", None, date(2026, 5, 1), "other", True) == 28_400
+
+
+def test_discount_only_when_applied() -> None:
+    assert TABLE.monthly_contribution("JKK_JKM", None, date(2026, 5, 1), "other", False) == 16_800
+
+
+def test_discount_windows_per_sector() -> None:
+    jan_2026 = date(2026, 1, 15)
+    assert TABLE.monthly_contribution("JKK_JKM", None, jan_2026, "transport", True) == 8_400
+    assert TABLE.monthly_contribution("JKK_JKM", None, jan_2026, "other", True) == 16_800
+    assert TABLE.monthly_contribution("JKK_JKM", None, date(2027, 3, 31), "transport", True) == 8_400
+    assert TABLE.monthly_contribution("JKK_JKM", None, date(2027, 4, 1), "transport", True) == 16_800
+    assert TABLE.monthly_contribution("JKK_JKM", None, date(2026, 12, 1), "other", True) == 8_400
+    assert TABLE.monthly_contribution("JKK_JKM", None, date(2027, 1, 1), "other", True) == 16_800
+    assert TABLE.monthly_contribution("JKK_JKM", None, date(2025, 12, 22), "transport", True) == 16_800
+
+
+def test_coverage_counts_calendar_months_from_start_month() -> None:
+    assert TABLE.coverage_cost("JKK_JKM", None, date(2025, 1, 31), 12, "other", True) == 12 * 16_800
+
+
+def test_coverage_spanning_end_of_discount() -> None:
+    # Oct, Nov, Dec 2026 discounted; Jan, Feb, Mar 2027 full price
+    cost = TABLE.coverage_cost("JKK_JKM", None, date(2026, 10, 10), 6, "other", True)
+    assert cost == 3 * 8_400 + 3 * 16_800
+
+
+def test_coverage_spanning_start_of_discount() -> None:
+    # Nov, Dec 2025 full; Jan 2026 discounted for transport
+    cost = TABLE.coverage_cost("JKK_JKM_JHT", None, date(2025, 11, 1), 3, "transport", True)
+    assert cost == 2 * 36_800 + 28_400
+
+
+def test_no_tariff_raises() -> None:
+    with pytest.raises(ValueError, match="no tariff covers the month 2015-06"):
+        TABLE.monthly_contribution("JKK_JKM", None, date(2015, 6, 30), "other", False)
+    bounded = TariffTable([replace(DEFAULT_TARIFFS[0], valid_to=date(2025, 12, 31))], [])
+    with pytest.raises(ValueError, match="2026-01"):
+        bounded.coverage_cost("JKK_JKM", None, date(2025, 11, 1), 3, "other", False)
+
+
+def test_later_tariff_row_applies_from_its_month() -> None:
+    old = replace(DEFAULT_TARIFFS[0], valid_to=date(2026, 6, 30))
+    new = Tariff(date(2026, 7, 1), None, 10, 7_000, 20, 1_200_000)
+    table = TariffTable([old, new], [])
+    assert table.coverage_cost("JKK_JKM", None, date(2026, 6, 1), 2, "other", False) == 16_800 + 19_000
+
+
+def test_overlapping_tariffs_rejected() -> None:
+    second = Tariff(date(2020, 1, 1), None, 10, 6_800, 20, 1_000_000)
+    with pytest.raises(ValueError, match="overlap"):
+        TariffTable([DEFAULT_TARIFFS[0], second], [])
+
+
+def test_overlapping_discounts_same_sector_rejected() -> None:
+    extra = Discount(date(2026, 6, 1), date(2026, 7, 31), "other", 10, "extra")
+    with pytest.raises(ValueError, match="overlap"):
+        TariffTable(DEFAULT_TARIFFS, [*DEFAULT_DISCOUNTS, extra])
+
+
+def test_coverage_needs_at_least_one_month() -> None:
+    with pytest.raises(ValueError):
+        TABLE.coverage_cost("JKK_JKM", None, date(2025, 1, 1), 0, "other", False)
+
+
+# --- sector ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "occupation",
+    ["Ojek", "ojol", "Driver Gojek", "sopir truk", "SUPIR angkot", "kurir paket", "Courier", "tukang becak"],
+)
+def test_transport_occupations(occupation: str) -> None:
+    assert occupation_sector(occupation) == "transport"
+
+
+@pytest.mark.parametrize(
+    "occupation", ["penyadap karet", "nelayan", "pedagang kaki lima", "buruh sawit", "driverless", ""]
+)
+def test_other_occupations(occupation: str) -> None:
+    assert occupation_sector(occupation) == "other"
+
+
+# --- commitment validation ---------------------------------------------------------------------
+
+
+def valid_raw(**changes: object) -> dict[str, object]:
+    raw: dict[str, object] = {
+        "commitment_id": "cmt-1",
+        "company_id": "medco",
+        "company_name": "Medco E&P Grissik",
+        "kecamatan": ["Batang Hari Leko", "09"],
+        "slots": 500,
+        "months": 12,
+        "package": "JKK_JKM",
+        "preferred_occupations": ["  Penyadap  KARET ", "nelayan", "penyadap karet"],
+        "email": "csr@medco.example",
+    }
+    raw.update(changes)
+    return raw
+
+
+def reasons_of(raw: dict[str, object]) -> list[Reason]:
+    result = validate_commitment(raw)
+    assert isinstance(result, list), result
+    return result
+
+
+def codes(raw: dict[str, object]) -> set[tuple[str, str]]:
+    return {(r.field, r.code) for r in reasons_of(raw)}
+
+
+def test_valid_commitment() -> None:
+    result = validate_commitment(valid_raw())
+    assert result == Commitment(
+        commitment_id="cmt-1",
+        company_id="medco",
+        company_name="Medco E&P Grissik",
+        kecamatan_codes=frozenset({"04", "09"}),
+        whole_regency=False,
+        slots=500,
+        months=12,
+        package="JKK_JKM",
+        preferred_occupations=("penyadap karet", "nelayan"),
+        email="csr@medco.example",
+        webhook_url=None,
+    )
+
+
+def test_whole_regency_commitment() -> None:
+    result = validate_commitment(
+        valid_raw(kecamatan=["*"], email=None, webhook_url="https://hindoli.example/h")
+    )
+    assert isinstance(result, Commitment)
+    assert result.whole_regency
+    assert result.kecamatan_codes == frozenset()
+    assert result.webhook_url == "https://hindoli.example/h"
+    assert result.email is None
+
+
+def test_optional_preferred_occupations() -> None:
+    raw = valid_raw()
+    del raw["preferred_occupations"]
+    result = validate_commitment(raw)
+    assert isinstance(result, Commitment)
+    assert result.preferred_occupations == ()
+
+
+@pytest.mark.parametrize("field", ["commitment_id", "company_id", "company_name"])
+def test_required_text_fields(field: str) -> None:
+    raw = valid_raw()
+    del raw[field]
+    assert codes(raw) == {(field, "MISSING_FIELD")}
+    assert codes(valid_raw(**{field: 7})) == {(field, "INVALID_TYPE")}
+    assert codes(valid_raw(**{field: "   "})) == {(field, "VALUE_EMPTY")}
+    assert codes(valid_raw(**{field: "x" * 201})) == {(field, "VALUE_TOO_LONG")}
+    assert isinstance(validate_commitment(valid_raw(**{field: "x" * 200})), Commitment)
+
+
+def test_null_counts_as_missing() -> None:
+    assert codes(valid_raw(company_name=None)) == {("company_name", "MISSING_FIELD")}
+
+
+def test_kecamatan_missing_wrong_type_empty() -> None:
+    raw = valid_raw()
+    del raw["kecamatan"]
+    assert codes(raw) == {("kecamatan", "MISSING_FIELD")}
+    assert codes(valid_raw(kecamatan="Sekayu")) == {("kecamatan", "INVALID_TYPE")}
+    assert codes(valid_raw(kecamatan=[])) == {("kecamatan", "KECAMATAN_EMPTY")}
+    assert codes(valid_raw(kecamatan=["Sekayu", 3])) == {("kecamatan[1]", "INVALID_TYPE")}
+
+
+def test_each_unknown_kecamatan_is_named() -> None:
+    reasons = reasons_of(valid_raw(kecamatan=["Sekayu", "Palembang", "99"]))
+    assert [(r.field, r.code) for r in reasons] == [
+        ("kecamatan[1]", "KECAMATAN_UNKNOWN"),
+        ("kecamatan[2]", "KECAMATAN_UNKNOWN"),
+    ]
+    assert "Palembang" in reasons[0].message
+    assert "99" in reasons[1].message
+
+
+def test_whole_regency_cannot_be_mixed() -> None:
+    assert codes(valid_raw(kecamatan=["*", "Sekayu"])) == {("kecamatan", "KECAMATAN_MIXED")}
+
+
+@pytest.mark.parametrize("slots", [0, -1, 100_001])
+def test_slots_out_of_range(slots: int) -> None:
+    assert codes(valid_raw(slots=slots)) == {("slots", "SLOTS_INVALID")}
+
+
+@pytest.mark.parametrize("slots", [True, 5.0, "5"])
+def test_slots_wrong_type(slots: object) -> None:
+    assert codes(valid_raw(slots=slots)) == {("slots", "INVALID_TYPE")}
+
+
+def test_slots_bounds_accepted() -> None:
+    assert isinstance(validate_commitment(valid_raw(slots=1)), Commitment)
+    assert isinstance(validate_commitment(valid_raw(slots=100_000)), Commitment)
+
+
+@pytest.mark.parametrize("months", [0, 61])
+def test_months_out_of_range(months: int) -> None:
+    assert codes(valid_raw(months=months)) == {("months", "MONTHS_INVALID")}
+
+
+def test_months_wrong_type_and_bounds() -> None:
+    assert codes(valid_raw(months=False)) == {("months", "INVALID_TYPE")}
+    assert isinstance(validate_commitment(valid_raw(months=1)), Commitment)
+    assert isinstance(validate_commitment(valid_raw(months=60)), Commitment)
+
+
+def test_package_rules() -> None:
+    assert codes(valid_raw(package="JHT")) == {("package", "PACKAGE_UNKNOWN")}
+    assert codes(valid_raw(package=1)) == {("package", "INVALID_TYPE")}
+    raw = valid_raw()
+    del raw["package"]
+    assert codes(raw) == {("package", "MISSING_FIELD")}
+    result = validate_commitment(valid_raw(package=" jkk_jkm_jht "))
+    assert isinstance(result, Commitment)
+    assert result.package == "JKK_JKM_JHT"
+
+
+def test_preferred_occupations_types() -> None:
+    assert codes(valid_raw(preferred_occupations="nelayan")) == {("preferred_occupations", "INVALID_TYPE")}
+    assert codes(valid_raw(preferred_occupations=["nelayan", 1])) == {
+        ("preferred_occupations[1]", "INVALID_TYPE")
+    }
+
+
+def test_contact_missing() -> None:
+    raw = valid_raw()
+    del raw["email"]
+    assert codes(raw) == {("contact", "CONTACT_MISSING")}
+    assert codes(valid_raw(email="  ", webhook_url=None)) == {("contact", "CONTACT_MISSING")}
+
+
+@pytest.mark.parametrize("email", ["csr", "csr@medco", "a b@medco.example", "csr@@medco.example"])
+def test_email_invalid(email: str) -> None:
+    assert codes(valid_raw(email=email)) == {("email", "EMAIL_INVALID")}
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://medco.example/h", "medco.example/h", "https://", "https://a b.example"]
+)
+def test_webhook_invalid(url: str) -> None:
+    assert codes(valid_raw(email=None, webhook_url=url)) == {("webhook_url", "WEBHOOK_INVALID")}
+
+
+def test_contact_wrong_type_is_not_also_missing() -> None:
+    assert codes(valid_raw(email=42)) == {("email", "INVALID_TYPE")}
+
+
+def test_both_contacts_kept_when_valid() -> None:
+    result = validate_commitment(valid_raw(webhook_url="http://medco.example:8080/csr"))
+    assert isinstance(result, Commitment)
+    assert result.email == "csr@medco.example"
+    assert result.webhook_url == "http://medco.example:8080/csr"
+
+
+def test_every_reason_collected() -> None:
+    raw: dict[str, object] = {
+        "company_id": "",
+        "company_name": "PT Hindoli",
+        "kecamatan": ["Sungai Lilin", "Atlantis"],
+        "slots": 0,
+        "months": 100,
+        "package": "GOLD",
+        "webhook_url": "gopher://x",
+    }
+    assert codes(raw) == {
+        ("commitment_id", "MISSING_FIELD"),
+        ("company_id", "VALUE_EMPTY"),
+        ("kecamatan[1]", "KECAMATAN_UNKNOWN"),
+        ("slots", "SLOTS_INVALID"),
+        ("months", "MONTHS_INVALID"),
+        ("package", "PACKAGE_UNKNOWN"),
+        ("webhook_url", "WEBHOOK_INVALID"),
+    }
+    assert all(r.message for r in reasons_of(raw))
+
+
+def test_empty_input_lists_all_required() -> None:
+    assert codes({}) == {
+        ("commitment_id", "MISSING_FIELD"),
+        ("company_id", "MISSING_FIELD"),
+        ("company_name", "MISSING_FIELD"),
+        ("kecamatan", "MISSING_FIELD"),
+        ("slots", "MISSING_FIELD"),
+        ("months", "MISSING_FIELD"),
+        ("package", "MISSING_FIELD"),
+        ("contact", "CONTACT_MISSING"),
+    }
+
+
+def test_messages_are_indonesian() -> None:
+    (reason,) = reasons_of(valid_raw(slots=0))
+    assert reason.message == "Kolom slots harus antara 1 dan 100.000."
+
+
+# --- budget ------------------------------------------------------------------------------------
+
+
+def commitment(**changes: object) -> Commitment:
+    result = validate_commitment(valid_raw(**changes))
+    assert isinstance(result, Commitment)
+    return result
+
+
+def test_budget_at_floor() -> None:
+    c = commitment(slots=10, months=12, package="JKK_JKM")
+    assert commitment_budget(c, TABLE, date(2025, 1, 1), apply_discount=True) == 10 * 12 * 16_800
+
+
+def test_budget_with_jht() -> None:
+    c = commitment(slots=3, months=6, package="JKK_JKM_JHT")
+    assert commitment_budget(c, TABLE, date(2025, 1, 1), apply_discount=False) == 3 * 6 * 36_800
+
+
+def test_budget_uses_other_sector_discount_window() -> None:
+    # Mar 2026 full price; Apr, May 2026 discounted for "other" (transport would discount all three)
+    c = commitment(slots=2, months=3, package="JKK_JKM")
+    assert commitment_budget(c, TABLE, date(2026, 3, 1), apply_discount=True) == 2 * (16_800 + 2 * 8_400)
+    assert commitment_budget(c, TABLE, date(2026, 3, 1), apply_discount=False) == 2 * 3 * 16_800
+
+
+# --- matching ----------------------------------------------------------------------------------
+
+
+def open_c(
+    cid: str,
+    *,
+    kecamatan_codes: frozenset[str] = frozenset({"07"}),
+    whole_regency: bool = False,
+    slots: int = 10,
+    slots_used: int = 0,
+    budget_idr: int = 10 * 201_600,
+    budget_used_idr: int = 0,
+    preferred_occupations: tuple[str, ...] = (),
+    created_seq: int = 1,
+) -> OpenCommitment:
+    return OpenCommitment(
+        commitment_id=cid,
+        kecamatan_codes=kecamatan_codes,
+        whole_regency=whole_regency,
+        slots=slots,
+        slots_used=slots_used,
+        budget_idr=budget_idr,
+        budget_used_idr=budget_used_idr,
+        preferred_occupations=preferred_occupations,
+        created_seq=created_seq,
+    )
+
+
+WORKER = WorkerToMatch(worker_id="w-1", kecamatan_code="07", occupation="Penyadap Karet")
+
+
+def flat_cost(_: OpenCommitment) -> int:
+    return 201_600
+
+
+def choose_id(candidates: list[OpenCommitment], worker: WorkerToMatch = WORKER) -> str | None:
+    chosen = choose_commitment(worker, candidates, flat_cost)
+    return None if chosen is None else chosen.commitment_id
+
+
+def test_covers() -> None:
+    assert covers(open_c("a"), "07")
+    assert not covers(open_c("a"), "08")
+    assert covers(open_c("b", kecamatan_codes=frozenset(), whole_regency=True), "08")
+
+
+def test_no_fit_returns_none() -> None:
+    assert choose_id([]) is None
+    assert choose_id([open_c("elsewhere", kecamatan_codes=frozenset({"01"}))]) is None
+
+
+def test_full_commitment_skipped() -> None:
+    assert choose_id([open_c("full", slots_used=10, created_seq=0), open_c("free", slots_used=9)]) == "free"
+    assert choose_id([open_c("full", slots_used=10)]) is None
+
+
+def test_budget_too_small_skipped() -> None:
+    short = open_c("short", budget_idr=1_000_000, budget_used_idr=900_000, created_seq=0)
+    exact = open_c("exact", budget_idr=1_000_000, budget_used_idr=1_000_000 - 201_600)
+    assert choose_id([short, exact]) == "exact"
+    assert choose_id([short]) is None
+
+
+def test_cost_is_per_commitment() -> None:
+    cheap = open_c("cheap", budget_idr=100_000, created_seq=2)
+    dear = open_c("dear", budget_idr=100_000, created_seq=1)
+    costs = {"cheap": 100_000, "dear": 100_001}
+    chosen = choose_commitment(WORKER, [dear, cheap], lambda c: costs[c.commitment_id])
+    assert chosen is not None and chosen.commitment_id == "cheap"
+
+
+def test_preferred_occupation_decides_first() -> None:
+    # the preferring one loses every later tie-breaker
+    preferring = open_c(
+        "preferring",
+        kecamatan_codes=frozenset(),
+        whole_regency=True,
+        slots_used=9,
+        created_seq=9,
+        preferred_occupations=("penyadap karet",),
+    )
+    other = open_c("other", preferred_occupations=("nelayan",))
+    assert choose_id([other, preferring]) == "preferring"
+
+
+def test_preference_word_inside_occupation_counts() -> None:
+    assert prefers_occupation(open_c("a", preferred_occupations=("karet",)), "Penyadap  KARET")
+    assert prefers_occupation(open_c("a", preferred_occupations=("penyadap karet",)), " penyadap karet ")
+    assert not prefers_occupation(open_c("a", preferred_occupations=("penyadap karet",)), "karet")
+    assert not prefers_occupation(open_c("a", preferred_occupations=("tani",)), "petani")
+    assert not prefers_occupation(open_c("a"), "petani")
+    word_pref = open_c("word", preferred_occupations=("karet",), created_seq=5)
+    assert choose_id([open_c("plain"), word_pref]) == "word"
+
+
+def test_named_kecamatan_beats_whole_regency() -> None:
+    regency = open_c("regency", kecamatan_codes=frozenset(), whole_regency=True, created_seq=0)
+    named = open_c("named", slots_used=5, created_seq=9)
+    assert choose_id([regency, named]) == "named"
+
+
+def test_lowest_slot_share_beats_age() -> None:
+    # 2/10 = 0.2 vs 1/3 ≈ 0.33: share decides, although "third" is older and has fewer used slots
+    tenth = open_c("tenth", slots=10, slots_used=2, created_seq=5)
+    third = open_c("third", slots=3, slots_used=1, created_seq=1)
+    assert choose_id([third, tenth]) == "tenth"
+
+
+def test_slot_share_compared_exactly() -> None:
+    # 1/3 vs 333_333/1_000_000: a very close call still goes to the smaller share
+    third = open_c("third", slots=3, slots_used=1, created_seq=0)
+    nearly = open_c("nearly", slots=1_000_000, slots_used=333_333, created_seq=1, budget_idr=10**12)
+    assert choose_id([third, nearly]) == "nearly"
+
+
+def test_equal_share_falls_back_to_oldest() -> None:
+    # ids sort the other way, so only created_seq can pick "z-old"
+    young = open_c("a-young", slots=4, slots_used=2, created_seq=7)
+    old = open_c("z-old", slots=10, slots_used=5, created_seq=3)
+    assert choose_id([young, old]) == "z-old"
+
+
+def test_full_tie_is_deterministic() -> None:
+    assert choose_id([open_c("b"), open_c("a")]) == "a"
+
+
+# --- waitlist ----------------------------------------------------------------------------------
+
+
+def test_waitlist_in_registration_order_only_covered() -> None:
+    waitlist = [
+        WaitlistedWorker("w-3", "07", "nelayan", registration_seq=30),
+        WaitlistedWorker("w-1", "07", "petani", registration_seq=10),
+        WaitlistedWorker("w-x", "01", "petani", registration_seq=5),
+        WaitlistedWorker("w-2", "07", "ojek", registration_seq=20),
+    ]
+    ordered = order_waitlist(open_c("a"), waitlist)
+    assert [w.worker_id for w in ordered] == ["w-1", "w-2", "w-3"]
+
+
+def test_waitlist_whole_regency_covers_all() -> None:
+    waitlist = [
+        WaitlistedWorker("w-2", "09", "ojek", registration_seq=2),
+        WaitlistedWorker("w-1", "01", "petani", registration_seq=1),
+    ]
+    regency = open_c("r", kecamatan_codes=frozenset(), whole_regency=True)
+    assert [w.worker_id for w in order_waitlist(regency, waitlist)] == ["w-1", "w-2"]
+    assert order_waitlist(open_c("a"), waitlist) == []
