@@ -2,12 +2,14 @@
 events a service publishes on a topic (the GHGA `record_events` pattern)."""
 
 import asyncio
+import contextlib
 import json
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date as date_type
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -103,13 +105,8 @@ async def record_events(bootstrap_servers: str, *topics: str) -> AsyncIterator[E
     try:
         partitions: list[TopicPartition] = []
         for topic in topics:
-            await ensure_topic(bootstrap_servers, topic)
-            found = consumer.partitions_for_topic(topic)
-            while not found:
-                await consumer.force_metadata_update() if hasattr(consumer, "force_metadata_update") else None
-                await asyncio.sleep(0.1)
-                found = consumer.partitions_for_topic(topic)
-            partitions += [TopicPartition(topic, p) for p in found]
+            count = await ensure_topic(bootstrap_servers, topic)
+            partitions += [TopicPartition(topic, p) for p in range(count)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         for tp, offset in ends.items():
@@ -119,19 +116,24 @@ async def record_events(bootstrap_servers: str, *topics: str) -> AsyncIterator[E
         await consumer.stop()
 
 
-async def ensure_topic(bootstrap_servers: str, topic: str, partitions: int = 4) -> None:
+async def ensure_topic(bootstrap_servers: str, topic: str, partitions: int = 4) -> int:
+    """Create `topic` unless it exists; returns its number of partitions."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        existing = await admin.list_topics()
-        if topic not in existing:
-            try:
+        if topic not in await admin.list_topics():
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-            except TopicAlreadyExistsError:
-                pass
+        for _ in range(50):
+            described = await admin.describe_topics([topic])
+            found = described[0].get("partitions") or []
+            if found and described[0].get("error_code", 0) == 0:
+                return len(found)
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"topic {topic} has no partitions")
     finally:
         await admin.close()
 
@@ -156,3 +158,44 @@ async def publish_json(
 
 def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:8]}."
+
+
+# --- Realistic sample data (tests, demo, benchmark) -------------------------------------------
+
+OCCUPATIONS = (
+    "penyadap karet", "buruh kebun sawit", "petani sawit", "petani", "nelayan", "buruh harian lepas",
+    "pedagang kaki lima", "pedagang kecil", "ojek", "kurir", "pekerja dapur MBG", "buruh bangunan",
+)
+GIVEN_NAMES = ("Siti", "Ahmad", "Dewi", "Rudi", "Nur", "Joko", "Rina", "Budi", "Sri", "Andi", "Yanti", "Hendra")
+FAMILY_NAMES = ("Aminah", "Saputra", "Lestari", "Hartono", "Wahyuni", "Pratama", "Susanti", "Gunawan", "Rahmawati")
+
+
+def make_nik(kecamatan_code: str, birth: date_type, sex: str, serial: int) -> str:
+    day = birth.day + (40 if sex == "P" else 0)
+    return f"1606{kecamatan_code}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
+
+
+def sample_registration(i: int, *, source: str = "desa-online", kecamatan_code: str | None = None,
+                        run: int = 0) -> dict[str, Any]:
+    """The i-th realistic, valid registration of a run (distinct NIK and phone per i and run)."""
+    from datetime import date as _date
+
+    sex = "P" if i % 2 else "L"
+    birth = _date(1970 + i % 35, 1 + i % 12, 1 + i % 28)
+    kec = kecamatan_code or f"{1 + i % 15:02d}"
+    serial = 1 + (run * 100_003 + i) % 9998
+    nik = make_nik(f"{1 + (i // 7) % 15:02d}", birth, sex, serial)
+    name = f"{GIVEN_NAMES[i % len(GIVEN_NAMES)]} {FAMILY_NAMES[(i // 3) % len(FAMILY_NAMES)]}"
+    return {
+        "submission_id": f"{source}-{run}-{i}",
+        "source": source,
+        "nik": nik,
+        "full_name": name,
+        "birth_date": birth.isoformat(),
+        "sex": sex,
+        "phone": f"08{12 + i % 8}{(run * 7919 + i) % 100_000_000:08d}",
+        "kecamatan": kec,
+        "desa": None,
+        "occupation": OCCUPATIONS[i % len(OCCUPATIONS)],
+        "declared_income_idr": None if i % 3 else 1_500_000,
+    }

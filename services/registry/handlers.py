@@ -1,0 +1,84 @@
+"""The registry's subscribers: parse, validate (domain), store (repository) and publish (outbox)."""
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from services.registry import repository
+from services.registry.domain import (
+    DUPLICATE_NIK,
+    Reason,
+    Registration,
+    normalise_phone,
+    validate_registration,
+)
+from services.registry.settings import RegistrySettings
+from shared import topics
+from shared.consumer import UnitOfWork
+from shared.events.registry import RegistrationRejected, RejectionReason, WorkerRegistered
+from shared.kecamatan import kecamatan_name
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+
+def _text_or_none(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() and len(value) <= 100 else None
+
+
+class RegistryHandlers:
+    def __init__(self, settings: RegistrySettings) -> None:
+        self.settings = settings
+
+    async def on_registration_submitted(self, uow: UnitOfWork) -> None:
+        """A partner system's registration: register the worker once, or say every reason why not."""
+        raw = uow.incoming.json_object()
+        source, submission_id = _text_or_none(raw.get("source")), _text_or_none(raw.get("submission_id"))
+        row = await repository.claim_submission(uow.conn, source, submission_id, uow.incoming.event_id)
+        if row is None:
+            return  # the same submission again: nothing changes, nothing is published
+        today: date = datetime.now(JAKARTA).date()
+        result = validate_registration(raw, today=today, min_age=self.settings.min_age, max_age=self.settings.max_age)
+        if isinstance(result, list):
+            await self._reject(uow, row, source, submission_id, result, raw)
+            return
+        worker_id = await repository.insert_worker(uow.conn, result)
+        if worker_id is None:
+            duplicate = Reason("nik", DUPLICATE_NIK, "NIK ini sudah terdaftar dalam program.")
+            await self._reject(uow, row, source, submission_id, [duplicate], raw, result)
+            return
+        await repository.mark_registered(uow.conn, row, worker_id)
+        await uow.publish(topics.WORKER_REGISTERED, str(worker_id), "worker-registered.v1",
+                          _worker_registered(str(worker_id), result))
+
+    async def _reject(self, uow: UnitOfWork, row: int, source: str | None, submission_id: str | None,
+                      reasons: list[Reason], raw: dict[str, object], valid: Registration | None = None) -> None:
+        await repository.mark_rejected(uow.conn, row, reasons)
+        phone = valid.phone if valid else (normalise_phone(raw["phone"]) if isinstance(raw.get("phone"), str) else None)
+        name = valid.full_name if valid else None
+        event = RegistrationRejected(
+            submission_id=submission_id,
+            source=source,
+            reasons=[RejectionReason(field=r.field, code=r.code, message=r.message) for r in reasons],
+            full_name=name,
+            phone=phone,
+            rejected_at=datetime.now(UTC),
+        )
+        await uow.publish(topics.REGISTRATION_REJECTED, f"{source}/{submission_id}", "registration-rejected.v1", event)
+
+
+def _worker_registered(worker_id: str, r: Registration) -> WorkerRegistered:
+    return WorkerRegistered(
+        worker_id=worker_id,
+        submission_id=r.submission_id,
+        source=r.source,
+        nik=r.nik,
+        full_name=r.full_name,
+        birth_date=r.birth_date,
+        sex=r.sex,
+        phone=r.phone,
+        kecamatan_code=r.kecamatan_code,
+        kecamatan_name=kecamatan_name(r.kecamatan_code),
+        desa=r.desa,
+        occupation=r.occupation,
+        declared_income_idr=r.declared_income_idr,
+        registered_at=datetime.now(UTC),
+    )

@@ -1,0 +1,13 @@
+from pydantic import Field
+
+from shared.settings import ServiceSettings
+
+
+class RegistrySettings(ServiceSettings):
+    database_url: str = Field(
+        "postgresql://registry:registry@127.0.0.1:5432/muba", validation_alias="REGISTRY_DATABASE_URL"
+    )
+    http_port: int = Field(8001, validation_alias="REGISTRY_HTTP_PORT")
+    min_age: int = Field(15, validation_alias="REGISTRY_MIN_AGE")
+    # The registration age limit is not settled in public sources (15-60 is often cited).
+    max_age: int = Field(60, validation_alias="REGISTRY_MAX_AGE")

@@ -1,0 +1,59 @@
+"""Events exchanged with the BPJS Ketenagakerjaan side (KC Musi Banyuasin dan Banyuasin)."""
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from shared.events import EventModel
+from shared.events.sponsorship import Package
+
+
+class Payer(EventModel):
+    company_id: str
+    company_name: str
+    commitment_id: str
+
+
+class EnrollmentRequested(EventModel):
+    """`bpjs.enrollment-requested.v1` (we publish), key = worker_id: what BPJS needs to enroll a BPU member."""
+
+    enrollment_id: str
+    worker_id: str
+    nik: str
+    full_name: str
+    birth_date: date
+    sex: Literal["L", "P"]
+    phone: str
+    address: str = Field(description="Desa, kecamatan, Kabupaten Musi Banyuasin, Sumatera Selatan")
+    kecamatan_code: str
+    occupation: str
+    declared_income_idr: int
+    package: Package
+    months: int
+    coverage_start: date
+    monthly_contribution_idr: int
+    total_contribution_idr: int
+    payer: Payer
+    requested_at: datetime
+
+
+class EnrollmentConfirmed(EventModel):
+    """`bpjs.enrollment-confirmed.v1` (BPJS publishes), key = worker_id."""
+
+    enrollment_id: str
+    worker_id: str
+    kpj_number: str = Field(min_length=8, max_length=16, pattern=r"^\d+$")
+    coverage_start: date
+    coverage_end: date
+    confirmed_at: datetime
+
+
+class EnrollmentRejected(EventModel):
+    """`bpjs.enrollment-rejected.v1` (BPJS publishes), key = worker_id."""
+
+    enrollment_id: str
+    worker_id: str
+    reason_code: str = Field(description="NIK_NOT_FOUND, ALREADY_MEMBER, AGE_NOT_ELIGIBLE, DATA_MISMATCH, ...")
+    reason_message: str
+    rejected_at: datetime

@@ -1,0 +1,46 @@
+"""`python -m services.<name> [migrate]`: one way to start any service."""
+
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import uvicorn
+from faststream.asgi import AsgiFastStream
+
+from shared.db import migrate
+from shared.logging import setup_logging
+from shared.settings import ServiceSettings
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def main(name: str, settings_type: type[SettingsT], create_app: Callable[[SettingsT], AsgiFastStream],
+         migrations: Path) -> None:
+    settings = settings_type()
+    setup_logging(name, settings.log_level)
+    if sys.argv[1:] == ["migrate"]:
+        applied = asyncio.run(migrate(settings.database_url, migrations))
+        print(f"{name}: {len(applied)} migration(s) applied" + (f": {', '.join(applied)}" if applied else ""))
+        return
+    if sys.argv[1:]:
+        sys.exit(f"usage: python -m services.{name} [migrate]")
+    _install_uvloop()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    uvloop.install()
