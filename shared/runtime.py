@@ -59,11 +59,12 @@ class ServiceRuntime:
 
     def subscribe(self, topic: str, handler: Handler, *, group_id: str | None = None,
                   description: str | None = None) -> MessageProcessor:
-        """Consume `topic` in consumer group `group_id` (default: the service name) with `handler`."""
-        group = self.settings.topic_prefix + (group_id or self.name)
+        """Consume `topic` with `handler` in consumer group `group_id` (default `<service>.<topic>`:
+        one group per subscriber, so a consumer joining one does not rebalance the others)."""
+        group = self.settings.topic_prefix + (group_id or f"{self.name}.{topic}")
         processor = MessageProcessor(
             service=self.name,
-            consumer=f"{group}:{topic}",
+            consumer=group if group_id is None else f"{group}:{topic}",
             handler=handler,
             pool_getter=lambda: self.pool,
             max_attempts=self.settings.handler_max_attempts,

@@ -1,0 +1,23 @@
+"""Wiring of the sponsorship service."""
+
+from pathlib import Path
+
+from faststream.asgi import AsgiFastStream
+
+from services.sponsorship.handlers import SponsorshipHandlers
+from services.sponsorship.settings import SponsorshipSettings
+from shared import topics
+from shared.runtime import ServiceRuntime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
+    settings = settings or SponsorshipSettings()
+    runtime = ServiceRuntime("sponsorship", settings, MIGRATIONS)
+    handlers = SponsorshipHandlers(settings)
+    runtime.subscribe(topics.COMMITMENT_SUBMITTED, handlers.on_commitment_submitted)
+    runtime.subscribe(topics.WORKER_REGISTERED, handlers.on_worker_registered)
+    runtime.subscribe(topics.ENROLLMENT_CONFIRMED, handlers.on_enrollment_confirmed)
+    runtime.subscribe(topics.ENROLLMENT_REJECTED, handlers.on_enrollment_rejected)
+    return runtime.asgi_app()

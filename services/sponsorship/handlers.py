@@ -1,0 +1,334 @@
+"""Sponsorship's subscribers: commitments in, workers matched (or waitlisted), BPJS answers recorded."""
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from services.sponsorship import repository
+from services.sponsorship.domain import (
+    Reason,
+    TariffTable,
+    WaitlistedWorker,
+    WorkerToMatch,
+    choose_commitment,
+    commitment_budget,
+    occupation_sector,
+    order_waitlist,
+    validate_commitment,
+)
+from services.sponsorship.settings import SponsorshipSettings
+from shared import topics
+from shared.consumer import PoisonMessage, UnitOfWork
+from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested, Payer
+from shared.events.registry import RejectionReason, WorkerRegistered
+from shared.events.sponsorship import (
+    CommitmentAccepted,
+    CommitmentRejected,
+    EnrollmentCompleted,
+    EnrollmentFailed,
+    SponsorMatched,
+    WorkerWaitlisted,
+)
+from shared.logging import mask_nik
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+MAX_RESERVATION_TRIES = 20
+
+
+def _text(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    return value[:200] if isinstance(value, str) else None
+
+
+def _enrollment_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise PoisonMessage("UNKNOWN_ENROLLMENT", "enrollment_id is not an id we issued") from None
+
+
+class SponsorshipHandlers:
+    def __init__(self, settings: SponsorshipSettings, tariffs: TariffTable | None = None) -> None:
+        self.settings = settings
+        self.tariffs = tariffs or TariffTable()
+
+    # --- commitments -------------------------------------------------------------------------
+
+    async def on_commitment_submitted(self, uow: UnitOfWork) -> None:
+        """A company's commitment: store it with its budget, then sponsor waitlisted workers it covers."""
+        raw = uow.incoming.json_object()
+        result = validate_commitment(raw)
+        if isinstance(result, list):
+            await self._reject_commitment(uow, raw, result)
+            return
+        budget = commitment_budget(result, self.tariffs, self._today(), self.settings.apply_discount_to_company_paid)
+        if await repository.insert_commitment(uow.conn, result, budget) is None:
+            return  # the same commitment again: it stands as first received
+        await uow.publish(
+            topics.COMMITMENT_ACCEPTED,
+            result.commitment_id,
+            "commitment-accepted.v1",
+            CommitmentAccepted(
+                commitment_id=result.commitment_id,
+                company_id=result.company_id,
+                company_name=result.company_name,
+                kecamatan_codes=sorted(result.kecamatan_codes),
+                whole_regency=result.whole_regency,
+                slots=result.slots,
+                months=result.months,
+                package=result.package,
+                budget_idr=budget,
+                accepted_at=datetime.now(UTC),
+            ),
+        )
+        await self._sponsor_waitlisted(uow, result.commitment_id)
+
+    async def _reject_commitment(self, uow: UnitOfWork, raw: dict[str, Any], reasons: list[Reason]) -> None:
+        event = CommitmentRejected(
+            commitment_id=_text(raw, "commitment_id"),
+            company_id=_text(raw, "company_id"),
+            reasons=[RejectionReason(field=r.field, code=r.code, message=r.message) for r in reasons],
+            rejected_at=datetime.now(UTC),
+        )
+        await uow.publish(topics.COMMITMENT_REJECTED, event.commitment_id, "commitment-rejected.v1", event)
+
+    async def _sponsor_waitlisted(self, uow: UnitOfWork, commitment_id: str) -> None:
+        """Give the commitment's free slots to the waitlisted workers it covers, in registration order."""
+        commitment = await repository.get_commitment(uow.conn, commitment_id)
+        assert commitment is not None
+        codes = repository.covered_codes(commitment["whole_regency"], commitment["kecamatan_codes"])
+        await repository.lock_kecamatan_exclusive(uow.conn, codes)
+        after: tuple[datetime, int] | None = None
+        while True:
+            commitment = await repository.get_commitment(uow.conn, commitment_id)
+            assert commitment is not None
+            free = commitment["slots"] - commitment["slots_used"]
+            if free <= 0:
+                return
+            page = await repository.waitlisted_covered_by(
+                uow.conn, commitment["whole_regency"], list(commitment["kecamatan_codes"]), max(free, 50), after
+            )
+            if not page:
+                return
+            after = (page[-1]["registered_at"], page[-1]["seq"])
+            by_id = {str(w["worker_id"]): w for w in page}
+            waitlist = [
+                WaitlistedWorker(str(w["worker_id"]), w["kecamatan_code"], w["occupation"], w["seq"]) for w in page
+            ]
+            for waiting in order_waitlist(repository.open_commitment(commitment), waitlist):
+                worker = by_id[waiting.worker_id]
+                cost = self._cost(commitment, worker)
+                if await repository.reserve_slot(uow.conn, commitment_id, cost):
+                    await self._request_enrollment(uow, worker, commitment, cost)
+                    free -= 1
+                    if free == 0:
+                        return
+
+    # --- workers -----------------------------------------------------------------------------
+
+    async def on_worker_registered(self, uow: UnitOfWork) -> None:
+        """A newly registered worker: reserve a slot of the best-fitting commitment, or waitlist."""
+        announced = uow.incoming.parse(WorkerRegistered)
+        if not await repository.insert_worker(uow.conn, announced):
+            return
+        await repository.lock_kecamatan_shared(uow.conn, announced.kecamatan_code)
+        worker = await repository.get_worker(uow.conn, uuid.UUID(announced.worker_id))
+        if await self._match(uow, worker):
+            return
+        await uow.publish(
+            topics.WORKER_WAITLISTED,
+            announced.worker_id,
+            "worker-waitlisted.v1",
+            WorkerWaitlisted(
+                worker_id=announced.worker_id,
+                full_name=announced.full_name,
+                phone=announced.phone,
+                kecamatan_code=announced.kecamatan_code,
+                kecamatan_name=announced.kecamatan_name,
+                waitlisted_at=datetime.now(UTC),
+            ),
+        )
+
+    async def _match(self, uow: UnitOfWork, worker: asyncpg.Record) -> bool:
+        wanted = WorkerToMatch(str(worker["worker_id"]), worker["kecamatan_code"], worker["occupation"])
+        for _ in range(MAX_RESERVATION_TRIES):
+            rows = {r["commitment_id"]: r for r in await repository.open_commitments_covering(
+                uow.conn, worker["kecamatan_code"])}
+            chosen = choose_commitment(
+                wanted,
+                [repository.open_commitment(r) for r in rows.values()],
+                lambda c: self._cost(rows[c.commitment_id], worker),
+            )
+            if chosen is None:
+                return False
+            commitment = rows[chosen.commitment_id]
+            cost = self._cost(commitment, worker)
+            if await repository.reserve_slot(uow.conn, chosen.commitment_id, cost):
+                await self._request_enrollment(uow, worker, commitment, cost)
+                return True
+        raise RuntimeError("could not reserve a slot: too much contention; the batch will be retried")
+
+    async def _request_enrollment(self, uow: UnitOfWork, worker: asyncpg.Record, commitment: asyncpg.Record,
+                                  cost: int) -> None:
+        start = self._today()
+        enrollment_id = await repository.insert_enrollment(
+            uow.conn,
+            worker_id=worker["worker_id"],
+            commitment_id=commitment["commitment_id"],
+            package=commitment["package"],
+            months=commitment["months"],
+            coverage_start=start,
+            contribution_idr=cost,
+        )
+        await repository.set_worker_status(uow.conn, worker["worker_id"], "matched")
+        worker_id = str(worker["worker_id"])
+        now = datetime.now(UTC)
+        await uow.publish(
+            topics.SPONSOR_MATCHED,
+            worker_id,
+            "sponsor-matched.v1",
+            SponsorMatched(
+                worker_id=worker_id,
+                enrollment_id=str(enrollment_id),
+                commitment_id=commitment["commitment_id"],
+                company_id=commitment["company_id"],
+                company_name=commitment["company_name"],
+                package=commitment["package"],
+                months=commitment["months"],
+                contribution_idr=cost,
+                matched_at=now,
+            ),
+        )
+        sector = occupation_sector(worker["occupation"])
+        floor = self.tariffs.tariff_for(start).income_floor_idr
+        desa = f"Desa {worker['desa']}, " if worker["desa"] else ""
+        await uow.publish(
+            topics.ENROLLMENT_REQUESTED,
+            worker_id,
+            "enrollment-requested.v1",
+            EnrollmentRequested(
+                enrollment_id=str(enrollment_id),
+                worker_id=worker_id,
+                nik=worker["nik"],
+                full_name=worker["full_name"],
+                birth_date=worker["birth_date"],
+                sex=worker["sex"],
+                phone=worker["phone"],
+                address=f"{desa}Kec. {worker['kecamatan_name']}, Kab. Musi Banyuasin, Sumatera Selatan",
+                kecamatan_code=worker["kecamatan_code"],
+                occupation=worker["occupation"],
+                declared_income_idr=max(worker["declared_income_idr"] or floor, floor),
+                package=commitment["package"],
+                months=commitment["months"],
+                coverage_start=start,
+                monthly_contribution_idr=self.tariffs.monthly_contribution(
+                    commitment["package"], worker["declared_income_idr"], start, sector,
+                    self.settings.apply_discount_to_company_paid,
+                ),
+                total_contribution_idr=cost,
+                payer=Payer(
+                    company_id=commitment["company_id"],
+                    company_name=commitment["company_name"],
+                    commitment_id=commitment["commitment_id"],
+                ),
+                requested_at=now,
+            ),
+        )
+
+    # --- answers from BPJS -------------------------------------------------------------------
+
+    async def on_enrollment_confirmed(self, uow: UnitOfWork) -> None:
+        """BPJS enrolled the worker: record the KPJ number and coverage, tell the story onward."""
+        answer = uow.incoming.parse(EnrollmentConfirmed)
+        enrollment = await self._enrollment_for(uow, answer.enrollment_id, answer.worker_id)
+        if enrollment["status"] == "confirmed":
+            return  # the same confirmation again
+        if enrollment["status"] == "rejected":
+            raise PoisonMessage("ENROLLMENT_ALREADY_REJECTED", "a confirmation arrived after a rejection")
+        await repository.confirm_enrollment(
+            uow.conn, enrollment["enrollment_id"], answer.kpj_number, answer.coverage_start, answer.coverage_end,
+            answer.confirmed_at,
+        )
+        await repository.set_worker_status(uow.conn, enrollment["worker_id"], "enrolled")
+        worker = await repository.get_worker(uow.conn, enrollment["worker_id"])
+        commitment = await repository.get_commitment(uow.conn, enrollment["commitment_id"])
+        assert commitment is not None
+        await uow.publish(
+            topics.ENROLLMENT_COMPLETED,
+            answer.worker_id,
+            "enrollment-completed.v1",
+            EnrollmentCompleted(
+                worker_id=answer.worker_id,
+                enrollment_id=answer.enrollment_id,
+                full_name=worker["full_name"],
+                phone=worker["phone"],
+                nik_masked=mask_nik(worker["nik"]),
+                kecamatan_name=worker["kecamatan_name"],
+                kpj_number=answer.kpj_number,
+                coverage_start=answer.coverage_start,
+                coverage_end=answer.coverage_end,
+                package=enrollment["package"],
+                contribution_idr=enrollment["contribution_idr"],
+                company_id=commitment["company_id"],
+                company_name=commitment["company_name"],
+                company_email=commitment["email"],
+                company_webhook_url=commitment["webhook_url"],
+                completed_at=datetime.now(UTC),
+            ),
+        )
+
+    async def on_enrollment_rejected(self, uow: UnitOfWork) -> None:
+        """BPJS refused: release the slot and its budget, record why, and offer the slot onward."""
+        answer = uow.incoming.parse(EnrollmentRejected)
+        enrollment = await self._enrollment_for(uow, answer.enrollment_id, answer.worker_id)
+        if enrollment["status"] == "rejected":
+            return
+        if enrollment["status"] == "confirmed":
+            raise PoisonMessage("ENROLLMENT_ALREADY_CONFIRMED", "a rejection arrived after a confirmation")
+        await repository.reject_enrollment(
+            uow.conn, enrollment["enrollment_id"], answer.reason_code, answer.reason_message, answer.rejected_at
+        )
+        await repository.release_slot(uow.conn, enrollment["commitment_id"], enrollment["contribution_idr"])
+        await repository.set_worker_status(uow.conn, enrollment["worker_id"], "failed")
+        worker = await repository.get_worker(uow.conn, enrollment["worker_id"])
+        await uow.publish(
+            topics.ENROLLMENT_FAILED,
+            answer.worker_id,
+            "enrollment-failed.v1",
+            EnrollmentFailed(
+                worker_id=answer.worker_id,
+                enrollment_id=answer.enrollment_id,
+                full_name=worker["full_name"],
+                phone=worker["phone"],
+                reason_code=answer.reason_code,
+                reason_message=answer.reason_message,
+                failed_at=datetime.now(UTC),
+            ),
+        )
+        await self._sponsor_waitlisted(uow, enrollment["commitment_id"])
+
+    async def _enrollment_for(self, uow: UnitOfWork, enrollment_id: str, worker_id: str) -> asyncpg.Record:
+        enrollment = await repository.lock_enrollment(uow.conn, _enrollment_id(enrollment_id))
+        if enrollment is None:
+            raise PoisonMessage("UNKNOWN_ENROLLMENT", f"no enrollment {enrollment_id} was requested")
+        if str(enrollment["worker_id"]) != worker_id:
+            raise PoisonMessage("WORKER_MISMATCH", "the answer names another worker than the request")
+        return enrollment
+
+    # --- rules used above --------------------------------------------------------------------
+
+    def _today(self) -> date:
+        return datetime.now(JAKARTA).date()
+
+    def _cost(self, commitment: asyncpg.Record, worker: asyncpg.Record) -> int:
+        return self.tariffs.coverage_cost(
+            commitment["package"],
+            worker["declared_income_idr"],
+            self._today(),
+            commitment["months"],
+            occupation_sector(worker["occupation"]),
+            self.settings.apply_discount_to_company_paid,
+        )

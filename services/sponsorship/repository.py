@@ -1,0 +1,193 @@
+"""SQL for the sponsorship schema only."""
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+
+import asyncpg
+
+from services.sponsorship.domain import Commitment, OpenCommitment
+from shared.events.registry import WorkerRegistered
+from shared.kecamatan import KECAMATAN
+
+
+async def lock_kecamatan_shared(conn: asyncpg.Connection, kecamatan_code: str) -> None:
+    """Held while a worker is matched or waitlisted in `kecamatan_code` (see lock_kecamatan_exclusive)."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('sponsorship:kecamatan:' || $1))", kecamatan_code)
+
+
+async def lock_kecamatan_exclusive(conn: asyncpg.Connection, kecamatan_codes: Iterable[str]) -> None:
+    """Held while slots open in these kecamatan (new commitment, released slot).
+
+    Without it a worker waitlisted in one transaction and a commitment arriving in another could
+    miss each other: each commits without seeing the other, and the worker stays waitlisted.
+    """
+    for code in sorted(set(kecamatan_codes)):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('sponsorship:kecamatan:' || $1))", code)
+
+
+def covered_codes(whole_regency: bool, kecamatan_codes: Iterable[str]) -> list[str]:
+    return sorted(KECAMATAN) if whole_regency else sorted(kecamatan_codes)
+
+
+async def insert_commitment(conn: asyncpg.Connection, c: Commitment, budget_idr: int) -> int | None:
+    """The new commitment's sequence number, or None when this commitment id exists already."""
+    return await conn.fetchval(
+        "INSERT INTO commitment (commitment_id, company_id, company_name, kecamatan_codes, whole_regency, slots,"
+        " months, package, preferred_occupations, email, webhook_url, budget_idr)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " ON CONFLICT (commitment_id) DO NOTHING RETURNING seq",
+        c.commitment_id,
+        c.company_id,
+        c.company_name,
+        sorted(c.kecamatan_codes),
+        c.whole_regency,
+        c.slots,
+        c.months,
+        c.package,
+        list(c.preferred_occupations),
+        c.email,
+        c.webhook_url,
+        budget_idr,
+    )
+
+
+def open_commitment(row: asyncpg.Record) -> OpenCommitment:
+    return OpenCommitment(
+        commitment_id=row["commitment_id"],
+        kecamatan_codes=frozenset(row["kecamatan_codes"]),
+        whole_regency=row["whole_regency"],
+        slots=row["slots"],
+        slots_used=row["slots_used"],
+        budget_idr=row["budget_idr"],
+        budget_used_idr=row["budget_used_idr"],
+        preferred_occupations=tuple(row["preferred_occupations"]),
+        created_seq=row["seq"],
+    )
+
+
+async def open_commitments_covering(conn: asyncpg.Connection, kecamatan_code: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM commitment WHERE slots_used < slots AND (whole_regency OR $1 = ANY (kecamatan_codes))",
+        kecamatan_code,
+    )
+
+
+async def get_commitment(conn: asyncpg.Connection, commitment_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM commitment WHERE commitment_id = $1", commitment_id)
+
+
+async def reserve_slot(conn: asyncpg.Connection, commitment_id: str, cost_idr: int) -> bool:
+    """Take one slot and its cost, atomically; False when another transaction took the last one."""
+    row = await conn.fetchval(
+        "UPDATE commitment SET slots_used = slots_used + 1, budget_used_idr = budget_used_idr + $2"
+        " WHERE commitment_id = $1 AND slots_used < slots AND budget_used_idr + $2 <= budget_idr"
+        " RETURNING 1",
+        commitment_id,
+        cost_idr,
+    )
+    return row is not None
+
+
+async def release_slot(conn: asyncpg.Connection, commitment_id: str, cost_idr: int) -> None:
+    await conn.execute(
+        "UPDATE commitment SET slots_used = slots_used - 1, budget_used_idr = budget_used_idr - $2"
+        " WHERE commitment_id = $1",
+        commitment_id,
+        cost_idr,
+    )
+
+
+async def insert_worker(conn: asyncpg.Connection, w: WorkerRegistered) -> bool:
+    """False when this worker was announced before (a replayed event with a new id)."""
+    inserted = await conn.fetchval(
+        "INSERT INTO worker (worker_id, nik, full_name, birth_date, sex, phone, kecamatan_code, kecamatan_name,"
+        " desa, occupation, declared_income_idr, registered_at, status)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'waitlisted')"
+        " ON CONFLICT (worker_id) DO NOTHING RETURNING true",
+        uuid.UUID(w.worker_id),
+        w.nik,
+        w.full_name,
+        w.birth_date,
+        w.sex,
+        w.phone,
+        w.kecamatan_code,
+        w.kecamatan_name,
+        w.desa,
+        w.occupation,
+        w.declared_income_idr,
+        w.registered_at,
+    )
+    return bool(inserted)
+
+
+async def get_worker(conn: asyncpg.Connection, worker_id: uuid.UUID) -> asyncpg.Record:
+    return await conn.fetchrow("SELECT * FROM worker WHERE worker_id = $1", worker_id)
+
+
+async def set_worker_status(conn: asyncpg.Connection, worker_id: uuid.UUID, status: str) -> None:
+    await conn.execute(
+        "UPDATE worker SET status = $2, status_changed_at = now() WHERE worker_id = $1", worker_id, status
+    )
+
+
+async def waitlisted_covered_by(conn: asyncpg.Connection, whole_regency: bool, kecamatan_codes: list[str],
+                                limit: int, after: tuple[datetime, int] | None = None) -> list[asyncpg.Record]:
+    """Waitlisted workers in these kecamatan, first registered first (a page after `after`),
+    locked for this transaction."""
+    after_at, after_seq = after if after else (datetime.min.replace(tzinfo=UTC), 0)
+    return await conn.fetch(
+        "SELECT * FROM worker WHERE status = 'waitlisted' AND ($1 OR kecamatan_code = ANY ($2::text[]))"
+        " AND (registered_at, seq) > ($4, $5) ORDER BY registered_at, seq LIMIT $3 FOR UPDATE",
+        whole_regency,
+        kecamatan_codes,
+        limit,
+        after_at,
+        after_seq,
+    )
+
+
+async def insert_enrollment(conn: asyncpg.Connection, *, worker_id: uuid.UUID, commitment_id: str, package: str,
+                            months: int, coverage_start: date, contribution_idr: int) -> uuid.UUID:
+    enrollment_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO enrollment (enrollment_id, worker_id, commitment_id, package, months, coverage_start,"
+        " contribution_idr, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')",
+        enrollment_id,
+        worker_id,
+        commitment_id,
+        package,
+        months,
+        coverage_start,
+        contribution_idr,
+    )
+    return enrollment_id
+
+
+async def lock_enrollment(conn: asyncpg.Connection, enrollment_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM enrollment WHERE enrollment_id = $1 FOR UPDATE", enrollment_id)
+
+
+async def confirm_enrollment(conn: asyncpg.Connection, enrollment_id: uuid.UUID, kpj_number: str,
+                             coverage_start: date, coverage_end: date, decided_at: datetime) -> None:
+    await conn.execute(
+        "UPDATE enrollment SET status = 'confirmed', kpj_number = $2, coverage_start = $3, coverage_end = $4,"
+        " decided_at = $5 WHERE enrollment_id = $1",
+        enrollment_id,
+        kpj_number,
+        coverage_start,
+        coverage_end,
+        decided_at,
+    )
+
+
+async def reject_enrollment(conn: asyncpg.Connection, enrollment_id: uuid.UUID, reason_code: str,
+                            reason_message: str, decided_at: datetime) -> None:
+    await conn.execute(
+        "UPDATE enrollment SET status = 'rejected', reason_code = $2, reason_message = $3, decided_at = $4"
+        " WHERE enrollment_id = $1",
+        enrollment_id,
+        reason_code,
+        reason_message,
+        decided_at,
+    )

@@ -1,0 +1,183 @@
+"""Sponsorship alone, against real Kafka and PostgreSQL: commitments and workers in, matches,
+waitlist, BPJS requests and answers out."""
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.sponsorship.app import create_app
+from services.sponsorship.settings import SponsorshipSettings
+from shared import topics
+from shared.envelope import event_type, new_envelope
+from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected
+from shared.events.registry import WorkerRegistered
+from shared.kecamatan import kecamatan_name
+from shared.testing import Infra, RecordedEvent, publish_json, record_events
+from tests.support import running, truncate_schema
+
+
+def worker(i: int, kecamatan: str, occupation: str = "penyadap karet") -> WorkerRegistered:
+    return WorkerRegistered(
+        worker_id=str(uuid.uuid4()),
+        submission_id=f"s-{i}",
+        source="test",
+        nik=f"160601{(i % 28) + 1:02d}0890{i + 1:04d}",
+        full_name=f"Pekerja {chr(65 + i % 26)}",
+        birth_date=date(1990, 8, (i % 28) + 1),
+        sex="L",
+        phone=f"+62812000{i:05d}",
+        kecamatan_code=kecamatan,
+        kecamatan_name=kecamatan_name(kecamatan),
+        desa=None,
+        occupation=occupation,
+        declared_income_idr=None,
+        registered_at=datetime(2026, 11, 1, tzinfo=UTC).replace(microsecond=i),
+    )
+
+
+def commitment(cid: str, kecamatan: list[str], slots: int, **extra: Any) -> dict[str, Any]:
+    return {"commitment_id": cid, "company_id": f"co-{cid}", "company_name": f"PT {cid}", "kecamatan": kecamatan,
+            "slots": slots, "months": 12, "package": "JKK_JKM", "email": "csr@example.co.id", **extra}
+
+
+async def publish_events(infra: Infra, topic: str, events: list[tuple[str, str, Any]]) -> None:
+    """(key, event name, model) with CloudEvents headers, one publish each (own ce_id)."""
+    for key, name, model in events:
+        headers = new_envelope(event_type(name), "/test").headers()
+        await publish_json(infra.kafka_bootstrap_servers, topic, [(key, model.model_dump(mode="json"))], headers)
+
+
+@pytest.fixture
+async def sponsorship(infra: Infra, service_env: Callable[..., dict[str, Any]]) -> AsyncIterator[str]:
+    env = service_env(SPONSORSHIP_DATABASE_URL=infra.database_urls["sponsorship"])
+    await truncate_schema(infra, "sponsorship")
+    async with running(create_app(SponsorshipSettings())):
+        yield env["prefix"]
+
+
+async def _wait_outcomes(rec: Any, prefix: str, count: int) -> None:
+    loop_events = await rec.wait_for(0)
+    while len([e for e in loop_events if e.topic in (prefix + topics.ENROLLMENT_REQUESTED,
+                                                      prefix + topics.WORKER_WAITLISTED)]) < count:
+        loop_events = await rec.wait_for(len(rec.events) + 1)
+
+
+def of(events: list[RecordedEvent], topic: str) -> list[dict[str, Any]]:
+    return [e.payload for e in events if e.topic.endswith(topic)]
+
+
+async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str) -> None:
+    p = sponsorship
+    bootstrap = infra.kafka_bootstrap_servers
+    async with record_events(bootstrap, p + topics.COMMITMENT_ACCEPTED, p + topics.ENROLLMENT_REQUESTED,
+                             p + topics.WORKER_WAITLISTED, p + topics.ENROLLMENT_COMPLETED,
+                             p + topics.ENROLLMENT_FAILED, p + topics.SPONSOR_MATCHED) as rec:
+        await publish_json(bootstrap, p + topics.COMMITMENT_SUBMITTED, [
+            ("a", commitment("hindoli", ["Sungai Lilin", "08"], 2, preferred_occupations=["buruh kebun sawit"])),
+            ("b", commitment("medco", ["*"], 2)),
+        ])
+        await rec.wait_for(2, topic=p + topics.COMMITMENT_ACCEPTED)
+        sawit = worker(1, "07", "buruh kebun sawit")  # preferred occupation -> hindoli
+        karet = worker(2, "07")  # names the kecamatan -> hindoli over whole-regency medco
+        sekayu = worker(3, "01")  # only medco covers Sekayu
+        late = [worker(4, "01"), worker(5, "07")]  # medco has 1 slot left, then nothing
+        for n, w in enumerate([sawit, karet, sekayu, *late], start=1):
+            # One at a time: each worker's outcome decides what the next one finds.
+            await publish_events(infra, p + topics.WORKER_REGISTERED, [(w.worker_id, "worker-registered.v1", w)])
+            await _wait_outcomes(rec, p, n)
+        events = rec.events
+        requested = {r["worker_id"]: r for r in of(events, topics.ENROLLMENT_REQUESTED)}
+        assert requested[sawit.worker_id]["payer"]["commitment_id"] == "hindoli"
+        assert requested[karet.worker_id]["payer"]["commitment_id"] == "hindoli"
+        assert requested[sekayu.worker_id]["payer"]["commitment_id"] == "medco"
+        assert requested[late[0].worker_id]["payer"]["commitment_id"] == "medco"
+        assert [w["worker_id"] for w in of(events, topics.WORKER_WAITLISTED)] == [late[1].worker_id]
+        first = requested[sawit.worker_id]
+        assert first["nik"] == sawit.nik and first["total_contribution_idr"] == 12 * 16_800
+        assert all(e.key == e.payload["worker_id"] for e in rec.events if e.topic.endswith("enrollment-requested.v1"))
+
+        # BPJS confirms one (twice: the second changes nothing) and rejects another: its slot goes
+        # to the waitlisted worker, who registered first among those waiting.
+        confirm = EnrollmentConfirmed(enrollment_id=first["enrollment_id"], worker_id=sawit.worker_id,
+                                      kpj_number="12345678901", coverage_start=date(2026, 11, 28),
+                                      coverage_end=date(2027, 11, 27), confirmed_at=datetime.now(UTC))
+        reject = EnrollmentRejected(enrollment_id=requested[karet.worker_id]["enrollment_id"],
+                                    worker_id=karet.worker_id, reason_code="NIK_NOT_FOUND",
+                                    reason_message="NIK tidak ditemukan", rejected_at=datetime.now(UTC))
+        await publish_events(infra, p + topics.ENROLLMENT_CONFIRMED, [
+            (sawit.worker_id, "enrollment-confirmed.v1", confirm), (sawit.worker_id, "enrollment-confirmed.v1", confirm)])
+        await publish_events(infra, p + topics.ENROLLMENT_REJECTED, [(karet.worker_id, "enrollment-rejected.v1", reject)])
+        await rec.wait_for(5, topic=p + topics.ENROLLMENT_REQUESTED)
+        events = await rec.settle(1.5)
+
+    completed = of(events, topics.ENROLLMENT_COMPLETED)
+    assert len(completed) == 1
+    assert completed[0]["kpj_number"] == "12345678901" and completed[0]["company_name"] == "PT hindoli"
+    assert completed[0]["nik_masked"] != sawit.nik and completed[0]["nik_masked"].startswith("160601")
+    assert [f["reason_code"] for f in of(events, topics.ENROLLMENT_FAILED)] == ["NIK_NOT_FOUND"]
+    last = of(events, topics.ENROLLMENT_REQUESTED)[-1]
+    assert last["worker_id"] == late[1].worker_id and last["payer"]["commitment_id"] == "hindoli"
+
+    conn = await asyncpg.connect(infra.database_urls["sponsorship"])
+    try:
+        rows = {r["commitment_id"]: r for r in await conn.fetch("SELECT * FROM commitment")}
+        assert rows["hindoli"]["slots_used"] == 2 and rows["medco"]["slots_used"] == 2
+        assert rows["hindoli"]["budget_used_idr"] == 2 * 12 * 16_800
+        statuses = dict(await conn.fetch("SELECT status, count(*) FROM worker GROUP BY status"))
+        assert statuses == {"enrolled": 1, "failed": 1, "matched": 3}
+    finally:
+        await conn.close()
+
+
+async def test_new_commitment_drains_the_waitlist_in_registration_order(infra: Infra, sponsorship: str) -> None:
+    p = sponsorship
+    bootstrap = infra.kafka_bootstrap_servers
+    waiting = [worker(10 + i, "09") for i in range(5)]
+    async with record_events(bootstrap, p + topics.WORKER_WAITLISTED, p + topics.ENROLLMENT_REQUESTED) as rec:
+        await publish_events(infra, p + topics.WORKER_REGISTERED,
+                             [(w.worker_id, "worker-registered.v1", w) for w in waiting])
+        await rec.wait_for(5, topic=p + topics.WORKER_WAITLISTED)
+        await publish_json(bootstrap, p + topics.COMMITMENT_SUBMITTED,
+                           [("c", commitment("phe-jambi-merang", ["Bayung Lencir"], 3))])
+        await rec.wait_for(3, topic=p + topics.ENROLLMENT_REQUESTED)
+        events = await rec.settle(1.0)
+    matched = [r["worker_id"] for r in of(events, topics.ENROLLMENT_REQUESTED)]
+    assert sorted(matched) == sorted(w.worker_id for w in waiting[:3])
+
+
+async def test_two_instances_never_give_one_slot_twice(
+    infra: Infra, service_env: Callable[..., dict[str, Any]]
+) -> None:
+    env = service_env(SPONSORSHIP_DATABASE_URL=infra.database_urls["sponsorship"], CONSUMER_BATCH_SIZE=10)
+    p = env["prefix"]
+    await truncate_schema(infra, "sponsorship")
+    bootstrap = infra.kafka_bootstrap_servers
+    workers = [worker(100 + i, f"{1 + i % 15:02d}") for i in range(120)]
+    async with (
+        running(create_app(SponsorshipSettings())),
+        running(create_app(SponsorshipSettings())),
+        record_events(bootstrap, p + topics.ENROLLMENT_REQUESTED, p + topics.WORKER_WAITLISTED,
+                      p + topics.COMMITMENT_ACCEPTED) as rec,
+    ):
+        await publish_json(bootstrap, p + topics.COMMITMENT_SUBMITTED,
+                           [(c, commitment(c, ["*"], 25)) for c in ("alpha", "beta")])
+        await rec.wait_for(2, topic=p + topics.COMMITMENT_ACCEPTED)
+        headers_events = [(w.worker_id, "worker-registered.v1", w) for w in workers]
+        await publish_events(infra, p + topics.WORKER_REGISTERED, headers_events)
+        await rec.wait_for(122, timeout_s=60)
+        events = await rec.settle(1.0)
+    requested = of(events, topics.ENROLLMENT_REQUESTED)
+    assert len(requested) == 50
+    assert len({r["worker_id"] for r in requested}) == 50
+    assert len(of(events, topics.WORKER_WAITLISTED)) == 70
+    conn = await asyncpg.connect(infra.database_urls["sponsorship"])
+    try:
+        used = dict(await conn.fetch("SELECT commitment_id, slots_used FROM commitment"))
+        assert used == {"alpha": 25, "beta": 25}
+        assert await conn.fetchval("SELECT count(*) FROM enrollment") == 50
+    finally:
+        await conn.close()
