@@ -1,0 +1,172 @@
+"""`make demo`: the programme end to end on this machine, with realistic sample data.
+
+Starts the three services and the BPJS simulator, shows their health, then plays a day of the
+programme: companies commit, partner systems register workers (some with mistakes, some twice),
+BPJS answers, workers and companies are told. Prints what happened, counted from the topics.
+"""
+
+import asyncio
+import os
+import random
+import sys
+import time
+from collections import Counter
+from datetime import date
+
+from deploy.stack import Stack
+from shared import topics
+from shared.testing import make_nik, publish_json, record_events, sample_registration
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+WORKERS = int(os.environ.get("DEMO_WORKERS", "400"))
+
+
+def commitments(run: str) -> list[dict[str, object]]:
+    return [
+        {"commitment_id": f"medco-{run}", "company_id": "medco-ep-grissik", "company_name": "Medco E&P Grissik Ltd",
+         "kecamatan": ["Batang Hari Leko", "Lawang Wetan"], "slots": 60, "months": 12, "package": "JKK_JKM",
+         "email": "csr@medcoenergi.example"},
+        {"commitment_id": f"phe-{run}", "company_id": "phe-jambi-merang", "company_name": "PHE Jambi Merang",
+         "kecamatan": ["09", "12"], "slots": 50, "months": 6, "package": "JKK_JKM",
+         "webhook_url": "https://csr.phe.example/bpjs"},
+        {"commitment_id": f"hindoli-{run}", "company_id": "pt-hindoli", "company_name": "PT Hindoli",
+         "kecamatan": ["Sungai Lilin", "Keluang"], "slots": 60, "months": 12, "package": "JKK_JKM_JHT",
+         "preferred_occupations": ["buruh kebun sawit", "petani sawit"], "email": "csr@hindoli.example"},
+        {"commitment_id": f"bsb-{run}", "company_id": "bank-sumsel-babel", "company_name": "Bank Sumsel Babel",
+         "kecamatan": ["*"], "slots": 100, "months": 12, "package": "JKK_JKM", "email": "csr@banksumselbabel.example"},
+    ]
+
+
+def late_commitment(run: str) -> dict[str, object]:
+    return {"commitment_id": f"pusri-{run}", "company_id": "pupuk-sriwidjaja", "company_name": "PT Pupuk Sriwidjaja",
+            "kecamatan": ["*"], "slots": 60, "months": 12, "package": "JKK_JKM", "email": "csr@pusri.example"}
+
+
+def bad_registrations(run: str) -> list[dict[str, object]]:
+    base = sample_registration(9000, source="operator-sekayu", run=int(run[-4:], 16))
+    broken = [
+        {"nik": "16060152089"},  # too short
+        {"nik": "1606015208900000"},  # serial 0000
+        {"sex": "L"},  # NIK says a woman... or a man: the day decides
+        {"birth_date": "1990-13-45"},
+        {"phone": "021-555-1234"},  # a landline
+        {"kecamatan": "Palembang"},
+        {"full_name": "Budi123"},
+        {"birth_date": date(2015, 1, 1).isoformat(), "nik": make_nik("01", date(2015, 1, 1), "L", 7)},
+        {"occupation": ""},
+        {"declared_income_idr": -5},
+    ]
+    return [dict(base, submission_id=f"bad-{run}-{i}", **change) for i, change in enumerate(broken)]
+
+
+async def play(run: str) -> Counter[str]:
+    outcome_topics = [
+        topics.WORKER_REGISTERED, topics.REGISTRATION_REJECTED, topics.COMMITMENT_ACCEPTED,
+        topics.SPONSOR_MATCHED, topics.WORKER_WAITLISTED, topics.ENROLLMENT_CONFIRMED, topics.ENROLLMENT_REJECTED,
+        topics.ENROLLMENT_COMPLETED, topics.NOTIFICATION_SENT, topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED),
+    ]
+    seed = int(run[-4:], 16)
+    random.seed(seed)
+    valid = [sample_registration(i, source="desa-online", run=seed) for i in range(WORKERS)]
+    # One NIK Dukcapil does not know (the simulator rejects serial 9999): BPJS says no.
+    unknown = sample_registration(WORKERS, source="desa-online", run=seed)
+    unknown["nik"] = str(unknown["nik"])[:12] + "9999"
+    repeats = valid[:5]
+    same_person_again = [dict(v, submission_id=f"{v['submission_id']}-ulang", source="operator-sekayu")
+                         for v in valid[5:8]]
+    async with record_events(BOOTSTRAP, *outcome_topics) as recorder:
+        await publish_json(BOOTSTRAP, topics.COMMITMENT_SUBMITTED, [(str(c["commitment_id"]), c) for c in commitments(run)])
+        await recorder.wait_for(4, topic=topics.COMMITMENT_ACCEPTED)
+        submissions = [*valid, unknown, *bad_registrations(run)]
+        random.shuffle(submissions)
+        started = time.monotonic()
+        await publish_json(BOOTSTRAP, topics.REGISTRATION_SUBMITTED, [(None, s) for s in submissions])
+        await publish_json(BOOTSTRAP, topics.REGISTRATION_SUBMITTED,
+                           [(None, s) for s in [*repeats, *same_person_again]] + [(None, b"{not json")])
+        expected = len(submissions) + len(same_person_again)
+        await _until(recorder, lambda c: c[topics.WORKER_REGISTERED] + c[topics.REGISTRATION_REJECTED] >= expected)
+        print(f"  {expected} registrations handled in {time.monotonic() - started:.1f} s")
+        await recorder.settle(2.0)
+        print("  a fifth company commits: its slots go to the waiting list, first registered first")
+        await publish_json(BOOTSTRAP, topics.COMMITMENT_SUBMITTED, [("late", late_commitment(run))])
+        await recorder.wait_for(5, topic=topics.COMMITMENT_ACCEPTED)
+        await recorder.settle(3.0)
+        counts = Counter(e.topic for e in recorder.events)
+        counts["submitted"] = len(submissions) + len(repeats) + len(same_person_again) + 1
+        counts["repeats"] = len(repeats)
+        counts["duplicate_nik"] = sum(
+            1 for e in recorder.events if e.topic == topics.REGISTRATION_REJECTED
+            and any(r["code"] == "DUPLICATE_NIK" for r in e.payload["reasons"])
+        )
+        counts["notified_workers"] = sum(
+            1 for e in recorder.events if e.topic == topics.NOTIFICATION_SENT and e.payload["audience"] == "worker"
+        )
+        counts["notified_companies"] = sum(
+            1 for e in recorder.events if e.topic == topics.NOTIFICATION_SENT and e.payload["audience"] == "company"
+        )
+        return counts
+
+
+async def _until(recorder: object, done: object, timeout_s: float = 120) -> None:
+    from shared.testing import EventRecorder
+
+    assert isinstance(recorder, EventRecorder) and callable(done)
+    deadline = time.monotonic() + timeout_s
+    while not done(Counter(e.topic for e in recorder.events)):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the pipeline did not finish in time: see .cache/logs/")
+        await recorder.settle(0.5)
+
+
+def summary(c: Counter[str]) -> list[tuple[str, int]]:
+    return [
+        ("registrations submitted (incl. repeats, 1 not JSON)", c["submitted"]),
+        ("workers registered", c[topics.WORKER_REGISTERED]),
+        ("registrations rejected (every reason named)", c[topics.REGISTRATION_REJECTED]),
+        ("  of which: NIK already registered", c["duplicate_nik"]),
+        ("repeated submissions ignored", c["repeats"]),
+        ("dead letters (not JSON)", c[topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED)]),
+        ("company commitments accepted", c[topics.COMMITMENT_ACCEPTED]),
+        ("workers matched to a sponsor", c[topics.SPONSOR_MATCHED]),
+        ("workers waitlisted", c[topics.WORKER_WAITLISTED]),
+        ("BPJS enrollments confirmed (KPJ issued)", c[topics.ENROLLMENT_CONFIRMED]),
+        ("BPJS enrollments rejected", c[topics.ENROLLMENT_REJECTED]),
+        ("enrollments completed", c[topics.ENROLLMENT_COMPLETED]),
+        ("notifications sent to workers", c["notified_workers"]),
+        ("notifications sent to companies", c["notified_companies"]),
+    ]
+
+
+def main() -> int:
+    run = f"{int(time.time()):x}"
+    print("Starting the services (logs in .cache/logs/) ...")
+    with Stack(fixed_ports=True) as stack:
+        stack.start_all()
+        health = stack.wait_ready()
+        for label, status in health.items():
+            port = next(p.port for p in stack.processes if p.label == label)
+            print(f"  {label:<18} http://127.0.0.1:{port:<5}  {status.get('status')}"
+                  + (f"  broker={status['broker']} database={status['database']}" if "database" in status else ""))
+        print(f"Playing the programme (run {run}, {WORKERS} workers) ...")
+        counts = asyncio.run(play(run))
+        rows = summary(counts)
+        width = max(len(label) for label, _ in rows)
+        print("\nSummary")
+        for label, value in rows:
+            print(f"  {label:<{width}}  {value:>6}")
+        if os.environ.get("KEEP_RUNNING"):
+            print("\nThe services keep running; press Ctrl+C to stop them.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    empty = [label for label, value in rows if value == 0]
+    if empty:
+        print(f"\ndemo: these rows are empty, something is wrong: {', '.join(empty)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Start and stop the whole stack's processes (the three services and the BPJS simulator) on
+this machine: used by `make demo`, the end-to-end tests, the chaos run and the benchmark."""
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("registry", "sponsorship", "notifications")
+MODULES = {
+    "registry": "services.registry",
+    "sponsorship": "services.sponsorship",
+    "notifications": "services.notifications",
+    "bpjs-simulator": "simulators.bpjs",
+}
+PORT_VARIABLES = {
+    "registry": "REGISTRY_HTTP_PORT",
+    "sponsorship": "SPONSORSHIP_HTTP_PORT",
+    "notifications": "NOTIFICATIONS_HTTP_PORT",
+    "bpjs-simulator": "BPJS_SIMULATOR_HTTP_PORT",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Process:
+    name: str
+    instance: int
+    port: int
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}#{self.instance}"
+
+
+@dataclass
+class Stack:
+    """The processes of one run. `env` is added to the environment of each (e.g. TOPIC_PREFIX)."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path = ROOT / ".cache" / "logs"
+    fixed_ports: bool = False
+    processes: list[Process] = field(default_factory=list)
+
+    def start(self, name: str, instance: int = 1) -> Process:
+        port = int(os.environ.get(PORT_VARIABLES[name], "0")) if self.fixed_ports and instance == 1 else 0
+        port = port or free_port()
+        env = {**os.environ, **self.env, PORT_VARIABLES[name]: str(port), "INSTANCE_ID": f"{name}-{instance}"}
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}-{instance}.log"
+        log = log_path.open("ab")
+        popen = subprocess.Popen(
+            [sys.executable, "-m", MODULES[name]], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        process = Process(name, instance, port, popen, log_path)
+        self.processes.append(process)
+        return process
+
+    def start_all(self, instances: int = 1) -> None:
+        for name in MODULES:
+            for i in range(1, instances + 1):
+                self.start(name, i)
+
+    def wait_ready(self, timeout_s: float = 60.0) -> dict[str, dict[str, object]]:
+        """Wait until every service process answers /readyz (the simulator: /healthz)."""
+        deadline = time.monotonic() + timeout_s
+        status: dict[str, dict[str, object]] = {}
+        for p in self.processes:
+            path = "/healthz" if p.name == "bpjs-simulator" else "/readyz"
+            while True:
+                if p.popen.poll() is not None:
+                    raise RuntimeError(f"{p.label} exited with {p.popen.returncode}; see {p.log_path}")
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{p.port}{path}", timeout=2) as response:
+                        body = response.read()
+                        status[p.label] = json.loads(body) if body.strip().startswith(b"{") else {"status": "up"}
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{p.label} is not ready after {timeout_s:.0f} s; see {p.log_path}") from None
+                    time.sleep(0.2)
+        return status
+
+    def kill(self, process: Process) -> None:
+        """SIGKILL: no chance to clean up (what the chaos run does)."""
+        with contextlib.suppress(ProcessLookupError):
+            process.popen.send_signal(signal.SIGKILL)
+        process.popen.wait()
+        self.processes.remove(process)
+
+    def stop(self, process: Process, timeout_s: float = 15.0) -> int:
+        """SIGTERM and wait: the process finishes what it holds and leaves."""
+        with contextlib.suppress(ProcessLookupError):
+            process.popen.send_signal(signal.SIGTERM)
+        try:
+            code = process.popen.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.popen.kill()
+            code = process.popen.wait()
+        if process in self.processes:
+            self.processes.remove(process)
+        return code
+
+    def stop_all(self) -> None:
+        for p in list(self.processes):
+            with contextlib.suppress(ProcessLookupError):
+                p.popen.send_signal(signal.SIGTERM)
+        for p in list(self.processes):
+            self.stop(p)
+
+    def stats(self, name: str) -> list[dict[str, object]]:
+        found = []
+        for p in self.processes:
+            if p.name == name:
+                with urllib.request.urlopen(f"http://127.0.0.1:{p.port}/stats", timeout=5) as response:
+                    found.append(json.loads(response.read()))
+        return found
+
+    def __enter__(self) -> "Stack":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+
