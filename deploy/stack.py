@@ -22,6 +22,7 @@ MODULES = {
     "notifications": "services.notifications",
     "bpjs-simulator": "simulators.bpjs",
 }
+DEFAULT_PORTS = {"registry": 8001, "sponsorship": 8002, "notifications": 8003, "bpjs-simulator": 8004}
 PORT_VARIABLES = {
     "registry": "REGISTRY_HTTP_PORT",
     "sponsorship": "SPONSORSHIP_HTTP_PORT",
@@ -59,7 +60,9 @@ class Stack:
     processes: list[Process] = field(default_factory=list)
 
     def start(self, name: str, instance: int = 1) -> Process:
-        port = int(os.environ.get(PORT_VARIABLES[name], "0")) if self.fixed_ports and instance == 1 else 0
+        port = 0
+        if self.fixed_ports and instance == 1:
+            port = int(os.environ.get(PORT_VARIABLES[name], DEFAULT_PORTS[name]))
         port = port or free_port()
         env = {**os.environ, **self.env, PORT_VARIABLES[name]: str(port), "INSTANCE_ID": f"{name}-{instance}"}
         self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -28,5 +28,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --upgrade pip >/dev/null
 echo "bootstrap: installing the project and its test tools into .venv"
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test]' >.venv/pip-install.log 2>&1 \
+  || { tail -n 30 .venv/pip-install.log >&2; echo "bootstrap: pip install failed" >&2; exit 1; }
 bash deploy/local/kafka.sh fetch

@@ -27,8 +27,10 @@ async def test_workers_are_enrolled_and_notified_exactly_once(infra: Infra, topi
         await truncate_schema(infra, service)
     bootstrap = infra.kafka_bootstrap_servers
     env = {"TOPIC_PREFIX": p, **{f"{s.upper()}_DATABASE_URL": url for s, url in infra.database_urls.items()}}
-    valid = [sample_registration(i, run=7) for i in range(N_VALID)]
-    unknown_to_dukcapil = dict(sample_registration(N_VALID, run=7), submission_id="dukcapil-tidak-kenal")
+    # At the income floor every worker costs the same, so slots (not budget) bind: easy to count.
+    valid = [dict(sample_registration(i, run=7), declared_income_idr=None) for i in range(N_VALID)]
+    unknown_to_dukcapil = dict(sample_registration(N_VALID, run=7), submission_id="dukcapil-tidak-kenal",
+                               declared_income_idr=None)
     unknown_to_dukcapil["nik"] = unknown_to_dukcapil["nik"][:12] + "9999"
     invalid = [
         dict(sample_registration(900, run=7), submission_id="bad-nik", nik="123"),
@@ -48,8 +50,10 @@ async def test_workers_are_enrolled_and_notified_exactly_once(infra: Infra, topi
                 ("a", commitment("hindoli", ["Sungai Lilin", "Keluang"], 20)),
                 ("b", commitment("medco", ["*"], 100)),
             ])
-            await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED,
-                               [(None, s) for s in [*valid, unknown_to_dukcapil, *invalid]])
+            # The worker BPJS will refuse goes first, so its released slot is certainly given again.
+            await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, unknown_to_dukcapil)])
+            await rec.wait_for(1, topic=p + topics.ENROLLMENT_FAILED, timeout_s=60)
+            await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, s) for s in [*valid, *invalid]])
             await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, valid[0])])  # repeated
             await rec.wait_for(N_VALID + 1, topic=p + topics.WORKER_REGISTERED, timeout_s=90)
             await rec.wait_for(120, topic=p + topics.SPONSOR_MATCHED, timeout_s=90)

@@ -1,0 +1,130 @@
+"""The notifications subscribers: parse the outcome event, decide the messages (domain), queue
+each once (repository) and announce it (outbox). The delivery worker sends what is queued."""
+
+import uuid
+from collections.abc import Callable
+
+from services.notifications import domain, repository
+from services.notifications.delivery import mask_recipient
+from services.notifications.domain import Notification
+from services.notifications.settings import NotificationsSettings
+from shared import topics
+from shared.consumer import PoisonMessage, UnitOfWork
+from shared.events.notifications import NotificationSent
+from shared.events.registry import RegistrationRejected
+from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
+
+
+def _build(builder: Callable[[], list[Notification]]) -> list[Notification]:
+    """The domain's messages; data it cannot send to (e.g. no mobile number) never will be: dead-letter."""
+    try:
+        return builder()
+    except ValueError as exc:
+        raise PoisonMessage("UNSENDABLE", str(exc)) from None
+
+
+def _worker_uuid(worker_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(worker_id)
+    except ValueError:
+        raise PoisonMessage("CONTRACT_VIOLATION", "worker_id: not a UUID") from None
+
+
+class NotificationsHandlers:
+    def __init__(self, settings: NotificationsSettings) -> None:
+        self.settings = settings
+
+    async def on_registration_rejected(self, uow: UnitOfWork) -> None:
+        """The registry refused a registration: tell the worker (when reachable) and the office."""
+        event = uow.incoming.parse(RegistrationRejected)
+        messages = _build(
+            lambda: domain.registration_rejected(
+                full_name=event.full_name,
+                phone=event.phone,
+                reasons=[(r.field, r.code, r.message) for r in event.reasons],
+                source=event.source or "",
+                office_email=self.settings.office_email,
+            )
+        )
+        await self._queue(uow, messages, worker_id=None, key=f"{event.source}/{event.submission_id}")
+
+    async def on_worker_waitlisted(self, uow: UnitOfWork) -> None:
+        """No sponsor yet in the worker's kecamatan: tell them they are on the waitlist."""
+        event = uow.incoming.parse(WorkerWaitlisted)
+        worker_id = _worker_uuid(event.worker_id)
+        messages = _build(
+            lambda: domain.worker_waitlisted(
+                worker_name=event.full_name,
+                worker_phone=event.phone,
+                worker_channel=self.settings.worker_channel,
+                kecamatan_name=event.kecamatan_name,
+            )
+        )
+        await self._queue(uow, messages, worker_id=worker_id, key=event.worker_id)
+
+    async def on_enrollment_completed(self, uow: UnitOfWork) -> None:
+        """BPJS enrolled the worker: tell the worker their KPJ and coverage, and the sponsoring company."""
+        event = uow.incoming.parse(EnrollmentCompleted)
+        worker_id = _worker_uuid(event.worker_id)
+        messages = _build(
+            lambda: domain.enrollment_confirmed(
+                worker_name=event.full_name,
+                worker_phone=event.phone,
+                worker_channel=self.settings.worker_channel,
+                kpj_number=event.kpj_number,
+                coverage_start=event.coverage_start,
+                coverage_end=event.coverage_end,
+                package=event.package,
+                company_name=event.company_name,
+                company_email=event.company_email,
+                company_webhook_url=event.company_webhook_url,
+                # The event carries only the masked NIK; mask_nik keeps an already masked one as it is
+                # ('160601********03') and masks anything longer that slipped through.
+                nik=event.nik_masked,
+                kecamatan_name=event.kecamatan_name,
+                office_email=self.settings.office_email,
+            )
+        )
+        await self._queue(uow, messages, worker_id=worker_id, key=event.worker_id)
+
+    async def on_enrollment_failed(self, uow: UnitOfWork) -> None:
+        """BPJS refused the enrolment: tell the worker why and what to do, and the office."""
+        event = uow.incoming.parse(EnrollmentFailed)
+        worker_id = _worker_uuid(event.worker_id)
+        messages = _build(
+            lambda: domain.enrollment_rejected(
+                worker_name=event.full_name,
+                worker_phone=event.phone,
+                worker_channel=self.settings.worker_channel,
+                reason_code=event.reason_code,
+                reason_message=event.reason_message,
+                office_email=self.settings.office_email,
+            )
+        )
+        await self._queue(uow, messages, worker_id=worker_id, key=event.worker_id)
+
+    async def _queue(
+        self, uow: UnitOfWork, messages: list[Notification], *, worker_id: uuid.UUID | None, key: str
+    ) -> None:
+        """Queue each message once per event and announce the ones queued now."""
+        event_id = uow.incoming.event_id
+        for message in messages:
+            queued = await repository.insert(
+                uow.conn,
+                dedupe_key=domain.dedupe_key(event_id, message),
+                event_id=event_id,
+                worker_id=worker_id,
+                notification=message,
+            )
+            if queued is None:
+                continue  # this event already queued this message
+            sent = NotificationSent(
+                notification_id=str(queued.id),
+                worker_id=str(worker_id) if worker_id else None,
+                template=message.template,
+                audience=message.audience,
+                channel=message.channel,
+                recipient_masked=mask_recipient(message.channel, message.recipient),
+                sent_at=queued.created_at,
+            )
+            await uow.publish(topics.NOTIFICATION_SENT, key, "notification-sent.v1", sent)
