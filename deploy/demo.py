@@ -23,28 +23,66 @@ WORKERS = int(os.environ.get("DEMO_WORKERS", "400"))
 
 def commitments(run: str) -> list[dict[str, object]]:
     return [
-        {"commitment_id": f"medco-{run}", "company_id": "medco-ep-grissik", "company_name": "Medco E&P Grissik Ltd",
-         "kecamatan": ["Batang Hari Leko", "Lawang Wetan"], "slots": 60, "months": 12, "package": "JKK_JKM",
-         "email": "csr@medcoenergi.example"},
-        {"commitment_id": f"phe-{run}", "company_id": "phe-jambi-merang", "company_name": "PHE Jambi Merang",
-         "kecamatan": ["09", "12"], "slots": 50, "months": 6, "package": "JKK_JKM",
-         "webhook_url": "https://csr.phe.example/bpjs"},
-        {"commitment_id": f"hindoli-{run}", "company_id": "pt-hindoli", "company_name": "PT Hindoli",
-         "kecamatan": ["Sungai Lilin", "Keluang"], "slots": 60, "months": 12, "package": "JKK_JKM_JHT",
-         "preferred_occupations": ["buruh kebun sawit", "petani sawit"], "email": "csr@hindoli.example"},
-        {"commitment_id": f"bsb-{run}", "company_id": "bank-sumsel-babel", "company_name": "Bank Sumsel Babel",
-         "kecamatan": ["*"], "slots": 100, "months": 12, "package": "JKK_JKM", "email": "csr@banksumselbabel.example"},
+        {
+            "commitment_id": f"medco-{run}",
+            "company_id": "medco-ep-grissik",
+            "company_name": "Medco E&P Grissik Ltd",
+            "kecamatan": ["Batang Hari Leko", "Lawang Wetan"],
+            "slots": 60,
+            "months": 12,
+            "package": "JKK_JKM",
+            "email": "csr@medcoenergi.example",
+        },
+        {
+            "commitment_id": f"phe-{run}",
+            "company_id": "phe-jambi-merang",
+            "company_name": "PHE Jambi Merang",
+            "kecamatan": ["09", "12"],
+            "slots": 50,
+            "months": 6,
+            "package": "JKK_JKM",
+            "webhook_url": "https://csr.phe.example/bpjs",
+        },
+        {
+            "commitment_id": f"hindoli-{run}",
+            "company_id": "pt-hindoli",
+            "company_name": "PT Hindoli",
+            "kecamatan": ["Sungai Lilin", "Keluang"],
+            "slots": 60,
+            "months": 12,
+            "package": "JKK_JKM_JHT",
+            "preferred_occupations": ["buruh kebun sawit", "petani sawit"],
+            "email": "csr@hindoli.example",
+        },
+        {
+            "commitment_id": f"bsb-{run}",
+            "company_id": "bank-sumsel-babel",
+            "company_name": "Bank Sumsel Babel",
+            "kecamatan": ["*"],
+            "slots": 100,
+            "months": 12,
+            "package": "JKK_JKM",
+            "email": "csr@banksumselbabel.example",
+        },
     ]
 
 
 def late_commitment(run: str) -> dict[str, object]:
-    return {"commitment_id": f"pusri-{run}", "company_id": "pupuk-sriwidjaja", "company_name": "PT Pupuk Sriwidjaja",
-            "kecamatan": ["*"], "slots": 60, "months": 12, "package": "JKK_JKM", "email": "csr@pusri.example"}
+    return {
+        "commitment_id": f"pusri-{run}",
+        "company_id": "pupuk-sriwidjaja",
+        "company_name": "PT Pupuk Sriwidjaja",
+        "kecamatan": ["*"],
+        "slots": 60,
+        "months": 12,
+        "package": "JKK_JKM",
+        "email": "csr@pusri.example",
+    }
 
 
 def bad_registrations(run: str) -> list[dict[str, object]]:
     base = sample_registration(9000, source="operator-sekayu", run=int(run[-4:], 16))
-    broken = [
+    broken: list[dict[str, object]] = [
         {"nik": "16060152089"},  # too short
         {"nik": "1606015208900000"},  # serial 0000
         {"sex": "P" if base["sex"] == "L" else "L"},  # the NIK's birth day says the other sex
@@ -61,9 +99,16 @@ def bad_registrations(run: str) -> list[dict[str, object]]:
 
 async def play(run: str) -> Counter[str]:
     outcome_topics = [
-        topics.WORKER_REGISTERED, topics.REGISTRATION_REJECTED, topics.COMMITMENT_ACCEPTED,
-        topics.SPONSOR_MATCHED, topics.WORKER_WAITLISTED, topics.ENROLLMENT_CONFIRMED, topics.ENROLLMENT_REJECTED,
-        topics.ENROLLMENT_COMPLETED, topics.NOTIFICATION_SENT, topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED),
+        topics.WORKER_REGISTERED,
+        topics.REGISTRATION_REJECTED,
+        topics.COMMITMENT_ACCEPTED,
+        topics.SPONSOR_MATCHED,
+        topics.WORKER_WAITLISTED,
+        topics.ENROLLMENT_CONFIRMED,
+        topics.ENROLLMENT_REJECTED,
+        topics.ENROLLMENT_COMPLETED,
+        topics.NOTIFICATION_SENT,
+        topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED),
     ]
     seed = int(run[-4:], 16)
     random.seed(seed)
@@ -72,10 +117,13 @@ async def play(run: str) -> Counter[str]:
     unknown = sample_registration(WORKERS, source="desa-online", run=seed)
     unknown["nik"] = str(unknown["nik"])[:12] + "9999"
     repeats = valid[:5]
-    same_person_again = [dict(v, submission_id=f"{v['submission_id']}-ulang", source="operator-sekayu")
-                         for v in valid[5:8]]
+    same_person_again = [
+        dict(v, submission_id=f"{v['submission_id']}-ulang", source="operator-sekayu") for v in valid[5:8]
+    ]
     async with record_events(BOOTSTRAP, *outcome_topics) as recorder:
-        await publish_json(BOOTSTRAP, topics.COMMITMENT_SUBMITTED, [(str(c["commitment_id"]), c) for c in commitments(run)])
+        await publish_json(
+            BOOTSTRAP, topics.COMMITMENT_SUBMITTED, [(str(c["commitment_id"]), c) for c in commitments(run)]
+        )
         await recorder.wait_for(4, topic=topics.COMMITMENT_ACCEPTED)
         # The worker Dukcapil does not know comes first, so a sponsor is surely free for them.
         await publish_json(BOOTSTRAP, topics.REGISTRATION_SUBMITTED, [(None, unknown)])
@@ -84,10 +132,15 @@ async def play(run: str) -> Counter[str]:
         random.shuffle(submissions)
         started = time.monotonic()
         await publish_json(BOOTSTRAP, topics.REGISTRATION_SUBMITTED, [(None, s) for s in submissions])
-        await publish_json(BOOTSTRAP, topics.REGISTRATION_SUBMITTED,
-                           [(None, s) for s in [*repeats, *same_person_again]] + [(None, b"{not json")])
+        await publish_json(
+            BOOTSTRAP,
+            topics.REGISTRATION_SUBMITTED,
+            [(None, s) for s in [*repeats, *same_person_again]] + [(None, b"{not json")],
+        )
         expected = 1 + len(submissions) + len(same_person_again)
-        await _until(recorder, lambda c: c[topics.WORKER_REGISTERED] + c[topics.REGISTRATION_REJECTED] >= expected)
+        await _until(
+            recorder, lambda c: c[topics.WORKER_REGISTERED] + c[topics.REGISTRATION_REJECTED] >= expected
+        )
         print(f"  {expected} registrations handled in {time.monotonic() - started:.1f} s")
         await recorder.settle(2.0)
         print("  a fifth company commits: its slots go to the waiting list, first registered first")
@@ -98,14 +151,20 @@ async def play(run: str) -> Counter[str]:
         counts["submitted"] = 1 + len(submissions) + len(repeats) + len(same_person_again) + 1
         counts["repeats"] = len(repeats)
         counts["duplicate_nik"] = sum(
-            1 for e in recorder.events if e.topic == topics.REGISTRATION_REJECTED
+            1
+            for e in recorder.events
+            if e.topic == topics.REGISTRATION_REJECTED
             and any(r["code"] == "DUPLICATE_NIK" for r in e.payload["reasons"])
         )
         counts["notified_workers"] = sum(
-            1 for e in recorder.events if e.topic == topics.NOTIFICATION_SENT and e.payload["audience"] == "worker"
+            1
+            for e in recorder.events
+            if e.topic == topics.NOTIFICATION_SENT and e.payload["audience"] == "worker"
         )
         counts["notified_companies"] = sum(
-            1 for e in recorder.events if e.topic == topics.NOTIFICATION_SENT and e.payload["audience"] == "company"
+            1
+            for e in recorder.events
+            if e.topic == topics.NOTIFICATION_SENT and e.payload["audience"] == "company"
         )
         return counts
 
@@ -148,8 +207,14 @@ def main() -> int:
         health = stack.wait_ready()
         for label, status in health.items():
             port = next(p.port for p in stack.processes if p.label == label)
-            print(f"  {label:<18} http://127.0.0.1:{port:<5}  {status.get('status')}"
-                  + (f"  broker={status['broker']} database={status['database']}" if "database" in status else ""))
+            print(
+                f"  {label:<18} http://127.0.0.1:{port:<5}  {status.get('status')}"
+                + (
+                    f"  broker={status['broker']} database={status['database']}"
+                    if "database" in status
+                    else ""
+                )
+            )
         print(f"Playing the programme (run {run}, {WORKERS} workers) ...")
         counts = asyncio.run(play(run))
         rows = summary(counts)

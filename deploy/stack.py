@@ -1,7 +1,6 @@
 """Start and stop the whole stack's processes (the three services and the BPJS simulator) on
 this machine: used by `make demo`, the end-to-end tests, the chaos run and the benchmark."""
 
-import asyncio
 import contextlib
 import json
 import os
@@ -69,7 +68,11 @@ class Stack:
         log_path = self.log_dir / f"{name}-{instance}.log"
         log = log_path.open("ab")
         popen = subprocess.Popen(
-            [sys.executable, "-m", MODULES[name]], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", MODULES[name]],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
         process = Process(name, instance, port, popen, log_path)
@@ -93,11 +96,15 @@ class Stack:
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{p.port}{path}", timeout=2) as response:
                         body = response.read()
-                        status[p.label] = json.loads(body) if body.strip().startswith(b"{") else {"status": "up"}
+                        status[p.label] = (
+                            json.loads(body) if body.strip().startswith(b"{") else {"status": "up"}
+                        )
                         break
                 except OSError:
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"{p.label} is not ready after {timeout_s:.0f} s; see {p.log_path}") from None
+                        raise RuntimeError(
+                            f"{p.label} is not ready after {timeout_s:.0f} s; see {p.log_path}"
+                        ) from None
                     time.sleep(0.2)
         return status
 
@@ -141,5 +148,3 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
-
-

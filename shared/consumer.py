@@ -23,6 +23,7 @@ from aiokafka import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
 from shared import outbox
+from shared.db import Conn
 from shared.envelope import Envelope, log_position_id, parse_envelope
 from shared.topics import dead_letter_topic
 
@@ -80,7 +81,9 @@ class Incoming:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PoisonMessage("NOT_JSON", f"the body is not UTF-8 JSON ({exc})") from None
         if not isinstance(value, dict):
-            raise PoisonMessage("NOT_A_JSON_OBJECT", f"the body is a JSON {type(value).__name__}, not an object")
+            raise PoisonMessage(
+                "NOT_A_JSON_OBJECT", f"the body is a JSON {type(value).__name__}, not an object"
+            )
         return value
 
     def parse(self, model: type[ModelT]) -> ModelT:
@@ -116,7 +119,7 @@ class Incoming:
 class UnitOfWork:
     """What a handler gets: the open transaction and a way to record the events it causes."""
 
-    conn: asyncpg.Connection
+    conn: Conn
     service: str
     incoming: Incoming
     topic_prefix: str = ""
@@ -201,7 +204,7 @@ class MessageProcessor:
             else:
                 self.stats.dead_lettered += 1
 
-    async def _process_one(self, conn: asyncpg.Connection, message: Incoming) -> str:
+    async def _process_one(self, conn: Conn, message: Incoming) -> str:
         claimed = await conn.fetchval(
             "INSERT INTO inbox (consumer, event_id, topic) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
             self.consumer,
@@ -227,9 +230,13 @@ class MessageProcessor:
                     raise
                 if attempt >= self.max_attempts:
                     log.exception("handler failed; dead-lettering", extra=self._where(message, attempt))
-                    await self._dead_letter(conn, message, "HANDLER_FAILED", f"{type(exc).__name__}: {exc}", attempt)
+                    await self._dead_letter(
+                        conn, message, "HANDLER_FAILED", f"{type(exc).__name__}: {exc}", attempt
+                    )
                     return "dead_lettered"
-                log.warning("handler failed; retrying", extra={**self._where(message, attempt), "error": repr(exc)})
+                log.warning(
+                    "handler failed; retrying", extra={**self._where(message, attempt), "error": repr(exc)}
+                )
                 await asyncio.sleep(self.retry_delay_s * attempt)
 
     def _where(self, message: Incoming, attempt: int) -> dict[str, Any]:
@@ -243,8 +250,9 @@ class MessageProcessor:
             "attempt": attempt,
         }
 
-    async def _dead_letter(self, conn: asyncpg.Connection, message: Incoming, reason: str, detail: str,
-                           attempts: int) -> None:
+    async def _dead_letter(
+        self, conn: Conn, message: Incoming, reason: str, detail: str, attempts: int
+    ) -> None:
         headers = dict(message.headers)
         headers.update(
             {

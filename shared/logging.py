@@ -15,7 +15,10 @@ from typing import Any, Final
 
 _NIK = re.compile(r"(?<!\d)(\d{6})[\d .-]{6,12}?(\d{2})(?!\d)")
 _PHONE = re.compile(r"(?<![\w+])(\+62|62|0)(8\d)[\d .-]{5,12}?(\d{3})(?!\d)")
-_RESERVED: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_RESERVED: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+}
 
 
 def mask_text(text: str) -> str:

@@ -12,18 +12,17 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
-from shared.db import connect
+from shared.db import Conn, connect
 from shared.envelope import Envelope, event_type, new_envelope
 
 log = logging.getLogger(__name__)
 
 
 async def add_event(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     topic: str,
     key: str | None,
@@ -44,13 +43,20 @@ async def add_event(
             correlation_id=correlation_id or event_id,
             subject=key,
         )
-    await add_raw(conn, topic=topic, key=key, body=payload.model_dump_json().encode(), headers=envelope.headers(),
-                  event_id=envelope.id, type_=envelope.type)
+    await add_raw(
+        conn,
+        topic=topic,
+        key=key,
+        body=payload.model_dump_json().encode(),
+        headers=envelope.headers(),
+        event_id=envelope.id,
+        type_=envelope.type,
+    )
     return envelope
 
 
 async def add_raw(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     topic: str,
     key: str | None,
@@ -88,7 +94,9 @@ def kafka_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer
 
 
 class OutboxRelay:
-    def __init__(self, dsn: str, bootstrap_servers: str, batch_size: int = 500, idle_poll_s: float = 1.0) -> None:
+    def __init__(
+        self, dsn: str, bootstrap_servers: str, batch_size: int = 500, idle_poll_s: float = 1.0
+    ) -> None:
         self.dsn = dsn
         self.bootstrap_servers = bootstrap_servers
         self.batch_size = batch_size
@@ -123,7 +131,9 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("outbox relay failed; retrying", extra={"error": repr(exc), "retry_in_s": backoff})
+                log.warning(
+                    "outbox relay failed; retrying", extra={"error": repr(exc), "retry_in_s": backoff}
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -161,7 +171,7 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await conn.close()
 
-    async def _publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
+    async def _publish_batch(self, conn: Conn, producer: AIOKafkaProducer) -> int:
         rows = await conn.fetch(
             "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
             self.batch_size,
@@ -174,10 +184,12 @@ class OutboxRelay:
             key = row["key"].encode() if row["key"] is not None else None
             futures.append(await producer.send(row["topic"], value=row["payload"], key=key, headers=headers))
         await asyncio.gather(*futures)
-        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
         self.published += len(rows)
         return len(rows)
 
 
-async def outbox_backlog(conn: asyncpg.Connection) -> int:
+async def outbox_backlog(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))

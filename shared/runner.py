@@ -16,8 +16,12 @@ from shared.settings import ServiceSettings
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
-def main(name: str, settings_type: type[SettingsT], create_app: Callable[[SettingsT], AsgiFastStream],
-         migrations: Path) -> None:
+def main(
+    name: str,
+    settings_type: type[SettingsT],
+    create_app: Callable[[SettingsT], AsgiFastStream],
+    migrations: Path,
+) -> None:
     settings = settings_type()
     setup_logging(name, settings.log_level)
     if sys.argv[1:] == ["migrate"]:
@@ -40,7 +44,7 @@ def main(name: str, settings_type: type[SettingsT], create_app: Callable[[Settin
 
 def _install_uvloop() -> None:
     try:
-        import uvloop
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return
     uvloop.install()

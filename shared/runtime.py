@@ -36,7 +36,9 @@ def _raw_body(message: Any) -> Any:
 
 
 class ServiceRuntime:
-    def __init__(self, name: str, settings: ServiceSettings, migrations: Path, version: str = "1.0.0") -> None:
+    def __init__(
+        self, name: str, settings: ServiceSettings, migrations: Path, version: str = "1.0.0"
+    ) -> None:
         self.name = name
         self.settings = settings
         self.migrations = migrations
@@ -57,8 +59,9 @@ class ServiceRuntime:
             raise RuntimeError(f"{self.name}: the database pool is not open (the app has not started)")
         return self._pool
 
-    def subscribe(self, topic: str, handler: Handler, *, group_id: str | None = None,
-                  description: str | None = None) -> MessageProcessor:
+    def subscribe(
+        self, topic: str, handler: Handler, *, group_id: str | None = None, description: str | None = None
+    ) -> MessageProcessor:
         """Consume `topic` with `handler` in consumer group `group_id` (default `<service>.<topic>`:
         one group per subscriber, so a consumer joining one does not rebalance the others)."""
         group = self.settings.topic_prefix + (group_id or f"{self.name}.{topic}")
@@ -81,7 +84,9 @@ class ServiceRuntime:
             except (CommitFailedError, IllegalStateError, KafkaError) as exc:
                 # A rebalance took the partition: its new owner reads the batch again and the
                 # inbox turns every message of it into a no-op.
-                log.warning("offset commit failed", extra={"consumer": processor.consumer, "error": repr(exc)})
+                log.warning(
+                    "offset commit failed", extra={"consumer": processor.consumer, "error": repr(exc)}
+                )
 
         consume.__name__ = handler.__name__
         consume.__doc__ = description or handler.__doc__
@@ -146,13 +151,15 @@ class ServiceRuntime:
 
         @get(include_in_schema=False)
         async def stats(scope: Scope) -> AsgiResponse:
-            return _json({p.consumer: vars(p.stats) for p in runtime.processors}
-                         | {"outbox_published": runtime.relay.published})
+            return _json(
+                {p.consumer: vars(p.stats) for p in runtime.processors}
+                | {"outbox_published": runtime.relay.published}
+            )
 
         return AsgiFastStream(
             self.broker,
             asgi_routes=[("/healthz", healthz), ("/readyz", readyz), ("/stats", stats), *routes],
-            lifespan=lambda: self.lifespan(),  # type: ignore[arg-type]
+            lifespan=lambda: self.lifespan(),
             specification=AsyncAPI(title=f"muba-{self.name}", version=self.version),
             asyncapi_path="/docs/asyncapi",
             logger=logging.getLogger(f"faststream.{self.name}"),
@@ -160,4 +167,6 @@ class ServiceRuntime:
 
 
 def _json(body: Any, status: int = 200) -> AsgiResponse:
-    return AsgiResponse(json.dumps(body, default=str).encode(), status, headers={"content-type": "application/json"})
+    return AsgiResponse(
+        json.dumps(body, default=str).encode(), status, headers={"content-type": "application/json"}
+    )

@@ -69,9 +69,13 @@ class EventRecorder:
             for r in records:
                 headers = {k: v.decode(errors="replace") for k, v in (r.headers or ())}
                 key = r.key.decode() if r.key is not None else None
-                self.events.append(RecordedEvent(r.topic, key, headers, r.value or b"", r.partition, r.offset))
+                self.events.append(
+                    RecordedEvent(r.topic, key, headers, r.value or b"", r.partition, r.offset)
+                )
 
-    async def wait_for(self, count: int, timeout_s: float = 20.0, topic: str | None = None) -> list[RecordedEvent]:
+    async def wait_for(
+        self, count: int, timeout_s: float = 20.0, topic: str | None = None
+    ) -> list[RecordedEvent]:
         """Wait until at least `count` events (on `topic`, if given) have arrived."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
@@ -80,7 +84,9 @@ class EventRecorder:
             if len(matching) >= count:
                 return matching
             if loop.time() > deadline:
-                raise AssertionError(f"expected {count} events on {topic or self.topics}, got {len(matching)}")
+                raise AssertionError(
+                    f"expected {count} events on {topic or self.topics}, got {len(matching)}"
+                )
             await self._drain(200)
 
     async def settle(self, quiet_s: float = 1.0) -> list[RecordedEvent]:
@@ -139,18 +145,27 @@ async def ensure_topic(bootstrap_servers: str, topic: str, partitions: int = 4) 
 
 
 async def publish_json(
-    bootstrap_servers: str, topic: str, messages: list[tuple[str | None, Any]], headers: dict[str, str] | None = None
+    bootstrap_servers: str,
+    topic: str,
+    messages: list[tuple[str | None, Any]],
+    headers: dict[str, str] | None = None,
 ) -> None:
     """Publish plain JSON bodies (as partner systems do) or raw bytes when a body is bytes."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=True, acks="all",
-                                max_request_size=4 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        enable_idempotence=True,
+        acks="all",
+        max_request_size=4 * 1024 * 1024,
+    )
     await producer.start()
     try:
         hdrs = [(k, v.encode()) for k, v in (headers or {}).items()]
         futures = []
         for key, body in messages:
             value = body if isinstance(body, bytes) else json.dumps(body).encode()
-            futures.append(await producer.send(topic, value=value, key=key.encode() if key else None, headers=hdrs))
+            futures.append(
+                await producer.send(topic, value=value, key=key.encode() if key else None, headers=hdrs)
+            )
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -163,11 +178,44 @@ def unique_prefix() -> str:
 # --- Realistic sample data (tests, demo, benchmark) -------------------------------------------
 
 OCCUPATIONS = (
-    "penyadap karet", "buruh kebun sawit", "petani sawit", "petani", "nelayan", "buruh harian lepas",
-    "pedagang kaki lima", "pedagang kecil", "ojek", "kurir", "pekerja dapur MBG", "buruh bangunan",
+    "penyadap karet",
+    "buruh kebun sawit",
+    "petani sawit",
+    "petani",
+    "nelayan",
+    "buruh harian lepas",
+    "pedagang kaki lima",
+    "pedagang kecil",
+    "ojek",
+    "kurir",
+    "pekerja dapur MBG",
+    "buruh bangunan",
 )
-GIVEN_NAMES = ("Siti", "Ahmad", "Dewi", "Rudi", "Nur", "Joko", "Rina", "Budi", "Sri", "Andi", "Yanti", "Hendra")
-FAMILY_NAMES = ("Aminah", "Saputra", "Lestari", "Hartono", "Wahyuni", "Pratama", "Susanti", "Gunawan", "Rahmawati")
+GIVEN_NAMES = (
+    "Siti",
+    "Ahmad",
+    "Dewi",
+    "Rudi",
+    "Nur",
+    "Joko",
+    "Rina",
+    "Budi",
+    "Sri",
+    "Andi",
+    "Yanti",
+    "Hendra",
+)
+FAMILY_NAMES = (
+    "Aminah",
+    "Saputra",
+    "Lestari",
+    "Hartono",
+    "Wahyuni",
+    "Pratama",
+    "Susanti",
+    "Gunawan",
+    "Rahmawati",
+)
 
 
 def make_nik(kecamatan_code: str, birth: date_type, sex: str, serial: int) -> str:
@@ -175,8 +223,9 @@ def make_nik(kecamatan_code: str, birth: date_type, sex: str, serial: int) -> st
     return f"1606{kecamatan_code}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
 
 
-def sample_registration(i: int, *, source: str = "desa-online", kecamatan_code: str | None = None,
-                        run: int = 0) -> dict[str, Any]:
+def sample_registration(
+    i: int, *, source: str = "desa-online", kecamatan_code: str | None = None, run: int = 0
+) -> dict[str, Any]:
     """The i-th realistic, valid registration of a run (distinct NIK and phone per i and run)."""
     from datetime import date as _date
 

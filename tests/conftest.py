@@ -44,7 +44,9 @@ def _infra_from_testcontainers() -> Iterator[Infra]:
         admin = f"postgresql://postgres:postgres@{host}:{port}/muba"
         pg.exec(["mkdir", "-p", "/muba-sql"])
         for f in ("init.sql",):
-            subprocess.run(["docker", "cp", str(sql / f), f"{pg.get_wrapped_container().id}:/muba-sql/{f}"], check=True)
+            subprocess.run(
+                ["docker", "cp", str(sql / f), f"{pg.get_wrapped_container().id}:/muba-sql/{f}"], check=True
+            )
         result = pg.exec(
             ["psql", "-U", "postgres", "-d", "muba", "-v", "dbname=muba"]
             + [arg for s in SERVICES for arg in ("-v", f"{s}_password={s}")]

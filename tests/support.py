@@ -38,9 +38,12 @@ async def truncate_schema(infra: Infra, service: str) -> None:
     """Service tests start from an empty schema (the tables are the service's, kept by migrations)."""
     conn = await asyncpg.connect(infra.database_urls[service])
     try:
-        tables = [r["tablename"] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'"
-        )]
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'"
+            )
+        ]
         if tables:
             await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     finally:

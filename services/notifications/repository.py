@@ -6,17 +6,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 
 from services.notifications.domain import Notification
-
-if TYPE_CHECKING:
-    from asyncpg.pool import PoolConnectionProxy
-
-    # A connection of its own, or one lent by a pool.
-    Conn: TypeAlias = asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]
+from shared.db import Conn
 
 
 @dataclass(frozen=True, slots=True)

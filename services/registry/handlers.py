@@ -36,7 +36,9 @@ class RegistryHandlers:
         if row is None:
             return  # the same submission again: nothing changes, nothing is published
         today: date = datetime.now(JAKARTA).date()
-        result = validate_registration(raw, today=today, min_age=self.settings.min_age, max_age=self.settings.max_age)
+        result = validate_registration(
+            raw, today=today, min_age=self.settings.min_age, max_age=self.settings.max_age
+        )
         if isinstance(result, list):
             await self._reject(uow, row, source, submission_id, result, raw)
             return
@@ -46,13 +48,26 @@ class RegistryHandlers:
             await self._reject(uow, row, source, submission_id, [duplicate], raw, result)
             return
         await repository.mark_registered(uow.conn, row, worker_id)
-        await uow.publish(topics.WORKER_REGISTERED, str(worker_id), "worker-registered.v1",
-                          _worker_registered(str(worker_id), result))
+        await uow.publish(
+            topics.WORKER_REGISTERED,
+            str(worker_id),
+            "worker-registered.v1",
+            _worker_registered(str(worker_id), result),
+        )
 
-    async def _reject(self, uow: UnitOfWork, row: int, source: str | None, submission_id: str | None,
-                      reasons: list[Reason], raw: dict[str, object], valid: Registration | None = None) -> None:
+    async def _reject(
+        self,
+        uow: UnitOfWork,
+        row: int,
+        source: str | None,
+        submission_id: str | None,
+        reasons: list[Reason],
+        raw: dict[str, object],
+        valid: Registration | None = None,
+    ) -> None:
         await repository.mark_rejected(uow.conn, row, reasons)
-        phone = valid.phone if valid else (normalise_phone(raw["phone"]) if isinstance(raw.get("phone"), str) else None)
+        raw_phone = raw.get("phone")
+        phone = valid.phone if valid else (normalise_phone(raw_phone) if isinstance(raw_phone, str) else None)
         name = valid.full_name if valid else None
         event = RegistrationRejected(
             submission_id=submission_id,
@@ -62,7 +77,9 @@ class RegistryHandlers:
             phone=phone,
             rejected_at=datetime.now(UTC),
         )
-        await uow.publish(topics.REGISTRATION_REJECTED, f"{source}/{submission_id}", "registration-rejected.v1", event)
+        await uow.publish(
+            topics.REGISTRATION_REJECTED, f"{source}/{submission_id}", "registration-rejected.v1", event
+        )
 
 
 def _worker_registered(worker_id: str, r: Registration) -> WorkerRegistered:

@@ -7,21 +7,24 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.registry.domain import Reason, Registration
+from shared.db import Conn
 
 
-async def claim_submission(conn: asyncpg.Connection, source: str | None, submission_id: str | None,
-                           event_id: str) -> int | None:
+async def claim_submission(
+    conn: Conn, source: str | None, submission_id: str | None, event_id: str
+) -> int | None:
     """Record that a submission arrived; None when this (source, submission_id) was seen before."""
-    return await conn.fetchval(
+    row: int | None = await conn.fetchval(
         "INSERT INTO submission (source, submission_id, event_id, outcome) VALUES ($1, $2, $3, 'received')"
         " ON CONFLICT DO NOTHING RETURNING id",
         source,
         submission_id,
         event_id,
     )
+    return row
 
 
-async def mark_rejected(conn: asyncpg.Connection, submission_row: int, reasons: Sequence[Reason]) -> None:
+async def mark_rejected(conn: Conn, submission_row: int, reasons: Sequence[Reason]) -> None:
     await conn.execute(
         "UPDATE submission SET outcome = 'rejected', reasons = $2 WHERE id = $1",
         submission_row,
@@ -29,10 +32,10 @@ async def mark_rejected(conn: asyncpg.Connection, submission_row: int, reasons: 
     )
 
 
-async def insert_worker(conn: asyncpg.Connection, registration: Registration) -> uuid.UUID | None:
+async def insert_worker(conn: Conn, registration: Registration) -> uuid.UUID | None:
     """The new worker's id, or None when the NIK is already registered (waits for a concurrent insert)."""
     r = registration
-    return await conn.fetchval(
+    worker_id: uuid.UUID | None = await conn.fetchval(
         "INSERT INTO worker (worker_id, nik, source, submission_id, full_name, birth_date, sex, phone,"
         " kecamatan_code, desa, occupation, declared_income_idr)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -50,19 +53,22 @@ async def insert_worker(conn: asyncpg.Connection, registration: Registration) ->
         r.occupation,
         r.declared_income_idr,
     )
+    return worker_id
 
 
-async def mark_registered(conn: asyncpg.Connection, submission_row: int, worker_id: uuid.UUID) -> None:
+async def mark_registered(conn: Conn, submission_row: int, worker_id: uuid.UUID) -> None:
     await conn.execute(
-        "UPDATE submission SET outcome = 'registered', worker_id = $2 WHERE id = $1", submission_row, worker_id
+        "UPDATE submission SET outcome = 'registered', worker_id = $2 WHERE id = $1",
+        submission_row,
+        worker_id,
     )
 
 
-async def find_worker_by_nik(conn: asyncpg.Connection, nik: str) -> asyncpg.Record | None:
+async def find_worker_by_nik(conn: Conn, nik: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM worker WHERE nik = $1", nik)
 
 
-async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+async def counts(conn: Conn) -> dict[str, int]:
     rows = await conn.fetch("SELECT outcome, count(*) AS n FROM submission GROUP BY outcome")
     return {r["outcome"]: r["n"] for r in rows}
 

@@ -64,7 +64,9 @@ class SponsorshipHandlers:
         if isinstance(result, list):
             await self._reject_commitment(uow, raw, result)
             return
-        budget = commitment_budget(result, self.tariffs, self._today(), self.settings.apply_discount_to_company_paid)
+        budget = commitment_budget(
+            result, self.tariffs, self._today(), self.settings.apply_discount_to_company_paid
+        )
         if await repository.insert_commitment(uow.conn, result, budget) is None:
             return  # the same commitment again: it stands as first received
         await uow.publish(
@@ -109,14 +111,19 @@ class SponsorshipHandlers:
             if free <= 0:
                 return
             page = await repository.waitlisted_covered_by(
-                uow.conn, commitment["whole_regency"], list(commitment["kecamatan_codes"]), max(free, 50), after
+                uow.conn,
+                commitment["whole_regency"],
+                list(commitment["kecamatan_codes"]),
+                max(free, 50),
+                after,
             )
             if not page:
                 return
             after = (page[-1]["registered_at"], page[-1]["seq"])
             by_id = {str(w["worker_id"]): w for w in page}
             waitlist = [
-                WaitlistedWorker(str(w["worker_id"]), w["kecamatan_code"], w["occupation"], w["seq"]) for w in page
+                WaitlistedWorker(str(w["worker_id"]), w["kecamatan_code"], w["occupation"], w["seq"])
+                for w in page
             ]
             for waiting in order_waitlist(repository.open_commitment(commitment), waitlist):
                 worker = by_id[waiting.worker_id]
@@ -155,12 +162,14 @@ class SponsorshipHandlers:
     async def _match(self, uow: UnitOfWork, worker: asyncpg.Record) -> bool:
         wanted = WorkerToMatch(str(worker["worker_id"]), worker["kecamatan_code"], worker["occupation"])
         for _ in range(MAX_RESERVATION_TRIES):
-            rows = {r["commitment_id"]: r for r in await repository.open_commitments_covering(
-                uow.conn, worker["kecamatan_code"])}
+            rows = {
+                r["commitment_id"]: r
+                for r in await repository.open_commitments_covering(uow.conn, worker["kecamatan_code"])
+            }
             chosen = choose_commitment(
                 wanted,
                 [repository.open_commitment(r) for r in rows.values()],
-                lambda c: self._cost(rows[c.commitment_id], worker),
+                lambda c, rows=rows: self._cost(rows[c.commitment_id], worker),  # type: ignore[misc]
             )
             if chosen is None:
                 return False
@@ -171,8 +180,9 @@ class SponsorshipHandlers:
                 return True
         raise RuntimeError("could not reserve a slot: too much contention; the batch will be retried")
 
-    async def _request_enrollment(self, uow: UnitOfWork, worker: asyncpg.Record, commitment: asyncpg.Record,
-                                  cost: int) -> None:
+    async def _request_enrollment(
+        self, uow: UnitOfWork, worker: asyncpg.Record, commitment: asyncpg.Record, cost: int
+    ) -> None:
         start = self._today()
         enrollment_id = await repository.insert_enrollment(
             uow.conn,
@@ -225,7 +235,10 @@ class SponsorshipHandlers:
                 months=commitment["months"],
                 coverage_start=start,
                 monthly_contribution_idr=self.tariffs.monthly_contribution(
-                    commitment["package"], worker["declared_income_idr"], start, sector,
+                    commitment["package"],
+                    worker["declared_income_idr"],
+                    start,
+                    sector,
                     self.settings.apply_discount_to_company_paid,
                 ),
                 total_contribution_idr=cost,
@@ -249,7 +262,11 @@ class SponsorshipHandlers:
         if enrollment["status"] == "rejected":
             raise PoisonMessage("ENROLLMENT_ALREADY_REJECTED", "a confirmation arrived after a rejection")
         await repository.confirm_enrollment(
-            uow.conn, enrollment["enrollment_id"], answer.kpj_number, answer.coverage_start, answer.coverage_end,
+            uow.conn,
+            enrollment["enrollment_id"],
+            answer.kpj_number,
+            answer.coverage_start,
+            answer.coverage_end,
             answer.confirmed_at,
         )
         await repository.set_worker_status(uow.conn, enrollment["worker_id"], "enrolled")
@@ -289,7 +306,11 @@ class SponsorshipHandlers:
         if enrollment["status"] == "confirmed":
             raise PoisonMessage("ENROLLMENT_ALREADY_CONFIRMED", "a rejection arrived after a confirmation")
         await repository.reject_enrollment(
-            uow.conn, enrollment["enrollment_id"], answer.reason_code, answer.reason_message, answer.rejected_at
+            uow.conn,
+            enrollment["enrollment_id"],
+            answer.reason_code,
+            answer.reason_message,
+            answer.rejected_at,
         )
         await repository.release_slot(uow.conn, enrollment["commitment_id"], enrollment["contribution_idr"])
         await repository.set_worker_status(uow.conn, enrollment["worker_id"], "failed")

@@ -7,16 +7,19 @@ from datetime import UTC, date, datetime
 import asyncpg
 
 from services.sponsorship.domain import Commitment, OpenCommitment
+from shared.db import Conn
 from shared.events.registry import WorkerRegistered
 from shared.kecamatan import KECAMATAN
 
 
-async def lock_kecamatan_shared(conn: asyncpg.Connection, kecamatan_code: str) -> None:
+async def lock_kecamatan_shared(conn: Conn, kecamatan_code: str) -> None:
     """Held while a worker is matched or waitlisted in `kecamatan_code` (see lock_kecamatan_exclusive)."""
-    await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('sponsorship:kecamatan:' || $1))", kecamatan_code)
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock_shared(hashtext('sponsorship:kecamatan:' || $1))", kecamatan_code
+    )
 
 
-async def lock_kecamatan_exclusive(conn: asyncpg.Connection, kecamatan_codes: Iterable[str]) -> None:
+async def lock_kecamatan_exclusive(conn: Conn, kecamatan_codes: Iterable[str]) -> None:
     """Held while slots open in these kecamatan (new commitment, released slot).
 
     Without it a worker waitlisted in one transaction and a commitment arriving in another could
@@ -30,9 +33,9 @@ def covered_codes(whole_regency: bool, kecamatan_codes: Iterable[str]) -> list[s
     return sorted(KECAMATAN) if whole_regency else sorted(kecamatan_codes)
 
 
-async def insert_commitment(conn: asyncpg.Connection, c: Commitment, budget_idr: int) -> int | None:
+async def insert_commitment(conn: Conn, c: Commitment, budget_idr: int) -> int | None:
     """The new commitment's sequence number, or None when this commitment id exists already."""
-    return await conn.fetchval(
+    seq: int | None = await conn.fetchval(
         "INSERT INTO commitment (commitment_id, company_id, company_name, kecamatan_codes, whole_regency, slots,"
         " months, package, preferred_occupations, email, webhook_url, budget_idr)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -50,6 +53,7 @@ async def insert_commitment(conn: asyncpg.Connection, c: Commitment, budget_idr:
         c.webhook_url,
         budget_idr,
     )
+    return seq
 
 
 def open_commitment(row: asyncpg.Record) -> OpenCommitment:
@@ -66,18 +70,18 @@ def open_commitment(row: asyncpg.Record) -> OpenCommitment:
     )
 
 
-async def open_commitments_covering(conn: asyncpg.Connection, kecamatan_code: str) -> list[asyncpg.Record]:
+async def open_commitments_covering(conn: Conn, kecamatan_code: str) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT * FROM commitment WHERE slots_used < slots AND (whole_regency OR $1 = ANY (kecamatan_codes))",
         kecamatan_code,
     )
 
 
-async def get_commitment(conn: asyncpg.Connection, commitment_id: str) -> asyncpg.Record | None:
+async def get_commitment(conn: Conn, commitment_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM commitment WHERE commitment_id = $1", commitment_id)
 
 
-async def reserve_slot(conn: asyncpg.Connection, commitment_id: str, cost_idr: int) -> bool:
+async def reserve_slot(conn: Conn, commitment_id: str, cost_idr: int) -> bool:
     """Take one slot and its cost, atomically; False when another transaction took the last one."""
     row = await conn.fetchval(
         "UPDATE commitment SET slots_used = slots_used + 1, budget_used_idr = budget_used_idr + $2"
@@ -89,7 +93,7 @@ async def reserve_slot(conn: asyncpg.Connection, commitment_id: str, cost_idr: i
     return row is not None
 
 
-async def release_slot(conn: asyncpg.Connection, commitment_id: str, cost_idr: int) -> None:
+async def release_slot(conn: Conn, commitment_id: str, cost_idr: int) -> None:
     await conn.execute(
         "UPDATE commitment SET slots_used = slots_used - 1, budget_used_idr = budget_used_idr - $2"
         " WHERE commitment_id = $1",
@@ -98,7 +102,7 @@ async def release_slot(conn: asyncpg.Connection, commitment_id: str, cost_idr: i
     )
 
 
-async def insert_worker(conn: asyncpg.Connection, w: WorkerRegistered) -> bool:
+async def insert_worker(conn: Conn, w: WorkerRegistered) -> bool:
     """False when this worker was announced before (a replayed event with a new id)."""
     inserted = await conn.fetchval(
         "INSERT INTO worker (worker_id, nik, full_name, birth_date, sex, phone, kecamatan_code, kecamatan_name,"
@@ -121,18 +125,26 @@ async def insert_worker(conn: asyncpg.Connection, w: WorkerRegistered) -> bool:
     return bool(inserted)
 
 
-async def get_worker(conn: asyncpg.Connection, worker_id: uuid.UUID) -> asyncpg.Record:
-    return await conn.fetchrow("SELECT * FROM worker WHERE worker_id = $1", worker_id)
+async def get_worker(conn: Conn, worker_id: uuid.UUID) -> asyncpg.Record:
+    worker = await conn.fetchrow("SELECT * FROM worker WHERE worker_id = $1", worker_id)
+    if worker is None:
+        raise LookupError(f"worker {worker_id} is not known here")
+    return worker
 
 
-async def set_worker_status(conn: asyncpg.Connection, worker_id: uuid.UUID, status: str) -> None:
+async def set_worker_status(conn: Conn, worker_id: uuid.UUID, status: str) -> None:
     await conn.execute(
         "UPDATE worker SET status = $2, status_changed_at = now() WHERE worker_id = $1", worker_id, status
     )
 
 
-async def waitlisted_covered_by(conn: asyncpg.Connection, whole_regency: bool, kecamatan_codes: list[str],
-                                limit: int, after: tuple[datetime, int] | None = None) -> list[asyncpg.Record]:
+async def waitlisted_covered_by(
+    conn: Conn,
+    whole_regency: bool,
+    kecamatan_codes: list[str],
+    limit: int,
+    after: tuple[datetime, int] | None = None,
+) -> list[asyncpg.Record]:
     """Waitlisted workers in these kecamatan, first registered first (a page after `after`),
     locked for this transaction."""
     after_at, after_seq = after if after else (datetime.min.replace(tzinfo=UTC), 0)
@@ -147,8 +159,16 @@ async def waitlisted_covered_by(conn: asyncpg.Connection, whole_regency: bool, k
     )
 
 
-async def insert_enrollment(conn: asyncpg.Connection, *, worker_id: uuid.UUID, commitment_id: str, package: str,
-                            months: int, coverage_start: date, contribution_idr: int) -> uuid.UUID:
+async def insert_enrollment(
+    conn: Conn,
+    *,
+    worker_id: uuid.UUID,
+    commitment_id: str,
+    package: str,
+    months: int,
+    coverage_start: date,
+    contribution_idr: int,
+) -> uuid.UUID:
     enrollment_id = uuid.uuid4()
     await conn.execute(
         "INSERT INTO enrollment (enrollment_id, worker_id, commitment_id, package, months, coverage_start,"
@@ -164,12 +184,18 @@ async def insert_enrollment(conn: asyncpg.Connection, *, worker_id: uuid.UUID, c
     return enrollment_id
 
 
-async def lock_enrollment(conn: asyncpg.Connection, enrollment_id: uuid.UUID) -> asyncpg.Record | None:
+async def lock_enrollment(conn: Conn, enrollment_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM enrollment WHERE enrollment_id = $1 FOR UPDATE", enrollment_id)
 
 
-async def confirm_enrollment(conn: asyncpg.Connection, enrollment_id: uuid.UUID, kpj_number: str,
-                             coverage_start: date, coverage_end: date, decided_at: datetime) -> None:
+async def confirm_enrollment(
+    conn: Conn,
+    enrollment_id: uuid.UUID,
+    kpj_number: str,
+    coverage_start: date,
+    coverage_end: date,
+    decided_at: datetime,
+) -> None:
     await conn.execute(
         "UPDATE enrollment SET status = 'confirmed', kpj_number = $2, coverage_start = $3, coverage_end = $4,"
         " decided_at = $5 WHERE enrollment_id = $1",
@@ -181,8 +207,13 @@ async def confirm_enrollment(conn: asyncpg.Connection, enrollment_id: uuid.UUID,
     )
 
 
-async def reject_enrollment(conn: asyncpg.Connection, enrollment_id: uuid.UUID, reason_code: str,
-                            reason_message: str, decided_at: datetime) -> None:
+async def reject_enrollment(
+    conn: Conn,
+    enrollment_id: uuid.UUID,
+    reason_code: str,
+    reason_message: str,
+    decided_at: datetime,
+) -> None:
     await conn.execute(
         "UPDATE enrollment SET status = 'rejected', reason_code = $2, reason_message = $3, decided_at = $4"
         " WHERE enrollment_id = $1",

@@ -5,7 +5,8 @@ from shared.settings import ServiceSettings
 
 class SponsorshipSettings(ServiceSettings):
     database_url: str = Field(
-        "postgresql://sponsorship:sponsorship@127.0.0.1:5432/muba", validation_alias="SPONSORSHIP_DATABASE_URL"
+        "postgresql://sponsorship:sponsorship@127.0.0.1:5432/muba",
+        validation_alias="SPONSORSHIP_DATABASE_URL",
     )
     http_port: int = Field(8002, validation_alias="SPONSORSHIP_HTTP_PORT")
     # Whether the PP 50/2025 discount applies to company-paid (CSR) members is not settled.

@@ -54,6 +54,8 @@ class EnrollmentRejected(EventModel):
 
     enrollment_id: str
     worker_id: str
-    reason_code: str = Field(description="NIK_NOT_FOUND, ALREADY_MEMBER, AGE_NOT_ELIGIBLE, DATA_MISMATCH, ...")
+    reason_code: str = Field(
+        description="NIK_NOT_FOUND, ALREADY_MEMBER, AGE_NOT_ELIGIBLE, DATA_MISMATCH, ..."
+    )
     reason_message: str
     rejected_at: datetime

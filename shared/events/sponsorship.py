@@ -21,7 +21,7 @@ class CommitmentSubmitted(EventModel):
     slots: int = Field(gt=0)
     months: int = Field(gt=0)
     package: Package
-    preferred_occupations: list[str] = []
+    preferred_occupations: list[str] = Field(default_factory=list)
     email: str | None = None
     webhook_url: str | None = None
 

@@ -6,7 +6,6 @@ from collections import Counter
 from typing import Any
 
 import asyncpg
-import pytest
 
 from deploy.stack import Stack
 from shared import topics
@@ -17,8 +16,17 @@ N_VALID = 150
 
 
 def commitment(cid: str, kecamatan: list[str], slots: int, **extra: Any) -> dict[str, Any]:
-    return {"commitment_id": cid, "company_id": cid, "company_name": f"PT {cid.title()}", "kecamatan": kecamatan,
-            "slots": slots, "months": 12, "package": "JKK_JKM", "email": f"csr@{cid}.example", **extra}
+    return {
+        "commitment_id": cid,
+        "company_id": cid,
+        "company_name": f"PT {cid.title()}",
+        "kecamatan": kecamatan,
+        "slots": slots,
+        "months": 12,
+        "package": "JKK_JKM",
+        "email": f"csr@{cid}.example",
+        **extra,
+    }
 
 
 async def test_workers_are_enrolled_and_notified_exactly_once(infra: Infra, topic_prefix: str) -> None:
@@ -29,43 +37,71 @@ async def test_workers_are_enrolled_and_notified_exactly_once(infra: Infra, topi
     env = {"TOPIC_PREFIX": p, **{f"{s.upper()}_DATABASE_URL": url for s, url in infra.database_urls.items()}}
     # At the income floor every worker costs the same, so slots (not budget) bind: easy to count.
     valid = [dict(sample_registration(i, run=7), declared_income_idr=None) for i in range(N_VALID)]
-    unknown_to_dukcapil = dict(sample_registration(N_VALID, run=7), submission_id="dukcapil-tidak-kenal",
-                               declared_income_idr=None)
+    unknown_to_dukcapil = dict(
+        sample_registration(N_VALID, run=7), submission_id="dukcapil-tidak-kenal", declared_income_idr=None
+    )
     unknown_to_dukcapil["nik"] = unknown_to_dukcapil["nik"][:12] + "9999"
     invalid = [
         dict(sample_registration(900, run=7), submission_id="bad-nik", nik="123"),
-        dict(sample_registration(901, run=7), submission_id="bad-many", phone="0211234", kecamatan="Bandung",
-             full_name="R2-D2"),
+        dict(
+            sample_registration(901, run=7),
+            submission_id="bad-many",
+            phone="0211234",
+            kecamatan="Bandung",
+            full_name="R2-D2",
+        ),
     ]
     # 120 sponsored slots for 151 valid workers: 31 wait, until a late commitment takes 20 of them
     # and the slot BPJS frees (it does not know one NIK) takes one more.
     with Stack(env={**env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}) as stack:
         stack.start_all()
         await asyncio.to_thread(stack.wait_ready)
-        async with record_events(bootstrap, *(p + t for t in (
-            topics.WORKER_REGISTERED, topics.REGISTRATION_REJECTED, topics.ENROLLMENT_COMPLETED,
-            topics.ENROLLMENT_FAILED, topics.WORKER_WAITLISTED, topics.NOTIFICATION_SENT, topics.SPONSOR_MATCHED,
-        ))) as rec:
-            await publish_json(bootstrap, p + topics.COMMITMENT_SUBMITTED, [
-                ("a", commitment("hindoli", ["Sungai Lilin", "Keluang"], 20)),
-                ("b", commitment("medco", ["*"], 100)),
-            ])
+        async with record_events(
+            bootstrap,
+            *(
+                p + t
+                for t in (
+                    topics.WORKER_REGISTERED,
+                    topics.REGISTRATION_REJECTED,
+                    topics.ENROLLMENT_COMPLETED,
+                    topics.ENROLLMENT_FAILED,
+                    topics.WORKER_WAITLISTED,
+                    topics.NOTIFICATION_SENT,
+                    topics.SPONSOR_MATCHED,
+                )
+            ),
+        ) as rec:
+            await publish_json(
+                bootstrap,
+                p + topics.COMMITMENT_SUBMITTED,
+                [
+                    ("a", commitment("hindoli", ["Sungai Lilin", "Keluang"], 20)),
+                    ("b", commitment("medco", ["*"], 100)),
+                ],
+            )
             # The worker BPJS will refuse goes first, so its released slot is certainly given again.
             await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, unknown_to_dukcapil)])
             await rec.wait_for(1, topic=p + topics.ENROLLMENT_FAILED, timeout_s=60)
-            await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, s) for s in [*valid, *invalid]])
+            await publish_json(
+                bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, s) for s in [*valid, *invalid]]
+            )
             await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, valid[0])])  # repeated
             await rec.wait_for(N_VALID + 1, topic=p + topics.WORKER_REGISTERED, timeout_s=90)
             await rec.wait_for(120, topic=p + topics.SPONSOR_MATCHED, timeout_s=90)
             await rec.settle(2.0)
-            await publish_json(bootstrap, p + topics.COMMITMENT_SUBMITTED, [("c", commitment("pusri", ["*"], 20))])
+            await publish_json(
+                bootstrap, p + topics.COMMITMENT_SUBMITTED, [("c", commitment("pusri", ["*"], 20))]
+            )
             await rec.wait_for(140, topic=p + topics.ENROLLMENT_COMPLETED, timeout_s=90)
             events = await rec.settle(3.0)
 
     by_topic = Counter(e.topic.removeprefix(p) for e in events)
     assert by_topic[topics.WORKER_REGISTERED] == N_VALID + 1
-    rejected = {e.payload["submission_id"]: {r["code"] for r in e.payload["reasons"]}
-                for e in events if e.topic == p + topics.REGISTRATION_REJECTED}
+    rejected = {
+        e.payload["submission_id"]: {r["code"] for r in e.payload["reasons"]}
+        for e in events
+        if e.topic == p + topics.REGISTRATION_REJECTED
+    }
     assert rejected["bad-nik"] == {"NIK_FORMAT"}
     assert rejected["bad-many"] >= {"PHONE_INVALID", "KECAMATAN_UNKNOWN", "NAME_INVALID"}
     # 120 slots, 20 more from the late commitment, and the slot BPJS's rejection released, given again
@@ -78,12 +114,17 @@ async def test_workers_are_enrolled_and_notified_exactly_once(infra: Infra, topi
     notifications = await asyncpg.connect(infra.database_urls["notifications"])
     sponsorship = await asyncpg.connect(infra.database_urls["sponsorship"])
     try:
-        confirmations = dict(await notifications.fetch(
-            "SELECT worker_id::text, count(*) FROM notification"
-            " WHERE template = 'enrollment_confirmed' AND audience = 'worker' GROUP BY worker_id"))
+        confirmations = dict(
+            await notifications.fetch(
+                "SELECT worker_id::text, count(*) FROM notification"
+                " WHERE template = 'enrollment_confirmed' AND audience = 'worker' GROUP BY worker_id"
+            )
+        )
         assert set(confirmations) == set(completed) and set(confirmations.values()) == {1}
-        used = {r["commitment_id"]: (r["slots_used"], r["slots"], r["budget_used_idr"], r["budget_idr"])
-                for r in await sponsorship.fetch("SELECT * FROM commitment")}
+        used = {
+            r["commitment_id"]: (r["slots_used"], r["slots"], r["budget_used_idr"], r["budget_idr"])
+            for r in await sponsorship.fetch("SELECT * FROM commitment")
+        }
         assert all(s_used <= slots and b_used <= budget for s_used, slots, b_used, budget in used.values())
         assert sum(u[0] for u in used.values()) == 140
         statuses = dict(await sponsorship.fetch("SELECT status, count(*) FROM worker GROUP BY status"))

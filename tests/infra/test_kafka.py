@@ -9,7 +9,6 @@ import subprocess
 import uuid
 
 import pytest
-
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream import AckPolicy
@@ -31,7 +30,9 @@ async def test_cluster_is_one_kraft_node_and_reports_its_version(infra: Infra) -
     # kraft.version is finalized only on a KRaft cluster; metadata.version names the release.
     assert "kraft.version" in features, features
     metadata_version = features["metadata.version"]
-    print(f"\nKafka under test: Apache Kafka {metadata_version} (metadata.version), KRaft, cluster {cluster['cluster_id']}")
+    print(
+        f"\nKafka under test: Apache Kafka {metadata_version} (metadata.version), KRaft, cluster {cluster['cluster_id']}"
+    )
     assert int(metadata_version.split(".")[0]) >= 4, metadata_version
 
 
@@ -39,11 +40,23 @@ def _broker_features(bootstrap: str) -> dict[str, str]:
     """Finalized feature levels, as the broker reports them to Kafka's own admin tool."""
     libs = os.environ.get("MUBA_KAFKA_LIBS")
     if not libs or not shutil.which("java"):
-        pytest.fail("set MUBA_KAFKA_LIBS to the Kafka jars folder (make test does) to ask the broker its version")
+        pytest.fail(
+            "set MUBA_KAFKA_LIBS to the Kafka jars folder (make test does) to ask the broker its version"
+        )
     out = subprocess.run(
-        ["java", "-cp", f"{libs}/*", "org.apache.kafka.tools.FeatureCommand", "--bootstrap-server", bootstrap,
-         "describe"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            "java",
+            "-cp",
+            f"{libs}/*",
+            "org.apache.kafka.tools.FeatureCommand",
+            "--bootstrap-server",
+            bootstrap,
+            "describe",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     found = dict(re.findall(r"Feature: (\S+)\s.*?FinalizedVersionLevel: (\S+)", out))
     assert found, out
@@ -56,7 +69,9 @@ async def test_message_from_aiokafka_is_consumed_by_a_faststream_group(infra: In
     received: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     broker = KafkaBroker(infra.kafka_bootstrap_servers)
 
-    @broker.subscriber(topic, group_id=f"group-{topic}", auto_offset_reset="earliest", ack_policy=AckPolicy.ACK)
+    @broker.subscriber(
+        topic, group_id=f"group-{topic}", auto_offset_reset="earliest", ack_policy=AckPolicy.ACK
+    )
     async def handle(body: dict[str, str]) -> None:
         await received.put(body)
 

@@ -62,7 +62,9 @@ def _write_migrations(folder: Path) -> None:
     folder.mkdir()
     (folder / "0001_workers.sql").write_text("CREATE TABLE worker (id uuid PRIMARY KEY, nik text NOT NULL);")
     # Slow on purpose: concurrent starters must wait for it, not apply it twice.
-    (folder / "0002_index.sql").write_text("SELECT pg_sleep(0.3); CREATE UNIQUE INDEX worker_nik ON worker (nik);")
+    (folder / "0002_index.sql").write_text(
+        "SELECT pg_sleep(0.3); CREATE UNIQUE INDEX worker_nik ON worker (nik);"
+    )
 
 
 async def test_migrations_are_idempotent(scratch_role: str, tmp_path: Path) -> None:
@@ -74,9 +76,14 @@ async def test_migrations_are_idempotent(scratch_role: str, tmp_path: Path) -> N
     assert await migrate(scratch_role, folder) == []
     conn = await asyncpg.connect(scratch_role)
     try:
-        versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")]
+        versions = [
+            r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+        ]
         assert sorted(first) == versions
-        tables = {r["tablename"] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+        tables = {
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        }
         assert {"worker", "outbox", "inbox", "schema_migrations"} <= tables
     finally:
         await conn.close()

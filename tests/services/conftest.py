@@ -9,7 +9,9 @@ from shared.testing import Infra
 
 
 @pytest.fixture
-def service_env(infra: Infra, topic_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
+def service_env(
+    infra: Infra, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., dict[str, Any]]:
     def env(**extra: Any) -> dict[str, Any]:
         monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", infra.kafka_bootstrap_servers)
         monkeypatch.setenv("TOPIC_PREFIX", topic_prefix)

@@ -29,13 +29,21 @@ async def test_typical_journey_valid_invalid_repeated_and_duplicate(infra: Infra
     repeated = valid[0]  # same source + submission_id: nothing new
     same_nik = dict(valid[1], submission_id="another-submission")  # DUPLICATE_NIK
     async with record_events(
-        infra.kafka_bootstrap_servers, prefix + topics.WORKER_REGISTERED, prefix + topics.REGISTRATION_REJECTED
+        infra.kafka_bootstrap_servers,
+        prefix + topics.WORKER_REGISTERED,
+        prefix + topics.REGISTRATION_REJECTED,
     ) as recorder:
-        await publish_json(infra.kafka_bootstrap_servers, prefix + topics.REGISTRATION_SUBMITTED,
-                           [(None, body) for body in [*valid, invalid]])
+        await publish_json(
+            infra.kafka_bootstrap_servers,
+            prefix + topics.REGISTRATION_SUBMITTED,
+            [(None, body) for body in [*valid, invalid]],
+        )
         await recorder.wait_for(21)
-        await publish_json(infra.kafka_bootstrap_servers, prefix + topics.REGISTRATION_SUBMITTED,
-                           [(None, repeated), (None, same_nik)])
+        await publish_json(
+            infra.kafka_bootstrap_servers,
+            prefix + topics.REGISTRATION_SUBMITTED,
+            [(None, repeated), (None, same_nik)],
+        )
         events = await recorder.wait_for(22)
         events = await recorder.settle(1.5)
 
@@ -44,8 +52,10 @@ async def test_typical_journey_valid_invalid_repeated_and_duplicate(infra: Infra
     assert len(registered) == 20
     assert {e.payload["nik"] for e in registered} == {v["nik"] for v in valid}
     assert all(e.key == e.payload["worker_id"] for e in registered)
-    assert all(e.headers["ce_specversion"] == "1.0" and e.headers["ce_type"].endswith("worker-registered.v1")
-               for e in registered)
+    assert all(
+        e.headers["ce_specversion"] == "1.0" and e.headers["ce_type"].endswith("worker-registered.v1")
+        for e in registered
+    )
     assert registered[0].payload["phone"].startswith("+628")
 
     assert len(rejected) == 2
@@ -63,16 +73,25 @@ async def test_typical_journey_valid_invalid_repeated_and_duplicate(infra: Infra
         await conn.close()
 
 
-async def test_not_json_goes_to_the_dead_letter_topic_and_the_consumer_moves_on(infra: Infra, registry: str) -> None:
+async def test_not_json_goes_to_the_dead_letter_topic_and_the_consumer_moves_on(
+    infra: Infra, registry: str
+) -> None:
     prefix = registry
     source_topic = prefix + topics.REGISTRATION_SUBMITTED
     async with record_events(
-        infra.kafka_bootstrap_servers, topics.dead_letter_topic(source_topic), prefix + topics.WORKER_REGISTERED
+        infra.kafka_bootstrap_servers,
+        topics.dead_letter_topic(source_topic),
+        prefix + topics.WORKER_REGISTERED,
     ) as recorder:
-        await publish_json(infra.kafka_bootstrap_servers, source_topic,
-                           [(None, b"\xff\xfe not json"), (None, b"[1, 2]"), (None, sample_registration(1, run=12))])
+        await publish_json(
+            infra.kafka_bootstrap_servers,
+            source_topic,
+            [(None, b"\xff\xfe not json"), (None, b"[1, 2]"), (None, sample_registration(1, run=12))],
+        )
         events = await recorder.wait_for(3)
-    dead = sorted((e for e in events if e.topic.endswith(".dlq")), key=lambda e: e.headers["dlq_original_offset"])
+    dead = sorted(
+        (e for e in events if e.topic.endswith(".dlq")), key=lambda e: e.headers["dlq_original_offset"]
+    )
     assert [e.headers["dlq_reason"] for e in dead] == ["NOT_JSON", "NOT_A_JSON_OBJECT"]
     assert dead[0].body == b"\xff\xfe not json"
     assert dead[0].headers["dlq_original_topic"] == source_topic

@@ -40,15 +40,26 @@ def worker(i: int, kecamatan: str, occupation: str = "penyadap karet") -> Worker
 
 
 def commitment(cid: str, kecamatan: list[str], slots: int, **extra: Any) -> dict[str, Any]:
-    return {"commitment_id": cid, "company_id": f"co-{cid}", "company_name": f"PT {cid}", "kecamatan": kecamatan,
-            "slots": slots, "months": 12, "package": "JKK_JKM", "email": "csr@example.co.id", **extra}
+    return {
+        "commitment_id": cid,
+        "company_id": f"co-{cid}",
+        "company_name": f"PT {cid}",
+        "kecamatan": kecamatan,
+        "slots": slots,
+        "months": 12,
+        "package": "JKK_JKM",
+        "email": "csr@example.co.id",
+        **extra,
+    }
 
 
 async def publish_events(infra: Infra, topic: str, events: list[tuple[str, str, Any]]) -> None:
     """(key, event name, model) with CloudEvents headers, one publish each (own ce_id)."""
     for key, name, model in events:
         headers = new_envelope(event_type(name), "/test").headers()
-        await publish_json(infra.kafka_bootstrap_servers, topic, [(key, model.model_dump(mode="json"))], headers)
+        await publish_json(
+            infra.kafka_bootstrap_servers, topic, [(key, model.model_dump(mode="json"))], headers
+        )
 
 
 @pytest.fixture
@@ -61,8 +72,16 @@ async def sponsorship(infra: Infra, service_env: Callable[..., dict[str, Any]]) 
 
 async def _wait_outcomes(rec: Any, prefix: str, count: int) -> None:
     loop_events = await rec.wait_for(0)
-    while len([e for e in loop_events if e.topic in (prefix + topics.ENROLLMENT_REQUESTED,
-                                                      prefix + topics.WORKER_WAITLISTED)]) < count:
+    while (
+        len(
+            [
+                e
+                for e in loop_events
+                if e.topic in (prefix + topics.ENROLLMENT_REQUESTED, prefix + topics.WORKER_WAITLISTED)
+            ]
+        )
+        < count
+    ):
         loop_events = await rec.wait_for(len(rec.events) + 1)
 
 
@@ -73,13 +92,28 @@ def of(events: list[RecordedEvent], topic: str) -> list[dict[str, Any]]:
 async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str) -> None:
     p = sponsorship
     bootstrap = infra.kafka_bootstrap_servers
-    async with record_events(bootstrap, p + topics.COMMITMENT_ACCEPTED, p + topics.ENROLLMENT_REQUESTED,
-                             p + topics.WORKER_WAITLISTED, p + topics.ENROLLMENT_COMPLETED,
-                             p + topics.ENROLLMENT_FAILED, p + topics.SPONSOR_MATCHED) as rec:
-        await publish_json(bootstrap, p + topics.COMMITMENT_SUBMITTED, [
-            ("a", commitment("hindoli", ["Sungai Lilin", "08"], 2, preferred_occupations=["buruh kebun sawit"])),
-            ("b", commitment("medco", ["*"], 2)),
-        ])
+    async with record_events(
+        bootstrap,
+        p + topics.COMMITMENT_ACCEPTED,
+        p + topics.ENROLLMENT_REQUESTED,
+        p + topics.WORKER_WAITLISTED,
+        p + topics.ENROLLMENT_COMPLETED,
+        p + topics.ENROLLMENT_FAILED,
+        p + topics.SPONSOR_MATCHED,
+    ) as rec:
+        await publish_json(
+            bootstrap,
+            p + topics.COMMITMENT_SUBMITTED,
+            [
+                (
+                    "a",
+                    commitment(
+                        "hindoli", ["Sungai Lilin", "08"], 2, preferred_occupations=["buruh kebun sawit"]
+                    ),
+                ),
+                ("b", commitment("medco", ["*"], 2)),
+            ],
+        )
         await rec.wait_for(2, topic=p + topics.COMMITMENT_ACCEPTED)
         sawit = worker(1, "07", "buruh kebun sawit")  # preferred occupation -> hindoli
         karet = worker(2, "07")  # names the kecamatan -> hindoli over whole-regency medco
@@ -87,7 +121,9 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
         late = [worker(4, "01"), worker(5, "07")]  # medco has 1 slot left, then nothing
         for n, w in enumerate([sawit, karet, sekayu, *late], start=1):
             # One at a time: each worker's outcome decides what the next one finds.
-            await publish_events(infra, p + topics.WORKER_REGISTERED, [(w.worker_id, "worker-registered.v1", w)])
+            await publish_events(
+                infra, p + topics.WORKER_REGISTERED, [(w.worker_id, "worker-registered.v1", w)]
+            )
             await _wait_outcomes(rec, p, n)
         events = rec.events
         requested = {r["worker_id"]: r for r in of(events, topics.ENROLLMENT_REQUESTED)}
@@ -98,19 +134,38 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
         assert [w["worker_id"] for w in of(events, topics.WORKER_WAITLISTED)] == [late[1].worker_id]
         first = requested[sawit.worker_id]
         assert first["nik"] == sawit.nik and first["total_contribution_idr"] == 12 * 16_800
-        assert all(e.key == e.payload["worker_id"] for e in rec.events if e.topic.endswith("enrollment-requested.v1"))
+        assert all(
+            e.key == e.payload["worker_id"] for e in rec.events if e.topic.endswith("enrollment-requested.v1")
+        )
 
         # BPJS confirms one (twice: the second changes nothing) and rejects another: its slot goes
         # to the waitlisted worker, who registered first among those waiting.
-        confirm = EnrollmentConfirmed(enrollment_id=first["enrollment_id"], worker_id=sawit.worker_id,
-                                      kpj_number="12345678901", coverage_start=date(2026, 11, 28),
-                                      coverage_end=date(2027, 11, 27), confirmed_at=datetime.now(UTC))
-        reject = EnrollmentRejected(enrollment_id=requested[karet.worker_id]["enrollment_id"],
-                                    worker_id=karet.worker_id, reason_code="NIK_NOT_FOUND",
-                                    reason_message="NIK tidak ditemukan", rejected_at=datetime.now(UTC))
-        await publish_events(infra, p + topics.ENROLLMENT_CONFIRMED, [
-            (sawit.worker_id, "enrollment-confirmed.v1", confirm), (sawit.worker_id, "enrollment-confirmed.v1", confirm)])
-        await publish_events(infra, p + topics.ENROLLMENT_REJECTED, [(karet.worker_id, "enrollment-rejected.v1", reject)])
+        confirm = EnrollmentConfirmed(
+            enrollment_id=first["enrollment_id"],
+            worker_id=sawit.worker_id,
+            kpj_number="12345678901",
+            coverage_start=date(2026, 11, 28),
+            coverage_end=date(2027, 11, 27),
+            confirmed_at=datetime.now(UTC),
+        )
+        reject = EnrollmentRejected(
+            enrollment_id=requested[karet.worker_id]["enrollment_id"],
+            worker_id=karet.worker_id,
+            reason_code="NIK_NOT_FOUND",
+            reason_message="NIK tidak ditemukan",
+            rejected_at=datetime.now(UTC),
+        )
+        await publish_events(
+            infra,
+            p + topics.ENROLLMENT_CONFIRMED,
+            [
+                (sawit.worker_id, "enrollment-confirmed.v1", confirm),
+                (sawit.worker_id, "enrollment-confirmed.v1", confirm),
+            ],
+        )
+        await publish_events(
+            infra, p + topics.ENROLLMENT_REJECTED, [(karet.worker_id, "enrollment-rejected.v1", reject)]
+        )
         await rec.wait_for(5, topic=p + topics.ENROLLMENT_REQUESTED)
         events = await rec.settle(1.5)
 
@@ -133,16 +188,22 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
         await conn.close()
 
 
-async def test_new_commitment_drains_the_waitlist_in_registration_order(infra: Infra, sponsorship: str) -> None:
+async def test_new_commitment_drains_the_waitlist_in_registration_order(
+    infra: Infra, sponsorship: str
+) -> None:
     p = sponsorship
     bootstrap = infra.kafka_bootstrap_servers
     waiting = [worker(10 + i, "09") for i in range(5)]
     async with record_events(bootstrap, p + topics.WORKER_WAITLISTED, p + topics.ENROLLMENT_REQUESTED) as rec:
-        await publish_events(infra, p + topics.WORKER_REGISTERED,
-                             [(w.worker_id, "worker-registered.v1", w) for w in waiting])
+        await publish_events(
+            infra, p + topics.WORKER_REGISTERED, [(w.worker_id, "worker-registered.v1", w) for w in waiting]
+        )
         await rec.wait_for(5, topic=p + topics.WORKER_WAITLISTED)
-        await publish_json(bootstrap, p + topics.COMMITMENT_SUBMITTED,
-                           [("c", commitment("phe-jambi-merang", ["Bayung Lencir"], 3))])
+        await publish_json(
+            bootstrap,
+            p + topics.COMMITMENT_SUBMITTED,
+            [("c", commitment("phe-jambi-merang", ["Bayung Lencir"], 3))],
+        )
         await rec.wait_for(3, topic=p + topics.ENROLLMENT_REQUESTED)
         events = await rec.settle(1.0)
     matched = [r["worker_id"] for r in of(events, topics.ENROLLMENT_REQUESTED)]
@@ -160,11 +221,18 @@ async def test_two_instances_never_give_one_slot_twice(
     async with (
         running(create_app(SponsorshipSettings())),
         running(create_app(SponsorshipSettings())),
-        record_events(bootstrap, p + topics.ENROLLMENT_REQUESTED, p + topics.WORKER_WAITLISTED,
-                      p + topics.COMMITMENT_ACCEPTED) as rec,
+        record_events(
+            bootstrap,
+            p + topics.ENROLLMENT_REQUESTED,
+            p + topics.WORKER_WAITLISTED,
+            p + topics.COMMITMENT_ACCEPTED,
+        ) as rec,
     ):
-        await publish_json(bootstrap, p + topics.COMMITMENT_SUBMITTED,
-                           [(c, commitment(c, ["*"], 25)) for c in ("alpha", "beta")])
+        await publish_json(
+            bootstrap,
+            p + topics.COMMITMENT_SUBMITTED,
+            [(c, commitment(c, ["*"], 25)) for c in ("alpha", "beta")],
+        )
         await rec.wait_for(2, topic=p + topics.COMMITMENT_ACCEPTED)
         headers_events = [(w.worker_id, "worker-registered.v1", w) for w in workers]
         await publish_events(infra, p + topics.WORKER_REGISTERED, headers_events)
