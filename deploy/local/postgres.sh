@@ -43,13 +43,14 @@ install() {
 }
 
 as_owner() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From / : the postgres user may not be allowed into the checkout (e.g. under a 0700 temp dir).
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 version() { "$(bindir)/postgres" --version | awk '{print $3}'; }
 
 superuser_psql() {
-  as_owner "$(bindir)/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres "$@"
+  "$(bindir)/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres "$@"
 }
 
 up() {
