@@ -2,7 +2,6 @@
 events a service publishes on a topic (the GHGA `record_events` pattern)."""
 
 import asyncio
-import contextlib
 import json
 import os
 import uuid
@@ -15,6 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.envelope import parse_envelope
+from shared.kafka_admin import ensure_topic
 
 SERVICES = ("registry", "sponsorship", "notifications")
 
@@ -120,28 +120,6 @@ async def record_events(bootstrap_servers: str, *topics: str) -> AsyncIterator[E
         yield EventRecorder(consumer, topics)
     finally:
         await consumer.stop()
-
-
-async def ensure_topic(bootstrap_servers: str, topic: str, partitions: int = 4) -> int:
-    """Create `topic` unless it exists; returns its number of partitions."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        if topic not in await admin.list_topics():
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-        for _ in range(50):
-            described = await admin.describe_topics([topic])
-            found = described[0].get("partitions") or []
-            if found and described[0].get("error_code", 0) == 0:
-                return len(found)
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"topic {topic} has no partitions")
-    finally:
-        await admin.close()
 
 
 async def publish_json(
