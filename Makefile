@@ -16,7 +16,7 @@ export SPONSORSHIP_DATABASE_URL    ?= postgresql://sponsorship:sponsorship@127.0
 export NOTIFICATIONS_DATABASE_URL  ?= postgresql://notifications:notifications@127.0.0.1:5432/muba
 export MUBA_KAFKA_LIBS             ?= $(MUBA_CACHE)/kafka/libs
 
-.PHONY: help install infra-up infra-down infra-status migrate test test-unit lint demo up down env clean
+.PHONY: help install infra-up infra-down infra-status migrate test test-unit lint demo chaos bench docs dlq env clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,19 @@ lint: install ## ruff and mypy
 
 demo: infra-up ## the pipeline end to end with sample data, then a summary
 	@$(PY) -m deploy.demo
+
+N ?=
+chaos: infra-up ## fault-injection run: kills, broker and database restarts, then checks (N=2000)
+	@$(PY) -m deploy.chaos $(if $(N),--workers $(N))
+
+bench: infra-up ## throughput and latency of the whole pipeline vs the raw Kafka/PostgreSQL limit (N=10000)
+	@$(PY) -m deploy.bench $(if $(N),--workers $(N))
+
+docs: install ## write each service's AsyncAPI document into docs/asyncapi/
+	@$(PY) -m deploy.docs
+
+dlq: ## list dead letters (replay: python -m shared.dlq replay --topic TOPIC)
+	@$(PY) -m shared.dlq list
 
 clean: infra-down ## stop the servers and remove their data
 	@bash deploy/local/kafka.sh reset
