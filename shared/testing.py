@@ -135,7 +135,11 @@ async def publish_json(
         acks="all",
         max_request_size=4 * 1024 * 1024,
     )
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
     try:
         hdrs = [(k, v.encode()) for k, v in (headers or {}).items()]
         futures = []
