@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,22 @@ class Incoming:
             body=body,
             envelope=parse_envelope(headers),
             timestamp_ms=record.timestamp,
+        )
+
+
+_VERSION = re.compile(r"\.v(\d+)$")
+
+
+def check_version(message: Incoming) -> None:
+    """An event whose CloudEvents type names another version than its topic is not ours to read."""
+    if message.envelope is None:
+        return
+    on_topic, of_event = _VERSION.search(message.topic), _VERSION.search(message.envelope.type)
+    if on_topic and of_event and on_topic.group(1) != of_event.group(1):
+        raise PoisonMessage(
+            "UNKNOWN_VERSION",
+            f"event type {message.envelope.type[:200]} is version {of_event.group(1)}; "
+            f"this topic carries version {on_topic.group(1)}",
         )
 
 
@@ -217,6 +234,7 @@ class MessageProcessor:
         while True:
             attempt += 1
             try:
+                check_version(message)
                 async with conn.transaction():
                     await self.handler(UnitOfWork(conn, self.service, message, self.topic_prefix))
                 return "processed"

@@ -48,6 +48,8 @@ class ServiceRuntime:
             client_id=f"muba-{name}",
             logger=logging.getLogger(f"faststream.{name}"),
             log_level=logging.DEBUG,
+            # On SIGTERM: finish (and commit) the batch in hand before leaving the group.
+            graceful_timeout=10.0,
         )
         self.relay = OutboxRelay(settings.database_url, settings.kafka_bootstrap_servers)
         self.processors: list[MessageProcessor] = []

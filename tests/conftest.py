@@ -7,8 +7,9 @@ how to get them. Tests marked `infra` never skip silently.
 
 import os
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -81,3 +82,19 @@ async def admin_db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+def service_env(
+    infra: Infra, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., dict[str, Any]]:
+    """Point in-process services at the real servers and at this test's topic namespace."""
+
+    def env(**extra: Any) -> dict[str, Any]:
+        monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", infra.kafka_bootstrap_servers)
+        monkeypatch.setenv("TOPIC_PREFIX", topic_prefix)
+        for key, value in extra.items():
+            monkeypatch.setenv(key, str(value))
+        return {"prefix": topic_prefix}
+
+    return env
