@@ -21,7 +21,7 @@ export MUBA_KAFKA_LIBS             ?= $(MUBA_CACHE)/kafka/libs
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml tests/contracts/package-lock.json
 	@bash deploy/local/bootstrap.sh
 	@touch $@
 

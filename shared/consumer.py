@@ -183,8 +183,12 @@ class MessageProcessor:
         max_attempts: int = 3,
         retry_delay_s: float = 0.05,
         topic_prefix: str = "",
+        topic: str = "",
+        on_batch: Callable[[str, float, int], None] | None = None,
     ) -> None:
         self.topic_prefix = topic_prefix
+        self.topic = topic
+        self.on_batch = on_batch
         self.service = service
         self.consumer = consumer
         self.handler = handler
@@ -211,8 +215,14 @@ class MessageProcessor:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+        elapsed = time.perf_counter() - started
         self.stats.batches += 1
-        self.stats.handler_seconds += time.perf_counter() - started
+        self.stats.handler_seconds += elapsed
+        if self.on_batch is not None:
+            self.on_batch(self.consumer, elapsed, len(incoming))
+        if log.isEnabledFor(logging.DEBUG):
+            for message, outcome in zip(incoming, outcomes, strict=True):
+                log.debug("message %s", outcome, extra=self._where(message, 1))
         for outcome in outcomes:
             if outcome == "processed":
                 self.stats.processed += 1

@@ -31,6 +31,11 @@ def mask_nik(nik: str) -> str:
     return digits[:6] + "*" * max(len(digits) - 8, 0) + digits[-2:] if len(digits) > 8 else "****"
 
 
+def mask_phone(phone: str) -> str:
+    """+6281234567890 -> +62812****7890."""
+    return phone[:6] + "****" + phone[-4:] if len(phone) > 10 else "****"
+
+
 def mask_name(name: str) -> str:
     return " ".join(part[:1] + "***" for part in name.split())
 

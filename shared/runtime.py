@@ -7,11 +7,13 @@ lifespan, before the broker's subscribers, and stop after them.
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 import asyncpg
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -22,8 +24,10 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.specification import AsyncAPI
 
 from shared.consumer import Handler, MessageProcessor
-from shared.db import create_pool, migrate
+from shared.db import Conn, create_pool, migrate
 from shared.logging import setup_logging
+from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, outbox_backlog
 from shared.settings import ServiceSettings
 
@@ -46,13 +50,16 @@ class ServiceRuntime:
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=f"muba-{name}",
-            logger=logging.getLogger(f"faststream.{name}"),
-            log_level=logging.DEBUG,
+            # Our own structured, masked lines (shared.logging) instead of FastStream's per-message ones.
+            logger=None,
             # On SIGTERM: finish (and commit) the batch in hand before leaving the group.
             graceful_timeout=10.0,
         )
         self.relay = OutboxRelay(settings.database_url, settings.kafka_bootstrap_servers)
         self.processors: list[MessageProcessor] = []
+        self.metrics = ServiceMetrics(self.processors, lambda: self.relay.published)
+        self.api_routes: list[tuple[str, ASGIApp]] = []
+        self.background: list[Background] = []
         self._pool: asyncpg.Pool | None = None
 
     @property
@@ -74,6 +81,8 @@ class ServiceRuntime:
             pool_getter=lambda: self.pool,
             max_attempts=self.settings.handler_max_attempts,
             topic_prefix=self.settings.topic_prefix,
+            topic=topic,
+            on_batch=self.metrics.observe_batch,
         )
         self.processors.append(processor)
 
@@ -118,9 +127,15 @@ class ServiceRuntime:
             self.settings.database_url, self.settings.db_pool_min_size, self.settings.db_pool_max_size
         )
         self.relay.start()
+        started: list[Background] = []
         try:
+            for task in self.background:
+                task.start()
+                started.append(task)
             yield
         finally:
+            for task in reversed(started):
+                await task.stop()
             await self.relay.stop()
             await self._pool.close()
             self._pool = None
@@ -137,6 +152,36 @@ class ServiceRuntime:
                     checks["database"] = True
         checks["outbox_relay_leader"] = self.relay.is_leader
         return checks
+
+    def add_background(self, task: "Background") -> None:
+        """Run `task` beside the consumers: started once the pool is open, stopped before it closes."""
+        self.background.append(task)
+
+    def api(self, path: str, query: Callable[[Conn, dict[str, str]], Awaitable[Any]]) -> None:
+        """A read endpoint `GET /api/<path>` for operators: bearer token required (personal data),
+        `query(conn, params)` answers with JSON-able data or raises NotFound / BadRequest."""
+        runtime = self
+
+        @get(include_in_schema=False)
+        async def endpoint(scope: Scope) -> AsgiResponse:
+            if not runtime._authorized(scope):
+                return _json({"error": "an operator token is required: Authorization: Bearer <token>"}, 401)
+            params = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+            try:
+                async with runtime.pool.acquire() as conn:
+                    return _json(await query(conn, params))
+            except NotFound as exc:
+                return _json({"error": str(exc)}, 404)
+            except BadRequest as exc:
+                return _json({"error": str(exc)}, 400)
+
+        self.api_routes.append((f"/api/{path}", endpoint))
+
+    def _authorized(self, scope: Scope) -> bool:
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"authorization", b"").decode(errors="replace")
+        expected = f"Bearer {self.settings.operator_token}"
+        return bool(self.settings.operator_token) and hmac.compare_digest(given.encode(), expected.encode())
 
     def asgi_app(self, routes: Sequence[tuple[str, ASGIApp]] = ()) -> AsgiFastStream:
         runtime = self
@@ -158,14 +203,45 @@ class ServiceRuntime:
                 | {"outbox_published": runtime.relay.published}
             )
 
+        @get(include_in_schema=False)
+        async def metrics(scope: Scope) -> AsgiResponse:
+            checks = await runtime.ready()
+            runtime.metrics.ready.set(1 if checks["broker"] and checks["database"] else 0)
+            if "outbox_backlog" in checks:
+                runtime.metrics.outbox_backlog.set(checks["outbox_backlog"])
+            return AsgiResponse(runtime.metrics.render(), 200, headers={"content-type": METRICS_CONTENT_TYPE})
+
         return AsgiFastStream(
             self.broker,
-            asgi_routes=[("/healthz", healthz), ("/readyz", readyz), ("/stats", stats), *routes],
+            asgi_routes=[
+                ("/healthz", healthz),
+                ("/readyz", readyz),
+                ("/metrics", metrics),
+                ("/stats", stats),
+                *self.api_routes,
+                *routes,
+            ],
             lifespan=lambda: self.lifespan(),
             specification=AsyncAPI(title=f"muba-{self.name}", version=self.version),
             asyncapi_path="/docs/asyncapi",
-            logger=logging.getLogger(f"faststream.{self.name}"),
+            logger=logging.getLogger(f"muba.{self.name}"),
         )
+
+
+class NotFound(Exception):
+    pass
+
+
+class BadRequest(Exception):
+    pass
+
+
+class Background(Protocol):
+    """A loop beside the consumers (e.g. a sender); it reaches the database through runtime.pool."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def _json(body: Any, status: int = 200) -> AsgiResponse:

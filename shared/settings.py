@@ -17,6 +17,8 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(200, validation_alias="CONSUMER_BATCH_SIZE")
     handler_max_attempts: int = Field(3, validation_alias="HANDLER_MAX_ATTEMPTS")
     instance_id: str | None = Field(None, validation_alias="INSTANCE_ID")
+    # Read endpoints that return personal data want `Authorization: Bearer <token>`.
+    operator_token: str = Field("muba-local-operator", validation_alias="MUBA_OPERATOR_TOKEN")
     # Empty in production. Tests give each run its own prefix so topics never mix between tests.
     topic_prefix: str = Field("", validation_alias="TOPIC_PREFIX")
     # Filled in by each service's settings class.

@@ -31,3 +31,22 @@ echo "bootstrap: installing the project and its test tools into .venv"
 .venv/bin/pip install -q -e '.[test]' >.venv/pip-install.log 2>&1 \
   || { tail -n 30 .venv/pip-install.log >&2; echo "bootstrap: pip install failed" >&2; exit 1; }
 bash deploy/local/kafka.sh fetch
+
+# The contract tests (tests/contracts) validate docs/asyncapi/ with the official AsyncAPI parser,
+# an npm package run with node: install node and npm if they are missing, then the parser.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: installing nodejs npm from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  else
+    echo "bootstrap: node and npm are missing; install them (sudo apt-get install nodejs npm)," \
+      "else the contract tests fail" >&2
+  fi
+fi
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  echo "bootstrap: installing the AsyncAPI parser for the contract tests (npm ci in tests/contracts)"
+  npm ci --prefix tests/contracts --ignore-scripts --no-audit --no-fund >.venv/npm-ci.log 2>&1 \
+    || { tail -n 30 .venv/npm-ci.log >&2; echo "bootstrap: npm ci failed" >&2; exit 1; }
+fi

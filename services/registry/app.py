@@ -4,6 +4,7 @@ from pathlib import Path
 
 from faststream.asgi import AsgiFastStream
 
+from services.registry import api
 from services.registry.handlers import RegistryHandlers
 from services.registry.settings import RegistrySettings
 from shared import topics
@@ -17,4 +18,5 @@ def create_app(settings: RegistrySettings | None = None) -> AsgiFastStream:
     runtime = ServiceRuntime("registry", settings, MIGRATIONS)
     handlers = RegistryHandlers(settings)
     runtime.subscribe(topics.REGISTRATION_SUBMITTED, handlers.on_registration_submitted)
+    api.register(runtime)
     return runtime.asgi_app()

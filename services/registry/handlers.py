@@ -15,7 +15,7 @@ from services.registry.settings import RegistrySettings
 from shared import topics
 from shared.consumer import UnitOfWork
 from shared.events.registry import RegistrationRejected, RejectionReason, WorkerRegistered
-from shared.kecamatan import kecamatan_name
+from shared.kecamatan import kecamatan_name, resolve_kecamatan
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -65,7 +65,9 @@ class RegistryHandlers:
         raw: dict[str, object],
         valid: Registration | None = None,
     ) -> None:
-        await repository.mark_rejected(uow.conn, row, reasons)
+        raw_kecamatan = raw.get("kecamatan")
+        kecamatan = resolve_kecamatan(raw_kecamatan) if isinstance(raw_kecamatan, str) else None
+        await repository.mark_rejected(uow.conn, row, reasons, kecamatan)
         raw_phone = raw.get("phone")
         phone = valid.phone if valid else (normalise_phone(raw_phone) if isinstance(raw_phone, str) else None)
         name = valid.full_name if valid else None

@@ -1,6 +1,5 @@
 """SQL for the registry schema only."""
 
-import json
 import uuid
 from collections.abc import Sequence
 
@@ -24,11 +23,14 @@ async def claim_submission(
     return row
 
 
-async def mark_rejected(conn: Conn, submission_row: int, reasons: Sequence[Reason]) -> None:
+async def mark_rejected(
+    conn: Conn, submission_row: int, reasons: Sequence[Reason], kecamatan_code: str | None
+) -> None:
     await conn.execute(
-        "UPDATE submission SET outcome = 'rejected', reasons = $2 WHERE id = $1",
+        "UPDATE submission SET outcome = 'rejected', reasons = $2, kecamatan_code = $3 WHERE id = $1",
         submission_row,
         [{"field": r.field, "code": r.code, "message": r.message} for r in reasons],
+        kecamatan_code,
     )
 
 
@@ -68,10 +70,32 @@ async def find_worker_by_nik(conn: Conn, nik: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM worker WHERE nik = $1", nik)
 
 
-async def counts(conn: Conn) -> dict[str, int]:
+async def submission_ids(conn: Conn, source: str) -> list[str]:
+    rows = await conn.fetch("SELECT submission_id FROM submission WHERE source = $1 ORDER BY id", source)
+    return [r["submission_id"] for r in rows]
+
+
+async def outcome_counts(conn: Conn) -> dict[str, int]:
     rows = await conn.fetch("SELECT outcome, count(*) AS n FROM submission GROUP BY outcome")
     return {r["outcome"]: r["n"] for r in rows}
 
 
-def reasons_json(reasons: Sequence[Reason]) -> str:
-    return json.dumps([{"field": r.field, "code": r.code, "message": r.message} for r in reasons])
+async def registered_by(conn: Conn, column: str) -> dict[str, int]:
+    assert column in ("kecamatan_code", "occupation")
+    rows = await conn.fetch(f"SELECT {column} AS k, count(*) AS n FROM worker GROUP BY 1 ORDER BY 2 DESC")
+    return {r["k"]: r["n"] for r in rows}
+
+
+async def rejected_by_code(conn: Conn) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT r->>'code' AS code, count(*) AS n FROM submission, jsonb_array_elements(reasons) r"
+        " WHERE outcome = 'rejected' GROUP BY 1 ORDER BY 2 DESC"
+    )
+    return {r["code"]: r["n"] for r in rows}
+
+
+async def rejected_by_kecamatan(conn: Conn) -> dict[str | None, int]:
+    rows = await conn.fetch(
+        "SELECT kecamatan_code AS k, count(*) AS n FROM submission WHERE outcome = 'rejected' GROUP BY 1"
+    )
+    return {r["k"]: r["n"] for r in rows}

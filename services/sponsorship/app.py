@@ -4,6 +4,7 @@ from pathlib import Path
 
 from faststream.asgi import AsgiFastStream
 
+from services.sponsorship import api
 from services.sponsorship.handlers import SponsorshipHandlers
 from services.sponsorship.settings import SponsorshipSettings
 from shared import topics
@@ -20,4 +21,5 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
     runtime.subscribe(topics.WORKER_REGISTERED, handlers.on_worker_registered)
     runtime.subscribe(topics.ENROLLMENT_CONFIRMED, handlers.on_enrollment_confirmed)
     runtime.subscribe(topics.ENROLLMENT_REJECTED, handlers.on_enrollment_rejected)
+    api.register(runtime)
     return runtime.asgi_app()

@@ -222,3 +222,31 @@ async def reject_enrollment(
         reason_message,
         decided_at,
     )
+
+
+# --- reads for operators -------------------------------------------------------------------------
+
+
+async def worker_with_enrollment(
+    conn: Conn, worker_id: uuid.UUID
+) -> tuple[asyncpg.Record | None, asyncpg.Record | None]:
+    worker = await conn.fetchrow("SELECT * FROM worker WHERE worker_id = $1", worker_id)
+    enrollment = await conn.fetchrow(
+        "SELECT e.*, c.company_name FROM enrollment e JOIN commitment c USING (commitment_id)"
+        " WHERE e.worker_id = $1 ORDER BY e.requested_at DESC LIMIT 1",
+        worker_id,
+    )
+    return worker, enrollment
+
+
+async def commitments_with_use(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT c.*, count(e.*) FILTER (WHERE e.status = 'confirmed') AS enrolled,"
+        " count(e.*) FILTER (WHERE e.status = 'requested') AS requested"
+        " FROM commitment c LEFT JOIN enrollment e USING (commitment_id) GROUP BY c.commitment_id ORDER BY c.seq"
+    )
+
+
+async def workers_by(conn: Conn, column: str) -> list[asyncpg.Record]:
+    assert column in ("kecamatan_name", "occupation")
+    return await conn.fetch(f"SELECT {column} AS k, status, count(*) AS n FROM worker GROUP BY 1, 2")

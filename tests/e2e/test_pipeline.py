@@ -2,7 +2,10 @@
 simulator, against the real Kafka and PostgreSQL."""
 
 import asyncio
+import json
+import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -29,7 +32,9 @@ def commitment(cid: str, kecamatan: list[str], slots: int, **extra: Any) -> dict
     }
 
 
-async def test_workers_are_enrolled_and_notified_exactly_once(infra: Infra, topic_prefix: str) -> None:
+async def test_workers_are_enrolled_and_notified_exactly_once(
+    infra: Infra, topic_prefix: str, tmp_path: Path
+) -> None:
     p = topic_prefix
     for service in ("registry", "sponsorship", "notifications"):
         await truncate_schema(infra, service)
@@ -53,7 +58,9 @@ async def test_workers_are_enrolled_and_notified_exactly_once(infra: Infra, topi
     ]
     # 120 sponsored slots for 151 valid workers: 31 wait, until a late commitment takes 20 of them
     # and the slot BPJS frees (it does not know one NIK) takes one more.
-    with Stack(env={**env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}) as stack:
+    with Stack(
+        env={**env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOG_LEVEL": "DEBUG"}, log_dir=tmp_path
+    ) as stack:
         stack.start_all()
         await asyncio.to_thread(stack.wait_ready)
         async with record_events(
@@ -132,3 +139,22 @@ async def test_workers_are_enrolled_and_notified_exactly_once(infra: Infra, topi
     finally:
         await notifications.close()
         await sponsorship.close()
+
+    # The logs of the whole run (at DEBUG) are structured JSON lines and carry no personal data.
+    logs = _read_logs(tmp_path)
+    assert set(logs) == {"registry-1.log", "sponsorship-1.log", "notifications-1.log", "bpjs-simulator-1.log"}
+    for name, text in logs.items():
+        lines = [line for line in text.splitlines() if line.strip()]
+        assert lines, name
+        for line in lines:
+            entry = json.loads(line)
+            assert entry["service"] and entry["level"] and "message" in entry, line
+        for submission in [*valid, unknown_to_dukcapil]:
+            digits = re.sub(r"\D", "", str(submission["phone"]))[-9:]
+            assert submission["nik"] not in text, f"unmasked NIK in {name}"
+            assert digits not in text, f"unmasked phone number in {name}"
+    assert any('"correlation_id"' in text and '"event_id"' in text for text in logs.values())
+
+
+def _read_logs(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in folder.glob("*.log")}

@@ -1,0 +1,52 @@
+"""Notifications' read endpoints for operators (GET /api/...): what the `muba` CLI asks."""
+
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from services.notifications import repository
+from services.notifications.delivery import mask_recipient
+from shared.db import Conn
+from shared.runtime import BadRequest, ServiceRuntime
+
+
+async def of_worker(conn: Conn, params: dict[str, str]) -> list[dict[str, Any]]:
+    try:
+        worker_id = uuid.UUID(params.get("worker_id", ""))
+    except ValueError:
+        raise BadRequest("worker_id: a worker id (UUID) is required") from None
+    return [
+        {
+            "template": n["template"],
+            "audience": n["audience"],
+            "channel": n["channel"],
+            "recipient_masked": mask_recipient(n["channel"], n["recipient"]),
+            "status": n["status"],
+            "created_at": n["created_at"].isoformat(),
+            "delivered_at": n["delivered_at"].isoformat() if n["delivered_at"] else None,
+        }
+        for n in await repository.of_worker(conn, worker_id)
+    ]
+
+
+async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
+    by_template: dict[str, int] = defaultdict(int)
+    by_channel: dict[str, int] = defaultdict(int)
+    delivered = queued = 0
+    for row in await repository.counts(conn):
+        total = row["queued"] + row["delivered"]
+        by_template[row["template"]] += total
+        by_channel[row["channel"]] += total
+        delivered += row["delivered"]
+        queued += row["queued"]
+    return {
+        "by_template": dict(by_template),
+        "by_channel": dict(by_channel),
+        "delivered": delivered,
+        "queued": queued,
+    }
+
+
+def register(runtime: ServiceRuntime) -> None:
+    runtime.api("notifications", of_worker)
+    runtime.api("report", report)

@@ -1,0 +1,61 @@
+"""The registry's read endpoints for operators (GET /api/...): what the `muba` CLI asks."""
+
+from typing import Any
+
+from services.registry import repository
+from services.registry.domain import normalise_nik
+from shared.db import Conn
+from shared.kecamatan import kecamatan_name
+from shared.logging import mask_nik, mask_phone
+from shared.runtime import BadRequest, NotFound, ServiceRuntime
+
+
+async def worker_by_nik(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
+    nik = normalise_nik(params.get("nik", ""))
+    if len(nik) != 16 or not nik.isdigit():
+        raise BadRequest("nik: 16 digits expected")
+    worker = await repository.find_worker_by_nik(conn, nik)
+    if worker is None:
+        raise NotFound("no worker with this NIK is registered")
+    return {
+        "worker_id": str(worker["worker_id"]),
+        "nik_masked": mask_nik(worker["nik"]),
+        "full_name": worker["full_name"],
+        "phone_masked": mask_phone(worker["phone"]),
+        "kecamatan_code": worker["kecamatan_code"],
+        "kecamatan_name": kecamatan_name(worker["kecamatan_code"]),
+        "occupation": worker["occupation"],
+        "registered_at": worker["registered_at"].isoformat(),
+        "source": worker["source"],
+        "submission_id": worker["submission_id"],
+    }
+
+
+async def submissions(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
+    source = params.get("source", "")
+    if not source:
+        raise BadRequest("source: the partner id is required")
+    return {"source": source, "submission_ids": await repository.submission_ids(conn, source)}
+
+
+async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
+    outcomes = await repository.outcome_counts(conn)
+    rejected_kec = await repository.rejected_by_kecamatan(conn)
+    return {
+        "submissions": {"registered": outcomes.get("registered", 0), "rejected": outcomes.get("rejected", 0)},
+        "registered_by_kecamatan": {
+            kecamatan_name(code): n
+            for code, n in (await repository.registered_by(conn, "kecamatan_code")).items()
+        },
+        "registered_by_occupation": await repository.registered_by(conn, "occupation"),
+        "rejected_by_code": await repository.rejected_by_code(conn),
+        "rejected_by_kecamatan": {
+            (kecamatan_name(code) if code else "(tidak diketahui)"): n for code, n in rejected_kec.items()
+        },
+    }
+
+
+def register(runtime: ServiceRuntime) -> None:
+    runtime.api("workers", worker_by_nik)
+    runtime.api("submissions", submissions)
+    runtime.api("report", report)

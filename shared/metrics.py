@@ -1,0 +1,71 @@
+"""Prometheus metrics of one service process (its own registry, so tests can run several)."""
+
+from collections.abc import Callable, Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from shared.consumer import MessageProcessor
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class _ConsumerStats(Collector):
+    def __init__(self, processors: Sequence[MessageProcessor], published: Callable[[], int]) -> None:
+        self.processors = processors
+        self.published = published
+
+    def collect(self) -> Iterable[Metric]:
+        consumed = CounterMetricFamily(
+            "muba_messages_consumed", "Messages consumed, by outcome", labels=["consumer", "topic", "outcome"]
+        )
+        retries = CounterMetricFamily(
+            "muba_batch_retries", "Batches retried after a transient error", labels=["consumer"]
+        )
+        for p in self.processors:
+            for outcome, value in (
+                ("processed", p.stats.processed),
+                ("duplicate", p.stats.duplicates),
+                ("dead_lettered", p.stats.dead_lettered),
+            ):
+                consumed.add_metric([p.consumer, p.topic, outcome], value)
+            retries.add_metric([p.consumer], p.stats.retries)
+        yield consumed
+        yield retries
+        published = CounterMetricFamily("muba_outbox_published", "Outbox rows published to Kafka")
+        published.add_metric([], self.published())
+        yield published
+
+
+class ServiceMetrics:
+    def __init__(self, processors: Sequence[MessageProcessor], published: Callable[[], int]) -> None:
+        self.registry = CollectorRegistry()
+        self.batch_seconds = Histogram(
+            "muba_handler_batch_seconds",
+            "Time to process one batch in one transaction",
+            ["consumer"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.message_seconds = Histogram(
+            "muba_handler_message_seconds",
+            "Batch time per message",
+            ["consumer"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "muba_outbox_backlog", "Outbox rows not yet published", registry=self.registry
+        )
+        self.ready = Gauge("muba_ready", "1 when broker and database answer", registry=self.registry)
+        self.registry.register(_ConsumerStats(processors, published))
+
+    def observe_batch(self, consumer: str, seconds: float, messages: int) -> None:
+        self.batch_seconds.labels(consumer).observe(seconds)
+        if messages:
+            self.message_seconds.labels(consumer).observe(seconds / messages)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,208 @@
+"""docs/asyncapi/: the AsyncAPI contracts partners get. They are up to date with the code, the
+official AsyncAPI parser (@asyncapi/parser, run with node) accepts them, and every partner-facing
+topic is there with the JSON schema of its payload.
+
+Needs node and tests/contracts/node_modules (`make install` installs both); without them the
+validation FAILS, it never skips.
+"""
+
+import difflib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from deploy import docs
+from shared import envelope, topics
+from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected
+from shared.events.registry import RegistrationSubmitted
+from shared.events.sponsorship import CommitmentSubmitted
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "asyncapi"
+HERE = Path(__file__).resolve().parent
+VALIDATOR = HERE / "validate_asyncapi.mjs"
+PARSER = HERE / "node_modules" / "@asyncapi" / "parser"
+HOW_TO = (
+    "Run `make install` (deploy/local/bootstrap.sh installs node and npm, then runs `npm ci` in "
+    "tests/contracts); on a machine that is already installed: `npm ci --prefix tests/contracts`."
+)
+
+PARTNER_FACING: dict[str, type[BaseModel]] = {
+    topics.REGISTRATION_SUBMITTED: RegistrationSubmitted,
+    topics.COMMITMENT_SUBMITTED: CommitmentSubmitted,
+    topics.ENROLLMENT_CONFIRMED: EnrollmentConfirmed,
+    topics.ENROLLMENT_REJECTED: EnrollmentRejected,
+}
+CLOUDEVENTS_HEADERS = (
+    envelope.H_ID,
+    envelope.H_TYPE,
+    envelope.H_SOURCE,
+    envelope.H_SPECVERSION,
+    envelope.H_TIME,
+    envelope.H_CORRELATION,
+    envelope.H_CONTENT_TYPE,
+)
+
+
+def _committed() -> dict[str, str]:
+    return {
+        p.name: p.read_text(encoding="utf-8")
+        for p in sorted(DOCS.glob("*.json")) + sorted(DOCS.glob("*.yaml"))
+    }
+
+
+def _documents() -> dict[str, dict[str, Any]]:
+    """Service name -> its committed JSON document."""
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(DOCS.glob("*.json"))}
+
+
+def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """Follow local `$ref`s (`#/a/b/c`) until a node that is not a reference."""
+    while "$ref" in node:
+        target: Any = doc
+        for part in str(node["$ref"]).removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _messages(doc: dict[str, Any], topic: str) -> list[tuple[str, dict[str, Any]]]:
+    """(operation action, message) of every operation on `topic` in `doc`."""
+    found = []
+    for operation in doc["operations"].values():
+        channel = _resolve(doc, operation["channel"])
+        if channel["address"] == topic:
+            found += [(operation["action"], _resolve(doc, m)) for m in operation["messages"]]
+    return found
+
+
+def test_every_service_has_a_document() -> None:
+    services = sorted(p.parent.name for p in (ROOT / "services").glob("*/app.py"))
+    assert sorted(s.name for s in docs.SERVICES) == services, "deploy/docs.py SERVICES misses a service"
+    assert sorted(_committed()) == sorted(f"{s}.{ext}" for s in services for ext in ("json", "yaml")), (
+        "docs/asyncapi/ lacks documents: run `make docs` and commit docs/asyncapi/"
+    )
+
+
+def test_documents_are_up_to_date(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "deploy.docs", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"`python -m deploy.docs` failed:\n{result.stdout}{result.stderr}"
+    generated = {p.name: p.read_text(encoding="utf-8") for p in sorted(tmp_path.iterdir())}
+    committed = _committed()
+    stale = sorted(
+        name for name in generated.keys() | committed.keys() if generated.get(name) != committed.get(name)
+    )
+    diff = "".join(
+        difflib.unified_diff(
+            committed.get(stale[0], "").splitlines(keepends=True),
+            generated.get(stale[0], "").splitlines(keepends=True),
+            f"docs/asyncapi/{stale[0]} (committed)",
+            f"{stale[0]} (generated)",
+            n=2,
+        )
+        if stale
+        else []
+    )
+    assert not stale, (
+        f"docs/asyncapi/ is not up to date ({', '.join(stale)}): run `make docs` and commit "
+        f"docs/asyncapi/.\n{diff[:4000]}"
+    )
+
+
+def test_yaml_and_json_say_the_same() -> None:
+    for name, doc in _documents().items():
+        assert yaml.safe_load((DOCS / f"{name}.yaml").read_text(encoding="utf-8")) == doc, name
+
+
+def test_documents_are_valid_for_the_official_asyncapi_parser() -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail(
+            f"node is not installed, so the AsyncAPI documents cannot be validated. {HOW_TO}", pytrace=False
+        )
+    if not (PARSER / "package.json").is_file():
+        pytest.fail(f"tests/contracts/node_modules lacks @asyncapi/parser. {HOW_TO}", pytrace=False)
+    pinned = json.loads((HERE / "package.json").read_text())["dependencies"]["@asyncapi/parser"]
+    installed = json.loads((PARSER / "package.json").read_text())["version"]
+    if installed != pinned:
+        pytest.fail(
+            f"tests/contracts/node_modules has @asyncapi/parser {installed}, package.json pins {pinned}. {HOW_TO}",
+            pytrace=False,
+        )
+    files = sorted(str(DOCS / name) for name in _committed())
+    assert files, "docs/asyncapi/ is empty: run `make docs`"
+    result = subprocess.run(
+        [node, str(VALIDATOR), *files], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, (
+        f"@asyncapi/parser rejects the documents (exit {result.returncode}):\n{result.stdout}{result.stderr}"
+    )
+
+
+@pytest.mark.parametrize("topic", sorted(PARTNER_FACING))
+def test_partner_facing_topic_has_its_payload_schema(topic: str) -> None:
+    model = PARTNER_FACING[topic]
+    required = sorted(name for name, field in model.model_fields.items() if field.is_required())
+    found = [
+        (service, action, message)
+        for service, doc in _documents().items()
+        for action, message in _messages(doc, topic)
+        if action == "receive"
+    ]
+    assert found, f"no document has a `receive` operation on {topic}"
+    for service, _, message in found:
+        payload = _resolve(_documents()[service], message["payload"])
+        where = f"{service}: payload of {topic}"
+        assert payload.get("type") == "object", f"{where} is not an object schema: {payload}"
+        assert sorted(payload.get("required", [])) == required, f"{where} does not name its required fields"
+        assert set(required) <= set(payload.get("properties", {})), f"{where} does not describe every field"
+
+
+@pytest.mark.parametrize("service", [s.name for s in docs.SERVICES])
+def test_every_message_has_cloudevents_headers_and_a_kafka_key(service: str) -> None:
+    doc = _documents()[service]
+    messages = doc["components"]["messages"]
+    assert messages, f"{service}: no messages"
+    for message_id, message in messages.items():
+        headers = message.get("headers", {}).get("properties", {})
+        missing = [h for h in CLOUDEVENTS_HEADERS if h not in headers]
+        assert not missing, f"{service}: {message_id} lacks the headers {missing}"
+        assert message["correlationId"]["location"] == f"$message.header#/{envelope.H_CORRELATION}"
+        assert "key" in message.get("bindings", {}).get("kafka", {}), (
+            f"{service}: {message_id} has no Kafka key"
+        )
+        payload = _resolve(doc, message["payload"])
+        assert payload.get("properties"), f"{service}: {message_id} has an empty payload schema"
+
+
+@pytest.mark.parametrize("service", [s.name for s in docs.SERVICES])
+def test_document_names_every_topic_the_service_publishes(service: str) -> None:
+    """What the handlers hand their outbox (`uow.publish(topics.X, ...)`) is what the document sends."""
+    source = "\n".join(
+        p.read_text(encoding="utf-8") for p in sorted((ROOT / "services" / service).rglob("*.py"))
+    )
+    published = {getattr(topics, name) for name in re.findall(r"uow\.publish\(\s*topics\.([A-Z_]+)", source)}
+    doc = _documents()[service]
+    sent = {
+        _resolve(doc, operation["channel"])["address"]
+        for operation in doc["operations"].values()
+        if operation["action"] == "send"
+    }
+    assert sent == published, (
+        f"{service}: the code publishes {sorted(published)}, the document says {sorted(sent)}"
+    )
