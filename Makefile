@@ -16,7 +16,7 @@ export SPONSORSHIP_DATABASE_URL    ?= postgresql://sponsorship:sponsorship@127.0
 export NOTIFICATIONS_DATABASE_URL  ?= postgresql://notifications:notifications@127.0.0.1:5432/muba
 export MUBA_KAFKA_LIBS             ?= $(MUBA_CACHE)/kafka/libs
 
-.PHONY: help install infra-up infra-down infra-status migrate test test-unit lint demo chaos bench docs dlq env clean
+.PHONY: help install infra-up infra-down infra-status migrate test test-unit lint demo up chaos bench docs dlq env clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,10 +51,13 @@ test-unit: install ## the fast unit tests only (no servers)
 	@$(PYTEST) -q tests/unit
 
 lint: install ## ruff and mypy
-	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy services shared simulators deploy
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy services shared simulators deploy muba
 
 demo: infra-up ## the pipeline end to end with sample data, then a summary
 	@$(PY) -m deploy.demo
+
+up: infra-up ## run the services and the BPJS simulator in the foreground (Ctrl+C stops them)
+	@$(PY) -m deploy.stack
 
 N ?=
 chaos: infra-up ## fault-injection run: kills, broker and database restarts, then checks (N=2000)

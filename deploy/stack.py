@@ -148,3 +148,26 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
+
+
+def main() -> None:
+    """`make up`: the services and the simulator in the foreground, on their usual ports."""
+    import signal as signals
+
+    stopping: list[int] = []
+    signals.signal(signals.SIGTERM, lambda signum, frame: stopping.append(signum))
+    with Stack(fixed_ports=True) as stack:
+        stack.start_all()
+        for label, status in stack.wait_ready().items():
+            port = next(p.port for p in stack.processes if p.label == label)
+            print(f"  {label:<18} http://127.0.0.1:{port:<5}  {status.get('status')}", flush=True)
+        print("Running; Ctrl+C stops them (logs in .cache/logs/).", flush=True)
+        try:
+            while not stopping:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

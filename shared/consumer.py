@@ -48,6 +48,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class _IsolateMessages(Exception):
+    """A handler failed on the fast path: run the batch again, one savepoint per message."""
+
+
 class PoisonMessage(Exception):
     """The message can never be processed (not JSON, breaks the contract): dead-letter it now."""
 
@@ -198,15 +202,23 @@ class MessageProcessor:
         self.stats = ConsumerStats()
 
     async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        """Process the batch until its transaction commits; retries transient failures forever."""
+        """Process the batch until its transaction commits; retries transient failures forever.
+
+        Fast path: the whole batch in one transaction, no savepoints. If any handler fails, the
+        batch is rolled back and run again with a savepoint per message, so that a failing
+        message is retried or dead-lettered alone and leaves no half-written effects.
+        """
         incoming = [Incoming.from_record(r) for r in records]
         backoff = 0.1
+        isolate = False
         while True:
             started = time.perf_counter()
             try:
                 async with self.pool_getter().acquire() as conn, conn.transaction():
-                    outcomes = [await self._process_one(conn, message) for message in incoming]
+                    outcomes = await self._process_batch(conn, incoming, isolate)
                 break
+            except _IsolateMessages:
+                isolate = True
             except TRANSIENT_ERRORS as exc:
                 self.stats.retries += 1
                 log.warning(
@@ -231,15 +243,42 @@ class MessageProcessor:
             else:
                 self.stats.dead_lettered += 1
 
-    async def _process_one(self, conn: Conn, message: Incoming) -> str:
-        claimed = await conn.fetchval(
-            "INSERT INTO inbox (consumer, event_id, topic) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
+    async def _process_batch(self, conn: Conn, batch: list[Incoming], isolate: bool) -> list[str]:
+        claimed = await self._claim(conn, batch)
+        outcomes: list[str] = []
+        for message in batch:
+            if message.event_id not in claimed:
+                outcomes.append("duplicate")
+                continue
+            claimed.discard(message.event_id)  # a second copy in the same batch is a duplicate
+            if isolate:
+                outcomes.append(await self._process_isolated(conn, message))
+                continue
+            try:
+                check_version(message)
+                await self.handler(UnitOfWork(conn, self.service, message, self.topic_prefix))
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                if conn.is_closed():
+                    raise
+                raise _IsolateMessages from exc
+            outcomes.append("processed")
+        return outcomes
+
+    async def _claim(self, conn: Conn, batch: list[Incoming]) -> set[str]:
+        """Inbox: the event ids of this batch that this consumer has not processed before."""
+        rows = await conn.fetch(
+            "INSERT INTO inbox (consumer, event_id, topic)"
+            " SELECT $1, event_id, topic FROM unnest($2::text[], $3::text[]) AS m(event_id, topic)"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
             self.consumer,
-            message.event_id,
-            message.topic,
+            [m.event_id for m in batch],
+            [m.topic for m in batch],
         )
-        if not claimed:
-            return "duplicate"
+        return {r["event_id"] for r in rows}
+
+    async def _process_isolated(self, conn: Conn, message: Incoming) -> str:
         attempt = 0
         while True:
             attempt += 1

@@ -74,8 +74,12 @@ async def read(
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False, auto_offset_reset="earliest"
     )
-    await consumer.start()
-    partitions = [TopicPartition(topic, p) for p in range(await ensure_topic(bootstrap, topic))]
+    try:
+        await consumer.start()
+        partitions = [TopicPartition(topic, p) for p in range(await ensure_topic(bootstrap, topic))]
+    except BaseException:
+        await consumer.stop()
+        raise
     consumer.assign(partitions)
     if group_id is None:
         await consumer.seek_to_beginning(*partitions)

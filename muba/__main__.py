@@ -1,0 +1,5 @@
+"""`python -m muba ...` is the same as `muba ...`."""
+
+from muba.cli import main
+
+main()

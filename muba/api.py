@@ -1,0 +1,182 @@
+"""The services' read APIs (GET /api/...), as the operator's token allows. Never the databases."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import httpx
+
+from muba.config import Config
+from muba.errors import CliError, DataError, NotRunning, not_running
+
+
+class NotFound(CliError):
+    """The API answered 404 for a lookup (e.g. no worker with this NIK)."""
+
+
+class Api:
+    """One HTTP client for the three services; every request carries the operator's bearer token."""
+
+    def __init__(self, config: Config, transport: httpx.BaseTransport | None = None) -> None:
+        self.config = config
+        self._client = httpx.Client(
+            headers={
+                "Authorization": f"Bearer {config.operator_token}",
+                "Accept": "application/json",
+                "User-Agent": "muba-cli",
+            },
+            timeout=httpx.Timeout(config.http_timeout_s),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- transport ------------------------------------------------------------------------------
+
+    def get(self, service: str, base_url: str, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET base_url + path and return the JSON body; map every failure to a CliError."""
+        url = base_url + path
+        try:
+            response = self._client.get(url, params=params)
+        except httpx.TimeoutException:
+            raise not_running(
+                base_url, f"{service} did not answer within {self.config.http_timeout_s:g} s"
+            ) from None
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise not_running(base_url, f"{service}: {exc or type(exc).__name__}") from None
+        except httpx.InvalidURL as exc:
+            raise DataError(f"the {service} URL {base_url!r} is not valid: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise not_running(base_url, f"{service}: {exc or type(exc).__name__}") from None
+        error = _error_text(response)
+        if response.status_code == 401:
+            raise DataError(
+                f"{service} refused the operator token (HTTP 401): {error}",
+                hint="set MUBA_OPERATOR_TOKEN to the token the services were started with",
+            )
+        if response.status_code == 403:
+            raise DataError(f"{service} refused the request (HTTP 403): {error}")
+        if response.status_code == 404:
+            if not _is_api_error(response):
+                # Not the API's own "not found" (a JSON {"error": ...}): the route itself is missing.
+                raise NotRunning(
+                    f"{service} at {base_url} does not offer GET {path} (HTTP 404); "
+                    f"is {base_url} the {service} service, and a version with the operator API?"
+                )
+            raise NotFound(error)
+        if 400 <= response.status_code < 500:
+            raise DataError(f"{service} refused the request (HTTP {response.status_code}): {error}")
+        if response.status_code >= 500:
+            raise NotRunning(
+                f"{service} at {base_url} failed (HTTP {response.status_code}): {error}",
+                hint="see the service's log; `curl <url>/readyz` shows whether Kafka and PostgreSQL answer",
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise NotRunning(
+                f"{service} at {base_url} did not answer with JSON (HTTP {response.status_code}); "
+                f"is {base_url} really the {service} service?"
+            ) from None
+
+    # --- registry -------------------------------------------------------------------------------
+
+    def registry_worker(self, nik: str) -> dict[str, Any] | None:
+        try:
+            body = self.get("registry", self.config.registry_url, "/api/workers", {"nik": nik})
+        except NotFound:
+            return None
+        return _object(body, "registry /api/workers")
+
+    def submission_ids(self, source: str) -> set[str]:
+        body = _object(
+            self.get("registry", self.config.registry_url, "/api/submissions", {"source": source}),
+            "registry /api/submissions",
+        )
+        ids = body.get("submission_ids")
+        if not isinstance(ids, list):
+            raise NotRunning("registry /api/submissions answered without a submission_ids list")
+        return {str(i) for i in ids}
+
+    def registry_report(self) -> dict[str, Any]:
+        return _object(self.get("registry", self.config.registry_url, "/api/report"), "registry /api/report")
+
+    # --- sponsorship ----------------------------------------------------------------------------
+
+    def sponsorship_worker(self, worker_id: str) -> dict[str, Any] | None:
+        try:
+            body = self.get(
+                "sponsorship", self.config.sponsorship_url, "/api/workers", {"worker_id": worker_id}
+            )
+        except NotFound:
+            return None
+        return _object(body, "sponsorship /api/workers")
+
+    def commitments(self) -> list[dict[str, Any]]:
+        body = self.get("sponsorship", self.config.sponsorship_url, "/api/commitments")
+        return _list_of_objects(body, "sponsorship /api/commitments")
+
+    def sponsorship_report(self) -> dict[str, Any]:
+        return _object(
+            self.get("sponsorship", self.config.sponsorship_url, "/api/report"), "sponsorship /api/report"
+        )
+
+    # --- notifications --------------------------------------------------------------------------
+
+    def notifications(self, worker_id: str) -> list[dict[str, Any]]:
+        try:
+            body = self.get(
+                "notifications",
+                self.config.notifications_url,
+                "/api/notifications",
+                {"worker_id": worker_id},
+            )
+        except NotFound:
+            return []
+        return _list_of_objects(body, "notifications /api/notifications")
+
+    def notifications_report(self) -> dict[str, Any]:
+        return _object(
+            self.get("notifications", self.config.notifications_url, "/api/report"),
+            "notifications /api/report",
+        )
+
+
+def _error_text(response: httpx.Response) -> str:
+    if response.is_success:
+        return ""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:200]
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return cast(str, body["error"])
+    return str(body)[:200]
+
+
+def _is_api_error(response: httpx.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "error" in body
+
+
+def _object(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise NotRunning(f"{what} answered {type(body).__name__}, expected a JSON object")
+    return cast(dict[str, Any], body)
+
+
+def _list_of_objects(body: Any, what: str) -> list[dict[str, Any]]:
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise NotRunning(f"{what} answered {type(body).__name__}, expected a JSON list of objects")
+    return cast(list[dict[str, Any]], body)

@@ -1,0 +1,728 @@
+"""`muba`: the operator's command line for the Muba BPJS Ketenagakerjaan programme.
+
+It talks to the running system only through Kafka (the partner-facing topics) and the services'
+HTTP APIs (GET /api/..., with the operator token), never to the databases.
+
+Exit codes: 0 ok, 1 data error or not found, 2 wrong command line, 3 the system is not reachable.
+"""
+
+import asyncio
+import functools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from rich import box
+from rich.console import Console
+from rich.padding import Padding
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from muba import kafka
+from muba.api import Api
+from muba.config import Config
+from muba.errors import EXIT_DATA, CliError, DataError, NotRunning, UsageError
+from muba.formatting import JAKARTA, number, rupiah, tanggal, tanggal_text, waktu_text
+from muba.report import build_report, print_report, render_csv, render_json
+from muba.workers_file import (
+    CheckedRow,
+    FileError,
+    check_rows,
+    check_source,
+    iter_rejections,
+    read_worker_file,
+)
+from services.registry.domain import normalise_nik
+from services.sponsorship.domain import TariffTable, commitment_budget, validate_commitment
+from shared import topics
+from shared.kecamatan import WHOLE_REGENCY
+from shared.logging import mask_nik
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    name="muba",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+import_app = typer.Typer(help="Import partner files (workers).", no_args_is_help=True)
+commitments_app = typer.Typer(
+    help="Company sponsorship commitments: add one, list them.", no_args_is_help=True
+)
+dlq_app = typer.Typer(help="Dead letters: list them, replay them after a fix.", no_args_is_help=True)
+
+
+@app.callback()
+def _quiet_libraries() -> None:
+    """Operator CLI of Muba's BPJS Ketenagakerjaan programme (registry, sponsorship, notifications).
+
+    Configuration by environment: KAFKA_BOOTSTRAP_SERVERS, REGISTRY_URL, SPONSORSHIP_URL,
+    NOTIFICATIONS_URL, MUBA_OPERATOR_TOKEN, TOPIC_PREFIX. Exit codes: 0 ok, 1 data error or not
+    found, 2 wrong command line, 3 the system is not reachable.
+    """
+    # The Kafka client logs its retries; the CLI says what went wrong itself, once.
+    for name in ("aiokafka", "kafka"):
+        library = logging.getLogger(name)
+        library.handlers = [logging.NullHandler()]
+        library.propagate = False
+
+
+app.add_typer(import_app, name="import")
+app.add_typer(commitments_app, name="commitments")
+app.add_typer(dlq_app, name="dlq")
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+# --- plumbing ------------------------------------------------------------------------------------
+
+
+def print_error(exc: CliError) -> None:
+    err.print(Text.assemble(("Error: ", "bold red"), exc.message))
+    if exc.hint:
+        err.print(Text(f"  {exc.hint}", style="dim"))
+
+
+def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Expected failures end with their message and exit code, never with a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except CliError as exc:
+            print_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except FileError as exc:
+            print_error(DataError(str(exc)))
+            raise typer.Exit(EXIT_DATA) from None
+
+    return wrapper
+
+
+def config() -> Config:
+    return Config.from_env()
+
+
+def run_kafka(bootstrap: str, coroutine: Coroutine[Any, Any, R]) -> R:
+    """Run a Kafka coroutine; an unreachable broker is exit 3 with the usual hint."""
+    try:
+        return asyncio.run(coroutine)
+    except (KafkaConnectionError, KafkaTimeoutError, TimeoutError, ConnectionError) as exc:
+        raise kafka.kafka_not_running(bootstrap, exc) from None
+    except KafkaError as exc:
+        raise NotRunning(f"Kafka {bootstrap} failed: {type(exc).__name__}: {exc}") from None
+
+
+def key_value_table(numbers: bool = False) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(justify="right" if numbers else "left")
+    return table
+
+
+# --- import workers ------------------------------------------------------------------------------
+
+
+def _source_option(value: str) -> str:
+    problem = check_source(value)
+    if problem:
+        raise typer.BadParameter(problem)
+    return value
+
+
+def rejection_table(checked: list[CheckedRow]) -> Table:
+    table = Table(
+        title="Ditolak pemeriksaan lokal (local rejections)", title_justify="left", title_style="bold"
+    )
+    table.add_column("Baris", justify="right", no_wrap=True)
+    table.add_column("NIK", no_wrap=True)
+    table.add_column("Kolom (field)", no_wrap=True)
+    table.add_column("Kode (code)", no_wrap=True)
+    table.add_column("Keterangan (message)")
+    by_line = {row.line: row for row in checked}
+    last = None
+    for line, reason in iter_rejections(checked):
+        nik = by_line[line].payload["nik"]
+        first = line != last
+        table.add_row(
+            str(line) if first else "",
+            (mask_nik(nik) if nik else "-") if first else "",
+            reason.field,
+            reason.code,
+            reason.message,
+        )
+        last = line
+    return table
+
+
+@import_app.command("workers")
+@handles_errors
+def import_workers(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV (comma or semicolon) or XLSX with exactly the columns nik, full_name, birth_date, "
+            "sex, phone, kecamatan, desa, occupation, declared_income_idr.",
+            show_default=False,
+        ),
+    ],
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            "-s",
+            help="The partner system's id (e.g. desa-online); with each row's content it makes the "
+            "row's submission id.",
+            callback=_source_option,
+            show_default=False,
+        ),
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count, publish nothing.")] = False,
+    include_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--include-invalid",
+            help="Publish rows that fail the local check too, so that the registry records their rejection.",
+        ),
+    ] = False,
+) -> None:
+    """Register the workers of a partner's file: check each row locally, then publish the new ones."""
+    cfg = config()
+    worker_file = read_worker_file(file)
+    for warning in worker_file.warnings:
+        err.print(Text.assemble(("Warning: ", "bold yellow"), warning))
+    today = datetime.now(JAKARTA).date()
+    checked = check_rows(source, worker_file.rows, today=today, min_age=cfg.min_age, max_age=cfg.max_age)
+    valid = [row for row in checked if row.valid]
+    invalid = [row for row in checked if row.reasons and row.repeat_of is None]
+    repeats = [row for row in checked if row.repeat_of is not None]
+    topic = cfg.topic(topics.REGISTRATION_SUBMITTED)
+
+    out.print(
+        Text.assemble(
+            ("Berkas ", "bold"),
+            str(file),
+            f": {number(len(checked))} baris data, sumber (source) ",
+            (source, "bold"),
+            f", diperiksa per {tanggal(today)}",
+        )
+    )
+    if invalid:
+        out.print(rejection_table(invalid))
+    else:
+        out.print(Text("Semua baris lolos pemeriksaan lokal (no local rejections).", style="green"))
+    for row in repeats:
+        out.print(
+            Text(
+                f"Baris {row.line} sama persis dengan baris {row.repeat_of}: dikirim sekali saja.",
+                style="dim",
+            )
+        )
+
+    candidates = valid + ([row for row in invalid if row.publishable_when_invalid] if include_invalid else [])
+    known: set[str] = set()
+    registry_answered = True
+    with Api(cfg) as api:
+        try:
+            known = api.submission_ids(source)
+        except NotRunning as exc:
+            if not dry_run:
+                raise
+            registry_answered = False
+            err.print(
+                Text.assemble(
+                    ("Warning: ", "bold yellow"),
+                    f"{exc.message} — the counts below assume the registry has none of these rows yet.",
+                )
+            )
+    already = [row for row in candidates if row.submission_id in known]
+    to_publish = [row for row in candidates if row.submission_id not in known]
+
+    published = 0
+    if to_publish and not dry_run:
+        messages = [(f"{source}/{row.submission_id}", row.payload) for row in to_publish]
+        with Progress(
+            TextColumn("[bold]Mengirim ke {task.fields[topic]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=out,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("publish", total=len(messages), topic=topic)
+            published = run_kafka(
+                cfg.kafka_bootstrap_servers,
+                kafka.publish(
+                    cfg.kafka_bootstrap_servers,
+                    topic,
+                    "registration-submitted.v1",
+                    messages,
+                    on_delivered=lambda n: progress.advance(task, n),
+                ),
+            )
+
+    summary = key_value_table(numbers=True)
+    summary.add_row("Baris data (rows)", number(len(checked)))
+    summary.add_row("Lolos pemeriksaan lokal (valid)", number(len(valid)))
+    summary.add_row("Ditolak lokal (invalid)", number(len(invalid)))
+    if repeats:
+        summary.add_row("Baris ganda di berkas (repeated rows)", number(len(repeats)))
+    known_label = "Sudah ada di registry (already submitted)"
+    summary.add_row(known_label, number(len(already)) if registry_answered else "? (registry not asked)")
+    if dry_run:
+        summary.add_row("Akan dikirim (would publish)", number(len(to_publish)))
+        summary.add_row("Dikirim (published)", "0 (--dry-run)")
+    else:
+        summary.add_row("Dikirim (published)", number(published))
+        if include_invalid:
+            sent_invalid = sum(1 for row in to_publish if row.reasons)
+            summary.add_row("  di antaranya tidak valid (of them invalid)", number(sent_invalid))
+    out.print(Text("Ringkasan (summary)", style="bold"))
+    out.print(summary)
+    if published:
+        out.print(
+            Text(
+                f"The registry now checks the {number(published)} submission(s) on {topic}; "
+                "see `muba report` or `muba status NIK`.",
+                style="dim",
+            )
+        )
+
+
+# --- commitments ---------------------------------------------------------------------------------
+
+
+@commitments_app.command("add")
+@handles_errors
+def commitments_add(
+    commitment_id: Annotated[str, typer.Option(help="Unique id of this commitment.", show_default=False)],
+    company_id: Annotated[str, typer.Option(help="The company's id.", show_default=False)],
+    company_name: Annotated[
+        str, typer.Option(help="The company's name, e.g. 'PT Hindoli'.", show_default=False)
+    ],
+    kecamatan: Annotated[
+        list[str],
+        typer.Option(
+            help='A kecamatan name or code (repeat the option for several); "*" for the whole regency.',
+            show_default=False,
+        ),
+    ],
+    slots: Annotated[int, typer.Option(help="How many workers the company sponsors.", show_default=False)],
+    months: Annotated[int, typer.Option(help="Months of coverage per worker.", show_default=False)],
+    package: Annotated[str, typer.Option(help="JKK_JKM or JKK_JKM_JHT.", show_default=False)],
+    preferred_occupation: Annotated[
+        list[str] | None,
+        typer.Option(help="An occupation to sponsor first (repeatable), e.g. 'penyadap karet'."),
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="Where the company is told (e-mail).")] = None,
+    webhook_url: Annotated[str | None, typer.Option(help="Where the company is told (webhook).")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait (up to 30 s) until sponsorship lists the commitment.")
+    ] = False,
+) -> None:
+    """Submit a company's commitment to sponsor workers (sponsorship.commitment-submitted.v1)."""
+    cfg = config()
+    raw: dict[str, Any] = {
+        "commitment_id": commitment_id.strip(),
+        "company_id": company_id.strip(),
+        "company_name": company_name.strip(),
+        "kecamatan": [k.strip() for k in kecamatan],
+        "slots": slots,
+        "months": months,
+        "package": package.strip().upper(),
+        "preferred_occupations": [o.strip() for o in preferred_occupation or []],
+        "email": email.strip() if email else None,
+        "webhook_url": webhook_url.strip() if webhook_url else None,
+    }
+    result = validate_commitment(raw)
+    if isinstance(result, list):
+        table = Table(
+            title="Komitmen ditolak (commitment refused)", title_justify="left", title_style="bold red"
+        )
+        table.add_column("Kolom (field)", no_wrap=True)
+        table.add_column("Kode (code)", no_wrap=True)
+        table.add_column("Keterangan (message)")
+        for reason in result:
+            table.add_row(reason.field, reason.code, reason.message)
+        out.print(table)
+        raise DataError(f"the commitment was not submitted: {len(result)} problem(s), see above")
+    topic = cfg.topic(topics.COMMITMENT_SUBMITTED)
+    run_kafka(
+        cfg.kafka_bootstrap_servers,
+        kafka.publish(
+            cfg.kafka_bootstrap_servers, topic, "commitment-submitted.v1", [(result.commitment_id, raw)]
+        ),
+    )
+    estimate = commitment_budget(result, TariffTable(), date.today(), apply_discount=False)
+    where = (
+        "Seluruh Kabupaten Musi Banyuasin"
+        if result.whole_regency
+        else ", ".join(sorted(k for k in raw["kecamatan"] if k != WHOLE_REGENCY))
+    )
+    details = key_value_table()
+    details.add_row("Komitmen", result.commitment_id)
+    details.add_row("Perusahaan", f"{result.company_name} ({result.company_id})")
+    details.add_row("Kecamatan", where)
+    details.add_row(
+        "Slot × bulan", f"{number(result.slots)} pekerja × {result.months} bulan, paket {result.package}"
+    )
+    details.add_row("Perkiraan anggaran", f"{rupiah(estimate)} (tanpa diskon, pada penghasilan minimum)")
+    out.print(Text(f"Komitmen dikirim ke {topic} (submitted).", style="bold green"))
+    out.print(details)
+    if wait:
+        deadline = time.monotonic() + 30
+        with Api(cfg) as api:
+            while True:
+                found = [c for c in api.commitments() if c.get("commitment_id") == result.commitment_id]
+                if found:
+                    c = found[0]
+                    out.print(
+                        Text(
+                            f"Diterima sponsorship (accepted): anggaran {rupiah(int(c.get('budget_idr') or 0))}, "
+                            f"slot {number(int(c.get('slots_used') or 0))}/{number(int(c.get('slots') or 0))} terpakai.",
+                            style="green",
+                        )
+                    )
+                    return
+                if time.monotonic() > deadline:
+                    raise DataError(
+                        "sponsorship does not list the commitment after 30 s",
+                        hint="it may have been rejected: `muba dlq list` and the sponsorship log say why",
+                    )
+                time.sleep(0.5)
+
+
+def commitments_table(commitments: list[dict[str, Any]]) -> Table:
+    rows = []
+    for c in commitments:
+        kec = c.get("kecamatan") or []
+        requested = int(c.get("requested") or 0)
+        rows.append(
+            (
+                Text.assemble(
+                    str(c.get("company_name", "")),
+                    "\n",
+                    (
+                        f"{c.get('commitment_id', '')}\n{c.get('package', '')}, {c.get('months', '?')} bulan",
+                        "dim",
+                    ),
+                ),
+                ", ".join(str(k) for k in kec) if isinstance(kec, list) else str(kec),
+                f"{number(int(c.get('slots_used') or 0))}\ndari {number(int(c.get('slots') or 0))}",
+                f"{rupiah(int(c.get('budget_used_idr') or 0))}\ndari {rupiah(int(c.get('budget_idr') or 0))}",
+                number(int(c.get("enrolled") or 0))
+                + (f"\n+{number(requested)} diproses" if requested else ""),
+            )
+        )
+
+    def widest(i: int, header: str) -> int:
+        return max([len(line) for row in rows for line in str(row[i]).splitlines()] + [len(header)])
+
+    table = Table(
+        title="Komitmen perusahaan (commitments)",
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("Perusahaan", min_width=12, overflow="fold")
+    table.add_column("Kecamatan", min_width=10, overflow="fold")
+    # Numbers and money are never cut or wrapped: their columns are as wide as their widest value.
+    table.add_column("Slot", justify="right", min_width=widest(2, "Slot"), no_wrap=True)
+    table.add_column("Anggaran", justify="right", min_width=widest(3, "Anggaran"), no_wrap=True)
+    table.add_column("Terdaftar", justify="right", min_width=widest(4, "Terdaftar"), no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    if not rows:
+        table.add_row(Text("(belum ada komitmen)", style="dim"), "", "", "", "")
+    return table
+
+
+COMMITMENT_CSV_COLUMNS = (
+    "commitment_id",
+    "company_id",
+    "company_name",
+    "kecamatan",
+    "package",
+    "months",
+    "slots",
+    "slots_used",
+    "budget_idr",
+    "budget_used_idr",
+    "enrolled",
+    "requested",
+    "created_at",
+)
+
+
+@commitments_app.command("list")
+@handles_errors
+def commitments_list(
+    output: Annotated[
+        Format, typer.Option("--format", "-f", help="table, or csv/json for spreadsheets.")
+    ] = Format.table,
+) -> None:
+    """List the companies' commitments: slots and budget used, workers enrolled."""
+    with Api(config()) as api:
+        commitments = api.commitments()
+    if output is Format.json:
+        sys.stdout.write(json.dumps(commitments, ensure_ascii=False, indent=2) + "\n")
+    elif output is Format.csv:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(COMMITMENT_CSV_COLUMNS)
+        for c in commitments:
+            row = dict(c, kecamatan="; ".join(str(k) for k in c.get("kecamatan") or []))
+            writer.writerow([row.get(col, "") for col in COMMITMENT_CSV_COLUMNS])
+    else:
+        out.print(commitments_table(commitments))
+
+
+# --- status --------------------------------------------------------------------------------------
+
+STATUS_TEXT = {
+    "waitlisted": ("Menunggu sponsor (waitlisted)", "yellow"),
+    "matched": ("Mendapat sponsor, menunggu konfirmasi BPJS (matched)", "cyan"),
+    "enrolled": ("Terdaftar BPJS Ketenagakerjaan (enrolled)", "bold green"),
+    "failed": ("Gagal didaftarkan BPJS (failed)", "bold red"),
+}
+PACKAGE_TEXT = {"JKK_JKM": "JKK + JKM", "JKK_JKM_JHT": "JKK + JKM + JHT"}
+
+
+def valid_nik(typed: str) -> str:
+    nik = normalise_nik(typed) if len(typed) <= 64 else typed
+    if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
+        raise DataError(
+            "a NIK has 16 digits, as on the KTP (spaces, dots and dashes between digits are ignored)",
+            hint="NIK harus terdiri dari 16 angka, sesuai KTP.",
+        )
+    return nik
+
+
+def status_view(
+    nik_typed: str,
+    worker: dict[str, Any],
+    sponsorship: dict[str, Any] | None,
+    notifications: list[dict[str, Any]],
+) -> list[Any]:
+    """What `muba status` prints (rich renderables), from the three services' answers."""
+    person = key_value_table()
+    person.add_row("NIK", str(worker.get("nik_masked") or mask_nik(nik_typed)))
+    person.add_row("Nama", str(worker.get("full_name", "")))
+    person.add_row("Nomor HP", str(worker.get("phone_masked", "")))
+    person.add_row(
+        "Kecamatan kerja", f"{worker.get('kecamatan_name', '')} ({worker.get('kecamatan_code', '')})"
+    )
+    person.add_row("Pekerjaan", str(worker.get("occupation", "")))
+    person.add_row(
+        "Terdaftar di registry",
+        f"{waktu_text(worker.get('registered_at'))} (sumber {worker.get('source', '-')})",
+    )
+    parts: list[Any] = [Text("Pekerja (worker)", style="bold underline"), person, Text("")]
+
+    parts.append(Text("Kepesertaan (sponsorship)", style="bold underline"))
+    spons = key_value_table()
+    if sponsorship is None:
+        spons.add_row(
+            "Status", Text("Belum diproses sponsorship (not yet seen by sponsorship)", style="yellow")
+        )
+    else:
+        status = str(sponsorship.get("status", ""))
+        label, style = STATUS_TEXT.get(status, (status, ""))
+        spons.add_row("Status", Text(label, style=style))
+        spons.add_row("Sejak", waktu_text(sponsorship.get("status_changed_at")))
+        enrollment = sponsorship.get("enrollment")
+        if isinstance(enrollment, dict):
+            package = str(enrollment.get("package", ""))
+            released = status == "failed"
+            spons.add_row(
+                "Sponsor (slot dilepas)" if released else "Sponsor", str(enrollment.get("company_name", ""))
+            )
+            spons.add_row(
+                "Paket",
+                f"{PACKAGE_TEXT.get(package, package)}, {enrollment.get('months', '?')} bulan, "
+                f"iuran {rupiah(int(enrollment.get('contribution_idr') or 0))}",
+            )
+            if enrollment.get("kpj_number"):
+                spons.add_row("Nomor KPJ", str(enrollment["kpj_number"]))
+            if enrollment.get("coverage_start") and enrollment.get("coverage_end") and not released:
+                spons.add_row(
+                    "Masa perlindungan",
+                    f"{tanggal_text(enrollment.get('coverage_start'))} s.d. "
+                    f"{tanggal_text(enrollment.get('coverage_end'))}",
+                )
+            if enrollment.get("reason_code"):
+                spons.add_row(
+                    "Alasan BPJS", f"{enrollment['reason_code']}: {enrollment.get('reason_message') or ''}"
+                )
+            spons.add_row("Diajukan ke BPJS", waktu_text(enrollment.get("requested_at")))
+    parts += [spons, Text("")]
+
+    parts.append(Text("Notifikasi (notifications)", style="bold underline"))
+    if notifications:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("Waktu", "Pesan", "Untuk", "Kanal", "Penerima", "Status"):
+            table.add_column(column, no_wrap=column != "Pesan")
+        for n in notifications:
+            table.add_row(
+                waktu_text(n.get("delivered_at") or n.get("created_at")),
+                str(n.get("template", "")),
+                str(n.get("audience", "")),
+                str(n.get("channel", "")),
+                str(n.get("recipient_masked", "")),
+                str(n.get("status", "")),
+            )
+        parts.append(table)
+    else:
+        parts.append(Text("Belum ada notifikasi (none yet).", style="dim"))
+    return parts
+
+
+@app.command("status")
+@handles_errors
+def status(
+    nik: Annotated[str, typer.Argument(help="The worker's 16-digit NIK.", show_default=False)],
+) -> None:
+    """Where a worker stands: registered, waiting for a sponsor, enrolled (KPJ, coverage), notified."""
+    number_ = valid_nik(nik)
+    with Api(config()) as api:
+        worker = api.registry_worker(number_)
+        if worker is None:
+            raise DataError(
+                f"NIK not found: no worker with NIK {number_} is registered (NIK tidak ditemukan)",
+                hint="rejected registrations are not workers: `muba report` counts rejections by reason",
+            )
+        worker_id = str(worker.get("worker_id", ""))
+        sponsorship = api.sponsorship_worker(worker_id)
+        notifications = api.notifications(worker_id)
+    for part in status_view(nik, worker, sponsorship, notifications):
+        out.print(part)
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+@app.command("report")
+@handles_errors
+def report(
+    output: Annotated[
+        Format,
+        typer.Option("--format", "-f", help="table for people; csv or json for spreadsheets and scripts."),
+    ] = Format.table,
+) -> None:
+    """Progress to the 10,000 target, by kecamatan, company and occupation; budget committed and used."""
+    with Api(config()) as api:
+        joined = build_report(api.registry_report(), api.sponsorship_report(), api.notifications_report())
+    if output is Format.json:
+        sys.stdout.write(render_json(joined))
+    elif output is Format.csv:
+        sys.stdout.write(render_csv(joined))
+    else:
+        print_report(joined, out)
+
+
+# --- dead letters --------------------------------------------------------------------------------
+
+
+def _dlq_topic(cfg: Config, topic: str) -> str:
+    """The original topic as this deployment names it; "<topic>.dlq" is accepted too."""
+    name = topic.strip().removesuffix(topics.DEAD_LETTER_SUFFIX)
+    if not name:
+        raise UsageError("--topic must name a topic, e.g. registry.registration-submitted.v1")
+    return name if name.startswith(cfg.topic_prefix) else cfg.topic(name)
+
+
+@dlq_app.command("list")
+@handles_errors
+def dlq_list(
+    topic: Annotated[
+        str | None, typer.Option(help="The original topic (default: every .dlq topic).", show_default=False)
+    ] = None,
+    output: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json.")] = ListFormat.table,
+) -> None:
+    """List dead letters: messages a service could never process, and why."""
+    from shared import dlq
+
+    cfg = config()
+    run_kafka(cfg.kafka_bootstrap_servers, kafka.ping(cfg.kafka_bootstrap_servers))
+    letters = run_kafka(
+        cfg.kafka_bootstrap_servers,
+        dlq.list_dead_letters(
+            cfg.kafka_bootstrap_servers, _dlq_topic(cfg, topic) if topic else None, cfg.topic_prefix
+        ),
+    )
+    summaries = [letter.summary() for letter in letters]
+    if output is ListFormat.json:
+        sys.stdout.write(json.dumps(summaries, ensure_ascii=False, indent=2) + "\n")
+        return
+    if not summaries:
+        out.print(Text("Tidak ada dead letter (no dead letters).", style="green"))
+        return
+    out.print(Text(f"Dead letters: {number(len(summaries))}", style="bold"))
+    for s in summaries:
+        details = key_value_table()
+        details.add_row("dari (from)", str(s["from"]))
+        details.add_row("alasan (reason)", str(s["reason"] or "-"))
+        details.add_row("galat (error)", str(s["error"] or "-"))
+        details.add_row("consumer", str(s["consumer"] or "-"))
+        details.add_row("waktu (failed at)", waktu_text(s["failed_at"]))
+        details.add_row("ukuran (bytes)", number(int(s["bytes"] or 0)))
+        out.print(Text(str(s["dead_letter"]), style="bold yellow"))
+        out.print(Padding(details, (0, 0, 1, 2)))
+
+
+@dlq_app.command("replay")
+@handles_errors
+def dlq_replay(
+    topic: Annotated[
+        str,
+        typer.Option(
+            help="The original topic whose dead letters go back to it (after a fix).", show_default=False
+        ),
+    ],
+) -> None:
+    """Republish what was not replayed yet from <topic>.dlq to <topic> (each dead letter once)."""
+    from shared import dlq
+
+    cfg = config()
+    name = _dlq_topic(cfg, topic)
+    run_kafka(cfg.kafka_bootstrap_servers, kafka.ping(cfg.kafka_bootstrap_servers))
+    count = run_kafka(cfg.kafka_bootstrap_servers, dlq.replay(cfg.kafka_bootstrap_servers, name))
+    out.print(f"Diputar ulang (replayed) {number(count)} dead letter(s) ke {name}.")
+
+
+def main() -> None:
+    """The `muba` console script."""
+    try:
+        app(prog_name="muba")
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        err.print("Interrupted.")
+        sys.exit(130)
+
+
+__all__ = ["app", "main"]

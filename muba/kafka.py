@@ -1,0 +1,97 @@
+"""Publishing to the partner-facing topics, as a partner system would (JSON body, CloudEvents headers)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+from muba.errors import NotRunning, not_running
+from shared.envelope import event_type, new_envelope
+
+CE_SOURCE = "muba-cli"
+
+
+def kafka_not_running(bootstrap: str, exc: BaseException) -> NotRunning:
+    detail = str(exc) or type(exc).__name__
+    return not_running(f"Kafka {bootstrap}", detail.removeprefix("KafkaConnectionError: "))
+
+
+async def ping(bootstrap: str, timeout_s: float = 15.0) -> None:
+    """Raise NotRunning unless the broker answers (before handing it to code that would leak clients)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        async with asyncio.timeout(timeout_s + 5):
+            await admin.start()
+    except (KafkaConnectionError, KafkaTimeoutError, TimeoutError, OSError) as exc:
+        raise kafka_not_running(bootstrap, exc) from None
+    finally:
+        await admin.close()
+
+
+def _headers(event_name: str, subject: str | None) -> list[tuple[str, bytes]]:
+    envelope = new_envelope(event_type(event_name), CE_SOURCE, subject=subject)
+    return [(k, v.encode()) for k, v in envelope.headers().items()]
+
+
+async def publish(
+    bootstrap: str,
+    topic: str,
+    event_name: str,
+    messages: Sequence[tuple[str | None, dict[str, Any]]],
+    on_delivered: Callable[[int], None] | None = None,
+    timeout_s: float = 15.0,
+) -> int:
+    """Publish `messages` (key, JSON body) to `topic` with an idempotent, acks=all producer; returns
+    how many the broker confirmed. `on_delivered(1)` is called as each one is confirmed."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        request_timeout_ms=int(timeout_s * 1000),
+        client_id=CE_SOURCE,
+    )
+    try:
+        async with asyncio.timeout(timeout_s + 5):
+            await producer.start()
+    except (KafkaConnectionError, KafkaTimeoutError, TimeoutError, OSError) as exc:
+        await producer.stop()
+        raise kafka_not_running(bootstrap, exc) from None
+    delivered = 0
+    try:
+        futures: list[asyncio.Future[Any]] = []
+        for key, body in messages:
+            future = await producer.send(
+                topic,
+                value=json.dumps(body, ensure_ascii=False).encode(),
+                key=key.encode() if key is not None else None,
+                headers=_headers(event_name, None),
+            )
+            if on_delivered is not None:
+                future.add_done_callback(
+                    lambda f: None if f.cancelled() or f.exception() else on_delivered(1)
+                )
+            futures.append(future)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        delivered = len(results) - len(errors)
+        if errors:
+            first = errors[0]
+            raise NotRunning(
+                f"Kafka {bootstrap} confirmed {delivered} of {len(results)} message(s) on {topic}; "
+                f"the others failed ({type(first).__name__}: {first}). Run the same command again: "
+                "what was delivered is not sent twice."
+            )
+    except (KafkaConnectionError, KafkaTimeoutError) as exc:
+        raise kafka_not_running(bootstrap, exc) from None
+    except KafkaError as exc:
+        raise NotRunning(f"Kafka {bootstrap} refused the messages for {topic}: {exc}") from None
+    finally:
+        await producer.stop()
+    return delivered

@@ -1,0 +1,263 @@
+"""The programme's progress, joined from the three services' /api/report answers.
+
+`build_report` is pure (dicts in, dict out) so that rendering can be tested without servers.
+CSV is long ("tidy"): one `section,name,metric,value` line per number, easy to pivot in a
+spreadsheet; JSON is the joined structure itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from muba.formatting import number, percent, progress_line, rupiah
+from shared.kecamatan import KECAMATAN
+
+DEFAULT_TARGET: Final = 10_000
+CSV_HEADER: Final = ("section", "name", "metric", "value")
+_KECAMATAN_ORDER: Final = {name: i for i, name in enumerate(KECAMATAN.values())}
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return 0
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def build_report(
+    registry: Mapping[str, Any],
+    sponsorship: Mapping[str, Any],
+    notifications: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Join the services' reports: kecamatan rows list all 15 kecamatan (in code order) with
+    sponsorship's enrolled/waitlisted/failed and the registry's rejections."""
+    submissions = _mapping(registry.get("submissions"))
+    target = _int(sponsorship.get("target")) or DEFAULT_TARGET
+    enrolled = _int(sponsorship.get("enrolled"))
+
+    spons_kec = _mapping(sponsorship.get("by_kecamatan"))
+    rejected_kec = _mapping(registry.get("rejected_by_kecamatan"))
+    registered_kec = _mapping(registry.get("registered_by_kecamatan"))
+    names = set(KECAMATAN.values()) | set(spons_kec) | set(rejected_kec) | set(registered_kec)
+    by_kecamatan: list[dict[str, Any]] = []
+    for name in sorted(names, key=lambda n: (_KECAMATAN_ORDER.get(n, len(_KECAMATAN_ORDER)), n)):
+        row = _mapping(spons_kec.get(name))
+        by_kecamatan.append(
+            {
+                "kecamatan": name,
+                "registered": _int(registered_kec.get(name)),
+                "enrolled": _int(row.get("enrolled")),
+                "waitlisted": _int(row.get("waitlisted")),
+                "failed": _int(row.get("failed")),
+                "rejected": _int(rejected_kec.get(name)),
+            }
+        )
+
+    by_company = [
+        {
+            "company": name,
+            "enrolled": _int(_mapping(row).get("enrolled")),
+            "slots": _int(_mapping(row).get("slots")),
+            "slots_used": _int(_mapping(row).get("slots_used")),
+            "budget_idr": _int(_mapping(row).get("budget_idr")),
+            "budget_used_idr": _int(_mapping(row).get("budget_used_idr")),
+        }
+        for name, row in sorted(_mapping(sponsorship.get("by_company")).items())
+    ]
+
+    spons_occ = _mapping(sponsorship.get("by_occupation"))
+    registered_occ = _mapping(registry.get("registered_by_occupation"))
+    by_occupation: list[dict[str, Any]] = [
+        {
+            "occupation": name,
+            "registered": _int(registered_occ.get(name)),
+            "enrolled": _int(_mapping(spons_occ.get(name)).get("enrolled")),
+            "waitlisted": _int(_mapping(spons_occ.get(name)).get("waitlisted")),
+        }
+        for name in sorted(set(spons_occ) | set(registered_occ))
+    ]
+    by_occupation.sort(key=lambda r: (-r["enrolled"], -r["registered"], r["occupation"]))
+
+    report: dict[str, Any] = {
+        "target": target,
+        "enrolled": enrolled,
+        "progress_percent": round(100.0 * enrolled / target, 2) if target else 0.0,
+        "requested": _int(sponsorship.get("requested")),
+        "waitlisted": _int(sponsorship.get("waitlisted")),
+        "failed": _int(sponsorship.get("failed")),
+        "submissions": {
+            "registered": _int(submissions.get("registered")),
+            "rejected": _int(submissions.get("rejected")),
+        },
+        "rejected_by_code": {
+            code: _int(n)
+            for code, n in sorted(
+                _mapping(registry.get("rejected_by_code")).items(), key=lambda kv: (-_int(kv[1]), kv[0])
+            )
+        },
+        "budget_committed_idr": _int(sponsorship.get("budget_committed_idr")),
+        "budget_used_idr": _int(sponsorship.get("budget_used_idr")),
+        "by_kecamatan": by_kecamatan,
+        "by_company": by_company,
+        "by_occupation": by_occupation,
+    }
+    if notifications is not None:
+        report["notifications"] = {
+            "delivered": _int(notifications.get("delivered")),
+            "queued": _int(notifications.get("queued")),
+            "by_template": {
+                k: _int(v) for k, v in sorted(_mapping(notifications.get("by_template")).items())
+            },
+            "by_channel": {k: _int(v) for k, v in sorted(_mapping(notifications.get("by_channel")).items())},
+        }
+    return report
+
+
+# --- machine-readable ----------------------------------------------------------------------------
+
+
+def render_json(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+
+
+def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[str, str, str, int | float]]:
+    for metric in ("target", "enrolled", "progress_percent", "requested", "waitlisted", "failed"):
+        yield "total", "", metric, report[metric]
+    for metric, value in report["submissions"].items():
+        yield "total", "", f"submissions_{metric}", value
+    yield "total", "", "budget_committed_idr", report["budget_committed_idr"]
+    yield "total", "", "budget_used_idr", report["budget_used_idr"]
+    for row in report["by_kecamatan"]:
+        for metric in ("registered", "enrolled", "waitlisted", "failed", "rejected"):
+            yield "kecamatan", row["kecamatan"], metric, row[metric]
+    for row in report["by_company"]:
+        for metric in ("enrolled", "slots", "slots_used", "budget_idr", "budget_used_idr"):
+            yield "company", row["company"], metric, row[metric]
+    for row in report["by_occupation"]:
+        for metric in ("registered", "enrolled", "waitlisted"):
+            yield "occupation", row["occupation"], metric, row[metric]
+    for code, n in report["rejected_by_code"].items():
+        yield "rejection_code", code, "rejected", n
+    notifications = report.get("notifications")
+    if notifications:
+        yield "notifications", "", "delivered", notifications["delivered"]
+        yield "notifications", "", "queued", notifications["queued"]
+        for name, n in notifications["by_template"].items():
+            yield "notification_template", name, "sent", n
+        for name, n in notifications["by_channel"].items():
+            yield "notification_channel", name, "sent", n
+
+
+def render_csv(report: Mapping[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows(csv_rows(report))
+    return out.getvalue()
+
+
+# --- for people ----------------------------------------------------------------------------------
+
+
+def _num_table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left", title_style="bold", show_lines=False)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right", no_wrap=i > 0)
+    return table
+
+
+def render_tables(report: Mapping[str, Any]) -> Group:
+    enrolled, target = report["enrolled"], report["target"]
+    subs = report["submissions"]
+    headline = Text.assemble(
+        ("Progres target ", "bold"),
+        (f"{number(target)} pekerja terdaftar BPJS Ketenagakerjaan\n", "bold"),
+        (progress_line(enrolled, target), "green"),
+        "\n",
+        f"Terdaftar BPJS {number(enrolled)} · menunggu jawaban BPJS {number(report['requested'])} · "
+        f"menunggu sponsor {number(report['waitlisted'])} · gagal di BPJS {number(report['failed'])}\n",
+        f"Pengajuan ke registry: {number(subs['registered'])} diterima, {number(subs['rejected'])} ditolak\n",
+        f"Anggaran: {rupiah(report['budget_used_idr'])} terpakai dari {rupiah(report['budget_committed_idr'])} "
+        f"({percent(report['budget_used_idr'], report['budget_committed_idr'])})",
+    )
+
+    kec = _num_table(
+        "Per kecamatan", "Kecamatan", "Terdaftar BPJS", "Menunggu sponsor", "Gagal BPJS", "Ditolak registry"
+    )
+    for row in report["by_kecamatan"]:
+        kec.add_row(
+            row["kecamatan"],
+            number(row["enrolled"]),
+            number(row["waitlisted"]),
+            number(row["failed"]),
+            number(row["rejected"]),
+        )
+    kec.add_section()
+    kec.add_row(
+        Text("Jumlah", style="bold"),
+        *(
+            number(sum(r[m] for r in report["by_kecamatan"]))
+            for m in ("enrolled", "waitlisted", "failed", "rejected")
+        ),
+    )
+
+    company = _num_table(
+        "Per perusahaan", "Perusahaan", "Terdaftar BPJS", "Slot terpakai", "Anggaran terpakai"
+    )
+    for row in report["by_company"]:
+        company.add_row(
+            row["company"],
+            number(row["enrolled"]),
+            f"{number(row['slots_used'])} / {number(row['slots'])}",
+            f"{rupiah(row['budget_used_idr'])} / {rupiah(row['budget_idr'])}",
+        )
+    if not report["by_company"]:
+        company.add_row(Text("(belum ada komitmen perusahaan)", style="dim"), "", "", "")
+
+    occupation = _num_table(
+        "Per pekerjaan", "Pekerjaan", "Terdaftar registry", "Terdaftar BPJS", "Menunggu sponsor"
+    )
+    for row in report["by_occupation"]:
+        occupation.add_row(
+            row["occupation"], number(row["registered"]), number(row["enrolled"]), number(row["waitlisted"])
+        )
+    if not report["by_occupation"]:
+        occupation.add_row(Text("(belum ada pekerja)", style="dim"), "", "", "")
+
+    parts: list[Any] = [headline, kec, company, occupation]
+    if report["rejected_by_code"]:
+        codes = _num_table("Alasan penolakan registry", "Kode", "Jumlah")
+        for code, n in report["rejected_by_code"].items():
+            codes.add_row(code, number(n))
+        parts.append(codes)
+    notifications = report.get("notifications")
+    if notifications:
+        channels = ", ".join(f"{name} {number(n)}" for name, n in notifications["by_channel"].items()) or "-"
+        parts.append(
+            Text(
+                f"Notifikasi: {number(notifications['delivered'])} terkirim, "
+                f"{number(notifications['queued'])} dalam antrean (kanal: {channels})"
+            )
+        )
+    return Group(*parts)
+
+
+def print_report(report: Mapping[str, Any], console: Console) -> None:
+    console.print(render_tables(report))
