@@ -145,11 +145,14 @@ class UnitOfWork:
     incoming: Incoming
     topic_prefix: str = ""
     published: list[Envelope] = field(default_factory=list)
+    pending: list[outbox.OutboxRow] = field(default_factory=list)
 
     async def publish(self, topic: str, key: str | None, name: str, payload: BaseModel) -> Envelope:
-        """Record an event for `topic` (a name from shared.topics) in this transaction's outbox."""
-        envelope = await outbox.add_event(
-            self.conn,
+        """Record an event for `topic` (a name from shared.topics) in this transaction's outbox.
+
+        The row is written by `flush`, which the consumer calls before the transaction commits
+        (once per batch on the fast path: one INSERT for all the batch's events)."""
+        envelope, row = outbox.event_row(
             topic=self.topic_prefix + topic,
             key=key,
             payload=payload,
@@ -157,8 +160,13 @@ class UnitOfWork:
             source=f"/muba/{self.service}",
             correlation_id=self.incoming.correlation_id,
         )
+        self.pending.append(row)
         self.published.append(envelope)
         return envelope
+
+    async def flush(self) -> None:
+        await outbox.add_rows(self.conn, self.pending)
+        self.pending.clear()
 
 
 Handler = Callable[[UnitOfWork], Awaitable[None]]
@@ -246,6 +254,7 @@ class MessageProcessor:
     async def _process_batch(self, conn: Conn, batch: list[Incoming], isolate: bool) -> list[str]:
         claimed = await self._claim(conn, batch)
         outcomes: list[str] = []
+        pending: list[outbox.OutboxRow] = []
         for message in batch:
             if message.event_id not in claimed:
                 outcomes.append("duplicate")
@@ -256,7 +265,9 @@ class MessageProcessor:
                 continue
             try:
                 check_version(message)
-                await self.handler(UnitOfWork(conn, self.service, message, self.topic_prefix))
+                await self.handler(
+                    UnitOfWork(conn, self.service, message, self.topic_prefix, pending=pending)
+                )
             except TRANSIENT_ERRORS:
                 raise
             except Exception as exc:
@@ -264,6 +275,7 @@ class MessageProcessor:
                     raise
                 raise _IsolateMessages from exc
             outcomes.append("processed")
+        await outbox.add_rows(conn, pending)
         return outcomes
 
     async def _claim(self, conn: Conn, batch: list[Incoming]) -> set[str]:
@@ -285,7 +297,9 @@ class MessageProcessor:
             try:
                 check_version(message)
                 async with conn.transaction():
-                    await self.handler(UnitOfWork(conn, self.service, message, self.topic_prefix))
+                    uow = UnitOfWork(conn, self.service, message, self.topic_prefix)
+                    await self.handler(uow)
+                    await uow.flush()
                 return "processed"
             except PoisonMessage as exc:
                 await self._dead_letter(conn, message, exc.reason, exc.detail, attempt)

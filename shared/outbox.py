@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -21,38 +22,42 @@ from shared.envelope import Envelope, event_type, new_envelope
 log = logging.getLogger(__name__)
 
 
-async def add_event(
-    conn: Conn,
-    *,
-    topic: str,
-    key: str | None,
-    payload: BaseModel,
-    name: str,
-    source: str,
-    correlation_id: str | None = None,
-    event_id: str | None = None,
-) -> Envelope:
-    """Record one CloudEvent for `topic`; call inside the transaction that makes the change."""
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    event_id: str
+    topic: str
+    key: str | None
+    event_type: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def event_row(
+    *, topic: str, key: str | None, payload: BaseModel, name: str, source: str, correlation_id: str | None
+) -> tuple[Envelope, OutboxRow]:
+    """One CloudEvent for `topic`, ready to be written with `add_rows`."""
     envelope = new_envelope(event_type(name), source, correlation_id, subject=key)
-    if event_id is not None:
-        envelope = Envelope(
-            id=event_id,
-            type=envelope.type,
-            source=source,
-            time=envelope.time,
-            correlation_id=correlation_id or event_id,
-            subject=key,
-        )
-    await add_raw(
-        conn,
-        topic=topic,
-        key=key,
-        body=payload.model_dump_json().encode(),
-        headers=envelope.headers(),
-        event_id=envelope.id,
-        type_=envelope.type,
+    row = OutboxRow(
+        envelope.id, topic, key, envelope.type, payload.model_dump_json().encode(), envelope.headers()
     )
-    return envelope
+    return envelope, row
+
+
+async def add_rows(conn: Conn, rows: Sequence[OutboxRow]) -> None:
+    """Record events in one statement; call inside the transaction that makes the change."""
+    if not rows:
+        return
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])"
+        " ON CONFLICT (event_id) DO NOTHING",
+        [uuid.UUID(r.event_id) for r in rows],
+        [r.topic for r in rows],
+        [r.key for r in rows],
+        [r.event_type for r in rows],
+        [r.body for r in rows],
+        [r.headers for r in rows],
+    )
 
 
 async def add_raw(

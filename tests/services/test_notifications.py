@@ -440,6 +440,7 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
         async with pool.acquire() as conn, conn.transaction():
             uow = UnitOfWork(conn, "notifications", incoming, topic_prefix)  # type: ignore[arg-type]
             await handlers.on_enrollment_failed(uow)
+            await uow.flush()
             published.append(uow.published)
     assert len(published[0]) == 2 and published[1] == []
     async with pool.acquire() as conn:
