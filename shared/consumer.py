@@ -146,6 +146,9 @@ class UnitOfWork:
     topic_prefix: str = ""
     published: list[Envelope] = field(default_factory=list)
     pending: list[outbox.OutboxRow] = field(default_factory=list)
+    # What handlers may keep for the rest of the batch's transaction (locks held, rows read);
+    # a message processed alone (after a failure) gets an empty one.
+    batch: dict[str, Any] = field(default_factory=dict)
 
     async def publish(self, topic: str, key: str | None, name: str, payload: BaseModel) -> Envelope:
         """Record an event for `topic` (a name from shared.topics) in this transaction's outbox.
@@ -255,6 +258,7 @@ class MessageProcessor:
         claimed = await self._claim(conn, batch)
         outcomes: list[str] = []
         pending: list[outbox.OutboxRow] = []
+        batch_state: dict[str, Any] = {}
         for message in batch:
             if message.event_id not in claimed:
                 outcomes.append("duplicate")
@@ -266,7 +270,7 @@ class MessageProcessor:
             try:
                 check_version(message)
                 await self.handler(
-                    UnitOfWork(conn, self.service, message, self.topic_prefix, pending=pending)
+                    UnitOfWork(conn, self.service, message, self.topic_prefix, pending=pending, batch=batch_state)
                 )
             except TRANSIENT_ERRORS:
                 raise

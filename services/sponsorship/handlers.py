@@ -9,6 +9,7 @@ import asyncpg
 
 from services.sponsorship import repository
 from services.sponsorship.domain import (
+    OpenCommitment,
     Reason,
     TariffTable,
     WaitlistedWorker,
@@ -19,6 +20,7 @@ from services.sponsorship.domain import (
     order_waitlist,
     validate_commitment,
 )
+from services.sponsorship.repository import Row
 from services.sponsorship.settings import SponsorshipSettings
 from shared import topics
 from shared.consumer import PoisonMessage, UnitOfWork
@@ -99,6 +101,7 @@ class SponsorshipHandlers:
 
     async def _sponsor_waitlisted(self, uow: UnitOfWork, commitment_id: str) -> None:
         """Give the commitment's free slots to the waitlisted workers it covers, in registration order."""
+        uow.batch.pop("open_commitments", None)
         commitment = await repository.get_commitment(uow.conn, commitment_id)
         assert commitment is not None
         codes = repository.covered_codes(commitment["whole_regency"], commitment["kecamatan_codes"])
@@ -139,10 +142,10 @@ class SponsorshipHandlers:
     async def on_worker_registered(self, uow: UnitOfWork) -> None:
         """A newly registered worker: reserve a slot of the best-fitting commitment, or waitlist."""
         announced = uow.incoming.parse(WorkerRegistered)
-        if not await repository.insert_worker(uow.conn, announced):
+        worker = await repository.insert_worker(uow.conn, announced)
+        if worker is None:
             return
-        await repository.lock_kecamatan_shared(uow.conn, announced.kecamatan_code)
-        worker = await repository.get_worker(uow.conn, uuid.UUID(announced.worker_id))
+        await self._lock_kecamatan(uow, announced.kecamatan_code)
         if await self._match(uow, worker):
             return
         await uow.publish(
@@ -159,30 +162,49 @@ class SponsorshipHandlers:
             ),
         )
 
-    async def _match(self, uow: UnitOfWork, worker: asyncpg.Record) -> bool:
+    async def _lock_kecamatan(self, uow: UnitOfWork, kecamatan_code: str) -> None:
+        """Shared kecamatan lock, once per batch. A lock newly taken may reveal slots that opened
+        while we waited for it, so the batch's view of the open commitments is read again."""
+        held: set[str] = uow.batch.setdefault("kecamatan_locks", set())
+        if kecamatan_code not in held:
+            await repository.lock_kecamatan_shared(uow.conn, kecamatan_code)
+            held.add(kecamatan_code)
+            uow.batch.pop("open_commitments", None)
+
+    async def _open_commitments(self, uow: UnitOfWork) -> dict[str, dict[str, Any]]:
+        """The open commitments as this batch's transaction left them (read once, kept up to date)."""
+        cached: dict[str, dict[str, Any]] | None = uow.batch.get("open_commitments")
+        if cached is None:
+            cached = {r["commitment_id"]: dict(r) for r in await repository.open_commitments(uow.conn)}
+            uow.batch["open_commitments"] = cached
+        return cached
+
+    async def _match(self, uow: UnitOfWork, worker: Row) -> bool:
         wanted = WorkerToMatch(str(worker["worker_id"]), worker["kecamatan_code"], worker["occupation"])
         for _ in range(MAX_RESERVATION_TRIES):
-            rows = {
-                r["commitment_id"]: r
-                for r in await repository.open_commitments_covering(uow.conn, worker["kecamatan_code"])
-            }
+            rows = await self._open_commitments(uow)
+
+            def cost_of(c: OpenCommitment, rows: dict[str, dict[str, Any]] = rows) -> int:
+                return self._cost(rows[c.commitment_id], worker)
+
             chosen = choose_commitment(
                 wanted,
-                [repository.open_commitment(r) for r in rows.values()],
-                lambda c, rows=rows: self._cost(rows[c.commitment_id], worker),  # type: ignore[misc]
+                [repository.open_commitment(r) for r in rows.values() if r["slots_used"] < r["slots"]],
+                cost_of,
             )
             if chosen is None:
                 return False
             commitment = rows[chosen.commitment_id]
             cost = self._cost(commitment, worker)
             if await repository.reserve_slot(uow.conn, chosen.commitment_id, cost):
+                commitment["slots_used"] += 1
+                commitment["budget_used_idr"] += cost
                 await self._request_enrollment(uow, worker, commitment, cost)
                 return True
+            uow.batch.pop("open_commitments", None)  # another instance took it: read them again
         raise RuntimeError("could not reserve a slot: too much contention; the batch will be retried")
 
-    async def _request_enrollment(
-        self, uow: UnitOfWork, worker: asyncpg.Record, commitment: asyncpg.Record, cost: int
-    ) -> None:
+    async def _request_enrollment(self, uow: UnitOfWork, worker: Row, commitment: Row, cost: int) -> None:
         start = self._today()
         enrollment_id = await repository.insert_enrollment(
             uow.conn,
@@ -193,7 +215,6 @@ class SponsorshipHandlers:
             coverage_start=start,
             contribution_idr=cost,
         )
-        await repository.set_worker_status(uow.conn, worker["worker_id"], "matched")
         worker_id = str(worker["worker_id"])
         now = datetime.now(UTC)
         await uow.publish(
@@ -312,6 +333,12 @@ class SponsorshipHandlers:
             answer.reason_message,
             answer.rejected_at,
         )
+        # The kecamatan locks before the commitment's row lock: the order every path takes them in.
+        commitment = await repository.get_commitment(uow.conn, enrollment["commitment_id"])
+        assert commitment is not None
+        await repository.lock_kecamatan_exclusive(
+            uow.conn, repository.covered_codes(commitment["whole_regency"], commitment["kecamatan_codes"])
+        )
         await repository.release_slot(uow.conn, enrollment["commitment_id"], enrollment["contribution_idr"])
         await repository.set_worker_status(uow.conn, enrollment["worker_id"], "failed")
         worker = await repository.get_worker(uow.conn, enrollment["worker_id"])
@@ -344,7 +371,7 @@ class SponsorshipHandlers:
     def _today(self) -> date:
         return datetime.now(JAKARTA).date()
 
-    def _cost(self, commitment: asyncpg.Record, worker: asyncpg.Record) -> int:
+    def _cost(self, commitment: Row, worker: Row) -> int:
         return self.tariffs.coverage_cost(
             commitment["package"],
             worker["declared_income_idr"],

@@ -1,8 +1,9 @@
 """SQL for the sponsorship schema only."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -27,6 +28,9 @@ async def lock_kecamatan_exclusive(conn: Conn, kecamatan_codes: Iterable[str]) -
     """
     for code in sorted(set(kecamatan_codes)):
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('sponsorship:kecamatan:' || $1))", code)
+
+
+Row: TypeAlias = asyncpg.Record | Mapping[str, Any]  # a row as read, or as a batch keeps it
 
 
 def covered_codes(whole_regency: bool, kecamatan_codes: Iterable[str]) -> list[str]:
@@ -56,7 +60,7 @@ async def insert_commitment(conn: Conn, c: Commitment, budget_idr: int) -> int |
     return seq
 
 
-def open_commitment(row: asyncpg.Record) -> OpenCommitment:
+def open_commitment(row: Row) -> OpenCommitment:
     return OpenCommitment(
         commitment_id=row["commitment_id"],
         kecamatan_codes=frozenset(row["kecamatan_codes"]),
@@ -70,11 +74,9 @@ def open_commitment(row: asyncpg.Record) -> OpenCommitment:
     )
 
 
-async def open_commitments_covering(conn: Conn, kecamatan_code: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT * FROM commitment WHERE slots_used < slots AND (whole_regency OR $1 = ANY (kecamatan_codes))",
-        kecamatan_code,
-    )
+async def open_commitments(conn: Conn) -> list[asyncpg.Record]:
+    """Commitments with a free slot (there are tens, not thousands: read them all at once)."""
+    return await conn.fetch("SELECT * FROM commitment WHERE slots_used < slots")
 
 
 async def get_commitment(conn: Conn, commitment_id: str) -> asyncpg.Record | None:
@@ -102,13 +104,13 @@ async def release_slot(conn: Conn, commitment_id: str, cost_idr: int) -> None:
     )
 
 
-async def insert_worker(conn: Conn, w: WorkerRegistered) -> bool:
-    """False when this worker was announced before (a replayed event with a new id)."""
-    inserted = await conn.fetchval(
+async def insert_worker(conn: Conn, w: WorkerRegistered) -> asyncpg.Record | None:
+    """The new worker's row; None when this worker was announced before (a replay with a new id)."""
+    return await conn.fetchrow(
         "INSERT INTO worker (worker_id, nik, full_name, birth_date, sex, phone, kecamatan_code, kecamatan_name,"
         " desa, occupation, declared_income_idr, registered_at, status)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'waitlisted')"
-        " ON CONFLICT (worker_id) DO NOTHING RETURNING true",
+        " ON CONFLICT (worker_id) DO NOTHING RETURNING *",
         uuid.UUID(w.worker_id),
         w.nik,
         w.full_name,
@@ -122,7 +124,6 @@ async def insert_worker(conn: Conn, w: WorkerRegistered) -> bool:
         w.declared_income_idr,
         w.registered_at,
     )
-    return bool(inserted)
 
 
 async def get_worker(conn: Conn, worker_id: uuid.UUID) -> asyncpg.Record:
@@ -169,10 +170,12 @@ async def insert_enrollment(
     coverage_start: date,
     contribution_idr: int,
 ) -> uuid.UUID:
+    """Record the enrollment request and mark the worker matched, in one statement."""
     enrollment_id = uuid.uuid4()
     await conn.execute(
-        "INSERT INTO enrollment (enrollment_id, worker_id, commitment_id, package, months, coverage_start,"
-        " contribution_idr, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested')",
+        "WITH requested AS (INSERT INTO enrollment (enrollment_id, worker_id, commitment_id, package, months,"
+        " coverage_start, contribution_idr, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested'))"
+        " UPDATE worker SET status = 'matched', status_changed_at = now() WHERE worker_id = $2",
         enrollment_id,
         worker_id,
         commitment_id,
