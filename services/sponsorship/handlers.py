@@ -45,6 +45,13 @@ def _text(raw: dict[str, Any], name: str) -> str | None:
     return value[:200] if isinstance(value, str) else None
 
 
+def _worker_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise PoisonMessage("WORKER_MISMATCH", "worker_id is not a worker id") from None
+
+
 def _enrollment_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -277,23 +284,20 @@ class SponsorshipHandlers:
     async def on_enrollment_confirmed(self, uow: UnitOfWork) -> None:
         """BPJS enrolled the worker: record the KPJ number and coverage, tell the story onward."""
         answer = uow.incoming.parse(EnrollmentConfirmed)
-        enrollment = await self._enrollment_for(uow, answer.enrollment_id, answer.worker_id)
-        if enrollment["status"] == "confirmed":
-            return  # the same confirmation again
-        if enrollment["status"] == "rejected":
-            raise PoisonMessage("ENROLLMENT_ALREADY_REJECTED", "a confirmation arrived after a rejection")
-        await repository.confirm_enrollment(
+        done = await repository.confirm_enrollment(
             uow.conn,
-            enrollment["enrollment_id"],
+            _enrollment_id(answer.enrollment_id),
+            _worker_id(answer.worker_id),
             answer.kpj_number,
             answer.coverage_start,
             answer.coverage_end,
             answer.confirmed_at,
         )
-        await repository.set_worker_status(uow.conn, enrollment["worker_id"], "enrolled")
-        worker = await repository.get_worker(uow.conn, enrollment["worker_id"])
-        commitment = await repository.get_commitment(uow.conn, enrollment["commitment_id"])
-        assert commitment is not None
+        if done is None:  # not a requested enrollment of this worker: say which case it is
+            enrollment = await self._enrollment_for(uow, answer.enrollment_id, answer.worker_id)
+            if enrollment["status"] == "confirmed":
+                return  # the same confirmation again
+            raise PoisonMessage("ENROLLMENT_ALREADY_REJECTED", "a confirmation arrived after a rejection")
         await uow.publish(
             topics.ENROLLMENT_COMPLETED,
             answer.worker_id,
@@ -301,19 +305,19 @@ class SponsorshipHandlers:
             EnrollmentCompleted(
                 worker_id=answer.worker_id,
                 enrollment_id=answer.enrollment_id,
-                full_name=worker["full_name"],
-                phone=worker["phone"],
-                nik_masked=mask_nik(worker["nik"]),
-                kecamatan_name=worker["kecamatan_name"],
+                full_name=done["full_name"],
+                phone=done["phone"],
+                nik_masked=mask_nik(done["nik"]),
+                kecamatan_name=done["kecamatan_name"],
                 kpj_number=answer.kpj_number,
                 coverage_start=answer.coverage_start,
                 coverage_end=answer.coverage_end,
-                package=enrollment["package"],
-                contribution_idr=enrollment["contribution_idr"],
-                company_id=commitment["company_id"],
-                company_name=commitment["company_name"],
-                company_email=commitment["email"],
-                company_webhook_url=commitment["webhook_url"],
+                package=done["package"],
+                contribution_idr=done["contribution_idr"],
+                company_id=done["company_id"],
+                company_name=done["company_name"],
+                company_email=done["email"],
+                company_webhook_url=done["webhook_url"],
                 completed_at=datetime.now(UTC),
             ),
         )

@@ -194,15 +194,25 @@ async def lock_enrollment(conn: Conn, enrollment_id: uuid.UUID) -> asyncpg.Recor
 async def confirm_enrollment(
     conn: Conn,
     enrollment_id: uuid.UUID,
+    worker_id: uuid.UUID,
     kpj_number: str,
     coverage_start: date,
     coverage_end: date,
     decided_at: datetime,
-) -> None:
-    await conn.execute(
-        "UPDATE enrollment SET status = 'confirmed', kpj_number = $2, coverage_start = $3, coverage_end = $4,"
-        " decided_at = $5 WHERE enrollment_id = $1",
+) -> asyncpg.Record | None:
+    """Confirm a requested enrollment and mark its worker enrolled, in one statement; returns what
+    the announcement needs, or None when no requested enrollment of this worker has this id."""
+    return await conn.fetchrow(
+        "WITH confirmed AS (UPDATE enrollment SET status = 'confirmed', kpj_number = $3, coverage_start = $4,"
+        " coverage_end = $5, decided_at = $6 WHERE enrollment_id = $1 AND worker_id = $2 AND status = 'requested'"
+        " RETURNING *),"
+        " enrolled AS (UPDATE worker w SET status = 'enrolled', status_changed_at = now() FROM confirmed e"
+        " WHERE w.worker_id = e.worker_id RETURNING w.*)"
+        " SELECT e.package, e.contribution_idr, w.full_name, w.phone, w.nik, w.kecamatan_name, c.company_id,"
+        " c.company_name, c.email, c.webhook_url FROM confirmed e JOIN enrolled w USING (worker_id)"
+        " JOIN commitment c USING (commitment_id)",
         enrollment_id,
+        worker_id,
         kpj_number,
         coverage_start,
         coverage_end,
