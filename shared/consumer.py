@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -270,7 +271,9 @@ class MessageProcessor:
             try:
                 check_version(message)
                 await self.handler(
-                    UnitOfWork(conn, self.service, message, self.topic_prefix, pending=pending, batch=batch_state)
+                    UnitOfWork(
+                        conn, self.service, message, self.topic_prefix, pending=pending, batch=batch_state
+                    )
                 )
             except TRANSIENT_ERRORS:
                 raise
@@ -352,12 +355,16 @@ class MessageProcessor:
                 "dlq_failed_at": datetime.now(UTC).isoformat(),
             }
         )
+        # Published at least once, like every outbox row: `dlq_id` tells copies apart from letters.
+        dlq_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dlq:{self.consumer}:{message.event_id}"))
+        headers["dlq_id"] = dlq_id
         await outbox.add_raw(
             conn,
             topic=dead_letter_topic(message.topic),
             key=message.key,
             body=message.body,
             headers=headers,
+            event_id=dlq_id,
             type_="dead-letter",
         )
         log.warning("message dead-lettered", extra={**self._where(message, attempts), "reason": reason})

@@ -107,12 +107,25 @@ async def list_dead_letters(bootstrap: str, topic: str | None, prefix: str = "")
         letters, consumer = await read(bootstrap, dlq)
         await consumer.stop()
         found += letters
-    return found
+    return _distinct(found)
+
+
+def _distinct(letters: list[DeadLetter]) -> list[DeadLetter]:
+    """One of each dead letter: the outbox publishes at least once, so copies may sit on the topic."""
+    seen: set[str] = set()
+    distinct = []
+    for letter in letters:
+        key = letter.headers.get("dlq_id") or f"{letter.topic}/{letter.partition}/{letter.offset}"
+        if key not in seen:
+            seen.add(key)
+            distinct.append(letter)
+    return distinct
 
 
 async def replay(bootstrap: str, topic: str) -> int:
     """Republish what was not replayed yet from `<topic>.dlq` to `topic`; returns how many."""
     letters, consumer = await read(bootstrap, topics.dead_letter_topic(topic), group_id=REPLAY_GROUP)
+    letters = _distinct(letters)
     producer = kafka_producer(bootstrap)
     await producer.start()
     try:

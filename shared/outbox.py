@@ -188,11 +188,18 @@ class OutboxRelay:
             headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
             key = row["key"].encode() if row["key"] is not None else None
             futures.append(await producer.send(row["topic"], value=row["payload"], key=key, headers=headers))
-        await asyncio.gather(*futures)
-        await conn.execute(
-            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-        )
-        self.published += len(rows)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        # Mark what the broker acknowledged, so that a failed batch is not published twice in full.
+        done = [
+            row["id"]
+            for row, result in zip(rows, results, strict=True)
+            if not isinstance(result, BaseException)
+        ]
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", done)
+        self.published += len(done)
+        failed = [result for result in results if isinstance(result, BaseException)]
+        if failed:
+            raise failed[0]
         return len(rows)
 
 
