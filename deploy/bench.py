@@ -58,7 +58,7 @@ from shared import topics
 from shared.db import migrate
 from shared.kafka_admin import ensure_topic
 from shared.outbox import kafka_producer
-from shared.testing import SERVICES, Infra, sample_registration
+from shared.testing import SERVICES, Infra, empty_schema, sample_registration
 
 # --- goals (the issue's) ----------------------------------------------------------------------
 
@@ -625,22 +625,10 @@ def relay_leadership(stack: Stack, timeout_s: float = 10.0) -> dict[str, bool]:
 
 
 async def prepare_databases(infra: Infra) -> None:
-    """Migrate, then empty every table of each service's schema (as tests/support.py does)."""
+    """Migrate, then empty every table of each service's schema."""
     for service in SERVICES:
         await migrate(infra.database_urls[service], ROOT / "services" / service / "migrations")
-        conn = await asyncpg.connect(infra.database_urls[service])
-        try:
-            tables = [
-                r["tablename"]
-                for r in await conn.fetch(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-                    " AND tablename <> 'schema_migrations'"
-                )
-            ]
-            if tables:
-                await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        finally:
-            await conn.close()
+        await empty_schema(infra.database_urls[service])
 
 
 async def database_commits(admin_url: str) -> int | None:

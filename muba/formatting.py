@@ -7,46 +7,20 @@ Dates are written out: "1 Desember 2026"; times are shown in Asia/Jakarta (WIB).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Final
 from zoneinfo import ZoneInfo
 
-JAKARTA: Final = ZoneInfo("Asia/Jakarta")
+from shared.format import JAKARTA as JAKARTA
+from shared.format import format_number, format_rupiah, format_tanggal
 
-BULAN: Final = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
-
-
-def number(n: int) -> str:
-    """12345 -> "12.345"."""
-    return f"{n:,}".replace(",", ".")
-
-
-def rupiah(amount: int) -> str:
-    """1234567 -> "Rp1.234.567"; negative amounts keep their sign in front: "-Rp5.000"."""
-    return ("-" if amount < 0 else "") + "Rp" + number(abs(amount))
+number = format_number
+rupiah = format_rupiah
+tanggal = format_tanggal
 
 
 def percent(part: int, whole: int, decimals: int = 1) -> str:
     """(1234, 10000) -> "12,3%" (decimal comma)."""
     value = 0.0 if whole <= 0 else 100.0 * part / whole
     return f"{value:.{decimals}f}".replace(".", ",") + "%"
-
-
-def tanggal(day: date) -> str:
-    """date(2026, 12, 1) -> "1 Desember 2026"."""
-    return f"{day.day} {BULAN[day.month - 1]} {day.year}"
 
 
 def parse_date(value: str) -> date:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date as date_type
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.envelope import parse_envelope
@@ -151,6 +152,23 @@ async def publish_json(
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+async def empty_schema(database_url: str) -> None:
+    """Empty every table of the role's own schema but the migrations' record (tests, benchmark)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                " AND tablename <> 'schema_migrations'"
+            )
+        ]
+        if tables:
+            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
 
 
 def unique_prefix() -> str:

@@ -4,10 +4,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 from faststream.asgi import AsgiFastStream
 
-from shared.testing import Infra
+from shared.testing import Infra, empty_schema
 
 
 @asynccontextmanager
@@ -36,15 +35,4 @@ async def running(app: AsgiFastStream) -> AsyncIterator[AsgiFastStream]:
 
 async def truncate_schema(infra: Infra, service: str) -> None:
     """Service tests start from an empty schema (the tables are the service's, kept by migrations)."""
-    conn = await asyncpg.connect(infra.database_urls[service])
-    try:
-        tables = [
-            r["tablename"]
-            for r in await conn.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'"
-            )
-        ]
-        if tables:
-            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-    finally:
-        await conn.close()
+    await empty_schema(infra.database_urls[service])

@@ -13,8 +13,10 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Literal, get_args
+
+from shared.format import format_tanggal
 
 Channel = Literal["sms", "whatsapp", "email", "webhook"]
 Audience = Literal["worker", "company", "office"]
@@ -33,22 +35,7 @@ OFFICE_NAME = "Disnakertrans Muba"
 OFFICE_SIGNATURE = "Dinas Tenaga Kerja dan Transmigrasi Kabupaten Musi Banyuasin"
 
 # Indonesia has no daylight saving time, so a fixed offset is exact for WIB (Asia/Jakarta).
-JAKARTA = timezone(timedelta(hours=7), "WIB")
 
-_MONTHS = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
 
 _WORKER_CHANNELS: frozenset[str] = frozenset(get_args(WorkerChannel))
 _MOBILE_PHONE = re.compile(r"\+628\d{7,11}")
@@ -76,28 +63,6 @@ class Notification:
 # --------------------------------------------------------------------------------------------
 # Formatting
 # --------------------------------------------------------------------------------------------
-
-
-def jakarta_date(moment: datetime) -> date:
-    """Calendar date in Asia/Jakarta of an aware datetime."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("naive datetime: cannot tell the Asia/Jakarta date")
-    return moment.astimezone(JAKARTA).date()
-
-
-def format_tanggal(d: date) -> str:
-    """'1 Desember 2026'. An aware datetime is first converted to its Asia/Jakarta date."""
-    if isinstance(d, datetime):
-        d = jakarta_date(d)
-    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
-
-
-def format_rupiah(amount: int) -> str:
-    """'Rp16.800'. Whole Rupiah only; negative amounts get a leading minus ('-Rp500')."""
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise TypeError(f"amount must be an int number of Rupiah, got {type(amount).__name__}")
-    sign = "-" if amount < 0 else ""
-    return f"{sign}Rp{abs(amount):,}".replace(",", ".")
 
 
 def mask_nik(nik: str) -> str:

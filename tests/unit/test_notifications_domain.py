@@ -13,16 +13,14 @@ from services.notifications.domain import (
     describe_package,
     enrollment_confirmed,
     enrollment_rejected,
-    format_rupiah,
-    format_tanggal,
     is_usable_phone,
-    jakarta_date,
     mask_nik,
     mask_phone,
     redact_niks,
     registration_rejected,
     worker_waitlisted,
 )
+from shared.format import format_rupiah, format_tanggal, jakarta_date
 
 NIK = "1606015208900003"
 MASKED_NIK = "160601********03"
