@@ -3,8 +3,8 @@
 from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import registry as prometheus_registry
 from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from shared.consumer import MessageProcessor
 
@@ -12,7 +12,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-class _ConsumerStats(Collector):
+class _ConsumerStats(prometheus_registry.Collector):
     def __init__(self, processors: Sequence[MessageProcessor], published: Callable[[], int]) -> None:
         self.processors = processors
         self.published = published
