@@ -25,19 +25,11 @@ from services.registry.domain import (
     normalise_nik,
     validate_registration,
 )
+from shared.events.registry import RegistrationSubmitted
 
-COLUMNS: Final = (
-    "nik",
-    "full_name",
-    "birth_date",
-    "sex",
-    "phone",
-    "kecamatan",
-    "desa",
-    "occupation",
-    "declared_income_idr",
-)
 DERIVED: Final = ("submission_id", "source")
+# The file's columns are the partner contract's fields, but for the two the CLI derives.
+COLUMNS: Final = tuple(name for name in RegistrationSubmitted.model_fields if name not in DERIVED)
 
 # Local-only reason codes (the registry's own codes come from services/registry/domain.py).
 ROW_SHAPE: Final = "ROW_SHAPE"
