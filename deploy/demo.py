@@ -8,6 +8,7 @@ BPJS answers, workers and companies are told. Prints what happened, counted from
 import asyncio
 import os
 import random
+import signal
 import sys
 import time
 from collections import Counter
@@ -200,6 +201,8 @@ def summary(c: Counter[str]) -> list[tuple[str, int]]:
 
 
 def main() -> int:
+    # SIGTERM leaves through the `with Stack` below, which stops the services it started.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     run = f"{int(time.time()):x}"
     print("Starting the services (logs in .cache/logs/) ...")
     with Stack(fixed_ports=True) as stack:

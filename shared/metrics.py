@@ -1,6 +1,6 @@
 """Prometheus metrics of one service process (its own registry, so tests can run several)."""
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import registry as prometheus_registry
@@ -13,7 +13,9 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 class _ConsumerStats(prometheus_registry.Collector):
-    def __init__(self, processors: Sequence[MessageProcessor], published: Callable[[], int]) -> None:
+    def __init__(
+        self, processors: Sequence[MessageProcessor], published: Callable[[], Mapping[str, int]]
+    ) -> None:
         self.processors = processors
         self.published = published
 
@@ -34,13 +36,20 @@ class _ConsumerStats(prometheus_registry.Collector):
             retries.add_metric([p.consumer], p.stats.retries)
         yield consumed
         yield retries
-        published = CounterMetricFamily("muba_outbox_published", "Outbox rows published to Kafka")
-        published.add_metric([], self.published())
+        published = CounterMetricFamily(
+            "muba_messages_published",
+            "Events published to Kafka by this process's outbox relay",
+            labels=["topic"],
+        )
+        for topic, count in sorted(self.published().items()):
+            published.add_metric([topic], count)
         yield published
 
 
 class ServiceMetrics:
-    def __init__(self, processors: Sequence[MessageProcessor], published: Callable[[], int]) -> None:
+    def __init__(
+        self, processors: Sequence[MessageProcessor], published: Callable[[], Mapping[str, int]]
+    ) -> None:
         self.registry = CollectorRegistry()
         self.batch_seconds = Histogram(
             "muba_handler_batch_seconds",
@@ -60,6 +69,18 @@ class ServiceMetrics:
             "muba_outbox_backlog", "Outbox rows not yet published", registry=self.registry
         )
         self.ready = Gauge("muba_ready", "1 when broker and database answer", registry=self.registry)
+        self.lag = Gauge(
+            "muba_consumer_lag",
+            "Records on an assigned partition not yet consumed (high watermark - position)",
+            ["group", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.assigned = Gauge(
+            "muba_consumer_assigned_partitions",
+            "Partitions assigned to this process",
+            ["group"],
+            registry=self.registry,
+        )
         self.registry.register(_ConsumerStats(processors, published))
 
     def observe_batch(self, consumer: str, seconds: float, messages: int) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         self.published = 0
+        self.published_by_topic: Counter[str] = Counter()
         self.is_leader = False
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -190,13 +192,15 @@ class OutboxRelay:
             futures.append(await producer.send(row["topic"], value=row["payload"], key=key, headers=headers))
         results = await asyncio.gather(*futures, return_exceptions=True)
         # Mark what the broker acknowledged, so that a failed batch is not published twice in full.
-        done = [
-            row["id"]
-            for row, result in zip(rows, results, strict=True)
-            if not isinstance(result, BaseException)
+        acknowledged = [
+            row for row, result in zip(rows, results, strict=True) if not isinstance(result, BaseException)
         ]
-        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", done)
-        self.published += len(done)
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+            [row["id"] for row in acknowledged],
+        )
+        self.published += len(acknowledged)
+        self.published_by_topic.update(row["topic"] for row in acknowledged)
         failed = [result for result in results if isinstance(result, BaseException)]
         if failed:
             raise failed[0]

@@ -57,7 +57,7 @@ class ServiceRuntime:
         )
         self.relay = OutboxRelay(settings.database_url, settings.kafka_bootstrap_servers)
         self.processors: list[MessageProcessor] = []
-        self.metrics = ServiceMetrics(self.processors, lambda: self.relay.published)
+        self.metrics = ServiceMetrics(self.processors, lambda: self.relay.published_by_topic)
         self.api_routes: list[tuple[str, ASGIApp]] = []
         self.background: list[Background] = []
         self._pool: asyncpg.Pool | None = None
@@ -141,6 +141,26 @@ class ServiceRuntime:
             self._pool = None
             log.info("service stopped")
 
+    async def measure_lag(self) -> None:
+        """Lag and assignment of this process's consumers, for /metrics."""
+        self.metrics.lag.clear()
+        for subscriber in self.broker.subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            group = getattr(consumer, "_group_id", None) or "?"
+            if consumer is None:
+                continue
+            assignment = consumer.assignment()
+            self.metrics.assigned.labels(group).set(len(assignment))
+            for tp in assignment:
+                highwater = consumer.highwater(tp)
+                if highwater is None:
+                    continue
+                with contextlib.suppress(Exception):
+                    position = await consumer.position(tp)
+                    self.metrics.lag.labels(group, tp.topic, str(tp.partition)).set(
+                        max(highwater - position, 0)
+                    )
+
     async def ready(self) -> dict[str, Any]:
         checks: dict[str, Any] = {"broker": False, "database": False}
         with contextlib.suppress(Exception):
@@ -209,6 +229,7 @@ class ServiceRuntime:
             runtime.metrics.ready.set(1 if checks["broker"] and checks["database"] else 0)
             if "outbox_backlog" in checks:
                 runtime.metrics.outbox_backlog.set(checks["outbox_backlog"])
+            await runtime.measure_lag()
             return AsgiResponse(runtime.metrics.render(), 200, headers={"content-type": METRICS_CONTENT_TYPE})
 
         return AsgiFastStream(
