@@ -131,9 +131,11 @@ class SponsorshipHandlers:
                 return
             after = (page[-1]["registered_at"], page[-1]["seq"])
             by_id = {str(w["worker_id"]): w for w in page}
+            # Registration order is the registry's (registered_at), not the order events arrived here:
+            # the page comes sorted that way, so its position is the worker's rank.
             waitlist = [
-                WaitlistedWorker(str(w["worker_id"]), w["kecamatan_code"], w["occupation"], w["seq"])
-                for w in page
+                WaitlistedWorker(str(w["worker_id"]), w["kecamatan_code"], w["occupation"], rank)
+                for rank, w in enumerate(page)
             ]
             for waiting in order_waitlist(repository.open_commitment(commitment), waitlist):
                 worker = by_id[waiting.worker_id]
