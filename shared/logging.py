@@ -13,17 +13,30 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Final
 
-_NIK = re.compile(r"(?<!\d)(\d{6})[\d .-]{6,12}?(\d{2})(?!\d)")
-_PHONE = re.compile(r"(?<![\w+])(\+62|62|0)(8\d)[\d .-]{5,12}?(\d{3})(?!\d)")
+# 16 digits, optionally with single spaces, dots or dashes between them (how NIKs get typed).
+_NIK = re.compile(r"(?<![\d.-])\d(?:[ .-]?\d){15}(?![ .-]?\d)")
+# Indonesian mobile numbers: +62 / 62 / 0, then 8 and 8 to 12 more digits, separators allowed.
+_PHONE = re.compile(r"(?<![\w+])(?:\+?62|0)[ .-]?8(?:[ .-]?\d){7,11}(?![ .-]?\d)")
 _RESERVED: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "asctime",
 }
 
 
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
 def mask_text(text: str) -> str:
-    text = _PHONE.sub(lambda m: f"{m.group(1)}{m.group(2)}******{m.group(3)}", text)
-    return _NIK.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
+    """Mask every NIK and mobile number in free text (the last line of defence in logs)."""
+    text = _NIK.sub(lambda m: mask_nik(m.group(0)), text)
+    return _PHONE.sub(lambda m: _mask_phone_match(m.group(0)), text)
+
+
+def _mask_phone_match(found: str) -> str:
+    digits = _digits(found)
+    prefix = "+" if found.startswith("+") else ""
+    return f"{prefix}{digits[:4]}******{digits[-3:]}"
 
 
 def mask_nik(nik: str) -> str:

@@ -78,6 +78,8 @@ async def test_health_metrics_and_operator_endpoints(infra: Infra, topic_prefix:
         assert re.search(r"muba_handler_batch_seconds_count\{[^}]*\} [1-9]", metrics)
         assert re.search(r"^muba_outbox_backlog \d", metrics, re.M) and "muba_ready 1.0" in metrics
         assert f'muba_messages_published_total{{topic="{p}registry.worker-registered.v1"}} 1.0' in metrics
-        lags = re.findall(r'muba_consumer_lag\{[^}]*topic="[^"]*registration-submitted[^"]*"\} (\S+)', metrics)
+        lags = re.findall(
+            r'muba_consumer_lag\{[^}]*topic="[^"]*registration-submitted[^"]*"\} (\S+)', metrics
+        )
         assert lags and all(float(lag) == 0 for lag in lags), metrics
         assert re.search(r"muba_consumer_assigned_partitions\{[^}]*\} [1-9]", metrics)
