@@ -8,10 +8,12 @@ event id through the inbox, so the effect happens once.
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -101,8 +103,16 @@ def kafka_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer
 
 class OutboxRelay:
     def __init__(
-        self, dsn: str, bootstrap_servers: str, batch_size: int = 500, idle_poll_s: float = 1.0
+        self,
+        dsn: str,
+        bootstrap_servers: str,
+        batch_size: int = 500,
+        idle_poll_s: float = 1.0,
+        keep_published: timedelta = timedelta(days=7),
+        keep_processed: timedelta = timedelta(days=14),
     ) -> None:
+        self.keep_published = keep_published
+        self.keep_processed = keep_processed
         self.dsn = dsn
         self.bootstrap_servers = bootstrap_servers
         self.batch_size = batch_size
@@ -162,11 +172,15 @@ class OutboxRelay:
             await conn.add_listener(f"outbox_{schema}", lambda *_: self._wake.set())
             producer = kafka_producer(self.bootstrap_servers)
             await producer.start()
+            pruned_at = 0.0
             while True:
                 self._wake.clear()
                 sent = await self._publish_batch(conn, producer)
                 if sent:
                     continue
+                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                    await prune(conn, self.keep_published, self.keep_processed)
+                    pruned_at = time.monotonic()
                 if self._stop.is_set():
                     return
                 with contextlib.suppress(TimeoutError):
@@ -205,6 +219,26 @@ class OutboxRelay:
         if failed:
             raise failed[0]
         return len(rows)
+
+
+PRUNE_EVERY_S = 600.0
+
+
+async def prune(conn: Conn, keep_published: timedelta, keep_processed: timedelta) -> tuple[int, int]:
+    """Forget published outbox rows and processed inbox ids once they are old enough.
+
+    Inbox ids are kept longer than Kafka keeps messages (7 days here), so that a redelivery can
+    never find its id gone. Returns how many rows of each were removed.
+    """
+    published = await conn.fetchval(
+        "WITH gone AS (DELETE FROM outbox WHERE published_at < now() - $1::interval RETURNING 1) SELECT count(*) FROM gone",
+        keep_published,
+    )
+    processed = await conn.fetchval(
+        "WITH gone AS (DELETE FROM inbox WHERE processed_at < now() - $1::interval RETURNING 1) SELECT count(*) FROM gone",
+        keep_processed,
+    )
+    return int(published), int(processed)
 
 
 async def outbox_backlog(conn: Conn) -> int:

@@ -4,12 +4,14 @@ idempotent and safe when several instances start at once."""
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from shared.db import migrate, migration_files
+from shared.outbox import prune
 from shared.testing import SERVICES, Infra
 
 
@@ -99,5 +101,28 @@ async def test_concurrent_migrations_apply_each_file_once(scratch_role: str, tmp
     conn = await asyncpg.connect(scratch_role)
     try:
         assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(applied)
+    finally:
+        await conn.close()
+
+
+async def test_old_outbox_and_inbox_rows_are_pruned(scratch_role: str, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    _write_migrations(folder)
+    await migrate(scratch_role, folder)
+    conn = await asyncpg.connect(scratch_role)
+    try:
+        await conn.execute(
+            "INSERT INTO outbox (event_id, topic, key, event_type, payload, headers, published_at) VALUES"
+            " (gen_random_uuid(), 't', 'k', 'x', '\\x00', '{}', now() - interval '8 days'),"
+            " (gen_random_uuid(), 't', 'k', 'x', '\\x00', '{}', now() - interval '1 day'),"
+            " (gen_random_uuid(), 't', 'k', 'x', '\\x00', '{}', NULL)"
+        )
+        await conn.execute(
+            "INSERT INTO inbox (consumer, event_id, topic, processed_at) VALUES"
+            " ('c', 'old', 't', now() - interval '15 days'), ('c', 'new', 't', now())"
+        )
+        assert await prune(conn, timedelta(days=7), timedelta(days=14)) == (1, 1)
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 2  # the unpublished one stays
+        assert await conn.fetchval("SELECT event_id FROM inbox") == "new"
     finally:
         await conn.close()
