@@ -1,0 +1,75 @@
+"""A message that fails until the code is fixed: retried, dead-lettered with the reason, the
+consumer moves on; after the fix, a replay processes it once."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from services.registry.app import MIGRATIONS
+from services.registry.settings import RegistrySettings
+from shared.consumer import UnitOfWork
+from shared.dlq import list_dead_letters, replay
+from shared.envelope import event_type, new_envelope
+from shared.runtime import ServiceRuntime
+from shared.testing import Infra, publish_json
+from tests.support import running
+
+TOPIC = "registry.toy-event.v1"
+
+
+async def test_dead_letter_then_replay_after_a_fix(
+    infra: Infra, service_env: Callable[..., dict[str, Any]]
+) -> None:
+    prefix = service_env(REGISTRY_DATABASE_URL=infra.database_urls["registry"], HANDLER_MAX_ATTEMPTS=3)[
+        "prefix"
+    ]
+    bug = {"present": True}
+    calls: list[str] = []
+    # Keyed by event id: a handler may run again after its batch was rolled back (only its
+    # database effects are undone), so in-memory effects must be idempotent like this one.
+    done: dict[str, int] = {}
+
+    async def on_toy_event(uow: UnitOfWork) -> None:
+        calls.append(uow.incoming.event_id)
+        if bug["present"] and uow.incoming.json_object().get("n") == 2:
+            raise RuntimeError("a bug in the handler")
+        done[uow.incoming.event_id] = uow.incoming.json_object()["n"]
+
+    runtime = ServiceRuntime("registry", RegistrySettings(), MIGRATIONS)
+    runtime.subscribe(TOPIC, on_toy_event, group_id="toy")
+    async with running(runtime.asgi_app()):
+        for n in (1, 2, 3):
+            headers = new_envelope(event_type("toy-event.v1"), "/test").headers()
+            await publish_json(infra.kafka_bootstrap_servers, prefix + TOPIC, [("k", {"n": n})], headers)
+        await _until(lambda: len(done) == 2)
+        letters = await _letters(infra, prefix)
+        assert [(d.headers["dlq_reason"], d.headers["dlq_attempts"]) for d in letters] == [
+            ("HANDLER_FAILED", "3")
+        ]
+        assert "a bug in the handler" in letters[0].headers["dlq_error"]
+        assert sorted(done.values()) == [1, 3]  # the consumer moved on
+
+        bug["present"] = False
+        assert await replay(infra.kafka_bootstrap_servers, prefix + TOPIC) == 1
+        await _until(lambda: len(done) == 3)
+        assert await replay(infra.kafka_bootstrap_servers, prefix + TOPIC) == 0  # replayed once only
+        await asyncio.sleep(1.0)
+    assert sorted(done.values()) == [1, 2, 3]
+    assert calls.count(next(e for e, n in done.items() if n == 2)) == 1  # the replay ran once
+
+
+async def _letters(infra: Infra, prefix: str) -> list[Any]:
+    for _ in range(50):
+        letters = await list_dead_letters(infra.kafka_bootstrap_servers, prefix + TOPIC)
+        if letters:
+            return letters
+        await asyncio.sleep(0.2)
+    return []
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    for _ in range(int(timeout_s / 0.1)):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("timed out")
