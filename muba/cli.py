@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -31,7 +31,7 @@ from muba import kafka
 from muba.api import Api
 from muba.config import Config
 from muba.errors import EXIT_DATA, CliError, DataError, NotRunning, UsageError
-from muba.formatting import JAKARTA, number, rupiah, tanggal, tanggal_text, waktu_text
+from muba.formatting import number, rupiah, tanggal, tanggal_text, waktu_text
 from muba.report import build_report, print_report, render_csv, render_json
 from muba.workers_file import (
     CheckedRow,
@@ -44,6 +44,7 @@ from muba.workers_file import (
 from services.registry.domain import normalise_nik
 from services.sponsorship.domain import TariffTable, commitment_budget, validate_commitment
 from shared import topics
+from shared.format import today_in_jakarta
 from shared.kecamatan import WHOLE_REGENCY
 from shared.logging import mask_nik
 
@@ -216,7 +217,7 @@ def import_workers(
     worker_file = read_worker_file(file)
     for warning in worker_file.warnings:
         err.print(Text.assemble(("Warning: ", "bold yellow"), warning))
-    today = datetime.now(JAKARTA).date()
+    today = today_in_jakarta()
     checked = check_rows(source, worker_file.rows, today=today, min_age=cfg.min_age, max_age=cfg.max_age)
     valid = [row for row in checked if row.valid]
     invalid = [row for row in checked if row.reasons and row.repeat_of is None]

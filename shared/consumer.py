@@ -49,6 +49,14 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def parse_uuid(value: str, reason: str, detail: str) -> uuid.UUID:
+    """An id field as a UUID; a value that is none can never be processed (dead letter)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise PoisonMessage(reason, detail) from None
+
+
 class _IsolateMessages(Exception):
     """A handler failed on the fast path: run the batch again, one savepoint per message."""
 

@@ -22,6 +22,11 @@ BULAN: Final = (
 )
 
 
+def today_in_jakarta() -> date:
+    """Today's calendar date for people here (ages, coverage starts), whatever the server's zone."""
+    return datetime.now(JAKARTA).date()
+
+
 def jakarta_date(moment: datetime) -> date:
     """Calendar date in Asia/Jakarta of an aware datetime."""
     if moment.tzinfo is None or moment.utcoffset() is None:

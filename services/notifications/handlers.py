@@ -9,7 +9,7 @@ from services.notifications.delivery import mask_recipient
 from services.notifications.domain import Notification
 from services.notifications.settings import NotificationsSettings
 from shared import topics
-from shared.consumer import PoisonMessage, UnitOfWork
+from shared.consumer import PoisonMessage, UnitOfWork, parse_uuid
 from shared.events.notifications import NotificationSent
 from shared.events.registry import RegistrationRejected
 from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
@@ -24,10 +24,7 @@ def _build(builder: Callable[[], list[Notification]]) -> list[Notification]:
 
 
 def _worker_uuid(worker_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(worker_id)
-    except ValueError:
-        raise PoisonMessage("CONTRACT_VIOLATION", "worker_id: not a UUID") from None
+    return parse_uuid(worker_id, "CONTRACT_VIOLATION", "worker_id: not a UUID")
 
 
 class NotificationsHandlers:

@@ -1,7 +1,6 @@
 """The registry's subscribers: parse, validate (domain), store (repository) and publish (outbox)."""
 
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 from services.registry import repository
 from services.registry.domain import (
@@ -15,9 +14,8 @@ from services.registry.settings import RegistrySettings
 from shared import topics
 from shared.consumer import UnitOfWork
 from shared.events.registry import RegistrationRejected, RejectionReason, WorkerRegistered
+from shared.format import today_in_jakarta
 from shared.kecamatan import kecamatan_name, resolve_kecamatan
-
-JAKARTA = ZoneInfo("Asia/Jakarta")
 
 
 def _text_or_none(value: object) -> str | None:
@@ -35,7 +33,7 @@ class RegistryHandlers:
         row = await repository.claim_submission(uow.conn, source, submission_id, uow.incoming.event_id)
         if row is None:
             return  # the same submission again: nothing changes, nothing is published
-        today: date = datetime.now(JAKARTA).date()
+        today = today_in_jakarta()
         result = validate_registration(
             raw, today=today, min_age=self.settings.min_age, max_age=self.settings.max_age
         )

@@ -1,9 +1,8 @@
 """Sponsorship's subscribers: commitments in, workers matched (or waitlisted), BPJS answers recorded."""
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -23,7 +22,7 @@ from services.sponsorship.domain import (
 from services.sponsorship.repository import Row
 from services.sponsorship.settings import SponsorshipSettings
 from shared import topics
-from shared.consumer import PoisonMessage, UnitOfWork
+from shared.consumer import PoisonMessage, UnitOfWork, parse_uuid
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested, Payer
 from shared.events.registry import RejectionReason, WorkerRegistered
 from shared.events.sponsorship import (
@@ -34,9 +33,9 @@ from shared.events.sponsorship import (
     SponsorMatched,
     WorkerWaitlisted,
 )
+from shared.format import today_in_jakarta
 from shared.logging import mask_nik
 
-JAKARTA = ZoneInfo("Asia/Jakarta")
 MAX_RESERVATION_TRIES = 20
 
 
@@ -46,17 +45,11 @@ def _text(raw: dict[str, Any], name: str) -> str | None:
 
 
 def _worker_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise PoisonMessage("WORKER_MISMATCH", "worker_id is not a worker id") from None
+    return parse_uuid(value, "WORKER_MISMATCH", "worker_id is not a worker id")
 
 
 def _enrollment_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise PoisonMessage("UNKNOWN_ENROLLMENT", "enrollment_id is not an id we issued") from None
+    return parse_uuid(value, "UNKNOWN_ENROLLMENT", "enrollment_id is not an id we issued")
 
 
 class SponsorshipHandlers:
@@ -74,7 +67,7 @@ class SponsorshipHandlers:
             await self._reject_commitment(uow, raw, result)
             return
         budget = commitment_budget(
-            result, self.tariffs, self._today(), self.settings.apply_discount_to_company_paid
+            result, self.tariffs, today_in_jakarta(), self.settings.apply_discount_to_company_paid
         )
         if await repository.insert_commitment(uow.conn, result, budget) is None:
             return  # the same commitment again: it stands as first received
@@ -214,7 +207,7 @@ class SponsorshipHandlers:
         raise RuntimeError("could not reserve a slot: too much contention; the batch will be retried")
 
     async def _request_enrollment(self, uow: UnitOfWork, worker: Row, commitment: Row, cost: int) -> None:
-        start = self._today()
+        start = today_in_jakarta()
         enrollment_id = await repository.insert_enrollment(
             uow.conn,
             worker_id=worker["worker_id"],
@@ -374,14 +367,11 @@ class SponsorshipHandlers:
 
     # --- rules used above --------------------------------------------------------------------
 
-    def _today(self) -> date:
-        return datetime.now(JAKARTA).date()
-
     def _cost(self, commitment: Row, worker: Row) -> int:
         return self.tariffs.coverage_cost(
             commitment["package"],
             worker["declared_income_idr"],
-            self._today(),
+            today_in_jakarta(),
             commitment["months"],
             occupation_sector(worker["occupation"]),
             self.settings.apply_discount_to_company_paid,
