@@ -9,9 +9,10 @@ retried with backoff and never skipped: a later message is never committed past 
 """
 
 import asyncio
-import contextlib
+import hashlib
 import json
 import logging
+import random
 import re
 import time
 import uuid
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared import outbox
 from shared.db import Conn
-from shared.envelope import Envelope, log_position_id, parse_envelope
+from shared.envelope import REPLAY_HEADER, Envelope, parse_envelope
 from shared.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,22 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.exceptions.OperatorInterventionError,
 )
+# SQLSTATE classes and codes that describe the database, not the message: connection (08),
+# read-only (25006, a switchover or storage protection), idle-in-transaction timeout (25P03),
+# credentials (28), rollbacks (40), privileges and missing objects (42501, 42P01, 42703, 42883),
+# resources (53), operator intervention and timeouts (57), system errors (58), config (F0), internal (XX).
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "28", "40", "53", "57", "58", "F0", "XX"})
+TRANSIENT_SQLSTATES = frozenset({"25006", "25P03", "42501", "42P01", "42703", "42883", "3D000", "3F000"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the failure says nothing about the message: the batch is retried, never skipped."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(exc, asyncpg.PostgresError) and isinstance(sqlstate, str):
+        return sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES or sqlstate in TRANSIENT_SQLSTATES
+    return False
 
 
 def parse_uuid(value: str, reason: str, detail: str) -> uuid.UUID:
@@ -70,8 +87,19 @@ class PoisonMessage(Exception):
         self.detail = detail
 
 
+# A partner's correlation id longer than this is not carried onward (it would grow every event).
+MAX_CORRELATION_ID = 200
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
+    """One Kafka record as we read it: raw bytes kept for dead letters, a lenient view for handlers.
+
+    Nothing here can fail on the content of a record: headers that are not UTF-8 are read with
+    replacement characters (and kept verbatim in `raw_headers`), null header values are skipped in
+    `headers`, and the event id is a fixed-size hash whatever the record carries.
+    """
+
     topic: str
     partition: int
     offset: int
@@ -80,19 +108,33 @@ class Incoming:
     body: bytes
     envelope: Envelope | None
     timestamp_ms: int
+    raw_key: bytes | None = None
+    raw_headers: tuple[tuple[str, bytes | None], ...] = ()
+    event_id: str = ""  # computed from the envelope (or body) when not given
+
+    def __post_init__(self) -> None:
+        if not self.event_id:
+            replay_of = self.headers.get(REPLAY_HEADER)
+            object.__setattr__(self, "event_id", event_identity(self.envelope, self.body, replay_of))
 
     @property
-    def event_id(self) -> str:
-        return self.envelope.id if self.envelope else log_position_id(self.topic, self.partition, self.offset)
+    def wire_id(self) -> str:
+        """The id its sender gave the event (`ce_id`, for people tracing it), else `event_id`."""
+        if self.envelope and len(self.envelope.id) <= MAX_CORRELATION_ID:
+            return self.envelope.id.replace("\x00", "\ufffd")
+        return self.event_id
 
     @property
     def correlation_id(self) -> str:
-        return self.envelope.correlation_id if self.envelope else self.event_id
+        given = self.envelope.correlation_id if self.envelope else ""
+        if given and len(given) <= MAX_CORRELATION_ID and "\x00" not in given:
+            return given
+        return self.event_id
 
     def json_object(self) -> dict[str, Any]:
         try:
             value = json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise PoisonMessage("NOT_JSON", f"the body is not UTF-8 JSON ({exc})") from None
         if not isinstance(value, dict):
             raise PoisonMessage(
@@ -107,26 +149,50 @@ class Incoming:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()[:10]
             )
-            raise PoisonMessage("CONTRACT_VIOLATION", problems) from None
+            raise PoisonMessage("CONTRACT_VIOLATION", problems[:2000]) from None
 
     @classmethod
     def from_record(cls, record: ConsumerRecord[Any, Any]) -> "Incoming":
-        headers: dict[str, str] = {}
-        for name, value in record.headers or ():
-            with contextlib.suppress(UnicodeDecodeError, AttributeError):
-                headers[name] = value.decode() if isinstance(value, bytes) else str(value)
-        key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else record.key
+        raw_headers = tuple(
+            (str(name), value if isinstance(value, bytes | None) else str(value).encode())
+            for name, value in (record.headers or ())
+        )
+        headers = {name: value.decode(errors="replace") for name, value in raw_headers if value is not None}
+        raw_key = record.key if isinstance(record.key, bytes | None) else str(record.key).encode()
         body = record.value if isinstance(record.value, bytes) else (record.value or b"")
+        envelope = parse_envelope(headers)
         return cls(
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            key=key,
+            key=raw_key.decode(errors="replace") if raw_key is not None else None,
             headers=headers,
             body=body,
-            envelope=parse_envelope(headers),
+            envelope=envelope,
             timestamp_ms=record.timestamp,
+            raw_key=raw_key,
+            raw_headers=raw_headers,
         )
+
+
+def event_identity(envelope: Envelope | None, body: bytes, replay_of: str | None = None) -> str:
+    """What the inbox remembers a message by: 64 hex digits, whatever the message carries.
+
+    A CloudEvent is unique by (source, id) — two partners may both number their events 1, 2, 3.
+    A message without CloudEvents headers (a partner's plain JSON) is known by its content: a
+    redelivery is byte-identical, and nothing ties it to a log position that a recreated topic
+    would reuse. A replayed dead letter names the letter it replays, so it is new to the inbox
+    that dead-lettered the original, and a replay sent twice is still one message.
+    """
+    digest = hashlib.sha256()
+    if envelope is not None:
+        for part in ("cloudevent", envelope.source, envelope.id):
+            digest.update(part.encode("utf-8", "surrogateescape") + b"\x00")
+    else:
+        digest.update(b"content\x00" + hashlib.sha256(body).digest())
+    if replay_of:
+        digest.update(b"\x00replay\x00" + replay_of.encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
 
 _VERSION = re.compile(r"\.v(\d+)$")
@@ -192,6 +258,18 @@ class ConsumerStats:
     retries: int = 0
     batches: int = 0
     handler_seconds: float = 0.0
+    # Since when the batch in hand has been failing (monotonic seconds), and why; None while healthy.
+    failing_since: float | None = None
+    last_error: str | None = None
+
+
+class BatchNotProcessed(Exception):
+    """Processing could not tell what to do with the batch: it is not committed and is read again."""
+
+
+def _backoff(previous: float, cap: float = 5.0) -> float:
+    """Exponential backoff with full jitter, so that instances do not retry in lockstep."""
+    return min(cap, previous * 2) * random.uniform(0.5, 1.0)
 
 
 class MessageProcessor:
@@ -222,11 +300,16 @@ class MessageProcessor:
         self.stats = ConsumerStats()
 
     async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        """Process the batch until its transaction commits; retries transient failures forever.
+        """Process the batch until its transaction commits; never returns having skipped a record.
 
-        Fast path: the whole batch in one transaction, no savepoints. If any handler fails, the
-        batch is rolled back and run again with a savepoint per message, so that a failing
-        message is retried or dead-lettered alone and leaves no half-written effects.
+        Fast path: the whole batch in one transaction, no savepoints. If anything fails that is
+        not the database's or the broker's state, the batch is rolled back and run again with a
+        savepoint per message (its inbox claim, handler and outbox rows together), so a failing
+        message is retried or dead-lettered alone and leaves no half-written effects. Transient
+        failures (database away, read-only, credentials, privileges, timeouts, deadlocks) retry
+        the batch with jittered backoff for as long as they last. Raises BatchNotProcessed only
+        when even the isolated run fails on something that is not transient: the caller must then
+        read the batch again rather than commit past it.
         """
         incoming = [Incoming.from_record(r) for r in records]
         backoff = 0.1
@@ -239,14 +322,26 @@ class MessageProcessor:
                 break
             except _IsolateMessages:
                 isolate = True
-            except TRANSIENT_ERRORS as exc:
+            except Exception as exc:
+                if not is_transient(exc) and not isolate:
+                    isolate = True  # e.g. the batch's inbox claim or outbox rows failed on content
+                    continue
+                self._failing(exc)
+                if not is_transient(exc):
+                    log.error(
+                        "batch failed outside any one message; it will be read again",
+                        extra={"consumer": self.consumer, "error": repr(exc)[:500]},
+                    )
+                    raise BatchNotProcessed(repr(exc)[:500]) from exc
                 self.stats.retries += 1
                 log.warning(
                     "batch failed on a transient error; retrying",
-                    extra={"consumer": self.consumer, "error": repr(exc), "retry_in_s": backoff},
+                    extra={"consumer": self.consumer, "error": repr(exc)[:500], "retry_in_s": backoff},
                 )
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = _backoff(backoff)
+        self.stats.failing_since = None
+        self.stats.last_error = None
         elapsed = time.perf_counter() - started
         self.stats.batches += 1
         self.stats.handler_seconds += elapsed
@@ -263,9 +358,24 @@ class MessageProcessor:
             else:
                 self.stats.dead_lettered += 1
 
+    def _failing(self, exc: BaseException) -> None:
+        if self.stats.failing_since is None:
+            self.stats.failing_since = time.monotonic()
+        self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
+
     async def _process_batch(self, conn: Conn, batch: list[Incoming], isolate: bool) -> list[str]:
+        if isolate:
+            outcomes = []
+            seen: set[str] = set()
+            for message in batch:
+                if message.event_id in seen:  # a second copy in the same batch
+                    outcomes.append("duplicate")
+                    continue
+                seen.add(message.event_id)
+                outcomes.append(await self._process_isolated(conn, message))
+            return outcomes
         claimed = await self._claim(conn, batch)
-        outcomes: list[str] = []
+        outcomes = []
         pending: list[outbox.OutboxRow] = []
         batch_state: dict[str, Any] = {}
         for message in batch:
@@ -273,9 +383,6 @@ class MessageProcessor:
                 outcomes.append("duplicate")
                 continue
             claimed.discard(message.event_id)  # a second copy in the same batch is a duplicate
-            if isolate:
-                outcomes.append(await self._process_isolated(conn, message))
-                continue
             try:
                 check_version(message)
                 await self.handler(
@@ -283,17 +390,15 @@ class MessageProcessor:
                         conn, self.service, message, self.topic_prefix, pending=pending, batch=batch_state
                     )
                 )
-            except TRANSIENT_ERRORS:
-                raise
             except Exception as exc:
-                if conn.is_closed():
+                if is_transient(exc) or conn.is_closed():
                     raise
                 raise _IsolateMessages from exc
             outcomes.append("processed")
         await outbox.add_rows(conn, pending)
         return outcomes
 
-    async def _claim(self, conn: Conn, batch: list[Incoming]) -> set[str]:
+    async def _claim(self, conn: Conn, batch: Sequence[Incoming]) -> set[str]:
         """Inbox: the event ids of this batch that this consumer has not processed before."""
         rows = await conn.fetch(
             "INSERT INTO inbox (consumer, event_id, topic)"
@@ -306,12 +411,15 @@ class MessageProcessor:
         return {r["event_id"] for r in rows}
 
     async def _process_isolated(self, conn: Conn, message: Incoming) -> str:
+        """One message in savepoints of its own: processed, a duplicate, or dead-lettered."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                check_version(message)
                 async with conn.transaction():
+                    if not await self._claim(conn, [message]):
+                        return "duplicate"
+                    check_version(message)
                     uow = UnitOfWork(conn, self.service, message, self.topic_prefix)
                     await self.handler(uow)
                     await uow.flush()
@@ -319,19 +427,21 @@ class MessageProcessor:
             except PoisonMessage as exc:
                 await self._dead_letter(conn, message, exc.reason, exc.detail, attempt)
                 return "dead_lettered"
-            except TRANSIENT_ERRORS:
-                raise
             except Exception as exc:
-                if conn.is_closed():
+                if is_transient(exc) or conn.is_closed():
                     raise
                 if attempt >= self.max_attempts:
-                    log.exception("handler failed; dead-lettering", extra=self._where(message, attempt))
+                    log.error(
+                        "handler failed; dead-lettering",
+                        extra={**self._where(message, attempt), "error": repr(exc)[:500]},
+                    )
                     await self._dead_letter(
                         conn, message, "HANDLER_FAILED", f"{type(exc).__name__}: {exc}", attempt
                     )
                     return "dead_lettered"
                 log.warning(
-                    "handler failed; retrying", extra={**self._where(message, attempt), "error": repr(exc)}
+                    "handler failed; retrying",
+                    extra={**self._where(message, attempt), "error": repr(exc)[:500]},
                 )
                 await asyncio.sleep(self.retry_delay_s * attempt)
 
@@ -349,30 +459,44 @@ class MessageProcessor:
     async def _dead_letter(
         self, conn: Conn, message: Incoming, reason: str, detail: str, attempts: int
     ) -> None:
-        headers = dict(message.headers)
-        headers.update(
-            {
-                "dlq_reason": reason,
-                "dlq_error": detail[:2000],
-                "dlq_original_topic": message.topic,
-                "dlq_original_partition": str(message.partition),
-                "dlq_original_offset": str(message.offset),
-                "dlq_original_event_id": message.event_id,
-                "dlq_consumer": self.consumer,
-                "dlq_attempts": str(attempts),
-                "dlq_failed_at": datetime.now(UTC).isoformat(),
-            }
-        )
-        # Published at least once, like every outbox row: `dlq_id` tells copies apart from letters.
-        dlq_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dlq:{self.consumer}:{message.event_id}"))
-        headers["dlq_id"] = dlq_id
-        await outbox.add_raw(
-            conn,
-            topic=dead_letter_topic(message.topic),
-            key=message.key,
-            body=message.body,
-            headers=headers,
-            event_id=dlq_id,
-            type_="dead-letter",
-        )
+        """Record the message for `<topic>.dlq`, byte for byte, with why, and mark it processed.
+
+        Key, headers and body go out as they arrived (bytes: nothing in them can make this fail);
+        our dlq_* headers follow. The inbox claim is in the same savepoint: dead-lettered once."""
+        async with conn.transaction():
+            await self._claim(conn, [message])
+            await outbox.add_raw(
+                conn,
+                topic=dead_letter_topic(message.topic),
+                key=message.raw_key,
+                body=message.body,
+                raw_headers=message.raw_headers,
+                headers=dead_letter_headers(message, self.consumer, reason, detail, attempts),
+                event_id=dead_letter_id(self.consumer, message),
+                type_="dead-letter",
+            )
         log.warning("message dead-lettered", extra={**self._where(message, attempts), "reason": reason})
+
+
+def dead_letter_id(consumer: str, message: Incoming) -> str:
+    """Published at least once, like every outbox row: `dlq_id` tells copies apart from letters."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dlq:{consumer}:{message.event_id}"))
+
+
+def dead_letter_headers(
+    message: Incoming, consumer: str, reason: str, detail: str, attempts: int
+) -> dict[str, str]:
+    """The dlq_* headers of a dead letter (the original headers travel before them, unchanged)."""
+    return {
+        "dlq_id": dead_letter_id(consumer, message),
+        "dlq_reason": reason,
+        "dlq_error": detail[:2000],
+        "dlq_original_topic": message.topic,
+        "dlq_original_partition": str(message.partition),
+        "dlq_original_offset": str(message.offset),
+        "dlq_original_event_id": message.wire_id,
+        "dlq_original_identity": message.event_id,
+        "dlq_consumer": consumer,
+        "dlq_attempts": str(attempts),
+        "dlq_failed_at": datetime.now(UTC).isoformat(),
+    }

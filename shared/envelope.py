@@ -1,7 +1,7 @@
 """CloudEvents 1.0 metadata in Kafka headers (binary content mode): the body is the JSON payload.
 
-Partner-facing topics accept messages without headers; their event id is then derived from
-where the message sits in the log, which is stable across redeliveries.
+Partner-facing topics accept messages without headers: the consumer then knows a message by its
+content (shared.consumer.event_identity).
 """
 
 import uuid
@@ -22,6 +22,8 @@ H_CORRELATION: Final = "ce_correlationid"
 H_CONTENT_TYPE: Final = "content-type"
 
 EVENT_TYPE_PREFIX: Final = "id.go.mubakab.disnaker."
+# Set by a dead-letter replay (shared.dlq) to the letter's dlq_id: part of the replayed message's identity.
+REPLAY_HEADER: Final = "muba_replay_of"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,3 @@ def parse_envelope(headers: dict[str, str]) -> Envelope | None:
 def event_type(name: str) -> str:
     """`worker-registered.v1` -> `id.go.mubakab.disnaker.worker-registered.v1`."""
     return EVENT_TYPE_PREFIX + name
-
-
-def log_position_id(topic: str, partition: int, offset: int) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kafka:{topic}/{partition}/{offset}"))

@@ -6,7 +6,9 @@ event id through the inbox, so the effect happens once.
 """
 
 import asyncio
+import base64
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -25,14 +27,46 @@ from shared.envelope import Envelope, event_type, new_envelope
 log = logging.getLogger(__name__)
 
 
+RawHeaders = Sequence[tuple[str, bytes | None]]
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     event_id: str
     topic: str
-    key: str | None
+    key: bytes | None
     event_type: str
     body: bytes
     headers: dict[str, str]
+    # Sent first, byte for byte (a dead letter's original headers); None for our own events.
+    raw_headers: bytes | None = None
+
+
+def jsonb_safe(value: str) -> str:
+    """A header value PostgreSQL's jsonb can hold: a NUL becomes U+FFFD, a lone surrogate "?"."""
+    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+def encode_raw_headers(headers: RawHeaders) -> bytes | None:
+    if not headers:
+        return None
+    return json.dumps(
+        [[name, None if value is None else base64.b64encode(value).decode()] for name, value in headers]
+    ).encode()
+
+
+def kafka_headers(raw_headers: bytes | None, headers: Mapping[str, Any]) -> list[tuple[str, bytes | None]]:
+    """What the relay sends: the raw headers as they arrived, then ours."""
+    sent: list[tuple[str, bytes | None]] = []
+    if raw_headers:
+        for name, value in json.loads(raw_headers):
+            sent.append((name, None if value is None else base64.b64decode(value)))
+    sent.extend((name, str(value).encode()) for name, value in headers.items())
+    return sent
+
+
+def encode_key(key: str | None) -> bytes | None:
+    return None if key is None else key.encode("utf-8", "surrogateescape")
 
 
 def event_row(
@@ -40,8 +74,9 @@ def event_row(
 ) -> tuple[Envelope, OutboxRow]:
     """One CloudEvent for `topic`, ready to be written with `add_rows`."""
     envelope = new_envelope(event_type(name), source, correlation_id, subject=key)
+    headers = {name: jsonb_safe(value) for name, value in envelope.headers().items()}
     row = OutboxRow(
-        envelope.id, topic, key, envelope.type, payload.model_dump_json().encode(), envelope.headers()
+        envelope.id, topic, encode_key(key), envelope.type, payload.model_dump_json().encode(), headers
     )
     return envelope, row
 
@@ -51,15 +86,16 @@ async def add_rows(conn: Conn, rows: Sequence[OutboxRow]) -> None:
     if not rows:
         return
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])"
-        " ON CONFLICT (event_id) DO NOTHING",
+        "INSERT INTO outbox (event_id, topic, key, event_type, payload, headers, raw_headers)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::bytea[], $6::jsonb[],"
+        " $7::bytea[]) ON CONFLICT (event_id) DO NOTHING",
         [uuid.UUID(r.event_id) for r in rows],
         [r.topic for r in rows],
         [r.key for r in rows],
         [r.event_type for r in rows],
         [r.body for r in rows],
         [r.headers for r in rows],
+        [r.raw_headers for r in rows],
     )
 
 
@@ -67,22 +103,25 @@ async def add_raw(
     conn: Conn,
     *,
     topic: str,
-    key: str | None,
+    key: bytes | None,
     body: bytes,
     headers: Mapping[str, str],
+    raw_headers: RawHeaders = (),
     event_id: str | None = None,
     type_: str = "raw",
 ) -> None:
-    """Record a message whose body and headers are already made (dead letters, replays)."""
+    """Record a message whose body and headers are already made (dead letters): `raw_headers` and
+    the key go out byte for byte, `headers` (ours) after them."""
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+        "INSERT INTO outbox (event_id, topic, key, event_type, payload, headers, raw_headers)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
         uuid.UUID(event_id) if event_id else uuid.uuid4(),
         topic,
         key,
         type_,
         body,
-        dict(headers),
+        {name: jsonb_safe(value) for name, value in headers.items()},
+        encode_raw_headers(raw_headers),
     )
 
 
@@ -94,7 +133,8 @@ def kafka_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer
         "acks": "all",
         "linger_ms": 5,
         "max_batch_size": 256 * 1024,
-        "max_request_size": 2 * 1024 * 1024,
+        # A dead letter is the original record (up to the partner topics' 2 MiB) plus its dlq_* headers.
+        "max_request_size": 5 * 1024 * 1024,
         "request_timeout_ms": 15000,
     }
     options.update(overrides)
@@ -194,16 +234,18 @@ class OutboxRelay:
 
     async def _publish_batch(self, conn: Conn, producer: AIOKafkaProducer) -> int:
         rows = await conn.fetch(
-            "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            "SELECT id, topic, key, payload, headers, raw_headers FROM outbox WHERE published_at IS NULL"
+            " ORDER BY id LIMIT $1",
             self.batch_size,
         )
         if not rows:
             return 0
         futures = []
         for row in rows:
-            headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
-            key = row["key"].encode() if row["key"] is not None else None
-            futures.append(await producer.send(row["topic"], value=row["payload"], key=key, headers=headers))
+            headers = kafka_headers(row["raw_headers"], row["headers"])
+            futures.append(
+                await producer.send(row["topic"], value=row["payload"], key=row["key"], headers=headers)
+            )
         results = await asyncio.gather(*futures, return_exceptions=True)
         # Mark what the broker acknowledged, so that a failed batch is not published twice in full.
         acknowledged = [

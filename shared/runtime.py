@@ -7,15 +7,17 @@ lifespan, before the broker's subscribers, and stop after them.
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
@@ -37,6 +39,33 @@ log = logging.getLogger(__name__)
 def _raw_body(message: Any) -> Any:
     """Hand the handler raw records: decoding (and its failures) belong to MessageProcessor."""
     return None
+
+
+async def _raw_batch(
+    records: Sequence[ConsumerRecord[Any, Any]],
+    original: Callable[[Sequence[ConsumerRecord[Any, Any]]], Awaitable[KafkaMessage]],
+) -> KafkaMessage:
+    """FastStream's batch parser, shown the records without their headers.
+
+    Its own parser decodes every header as UTF-8 (and fails on a null value) before any code of
+    ours runs, and under MANUAL acks such a failure is swallowed while the consumer's position has
+    moved on. The records, headers and all, stay in `raw_message` for MessageProcessor."""
+    message = await original(tuple(dataclasses.replace(r, headers=()) for r in records))
+    message.raw_message = tuple(records)
+    return message
+
+
+def batch_offsets(
+    records: Sequence[ConsumerRecord[Any, Any]],
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """Per partition of a batch: its first offset (where to read again) and the next one (to commit)."""
+    first: dict[TopicPartition, int] = {}
+    after: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        first[tp] = min(first.get(tp, r.offset), r.offset)
+        after[tp] = max(after.get(tp, r.offset + 1), r.offset + 1)
+    return first, after
 
 
 class ServiceRuntime:
@@ -86,12 +115,39 @@ class ServiceRuntime:
         )
         self.processors.append(processor)
 
+        backoff = [0.5]
+
         async def consume(message: KafkaMessage) -> None:
+            """Process the batch, then commit exactly its offsets; on any failure, read it again.
+
+            Nothing may leave this function with the consumer's position past records that were
+            not processed: FastStream would swallow the error and the next commit would skip them."""
             raw = message.raw_message
-            records = raw if isinstance(raw, tuple) else (raw,)
-            await processor.process(records)
+            records = tuple(raw) if isinstance(raw, list | tuple) else (raw,)
+            consumer = cast(AIOKafkaConsumer, message.consumer)
+            first, after = batch_offsets(records)
             try:
-                await message.ack()
+                await processor.process(records)
+            except BaseException as exc:
+                for tp, offset in first.items():
+                    with contextlib.suppress(IllegalStateError, KafkaError, AssertionError):
+                        consumer.seek(tp, offset)  # not ours any more after a rebalance: fine
+                if not isinstance(exc, Exception):
+                    raise  # cancelled (shutdown): the batch is not committed, its next owner reads it
+                log.error(
+                    "batch not processed; reading it again",
+                    extra={
+                        "consumer": processor.consumer,
+                        "error": repr(exc)[:500],
+                        "retry_in_s": backoff[0],
+                    },
+                )
+                await asyncio.sleep(backoff[0])
+                backoff[0] = min(backoff[0] * 2, 30.0)
+                return
+            backoff[0] = 0.5
+            try:
+                await consumer.commit(after)
             except (CommitFailedError, IllegalStateError, KafkaError) as exc:
                 # A rebalance took the partition: its new owner reads the batch again and the
                 # inbox turns every message of it into a no-op.
@@ -109,6 +165,7 @@ class ServiceRuntime:
             batch_timeout_ms=20,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
+            parser=_raw_batch,
             decoder=_raw_body,
             group_instance_id=f"{group}-{self.settings.instance_id}" if self.settings.instance_id else None,
             max_poll_interval_ms=600_000,
@@ -171,6 +228,10 @@ class ServiceRuntime:
                     checks["outbox_backlog"] = await outbox_backlog(conn)
                     checks["database"] = True
         checks["outbox_relay_leader"] = self.relay.is_leader
+        # A consumer retrying a batch (database read-only, credentials refused...) is not ready.
+        checks["consumers_failing"] = {
+            p.consumer: p.stats.last_error for p in self.processors if p.stats.failing_since is not None
+        }
         return checks
 
     def add_background(self, task: "Background") -> None:
@@ -213,7 +274,7 @@ class ServiceRuntime:
         @get(include_in_schema=False)
         async def readyz(scope: Scope) -> AsgiResponse:
             checks = await runtime.ready()
-            ok = checks["broker"] and checks["database"]
+            ok = checks["broker"] and checks["database"] and not checks["consumers_failing"]
             return _json({"status": "ready" if ok else "not ready", **checks}, 200 if ok else 503)
 
         @get(include_in_schema=False)
@@ -226,7 +287,8 @@ class ServiceRuntime:
         @get(include_in_schema=False)
         async def metrics(scope: Scope) -> AsgiResponse:
             checks = await runtime.ready()
-            runtime.metrics.ready.set(1 if checks["broker"] and checks["database"] else 0)
+            ok = checks["broker"] and checks["database"] and not checks["consumers_failing"]
+            runtime.metrics.ready.set(1 if ok else 0)
             if "outbox_backlog" in checks:
                 runtime.metrics.outbox_backlog.set(checks["outbox_backlog"])
             await runtime.measure_lag()

@@ -104,12 +104,12 @@ class NotificationsHandlers:
         self, uow: UnitOfWork, messages: list[Notification], *, worker_id: uuid.UUID | None, key: str
     ) -> None:
         """Queue each message once per event and announce the ones queued now."""
-        event_id = uow.incoming.event_id
+        identity = uow.incoming.event_id
         for message in messages:
             queued = await repository.insert(
                 uow.conn,
-                dedupe_key=domain.dedupe_key(event_id, message),
-                event_id=event_id,
+                dedupe_key=domain.dedupe_key(identity, message),
+                event_id=uow.incoming.wire_id,
                 worker_id=worker_id,
                 notification=message,
             )

@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError, KafkaError
 
 from shared import topics
-from shared.consumer import Incoming, PoisonMessage
+from shared.consumer import Incoming, PoisonMessage, dead_letter_headers
 from shared.envelope import H_CORRELATION, Envelope, event_type
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
 from shared.outbox import kafka_producer
@@ -361,10 +361,12 @@ class BpjsSimulator:
                 try:
                     offsets, outcomes = await self._answer_batch(batches, producer)
                 except KafkaError as exc:
-                    # Some answer was not acknowledged: commit nothing, read the batch again.
+                    # Some answer was not acknowledged: commit nothing, read the batch again. The
+                    # idempotent producer may be fenced after a refused send (OutOfOrderSequence on
+                    # every later one): answer with a new one.
                     self.stats.send_failures += 1
                     log.warning(
-                        "answers not acknowledged; the batch is read again",
+                        "answers not acknowledged; the batch is read again with a new producer",
                         extra={"error": repr(exc), "retry_in_s": backoff},
                     )
                     for tp, records in batches.items():
@@ -372,6 +374,7 @@ class BpjsSimulator:
                             consumer.seek(tp, records[0].offset)
                     await self._pause(backoff)
                     backoff = min(backoff * 2, 5.0)
+                    producer = await self._renew_producer(producer)
                     continue
                 backoff = 0.2
                 for outcome in outcomes:
@@ -383,6 +386,24 @@ class BpjsSimulator:
         except Exception:
             log.exception("the consumer loop failed")
             raise
+
+    async def _renew_producer(self, old: AIOKafkaProducer) -> AIOKafkaProducer:
+        with contextlib.suppress(Exception):
+            await old.stop()
+        backoff = 0.5
+        while True:
+            producer = kafka_producer(self.settings.kafka_bootstrap_servers, client_id=f"muba-{SERVICE}")
+            try:
+                await producer.start()
+            except KafkaError as exc:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                log.warning("Kafka unreachable; retrying", extra={"error": repr(exc), "retry_in_s": backoff})
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            self._producer = producer
+            return producer
 
     async def _answer_batch(
         self, batches: Mapping[TopicPartition, list[ConsumerRecord[Any, Any]]], producer: AIOKafkaProducer
@@ -447,20 +468,9 @@ class BpjsSimulator:
     async def _dead_letter(
         self, message: Incoming, exc: PoisonMessage, producer: AIOKafkaProducer
     ) -> "asyncio.Future[Any]":
-        headers = dict(message.headers)
-        headers.update(
-            {
-                "dlq_reason": exc.reason,
-                "dlq_error": exc.detail[:2000],
-                "dlq_original_topic": message.topic,
-                "dlq_original_partition": str(message.partition),
-                "dlq_original_offset": str(message.offset),
-                "dlq_original_event_id": message.event_id,
-                "dlq_consumer": f"{self.group_id}:{topics.ENROLLMENT_REQUESTED}",
-                "dlq_attempts": "1",
-                "dlq_failed_at": datetime.now(UTC).isoformat(),
-            }
-        )
+        """The request byte for byte (key, headers, body), then the dlq_* headers (shared.consumer)."""
+        consumer = f"{self.group_id}:{topics.ENROLLMENT_REQUESTED}"
+        headers = dead_letter_headers(message, consumer, exc.reason, exc.detail, 1)
         log.warning(
             "request breaks the contract; dead-lettered",
             extra={
@@ -475,8 +485,8 @@ class BpjsSimulator:
         sent: asyncio.Future[Any] = await producer.send(
             topics.dead_letter_topic(message.topic),
             value=message.body,
-            key=message.key.encode() if message.key is not None else None,
-            headers=[(k, v.encode()) for k, v in headers.items()],
+            key=message.raw_key,
+            headers=[*message.raw_headers, *((k, v.encode()) for k, v in headers.items())],
         )
         return sent
 
