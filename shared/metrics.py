@@ -1,10 +1,11 @@
 """Prometheus metrics of one service process (its own registry, so tests can run several)."""
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import registry as prometheus_registry
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from shared.consumer import MessageProcessor
 
@@ -26,7 +27,15 @@ class _ConsumerStats(prometheus_registry.Collector):
         retries = CounterMetricFamily(
             "muba_batch_retries", "Batches retried after a transient error", labels=["consumer"]
         )
+        failing = GaugeMetricFamily(
+            "muba_consumer_failing_seconds",
+            "How long the batch in hand has been failing (0 while healthy): transient errors retry it",
+            labels=["consumer"],
+        )
+        now = time.monotonic()
         for p in self.processors:
+            since = p.stats.failing_since
+            failing.add_metric([p.consumer], 0.0 if since is None else now - since)
             for outcome, value in (
                 ("processed", p.stats.processed),
                 ("duplicate", p.stats.duplicates),
@@ -36,6 +45,7 @@ class _ConsumerStats(prometheus_registry.Collector):
             retries.add_metric([p.consumer], p.stats.retries)
         yield consumed
         yield retries
+        yield failing
         published = CounterMetricFamily(
             "muba_messages_published",
             "Events published to Kafka by this process's outbox relay",
