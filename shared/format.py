@@ -2,9 +2,9 @@
 
 from datetime import date, datetime
 from typing import Final
-from zoneinfo import ZoneInfo
 
-JAKARTA: Final = ZoneInfo("Asia/Jakarta")
+from shared import clock
+from shared.clock import JAKARTA as JAKARTA  # re-exported: callers import it from here too
 
 BULAN: Final = (
     "Januari",
@@ -23,8 +23,10 @@ BULAN: Final = (
 
 
 def today_in_jakarta() -> date:
-    """Today's calendar date for people here (ages, coverage starts), whatever the server's zone."""
-    return datetime.now(JAKARTA).date()
+    """Today's calendar date for people here (ages, coverage starts), whatever the server's zone.
+
+    Kept for its callers; the clock itself (and its fault-injection skew) is `shared.clock`."""
+    return clock.today_in_jakarta()
 
 
 def jakarta_date(moment: datetime) -> date:
