@@ -1,6 +1,6 @@
 """The registry's subscribers: parse, validate (domain), store (repository) and publish (outbox)."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.registry import repository
 from services.registry.domain import (
@@ -11,10 +11,9 @@ from services.registry.domain import (
     validate_registration,
 )
 from services.registry.settings import RegistrySettings
-from shared import topics
+from shared import clock, topics
 from shared.consumer import UnitOfWork
 from shared.events.registry import RegistrationRejected, RejectionReason, WorkerRegistered
-from shared.format import today_in_jakarta
 from shared.kecamatan import kecamatan_name, resolve_kecamatan
 
 
@@ -25,6 +24,7 @@ def _text_or_none(value: object) -> str | None:
 class RegistryHandlers:
     def __init__(self, settings: RegistrySettings) -> None:
         self.settings = settings
+        clock.check_skew("registry")
 
     async def on_registration_submitted(self, uow: UnitOfWork) -> None:
         """A partner system's registration: register the worker once, or say every reason why not."""
@@ -33,24 +33,25 @@ class RegistryHandlers:
         row = await repository.claim_submission(uow.conn, source, submission_id, uow.incoming.event_id)
         if row is None:
             return  # the same submission again: nothing changes, nothing is published
-        today = today_in_jakarta()
+        today = clock.today_in_jakarta()
         result = validate_registration(
             raw, today=today, min_age=self.settings.min_age, max_age=self.settings.max_age
         )
         if isinstance(result, list):
             await self._reject(uow, row, source, submission_id, result, raw)
             return
-        worker_id = await repository.insert_worker(uow.conn, result)
-        if worker_id is None:
+        registered_at = clock.now()
+        worker = await repository.insert_worker(uow.conn, result, registered_at)
+        if worker is None:
             duplicate = Reason("nik", DUPLICATE_NIK, "NIK ini sudah terdaftar dalam program.")
             await self._reject(uow, row, source, submission_id, [duplicate], raw, result)
             return
-        await repository.mark_registered(uow.conn, row, worker_id)
+        await repository.mark_registered(uow.conn, row, worker.worker_id)
         await uow.publish(
             topics.WORKER_REGISTERED,
-            str(worker_id),
+            str(worker.worker_id),
             "worker-registered.v1",
-            _worker_registered(str(worker_id), result),
+            _worker_registered(worker, result, registered_at),
         )
 
     async def _reject(
@@ -75,16 +76,18 @@ class RegistryHandlers:
             reasons=[RejectionReason(field=r.field, code=r.code, message=r.message) for r in reasons],
             full_name=name,
             phone=phone,
-            rejected_at=datetime.now(UTC),
+            rejected_at=clock.now(),
         )
         await uow.publish(
             topics.REGISTRATION_REJECTED, f"{source}/{submission_id}", "registration-rejected.v1", event
         )
 
 
-def _worker_registered(worker_id: str, r: Registration) -> WorkerRegistered:
+def _worker_registered(
+    worker: repository.RegisteredWorker, r: Registration, registered_at: datetime
+) -> WorkerRegistered:
     return WorkerRegistered(
-        worker_id=worker_id,
+        worker_id=str(worker.worker_id),
         submission_id=r.submission_id,
         source=r.source,
         nik=r.nik,
@@ -97,5 +100,6 @@ def _worker_registered(worker_id: str, r: Registration) -> WorkerRegistered:
         desa=r.desa,
         occupation=r.occupation,
         declared_income_idr=r.declared_income_idr,
-        registered_at=datetime.now(UTC),
+        registered_at=registered_at,
+        registration_seq=worker.registration_seq,
     )

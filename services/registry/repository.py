@@ -2,6 +2,8 @@
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -34,14 +36,23 @@ async def mark_rejected(
     )
 
 
-async def insert_worker(conn: Conn, registration: Registration) -> uuid.UUID | None:
-    """The new worker's id, or None when the NIK is already registered (waits for a concurrent insert)."""
+@dataclass(frozen=True)
+class RegisteredWorker:
+    worker_id: uuid.UUID
+    registration_seq: int  # the registry database's order of registration (not a host's clock)
+
+
+async def insert_worker(
+    conn: Conn, registration: Registration, registered_at: datetime
+) -> RegisteredWorker | None:
+    """The new worker's id and registration number, or None when the NIK is already registered
+    (waits for a concurrent insert). The database numbers the worker (`registration_seq`)."""
     r = registration
-    worker_id: uuid.UUID | None = await conn.fetchval(
+    row = await conn.fetchrow(
         "INSERT INTO worker (worker_id, nik, source, submission_id, full_name, birth_date, sex, phone,"
-        " kecamatan_code, desa, occupation, declared_income_idr)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        " ON CONFLICT (nik) DO NOTHING RETURNING worker_id",
+        " kecamatan_code, desa, occupation, declared_income_idr, registered_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        " ON CONFLICT (nik) DO NOTHING RETURNING worker_id, registration_seq",
         uuid.uuid4(),
         r.nik,
         r.source,
@@ -54,8 +65,9 @@ async def insert_worker(conn: Conn, registration: Registration) -> uuid.UUID | N
         r.desa,
         r.occupation,
         r.declared_income_idr,
+        registered_at,
     )
-    return worker_id
+    return None if row is None else RegisteredWorker(row["worker_id"], row["registration_seq"])
 
 
 async def mark_registered(conn: Conn, submission_row: int, worker_id: uuid.UUID) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from fractions import Fraction
-from typing import Literal, TypeGuard, get_args
+from typing import Literal, TypeAlias, TypeGuard, get_args
 from urllib.parse import urlsplit
 
 from shared.kecamatan import WHOLE_REGENCY, resolve_kecamatan
@@ -511,12 +511,30 @@ class WorkerToMatch:
     occupation: str
 
 
+WaitlistPosition: TypeAlias = tuple[int, datetime, int]
+
+
+def waitlist_position(registration_seq: int | None, registered_at: datetime, seq: int) -> WaitlistPosition:
+    """Where a waiting worker stands in the waitlist: lower is served first. Total and deterministic.
+
+    1. The registry's `registration_seq` (its database's order of registration, whichever
+       instance registered the worker). A worker announced without one (by a registry from before
+       the number existed, e.g. an old event replayed) counts as 0: registered before every
+       numbered worker.
+    2. `registered_at`, a host's clock: it only decides among workers without a number.
+    3. `seq`, the order the worker's announcement arrived here (unique), so no two workers tie.
+
+    `repository.waitlisted_covered_by` and the index `worker_waitlist` sort by the same key.
+    """
+    return (registration_seq or 0, registered_at, seq)
+
+
 @dataclass(frozen=True)
 class WaitlistedWorker:
     worker_id: str
     kecamatan_code: str
     occupation: str
-    registration_seq: int  # lower = registered earlier
+    registration_seq: int  # rank in the waitlist (see waitlist_position): lower = registered earlier
 
 
 def covers(c: OpenCommitment, kecamatan_code: str) -> bool:

@@ -1,7 +1,6 @@
 """Sponsorship's subscribers: commitments in, workers matched (or waitlisted), BPJS answers recorded."""
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -12,6 +11,7 @@ from services.sponsorship.domain import (
     Reason,
     TariffTable,
     WaitlistedWorker,
+    WaitlistPosition,
     WorkerToMatch,
     choose_commitment,
     commitment_budget,
@@ -21,7 +21,7 @@ from services.sponsorship.domain import (
 )
 from services.sponsorship.repository import Row
 from services.sponsorship.settings import SponsorshipSettings
-from shared import topics
+from shared import clock, topics
 from shared.consumer import PoisonMessage, UnitOfWork, parse_uuid
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested, Payer
 from shared.events.registry import RejectionReason, WorkerRegistered
@@ -33,7 +33,6 @@ from shared.events.sponsorship import (
     SponsorMatched,
     WorkerWaitlisted,
 )
-from shared.format import today_in_jakarta
 from shared.logging import mask_nik
 
 MAX_RESERVATION_TRIES = 20
@@ -56,6 +55,7 @@ class SponsorshipHandlers:
     def __init__(self, settings: SponsorshipSettings, tariffs: TariffTable | None = None) -> None:
         self.settings = settings
         self.tariffs = tariffs or TariffTable()
+        clock.check_skew("sponsorship")
 
     # --- commitments -------------------------------------------------------------------------
 
@@ -67,7 +67,7 @@ class SponsorshipHandlers:
             await self._reject_commitment(uow, raw, result)
             return
         budget = commitment_budget(
-            result, self.tariffs, today_in_jakarta(), self.settings.apply_discount_to_company_paid
+            result, self.tariffs, clock.today_in_jakarta(), self.settings.apply_discount_to_company_paid
         )
         if await repository.insert_commitment(uow.conn, result, budget) is None:
             return  # the same commitment again: it stands as first received
@@ -85,7 +85,7 @@ class SponsorshipHandlers:
                 months=result.months,
                 package=result.package,
                 budget_idr=budget,
-                accepted_at=datetime.now(UTC),
+                accepted_at=clock.now(),
             ),
         )
         await self._sponsor_waitlisted(uow, result.commitment_id)
@@ -95,7 +95,7 @@ class SponsorshipHandlers:
             commitment_id=_text(raw, "commitment_id"),
             company_id=_text(raw, "company_id"),
             reasons=[RejectionReason(field=r.field, code=r.code, message=r.message) for r in reasons],
-            rejected_at=datetime.now(UTC),
+            rejected_at=clock.now(),
         )
         await uow.publish(topics.COMMITMENT_REJECTED, event.commitment_id, "commitment-rejected.v1", event)
 
@@ -106,7 +106,7 @@ class SponsorshipHandlers:
         assert commitment is not None
         codes = repository.covered_codes(commitment["whole_regency"], commitment["kecamatan_codes"])
         await repository.lock_kecamatan_exclusive(uow.conn, codes)
-        after: tuple[datetime, int] | None = None
+        after: WaitlistPosition | None = None
         while True:
             commitment = await repository.get_commitment(uow.conn, commitment_id)
             assert commitment is not None
@@ -122,10 +122,11 @@ class SponsorshipHandlers:
             )
             if not page:
                 return
-            after = (page[-1]["registered_at"], page[-1]["seq"])
+            after = repository.position_in_waitlist(page[-1])
             by_id = {str(w["worker_id"]): w for w in page}
-            # Registration order is the registry's (registered_at), not the order events arrived here:
-            # the page comes sorted that way, so its position is the worker's rank.
+            # Registration order is the registry's (registration_seq, see waitlist_position), not the
+            # order events arrived here nor a host's clock: the page comes sorted that way, so its
+            # position is the worker's rank.
             waitlist = [
                 WaitlistedWorker(str(w["worker_id"]), w["kecamatan_code"], w["occupation"], rank)
                 for rank, w in enumerate(page)
@@ -160,7 +161,7 @@ class SponsorshipHandlers:
                 phone=announced.phone,
                 kecamatan_code=announced.kecamatan_code,
                 kecamatan_name=announced.kecamatan_name,
-                waitlisted_at=datetime.now(UTC),
+                waitlisted_at=clock.now(),
             ),
         )
 
@@ -207,7 +208,7 @@ class SponsorshipHandlers:
         raise RuntimeError("could not reserve a slot: too much contention; the batch will be retried")
 
     async def _request_enrollment(self, uow: UnitOfWork, worker: Row, commitment: Row, cost: int) -> None:
-        start = today_in_jakarta()
+        start = clock.today_in_jakarta()
         enrollment_id = await repository.insert_enrollment(
             uow.conn,
             worker_id=worker["worker_id"],
@@ -218,7 +219,7 @@ class SponsorshipHandlers:
             contribution_idr=cost,
         )
         worker_id = str(worker["worker_id"])
-        now = datetime.now(UTC)
+        now = clock.now()
         await uow.publish(
             topics.SPONSOR_MATCHED,
             worker_id,
@@ -313,7 +314,7 @@ class SponsorshipHandlers:
                 company_name=done["company_name"],
                 company_email=done["email"],
                 company_webhook_url=done["webhook_url"],
-                completed_at=datetime.now(UTC),
+                completed_at=clock.now(),
             ),
         )
 
@@ -352,7 +353,7 @@ class SponsorshipHandlers:
                 phone=worker["phone"],
                 reason_code=answer.reason_code,
                 reason_message=answer.reason_message,
-                failed_at=datetime.now(UTC),
+                failed_at=clock.now(),
             ),
         )
         await self._sponsor_waitlisted(uow, enrollment["commitment_id"])
@@ -371,7 +372,7 @@ class SponsorshipHandlers:
         return self.tariffs.coverage_cost(
             commitment["package"],
             worker["declared_income_idr"],
-            today_in_jakarta(),
+            clock.today_in_jakarta(),
             commitment["months"],
             occupation_sector(worker["occupation"]),
             self.settings.apply_discount_to_company_paid,

@@ -7,7 +7,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from services.sponsorship.domain import Commitment, OpenCommitment
+from services.sponsorship.domain import Commitment, OpenCommitment, WaitlistPosition, waitlist_position
 from shared.db import Conn
 from shared.events.registry import WorkerRegistered
 from shared.kecamatan import KECAMATAN
@@ -108,8 +108,8 @@ async def insert_worker(conn: Conn, w: WorkerRegistered) -> asyncpg.Record | Non
     """The new worker's row; None when this worker was announced before (a replay with a new id)."""
     return await conn.fetchrow(
         "INSERT INTO worker (worker_id, nik, full_name, birth_date, sex, phone, kecamatan_code, kecamatan_name,"
-        " desa, occupation, declared_income_idr, registered_at, status)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'waitlisted')"
+        " desa, occupation, declared_income_idr, registered_at, registration_seq, status)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'waitlisted')"
         " ON CONFLICT (worker_id) DO NOTHING RETURNING *",
         uuid.UUID(w.worker_id),
         w.nik,
@@ -123,6 +123,7 @@ async def insert_worker(conn: Conn, w: WorkerRegistered) -> asyncpg.Record | Non
         w.occupation,
         w.declared_income_idr,
         w.registered_at,
+        w.registration_seq,
     )
 
 
@@ -144,20 +145,26 @@ async def waitlisted_covered_by(
     whole_regency: bool,
     kecamatan_codes: list[str],
     limit: int,
-    after: tuple[datetime, int] | None = None,
+    after: WaitlistPosition | None = None,
 ) -> list[asyncpg.Record]:
-    """Waitlisted workers in these kecamatan, first registered first (a page after `after`),
-    locked for this transaction."""
-    after_at, after_seq = after if after else (datetime.min.replace(tzinfo=UTC), 0)
+    """Waitlisted workers in these kecamatan, first registered first (domain.waitlist_position; a
+    page after `after`), locked for this transaction."""
+    after_rank, after_at, after_seq = after if after else (-1, datetime.min.replace(tzinfo=UTC), 0)
     return await conn.fetch(
         "SELECT * FROM worker WHERE status = 'waitlisted' AND ($1 OR kecamatan_code = ANY ($2::text[]))"
-        " AND (registered_at, seq) > ($4, $5) ORDER BY registered_at, seq LIMIT $3 FOR UPDATE",
+        " AND (coalesce(registration_seq, 0), registered_at, seq) > ($4, $5, $6)"
+        " ORDER BY coalesce(registration_seq, 0), registered_at, seq LIMIT $3 FOR UPDATE",
         whole_regency,
         kecamatan_codes,
         limit,
+        after_rank,
         after_at,
         after_seq,
     )
+
+
+def position_in_waitlist(worker: Row) -> WaitlistPosition:
+    return waitlist_position(worker["registration_seq"], worker["registered_at"], worker["seq"])
 
 
 async def insert_enrollment(

@@ -44,7 +44,19 @@ class WorkerRegistered(EventModel):
     desa: str | None
     occupation: str
     declared_income_idr: int | None
-    registered_at: datetime
+    registered_at: datetime = Field(
+        description="When the registry registered the worker, by the clock of the host that handled it:"
+        " information for people, never an order (hosts' clocks differ and step)"
+    )
+    registration_seq: int | None = Field(
+        None,
+        ge=1,
+        description="The registry's own registration order: a number from the registry database's"
+        " sequence, increasing in the order workers were registered, whichever registry instance"
+        " registered them. Order waiting workers by it. Added within v1: events published before"
+        " it existed have none (null or absent); consumers put those first (they were registered"
+        " before every numbered one), among themselves by registered_at.",
+    )
 
 
 class RejectionReason(EventModel):

@@ -3,7 +3,7 @@ waitlist, BPJS requests and answers out."""
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -247,5 +247,69 @@ async def test_two_instances_never_give_one_slot_twice(
         used = dict(await conn.fetch("SELECT commitment_id, slots_used FROM commitment"))
         assert used == {"alpha": 25, "beta": 25}
         assert await conn.fetchval("SELECT count(*) FROM enrollment") == 50
+    finally:
+        await conn.close()
+
+
+async def test_the_waitlist_drains_in_the_registry_order_not_by_host_clocks(
+    infra: Infra, sponsorship: str
+) -> None:
+    """The registry numbers each worker (registration_seq) from its own database. A registry host
+    whose clock is an hour behind stamps later registrations earlier: that must not move them up.
+    An announcement without a number (a registry from before the number existed) counts as
+    registered before every numbered one."""
+    p = sponsorship
+    bootstrap = infra.kafka_bootstrap_servers
+    t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    hour, minute = timedelta(hours=1), timedelta(minutes=1)
+    # (registration_seq, registered_at): the list is the registry's order of registration.
+    stamps: list[tuple[int | None, datetime]] = [
+        (None, t0 + hour),  # announced before the registry numbered workers, by a host ahead
+        (1, t0 + 30 * minute),
+        (2, t0 + 40 * minute),
+        (3, t0 - hour),  # registered after 1 and 2, by a host an hour behind
+        (4, t0 - hour + minute),
+        (5, t0 - hour + 2 * minute),
+    ]
+    workers = [worker(300 + i, "11") for i in range(len(stamps))]
+    bodies = []
+    for w, (number, at) in zip(workers, stamps, strict=True):
+        body = dict(w.model_dump(mode="json"), registered_at=at.isoformat())
+        if number is not None:
+            body["registration_seq"] = number
+        bodies.append((w.worker_id, body))
+    in_registry_order = [w.worker_id for w in workers]
+    async with record_events(
+        bootstrap, p + topics.WORKER_WAITLISTED, p + topics.SPONSOR_MATCHED, p + topics.COMMITMENT_ACCEPTED
+    ) as rec:
+        # Announced in an order that is neither (arrival must not matter either).
+        for key, body in [bodies[i] for i in (4, 1, 5, 0, 3, 2)]:
+            await publish_json(
+                bootstrap,
+                p + topics.WORKER_REGISTERED,
+                [(key, body)],
+                new_envelope(event_type("worker-registered.v1"), "/test").headers(),
+            )
+        await rec.wait_for(6, topic=p + topics.WORKER_WAITLISTED)
+        # Fewer slots than waiting workers: the first three in registration order get them ...
+        await publish_json(
+            bootstrap, p + topics.COMMITMENT_SUBMITTED, [("m", commitment("muara", ["11"], 3))]
+        )
+        await rec.wait_for(3, topic=p + topics.SPONSOR_MATCHED)
+        # ... and a later one-slot commitment goes to the next one, not to any other still waiting.
+        await publish_json(
+            bootstrap, p + topics.COMMITMENT_SUBMITTED, [("n", commitment("nibung", ["11"], 1))]
+        )
+        await rec.wait_for(4, topic=p + topics.SPONSOR_MATCHED)
+        events = await rec.settle(1.0)
+    rank = {worker_id: n for n, worker_id in enumerate(in_registry_order)}  # 0 = registered first
+    matched: dict[str, list[int]] = {}
+    for m in of(events, topics.SPONSOR_MATCHED):
+        matched.setdefault(m["commitment_id"], []).append(rank[m["worker_id"]])
+    assert {c: sorted(ranks) for c, ranks in matched.items()} == {"muara": [0, 1, 2], "nibung": [3]}
+    conn = await asyncpg.connect(infra.database_urls["sponsorship"])
+    try:
+        waiting = await conn.fetch("SELECT worker_id FROM worker WHERE status = 'waitlisted'")
+        assert {str(r["worker_id"]) for r in waiting} == set(in_registry_order[4:])
     finally:
         await conn.close()
