@@ -1,14 +1,20 @@
 """The registry alone, against real Kafka and PostgreSQL: submissions in, events and rows out."""
 
-from collections.abc import Callable
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
 from shared import topics
+from shared.db import migrate
 from shared.testing import Infra, publish_json, record_events, sample_registration
 from tests.support import running, truncate_schema
 
@@ -95,3 +101,120 @@ async def test_not_json_goes_to_the_dead_letter_topic_and_the_consumer_moves_on(
     assert dead[0].body == b"\xff\xfe not json"
     assert dead[0].headers["dlq_original_topic"] == source_topic
     assert any(e.topic.endswith(topics.WORKER_REGISTERED) for e in events)
+
+
+async def test_registration_numbers_follow_the_order_of_registration_through_a_clock_step(
+    infra: Infra, registry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry numbers workers from its database (registration_seq) and publishes the number:
+    a clock stepped an hour back (NTP, or MUBA_CLOCK_SKEW_S from the fault campaign) moves
+    registered_at back, never the number."""
+    prefix = registry
+    bootstrap = infra.kafka_bootstrap_servers
+    submissions = [sample_registration(i, run=13) for i in range(4)]
+    async with record_events(bootstrap, prefix + topics.WORKER_REGISTERED) as recorder:
+        for n, body in enumerate(submissions, start=1):
+            if n == 3:
+                monkeypatch.setenv("MUBA_CLOCK_SKEW_S", "-3600")  # the step, on the running service
+            await publish_json(bootstrap, prefix + topics.REGISTRATION_SUBMITTED, [(None, body)])
+            await recorder.wait_for(n)  # one at a time: the order of registration is known
+        events = await recorder.settle(0.5)
+    by_nik = {e.payload["nik"]: e.payload for e in events}
+    announced = [by_nik[s["nik"]] for s in submissions]  # in the order they were registered
+    numbers = [a["registration_seq"] for a in announced]
+    stamped = [datetime.fromisoformat(a["registered_at"]) for a in announced]
+    assert all(isinstance(n, int) for n in numbers) and numbers == sorted(set(numbers)), numbers
+    assert stamped[2] < stamped[1] - timedelta(minutes=50)  # the step did reach the stamps ...
+    assert sorted(range(4), key=stamped.__getitem__) != [0, 1, 2, 3]  # ... and would reorder
+
+    conn = await asyncpg.connect(infra.database_urls["registry"])
+    try:
+        rows = {r["nik"]: r for r in await conn.fetch("SELECT * FROM worker")}
+    finally:
+        await conn.close()
+    for a in announced:
+        row = rows[a["nik"]]
+        assert row["registration_seq"] == a["registration_seq"]
+        assert row["registered_at"] == datetime.fromisoformat(a["registered_at"])  # one story for people
+
+
+@pytest.fixture
+async def scratch_registry(infra: Infra) -> AsyncIterator[str]:
+    """A throw-away role with its own schema, to run the registry's migrations one by one."""
+    name = f"reg_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(infra.admin_database_url)
+    try:
+        await admin.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{name}'")
+        await admin.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
+        await admin.execute(f"ALTER ROLE {name} SET search_path = {name}")
+        db = await admin.fetchval("SELECT current_database()")
+        await admin.execute(f"GRANT CONNECT ON DATABASE {db} TO {name}")
+        yield f"postgresql://{name}:{name}@{infra.admin_database_url.split('@', 1)[1]}"
+    finally:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        await admin.execute(f"REVOKE ALL ON DATABASE {db} FROM {name}")
+        await admin.execute(f"DROP ROLE IF EXISTS {name}")
+        await admin.close()
+
+
+async def test_the_migration_numbers_existing_workers_in_registration_order(
+    scratch_registry: str, tmp_path: Path
+) -> None:
+    """Workers registered before registration_seq existed are numbered by registered_at (the
+    database's now(), one clock), ties (one batch, one transaction) by their submission's arrival;
+    new workers continue after them, numbered by the database alone."""
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for path in sorted(REGISTRY_MIGRATIONS.glob("*.sql")):
+        if path.name < "0003":
+            shutil.copy(path, before / path.name)
+    await migrate(scratch_registry, before)
+    conn = await asyncpg.connect(scratch_registry)
+    try:
+        t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+        # (name, registered_at): inserted in another order than registered; b and c share a
+        # transaction's now(), and c's submission arrived first.
+        registered = [("d", t0 + timedelta(minutes=9)), ("b", t0), ("a", t0 - timedelta(hours=1)), ("c", t0)]
+        submission_order = ["a", "c", "b", "d"]
+        ids = {name: uuid.uuid4() for name, _ in registered}
+        for i, (name, at) in enumerate(registered):
+            await conn.execute(
+                "INSERT INTO worker (worker_id, nik, source, submission_id, full_name, birth_date, sex, phone,"
+                " kecamatan_code, occupation, registered_at)"
+                " VALUES ($1, $2, 'desa-online', $3, $3, '1990-01-01', 'L', '+6281200000000', '01', 'petani', $4)",
+                ids[name],
+                f"16060101019000{i:02d}",
+                name,
+                at,
+            )
+        for name in submission_order:
+            await conn.execute(
+                "INSERT INTO submission (source, submission_id, event_id, outcome, worker_id)"
+                " VALUES ('desa-online', $1, $1, 'registered', $2)",
+                name,
+                ids[name],
+            )
+        applied = await migrate(scratch_registry, REGISTRY_MIGRATIONS)
+        assert applied == ["0003_worker_registration_seq.sql"]
+        numbered = await conn.fetch(
+            "SELECT submission_id, registration_seq FROM worker ORDER BY registration_seq"
+        )
+        assert [(r["submission_id"], r["registration_seq"]) for r in numbered] == [
+            ("a", 1),
+            ("c", 2),
+            ("b", 3),
+            ("d", 4),
+        ]
+        new = await conn.fetchval(
+            "INSERT INTO worker (worker_id, nik, source, submission_id, full_name, birth_date, sex, phone,"
+            " kecamatan_code, occupation, registered_at)"
+            " VALUES ($1, '1606010101900099', 'desa-online', 'e', 'e', '1990-01-01', 'L', '+6281200000000',"
+            " '01', 'petani', $2) RETURNING registration_seq",
+            uuid.uuid4(),
+            t0 - timedelta(days=1),  # stamped by a host far behind: still numbered last
+        )
+        assert new == 5
+        with pytest.raises(asyncpg.GeneratedAlwaysError):  # nobody numbers a worker but the database
+            await conn.execute("UPDATE worker SET registration_seq = 1 WHERE submission_id = 'e'")
+    finally:
+        await conn.close()
