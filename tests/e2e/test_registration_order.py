@@ -1,0 +1,133 @@
+"""Two registry instances, one with its clock an hour behind (the fault campaign's "clock step on
+one instance", MUBA_CLOCK_SKEW_S=-3600), share the submissions; sponsorship drains its waitlist in
+the order the registry registered the workers, whichever clock stamped them."""
+
+import asyncio
+import json
+import re
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from deploy.stack import Process, Stack
+from services.sponsorship.app import create_app as sponsorship_app
+from services.sponsorship.settings import SponsorshipSettings
+from shared import topics
+from shared.kafka_admin import ensure_topic
+from shared.testing import Infra, publish_json, record_events, sample_registration
+from tests.support import running, truncate_schema
+
+N_WORKERS = 8
+SLOTS = 4
+ASSIGNED = re.compile(r'^muba_consumer_assigned_partitions\{group="([^"]+)"\} ([0-9.]+)$', re.MULTILINE)
+
+
+def assigned_submission_partitions(process: Process) -> int:
+    """How many partitions of the submissions topic this registry process consumes (its /metrics)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{process.port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        int(float(n)) for group, n in ASSIGNED.findall(text) if group.endswith(topics.REGISTRATION_SUBMITTED)
+    )
+
+
+def wait_until_both_consume(processes: list[Process], partitions: int, timeout_s: float = 60.0) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = [assigned_submission_partitions(p) for p in processes]
+        if all(counts) and sum(counts) == partitions:
+            return counts
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the registry instances never shared the partitions: {counts}")
+        time.sleep(0.5)
+
+
+async def publish_to_partition(bootstrap: str, topic: str, partition: int, body: dict[str, Any]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, json.dumps(body).encode(), partition=partition)
+    finally:
+        await producer.stop()
+
+
+async def test_a_skewed_registry_instance_does_not_reorder_the_waitlist(
+    infra: Infra, topic_prefix: str, service_env: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    p, bootstrap = topic_prefix, infra.kafka_bootstrap_servers
+    for service in ("registry", "sponsorship"):
+        await truncate_schema(infra, service)
+    submitted = p + topics.REGISTRATION_SUBMITTED
+    partitions = await ensure_topic(bootstrap, submitted)
+    # Everyone works in one kecamatan and no commitment covers it yet: all of them wait.
+    submissions = [
+        dict(sample_registration(i, run=2718, kecamatan_code="05"), declared_income_idr=None)
+        for i in range(N_WORKERS)
+    ]
+    service_env(SPONSORSHIP_DATABASE_URL=infra.database_urls["sponsorship"])  # this process: true clock
+    env = {
+        "TOPIC_PREFIX": p,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "REGISTRY_DATABASE_URL": infra.database_urls["registry"],
+    }
+    with Stack(env=env, log_dir=tmp_path) as stack:
+        registries = [stack.start("registry", 1)]
+        stack.env["MUBA_CLOCK_SKEW_S"] = "-3600"  # the second instance's clock is an hour behind
+        registries.append(stack.start("registry", 2))
+        async with (
+            running(sponsorship_app(SponsorshipSettings())),
+            record_events(
+                bootstrap,
+                p + topics.WORKER_REGISTERED,
+                p + topics.WORKER_WAITLISTED,
+                p + topics.SPONSOR_MATCHED,
+            ) as rec,
+        ):
+            await asyncio.to_thread(stack.wait_ready)
+            await asyncio.to_thread(wait_until_both_consume, registries, partitions)
+            # One at a time, round the partitions: both instances register, in a known order.
+            for n, body in enumerate(submissions, start=1):
+                await publish_to_partition(bootstrap, submitted, (n - 1) % partitions, body)
+                await rec.wait_for(n, topic=p + topics.WORKER_REGISTERED, timeout_s=60)
+            await rec.wait_for(N_WORKERS, topic=p + topics.WORKER_WAITLISTED, timeout_s=60)
+            await publish_json(
+                bootstrap,
+                p + topics.COMMITMENT_SUBMITTED,
+                [
+                    (
+                        "pertamina",
+                        {
+                            "commitment_id": "pertamina-ep",
+                            "company_id": "pertamina-ep",
+                            "company_name": "PT Pertamina EP",
+                            "kecamatan": ["05"],
+                            "slots": SLOTS,
+                            "months": 12,
+                            "package": "JKK_JKM",
+                            "email": "csr@pertamina.example",
+                        },
+                    )
+                ],
+            )
+            await rec.wait_for(SLOTS, topic=p + topics.SPONSOR_MATCHED, timeout_s=60)
+            events = await rec.settle(2.0)
+    by_nik = {e.payload["nik"]: e.payload for e in events if e.topic == p + topics.WORKER_REGISTERED}
+    announced = [by_nik[s["nik"]] for s in submissions]  # in the order they were registered
+    numbers = [a["registration_seq"] for a in announced]
+    assert all(isinstance(n, int) for n in numbers) and numbers == sorted(set(numbers)), numbers
+
+    # The fault was real: the skewed instance stamped its registrations an hour early ...
+    stamped = [datetime.fromisoformat(a["registered_at"]) for a in announced]
+    behind = [at < datetime.now(UTC) - timedelta(minutes=50) for at in stamped]
+    assert any(behind) and not all(behind), behind
+    by_clock = sorted(range(N_WORKERS), key=stamped.__getitem__)
+    assert set(by_clock[:SLOTS]) != set(range(SLOTS))  # ... so the clocks' order would pick others
+
+    rank = {a["worker_id"]: n for n, a in enumerate(announced)}
+    matched = [rank[e.payload["worker_id"]] for e in events if e.topic == p + topics.SPONSOR_MATCHED]
+    assert sorted(matched) == list(range(SLOTS)), f"matched {sorted(matched)}, clocks would give {by_clock}"
