@@ -34,10 +34,22 @@ def _parse_skew(raw: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+_announced: set[timedelta] = set()
+
+
 def skew() -> timedelta:
-    """The fault-injection offset of this process's clock (zero unless `MUBA_CLOCK_SKEW_S` is set)."""
+    """The fault-injection offset of this process's clock (zero unless `MUBA_CLOCK_SKEW_S` is set).
+
+    Each new non-zero offset is logged once (a warning), so a skewed process says so in its log."""
     raw = os.environ.get(SKEW_VARIABLE, "").strip()
-    return _parse_skew(raw) if raw else timedelta(0)
+    offset = _parse_skew(raw) if raw else timedelta(0)
+    if offset and offset not in _announced:
+        _announced.add(offset)
+        log.warning(
+            "clock skewed for fault injection",
+            extra={"clock_skew_s": offset.total_seconds(), "variable": SKEW_VARIABLE},
+        )
+    return offset
 
 
 def now() -> datetime:
@@ -50,13 +62,8 @@ def today_in_jakarta() -> date:
     return now().astimezone(JAKARTA).date()
 
 
-def check_skew(service: str) -> timedelta:
-    """Validate `MUBA_CLOCK_SKEW_S` at start-up (a typo fails the start, not every message later)
-    and say loudly when this process runs with a skewed clock."""
-    offset = skew()
-    if offset:
-        log.warning(
-            "clock skewed for fault injection",
-            extra={"service": service, "clock_skew_s": offset.total_seconds(), "variable": SKEW_VARIABLE},
-        )
-    return offset
+def check_skew() -> timedelta:
+    """Validate `MUBA_CLOCK_SKEW_S` when a service is built: a typo fails the start, not every
+    message later."""
+    raw = os.environ.get(SKEW_VARIABLE, "").strip()
+    return _parse_skew(raw) if raw else timedelta(0)

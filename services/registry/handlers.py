@@ -24,7 +24,7 @@ def _text_or_none(value: object) -> str | None:
 class RegistryHandlers:
     def __init__(self, settings: RegistrySettings) -> None:
         self.settings = settings
-        clock.check_skew("registry")
+        clock.check_skew()
 
     async def on_registration_submitted(self, uow: UnitOfWork) -> None:
         """A partner system's registration: register the worker once, or say every reason why not."""

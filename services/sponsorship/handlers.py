@@ -55,7 +55,7 @@ class SponsorshipHandlers:
     def __init__(self, settings: SponsorshipSettings, tariffs: TariffTable | None = None) -> None:
         self.settings = settings
         self.tariffs = tariffs or TariffTable()
-        clock.check_skew("sponsorship")
+        clock.check_skew()
 
     # --- commitments -------------------------------------------------------------------------
 

@@ -128,6 +128,10 @@ async def test_a_skewed_registry_instance_does_not_reorder_the_waitlist(
     by_clock = sorted(range(N_WORKERS), key=stamped.__getitem__)
     assert set(by_clock[:SLOTS]) != set(range(SLOTS))  # ... so the clocks' order would pick others
 
+    said = [r.log_path.read_text() for r in registries]
+    assert '"message": "clock skewed for fault injection"' in said[1], "the skewed instance says so"
+    assert "clock skewed" not in said[0]
+
     rank = {a["worker_id"]: n for n, a in enumerate(announced)}
     matched = [rank[e.payload["worker_id"]] for e in events if e.topic == p + topics.SPONSOR_MATCHED]
     assert sorted(matched) == list(range(SLOTS)), f"matched {sorted(matched)}, clocks would give {by_clock}"

@@ -44,21 +44,30 @@ def test_the_skew_is_read_on_every_call_so_a_running_process_can_be_stepped(
 def test_a_skew_that_is_not_a_sane_number_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
     monkeypatch.setenv(clock.SKEW_VARIABLE, raw)
     with pytest.raises(ValueError, match=clock.SKEW_VARIABLE):
-        clock.check_skew("test")
+        clock.check_skew()
     with pytest.raises(ValueError, match=clock.SKEW_VARIABLE):
         clock.now()
 
 
-def test_check_skew_returns_the_offset_and_warns_only_when_skewed(
+def test_check_skew_validates_and_a_skewed_clock_says_so_once_per_offset(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    monkeypatch.setattr(clock, "_announced", set())
     monkeypatch.delenv(clock.SKEW_VARIABLE, raising=False)
     with caplog.at_level("WARNING", logger="shared.clock"):
-        assert clock.check_skew("registry") == timedelta(0)
+        assert clock.check_skew() == timedelta(0)
+        clock.now()
         assert not caplog.records
         monkeypatch.setenv(clock.SKEW_VARIABLE, "-3600")
-        assert clock.check_skew("registry") == timedelta(hours=-1)
-    assert [r.getMessage() for r in caplog.records] == ["clock skewed for fault injection"]
+        assert clock.check_skew() == timedelta(hours=-1)
+        clock.now()
+        clock.now()
+        monkeypatch.setenv(clock.SKEW_VARIABLE, "-7200")  # stepped again
+        clock.today_in_jakarta()
+    assert [(r.getMessage(), r.__dict__["clock_skew_s"]) for r in caplog.records] == [
+        ("clock skewed for fault injection", -3600.0),
+        ("clock skewed for fault injection", -7200.0),
+    ]
 
 
 def test_today_in_jakarta_is_the_utc_plus_7_date_of_the_skewed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
