@@ -18,14 +18,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
-from shared import outbox
+from shared import clock, outbox
 from shared.db import Conn
 from shared.envelope import REPLAY_HEADER, Envelope, parse_envelope
 from shared.topics import dead_letter_topic
@@ -498,5 +497,5 @@ def dead_letter_headers(
         "dlq_original_identity": message.event_id,
         "dlq_consumer": consumer,
         "dlq_attempts": str(attempts),
-        "dlq_failed_at": datetime.now(UTC).isoformat(),
+        "dlq_failed_at": clock.now().isoformat(),
     }

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from shared import clock
+
 SPEC_VERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/json"
 
@@ -58,7 +60,7 @@ def new_envelope(
         id=event_id,
         type=event_type,
         source=source,
-        time=datetime.now(UTC),
+        time=clock.now(),
         correlation_id=correlation_id or event_id,
         subject=subject,
     )
@@ -71,7 +73,7 @@ def parse_envelope(headers: dict[str, str]) -> Envelope | None:
     try:
         time = datetime.fromisoformat(headers.get(H_TIME, "").replace("Z", "+00:00"))
     except ValueError:
-        time = datetime.now(UTC)
+        time = clock.now()
     if time.tzinfo is None:
         time = time.replace(tzinfo=UTC)
     return Envelope(
