@@ -179,7 +179,7 @@ def _collapse_spaces(value: str) -> str:
     return " ".join(value.split())
 
 
-def _has_control_characters(value: str) -> bool:
+def has_control_characters(value: str) -> bool:
     return any(unicodedata.category(char) in ("Cc", "Cf") for char in value)
 
 
@@ -212,9 +212,11 @@ class _Validator:
         value = self.required_text(field, label)
         if value is None:
             return None
-        if len(value) > MAX_TEXT_LENGTH:
+        if len(value) > MAX_TEXT_LENGTH or has_control_characters(value):
             self.fail(
-                field, INVALID_TYPE, f"{label} harus berupa teks paling banyak {MAX_TEXT_LENGTH} karakter."
+                field,
+                INVALID_TYPE,
+                f"{label} harus berupa teks paling banyak {MAX_TEXT_LENGTH} karakter, tanpa karakter kontrol.",
             )
             return None
         return value
@@ -373,7 +375,7 @@ class _Validator:
         if value is None:
             return None
         occupation = _collapse_spaces(value) if len(value) <= _MAX_RAW_LENGTH else value
-        if len(occupation) > MAX_TEXT_LENGTH or _has_control_characters(occupation):
+        if len(occupation) > MAX_TEXT_LENGTH or has_control_characters(occupation):
             self.fail(
                 "occupation",
                 OCCUPATION_INVALID,
@@ -389,7 +391,7 @@ class _Validator:
             return None
         if isinstance(value, str) and len(value) <= _MAX_RAW_LENGTH:
             desa = _collapse_spaces(value)
-            if len(desa) <= MAX_TEXT_LENGTH and not _has_control_characters(desa):
+            if len(desa) <= MAX_TEXT_LENGTH and not has_control_characters(desa):
                 return desa or None
         self.fail(
             "desa",

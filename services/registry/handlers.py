@@ -7,6 +7,7 @@ from services.registry.domain import (
     DUPLICATE_NIK,
     Reason,
     Registration,
+    has_control_characters,
     normalise_phone,
     validate_registration,
 )
@@ -18,7 +19,10 @@ from shared.kecamatan import kecamatan_name, resolve_kecamatan
 
 
 def _text_or_none(value: object) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() and len(value) <= 100 else None
+    """A partner's id as we may store and repeat it; anything else is no id (the validator says why)."""
+    if not isinstance(value, str) or len(value) > 100 or has_control_characters(value):
+        return None
+    return value.strip() or None
 
 
 class RegistryHandlers:

@@ -276,3 +276,30 @@ async def test_a_commitment_id_with_a_nul_is_rejected_and_its_neighbours_accepte
     rejected = [e.payload for e in events if e.topic.endswith("rejected.v1")]
     assert accepted == ["ok-1", "ok-2"]
     assert [r["commitment_id"] for r in rejected] == ["bad\x00id"]
+
+
+async def test_nuls_inside_json_strings_are_rejected_with_a_reason(infra: Infra, registry: str) -> None:
+    """A U+0000 in a partner's field is bad input: a rejection naming the field, not a dead letter
+    (PostgreSQL's text cannot hold it, so it used to fail the handler until it was dead-lettered)."""
+    prefix, bootstrap = registry, infra.kafka_bootstrap_servers
+    fine = sample_registration(1, source="nul-fields", run=95)
+    bad_id = dict(sample_registration(2, source="nul-fields", run=95), submission_id="s\x00-2")
+    bad_name = dict(sample_registration(3, source="nul\x00fields", run=95), full_name="Siti\x00Aminah")
+    async with record_events(
+        bootstrap, prefix + topics.WORKER_REGISTERED, prefix + topics.REGISTRATION_REJECTED
+    ) as recorder:
+        await publish_raw(
+            bootstrap,
+            prefix + topics.REGISTRATION_SUBMITTED,
+            [(None, [], body(r)) for r in (fine, bad_id, bad_name)],
+        )
+        events = await recorder.wait_for(3, timeout_s=30)
+        events = await recorder.settle(1.0)
+    registered = [e.payload for e in events if e.topic.endswith(topics.WORKER_REGISTERED)]
+    rejected = [e.payload for e in events if e.topic.endswith(topics.REGISTRATION_REJECTED)]
+    assert [r["submission_id"] for r in registered] == [fine["submission_id"]]
+    fields = sorted(reason["field"] for r in rejected for reason in r["reasons"])
+    assert "submission_id" in fields and "source" in fields and "full_name" in fields
+    assert all(r["submission_id"] is None or "\x00" not in r["submission_id"] for r in rejected)
+    topic = prefix + topics.REGISTRATION_SUBMITTED
+    assert await read_raw(bootstrap, topics.dead_letter_topic(topic), 1, timeout_s=1.0) == []
