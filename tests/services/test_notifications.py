@@ -346,13 +346,14 @@ async def test_delivery_worker_marks_sent_rows_delivered_and_retries_failed_ones
     worker = DeliveryWorker(lambda: pool, gateway, retry_base_delay_s=60.0)
     assert await worker.deliver_batch() == 3
     assert sorted(n.recipient for n in gateway.sent) == sorted([phone(1), "csr@hindoli.co.id"])
-    assert (worker.delivered, worker.failed) == (2, 1)
+    assert (worker.delivered, worker.retried, worker.failed) == (2, 1, 0)
     async with pool.acquire() as conn:
         state = {r["recipient"]: r for r in await conn.fetch("SELECT * FROM notification")}
         assert state[phone(1)]["status"] == "delivered" and state[phone(1)]["delivered_at"] is not None
         refused = state[phone(2)]
         assert refused["status"] == "queued" and refused["attempts"] == 1
-        assert (refused["next_attempt_at"] - datetime.now(UTC)).total_seconds() > 50
+        # 60 s for the first retry, jittered into its upper half.
+        assert (refused["next_attempt_at"] - datetime.now(UTC)).total_seconds() > 25
     assert phone(2) not in logged(caplog) and "+62812****0002" in logged(caplog)
 
     assert await worker.deliver_batch() == 0  # the refused one is not due yet
@@ -400,7 +401,8 @@ async def test_logging_gateway_never_logs_the_address_or_the_text(caplog: pytest
                 recipient,
                 "Subjek",
                 "Isi pesan rahasia",
-                0,
+                1,
+                "0b0e6f0c-5d2e-4c55-9a53-1b7d6f1c2a10",
             )
         )
     for secret in (phone(5), "csr@", "token", "pw@", "Isi pesan rahasia"):
