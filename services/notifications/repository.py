@@ -63,6 +63,26 @@ async def insert(
     return Queued(row["id"], row["created_at"]) if row is not None else None
 
 
+async def lock_worker(conn: Conn, worker_id: uuid.UUID) -> None:
+    """Serialise this transaction with every other one about the same worker's messages (until
+    it ends), so "already enrolled?" and "tell them they are enrolled" cannot cross."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('notifications:worker:' || $1::uuid::text, 0))",
+        worker_id,
+    )
+
+
+async def was_told_enrolled(conn: Conn, worker_id: uuid.UUID) -> bool:
+    """Whether the worker's own enrollment-confirmed message is queued or sent."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM notification WHERE worker_id = $1"
+            " AND template = 'enrollment_confirmed' AND audience = 'worker')",
+            worker_id,
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What one `claim_due` took: rows to send now, and rows it closed as out of attempts."""

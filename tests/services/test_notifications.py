@@ -457,3 +457,54 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
             )
             == 2
         )
+
+
+async def test_a_waitlisting_that_arrives_after_the_enrollment_tells_the_worker_nothing(
+    pool: asyncpg.Pool, topic_prefix: str
+) -> None:
+    """Enrollment and waitlisting come on different topics, so in any order: once the worker was
+    told they are enrolled, a late "you are on the waitlist" would be wrong."""
+    handlers = NotificationsHandlers(NotificationsSettings())
+    enrolled, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async def handle(handler: Any, topic: str, name: str, worker_id: str, body: dict[str, Any]) -> None:
+        envelope = new_envelope(event_type(name), "/muba/test", subject=worker_id)
+        incoming = Incoming(
+            topic, 0, 1, worker_id, envelope.headers(), json.dumps(body).encode(), envelope, 0
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            uow = UnitOfWork(conn, "notifications", incoming, topic_prefix)
+            await handler(uow)
+            await uow.flush()
+
+    completed_topic, waitlisted_topic = topics.ENROLLMENT_COMPLETED, topics.WORKER_WAITLISTED
+    await handle(
+        handlers.on_enrollment_completed,
+        completed_topic,
+        "enrollment-completed.v1",
+        enrolled,
+        completed(enrolled, 1),
+    )
+    await handle(
+        handlers.on_worker_waitlisted,
+        waitlisted_topic,
+        "worker-waitlisted.v1",
+        enrolled,
+        waitlisted(enrolled, 1),
+    )
+    await handle(
+        handlers.on_worker_waitlisted,
+        waitlisted_topic,
+        "worker-waitlisted.v1",
+        waiting,
+        waitlisted(waiting, 2),
+    )
+
+    async with pool.acquire() as conn:
+        told = await conn.fetch("SELECT worker_id::text, template, audience FROM notification ORDER BY id")
+    assert [tuple(r) for r in told] == [
+        (enrolled, "enrollment_confirmed", "worker"),
+        (enrolled, "enrollment_confirmed", "company"),
+        (enrolled, "enrollment_confirmed", "company"),
+        (waiting, "worker_waitlisted", "worker"),
+    ]
