@@ -424,6 +424,32 @@ async def test_the_service_sends_through_the_gateway_url_and_reports_failed_rows
     assert "HTTP 403" in shown[0]["last_error"] and phone(1) not in str(shown)
 
 
+async def test_the_service_stopping_waits_for_a_send_in_flight_and_marks_it(
+    infra: Infra, service_env: Callable[..., dict[str, Any]], receiver: Callable[..., Any]
+) -> None:
+    """What SIGTERM runs (the app's lifespan shutdown): the sender finishes and records its sends."""
+    await migrate(infra.database_urls["notifications"], MIGRATIONS)
+    await truncate_schema(infra, "notifications")
+    async with receiver(lambda message, nth: Plan(200, delay_s=1.5)) as (sim, url):
+        service_env(
+            NOTIFICATIONS_DATABASE_URL=infra.database_urls["notifications"], NOTIFICATIONS_GATEWAY_URL=url
+        )
+        pool = await create_pool(infra.database_urls["notifications"], 1, 2)
+        try:
+            async with running(create_app(NotificationsSettings())):
+                await queue(pool, 3)
+                await eventually(lambda: sum(sim.requests.values()) == 3, what="three sends in flight")
+                assert sim.received() == []  # none answered yet
+        finally:
+            await pool.close()
+        # The app has stopped.
+        accepted = sim.accepted()
+        stored = await rows_of(infra)
+    await truncate_schema(infra, "notifications")
+    assert accepted == Counter({r["key"]: 1 for r in stored})
+    assert [r["status"] for r in stored] == ["delivered"] * 3
+
+
 async def rows_of(infra: Infra) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(infra.database_urls["notifications"])
     try:
