@@ -22,8 +22,12 @@ async def of_worker(conn: Conn, params: dict[str, str]) -> list[dict[str, Any]]:
             "channel": n["channel"],
             "recipient_masked": mask_recipient(n["channel"], n["recipient"]),
             "status": n["status"],
+            "attempts": n["attempts"],
+            # Why the last attempt failed (or why it failed for good); addresses are masked in it.
+            "last_error": n["last_error"],
             "created_at": n["created_at"].isoformat(),
             "delivered_at": n["delivered_at"].isoformat() if n["delivered_at"] else None,
+            "failed_at": n["failed_at"].isoformat() if n["failed_at"] else None,
         }
         for n in await repository.of_worker(conn, worker_id)
     ]
@@ -32,18 +36,21 @@ async def of_worker(conn: Conn, params: dict[str, str]) -> list[dict[str, Any]]:
 async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
     by_template: dict[str, int] = defaultdict(int)
     by_channel: dict[str, int] = defaultdict(int)
-    delivered = queued = 0
+    delivered = queued = failed = 0
     for row in await repository.counts(conn):
-        total = row["queued"] + row["delivered"]
+        total = row["queued"] + row["delivered"] + row["failed"]
         by_template[row["template"]] += total
         by_channel[row["channel"]] += total
         delivered += row["delivered"]
         queued += row["queued"]
+        failed += row["failed"]
     return {
         "by_template": dict(by_template),
         "by_channel": dict(by_channel),
         "delivered": delivered,
         "queued": queued,
+        # Closed for good: out of attempts or refused by the provider (see each one's last_error).
+        "failed": failed,
     }
 
 

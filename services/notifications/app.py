@@ -5,7 +5,7 @@ from pathlib import Path
 from faststream.asgi import AsgiFastStream
 
 from services.notifications import api
-from services.notifications.delivery import DeliveryWorker, Gateway, LoggingGateway
+from services.notifications.delivery import DeliveryWorker, Gateway, HttpGateway, LoggingGateway
 from services.notifications.handlers import NotificationsHandlers
 from services.notifications.settings import NotificationsSettings
 from shared import topics
@@ -28,6 +28,21 @@ def create_app(
     )
     for topic, handler in subscriptions:
         runtime.subscribe(topic, handler)
-    runtime.add_background(DeliveryWorker(lambda: runtime.pool, gateway or LoggingGateway()))
+    if gateway is None and settings.gateway_url:
+        http = HttpGateway(settings.gateway_url, timeout_s=settings.send_timeout_s)
+        runtime.add_background(http)  # started before the sender, closed after it
+        gateway = http
+    runtime.add_background(
+        DeliveryWorker(
+            lambda: runtime.pool,
+            gateway or LoggingGateway(),
+            batch_size=settings.delivery_concurrency,
+            send_timeout_s=settings.send_timeout_s,
+            lease_s=settings.delivery_lease_s,
+            max_attempts=settings.max_attempts,
+            retry_base_delay_s=settings.retry_base_delay_s,
+            retry_max_delay_s=settings.retry_max_delay_s,
+        )
+    )
     api.register(runtime)
     return runtime.asgi_app()

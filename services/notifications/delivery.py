@@ -1,25 +1,42 @@
-"""The sender: a background loop that takes queued notifications and hands them to a gateway.
+"""The sender: a background loop that hands queued notifications to a gateway and records each
+outcome as soon as that message's own send returns.
 
-    notification (queued) -> claim (FOR UPDATE SKIP LOCKED) -> gateway.send -> delivered | retry later
+    queued --claim (lease)--> send --> delivered
+                                   +-> queued, tried again later (backoff) ... -> failed (cap, reason)
+                                   +-> failed at once (refused for good)
 
-Rows are claimed and marked in one transaction, so several instances never send the same row
-at once. A crash after a send but before the commit sends that row again (at least once).
+A claim is one short statement: it leases the rows (pushes `next_attempt_at` on by the lease and
+sets a claim id) and counts the attempt; no lock is held while sending. Several senders claim side
+by side and never take the same row. Each row is marked in its own statement right after its send,
+so a slow send delays nobody else and a stop or crash can only leave rows that were not answered
+yet: they come back when the lease runs out (at once after a clean stop), and the provider sees the
+same idempotency key again. Delays grow exponentially with the attempts, bounded *before*
+exponentiation and jittered; after `max_attempts` the row is closed as `failed` with the reason.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Protocol
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 
 from services.notifications import repository
 from services.notifications.domain import mask_phone
 from services.notifications.repository import StoredNotification
+from shared.logging import mask_text
 
 log = logging.getLogger(__name__)
+
+# 2^30 times any base delay is beyond every sensible ceiling: capping the exponent first keeps
+# the arithmetic finite for any number of attempts.
+_MAX_EXPONENT: Final = 30
+_ERROR_MAX_CHARS: Final = 500
 
 
 def mask_recipient(channel: str, recipient: str) -> str:
@@ -43,9 +60,50 @@ def mask_recipient(channel: str, recipient: str) -> str:
     return "***"
 
 
+def retry_delay(
+    attempts: int, base_s: float, max_s: float, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait after failed attempt number `attempts` (1 = the first).
+
+    base * 2^(attempts-1), at most max_s, with "equal jitter" (a uniform pick in the upper half)
+    so that rows which failed together do not come back together. Works for any `attempts`.
+    """
+    exponent = min(max(attempts - 1, 0), _MAX_EXPONENT)
+    ceiling = min(max_s, base_s * float(2**exponent))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def masked_error(error: BaseException | str, notification: StoredNotification) -> str:
+    """The error as operators may see it (`last_error`, logs): the recipient masked, any other
+    phone number or NIK masked, at most 500 characters."""
+    text = error if isinstance(error, str) else (f"{type(error).__name__}: {error}".rstrip(": ") or "error")
+    masked = mask_recipient(notification.channel, notification.recipient)
+    for exact in {notification.recipient, notification.recipient.strip()} - {""}:
+        text = text.replace(exact, masked)
+    return mask_text(text)[:_ERROR_MAX_CHARS]
+
+
+class PermanentRefusal(Exception):
+    """The provider will never accept this message (bad address, refused content): no retry."""
+
+
+class TemporaryFailure(Exception):
+    """The provider could not take the message now; `retry_after_s` when it said how long to wait."""
+
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
 class Gateway(Protocol):
     async def send(self, notification: StoredNotification) -> None:
-        """Hand the message to its provider; raise when it was not accepted."""
+        """Hand the message to its provider and return once the provider accepted it.
+
+        Pass `notification.idempotency_key` on to the provider (an HTTP `Idempotency-Key`, an
+        e-mail's Message-ID, ...): it is the same on every attempt, so a repeat after an
+        unanswered attempt can be dropped there. Raise PermanentRefusal when the provider will
+        never take it; any other exception means "try again later".
+        """
 
 
 class LoggingGateway:
@@ -65,7 +123,94 @@ class LoggingGateway:
         )
 
 
+def _retry_after(response: httpx.Response) -> float | None:
+    with contextlib.suppress(KeyError, ValueError):
+        return max(float(response.headers["retry-after"]), 0.0)
+    return None
+
+
+class HttpGateway:
+    """Sends every message as one JSON POST to a provider gateway (`NOTIFICATIONS_GATEWAY_URL`).
+
+    Body: notification_id, idempotency_key, channel, recipient, subject, body, template, audience;
+    header `Idempotency-Key`. 2xx: delivered. 408, 429, 5xx, any other answer, timeouts and
+    connection errors: try again later (429/503 `Retry-After` is honoured). Any other 4xx: the
+    gateway refused the message for good.
+
+    `start()` / `stop()` (the runtime's background protocol) open and close the connection pool;
+    `send` opens it on first use when nobody started it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 10.0,
+        max_connections: int = 50,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("the gateway URL must start with http:// or https://")
+        self.url = url
+        self.timeout_s = timeout_s
+        self.max_connections = max_connections
+        self.transport = transport  # unit tests hand in an in-memory one
+        self._client: httpx.AsyncClient | None = None
+
+    def start(self) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout_s,
+                limits=httpx.Limits(max_connections=self.max_connections),
+                follow_redirects=False,
+                transport=self.transport,
+            )
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    @staticmethod
+    def payload(notification: StoredNotification) -> dict[str, Any]:
+        n = notification
+        return {
+            "notification_id": n.id,
+            "idempotency_key": n.idempotency_key,
+            "channel": n.channel,
+            "recipient": n.recipient,
+            "subject": n.subject,
+            "body": n.body,
+            "template": n.template,
+            "audience": n.audience,
+        }
+
+    async def send(self, notification: StoredNotification) -> None:
+        self.start()
+        assert self._client is not None
+        try:
+            response = await self._client.post(
+                self.url,
+                json=self.payload(notification),
+                headers={"Idempotency-Key": notification.idempotency_key},
+            )
+        except httpx.TimeoutException as exc:
+            raise TemporaryFailure(f"gateway timeout ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise TemporaryFailure(f"gateway unreachable ({type(exc).__name__}: {exc})") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        answer = f"gateway answered HTTP {status}: {response.text[:200]}".rstrip(": ")
+        if 400 <= status < 500 and status not in (408, 429):
+            raise PermanentRefusal(answer)
+        raise TemporaryFailure(answer, _retry_after(response))
+
+
 class DeliveryWorker:
+    """See the module docstring. `deliver_batch()` sends one batch and returns (tests);
+    `start()` / `stop()` run the loop in the background (the service)."""
+
     def __init__(
         self,
         pool_getter: Callable[[], asyncpg.Pool],
@@ -74,85 +219,193 @@ class DeliveryWorker:
         batch_size: int = 50,
         idle_poll_s: float = 0.5,
         send_timeout_s: float = 10.0,
+        lease_s: float = 60.0,
+        max_attempts: int = 30,
         retry_base_delay_s: float = 30.0,
         retry_max_delay_s: float = 3600.0,
+        stop_timeout_s: float = 10.0,
     ) -> None:
+        if lease_s <= send_timeout_s:
+            raise ValueError("the lease must outlast a send (lease_s > send_timeout_s)")
+        if max_attempts < 1 or batch_size < 1:
+            raise ValueError("max_attempts and batch_size must be at least 1")
         self.pool_getter = pool_getter
         self.gateway = gateway
         self.batch_size = batch_size
         self.idle_poll_s = idle_poll_s
         self.send_timeout_s = send_timeout_s
+        self.lease_s = lease_s
+        self.max_attempts = max_attempts
         self.retry_base_delay_s = retry_base_delay_s
         self.retry_max_delay_s = retry_max_delay_s
+        self.stop_timeout_s = stop_timeout_s
+        # Outcomes since start: delivered, postponed for another attempt, closed as failed.
         self.delivered = 0
+        self.retried = 0
         self.failed = 0
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        # Claimed rows whose send has not returned yet: what a stop hands back (id -> claim id).
+        self._unanswered: dict[int, uuid.UUID] = {}
 
     def start(self) -> None:
         self._stop.clear()
         self._task = asyncio.create_task(self._run_forever(), name="notification-delivery")
 
-    async def stop(self, timeout_s: float = 5.0) -> None:
-        """Finish the batch in hand (up to the timeout), then stop."""
+    async def stop(self, timeout_s: float | None = None) -> None:
+        """Claim nothing more, wait (up to the timeout) for the sends in flight and record each
+        outcome; then cancel what is left and hand those rows back for the next sender."""
         self._stop.set()
-        if self._task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.stop_timeout_s if timeout_s is None else timeout_s)
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), max(deadline - loop.time(), 0.01))
+            if not self._task.done():  # stuck in a claim (database away): nothing of it was sent
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=max(deadline - loop.time(), 0.0))
+        cut_off = set(self._in_flight)
+        for task in cut_off:
+            task.cancel()
+        if cut_off:
+            await asyncio.gather(*cut_off, return_exceptions=True)
+        if self._unanswered:
+            unanswered, self._unanswered = dict(self._unanswered), {}
+            log.warning(
+                "sender stopped before the provider answered; handing the messages back",
+                extra={"notification_ids": sorted(unanswered)},
+            )
+            for claim_id in set(unanswered.values()):
+                ids = [i for i, c in unanswered.items() if c == claim_id]
+                with contextlib.suppress(Exception):  # else the lease brings them back
+                    async with asyncio.timeout(2.0), self.pool_getter().acquire() as conn:
+                        await repository.release(conn, ids, claim_id)
 
     async def deliver_batch(self) -> int:
-        """Send one batch of due notifications; returns how many were claimed."""
-        async with self.pool_getter().acquire() as conn, conn.transaction():
-            batch = await repository.claim_due(conn, self.batch_size)
-            if not batch:
-                return 0
-            sent = await asyncio.gather(*(self._send(n) for n in batch))
-            delivered = [n.id for n, ok in zip(batch, sent, strict=True) if ok]
-            failed = [n.id for n, ok in zip(batch, sent, strict=True) if not ok]
-            await repository.mark_delivered(conn, delivered)
-            await repository.postpone(conn, failed, self.retry_base_delay_s, self.retry_max_delay_s)
-        self.delivered += len(delivered)
-        self.failed += len(failed)
-        return len(batch)
+        """Claim one batch, send it concurrently and record each outcome as its send returns;
+        returns how many rows were claimed (sent or closed as out of attempts)."""
+        claim_id, claimed, given_up = await self._claim(self.batch_size)
+        tasks = [self._spawn(n, claim_id) for n in claimed]
+        if tasks:
+            await asyncio.wait(tasks)
+        return len(claimed) + given_up
 
-    async def _send(self, notification: StoredNotification) -> bool:
+    async def _claim(self, limit: int) -> tuple[uuid.UUID, list[StoredNotification], int]:
+        claim_id = uuid.uuid4()
+        async with self.pool_getter().acquire() as conn:
+            claim = await repository.claim_due(
+                conn, limit, claim_id=claim_id, lease_s=self.lease_s, max_attempts=self.max_attempts
+            )
+        if claim.given_up:
+            self.failed += len(claim.given_up)
+            log.warning(
+                "notifications failed: no answer after the last attempt",
+                extra={"notification_ids": claim.given_up, "max_attempts": self.max_attempts},
+            )
+        for n in claim.to_send:
+            self._unanswered[n.id] = claim_id
+        return claim_id, claim.to_send, len(claim.given_up)
+
+    def _spawn(self, notification: StoredNotification, claim_id: uuid.UUID) -> asyncio.Task[None]:
+        task = asyncio.create_task(
+            self._deliver(notification, claim_id), name=f"notification-{notification.id}"
+        )
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return task
+
+    async def _deliver(self, notification: StoredNotification, claim_id: uuid.UUID) -> None:
+        """Send one message and record its outcome in its own statement."""
+        n = notification
+        error: BaseException | None = None
         try:
             async with asyncio.timeout(self.send_timeout_s):
-                await self.gateway.send(notification)
+                await self.gateway.send(n)
+        except PermanentRefusal as exc:
+            error = exc
+        except TimeoutError:
+            error = TemporaryFailure(f"no answer within {self.send_timeout_s:g} s")
         except Exception as exc:
-            masked = mask_recipient(notification.channel, notification.recipient)
-            log.warning(
-                "notification not sent; will retry",
-                extra={
-                    "notification_id": notification.id,
-                    "template": notification.template,
-                    "channel": notification.channel,
-                    "recipient": masked,
-                    "attempt": notification.attempts + 1,
-                    "error": f"{type(exc).__name__}: {exc}".replace(notification.recipient, masked)[:500],
-                },
-            )
-            return False
-        return True
+            error = exc
+        # From here on the provider has answered: a stop no longer hands this row back.
+        self._unanswered.pop(n.id, None)
+        if error is None:
+            if await self._record(n, "delivered", repository.mark_delivered, n.id):
+                self.delivered += 1
+            return
+        reason = masked_error(error, n)
+        extra = {
+            "notification_id": n.id,
+            "template": n.template,
+            "channel": n.channel,
+            "recipient": mask_recipient(n.channel, n.recipient),
+            "attempt": n.attempts,
+            "error": reason,
+        }
+        if isinstance(error, PermanentRefusal) or n.attempts >= self.max_attempts:
+            if not isinstance(error, PermanentRefusal):
+                reason = f"gave up after {n.attempts} attempts; last error: {reason}"[:_ERROR_MAX_CHARS]
+            log.warning("notification failed for good", extra=extra)
+            if await self._record(n, "failed", repository.mark_failed, n.id, claim_id, reason):
+                self.failed += 1
+            return
+        delay = retry_delay(n.attempts, self.retry_base_delay_s, self.retry_max_delay_s)
+        retry_after = error.retry_after_s if isinstance(error, TemporaryFailure) else None
+        if retry_after is not None:
+            delay = min(max(delay, retry_after), self.retry_max_delay_s)
+        log.warning("notification not sent; will retry", extra=extra | {"retry_in_s": round(delay, 1)})
+        if await self._record(n, "postponed", repository.postpone, n.id, claim_id, delay, reason):
+            self.retried += 1
+
+    async def _record(
+        self, n: StoredNotification, outcome: str, mark: Callable[..., Awaitable[bool]], *args: Any
+    ) -> bool:
+        """Run one marking statement, retried briefly while the database is away. When it never
+        lands, the lease brings the row back and the provider sees the same idempotency key."""
+        for wait in (0.2, 0.5, 1.0, 2.0, None):
+            try:
+                async with self.pool_getter().acquire() as conn:
+                    return await mark(conn, *args)
+            except Exception as exc:
+                if wait is None:
+                    log.error(
+                        "could not record a notification's outcome; it is sent again after its lease",
+                        extra={"notification_id": n.id, "outcome": outcome, "error": repr(exc)},
+                    )
+                    return False
+                await asyncio.sleep(wait)
+        return False
 
     async def _run_forever(self) -> None:
+        """Keep up to `batch_size` sends in flight; claim more as slots free up."""
         backoff = 0.2
         while not self._stop.is_set():
+            free = self.batch_size - len(self._in_flight)
+            if free <= 0:
+                stopping = asyncio.ensure_future(self._stop.wait())
+                await asyncio.wait({*self._in_flight, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                continue
             try:
-                claimed = await self.deliver_batch()
+                claim_id, claimed, given_up = await self._claim(free)
                 backoff = 0.2
             except Exception as exc:
-                log.warning("delivery failed; retrying", extra={"error": repr(exc), "retry_in_s": backoff})
-                claimed, wait = 0, backoff
+                log.warning(
+                    "claiming notifications failed; retrying",
+                    extra={"error": repr(exc), "retry_in_s": backoff},
+                )
+                wait = backoff
                 backoff = min(backoff * 2, 5.0)
             else:
+                for n in claimed:
+                    self._spawn(n, claim_id)
+                if len(claimed) + given_up >= free:
+                    continue  # more may be due
                 wait = self.idle_poll_s
-            if claimed < self.batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), wait)

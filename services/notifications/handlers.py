@@ -1,6 +1,7 @@
 """The notifications subscribers: parse the outcome event, decide the messages (domain), queue
 each once (repository) and announce it (outbox). The delivery worker sends what is queued."""
 
+import logging
 import uuid
 from collections.abc import Callable
 
@@ -13,6 +14,8 @@ from shared.consumer import PoisonMessage, UnitOfWork, parse_uuid
 from shared.events.notifications import NotificationSent
 from shared.events.registry import RegistrationRejected
 from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
+
+log = logging.getLogger(__name__)
 
 
 def _build(builder: Callable[[], list[Notification]]) -> list[Notification]:
@@ -49,6 +52,15 @@ class NotificationsHandlers:
         """No sponsor yet in the worker's kecamatan: tell them they are on the waitlist."""
         event = uow.incoming.parse(WorkerWaitlisted)
         worker_id = _worker_uuid(event.worker_id)
+        await repository.lock_worker(uow.conn, worker_id)
+        if await repository.was_told_enrolled(uow.conn, worker_id):
+            # The topics are not ordered with each other: a waitlisting that arrives after the
+            # enrollment is stale, and "you are on the waitlist" after "you are enrolled" is wrong.
+            log.info(
+                "waitlisted message skipped: the worker was told they are enrolled",
+                extra={"worker_id": event.worker_id},
+            )
+            return
         messages = _build(
             lambda: domain.worker_waitlisted(
                 worker_name=event.full_name,
@@ -63,6 +75,7 @@ class NotificationsHandlers:
         """BPJS enrolled the worker: tell the worker their KPJ and coverage, and the sponsoring company."""
         event = uow.incoming.parse(EnrollmentCompleted)
         worker_id = _worker_uuid(event.worker_id)
+        await repository.lock_worker(uow.conn, worker_id)  # see on_worker_waitlisted
         messages = _build(
             lambda: domain.enrollment_confirmed(
                 worker_name=event.full_name,

@@ -15,3 +15,17 @@ class NotificationsSettings(ServiceSettings):
     office_email: str = Field("disnakertrans@mubakab.go.id", validation_alias="NOTIFICATIONS_OFFICE_EMAIL")
     # How workers are reached: SMS, or WhatsApp where the programme has a WhatsApp Business sender.
     worker_channel: Literal["sms", "whatsapp"] = Field("sms", validation_alias="NOTIFICATIONS_WORKER_CHANNEL")
+
+    # The sender (services/notifications/delivery.py). Empty gateway URL: the logging stand-in.
+    gateway_url: str = Field("", validation_alias="NOTIFICATIONS_GATEWAY_URL")
+    send_timeout_s: float = Field(10.0, gt=0, validation_alias="NOTIFICATIONS_SEND_TIMEOUT_S")
+    # Attempts per message before it is closed as `failed` (with the base and ceiling below, about
+    # a day of trying at the hourly ceiling); a refusal for good (HTTP 4xx) fails it at once.
+    max_attempts: int = Field(30, ge=1, validation_alias="NOTIFICATIONS_MAX_ATTEMPTS")
+    retry_base_delay_s: float = Field(30.0, gt=0, validation_alias="NOTIFICATIONS_RETRY_BASE_DELAY_S")
+    retry_max_delay_s: float = Field(3600.0, gt=0, validation_alias="NOTIFICATIONS_RETRY_MAX_DELAY_S")
+    # How long a claimed message is kept from other senders: longer than a send. A sender that
+    # dies mid-send leaves its messages for this long; a clean stop hands them back at once.
+    delivery_lease_s: float = Field(60.0, gt=0, validation_alias="NOTIFICATIONS_DELIVERY_LEASE_S")
+    # Sends in flight at once per instance.
+    delivery_concurrency: int = Field(50, ge=1, validation_alias="NOTIFICATIONS_DELIVERY_CONCURRENCY")

@@ -346,13 +346,14 @@ async def test_delivery_worker_marks_sent_rows_delivered_and_retries_failed_ones
     worker = DeliveryWorker(lambda: pool, gateway, retry_base_delay_s=60.0)
     assert await worker.deliver_batch() == 3
     assert sorted(n.recipient for n in gateway.sent) == sorted([phone(1), "csr@hindoli.co.id"])
-    assert (worker.delivered, worker.failed) == (2, 1)
+    assert (worker.delivered, worker.retried, worker.failed) == (2, 1, 0)
     async with pool.acquire() as conn:
         state = {r["recipient"]: r for r in await conn.fetch("SELECT * FROM notification")}
         assert state[phone(1)]["status"] == "delivered" and state[phone(1)]["delivered_at"] is not None
         refused = state[phone(2)]
         assert refused["status"] == "queued" and refused["attempts"] == 1
-        assert (refused["next_attempt_at"] - datetime.now(UTC)).total_seconds() > 50
+        # 60 s for the first retry, jittered into its upper half.
+        assert (refused["next_attempt_at"] - datetime.now(UTC)).total_seconds() > 25
     assert phone(2) not in logged(caplog) and "+62812****0002" in logged(caplog)
 
     assert await worker.deliver_batch() == 0  # the refused one is not due yet
@@ -400,7 +401,8 @@ async def test_logging_gateway_never_logs_the_address_or_the_text(caplog: pytest
                 recipient,
                 "Subjek",
                 "Isi pesan rahasia",
-                0,
+                1,
+                "0b0e6f0c-5d2e-4c55-9a53-1b7d6f1c2a10",
             )
         )
     for secret in (phone(5), "csr@", "token", "pw@", "Isi pesan rahasia"):
@@ -455,3 +457,54 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
             )
             == 2
         )
+
+
+async def test_a_waitlisting_that_arrives_after_the_enrollment_tells_the_worker_nothing(
+    pool: asyncpg.Pool, topic_prefix: str
+) -> None:
+    """Enrollment and waitlisting come on different topics, so in any order: once the worker was
+    told they are enrolled, a late "you are on the waitlist" would be wrong."""
+    handlers = NotificationsHandlers(NotificationsSettings())
+    enrolled, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async def handle(handler: Any, topic: str, name: str, worker_id: str, body: dict[str, Any]) -> None:
+        envelope = new_envelope(event_type(name), "/muba/test", subject=worker_id)
+        incoming = Incoming(
+            topic, 0, 1, worker_id, envelope.headers(), json.dumps(body).encode(), envelope, 0
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            uow = UnitOfWork(conn, "notifications", incoming, topic_prefix)
+            await handler(uow)
+            await uow.flush()
+
+    completed_topic, waitlisted_topic = topics.ENROLLMENT_COMPLETED, topics.WORKER_WAITLISTED
+    await handle(
+        handlers.on_enrollment_completed,
+        completed_topic,
+        "enrollment-completed.v1",
+        enrolled,
+        completed(enrolled, 1),
+    )
+    await handle(
+        handlers.on_worker_waitlisted,
+        waitlisted_topic,
+        "worker-waitlisted.v1",
+        enrolled,
+        waitlisted(enrolled, 1),
+    )
+    await handle(
+        handlers.on_worker_waitlisted,
+        waitlisted_topic,
+        "worker-waitlisted.v1",
+        waiting,
+        waitlisted(waiting, 2),
+    )
+
+    async with pool.acquire() as conn:
+        told = await conn.fetch("SELECT worker_id::text, template, audience FROM notification ORDER BY id")
+    assert [tuple(r) for r in told] == [
+        (enrolled, "enrollment_confirmed", "worker"),
+        (enrolled, "enrollment_confirmed", "company"),
+        (enrolled, "enrollment_confirmed", "company"),
+        (waiting, "worker_waitlisted", "worker"),
+    ]
