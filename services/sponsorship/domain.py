@@ -6,6 +6,7 @@ No I/O here. Money is integer Rupiah throughout.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -228,6 +229,7 @@ MISSING_FIELD = "MISSING_FIELD"
 INVALID_TYPE = "INVALID_TYPE"
 VALUE_EMPTY = "VALUE_EMPTY"
 VALUE_TOO_LONG = "VALUE_TOO_LONG"
+INVALID_CHARACTERS = "INVALID_CHARACTERS"
 KECAMATAN_EMPTY = "KECAMATAN_EMPTY"
 KECAMATAN_UNKNOWN = "KECAMATAN_UNKNOWN"
 KECAMATAN_MIXED = "KECAMATAN_MIXED"
@@ -275,6 +277,10 @@ def _is_package(value: str) -> TypeGuard[Package]:
     return value in PACKAGES
 
 
+def _has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(char) in ("Cc", "Cf") for char in value)
+
+
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -309,6 +315,15 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
     def wrong_type(name: str, expected: str) -> None:
         reasons.append(Reason(name, INVALID_TYPE, f"Kolom {name} harus berupa {expected}."))
 
+    def printable(name: str, value: str) -> bool:
+        """Text we can store and repeat: no control characters (PostgreSQL's text holds no NUL)."""
+        if _has_control_characters(value):
+            reasons.append(
+                Reason(name, INVALID_CHARACTERS, f"Kolom {name} tidak boleh berisi karakter kontrol.")
+            )
+            return False
+        return True
+
     def text(name: str) -> str | None:
         value = raw.get(name)
         if value is None:
@@ -316,6 +331,8 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
             return None
         if not isinstance(value, str):
             wrong_type(name, "teks")
+            return None
+        if not printable(name, value):
             return None
         value = value.strip()
         if not value:
@@ -350,6 +367,8 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
         if not isinstance(value, str):
             wrong_type(name, "teks")
             return True, None
+        if not printable(name, value):
+            return True, None
         value = value.strip()
         return bool(value), value or None
 
@@ -375,6 +394,9 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
                 wrong_type(f"kecamatan[{i}]", "teks")
                 entries_ok = False
                 continue
+            if not printable(f"kecamatan[{i}]", entry):
+                entries_ok = False
+                continue
             if entry.strip() == WHOLE_REGENCY:
                 has_star = True
                 continue
@@ -384,7 +406,7 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
                     Reason(
                         f"kecamatan[{i}]",
                         KECAMATAN_UNKNOWN,
-                        f'Kecamatan "{entry}" tidak dikenal di Kabupaten Musi Banyuasin.',
+                        f'Kecamatan "{entry[:100]}" tidak dikenal di Kabupaten Musi Banyuasin.',
                     )
                 )
                 entries_ok = False
@@ -420,7 +442,7 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
                 Reason(
                     "package",
                     PACKAGE_UNKNOWN,
-                    f'Paket "{package_raw}" tidak dikenal; pilih JKK_JKM atau JKK_JKM_JHT.',
+                    f'Paket "{package_raw[:100]}" tidak dikenal; pilih JKK_JKM atau JKK_JKM_JHT.',
                 )
             )
 
@@ -435,6 +457,8 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
                 if not isinstance(entry, str):
                     wrong_type(f"preferred_occupations[{i}]", "teks")
                     continue
+                if not printable(f"preferred_occupations[{i}]", entry):
+                    continue
                 normalised = normalise_occupation(entry)
                 if normalised:
                     seen.setdefault(normalised, None)
@@ -443,7 +467,7 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
     email_given, email = optional_contact("email")
     webhook_given, webhook_url = optional_contact("webhook_url")
     if email is not None and not _is_valid_email(email):
-        reasons.append(Reason("email", EMAIL_INVALID, f'Alamat e-mail "{email}" tidak valid.'))
+        reasons.append(Reason("email", EMAIL_INVALID, f'Alamat e-mail "{email[:100]}" tidak valid.'))
     if webhook_url is not None and not _is_valid_webhook(webhook_url):
         reasons.append(
             Reason(

@@ -260,7 +260,8 @@ async def test_a_commitment_id_with_a_nul_is_rejected_and_its_neighbours_accepte
 
     records: list[Record] = [
         (b"ok-1", [], commitment("ok-1")),
-        (b"bad\x00id", [], commitment("bad\x00id", slots=0)),
+        (b"bad\x00id", [], commitment("bad\x00id")),  # valid but for the NUL
+        (b"also-bad", [], commitment("also-bad", slots=0)),
         (b"ok-2", [], commitment("ok-2")),
     ]
     async with (
@@ -270,12 +271,14 @@ async def test_a_commitment_id_with_a_nul_is_rejected_and_its_neighbours_accepte
         running(sponsorship_app(SponsorshipSettings())),
     ):
         await publish_raw(bootstrap, topic, records)
-        events = await recorder.wait_for(3, timeout_s=30)
+        events = await recorder.wait_for(4, timeout_s=30)
         events = await recorder.settle(1.0)
     accepted = sorted(e.payload["commitment_id"] for e in events if e.topic.endswith("accepted.v1"))
     rejected = [e.payload for e in events if e.topic.endswith("rejected.v1")]
     assert accepted == ["ok-1", "ok-2"]
-    assert [r["commitment_id"] for r in rejected] == ["bad\x00id"]
+    assert sorted(r["commitment_id"] for r in rejected) == ["also-bad", "bad\x00id"]
+    nul = next(r for r in rejected if r["commitment_id"] == "bad\x00id")
+    assert [(x["field"], x["code"]) for x in nul["reasons"]] == [("commitment_id", "INVALID_CHARACTERS")]
 
 
 async def test_nuls_inside_json_strings_are_rejected_with_a_reason(infra: Infra, registry: str) -> None:
