@@ -27,7 +27,8 @@ from jsonschema import Draft7Validator  # type: ignore[import-untyped,unused-ign
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "compose.yaml"
-SCHEMA_FILE = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+# A copy kept in the repository (deploy/schemas/README.md: source and licence).
+SCHEMA_FILE = DEPLOY / "schemas" / "compose-spec.json"
 POM = DEPLOY / "local" / "pom.xml"
 KAFKA_SH = DEPLOY / "local" / "kafka.sh"
 POSTGRES_SH = DEPLOY / "local" / "postgres.sh"
@@ -203,7 +204,7 @@ def validator() -> Draft7Validator:
     if not SCHEMA_FILE.is_file():
         pytest.fail(
             f"the Compose Specification schema is missing: expected {SCHEMA_FILE} (the compose-spec "
-            "project's schema/compose-spec.json, kept in ../shared/schemas next to the repository)"
+            "project's schema/compose-spec.json, see deploy/schemas/README.md)"
         )
     schema = json.loads(SCHEMA_FILE.read_text())
     Draft7Validator.check_schema(schema)
