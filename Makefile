@@ -8,15 +8,22 @@ PY      := $(VENV)/bin/python
 PYTEST  := $(VENV)/bin/pytest
 export MUBA_CACHE ?= $(CURDIR)/.cache
 
+# Kafka brokers: 1 (a laptop) or 3 (`make infra-up BROKERS=3`: replication factor 3,
+# min.insync.replicas 2, any one broker may die without a loss). Use the same BROKERS for every
+# make command while that cluster runs.
+BROKERS ?= $(or $(KAFKA_BROKERS),1)
+export KAFKA_BROKERS := $(BROKERS)
+_KAFKA_BOOTSTRAP := $(shell KAFKA_BROKERS=$(BROKERS) bash deploy/local/kafka.sh bootstrap 2>/dev/null)
+
 # Where the local servers listen; the services and the tests read these.
-export KAFKA_BOOTSTRAP_SERVERS     ?= 127.0.0.1:9092
+export KAFKA_BOOTSTRAP_SERVERS     ?= $(or $(_KAFKA_BOOTSTRAP),127.0.0.1:9092)
 export MUBA_ADMIN_DATABASE_URL     ?= postgresql://postgres@127.0.0.1:5432/muba
 export REGISTRY_DATABASE_URL       ?= postgresql://registry:registry@127.0.0.1:5432/muba
 export SPONSORSHIP_DATABASE_URL    ?= postgresql://sponsorship:sponsorship@127.0.0.1:5432/muba
 export NOTIFICATIONS_DATABASE_URL  ?= postgresql://notifications:notifications@127.0.0.1:5432/muba
 export MUBA_KAFKA_LIBS             ?= $(MUBA_CACHE)/kafka/libs
 
-.PHONY: help install infra-up infra-down infra-status migrate test test-unit lint demo up chaos bench docs dlq env clean
+.PHONY: help install infra-up infra-down infra-status topics migrate test test-unit lint demo up chaos bench docs dlq env clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,11 +34,15 @@ $(VENV)/.installed: pyproject.toml tests/contracts/package-lock.json
 
 install: $(VENV)/.installed ## system packages, the virtualenv and the Kafka jars
 
-infra-up: install ## start Kafka and PostgreSQL (idempotent)
+infra-up: install ## start Kafka (BROKERS=1|3) and PostgreSQL, create the topics (idempotent)
 	@bash deploy/local/postgres.sh up
 	@bash deploy/local/kafka.sh up
+	@$(PY) -m shared.kafka_admin provision --prefix ""
 
-infra-down: ## stop Kafka and PostgreSQL
+topics: install ## create every topic of shared/topics.py and fix their configs (idempotent)
+	@$(PY) -m shared.kafka_admin provision --prefix ""
+
+infra-down: ## stop Kafka (every node) and PostgreSQL
 	@bash deploy/local/kafka.sh down
 	@bash deploy/local/postgres.sh down
 
@@ -42,7 +53,7 @@ migrate: infra-up ## apply every service's migrations
 	@for s in registry sponsorship notifications; do $(PY) -m services.$$s migrate || exit 1; done
 
 env: ## the variables that point a shell at the local servers
-	@env | grep -E '^(KAFKA_BOOTSTRAP_SERVERS|MUBA_ADMIN_DATABASE_URL|[A-Z]+_DATABASE_URL|MUBA_KAFKA_LIBS)=' | sed 's/^/export /'
+	@env | grep -E '^(KAFKA_BOOTSTRAP_SERVERS|KAFKA_BROKERS|MUBA_ADMIN_DATABASE_URL|[A-Z]+_DATABASE_URL|MUBA_KAFKA_LIBS)=' | sed 's/^/export /'
 
 test: infra-up ## the whole suite against the real servers
 	@$(PYTEST) -q

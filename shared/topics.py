@@ -1,5 +1,11 @@
-"""Kafka topic names: the public contract. A breaking change to a payload means a new `.vN` topic."""
+"""Kafka topic names: the public contract. A breaking change to a payload means a new `.vN` topic.
 
+The catalogue at the end (`CATALOGUE`) lists every topic the system uses with its size: the
+brokers never create topics on their own (auto-create is off), `shared.kafka_admin.provision_topics`
+creates these.
+"""
+
+from dataclasses import dataclass
 from typing import Final
 
 # Partner-facing: partner systems and companies publish plain JSON here, no headers required.
@@ -31,3 +37,93 @@ DEAD_LETTER_SUFFIX: Final = ".dlq"
 
 def dead_letter_topic(topic: str) -> str:
     return topic + DEAD_LETTER_SUFFIX
+
+
+# --- the catalogue --------------------------------------------------------------------------------
+
+KIB: Final = 1024
+MIB: Final = 1024 * KIB
+
+# The largest record any topic of ours accepts: what partners may publish (the brokers'
+# message.max.bytes is the same 2 MiB) and what our producers send (max_request_size).
+RECORD_MAX_BYTES: Final = 2 * MIB
+# The dead-letter headers (reason, error text, original topic/partition/offset, consumer, time,
+# the partner's own headers kept) are capped at about 4 KiB; a dead letter carries the original
+# record whole, so a `.dlq` topic must take a 2 MiB record plus those headers. 4 MiB leaves room.
+DEAD_LETTER_HEADERS_MAX_BYTES: Final = 4 * KIB
+DEAD_LETTER_MAX_BYTES: Final = 4 * MIB
+# Dead letters wait for a person to look at them and replay them: keep them longer than events.
+DEAD_LETTER_RETENTION_MS: Final = 30 * 24 * 3600 * 1000
+DEFAULT_PARTITIONS: Final = 4
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic as the project provisions it (without TOPIC_PREFIX)."""
+
+    name: str
+    partitions: int = DEFAULT_PARTITIONS
+    max_message_bytes: int = RECORD_MAX_BYTES
+    retention_ms: int | None = None  # None: the brokers' log.retention (7 days)
+    partner_facing: bool = False
+    consumed_by: tuple[str, ...] = ()
+
+    @property
+    def configs(self) -> dict[str, str]:
+        """Topic-level configs, as Kafka spells them (min.insync.replicas is set by provisioning)."""
+        found = {"max.message.bytes": str(self.max_message_bytes)}
+        if self.retention_ms is not None:
+            found["retention.ms"] = str(self.retention_ms)
+        return found
+
+
+def _event(name: str, *consumed_by: str, partner_facing: bool = False) -> TopicSpec:
+    return TopicSpec(name, partner_facing=partner_facing, consumed_by=consumed_by)
+
+
+EVENT_TOPICS: Final[tuple[TopicSpec, ...]] = (
+    _event(REGISTRATION_SUBMITTED, "registry", partner_facing=True),
+    _event(COMMITMENT_SUBMITTED, "sponsorship", partner_facing=True),
+    _event(WORKER_REGISTERED, "sponsorship"),
+    _event(REGISTRATION_REJECTED, "notifications"),
+    _event(COMMITMENT_ACCEPTED),
+    _event(COMMITMENT_REJECTED),
+    _event(SPONSOR_MATCHED),
+    _event(WORKER_WAITLISTED, "notifications"),
+    _event(ENROLLMENT_COMPLETED, "notifications"),
+    _event(ENROLLMENT_FAILED, "notifications"),
+    _event(ENROLLMENT_REQUESTED, "bpjs-simulator"),
+    _event(ENROLLMENT_CONFIRMED, "sponsorship"),
+    _event(ENROLLMENT_REJECTED, "sponsorship"),
+    _event(NOTIFICATION_SENT),
+)
+
+
+def _dead_letters_of(spec: TopicSpec) -> TopicSpec:
+    # As many partitions as the original: a dead letter keeps its key and so its partition's order.
+    return TopicSpec(
+        dead_letter_topic(spec.name),
+        partitions=spec.partitions,
+        max_message_bytes=DEAD_LETTER_MAX_BYTES,
+        retention_ms=DEAD_LETTER_RETENTION_MS,
+    )
+
+
+# Every topic the system uses: the events, and a `.dlq` for each topic someone consumes.
+CATALOGUE: Final[tuple[TopicSpec, ...]] = EVENT_TOPICS + tuple(
+    _dead_letters_of(spec) for spec in EVENT_TOPICS if spec.consumed_by
+)
+_BY_NAME: Final = {spec.name: spec for spec in CATALOGUE}
+
+
+def spec_for(topic: str, prefix: str = "") -> TopicSpec | None:
+    """The catalogue entry of a topic as it is named on the broker (with `prefix`), if any."""
+    if not topic.startswith(prefix):
+        return None
+    return _BY_NAME.get(topic[len(prefix) :])
+
+
+def find_spec(topic: str) -> TopicSpec | None:
+    """The catalogue entry whose name ends `topic` (which may carry any TOPIC_PREFIX), if any."""
+    matches = [spec for name, spec in _BY_NAME.items() if topic.endswith(name)]
+    return max(matches, key=lambda spec: len(spec.name), default=None)

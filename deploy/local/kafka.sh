@@ -1,30 +1,76 @@
 #!/usr/bin/env bash
-# A real single-node Apache Kafka (KRaft, combined broker + controller) without Docker.
-# The jars come from Maven Central through deploy/local/pom.xml; state lives in .cache/kafka.
-#   deploy/local/kafka.sh up|down|status|fetch
+# A real Apache Kafka (KRaft, combined broker + controller nodes) without Docker.
+#   KAFKA_BROKERS=1 (default): one node, replication factor 1: fine for a laptop, loses what is on
+#     its disk if that disk goes; acks=all then means acks=1.
+#   KAFKA_BROKERS=3 (make infra-up BROKERS=3): three nodes on loopback with a 3-voter controller
+#     quorum, replication factor 3 and min.insync.replicas=2: an acknowledged record survives the
+#     loss of any one node, and the cluster keeps accepting writes while one node is down.
+# Node N listens for clients on KAFKA_PORT + 2(N-1) (9092, 9094, 9096) and for its controller on
+# KAFKA_CONTROLLER_PORT + 2(N-1) (9093, 9095, 9097). Topics are never auto-created: the project
+# creates them (python -m shared.kafka_admin provision; make infra-up does it).
+# The jars come from Maven Central through deploy/local/pom.xml into MUBA_KAFKA_LIBS (default
+# .cache/kafka/libs); state lives in .cache/kafka (one node) or .cache/kafka/node-N (three).
+#   deploy/local/kafka.sh up|down|status|fetch|reset|bootstrap
+#   deploy/local/kafka.sh stop-node N|kill-node N|start-node N   one node of the cluster (faults)
+#   deploy/local/kafka.sh config N                               node N's server.properties
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache="${MUBA_CACHE:-$root/.cache}/kafka"
-libs="$cache/libs"
-data="$cache/data"
-conf="$cache/server.properties"
-pidfile="$cache/kafka.pid"
-log="$cache/kafka.log"
+libs="${MUBA_KAFKA_LIBS:-$cache/libs}"
+brokers="${KAFKA_BROKERS:-1}"
 port="${KAFKA_PORT:-9092}"
-controller_port="${KAFKA_CONTROLLER_PORT:-9093}"
-heap="${KAFKA_HEAP:-512m}"
+controller_port="${KAFKA_CONTROLLER_PORT:-$((port + 1))}"
 
 say() { printf 'kafka: %s\n' "$*"; }
 die() { printf 'kafka: ERROR: %s\n' "$*" >&2; exit 1; }
 
+case "$brokers" in
+  1) rf=1; min_isr=1; heap="${KAFKA_HEAP:-512m}" ;;
+  # 384m each: three nodes fit a 2-core 24 GiB machine next to PostgreSQL and the services.
+  3) rf=3; min_isr=2; heap="${KAFKA_HEAP:-384m}" ;;
+  *) die "KAFKA_BROKERS must be 1 or 3, not '$brokers'" ;;
+esac
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-running_pid() {
-  [ -f "$pidfile" ] || return 1
-  local pid; pid=$(cat "$pidfile")
+# --- where node N lives -------------------------------------------------------------------------
+# One node keeps the layout it always had (.cache/kafka/data, kafka.pid, ...), so an existing
+# single broker keeps its data; the three nodes of a cluster get a folder each.
+node_dir() { if [ "$brokers" = 1 ]; then echo "$cache"; else echo "$cache/node-$1"; fi; }
+client_port() { echo $((port + 2 * ($1 - 1))); }
+node_controller_port() { echo $((controller_port + 2 * ($1 - 1))); }
+nodes() { seq 1 "$brokers"; }
+
+bootstrap() {
+  local n out=()
+  for n in $(nodes); do out+=("127.0.0.1:$(client_port "$n")"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+quorum_bootstrap() {
+  local n out=()
+  for n in $(nodes); do out+=("127.0.0.1:$(node_controller_port "$n")"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+pid_of() {  # pid file -> pid, if that process lives
+  [ -f "$1" ] || return 1
+  local pid; pid=$(cat "$1")
   kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+node_pid() { pid_of "$(node_dir "$1")/kafka.pid"; }
+
+# Pid files of every layout in this cache, whatever KAFKA_BROKERS says now: down and reset must
+# stop a cluster started in the other mode too.
+all_pidfiles() {
+  local f
+  for f in "$cache/kafka.pid" "$cache"/node-*/kafka.pid; do
+    [ -f "$f" ] && echo "$f"
+  done
+  return 0
 }
 
 version() {
@@ -37,7 +83,7 @@ fetch() {
   command -v java >/dev/null || die "Java is missing: install a JDK 17+ (apt-get install openjdk-17-jre-headless)"
   command -v mvn >/dev/null || die "Maven is missing: install it (apt-get install maven)"
   say "fetching Apache Kafka jars with Maven into $libs"
-  mkdir -p "$libs"
+  mkdir -p "$libs" "$cache"
   if ! mvn -B -q -f "$here/pom.xml" \
       org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
       -DincludeScope=runtime -DoutputDirectory="$libs" >"$cache/mvn.log" 2>&1; then
@@ -47,36 +93,56 @@ fetch() {
   fi
 }
 
-write_config() {
-  mkdir -p "$data"
-  cat >"$conf" <<CONF
+# A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (what `kafka-storage
+# random-uuid` prints), not starting with '-' so that no tool takes it for an option.
+random_uuid() {
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [ "${id:0:1}" != "-" ] && { echo "$id"; return; }
+  done
+}
+
+# server.properties of node N, on stdout (tests/unit/test_compose.py compares it with compose).
+render_config() {
+  local n=$1 data; data="$(node_dir "$n")/data"
+  cat <<CONF
 process.roles=broker,controller
-node.id=1
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+node.id=$n
+listeners=PLAINTEXT://127.0.0.1:$(client_port "$n"),CONTROLLER://127.0.0.1:$(node_controller_port "$n")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(client_port "$n")
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
-controller.quorum.bootstrap.servers=127.0.0.1:$controller_port
+controller.quorum.bootstrap.servers=$(quorum_bootstrap)
 log.dirs=$data
 num.partitions=${KAFKA_NUM_PARTITIONS:-4}
-default.replication.factor=1
-offsets.topic.replication.factor=1
+default.replication.factor=$rf
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$rf
 offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$min_isr
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=$min_isr
+unclean.leader.election.enable=false
 group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=true
+auto.create.topics.enable=false
 num.network.threads=2
 num.io.threads=2
 num.recovery.threads.per.data.dir=1
 log.retention.hours=168
 log.segment.bytes=67108864
 message.max.bytes=2097152
+replica.fetch.max.bytes=4194304
 CONF
-  cat >"$cache/log4j2.yaml" <<'CONF'
+}
+# message.max.bytes is the default for topics: partner-facing topics take records up to 2 MiB.
+# Dead-letter topics are provisioned with max.message.bytes=4 MiB (the original record plus the
+# dead-letter headers), so followers fetch up to 4 MiB per partition (replica.fetch.max.bytes).
+
+write_log_config() {
+  cat >"$cache/log4j2.yaml" <<'YAML'
 Configuration:
   Appenders:
     Console:
@@ -99,7 +165,7 @@ Configuration:
         level: INFO
       - name: kafka.server.BrokerServer
         level: INFO
-CONF
+YAML
 }
 
 java_opts() {
@@ -107,70 +173,210 @@ java_opts() {
         -Dlog4j2.configurationFile="$cache/log4j2.yaml" -cp "$libs/*")
 }
 
-java_run() { java_opts; java "${opts[@]}" "$@"; }
-
-up() {
-  if pid=$(running_pid); then
-    say "already running (pid $pid) on 127.0.0.1:$port, version $(version)"
-    return 0
-  fi
-  if port_open "$port"; then
-    die "port $port is taken by another process (not ours); stop it or set KAFKA_PORT"
-  fi
-  if port_open "$controller_port"; then
-    die "port $controller_port is taken by another process; stop it or set KAFKA_CONTROLLER_PORT"
-  fi
-  command -v java >/dev/null || die "Java is missing: install a JDK 17+ (apt-get install openjdk-17-jre-headless)"
-  fetch
-  write_config
-  if [ ! -f "$data/meta.properties" ]; then
-    local cluster_id
-    cluster_id=$(java_run kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)
-    java_run kafka.tools.StorageTool format -t "$cluster_id" -c "$conf" --standalone >"$cache/format.log" 2>&1 \
-      || { cat "$cache/format.log" >&2; die "could not format the KRaft storage"; }
-    say "formatted KRaft storage (cluster $cluster_id)"
-  fi
-  java_opts
-  # setsid: the broker outlives the shell (and make) that started it.
-  setsid java "${opts[@]}" kafka.Kafka "$conf" >"$log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
-  local waited=0
-  until port_open "$port" && grep -q "Kafka Server started" "$log" 2>/dev/null; do
-    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      tail -n 30 "$log" >&2
-      die "the broker exited during start-up (log: $log)"
-    fi
-    [ "$waited" -ge 120 ] && { tail -n 30 "$log" >&2; die "the broker did not answer on 127.0.0.1:$port within 60 s"; }
-    sleep 0.5; waited=$((waited + 1))
-  done
-  say "up: Apache Kafka $(version) (KRaft, single node) on 127.0.0.1:$port, pid $(cat "$pidfile")"
+java_tool() {  # a Kafka tool in a small JVM of its own
+  java -Xmx128m -Djava.awt.headless=true -Dlog4j2.configurationFile="$cache/log4j2.yaml" -cp "$libs/*" "$@"
 }
 
-down() {
-  local pid
-  if ! pid=$(running_pid); then
-    say "not running"
-    rm -f "$pidfile"
+# The other layout must not run from this cache: the ports and the meaning of `down` would clash.
+refuse_other_mode() {
+  local f
+  if [ "$brokers" = 1 ]; then
+    for f in "$cache"/node-*/kafka.pid; do
+      [ -f "$f" ] && pid_of "$f" >/dev/null \
+        && die "a 3-broker cluster runs from $cache; stop it first (deploy/local/kafka.sh down)"
+    done
+  elif pid_of "$cache/kafka.pid" >/dev/null; then
+    die "a 1-broker Kafka runs from $cache; stop it first (deploy/local/kafka.sh down)"
+  fi
+  return 0
+}
+
+prepare() {
+  command -v java >/dev/null || die "Java is missing: install a JDK 17+ (apt-get install openjdk-17-jre-headless)"
+  fetch
+  mkdir -p "$cache"
+  write_log_config
+  local n
+  for n in $(nodes); do
+    mkdir -p "$(node_dir "$n")/data"
+    render_config "$n" >"$(node_dir "$n")/server.properties"
+  done
+}
+
+# Format the storage of every node that has none. All nodes of a cluster are formatted together
+# with the same cluster id and the same initial controllers (a dynamic KRaft quorum, KIP-853);
+# a cluster with some nodes formatted and others not is refused (reset it).
+format_storage() {
+  local n formatted=0 cluster_id
+  for n in $(nodes); do
+    [ -f "$(node_dir "$n")/data/meta.properties" ] && formatted=$((formatted + 1))
+  done
+  [ "$formatted" = "$brokers" ] && return 0
+  [ "$formatted" = 0 ] || die "only $formatted of $brokers nodes have storage; run deploy/local/kafka.sh reset"
+  cluster_id=$(random_uuid)
+  if [ "$brokers" = 1 ]; then
+    java_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$cache/server.properties" --standalone \
+      >"$cache/format.log" 2>&1 || { cat "$cache/format.log" >&2; die "could not format the KRaft storage"; }
+    say "formatted KRaft storage (cluster $cluster_id)"
     return 0
   fi
-  kill -TERM "$pid"
+  local voters=() pids=()
+  for n in $(nodes); do voters+=("$n@127.0.0.1:$(node_controller_port "$n"):$(random_uuid)"); done
+  local initial; initial=$(IFS=,; echo "${voters[*]}")
+  for n in $(nodes); do
+    java_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$(node_dir "$n")/server.properties" \
+      --initial-controllers "$initial" >"$(node_dir "$n")/format.log" 2>&1 &
+    pids+=($!)
+  done
+  local i=0 failed=0
+  for n in $(nodes); do
+    wait "${pids[$i]}" || { cat "$(node_dir "$n")/format.log" >&2; failed=1; }
+    i=$((i + 1))
+  done
+  [ "$failed" = 0 ] || die "could not format the KRaft storage"
+  say "formatted KRaft storage of $brokers nodes (cluster $cluster_id, controllers $initial)"
+}
+
+launch_node() {
+  local n=$1 dir; dir=$(node_dir "$n")
+  local cp; cp=$(client_port "$n")
+  local ctl; ctl=$(node_controller_port "$n")
+  port_open "$cp" && die "port $cp (node $n) is taken by another process (not ours); stop it or set KAFKA_PORT"
+  port_open "$ctl" && die "port $ctl (node $n's controller) is taken by another process; stop it or set KAFKA_CONTROLLER_PORT"
+  [ -f "$dir/kafka.log" ] && mv -f "$dir/kafka.log" "$dir/kafka.log.1"
+  java_opts
+  # setsid: the broker outlives the shell (and make) that started it.
+  setsid java "${opts[@]}" kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 </dev/null &
+  echo $! >"$dir/kafka.pid"
+}
+
+wait_started() {  # node numbers...
+  local n dir waited=0 pending=("$@") still
+  while [ ${#pending[@]} -gt 0 ]; do
+    still=()
+    for n in "${pending[@]}"; do
+      dir=$(node_dir "$n")
+      if port_open "$(client_port "$n")" && grep -q "Kafka Server started" "$dir/kafka.log" 2>/dev/null; then
+        continue
+      fi
+      if ! kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; then
+        tail -n 30 "$dir/kafka.log" >&2
+        die "node $n exited during start-up (log: $dir/kafka.log)"
+      fi
+      still+=("$n")
+    done
+    [ ${#still[@]} -eq 0 ] && return 0
+    if [ "$waited" -ge 240 ]; then
+      for n in "${still[@]}"; do tail -n 30 "$(node_dir "$n")/kafka.log" >&2; done
+      die "node(s) ${still[*]} did not start within 120 s"
+    fi
+    pending=("${still[@]}")
+    sleep 0.5; waited=$((waited + 1))
+  done
+}
+
+describe() {
+  if [ "$brokers" = 1 ]; then
+    echo "Apache Kafka $(version) (KRaft, single node, replication factor 1) on $(bootstrap)"
+  else
+    echo "Apache Kafka $(version) (KRaft, $brokers nodes, replication factor $rf, min.insync.replicas $min_isr) on $(bootstrap)"
+  fi
+}
+
+up() {
+  refuse_other_mode
+  local n missing=()
+  for n in $(nodes); do node_pid "$n" >/dev/null || missing+=("$n"); done
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "already running: $(describe)"
+    return 0
+  fi
+  prepare
+  format_storage
+  for n in "${missing[@]}"; do launch_node "$n"; done
+  wait_started "${missing[@]}"
+  say "up: $(describe)"
+}
+
+stop_pidfile() {  # pidfile signal label
+  local pid
+  if ! pid=$(pid_of "$1"); then
+    rm -f "$1"
+    return 1
+  fi
+  kill "-$2" "$pid"
   for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; say "stopped"; return 0; }
+    kill -0 "$pid" 2>/dev/null || { rm -f "$1"; return 0; }
     sleep 0.5
   done
   kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$pidfile"
-  say "killed after 30 s (did not stop on SIGTERM)"
+  rm -f "$1"
+  say "$3: killed after 30 s (did not stop on SIG$2)"
+}
+
+down() {
+  local f stopped=0 pids=()
+  # In parallel: a node waiting for its peers' controlled shutdown must not wait for us.
+  for f in $(all_pidfiles); do
+    if pid_of "$f" >/dev/null; then
+      stop_pidfile "$f" TERM "$(basename "$(dirname "$f")")" &
+      pids+=($!)
+      stopped=$((stopped + 1))
+    else
+      rm -f "$f"
+    fi
+  done
+  for f in "${pids[@]}"; do wait "$f" || true; done
+  if [ "$stopped" = 0 ]; then say "not running"; else say "stopped ($stopped node(s))"; fi
 }
 
 status() {
-  local pid
-  if pid=$(running_pid) && port_open "$port"; then
-    say "running: Apache Kafka $(version) (KRaft) on 127.0.0.1:$port, pid $pid"
-  else
+  local n up_count=0 pid lines=()
+  for n in $(nodes); do
+    if pid=$(node_pid "$n") && port_open "$(client_port "$n")"; then
+      up_count=$((up_count + 1)); lines+=("node $n: running on 127.0.0.1:$(client_port "$n"), pid $pid")
+    else
+      lines+=("node $n: not running")
+    fi
+  done
+  if [ "$up_count" = "$brokers" ]; then
+    say "running: $(describe)"
+  elif [ "$up_count" = 0 ]; then
     say "not running"
-    return 3
+  else
+    say "degraded: $up_count of $brokers nodes running"
   fi
+  if [ "$brokers" != 1 ]; then
+    for n in "${lines[@]}"; do say "  $n"; done
+  fi
+  [ "$up_count" = "$brokers" ] || return 3
+}
+
+node_arg() {
+  local n=${1:-}
+  [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le "$brokers" ] \
+    || die "name a node from 1 to $brokers (KAFKA_BROKERS=$brokers)"
+  echo "$n"
+}
+
+stop_node() {  # node signal
+  local n; n=$(node_arg "$1")
+  if stop_pidfile "$(node_dir "$n")/kafka.pid" "$2" "node $n"; then
+    say "node $n stopped (SIG$2)"
+  else
+    say "node $n was not running"
+  fi
+}
+
+start_node() {
+  local n; n=$(node_arg "$1")
+  refuse_other_mode
+  if pid=$(node_pid "$n"); then say "node $n already running (pid $pid)"; return 0; fi
+  [ -f "$(node_dir "$n")/data/meta.properties" ] || die "node $n has no storage; start the cluster with up"
+  prepare
+  launch_node "$n"
+  wait_started "$n"
+  say "node $n up on 127.0.0.1:$(client_port "$n"), pid $(cat "$(node_dir "$n")/kafka.pid")"
 }
 
 case "${1:-}" in
@@ -178,6 +384,11 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   fetch) fetch; say "jars ready: Apache Kafka $(version)" ;;
-  reset) down; rm -rf "$data"; say "storage removed" ;;
-  *) echo "usage: $0 up|down|status|fetch|reset" >&2; exit 2 ;;
+  reset) down; rm -rf "$cache/data" "$cache"/node-*; say "storage removed" ;;
+  bootstrap) bootstrap ;;
+  config) render_config "$(node_arg "${2:-}")" ;;
+  stop-node) stop_node "${2:-}" TERM ;;
+  kill-node) stop_node "${2:-}" KILL ;;
+  start-node) start_node "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|fetch|reset|bootstrap|config N|stop-node N|kill-node N|start-node N" >&2; exit 2 ;;
 esac

@@ -1,31 +1,45 @@
-"""The broker is a real Apache Kafka: one KRaft node, reachable with aiokafka and FastStream."""
+"""The broker is a real Apache Kafka (KRaft), reachable with aiokafka and FastStream; it never
+creates a topic on its own, the project provisions every topic with the sizes and replication it
+needs, and with three brokers an acknowledged record survives the loss of the partition leader."""
 
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
+import socket
 import subprocess
+import time
 import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
+from shared import topics
+from shared.kafka_admin import broker_configs, provision_topics, topic_configs
 from shared.testing import Infra, ensure_topic
 
 
-async def test_cluster_is_one_kraft_node_and_reports_its_version(infra: Infra) -> None:
+async def test_cluster_is_kraft_and_reports_its_version(infra: Infra) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
     finally:
         await admin.close()
-    assert len(cluster["brokers"]) == 1
-    assert cluster["controller_id"] == cluster["brokers"][0]["node_id"]
+    # One node (the default) or three (make infra-up BROKERS=3, which exports KAFKA_BROKERS).
+    assert len(cluster["brokers"]) == int(os.environ.get("KAFKA_BROKERS", "1"))
+    # Combined broker + controller nodes: the active controller is one of the brokers.
+    assert cluster["controller_id"] in {b["node_id"] for b in cluster["brokers"]}
     features = _broker_features(infra.kafka_bootstrap_servers)
     # kraft.version is finalized only on a KRaft cluster; metadata.version names the release.
     assert "kraft.version" in features, features
@@ -85,3 +99,297 @@ async def test_message_from_aiokafka_is_consumed_by_a_faststream_group(infra: In
             await producer.stop()
         body = await asyncio.wait_for(received.get(), timeout=30)
     assert body == {"hello": "Sekayu"}
+
+
+# --- topics are provisioned, never auto-created --------------------------------------------------
+
+
+async def test_brokers_never_create_a_topic_on_their_own(infra: Infra) -> None:
+    """auto.create.topics.enable=false on every broker: a misspelt or unprovisioned topic fails
+    loudly at the producer instead of appearing with the broker's defaults (factor 1, 2 MiB)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        for broker in (await admin.describe_cluster())["brokers"]:
+            found = await broker_configs(admin, broker["node_id"], ["auto.create.topics.enable"])
+            assert found == {"auto.create.topics.enable": "false"}, f"broker {broker['node_id']}: {found}"
+        topic = f"never-provisioned-{uuid.uuid4().hex[:8]}"
+        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, request_timeout_ms=3000)
+        await producer.start()
+        try:
+            with pytest.raises(KafkaError):
+                await producer.send_and_wait(topic, b"{}")
+        finally:
+            await producer.stop()
+        assert topic not in await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+async def test_provisioned_topics_have_the_replication_and_sizes_of_the_catalogue(
+    infra: Infra, topic_prefix: str
+) -> None:
+    bootstrap = infra.kafka_bootstrap_servers
+    report = await provision_topics(bootstrap, topic_prefix)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        factor, min_isr = (3, 2) if brokers >= 3 else (brokers, 1)
+        assert (report.replication_factor, report.min_insync_replicas) == (factor, min_isr)
+        names = [topic_prefix + spec.name for spec in topics.CATALOGUE]
+        assert sorted(report.created) == sorted(names)
+
+        # Every topic someone consumes has its dead-letter topic, and every topic we name is there.
+        catalogued = {spec.name for spec in topics.CATALOGUE}
+        for spec in topics.CATALOGUE:
+            if spec.consumed_by:
+                assert topics.dead_letter_topic(spec.name) in catalogued, spec.name
+        assert {
+            getattr(topics, n) for n in dir(topics) if n.isupper() and isinstance(getattr(topics, n), str)
+        } - {topics.DEAD_LETTER_SUFFIX} <= catalogued
+
+        described = {d["topic"]: d for d in await admin.describe_topics(names)}
+        configs = await topic_configs(admin, names)
+        for spec in topics.CATALOGUE:
+            name = topic_prefix + spec.name
+            partitions = described[name]["partitions"]
+            assert len(partitions) == spec.partitions, name
+            assert {len(p["replicas"]) for p in partitions} == {factor}, name
+            effective, _ = configs[name]
+            assert effective["min.insync.replicas"] == str(min_isr), name
+            assert effective["max.message.bytes"] == str(spec.max_message_bytes), name
+            if spec.partner_facing:
+                assert spec.max_message_bytes >= 2 * 1024 * 1024, name
+            if name.endswith(topics.DEAD_LETTER_SUFFIX):
+                assert (
+                    spec.max_message_bytes >= topics.RECORD_MAX_BYTES + topics.DEAD_LETTER_HEADERS_MAX_BYTES
+                )
+
+        # A drifted config is put back, a config someone else set on the topic stays.
+        drifted = topic_prefix + topics.REGISTRATION_SUBMITTED
+        await admin.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC, drifted, {"max.message.bytes": "1000", "segment.ms": "3600000"}
+                )
+            ]
+        )
+
+        async def max_message_bytes_is(value: str) -> bool:
+            # Configs reach every broker a moment after the controller took them: ask until then.
+            effective, _ = (await topic_configs(admin, [drifted]))[drifted]
+            return effective["max.message.bytes"] == value
+
+        await _until(lambda: max_message_bytes_is("1000"), "the drifted config visible", timeout_s=15)
+        again = await provision_topics(bootstrap, topic_prefix)
+        assert again.created == []
+        assert again.altered == {drifted: {"max.message.bytes": str(topics.RECORD_MAX_BYTES)}}
+        await _until(
+            lambda: max_message_bytes_is(str(topics.RECORD_MAX_BYTES)), "the config fixed", timeout_s=15
+        )
+        _, overrides = (await topic_configs(admin, [drifted]))[drifted]
+        assert overrides["segment.ms"] == "3600000"
+    finally:
+        await admin.close()
+
+    # What a partner may publish fits its topic, and its dead letter (the same bytes plus the
+    # dead-letter headers) fits the `.dlq` topic.
+    body = b"x" * (topics.RECORD_MAX_BYTES - 1024)
+    headers = [(f"dlq_h{i}", b"y" * 500) for i in range(8)]  # 4 KiB of headers and more
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=8 * 1024 * 1024)
+    await producer.start()
+    try:
+        partner = topic_prefix + topics.REGISTRATION_SUBMITTED
+        await producer.send_and_wait(partner, body, key=b"w1")
+        await producer.send_and_wait(topics.dead_letter_topic(partner), body, key=b"w1", headers=headers)
+        with pytest.raises(KafkaError):  # more than the partner-facing limit is refused by the broker
+            await producer.send_and_wait(partner, body + b"x" * 8192, key=b"w1")
+    finally:
+        await producer.stop()
+
+
+async def test_ensure_topic_gives_catalogue_topics_their_sizes(infra: Infra, topic_prefix: str) -> None:
+    """shared.dlq and the tests create single topics with ensure_topic: same sizes, same rule."""
+    dlq = topic_prefix + topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED)
+    other = topic_prefix + "foundation"
+    assert await ensure_topic(infra.kafka_bootstrap_servers, dlq) == 4
+    assert await ensure_topic(infra.kafka_bootstrap_servers, other, partitions=2) == 2
+    assert await ensure_topic(infra.kafka_bootstrap_servers, other) == 2  # exists: left as it is
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        configs = await topic_configs(admin, [dlq])
+    finally:
+        await admin.close()
+    assert configs[dlq][0]["max.message.bytes"] == str(topics.DEAD_LETTER_MAX_BYTES)
+
+
+# --- three brokers: an acknowledged record survives the leader's death ---------------------------
+
+KAFKA_SH = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka.sh"
+
+
+def _free_port_base() -> int:
+    """An even port P with P..P+5 free on loopback: three client and three controller ports."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 40000, 2)
+        sockets = []
+        try:
+            for port in range(base, base + 6):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise AssertionError("no six free ports in a row on 127.0.0.1")
+
+
+class LocalCluster:
+    """A 3-broker KRaft cluster of this test's own, through deploy/local/kafka.sh."""
+
+    def __init__(self, cache: Path, base_port: int) -> None:
+        libs = os.environ.get("MUBA_KAFKA_LIBS")
+        if not libs or not shutil.which("java"):
+            pytest.fail("set MUBA_KAFKA_LIBS to the Kafka jars folder (make test does) to start a cluster")
+        self.env = {
+            **os.environ,
+            "MUBA_CACHE": str(cache),
+            "MUBA_KAFKA_LIBS": libs,
+            "KAFKA_BROKERS": "3",
+            "KAFKA_PORT": str(base_port),
+            "KAFKA_CONTROLLER_PORT": str(base_port + 1),
+            "KAFKA_HEAP": "256m",
+        }
+
+    async def run(self, *args: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            "bash", str(KAFKA_SH), *args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=150)
+        text = out.decode(errors="replace")
+        assert proc.returncode == 0, f"kafka.sh {' '.join(args)} exited {proc.returncode}:\n{text}"
+        return text
+
+    async def bootstrap(self) -> str:
+        return (await self.run("bootstrap")).strip()
+
+
+async def _partition_state(admin: AIOKafkaAdminClient, topic: str, partition: int) -> dict[str, Any]:
+    for described in await admin.describe_topics([topic]):
+        for p in described.get("partitions") or []:
+            if p["partition"] == partition:
+                return dict(p)
+    raise AssertionError(f"{topic}/{partition} not found")
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 60) -> None:
+    """Poll `check`; while a node is down, an admin request that lands on it fails: ask again."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if await check():
+                return
+        except KafkaError:
+            pass
+        assert time.monotonic() < deadline, f"not within {timeout_s:.0f} s: {what}"
+        await asyncio.sleep(0.25)
+
+
+@pytest.mark.kafka_cluster
+async def test_three_brokers_lose_no_acknowledged_record_when_the_leader_dies(tmp_path: Path) -> None:
+    cluster = LocalCluster(tmp_path / "cache", _free_port_base())
+    try:
+        print("\n" + (await cluster.run("up")).strip())
+        bootstrap = await cluster.bootstrap()
+        assert len(bootstrap.split(",")) == 3
+        prefix = f"ha-{uuid.uuid4().hex[:6]}-"
+        report = await provision_topics(bootstrap, prefix)
+        assert (report.replication_factor, report.min_insync_replicas) == (3, 2)
+
+        topic = prefix + topics.REGISTRATION_SUBMITTED
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=30000
+        )
+        await producer.start()
+        try:
+            assert len((await admin.describe_cluster())["brokers"]) == 3
+            before = await _partition_state(admin, topic, 0)
+            assert sorted(before["isr"]) == [1, 2, 3], before
+            leader = before["leader"]
+
+            acknowledged: list[bytes] = []
+            failed: list[bytes] = []
+
+            async def send(i: int) -> None:
+                value = f"registration-{i}".encode()
+                try:
+                    await producer.send_and_wait(topic, value, key=b"w", partition=0)
+                    acknowledged.append(value)
+                except KafkaError:
+                    failed.append(value)  # not acknowledged: the producer was told, nothing promised
+
+            for i in range(100):
+                await send(i)
+            # The partition leader dies without a goodbye (no controlled shutdown).
+            print((await cluster.run("kill-node", str(leader))).strip())
+            killed_at = time.monotonic()
+            for i in range(100, 200):
+                await send(i)
+
+            resumed_after = time.monotonic() - killed_at  # the first write after the kill waits for a leader
+            after: dict[str, Any] = {}
+
+            async def new_leader() -> bool:
+                after.update(await _partition_state(admin, topic, 0))
+                return after["leader"] not in (-1, leader) and leader not in after["isr"]
+
+            await _until(new_leader, f"a leader other than node {leader}")
+            print(
+                f"leader {leader} killed; node {after['leader']} leads, isr {after['isr']}; the 100 writes "
+                f"after the kill took {resumed_after:.1f} s; {len(acknowledged)} acknowledged, {len(failed)} refused"
+            )
+            assert len(after["isr"]) >= 2
+            assert [v for v in acknowledged if int(v.split(b"-")[1]) >= 100], (
+                "nothing acknowledged after the kill"
+            )
+
+            # The dead node comes back and catches up; it must not bring back an older history.
+            print((await cluster.run("start-node", str(leader))).strip())
+
+            async def rejoined() -> bool:
+                return leader in (await _partition_state(admin, topic, 0))["isr"]
+
+            await _until(rejoined, f"node {leader} back in sync")
+        finally:
+            await producer.stop()
+            await admin.close()
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            stored: list[bytes] = []
+            while await consumer.position(tp) < end:
+                batch = await consumer.getmany(tp, timeout_ms=2000)
+                stored += [r.value for r in batch.get(tp, []) if r.value is not None]
+        finally:
+            await consumer.stop()
+        lost = [v for v in acknowledged if v not in set(stored)]
+        duplicated = sorted({v for v in stored if stored.count(v) > 1})
+        print(f"stored {len(stored)}, lost={len(lost)} duplicated={len(duplicated)}")
+        assert lost == []
+        assert duplicated == []
+        assert stored == sorted(stored, key=lambda v: int(v.split(b"-")[1]))  # in the order sent
+    finally:
+        print((await cluster.run("down")).strip())

@@ -1,5 +1,6 @@
-"""deploy/compose.yaml: valid against the Compose Specification, and in agreement with the setup
-without Docker (deploy/local/*.sh, deploy/local/pom.xml, deploy/sql/*).
+"""deploy/compose.yaml (and deploy/compose.ha.yaml, three Kafka brokers, merged onto it): valid
+against the Compose Specification, and in agreement with the setup without Docker
+(deploy/local/*.sh, deploy/local/pom.xml, deploy/sql/*).
 
 No Docker engine runs here, so `docker compose config` is not available: these tests are what
 keeps the compose file honest. Values are read from the local scripts wherever they are written
@@ -12,7 +13,9 @@ import base64
 import binascii
 import copy
 import json
+import os
 import re
+import subprocess
 import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -27,7 +30,9 @@ from jsonschema import Draft7Validator  # type: ignore[import-untyped,unused-ign
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "compose.yaml"
-SCHEMA_FILE = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
+COMPOSE_HA_FILE = DEPLOY / "compose.ha.yaml"
+# A copy kept in the repository (deploy/schemas/README.md: source and licence).
+SCHEMA_FILE = DEPLOY / "schemas" / "compose-spec.json"
 POM = DEPLOY / "local" / "pom.xml"
 KAFKA_SH = DEPLOY / "local" / "kafka.sh"
 POSTGRES_SH = DEPLOY / "local" / "postgres.sh"
@@ -46,6 +51,10 @@ APP_MODULES: dict[str, str] = {
     "notifications": "services.notifications",
     "bpjs-simulator": "simulators.bpjs",
 }
+# The one-shot container that creates the topics before the others start.
+TOPICS_SERVICE = "kafka-topics"
+# The Kafka nodes of compose.ha.yaml, by node id.
+HA_KAFKA_NODES: dict[int, str] = {1: "kafka", 2: "kafka-2", 3: "kafka-3"}
 # Read by every process (shared/settings.py); each service also reads <NAME>_DATABASE_URL and
 # <NAME>_HTTP_PORT.
 COMMON_ENV = ("KAFKA_BOOTSTRAP_SERVERS", "HTTP_HOST", "LOG_LEVEL")
@@ -161,17 +170,55 @@ def kafka_listeners(value: str) -> dict[str, tuple[str, int]]:
     return result
 
 
-def local_kafka_properties() -> dict[str, str]:
-    """The broker settings deploy/local/kafka.sh writes, with its `${VAR:-default}` resolved."""
-    text = KAFKA_SH.read_text()
-    block = re.search(r"<<CONF\n(.*?)\nCONF", text, re.DOTALL)
-    assert block, "deploy/local/kafka.sh no longer writes server.properties from a heredoc"
+def local_kafka_properties(brokers: int = 1, node: int = 1) -> dict[str, str]:
+    """The server.properties deploy/local/kafka.sh writes for `node` of a `brokers`-node cluster.
+
+    The script prints them itself (`kafka.sh config N`, nothing started or written), with the
+    environment of a plain `make infra-up`.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MUBA_"))}
+    env["KAFKA_BROKERS"] = str(brokers)
+    out = subprocess.run(
+        ["bash", str(KAFKA_SH), "config", str(node)], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 0, f"deploy/local/kafka.sh config {node} failed: {out.stderr}"
     props: dict[str, str] = {}
-    for line in block.group(1).splitlines():
+    for line in out.stdout.splitlines():
         key, sep, value = line.partition("=")
         if sep and not line.startswith("#"):
-            props[key.strip()] = interpolate(value.strip())
+            props[key.strip()] = value.strip()
+    assert props, "deploy/local/kafka.sh config printed no properties"
     return props
+
+
+def local_bootstrap(brokers: int) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MUBA_"))}
+    env["KAFKA_BROKERS"] = str(brokers)
+    out = subprocess.run(
+        ["bash", str(KAFKA_SH), "bootstrap"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().split(",")
+
+
+def merge_compose(base: Any, override: Any, key: str = "") -> Any:
+    """`docker compose -f base -f override`: the merge rules of the Compose Specification for
+    what our files use (mappings by key, volumes by container path, ports added, the rest replaced)."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for k, v in override.items():
+            merged[k] = merge_compose(base[k], v, k) if k in base else copy.deepcopy(v)
+        return merged
+    if key == "volumes" and isinstance(base, list) and isinstance(override, list):
+        by_target = {
+            str(target): entry for entry, (_, target) in zip(base, mounts({"volumes": base}), strict=True)
+        }
+        for entry, (_, target) in zip(override, mounts({"volumes": override}), strict=True):
+            by_target[str(target)] = entry
+        return list(by_target.values())
+    if key == "ports" and isinstance(base, list) and isinstance(override, list):
+        return base + [p for p in override if p not in base]
+    return copy.deepcopy(override)
 
 
 def kafka_env_name(prop: str) -> str:
@@ -193,9 +240,26 @@ def compose() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = compose["services"]
-    expected = {"kafka", "postgres", *APP_MODULES}
+    expected = {"kafka", "postgres", TOPICS_SERVICE, *APP_MODULES}
     assert set(found) == expected, f"compose services {sorted(found)} != {sorted(expected)}"
     return found
+
+
+@pytest.fixture(scope="module")
+def compose_ha_override() -> dict[str, Any]:
+    assert COMPOSE_HA_FILE.is_file(), f"{COMPOSE_HA_FILE} is missing"
+    loaded = yaml.safe_load(COMPOSE_HA_FILE.read_text())
+    assert isinstance(loaded, dict), "deploy/compose.ha.yaml is not a YAML mapping"
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def compose_ha(compose: dict[str, Any], compose_ha_override: dict[str, Any]) -> dict[str, Any]:
+    """compose.yaml with compose.ha.yaml merged onto it, as `docker compose -f ... -f ...` does."""
+    merged: dict[str, Any] = merge_compose(compose, compose_ha_override)
+    expected = {"postgres", TOPICS_SERVICE, *APP_MODULES, *HA_KAFKA_NODES.values()}
+    assert set(merged["services"]) == expected, sorted(merged["services"])
+    return merged
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +267,7 @@ def validator() -> Draft7Validator:
     if not SCHEMA_FILE.is_file():
         pytest.fail(
             f"the Compose Specification schema is missing: expected {SCHEMA_FILE} (the compose-spec "
-            "project's schema/compose-spec.json, kept in ../shared/schemas next to the repository)"
+            "project's schema/compose-spec.json, see deploy/schemas/README.md)"
         )
     schema = json.loads(SCHEMA_FILE.read_text())
     Draft7Validator.check_schema(schema)
@@ -213,11 +277,19 @@ def validator() -> Draft7Validator:
 # --- (a) the Compose Specification ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("which", ["compose.yaml", "compose.ha.yaml", "both merged"])
 def test_compose_file_validates_against_the_compose_specification(
-    compose: dict[str, Any], validator: Draft7Validator
+    which: str,
+    compose: dict[str, Any],
+    compose_ha_override: dict[str, Any],
+    compose_ha: dict[str, Any],
+    validator: Draft7Validator,
 ) -> None:
-    errors = sorted(validator.iter_errors(compose), key=lambda e: list(e.absolute_path))
-    assert not errors, "deploy/compose.yaml breaks the Compose Specification:\n" + "\n".join(
+    document = {"compose.yaml": compose, "compose.ha.yaml": compose_ha_override, "both merged": compose_ha}[
+        which
+    ]
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    assert not errors, f"{which} breaks the Compose Specification:\n" + "\n".join(
         f"  at {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors
     )
 
@@ -242,11 +314,11 @@ def test_the_schema_check_rejects_a_broken_compose_file(
     assert list(validator.iter_errors(broken)), f"the schema accepted {'/'.join(path)} = {value!r}"
 
 
-def test_every_variable_has_a_default(compose: dict[str, Any]) -> None:
+def test_every_variable_has_a_default(compose: dict[str, Any], compose_ha_override: dict[str, Any]) -> None:
     """`docker compose up` with no .env must give the same values as the local defaults."""
     missing = {
         name
-        for text in strings_in(compose)
+        for text in strings_in([compose, compose_ha_override])
         for name, default in referenced_variables(text).items()
         if default is None
     }
@@ -298,33 +370,147 @@ def test_kafka_is_a_single_kraft_node_with_internal_and_host_listeners(
         assert environment(services[name])["KAFKA_BOOTSTRAP_SERVERS"] == bootstrap, name
 
 
+# Broker settings written both in deploy/local/kafka.sh and in compose: they must agree.
+SHARED_KAFKA_PROPERTIES = (
+    "node.id",
+    "process.roles",
+    "num.partitions",
+    "default.replication.factor",
+    "min.insync.replicas",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+    "unclean.leader.election.enable",
+    "group.initial.rebalance.delay.ms",
+    "auto.create.topics.enable",
+    "message.max.bytes",
+    "replica.fetch.max.bytes",
+)
+
+
+def assert_same_kafka_settings(service: str, env: dict[str, str], local: dict[str, str]) -> None:
+    for prop in SHARED_KAFKA_PROPERTIES:
+        name = kafka_env_name(prop)
+        assert name in env, f"{name} ({prop}) is not set for {service}"
+        assert env[name] == local[prop], (
+            f"{service} {prop}: compose {env[name]!r}, deploy/local/kafka.sh {local[prop]!r}"
+        )
+
+
 def test_kafka_settings_match_the_local_broker(services: dict[str, dict[str, Any]]) -> None:
     env = environment(services["kafka"])
     local = local_kafka_properties()
     assert local["group.initial.rebalance.delay.ms"] == "0"
-    for prop in (
-        "node.id",
-        "process.roles",
-        "num.partitions",
-        "default.replication.factor",
-        "offsets.topic.replication.factor",
-        "offsets.topic.num.partitions",
-        "transaction.state.log.replication.factor",
-        "transaction.state.log.min.isr",
-        "share.coordinator.state.topic.replication.factor",
-        "share.coordinator.state.topic.min.isr",
-        "group.initial.rebalance.delay.ms",
-        "auto.create.topics.enable",
-        "message.max.bytes",
-    ):
-        name = kafka_env_name(prop)
-        assert name in env, f"{name} ({prop}) is not set for kafka"
-        assert env[name] == local[prop], (
-            f"{prop}: compose {env[name]!r}, deploy/local/kafka.sh {local[prop]!r}"
-        )
+    # Topics come from provisioning (shared/kafka_admin.py), never from a producer's first write.
+    assert local["auto.create.topics.enable"] == "false"
+    assert_same_kafka_settings("kafka", env, local)
     for name, value in env.items():
-        if name.endswith(("_REPLICATION_FACTOR", "_MIN_ISR")):
+        if name.endswith(("_REPLICATION_FACTOR", "_MIN_ISR", "_MIN_INSYNC_REPLICAS")):
             assert value == "1", f"{name} must be 1 on a single node"
+
+
+def test_topics_are_created_by_a_one_shot_service_before_the_apps_start(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    topics = services[TOPICS_SERVICE]
+    command = topics["command"]
+    assert (command if isinstance(command, list) else command.split()) == [
+        "python",
+        "-m",
+        "shared.kafka_admin",
+        "provision",
+    ]
+    # A one-shot: restarting it after it succeeded would keep it from ever "completing".
+    assert topics.get("restart", "no") == "no"
+    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+    registry = services["registry"]
+    assert (topics["image"], topics["build"]) == (registry["image"], registry["build"])
+    assert environment(topics)["KAFKA_BOOTSTRAP_SERVERS"] == environment(registry)["KAFKA_BOOTSTRAP_SERVERS"]
+    for name in APP_MODULES:
+        condition = services[name]["depends_on"][TOPICS_SERVICE]["condition"]
+        assert condition == "service_completed_successfully", name
+    # The module the container runs has the command (the image installs shared/).
+    from shared import kafka_admin
+
+    assert callable(kafka_admin.main)
+    with pytest.raises(SystemExit) as usage:
+        kafka_admin.main(["provision", "--help"])
+    assert usage.value.code == 0
+
+
+def test_make_infra_up_provisions_the_topics() -> None:
+    text = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^infra-up:.*\n((?:\t.*\n)+)", text, re.MULTILINE)
+    assert recipe, "the Makefile has no infra-up recipe"
+    lines = recipe.group(1).splitlines()
+    kafka_up = next(i for i, line in enumerate(lines) if "kafka.sh up" in line)
+    provision = next(i for i, line in enumerate(lines) if "shared.kafka_admin provision" in line)
+    assert provision > kafka_up, "topics are provisioned before Kafka is up"
+
+
+# --- (b) Kafka with three brokers (compose.ha.yaml) -------------------------------------------------
+
+
+def test_ha_kafka_nodes_match_the_local_three_broker_cluster(compose_ha: dict[str, Any]) -> None:
+    services = compose_ha["services"]
+    bootstrap_ports = [int(address.rpartition(":")[2]) for address in local_bootstrap(3)]
+    assert len(bootstrap_ports) == len(HA_KAFKA_NODES) == 3
+    heap = re.search(r'^\s*3\).*heap="\$\{KAFKA_HEAP:-(\w+)\}"', KAFKA_SH.read_text(), re.MULTILINE)
+    assert heap, "deploy/local/kafka.sh names no default heap for three brokers"
+    images, cluster_ids, volumes = set(), set(), set()
+    for node_id, name in HA_KAFKA_NODES.items():
+        node = services[name]
+        env = environment(node)
+        local = local_kafka_properties(3, node_id)
+        assert env["KAFKA_NODE_ID"] == str(node_id)
+        assert_same_kafka_settings(name, env, local)
+        assert (local["default.replication.factor"], local["min.insync.replicas"]) == ("3", "2")
+        assert env["KAFKA_HEAP_OPTS"].split() == [f"-Xmx{heap.group(1)}", f"-Xms{heap.group(1)}"]
+        images.add(node["image"])
+        cluster_ids.add(env["CLUSTER_ID"])
+
+        # A 3-voter quorum, the same for every node, on each node's controller listener.
+        listeners = kafka_listeners(env["KAFKA_LISTENERS"])
+        controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+        voters = dict(v.split("@") for v in env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
+        assert voters == {str(i): f"{n}:{listeners[controller][1]}" for i, n in HA_KAFKA_NODES.items()}
+
+        # Clients on the host: node N on the port the local cluster gives node N.
+        advertised = kafka_listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+        assert controller not in advertised
+        external = [n for n, (host, _) in advertised.items() if host == "localhost"]
+        assert len(external) == 1, advertised
+        assert advertised[external[0]][1] == bootstrap_ports[node_id - 1], name
+        assert (bootstrap_ports[node_id - 1], listeners[external[0]][1]) in published_ports(node), name
+        internal = env["KAFKA_INTER_BROKER_LISTENER_NAME"]
+        assert advertised[internal][0] == node.get("hostname", name)
+
+        data = {target: source for source, target in mounts(node)}
+        volume = data[PurePosixPath(env["KAFKA_LOG_DIRS"])]
+        assert volume in compose_ha["volumes"] and volume != "kafka-data", f"{name}: {volume}"
+        volumes.add(volume)
+        assert "kafka-broker-api-versions.sh" in healthcheck_command(node)
+    assert len(images) == 1 and len(cluster_ids) == 1, "one cluster, one Kafka version"
+    assert len(volumes) == 3, "each node keeps its log on a volume of its own"
+
+
+def test_ha_clients_bootstrap_from_every_broker_and_wait_for_them(compose_ha: dict[str, Any]) -> None:
+    services = compose_ha["services"]
+    internal = []
+    for name in HA_KAFKA_NODES.values():
+        env = environment(services[name])
+        advertised = kafka_listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+        internal.append("{}:{}".format(*advertised[env["KAFKA_INTER_BROKER_LISTENER_NAME"]]))
+    for name in (*APP_MODULES, TOPICS_SERVICE):
+        service = services[name]
+        assert environment(service)["KAFKA_BOOTSTRAP_SERVERS"].split(",") == internal, name
+        for node in HA_KAFKA_NODES.values():
+            assert service["depends_on"][node]["condition"] == "service_healthy", f"{name} -> {node}"
+    for name in APP_MODULES:
+        assert services[name]["depends_on"][TOPICS_SERVICE]["condition"] == "service_completed_successfully"
 
 
 def test_kafka_heap_cluster_id_storage_and_healthcheck(compose: dict[str, Any]) -> None:
