@@ -673,11 +673,11 @@ def dlq_list(
     run_kafka(cfg.kafka_bootstrap_servers, kafka.ping(cfg.kafka_bootstrap_servers))
     letters = run_kafka(
         cfg.kafka_bootstrap_servers,
-        dlq.list_dead_letters(
+        dlq.list_with_status(
             cfg.kafka_bootstrap_servers, _dlq_topic(cfg, topic) if topic else None, cfg.topic_prefix
         ),
     )
-    summaries = [letter.summary() for letter in letters]
+    summaries = [letter.summary(replayed) for letter, replayed in letters]
     if output is ListFormat.json:
         sys.stdout.write(json.dumps(summaries, ensure_ascii=False, indent=2) + "\n")
         return
@@ -686,13 +686,20 @@ def dlq_list(
         return
     out.print(Text(f"Dead letters: {number(len(summaries))}", style="bold"))
     for s in summaries:
+        # Text, not str: a letter's bytes are shown as they are, never read as Rich markup.
         details = key_value_table()
-        details.add_row("dari (from)", str(s["from"]))
-        details.add_row("alasan (reason)", str(s["reason"] or "-"))
-        details.add_row("galat (error)", str(s["error"] or "-"))
-        details.add_row("consumer", str(s["consumer"] or "-"))
-        details.add_row("waktu (failed at)", waktu_text(s["failed_at"]))
+        for label, value in (
+            ("dari (from)", s["from"]),
+            ("kunci (key)", "-" if s["key"] is None else repr(s["key"])),
+            ("id peristiwa (event id)", s["original_event_id"] or "-"),
+            ("alasan (reason)", s["reason"] or "-"),
+            ("galat (error)", s["error"] or "-"),
+            ("consumer", s["consumer"] or "-"),
+        ):
+            details.add_row(label, Text(str(value)))
+        details.add_row("waktu (failed at)", Text(waktu_text(s["failed_at"])))
         details.add_row("ukuran (bytes)", number(int(s["bytes"] or 0)))
+        details.add_row("diputar ulang (replayed)", "ya (yes)" if s["replayed"] else "belum (not yet)")
         out.print(Text(str(s["dead_letter"]), style="bold yellow"))
         out.print(Padding(details, (0, 0, 1, 2)))
 
