@@ -9,6 +9,7 @@ retried with backoff and never skipped: a later message is never committed past 
 """
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared import clock, outbox
 from shared.db import Conn
-from shared.envelope import REPLAY_HEADER, Envelope, parse_envelope
+from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER, Envelope, parse_envelope
 from shared.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,22 @@ class Incoming:
 
     def __post_init__(self) -> None:
         if not self.event_id:
-            replay_of = self.headers.get(REPLAY_HEADER)
-            object.__setattr__(self, "event_id", event_identity(self.envelope, self.body, replay_of))
+            object.__setattr__(self, "event_id", event_identity(self.envelope, self.body, self.replay_of()))
+
+    def replay_of(self, consumer: str | None = None) -> str | None:
+        """The dead letter this message replays, when it replays one for `consumer` (any, if None)."""
+        meant_for = self.headers.get(REPLAY_FOR_HEADER)
+        if consumer is not None and meant_for is not None and meant_for != consumer:
+            return None
+        return self.headers.get(REPLAY_HEADER)
+
+    def for_consumer(self, consumer: str) -> "Incoming":
+        """This message as `consumer` knows it: a replay meant for another consumer is the original."""
+        replay_of = self.replay_of(consumer)
+        if replay_of == self.replay_of():
+            return self
+        identity = event_identity(self.envelope, self.body, replay_of)
+        return dataclasses.replace(self, event_id=identity)
 
     @property
     def wire_id(self) -> str:
@@ -310,7 +325,7 @@ class MessageProcessor:
         when even the isolated run fails on something that is not transient: the caller must then
         read the batch again rather than commit past it.
         """
-        incoming = [Incoming.from_record(r) for r in records]
+        incoming = [Incoming.from_record(r).for_consumer(self.consumer) for r in records]
         backoff = 0.1
         isolate = False
         while True:

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import topics
-from shared.envelope import REPLAY_HEADER
+from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER
 from shared.kafka_admin import ensure_topic
 from shared.logging import mask_nik, mask_text
 from shared.outbox import kafka_producer
@@ -117,9 +117,13 @@ class DeadLetter:
         kept = [
             (name, value)
             for name, value in self.raw_headers
-            if not name.startswith(DLQ_HEADER_PREFIX) and name != REPLAY_HEADER
+            if not name.startswith(DLQ_HEADER_PREFIX) and name not in (REPLAY_HEADER, REPLAY_FOR_HEADER)
         ]
-        return [*kept, (REPLAY_HEADER, self.letter_id.encode())]
+        replay = [(REPLAY_HEADER, self.letter_id.encode())]
+        consumer = self.headers.get("dlq_consumer")
+        if consumer:  # only the consumer that gave up on it sees a new message
+            replay.append((REPLAY_FOR_HEADER, consumer.encode()))
+        return [*kept, *replay]
 
     def summary(self, replayed: bool | None = None) -> dict[str, Any]:
         """What `list` shows: nothing in it can fail on the letter's bytes; personal data masked."""

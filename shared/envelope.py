@@ -26,6 +26,8 @@ H_CONTENT_TYPE: Final = "content-type"
 EVENT_TYPE_PREFIX: Final = "id.go.mubakab.disnaker."
 # Set by a dead-letter replay (shared.dlq) to the letter's dlq_id: part of the replayed message's identity.
 REPLAY_HEADER: Final = "muba_replay_of"
+# ...and to the consumer that dead-lettered it: other consumers of the topic see the original again.
+REPLAY_FOR_HEADER: Final = "muba_replay_for"
 
 
 @dataclass(frozen=True, slots=True)

@@ -307,6 +307,23 @@ async def provision_topics(
         return report
 
 
+async def provision_until_done(bootstrap_servers: str, prefix: str, service: str) -> None:
+    """Provision the topics `service` uses (shared.topics.used_by), retrying while Kafka is away:
+    a service starts only once every topic it reads or writes takes acks=all writes."""
+    backoff = 0.5
+    while True:
+        try:
+            await provision_topics(bootstrap_servers, prefix, catalogue=topics.used_by(service), timeout_s=30)
+            return
+        except (KafkaError, TimeoutError, OSError) as exc:
+            log.warning(
+                "kafka: topics not provisioned yet; retrying",
+                extra={"service": service, "error": repr(exc)[:300], "retry_in_s": backoff},
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+
 async def ensure_topic(bootstrap_servers: str, topic: str, partitions: int | None = None) -> int:
     """Create `topic` unless it exists; returns its number of partitions.
 

@@ -27,6 +27,7 @@ from faststream.specification import AsyncAPI
 
 from shared.consumer import Handler, MessageProcessor
 from shared.db import Conn, create_pool, migrate
+from shared.kafka_admin import provision_until_done
 from shared.logging import setup_logging
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import ServiceMetrics
@@ -180,6 +181,9 @@ class ServiceRuntime:
         setup_logging(self.name, self.settings.log_level)
         applied = await migrate(self.settings.database_url, self.migrations)
         log.info("service starting", extra={"migrations_applied": applied})
+        await provision_until_done(
+            self.settings.kafka_bootstrap_servers, self.settings.topic_prefix, self.name
+        )
         self._pool = await create_pool(
             self.settings.database_url, self.settings.db_pool_min_size, self.settings.db_pool_max_size
         )

@@ -123,13 +123,21 @@ async def record_events(bootstrap_servers: str, *topics: str) -> AsyncIterator[E
         await consumer.stop()
 
 
+_known_topics: set[str] = set()
+
+
 async def publish_json(
     bootstrap_servers: str,
     topic: str,
     messages: list[tuple[str | None, Any]],
     headers: dict[str, str] | None = None,
 ) -> None:
-    """Publish plain JSON bodies (as partner systems do) or raw bytes when a body is bytes."""
+    """Publish plain JSON bodies (as partner systems do) or raw bytes when a body is bytes.
+
+    The topic is created first if need be: brokers never auto-create one."""
+    if topic not in _known_topics:
+        await ensure_topic(bootstrap_servers, topic)
+        _known_topics.add(topic)
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         enable_idempotence=True,

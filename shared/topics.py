@@ -67,6 +67,8 @@ class TopicSpec:
     retention_ms: int | None = None  # None: the brokers' log.retention (7 days)
     partner_facing: bool = False
     consumed_by: tuple[str, ...] = ()
+    # Who writes it: a service or the BPJS side; "" for partner systems and companies.
+    published_by: str = ""
 
     @property
     def configs(self) -> dict[str, str]:
@@ -77,25 +79,28 @@ class TopicSpec:
         return found
 
 
-def _event(name: str, *consumed_by: str, partner_facing: bool = False) -> TopicSpec:
-    return TopicSpec(name, partner_facing=partner_facing, consumed_by=consumed_by)
+def _event(name: str, published_by: str, *consumed_by: str) -> TopicSpec:
+    """`published_by` "" means partner systems and companies publish it (a partner-facing topic)."""
+    return TopicSpec(
+        name, partner_facing=not published_by, consumed_by=consumed_by, published_by=published_by
+    )
 
 
 EVENT_TOPICS: Final[tuple[TopicSpec, ...]] = (
-    _event(REGISTRATION_SUBMITTED, "registry", partner_facing=True),
-    _event(COMMITMENT_SUBMITTED, "sponsorship", partner_facing=True),
-    _event(WORKER_REGISTERED, "sponsorship"),
-    _event(REGISTRATION_REJECTED, "notifications"),
-    _event(COMMITMENT_ACCEPTED),
-    _event(COMMITMENT_REJECTED),
-    _event(SPONSOR_MATCHED),
-    _event(WORKER_WAITLISTED, "notifications"),
-    _event(ENROLLMENT_COMPLETED, "notifications"),
-    _event(ENROLLMENT_FAILED, "notifications"),
-    _event(ENROLLMENT_REQUESTED, "bpjs-simulator"),
-    _event(ENROLLMENT_CONFIRMED, "sponsorship"),
-    _event(ENROLLMENT_REJECTED, "sponsorship"),
-    _event(NOTIFICATION_SENT),
+    _event(REGISTRATION_SUBMITTED, "", "registry"),
+    _event(COMMITMENT_SUBMITTED, "", "sponsorship"),
+    _event(WORKER_REGISTERED, "registry", "sponsorship"),
+    _event(REGISTRATION_REJECTED, "registry", "notifications"),
+    _event(COMMITMENT_ACCEPTED, "sponsorship"),
+    _event(COMMITMENT_REJECTED, "sponsorship"),
+    _event(SPONSOR_MATCHED, "sponsorship"),
+    _event(WORKER_WAITLISTED, "sponsorship", "notifications"),
+    _event(ENROLLMENT_COMPLETED, "sponsorship", "notifications"),
+    _event(ENROLLMENT_FAILED, "sponsorship", "notifications"),
+    _event(ENROLLMENT_REQUESTED, "sponsorship", "bpjs-simulator"),
+    _event(ENROLLMENT_CONFIRMED, "bpjs-simulator", "sponsorship"),
+    _event(ENROLLMENT_REJECTED, "bpjs-simulator", "sponsorship"),
+    _event(NOTIFICATION_SENT, "notifications"),
 )
 
 
@@ -114,6 +119,19 @@ CATALOGUE: Final[tuple[TopicSpec, ...]] = EVENT_TOPICS + tuple(
     _dead_letters_of(spec) for spec in EVENT_TOPICS if spec.consumed_by
 )
 _BY_NAME: Final = {spec.name: spec for spec in CATALOGUE}
+
+
+def used_by(service: str) -> tuple[TopicSpec, ...]:
+    """The topics a service reads or writes, with the dead-letter topics of what it reads: what it
+    provisions at start-up (a test's prefix then holds only the topics its services use)."""
+    consumed = {spec.name for spec in EVENT_TOPICS if service in spec.consumed_by}
+    return tuple(
+        spec
+        for spec in CATALOGUE
+        if spec.name in consumed
+        or spec.published_by == service
+        or spec.name.removesuffix(DEAD_LETTER_SUFFIX) in consumed
+    )
 
 
 def spec_for(topic: str, prefix: str = "") -> TopicSpec | None:

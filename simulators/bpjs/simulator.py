@@ -42,6 +42,7 @@ from shared import topics
 from shared.consumer import Incoming, PoisonMessage, dead_letter_headers
 from shared.envelope import H_CORRELATION, Envelope, event_type
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
+from shared.kafka_admin import provision_until_done
 from shared.outbox import kafka_producer
 from simulators.bpjs.settings import SimulatorSettings
 
@@ -251,6 +252,7 @@ class BpjsSimulator:
 
     async def start(self) -> None:
         s = self.settings
+        await provision_until_done(s.kafka_bootstrap_servers, s.topic_prefix, SERVICE)
         producer = kafka_producer(s.kafka_bootstrap_servers, client_id=f"muba-{SERVICE}")
         consumer = AIOKafkaConsumer(
             self.request_topic,

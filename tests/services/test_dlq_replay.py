@@ -29,7 +29,7 @@ from services.registry.settings import RegistrySettings
 from shared import topics
 from shared.consumer import Incoming, UnitOfWork, dead_letter_headers
 from shared.dlq import list_dead_letters, replay
-from shared.envelope import REPLAY_HEADER, event_type, new_envelope
+from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER, event_type, new_envelope
 from shared.kafka_admin import ensure_topic
 from shared.outbox import encode_raw_headers, kafka_headers
 from shared.testing import Infra, sample_registration, unique_prefix
@@ -274,7 +274,8 @@ async def test_a_replay_killed_half_way_and_run_again_sends_each_letter_once(inf
         for record in records:
             assert record.key == original.key
             assert record.value == original.value
-            assert list(record.headers) == [*kept, (REPLAY_HEADER, rid.encode())]
+            assert list(record.headers)[: len(kept) + 1] == [*kept, (REPLAY_HEADER, rid.encode())]
+            assert list(record.headers)[len(kept) + 1][0] == REPLAY_FOR_HEADER
             assert record.partition == original.partition  # the key decides, as for the original
             identities[rid].add(Incoming.from_record(record).event_id)
     # What the consumers know them by: one identity per letter, new to the inbox of the original.
@@ -372,7 +373,11 @@ async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_th
     for record in replayed:
         key, headers = originals[json.loads(record.value or b"")["submission_id"]]
         assert record.key == key
-        assert list(record.headers) == [*headers, (REPLAY_HEADER, replay_of(record).encode())]
+        assert list(record.headers) == [
+            *headers,
+            (REPLAY_HEADER, replay_of(record).encode()),
+            (REPLAY_FOR_HEADER, f"{prefix}registry.{topics.REGISTRATION_SUBMITTED}".encode()),
+        ]
     registered = await read_raw(bootstrap, prefix + topics.WORKER_REGISTERED)
     per_submission: dict[str, int] = defaultdict(int)
     for record in registered:

@@ -95,3 +95,14 @@ def test_a_replay_is_new_to_the_inbox_and_the_same_replay_twice_is_one() -> None
 )
 def test_which_failures_are_the_databases(error: BaseException, transient: bool) -> None:
     assert is_transient(error) is transient
+
+
+def test_a_replay_is_new_only_to_the_consumer_that_dead_lettered_it() -> None:
+    from shared.envelope import REPLAY_FOR_HEADER
+
+    original = Incoming.from_record(record(headers=ce("/a", "1")))
+    replay = Incoming.from_record(
+        record(headers=[*ce("/a", "1"), (REPLAY_HEADER, b"letter-1"), (REPLAY_FOR_HEADER, b"group-a")])
+    )
+    assert replay.for_consumer("group-a").event_id != original.event_id
+    assert replay.for_consumer("group-b").event_id == original.event_id  # it processed the original

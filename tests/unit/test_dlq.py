@@ -6,7 +6,7 @@ import json
 from aiokafka import TopicPartition
 
 from shared.dlq import DeadLetter, replay_plan, shown_text
-from shared.envelope import REPLAY_HEADER
+from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER
 
 DLQ = "registry.registration-submitted.v1.dlq"
 ORIGINAL = "registry.registration-submitted.v1"
@@ -57,6 +57,7 @@ def test_replay_keeps_the_original_headers_byte_for_byte_and_in_order() -> None:
         ("hop", b"b"),
         ("nul", b"x\x00y"),
         (REPLAY_HEADER, b"letter-0-5"),
+        (REPLAY_FOR_HEADER, b"registry"),  # only the consumer that dead-lettered it sees it anew
     ]
     assert not any(name.startswith("dlq_") for name, _ in replayed)
 
@@ -68,7 +69,7 @@ def test_a_letter_replays_to_the_same_identity_every_time() -> None:
     assert without.letter_id == again.letter_id  # derived from where it sits
     assert without.letter_id != letter(6, dlq_id=None).letter_id
     assert without.letter_id != DeadLetter(DLQ, 1, 5, None, (), b"").letter_id
-    assert without.replay_headers()[-1] == (REPLAY_HEADER, without.letter_id.encode())
+    assert without.replay_headers()[-2] == (REPLAY_HEADER, without.letter_id.encode())
 
 
 def test_a_header_named_like_ours_by_a_partner_loses_to_ours() -> None:
