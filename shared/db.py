@@ -24,16 +24,47 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, min_size: int = 2, max_size: int = 8, **kwargs: Any) -> asyncpg.Pool:
+# The client's own bound on one statement: a server that went away without closing the
+# connection (a partition, a frozen host) fails the statement instead of hanging it forever.
+# Above the roles' statement_timeout (deploy/sql/init.sql), which normally ends a slow one first.
+COMMAND_TIMEOUT_S = 60.0
+# What the server does about a peer that went silent (asyncpg sets no client-side keepalives).
+TCP_KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
+
+
+def _server_settings(extra: dict[str, str] | None) -> dict[str, str]:
+    return {**TCP_KEEPALIVES, **(extra or {})}
+
+
+async def create_pool(
+    dsn: str,
+    min_size: int = 2,
+    max_size: int = 8,
+    server_settings: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> asyncpg.Pool:
+    kwargs.setdefault("command_timeout", COMMAND_TIMEOUT_S)
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings=_server_settings(server_settings),
+        **kwargs,
     )
     assert pool is not None
     return pool
 
 
-async def connect(dsn: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn)
+async def connect(
+    dsn: str, server_settings: dict[str, str] | None = None, **kwargs: Any
+) -> asyncpg.Connection:
+    """One connection of our own; `server_settings` are session settings (e.g. the relay's
+    idle_session_timeout), on top of the role's and the keepalives."""
+    kwargs.setdefault("command_timeout", COMMAND_TIMEOUT_S)
+    conn: asyncpg.Connection = await asyncpg.connect(
+        dsn, server_settings=_server_settings(server_settings), **kwargs
+    )
     await _init_connection(conn)
     return conn
 
@@ -51,7 +82,9 @@ async def migrate(dsn: str, service_migrations: Path) -> list[str]:
     A session-level advisory lock per schema makes concurrent start-ups take turns.
     Returns the versions this call applied.
     """
-    conn = await asyncpg.connect(dsn)
+    # A migration may rewrite a big table and waits for concurrent starters: the roles' statement
+    # and lock timeouts (made for the services' short transactions) do not apply to it.
+    conn = await asyncpg.connect(dsn, server_settings={"statement_timeout": "0", "lock_timeout": "0"})
     try:
         schema = await conn.fetchval("SELECT current_schema()")
         if schema is None:

@@ -29,3 +29,21 @@ FROM unnest(ARRAY['registry', 'sponsorship', 'notifications']) AS r
 SELECT format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', r, current_database(), r)
 FROM unnest(ARRAY['registry', 'sponsorship', 'notifications']) AS r
 \gexec
+
+-- Liveness bounds: a frozen or lost client (SIGSTOP, a dead host, a partition) cannot hold its
+-- locks (inbox keys, kecamatan advisory locks, row locks) for ever. Sized for the services' work:
+-- a batch is one short transaction. Migrations lift the first two for their own session
+-- (shared/db.py); the outbox relay's session adds a short idle_session_timeout (shared/outbox.py).
+--   statement_timeout                   30 s   one statement; the batch is then retried
+--   lock_timeout                        10 s   waiting for a lock another instance holds
+--   idle_in_transaction_session_timeout 60 s   a transaction left open by a frozen instance
+--   tcp_keepalives_*                    10/5/3 a silent peer is noticed within ~25 s
+SELECT format('ALTER ROLE %I IN DATABASE %I SET %s = %L', r, current_database(), s.name, s.value)
+FROM unnest(ARRAY['registry', 'sponsorship', 'notifications']) AS r,
+     (VALUES ('statement_timeout', '30s'),
+             ('lock_timeout', '10s'),
+             ('idle_in_transaction_session_timeout', '60s'),
+             ('tcp_keepalives_idle', '10'),
+             ('tcp_keepalives_interval', '5'),
+             ('tcp_keepalives_count', '3')) AS s(name, value)
+\gexec
