@@ -2,12 +2,14 @@
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import registry as prometheus_registry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from shared.consumer import MessageProcessor
+from shared.outbox import RelayStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -15,10 +17,14 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 class _ConsumerStats(prometheus_registry.Collector):
     def __init__(
-        self, processors: Sequence[MessageProcessor], published: Callable[[], Mapping[str, int]]
+        self,
+        processors: Sequence[MessageProcessor],
+        published: Callable[[], Mapping[str, int]],
+        relay: Callable[[], RelayStats] | None = None,
     ) -> None:
         self.processors = processors
         self.published = published
+        self.relay = relay
 
     def collect(self) -> Iterable[Metric]:
         consumed = CounterMetricFamily(
@@ -54,11 +60,34 @@ class _ConsumerStats(prometheus_registry.Collector):
         for topic, count in sorted(self.published().items()):
             published.add_metric([topic], count)
         yield published
+        if self.relay is None:
+            return
+        stats = self.relay()
+        for name, help_text, value in (
+            ("muba_outbox_rows_parked", "Outbox rows this process's relay parked", stats.parked),
+            (
+                "muba_outbox_send_failures",
+                "Outbox rows whose send failed and is retried",
+                stats.send_failures,
+            ),
+            (
+                "muba_outbox_producer_restarts",
+                "Kafka producers replaced after a failed send (a broken idempotent sequence)",
+                stats.producer_restarts,
+            ),
+            ("muba_outbox_leads_lost", "Times this process's relay lost the lead", stats.leads_lost),
+        ):
+            counter = CounterMetricFamily(name, help_text)
+            counter.add_metric([], value)
+            yield counter
 
 
 class ServiceMetrics:
     def __init__(
-        self, processors: Sequence[MessageProcessor], published: Callable[[], Mapping[str, int]]
+        self,
+        processors: Sequence[MessageProcessor],
+        published: Callable[[], Mapping[str, int]],
+        relay: Callable[[], RelayStats] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self.batch_seconds = Histogram(
@@ -76,9 +105,29 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.outbox_backlog = Gauge(
-            "muba_outbox_backlog", "Outbox rows not yet published", registry=self.registry
+            "muba_outbox_backlog", "Outbox rows not yet published (parked ones apart)", registry=self.registry
         )
-        self.ready = Gauge("muba_ready", "1 when broker and database answer", registry=self.registry)
+        self.outbox_parked = Gauge(
+            "muba_outbox_parked",
+            "Outbox rows parked: never sendable as they are, waiting for an operator (muba outbox parked)",
+            registry=self.registry,
+        )
+        self.outbox_oldest_pending = Gauge(
+            "muba_outbox_oldest_pending_seconds",
+            "Age of the oldest outbox row waiting to be published (0 when none)",
+            registry=self.registry,
+        )
+        self.outbox_leader_present = Gauge(
+            "muba_outbox_leader_present",
+            "1 when some relay (of any process) holds this schema's outbox lock",
+            registry=self.registry,
+        )
+        self.outbox_relay_leader = Gauge(
+            "muba_outbox_relay_leader", "1 when this process's relay is the leader", registry=self.registry
+        )
+        self.ready = Gauge(
+            "muba_ready", "1 when the service is ready (as /readyz says)", registry=self.registry
+        )
         self.lag = Gauge(
             "muba_consumer_lag",
             "Records on an assigned partition not yet consumed (high watermark - position)",
@@ -91,12 +140,21 @@ class ServiceMetrics:
             ["group"],
             registry=self.registry,
         )
-        self.registry.register(_ConsumerStats(processors, published))
+        self.registry.register(_ConsumerStats(processors, published, relay))
 
     def observe_batch(self, consumer: str, seconds: float, messages: int) -> None:
         self.batch_seconds.labels(consumer).observe(seconds)
         if messages:
             self.message_seconds.labels(consumer).observe(seconds / messages)
+
+    def observe_outbox(self, checks: Mapping[str, Any]) -> None:
+        """The outbox's gauges from a readiness check (shared.runtime.ServiceRuntime.ready)."""
+        if "outbox_backlog" in checks:
+            self.outbox_backlog.set(checks["outbox_backlog"])
+            self.outbox_parked.set(checks["outbox_parked"])
+            self.outbox_oldest_pending.set(checks["outbox_oldest_pending_s"] or 0)
+            self.outbox_leader_present.set(1 if checks["outbox_leader_present"] else 0)
+        self.outbox_relay_leader.set(1 if checks.get("outbox_relay_leader") else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

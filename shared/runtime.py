@@ -31,7 +31,7 @@ from shared.kafka_admin import provision_until_done
 from shared.logging import setup_logging
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import ServiceMetrics
-from shared.outbox import OutboxRelay, outbox_backlog
+from shared.outbox import OutboxRelay, outbox_status, parked_rows
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,11 @@ class ServiceRuntime:
         )
         self.relay = OutboxRelay(settings.database_url, settings.kafka_bootstrap_servers)
         self.processors: list[MessageProcessor] = []
-        self.metrics = ServiceMetrics(self.processors, lambda: self.relay.published_by_topic)
+        self.metrics = ServiceMetrics(
+            self.processors, lambda: self.relay.published_by_topic, lambda: self.relay.stats
+        )
         self.api_routes: list[tuple[str, ASGIApp]] = []
+        self.api("outbox/parked", parked_rows)
         self.background: list[Background] = []
         self._pool: asyncpg.Pool | None = None
 
@@ -229,8 +232,15 @@ class ServiceRuntime:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(3.0):
                 async with self.pool.acquire() as conn:
-                    checks["outbox_backlog"] = await outbox_backlog(conn)
+                    outbox = await outbox_status(conn)
                     checks["database"] = True
+                    checks["outbox_backlog"] = outbox.backlog
+                    checks["outbox_oldest_pending_s"] = outbox.oldest_pending_s
+                    checks["outbox_parked"] = outbox.parked
+                    # Some relay of this schema (this process's or another's) leads, and the
+                    # oldest pending row is not older than a relay that works would leave it.
+                    checks["outbox_leader_present"] = outbox.leader_present
+                    checks["outbox_stale"] = outbox.stale(self.relay.stale_after_s)
         checks["outbox_relay_leader"] = self.relay.is_leader
         # A consumer retrying a batch (database read-only, credentials refused...) is not ready.
         checks["consumers_failing"] = {
@@ -278,23 +288,21 @@ class ServiceRuntime:
         @get(include_in_schema=False)
         async def readyz(scope: Scope) -> AsgiResponse:
             checks = await runtime.ready()
-            ok = checks["broker"] and checks["database"] and not checks["consumers_failing"]
+            ok = is_ready(checks)
             return _json({"status": "ready" if ok else "not ready", **checks}, 200 if ok else 503)
 
         @get(include_in_schema=False)
         async def stats(scope: Scope) -> AsgiResponse:
             return _json(
                 {p.consumer: vars(p.stats) for p in runtime.processors}
-                | {"outbox_published": runtime.relay.published}
+                | {"outbox_published": runtime.relay.published, "outbox_relay": runtime.relay.stats.as_dict()}
             )
 
         @get(include_in_schema=False)
         async def metrics(scope: Scope) -> AsgiResponse:
             checks = await runtime.ready()
-            ok = checks["broker"] and checks["database"] and not checks["consumers_failing"]
-            runtime.metrics.ready.set(1 if ok else 0)
-            if "outbox_backlog" in checks:
-                runtime.metrics.outbox_backlog.set(checks["outbox_backlog"])
+            runtime.metrics.ready.set(1 if is_ready(checks) else 0)
+            runtime.metrics.observe_outbox(checks)
             await runtime.measure_lag()
             return AsgiResponse(runtime.metrics.render(), 200, headers={"content-type": METRICS_CONTENT_TYPE})
 
@@ -313,6 +321,18 @@ class ServiceRuntime:
             asyncapi_path="/docs/asyncapi",
             logger=logging.getLogger(f"muba.{self.name}"),
         )
+
+
+def is_ready(checks: dict[str, Any]) -> bool:
+    """Broker and database answer, no consumer is retrying a batch, a relay leads this schema
+    and the outbox is not stale."""
+    return bool(
+        checks["broker"]
+        and checks["database"]
+        and not checks["consumers_failing"]
+        and checks.get("outbox_leader_present")
+        and not checks.get("outbox_stale")
+    )
 
 
 class NotFound(Exception):
