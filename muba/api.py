@@ -149,6 +149,26 @@ class Api:
             "notifications /api/report",
         )
 
+    # --- every service ------------------------------------------------------------------------
+
+    def service_url(self, service: str) -> str:
+        return {
+            "registry": self.config.registry_url,
+            "sponsorship": self.config.sponsorship_url,
+            "notifications": self.config.notifications_url,
+        }[service]
+
+    def parked_outbox_rows(self, service: str, topic: str | None = None) -> dict[str, Any]:
+        """The service's parked outbox rows (GET /api/outbox/parked): {"parked": n, "rows": [...]}."""
+        params = {"limit": "1000"} | ({"topic": topic} if topic else {})
+        body = _object(
+            self.get(service, self.service_url(service), "/api/outbox/parked", params),
+            f"{service} /api/outbox/parked",
+        )
+        if not isinstance(body.get("rows"), list):
+            raise NotRunning(f"{service} /api/outbox/parked answered without a rows list")
+        return body
+
 
 def _error_text(response: httpx.Response) -> str:
     if response.is_success:

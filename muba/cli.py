@@ -66,6 +66,10 @@ commitments_app = typer.Typer(
     help="Company sponsorship commitments: add one, list them.", no_args_is_help=True
 )
 dlq_app = typer.Typer(help="Dead letters: list them, replay them after a fix.", no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="The services' outboxes: rows the relay parked because they can never be sent as they are.",
+    no_args_is_help=True,
+)
 
 
 @app.callback()
@@ -86,6 +90,7 @@ def _quiet_libraries() -> None:
 app.add_typer(import_app, name="import")
 app.add_typer(commitments_app, name="commitments")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(outbox_app, name="outbox")
 
 
 class Format(StrEnum):
@@ -722,6 +727,79 @@ def dlq_replay(
     run_kafka(cfg.kafka_bootstrap_servers, kafka.ping(cfg.kafka_bootstrap_servers))
     count = run_kafka(cfg.kafka_bootstrap_servers, dlq.replay(cfg.kafka_bootstrap_servers, name))
     out.print(f"Diputar ulang (replayed) {number(count)} dead letter(s) ke {name}.")
+
+
+# --- parked outbox rows --------------------------------------------------------------------------
+
+
+class Service(StrEnum):
+    registry = "registry"
+    sponsorship = "sponsorship"
+    notifications = "notifications"
+
+
+@outbox_app.command("parked")
+@handles_errors
+def outbox_parked(
+    service: Annotated[
+        Service | None, typer.Option(help="One service (default: all three).", show_default=False)
+    ] = None,
+    topic: Annotated[str | None, typer.Option(help="Only rows for this topic.", show_default=False)] = None,
+    output: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json.")] = ListFormat.table,
+) -> None:
+    """List parked outbox rows: events a service could not publish (too large, unknown topic,
+    refused by the broker) and why. The README says how to send them again once fixed."""
+    cfg = config()
+    services = [service] if service else list(Service)
+    found: dict[str, dict[str, Any]] = {}
+    unreachable: list[NotRunning] = []
+    with Api(cfg) as api:
+        for s in services:
+            try:
+                found[s.value] = api.parked_outbox_rows(s.value, topic)
+            except NotRunning as exc:
+                if len(services) == 1:
+                    raise
+                unreachable.append(exc)
+    for problem in unreachable:
+        err.print(Text.assemble(("Warning: ", "bold yellow"), problem.message))
+    if output is ListFormat.json:
+        sys.stdout.write(json.dumps(found, ensure_ascii=False, indent=2) + "\n")
+    else:
+        _print_parked(found)
+    if unreachable:
+        raise NotRunning(f"{len(unreachable)} service(s) did not answer; the list above is incomplete")
+
+
+def _print_parked(found: dict[str, dict[str, Any]]) -> None:
+    total = sum(int(body.get("parked") or 0) for body in found.values())
+    if not total:
+        out.print(Text("Tidak ada baris outbox yang diparkir (no parked outbox rows).", style="green"))
+        return
+    for name, body in found.items():
+        rows = body["rows"]
+        if not rows:
+            continue
+        out.print(Text(f"{name}: {number(int(body['parked']))} baris diparkir (parked rows)", style="bold"))
+        for row in rows:
+            details = key_value_table()
+            details.add_row("topic", str(row.get("topic")))
+            details.add_row("key", str(row.get("key") if row.get("key") is not None else "-"))
+            details.add_row("event", f"{row.get('event_type')} {row.get('event_id')}")
+            details.add_row("ukuran (bytes)", number(int(row.get("bytes") or 0)))
+            details.add_row("dibuat (created at)", waktu_text(row.get("created_at")))
+            details.add_row("diparkir (parked at)", waktu_text(row.get("parked_at")))
+            details.add_row("alasan (reason)", str(row.get("reason") or "-"))
+            out.print(Text(f"outbox row {row.get('id')}", style="bold yellow"))
+            out.print(Padding(details, (0, 0, 1, 2)))
+        if int(body["parked"]) > len(rows):
+            out.print(Text(f"... and {number(int(body['parked']) - len(rows))} more", style="dim"))
+    out.print(
+        Text(
+            'Fix the cause, then un-park them to send them again (README, "Parked outbox rows").',
+            style="dim",
+        )
+    )
 
 
 def main() -> None:
