@@ -18,8 +18,9 @@ What the relay promises (issue 9, C3 and C4):
   Failures retry with jittered backoff, which starts again from the base after progress.
 - The leader proves it is alive: it holds a lease (table outbox_lease, on the database's clock)
   that it renews at the start of every cycle, while it waits on Kafka (a heartbeat) and before
-  sending when its last renewal is older than a third of the lease. A frozen leader (SIGSTOP, a
-  lost host) is replaced about `lease_s` after its last renewal; when it wakes, its renewal fails
+  sending when its last renewal is older than a third of the lease. A killed leader is replaced
+  at once (its session is gone); a frozen one (SIGSTOP, a lost host) about `lease_s` after its
+  last renewal; when it wakes, its renewal fails
   and it becomes a standby. What it had already handed to its producer may go out once more
   (at least once, as always). Its session, idle meanwhile, is ended by the server
   (idle_session_timeout).
@@ -220,16 +221,22 @@ PRUNE_EVERY_S = 600.0
 UNKNOWN_TOPIC_MEMORY_S = 60.0
 PRODUCER_STOP_S = 5.0
 
-# Take or renew the lease: granted when it is ours already, expired, or not there at all.
+# Take or renew the lease: granted when it is ours already, expired, not there at all, or held by
+# a session that is gone (a killed leader: no need to wait for the expiry).
 _TAKE_LEASE = (
-    "INSERT INTO outbox_lease AS l (holder, taken_at, expires_at)"
-    " VALUES ($1, now(), now() + $2 * interval '1 second')"
-    " ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,"
+    "INSERT INTO outbox_lease AS l (holder, pid, taken_at, expires_at)"
+    " VALUES ($1, pg_backend_pid(), now(), now() + $2 * interval '1 second')"
+    " ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, pid = excluded.pid,"
+    " expires_at = excluded.expires_at,"
     " taken_at = CASE WHEN l.holder = excluded.holder THEN l.taken_at ELSE now() END"
     " WHERE l.holder = excluded.holder OR l.expires_at < now()"
+    " OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.pid)"
     " RETURNING true"
 )
-_SOME_RELAY_LEADS = "SELECT 1 FROM outbox_lease WHERE expires_at > now()"
+_SOME_RELAY_LEADS = (
+    "SELECT 1 FROM outbox_lease l WHERE l.expires_at > now()"
+    " AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.pid)"
+)
 
 _PENDING = """
 WITH head AS (

@@ -20,10 +20,12 @@ CREATE INDEX outbox_parked ON outbox (topic, sha256(key), id)
 -- a leader frozen between two protocol messages of one statement (SIGSTOP at the wrong moment)
 -- leaves its session "active", where no idle timeout ends it, and holds the lock for ever.
 -- The holder renews the lease every cycle and while it waits on Kafka; a standby takes it once
--- it has expired. One row, written by upsert (a truncated table is no obstacle).
+-- it has expired, or at once when the holder's session is gone (a killed process). One row,
+-- written by upsert (a truncated table is no obstacle).
 CREATE TABLE outbox_lease (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     holder     text NOT NULL,
+    pid        integer NOT NULL,  -- the holder's backend (pg_stat_activity)
     taken_at   timestamptz NOT NULL,
     expires_at timestamptz NOT NULL
 );

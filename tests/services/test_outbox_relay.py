@@ -331,9 +331,16 @@ async def test_a_frozen_leader_is_replaced_and_does_not_lead_again_when_it_wakes
                 f"woken-{i}": 1 for i in range(10)
             }  # one leader only: nothing of them twice
             assert not first.leads and second.leads
-            # The lease is the second's: taken once by the first relay, once by the second.
-            assert await conn.fetchval("SELECT count(*) FROM outbox_lease WHERE expires_at > now()") == 1
             assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+            # A killed leader's session is gone with it: the lease passes on without waiting
+            # for its expiry (taken before the dead leader's lease would have run out).
+            second_expiry = await conn.fetchval("SELECT expires_at FROM outbox_lease")
+            second.process.kill()
+            await until(lambda: _true(first.leads), 30, "the first relay leads again")
+            assert await conn.fetchval("SELECT taken_at FROM outbox_lease") < second_expiry
+            await add_rows(5, "after-kill")
+            await until(lambda: published(40), 30, "rows written after the kill are published")
     finally:
         await first.end()
         if second is not None:
