@@ -408,4 +408,5 @@ class DeliveryWorker:
                     continue  # more may be due
                 wait = self.idle_poll_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), wait)
+                async with asyncio.timeout(wait):  # not wait_for: on 3.11 it may swallow a cancellation
+                    await self._stop.wait()

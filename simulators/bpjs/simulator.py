@@ -347,7 +347,8 @@ class BpjsSimulator:
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: on 3.11 it may swallow a cancellation
+                await self._stopping.wait()
 
     # consuming
 
