@@ -526,8 +526,15 @@ class _Generator:
     def unreadable(self, count: int, topic: str = topics.REGISTRATION_SUBMITTED) -> None:
         rng = self.rng
 
+        last: list[dict[str, Any]] = []  # the registration an encoding variant was made of
+
         def valid_bytes() -> bytes:
-            return self.encode(self.registration(len(self.cases)))
+            last.append(self.registration(len(self.cases)))
+            return self.encode(last[-1])
+
+        def latin1() -> bytes:
+            last.append({**self.registration(len(self.cases)), "full_name": "Aminah M\u00fcller"})
+            return json.dumps(last[-1], ensure_ascii=False).encode("latin-1")
 
         variants: list[tuple[str, Callable[[], bytes | None], str | None]] = [
             ("random bytes", lambda: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))), None),
@@ -535,13 +542,7 @@ class _Generator:
             ("UTF-16 with a BOM", lambda: valid_bytes().decode().encode("utf-16"), None),
             ("UTF-16-LE without a BOM", lambda: valid_bytes().decode().encode("utf-16-le"), None),
             ("UTF-8 with a BOM", lambda: codecs.BOM_UTF8 + valid_bytes(), None),
-            (
-                "latin-1 encoded",
-                lambda: json.dumps(
-                    {**self.registration(len(self.cases)), "full_name": "Aminah Müller"}, ensure_ascii=False
-                ).encode("latin-1"),
-                "NOT_JSON",
-            ),
+            ("latin-1 encoded", latin1, "NOT_JSON"),
             ("invalid UTF-8 inside a string", lambda: b'{"nik": "\xc3\x28", "source": "x"}', "NOT_JSON"),
             ("empty body", lambda: b"", "NOT_JSON"),
             ("tombstone (null value)", lambda: None, None),
@@ -557,13 +558,17 @@ class _Generator:
         ]
         for _ in range(count):
             note, make, reason = rng.choice(big if rng.random() < 0.05 else variants)
+            last.clear()
+            body = make()
             self.add(
                 kind="unreadable",
                 topic=topic,
                 key=rng.choice([None, b"poison", b"\x00\xff"]),
                 headers=tuple(rng.choice([[], [("x-odd", b"\xff")], [("x-null", None)]])),
-                body=make(),
+                body=body,
                 owed=Owed.of(DEAD_LETTERED, dlq_reason=reason),
+                # An encoding of a registration: if it is registered anyway, the checker can say so.
+                identity=self.identity(last[0]) if last and topic == topics.REGISTRATION_SUBMITTED else None,
                 note=note,
             )
 

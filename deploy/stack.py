@@ -20,13 +20,24 @@ MODULES = {
     "sponsorship": "services.sponsorship",
     "notifications": "services.notifications",
     "bpjs-simulator": "simulators.bpjs",
+    # The SMS/e-mail/webhook providers' stand-in (the chaos campaign reads what it recorded).
+    "gateway": "simulators.gateway",
 }
-DEFAULT_PORTS = {"registry": 8001, "sponsorship": 8002, "notifications": 8003, "bpjs-simulator": 8004}
+# What `start_all` starts: the services and the BPJS side.
+STACK = ("registry", "sponsorship", "notifications", "bpjs-simulator")
+DEFAULT_PORTS = {
+    "registry": 8001,
+    "sponsorship": 8002,
+    "notifications": 8003,
+    "bpjs-simulator": 8004,
+    "gateway": 8005,
+}
 PORT_VARIABLES = {
     "registry": "REGISTRY_HTTP_PORT",
     "sponsorship": "SPONSORSHIP_HTTP_PORT",
     "notifications": "NOTIFICATIONS_HTTP_PORT",
     "bpjs-simulator": "BPJS_SIMULATOR_HTTP_PORT",
+    "gateway": "GATEWAY_SIMULATOR_HTTP_PORT",
 }
 
 
@@ -43,6 +54,8 @@ class Process:
     port: int
     popen: subprocess.Popen[bytes]
     log_path: Path
+    instance_id: str = ""
+    paused: bool = False
 
     @property
     def label(self) -> str:
@@ -58,14 +71,30 @@ class Stack:
     fixed_ports: bool = False
     processes: list[Process] = field(default_factory=list)
 
-    def start(self, name: str, instance: int = 1) -> Process:
-        port = 0
-        if self.fixed_ports and instance == 1:
+    def start(
+        self,
+        name: str,
+        instance: int = 1,
+        *,
+        instance_id: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        port: int = 0,
+    ) -> Process:
+        """Start one process. `instance_id` (default `<name>-<instance>`) is its static group
+        membership: a restart under another id is a new member (a real rebalance)."""
+        if self.fixed_ports and instance == 1 and not port:
             port = int(os.environ.get(PORT_VARIABLES[name], DEFAULT_PORTS[name]))
         port = port or free_port()
-        env = {**os.environ, **self.env, PORT_VARIABLES[name]: str(port), "INSTANCE_ID": f"{name}-{instance}"}
+        instance_id = instance_id or f"{name}-{instance}"
+        env = {
+            **os.environ,
+            **self.env,
+            **(extra_env or {}),
+            PORT_VARIABLES[name]: str(port),
+            "INSTANCE_ID": instance_id,
+        }
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{name}-{instance}.log"
+        log_path = self.log_dir / f"{instance_id}.log"
         log = log_path.open("ab")
         popen = subprocess.Popen(
             [sys.executable, "-m", MODULES[name]],
@@ -75,21 +104,31 @@ class Stack:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        process = Process(name, instance, port, popen, log_path)
+        process = Process(name, instance, port, popen, log_path, instance_id)
         self.processes.append(process)
         return process
 
-    def start_all(self, instances: int = 1) -> None:
-        for name in MODULES:
+    def start_all(self, instances: int = 1, names: tuple[str, ...] = STACK) -> None:
+        for name in names:
             for i in range(1, instances + 1):
                 self.start(name, i)
+
+    def pause(self, process: Process) -> None:
+        """SIGSTOP: the process holds its sockets, locks and sessions but does nothing (a freeze)."""
+        process.popen.send_signal(signal.SIGSTOP)
+        process.paused = True
+
+    def resume(self, process: Process) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            process.popen.send_signal(signal.SIGCONT)
+        process.paused = False
 
     def wait_ready(self, timeout_s: float = 60.0) -> dict[str, dict[str, object]]:
         """Wait until every service process answers /readyz (the simulator: /healthz)."""
         deadline = time.monotonic() + timeout_s
         status: dict[str, dict[str, object]] = {}
         for p in self.processes:
-            path = "/healthz" if p.name == "bpjs-simulator" else "/readyz"
+            path = "/readyz" if p.name in SERVICES else "/healthz"
             while True:
                 if p.popen.poll() is not None:
                     raise RuntimeError(f"{p.label} exited with {p.popen.returncode}; see {p.log_path}")
@@ -117,6 +156,8 @@ class Stack:
 
     def stop(self, process: Process, timeout_s: float = 15.0) -> int:
         """SIGTERM and wait: the process finishes what it holds and leaves."""
+        if process.paused:
+            self.resume(process)  # a stopped process would not see SIGTERM
         with contextlib.suppress(ProcessLookupError):
             process.popen.send_signal(signal.SIGTERM)
         try:
@@ -130,6 +171,8 @@ class Stack:
 
     def stop_all(self) -> None:
         for p in list(self.processes):
+            if p.paused:
+                self.resume(p)
             with contextlib.suppress(ProcessLookupError):
                 p.popen.send_signal(signal.SIGTERM)
         for p in list(self.processes):

@@ -1,0 +1,736 @@
+"""An independent checker: holds the system to what it owes each message, from what clients see.
+
+It reads only the topics (the outcome events and every `.dlq`) and the gateway stand-in's
+record of what was actually sent, never the services' tables: a count that a unique constraint
+forces proves nothing. Every message published through `publish_cases` is accounted for:
+
+- a registration by (source, submission_id): registered, rejected with exactly the owed reasons,
+  or dead-lettered (found by the partition/offset the producer got back when publishing);
+- a commitment by its id: accepted or rejected; a BPJS answer nobody asked for: dead-lettered;
+- every registered worker: matched or waitlisted; every enrollment requested once, answered by
+  BPJS once, completed or failed once; no worker enrolled twice;
+- every commitment: live enrollments <= slots, their contributions <= budget, released on BPJS
+  rejections (no worker left waiting while a commitment covering them has room);
+- the gateway: each message a worker, company or the office is owed, sent under exactly one
+  idempotency key (the same key twice is a retry the provider drops, and is only counted).
+
+Totals: `lost` (owed, never happened), `duplicated` (happened twice: two distinct events for one
+fact, not two copies of one event id, which at-least-once publishing may produce), `wrong`
+(an outcome that differs from what is owed, or one that nobody was owed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from deploy.fuzz import ACCEPTED, DEAD_LETTERED, REGISTERED, REJECTED, Case
+from shared import topics
+from shared.kafka_admin import ensure_topic
+
+# What the checker reads (besides every `.dlq` under the prefix).
+OUTCOME_TOPICS = (
+    topics.WORKER_REGISTERED,
+    topics.REGISTRATION_REJECTED,
+    topics.COMMITMENT_ACCEPTED,
+    topics.COMMITMENT_REJECTED,
+    topics.SPONSOR_MATCHED,
+    topics.WORKER_WAITLISTED,
+    topics.ENROLLMENT_REQUESTED,
+    topics.ENROLLMENT_CONFIRMED,
+    topics.ENROLLMENT_REJECTED,
+    topics.ENROLLMENT_COMPLETED,
+    topics.ENROLLMENT_FAILED,
+)
+
+# The programme's tariff, written down again here (not imported) so that the checker can tell
+# whether a waiting worker would have fitted a commitment's remaining budget.
+INCOME_FLOOR_IDR = 1_000_000
+JKM_FLAT_IDR = 6_800
+
+
+def monthly_cost(package: str, income: int | None) -> int:
+    base = max(income or 0, INCOME_FLOOR_IDR)
+    cost = (2 * base * 10 + 1000) // 2000 + JKM_FLAT_IDR  # 1% JKK, rounded half-up
+    if package == "JKK_JKM_JHT":
+        cost += (2 * base * 20 + 1000) // 2000
+    return cost
+
+
+# --- publishing, with the positions the broker gave back ---------------------------------------
+
+
+@dataclass
+class Published:
+    case: Case
+    topic: str  # with the prefix
+    positions: list[tuple[int, int]] = field(default_factory=list)  # (partition, offset) acknowledged
+
+
+async def publish_cases(
+    bootstrap: str,
+    prefix: str,
+    cases: Sequence[Case],
+    *,
+    attempts: int = 60,
+    linger_ms: int = 5,
+) -> list[Published]:
+    """Publish each case's exact bytes; partitions round-robin so that odd and valid messages
+    share batches. A send the broker refused (it may be away: a fault) is sent again by a new
+    producer until acknowledged; every acknowledged position is recorded."""
+    out = [Published(c, prefix + c.topic) for c in cases]
+    pending = list(out)
+    partitions: dict[str, int] = {}
+    for attempt in range(attempts):
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            max_request_size=4 * 1024 * 1024,
+            linger_ms=linger_ms,
+            request_timeout_ms=20_000,
+        )
+        try:
+            await producer.start()
+            for p in pending:
+                if p.topic not in partitions:
+                    found = await _partitions(bootstrap, producer, p.topic)
+                    partitions[p.topic] = len(found)
+            futures = []
+            for i, p in enumerate(pending):
+                c = p.case
+                futures.append(
+                    await producer.send(
+                        p.topic,
+                        value=c.body,
+                        key=c.key,
+                        headers=list(c.headers),
+                        partition=(c.n + i) % partitions[p.topic],
+                    )
+                )
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = []
+            for p, r in zip(pending, results, strict=True):
+                if isinstance(r, BaseException):
+                    failed.append(p)
+                else:
+                    p.positions.append((r.partition, r.offset))
+            pending = failed
+        except (KafkaError, OSError) as exc:
+            del exc
+        finally:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+        if not pending:
+            return out
+        await asyncio.sleep(min(1.0 + attempt, 5.0))
+    raise RuntimeError(f"{len(pending)} cases could not be published: {pending[0].case.describe(0)}")
+
+
+async def _partitions(bootstrap: str, producer: AIOKafkaProducer, topic: str) -> set[int]:
+    with contextlib.suppress(KafkaError, asyncio.TimeoutError):
+        async with asyncio.timeout(10):
+            found = await producer.partitions_for(topic)
+            if found:
+                return set(found)
+    await ensure_topic(bootstrap, topic)  # a broker that creates nothing by itself
+    return set(await producer.partitions_for(topic))
+
+
+# --- reading the topics ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: dict[str, str]
+    value: bytes | None
+
+    @property
+    def event_id(self) -> str:
+        return self.headers.get("ce_id") or f"{self.topic}/{self.partition}/{self.offset}"
+
+    def payload(self) -> Any:
+        try:
+            return json.loads(self.value or b"null")
+        except ValueError:
+            return None
+
+
+class TopicTail:
+    """Everything published under a prefix so far: reads on from where it stopped each refresh."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        self.records: dict[str, list[Record]] = defaultdict(list)
+        self._positions: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> TopicTail:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def _topics(self) -> list[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            names = await admin.list_topics()
+        finally:
+            await admin.close()
+        wanted = {self.prefix + t for t in OUTCOME_TOPICS}
+        return sorted(
+            t
+            for t in names
+            if t in wanted or (t.startswith(self.prefix) and t.endswith(topics.DEAD_LETTER_SUFFIX))
+        )
+
+    async def refresh(self) -> int:
+        """Read up to the current end of every topic; returns how many records were new."""
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_partition_fetch_bytes=8 * 1024 * 1024,
+                fetch_max_bytes=64 * 1024 * 1024,
+            )
+            await self._consumer.start()
+        consumer = self._consumer
+        partitions = []
+        for name in await self._topics():
+            for p in consumer.partitions_for_topic(name) or await self._partitions(name):
+                partitions.append(TopicPartition(name, p))
+        if set(partitions) != set(consumer.assignment()):
+            consumer.assign(partitions)
+            for tp in partitions:
+                if tp in self._positions:
+                    consumer.seek(tp, self._positions[tp])
+                else:
+                    await consumer.seek_to_beginning(tp)
+        ends = await consumer.end_offsets(partitions)
+        new = 0
+        deadline = time.monotonic() + 120
+        while any(self._positions.get(tp, -1) < end and end > 0 for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the topics could not be read to their end in 120 s")
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                for r in records:
+                    self.records[tp.topic.removeprefix(self.prefix)].append(
+                        Record(
+                            tp.topic.removeprefix(self.prefix),
+                            r.partition,
+                            r.offset,
+                            r.key,
+                            {k: (v or b"").decode(errors="replace") for k, v in (r.headers or ())},
+                            r.value,
+                        )
+                    )
+                    new += 1
+                if records:
+                    self._positions[tp] = records[-1].offset + 1
+            for tp, end in ends.items():
+                if self._positions.get(tp, -1) < end:
+                    # Transaction markers or compacted gaps: trust the consumer's own position.
+                    with contextlib.suppress(Exception):
+                        position = await consumer.position(tp)
+                        if position >= end:
+                            self._positions[tp] = position
+        return new
+
+    async def _partitions(self, name: str) -> set[int]:
+        assert self._consumer is not None
+        await self._consumer._client.force_metadata_update()  # a topic created since the start
+        return self._consumer.partitions_for_topic(name) or set()
+
+    def on(self, topic: str) -> list[Record]:
+        return self.records.get(topic, [])
+
+    def dead_letters(self) -> list[Record]:
+        return [r for t, rs in self.records.items() if t.endswith(topics.DEAD_LETTER_SUFFIX) for r in rs]
+
+
+# --- the gateway's record ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    key: str
+    channel: str
+    recipient: str
+    template: str
+
+
+def read_gateway_record(path: Path | None) -> list[Sent] | None:
+    """The gateway stand-in's JSONL record, or None when there is none to read."""
+    if path is None or not path.exists():
+        return None
+    sent = []
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        with contextlib.suppress(ValueError):
+            d = json.loads(line)
+            sent.append(
+                Sent(
+                    str(d.get("idempotency_key") or d.get("key") or d.get("notification_id")),
+                    str(d.get("channel")),
+                    str(d.get("recipient")),
+                    str(d.get("template")),
+                )
+            )
+    return sent
+
+
+# --- the verdict --------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    seed: int
+    lost: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    figures: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.wrong)
+
+    def line(self) -> str:
+        return f"lost={len(self.lost)} duplicated={len(self.duplicated)} wrong={len(self.wrong)}"
+
+    def explain(self, limit: int = 12) -> str:
+        """The totals and the first few of each kind, each naming the seed and the case."""
+        lines = [self.line()]
+        for name in ("lost", "duplicated", "wrong"):
+            items = getattr(self, name)
+            by_kind = Counter(i.split(":", 1)[0] for i in items)
+            if items:
+                lines.append(f"{name} ({len(items)}; by class {dict(by_kind)}):")
+                lines += [f"  {i}" for i in items[:limit]]
+        lines += [f"note: {n}" for n in self.notes[:limit]]
+        return "\n".join(lines)
+
+
+def _distinct(records: Iterable[Record]) -> dict[str, Record]:
+    """One record per event id: copies of one event (at-least-once) count once."""
+    return {r.event_id: r for r in records}
+
+
+def check(
+    tail: TopicTail,
+    published: Sequence[Published],
+    *,
+    seed: int,
+    gateway: list[Sent] | None = None,
+    office_email: str = "disnakertrans@mubakab.go.id",
+) -> Verdict:
+    """The verdict on everything `published` so far (call it once the system is quiet)."""
+    v = Verdict(seed)
+    f = v.figures
+
+    def about(p: Published, what: str) -> str:
+        return f"{p.case.kind}: {what}: {p.case.describe(seed)} at {p.topic} {p.positions}"
+
+    # Dead letters by where their original sat.
+    letters: dict[tuple[str, int, int], dict[str, Record]] = defaultdict(dict)
+    for r in tail.dead_letters():
+        h = r.headers
+        try:
+            where = (h["dlq_original_topic"], int(h["dlq_original_partition"]), int(h["dlq_original_offset"]))
+        except (KeyError, ValueError):
+            v.wrong.append(f"dead_letter: a letter without its origin at {r.topic}/{r.partition}/{r.offset}")
+            continue
+        letters[where][h.get("dlq_id") or r.event_id] = r
+    accounted_letters: set[tuple[str, int, int]] = set()
+
+    def letters_of(p: Published) -> dict[str, Record]:
+        found: dict[str, Record] = {}
+        for partition, offset in p.positions:
+            where = (p.topic, partition, offset)
+            accounted_letters.add(where)
+            found.update(letters.get(where, {}))
+        return found
+
+    # Outcome events by the identity they name.
+    registered: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+    for r in _distinct(tail.on(topics.WORKER_REGISTERED)).values():
+        body = r.payload() or {}
+        registered[(str(body.get("source")), str(body.get("submission_id")))][str(body.get("worker_id"))] = r
+    rejected: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+    anonymous: list[Record] = []
+    for r in _distinct(tail.on(topics.REGISTRATION_REJECTED)).values():
+        body = r.payload() or {}
+        if body.get("source") is None or body.get("submission_id") is None:
+            anonymous.append(r)
+        else:
+            rejected[(body["source"], body["submission_id"])][r.event_id] = r
+    accepted: dict[str, dict[str, Record]] = defaultdict(dict)
+    for r in _distinct(tail.on(topics.COMMITMENT_ACCEPTED)).values():
+        accepted[str((r.payload() or {}).get("commitment_id"))][r.event_id] = r
+    refused: dict[str, dict[str, Record]] = defaultdict(dict)
+    for r in _distinct(tail.on(topics.COMMITMENT_REJECTED)).values():
+        refused[str((r.payload() or {}).get("commitment_id"))][r.event_id] = r
+
+    def codes(r: Record) -> frozenset[str]:
+        return frozenset(x.get("code") for x in (r.payload() or {}).get("reasons", []))
+
+    # --- every submission ----------------------------------------------------------------------
+    by_identity: dict[tuple[str, str], list[Published]] = defaultdict(list)
+    for p in published:
+        if p.case.identity is not None:
+            by_identity[p.case.identity].append(p)
+    anonymous_owed: Counter[frozenset[str]] = Counter()
+    unmatched_identities: list[Published] = []
+    for p in published:
+        c = p.case
+        if c.identity is None:
+            found = letters_of(p)
+            if c.owed.outcomes == {DEAD_LETTERED}:
+                _one(v, about, p, "dead letter", found, lambda r: True)
+                f["dead_lettered"] += bool(found)
+                _dlq_reason(v, p, found, about)
+            elif c.owed.outcomes == {REJECTED}:
+                if found:
+                    v.wrong.append(about(p, f"dead-lettered ({_reasons(found)}), owed a rejection"))
+                else:
+                    anonymous_owed[c.owed.codes or frozenset()] += 1
+            continue
+    for identity, group in by_identity.items():
+        original = next((p for p in group if p.case.repeat_of is None), group[0])
+        c = original.case
+        found_letters: dict[str, Record] = {}
+        for p in group:
+            mine = letters_of(p)
+            if p is not original and mine and DEAD_LETTERED not in c.owed.outcomes:
+                v.wrong.append(about(p, f"a repeat was dead-lettered ({_reasons(mine)})"))
+            found_letters.update(mine)
+        if c.topic == topics.COMMITMENT_SUBMITTED:
+            outcomes = {
+                **{k: (ACCEPTED, r) for k, r in accepted.pop(identity[1], {}).items()},
+                **{k: (REJECTED, r) for k, r in refused.pop(identity[1], {}).items()},
+            }
+        else:
+            outcomes = {
+                **{k: (REGISTERED, r) for k, r in registered.pop(identity, {}).items()},
+                **{k: (REJECTED, r) for k, r in rejected.pop(identity, {}).items()},
+            }
+        outcomes.update({k: (DEAD_LETTERED, r) for k, r in found_letters.items()})
+        kinds = sorted({k for k, _ in outcomes.values()})
+        f[f"{c.topic.split('.')[0]}:{'+'.join(kinds) or 'none'}"] += 1
+        if not outcomes:
+            if c.owed.outcomes & {REJECTED} and c.identity and "\x00" in "".join(c.identity):
+                unmatched_identities.append(original)  # its rejection may name it otherwise
+            else:
+                v.lost.append(about(original, "no outcome"))
+            continue
+        # A case the publisher had to send twice (a broker fault) may sit at two positions.
+        n_letters = len(found_letters)
+        effective = len(outcomes) - n_letters + (1 if 0 < n_letters <= len(original.positions) else n_letters)
+        if effective > 1:
+            v.duplicated.append(about(original, f"{len(outcomes)} outcomes: {kinds}"))
+            continue
+        kind, record = next(iter(outcomes.values()))
+        if kind not in c.owed.outcomes:
+            v.wrong.append(about(original, f"{kind}, owed {c.owed}"))
+        elif kind == REJECTED and c.owed.codes is not None and codes(record) != c.owed.codes:
+            v.wrong.append(
+                about(original, f"rejected with {sorted(codes(record))}, owed {sorted(c.owed.codes)}")
+            )
+        elif kind == DEAD_LETTERED:
+            _dlq_reason(v, original, found_letters, about)
+    # Anonymous rejections, by their reason codes; then the unstorable identities they may be.
+    seen_anonymous = Counter(codes(r) for r in anonymous)
+    for reason_codes, owed in anonymous_owed.items():
+        got = seen_anonymous.pop(reason_codes, 0)
+        if got < owed:
+            v.lost.append(
+                f"invalid_anonymous: {owed - got} of {owed} anonymous rejections {sorted(reason_codes)} missing (seed={seed})"
+            )
+        elif got > owed:
+            v.duplicated.append(
+                f"invalid_anonymous: {got} anonymous rejections {sorted(reason_codes)}, {owed} owed (seed={seed})"
+            )
+    spare = sum(seen_anonymous.values())
+    for p in unmatched_identities:
+        if spare:
+            spare -= 1
+        else:
+            v.lost.append(about(p, "no outcome"))
+    if spare:
+        v.wrong.append(f"registration: {spare} anonymous rejections nobody was owed: {dict(seen_anonymous)}")
+    for identity, rs in registered.items():
+        v.wrong.append(f"stray: worker-registered for {identity}, never submitted ({len(rs)})")
+    for identity, rs in rejected.items():
+        v.wrong.append(f"stray: registration-rejected for {identity}, never submitted ({len(rs)})")
+    for cid in {*accepted, *refused}:
+        v.wrong.append(f"stray: a commitment outcome for {cid!r}, never submitted")
+    for where, rs in letters.items():
+        if where not in accounted_letters:
+            reason = {r.headers.get("dlq_reason") for r in rs.values()}
+            v.wrong.append(
+                f"stray: dead letter of {where[0]}/{where[1]}/{where[2]} ({reason}) matches no submission"
+            )
+
+    _check_groups(v, published, tail, seed)
+    _check_pipeline(v, tail, published, gateway, office_email)
+    return v
+
+
+def _reasons(found: dict[str, Record]) -> list[str]:
+    return sorted({r.headers.get("dlq_reason", "?") for r in found.values()})
+
+
+def _one(v: Verdict, about: Any, p: Published, what: str, found: dict[str, Record], _: Any) -> None:
+    if not found:
+        v.lost.append(about(p, f"no {what}"))
+    elif len(found) > len(p.positions):
+        v.duplicated.append(about(p, f"{len(found)} {what}s"))
+
+
+def _dlq_reason(v: Verdict, p: Published, found: dict[str, Record], about: Any) -> None:
+    want = p.case.owed.dlq_reason
+    if want and found and want not in _reasons(found):
+        v.notes.append(about(p, f"dead-lettered as {_reasons(found)}, expected {want}"))
+        v.figures["dlq_reason_differs"] += 1
+
+
+def _check_groups(v: Verdict, published: Sequence[Published], tail: TopicTail, seed: int) -> None:
+    """One NIK submitted twice: exactly one of the submissions is registered."""
+    registered_ids = {
+        (str(b.get("source")), str(b.get("submission_id")))
+        for b in (r.payload() or {} for r in tail.on(topics.WORKER_REGISTERED))
+    }
+    groups: dict[str, list[Case]] = defaultdict(list)
+    for p in published:
+        if p.case.group:
+            groups[p.case.group].append(p.case)
+    for group, members in groups.items():
+        n = sum(1 for c in members if c.identity in registered_ids)
+        if n == 0:
+            v.lost.append(f"duplicate_nik: group {group}: no submission registered (seed={seed})")
+        elif n > 1:
+            v.duplicated.append(f"duplicate_nik: group {group}: one NIK registered {n} times (seed={seed})")
+
+
+def _check_pipeline(
+    v: Verdict,
+    tail: TopicTail,
+    published: Sequence[Published],
+    gateway: list[Sent] | None,
+    office_email: str,
+) -> None:
+    """From registered workers to enrollments, commitments and what the gateway sent."""
+    f = v.figures
+    workers: dict[str, dict[str, Any]] = {}
+    for r in _distinct(tail.on(topics.WORKER_REGISTERED)).values():
+        b = r.payload() or {}
+        workers.setdefault(str(b.get("worker_id")), b)
+    f["workers_registered"] = len(workers)
+    refused_serials = {
+        p.case.identity: p.case.worker["serial"]
+        for p in published
+        if p.case.worker and p.case.worker["serial"] in ("9998", "9999")
+    }
+    commitments: dict[str, dict[str, Any]] = {}
+    for r in _distinct(tail.on(topics.COMMITMENT_ACCEPTED)).values():
+        b = r.payload() or {}
+        commitments.setdefault(str(b.get("commitment_id")), b)
+
+    def by(topic: str, key: str) -> dict[str, dict[str, Record]]:
+        out: dict[str, dict[str, Record]] = defaultdict(dict)
+        for r in _distinct(tail.on(topic)).values():
+            out[str((r.payload() or {}).get(key))][r.event_id] = r
+        return out
+
+    matched = by(topics.SPONSOR_MATCHED, "enrollment_id")
+    requested = by(topics.ENROLLMENT_REQUESTED, "enrollment_id")
+    fuzz_positions = {(p.topic, pos) for p in published for pos in p.positions}
+    confirmed: dict[str, dict[str, Record]] = defaultdict(dict)
+    refused: dict[str, dict[str, Record]] = defaultdict(dict)
+    for topic, into in ((topics.ENROLLMENT_CONFIRMED, confirmed), (topics.ENROLLMENT_REJECTED, refused)):
+        for r in _distinct(tail.on(topic)).values():
+            if (tail.prefix + r.topic, (r.partition, r.offset)) in fuzz_positions:
+                continue  # an answer nobody asked for: accounted for as a submission
+            into[str((r.payload() or {}).get("enrollment_id"))][r.event_id] = r
+    completed = by(topics.ENROLLMENT_COMPLETED, "enrollment_id")
+    failed = by(topics.ENROLLMENT_FAILED, "enrollment_id")
+    waitlisted = by(topics.WORKER_WAITLISTED, "worker_id")
+
+    enrollments_of: dict[str, list[str]] = defaultdict(list)
+    for enrollment, events in matched.items():
+        if len(events) > 1:
+            v.duplicated.append(f"enrollment: {enrollment} matched {len(events)} times")
+        b = next(iter(events.values())).payload() or {}
+        enrollments_of[str(b.get("worker_id"))].append(enrollment)
+        if str(b.get("worker_id")) not in workers:
+            v.wrong.append(f"enrollment: {enrollment} for a worker nobody registered")
+        if str(b.get("commitment_id")) not in commitments:
+            v.wrong.append(
+                f"enrollment: {enrollment} under commitment {b.get('commitment_id')!r}, never accepted"
+            )
+        answers = len(confirmed.get(enrollment, {})) + len(refused.get(enrollment, {}))
+        if enrollment not in requested:
+            v.lost.append(f"enrollment: {enrollment} matched, never requested from BPJS")
+        elif len(requested[enrollment]) > 1:
+            v.duplicated.append(f"enrollment: {enrollment} requested {len(requested[enrollment])} times")
+        if answers == 0:
+            v.lost.append(f"enrollment: {enrollment} never answered by BPJS")
+        elif answers > 1:
+            v.duplicated.append(f"enrollment: {enrollment} answered {answers} times (distinct answers)")
+        if enrollment in confirmed:
+            f["enrolled"] += 1
+            n = len(completed.get(enrollment, {}))
+            if n != 1:
+                (v.lost if n == 0 else v.duplicated).append(
+                    f"enrollment: {enrollment} confirmed, completed {n} times"
+                )
+        if enrollment in refused:
+            f["bpjs_rejected"] += 1
+            n = len(failed.get(enrollment, {}))
+            if n != 1:
+                (v.lost if n == 0 else v.duplicated).append(
+                    f"enrollment: {enrollment} refused, failed {n} times"
+                )
+    for enrollment in {*requested, *confirmed, *refused, *completed, *failed} - set(matched):
+        v.wrong.append(f"enrollment: {enrollment} seen on the BPJS/enrollment topics, never matched")
+
+    serial_of = {(str(b.get("source")), str(b.get("submission_id"))): wid for wid, b in workers.items()}
+    refused_workers = {serial_of[i] for i in refused_serials if i in serial_of}
+    final: dict[str, str] = {}
+    for wid in workers:
+        mine = enrollments_of.get(wid, [])
+        if len(mine) > 1:
+            v.duplicated.append(f"worker: {wid} has {len(mine)} enrollments")
+        if len(waitlisted.get(wid, {})) > 1:
+            v.duplicated.append(f"worker: {wid} waitlisted {len(waitlisted[wid])} times")
+        if not mine and wid not in waitlisted:
+            v.lost.append(f"worker: {wid} registered, neither matched nor waitlisted")
+            continue
+        if mine:
+            e = mine[-1]
+            final[wid] = "enrolled" if e in confirmed else "failed" if e in refused else "requested"
+            if wid in refused_workers and e in confirmed:
+                v.wrong.append(f"worker: {wid} enrolled although BPJS refuses their NIK serial")
+        else:
+            final[wid] = "waitlisted"
+    f.update(Counter(f"final_{s}" for s in final.values()))
+
+    # Commitments: slots and budget against the enrollments seen, released on rejections.
+    used: dict[str, list[int]] = defaultdict(list)
+    for enrollment, events in matched.items():
+        if enrollment in refused:
+            continue
+        b = next(iter(events.values())).payload() or {}
+        used[str(b.get("commitment_id"))].append(int(b.get("contribution_idr") or 0))
+    room: dict[str, tuple[int, int]] = {}
+    for cid, c in commitments.items():
+        slots_used, budget_used = len(used.get(cid, [])), sum(used.get(cid, []))
+        if slots_used > int(c["slots"]) or budget_used > int(c["budget_idr"]):
+            v.wrong.append(
+                f"commitment: {cid} over-committed: {slots_used}/{c['slots']} slots, "
+                f"{budget_used}/{c['budget_idr']} Rupiah"
+            )
+        room[cid] = (int(c["slots"]) - slots_used, int(c["budget_idr"]) - budget_used)
+        f["budget_bound"] += room[cid][0] > 0 and room[cid][1] < monthly_cost(c["package"], None) * int(
+            c["months"]
+        )
+    for wid, state in final.items():
+        if state != "waitlisted":
+            continue
+        w = workers[wid]
+        for cid, c in commitments.items():
+            covers = c.get("whole_regency") or w.get("kecamatan_code") in (c.get("kecamatan_codes") or [])
+            cost = monthly_cost(c["package"], w.get("declared_income_idr")) * int(c["months"])
+            if covers and room[cid][0] > 0 and room[cid][1] >= cost + 1000:
+                v.lost.append(
+                    f"waitlist: worker {wid} waits although {cid} covers them and has room {room[cid]}"
+                )
+                break
+
+    if gateway is None:
+        v.notes.append("gateway: no record of what was sent; the messages were not checked")
+        return
+    _check_gateway(v, tail, completed, failed, waitlisted, gateway, office_email)
+
+
+def _check_gateway(
+    v: Verdict,
+    tail: TopicTail,
+    completed: dict[str, dict[str, Record]],
+    failed: dict[str, dict[str, Record]],
+    waitlisted: dict[str, dict[str, Record]],
+    gateway: list[Sent],
+    office_email: str,
+) -> None:
+    owed: Counter[tuple[str, str]] = Counter()
+    office: Counter[str] = Counter()
+    for events in waitlisted.values():
+        b = next(iter(events.values())).payload() or {}
+        owed[("worker_waitlisted", str(b.get("phone")))] += 1
+    for events in completed.values():
+        b = next(iter(events.values())).payload() or {}
+        owed[("enrollment_confirmed", str(b.get("phone")))] += 1
+        if b.get("company_email"):
+            owed[("enrollment_confirmed", str(b["company_email"]).strip())] += 1
+        if b.get("company_webhook_url"):
+            owed[("enrollment_confirmed", str(b["company_webhook_url"]).strip())] += 1
+    for events in failed.values():
+        b = next(iter(events.values())).payload() or {}
+        owed[("enrollment_rejected", str(b.get("phone")))] += 1
+        office["enrollment_rejected"] += 1
+    for r in _distinct(tail.on(topics.REGISTRATION_REJECTED)).values():
+        b = r.payload() or {}
+        codes = {x.get("code") for x in b.get("reasons", [])}
+        phone = b.get("phone")
+        if isinstance(phone, str) and phone.startswith("+628") and "PHONE_INVALID" not in codes:
+            owed[("registration_rejected", phone)] += 1
+        office["registration_rejected"] += 1
+    keys: dict[tuple[str, str], set[str]] = defaultdict(set)
+    lines: Counter[tuple[str, str]] = Counter()
+    for s in gateway:
+        if s.recipient == office_email:
+            keys[("office:" + s.template, "")].add(s.key)
+        else:
+            keys[(s.template, s.recipient)].add(s.key)
+        lines[(s.template, s.recipient)] += 1
+    v.figures["gateway_sent"] = len(gateway)
+    v.figures["gateway_resent_same_key"] = len(gateway) - sum(len(k) for k in keys.values())
+    for template, n in office.items():
+        got = len(keys.pop(("office:" + template, ""), set()))
+        if got != n:
+            (v.lost if got < n else v.duplicated).append(
+                f"gateway: {template} to the office sent {got} times, owed {n}"
+            )
+    for what, n in owed.items():
+        got = len(keys.pop(what, set()))
+        if got < n:
+            v.lost.append(f"gateway: {what[0]} to {what[1][:6]}*** sent {got} times, owed {n}")
+        elif got > n:
+            v.duplicated.append(
+                f"gateway: {what[0]} to {what[1][:6]}*** sent {got} times (distinct keys), owed {n}"
+            )
+    for what, k in keys.items():
+        v.wrong.append(f"gateway: {what[0]} to {what[1][:6]}*** sent {len(k)} times, owed to nobody")
