@@ -167,6 +167,7 @@ class Monitor:
         self.log = log
         self.lag: dict[str, int] = {}
         self.backlog: dict[str, int] = {}
+        self.work: dict[str, int] = {}  # per consumer-group partition and per outbox
         self.wedged: list[str] = []
         self._committed: dict[str, int] = {}
         self._published: dict[str, int] = {}
@@ -225,11 +226,16 @@ class Monitor:
             tps = [TopicPartition(self.prefix + topic, p) for p in parts]
             ends = await consumer.end_offsets(tps)
             done = {tp: committed[tp].offset for tp in tps if tp in committed and committed[tp].offset >= 0}
-            self.lag[group] = sum(max(end - done.get(tp, 0), 0) for tp, end in ends.items())
-            total = sum(done.values())
-            if total != self._committed.get(group) or self.lag[group] == 0:
-                self._progress[group] = time.monotonic()
-            self._committed[group] = total
+            self.lag[group] = 0
+            # Per partition: a frozen member's partitions stall even while its twin's move on.
+            for tp, end in ends.items():
+                lag = max(end - done.get(tp, 0), 0)
+                self.lag[group] += lag
+                name = f"{group}[{tp.partition}]"
+                self.work[name] = lag
+                if done.get(tp, 0) != self._committed.get(name) or lag == 0:
+                    self._progress[name] = time.monotonic()
+                self._committed[name] = done.get(tp, 0)
 
     async def _sample_outboxes(self) -> None:
         conn = await asyncpg.connect(self.admin_url, timeout=5)
@@ -242,7 +248,7 @@ class Monitor:
                 if row is None:
                     continue
                 name = f"outbox:{schema}"
-                self.backlog[name] = int(row["backlog"])
+                self.backlog[name] = self.work[name] = int(row["backlog"])
                 if row["published"] != self._published.get(name) or row["backlog"] == 0:
                     self._progress[name] = time.monotonic()
                 self._published[name] = int(row["published"])
@@ -255,7 +261,7 @@ class Monitor:
             self._progress = dict.fromkeys(self._progress, now)
             return
         for name, since in self._progress.items():
-            work = self.lag.get(name, 0) if not name.startswith("outbox:") else self.backlog.get(name, 0)
+            work = self.work.get(name, 0)
             if work and now - since > self.wedge_after_s and name not in self._flagged:
                 self._flagged.add(name)
                 self.wedged.append(f"{name}: no progress for {now - since:.0f} s with {work} to do")
