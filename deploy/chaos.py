@@ -55,6 +55,7 @@ from deploy.checker import Published, TopicTail, Verdict, check, publish_cases, 
 from deploy.fuzz import ACCEPTED, Case, FuzzRun, Owed, generate
 from deploy.stack import ROOT, SERVICES, Process, Stack, free_port
 from shared import topics
+from shared.kafka_admin import provision_topics
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 PgMode = Literal["server", "database", "off"]
@@ -394,7 +395,7 @@ class Database:
 
 def _server_script(name: str, action: str, extra: dict[str, str] | None = None) -> None:
     subprocess.run(
-        ["bash", str(ROOT / "deploy" / "local" / f"{name}.sh"), action],
+        ["bash", str(ROOT / "deploy" / "local" / f"{name}.sh"), *action.split()],
         check=True,
         stdout=subprocess.DEVNULL,
         env={**os.environ, **(extra or {})},
@@ -407,6 +408,19 @@ async def broker_count() -> int:
     try:
         described = await admin.describe_cluster()
         return len(described.get("brokers", []))
+    finally:
+        await admin.close()
+
+
+async def partition_leader(topic: str) -> int | None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+        partitions = sorted(described[0].get("partitions") or [], key=lambda p: p["partition"])
+        return int(partitions[0]["leader"]) if partitions else None
+    except Exception:
+        return None
     finally:
         await admin.close()
 
@@ -495,6 +509,7 @@ class Campaign:
         self.log(fuzz.summary())
         faults = [f for f in FAULT_CLASSES if f in s.faults]
         waves = _split(fuzz.cases, len(faults) + 2)
+        await provision_topics(BOOTSTRAP, self.prefix)  # the brokers create nothing by themselves
         if self.have_gateway:
             gateway = self.stack.start("gateway", port=free_port())
             self.stack.env["NOTIFICATIONS_GATEWAY_URL"] = f"http://127.0.0.1:{gateway.port}"
@@ -599,11 +614,16 @@ class Campaign:
             self.restart(victim)
 
     async def fault_sigstop(self, fig: FaultFigures) -> None:
-        """Freeze the relay leaders, a consumer instance, a simulator and the gateway at once."""
-        victims = self.leaders()
+        """Freeze the relay leaders, a consumer instance, a simulator and the gateway at once
+        (never every instance of a service: its twin must take over)."""
+        victims: list[Process] = []
+        for p in self.leaders():
+            if not any(v.name == p.name for v in victims):
+                victims.append(p)
         for kind in ("registry", "bpjs-simulator", "gateway"):
             spare = [p for p in self.live(kind) if p not in victims]
-            if spare and (kind == "gateway" or len(self.live(kind)) > 1):
+            frozen = len(self.live(kind)) - len(spare)
+            if spare and (kind == "gateway" or len(self.live(kind)) - frozen > 1):
                 victims.append(self.rng.choice(spare))
         if not victims:
             fig.skipped = "no process to freeze"
@@ -712,18 +732,21 @@ class Campaign:
             fig.skipped = f"{brokers} broker(s) and they are shared: no node to kill"
 
     async def _kill_broker_node(self, fig: FaultFigures, brokers: int) -> None:
-        """Stop one node of a 3-broker cluster for a while and start it again (deploy/local/kafka.sh)."""
-        node = self.rng.randrange(1, brokers + 1)
+        """SIGKILL the node that leads the registration topic's first partition (deploy/local/kafka.sh
+        kill-node N), leave it down a while, start it again."""
+        node = await partition_leader(self.prefix + topics.REGISTRATION_SUBMITTED) or self.rng.randrange(
+            1, brokers + 1
+        )
         await asyncio.sleep(self.rng.uniform(2.0, 5.0))
         try:
-            await asyncio.to_thread(_server_script, "kafka", "stop-node", {"KAFKA_NODE": str(node)})
+            await asyncio.to_thread(_server_script, "kafka", f"kill-node {node}")
         except subprocess.CalledProcessError as exc:
-            fig.skipped = f"deploy/local/kafka.sh cannot stop one node ({exc})"
+            fig.skipped = f"deploy/local/kafka.sh cannot kill one node ({exc})"
             return
         fig.injected += 1
         await asyncio.sleep(self.rng.uniform(10.0, 20.0))
-        await asyncio.to_thread(_server_script, "kafka", "start-node", {"KAFKA_NODE": str(node)})
-        fig.detail.append(f"node {node} of {brokers} stopped")
+        await asyncio.to_thread(_server_script, "kafka", f"start-node {node}")
+        fig.detail.append(f"node {node} of {brokers} (the partition leader) SIGKILLed, restarted")
 
     # --- the load -----------------------------------------------------------------------------
 

@@ -282,7 +282,10 @@ class Sent:
 
 
 def read_gateway_record(path: Path | None) -> list[Sent] | None:
-    """The gateway stand-in's JSONL record, or None when there is none to read."""
+    """What the gateway stand-in accepted (its JSONL record), or None when there is none.
+
+    Requests it answered 503, refused, or that the sender gave up on (`abandoned`) were not
+    sent; a request accepted again under the same key is a retry a provider drops."""
     if path is None or not path.exists():
         return None
     sent = []
@@ -291,6 +294,8 @@ def read_gateway_record(path: Path | None) -> list[Sent] | None:
             continue
         with contextlib.suppress(ValueError):
             d = json.loads(line)
+            if d.get("outcome", "accepted") != "accepted":
+                continue
             sent.append(
                 Sent(
                     str(d.get("idempotency_key") or d.get("key") or d.get("notification_id")),

@@ -294,7 +294,10 @@ class _Generator:
                 "non-UTF-8 ce_id",
                 lambda n: (None, _ce(b"\xff\xfe" + str(n).encode(), b"/partner/koperasi")),
             ),
-            ("ce_id only (no source, no type)", lambda n: (None, [("ce_id", b"1")])),
+            (
+                "ce_id only (no source, no type)",
+                lambda n: (None, [("ce_id", f"{self.tag}-only-{n}".encode())]),
+            ),
             (
                 "ce_type without a version",
                 lambda n: (None, _ce(f"{self.tag}-nv-{n}".encode(), b"/p", b"com.partner.registration")),
