@@ -71,8 +71,10 @@ up: infra-up ## run the services and the BPJS simulator in the foreground (Ctrl+
 	@$(PY) -m deploy.stack
 
 N ?=
-chaos: infra-up ## fault-injection run: kills, broker and database restarts, then checks (N=2000)
-	@$(PY) -m deploy.chaos $(if $(N),--workers $(N))
+SEED ?=
+FAULTS ?=
+chaos: infra-up ## fault campaign + independent checker, < 15 min (N=3000 SEED= FAULTS=sigkill,...; BROKERS=3 for node kills)
+	@$(PY) -m deploy.chaos $(if $(N),--registrations $(N)) $(if $(SEED),--seed $(SEED)) $(if $(FAULTS),--faults $(FAULTS))
 
 bench: infra-up ## throughput and latency of the whole pipeline vs the raw Kafka/PostgreSQL limit (N=10000)
 	@$(PY) -m deploy.bench $(if $(N),--workers $(N))
