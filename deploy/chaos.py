@@ -801,7 +801,7 @@ async def run_campaign(
 
 
 async def _reset_database(admin_url: str, database: str) -> None:
-    conn = await asyncpg.connect(admin_url)
+    conn = await asyncpg.connect(urlunsplit(urlsplit(admin_url)._replace(path="/postgres")))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     finally:

@@ -563,10 +563,11 @@ class _Generator:
             note, make, reason = rng.choice(big if rng.random() < 0.05 else variants)
             last.clear()
             body = make()
+            key = rng.choice([None, b"poison", b"\x00\xff"])
             self.add(
                 kind="unreadable",
                 topic=topic,
-                key=rng.choice([None, b"poison", b"\x00\xff"]),
+                key=key if body is not None or key is not None else b"tombstone",  # Kafka wants one
                 headers=tuple(rng.choice([[], [("x-odd", b"\xff")], [("x-null", None)]])),
                 body=body,
                 owed=Owed.of(DEAD_LETTERED, dlq_reason=reason),

@@ -50,6 +50,7 @@ def test_every_case_class_and_every_partner_topic_is_there() -> None:
     run = generate(SEED, registrations=2000)
     assert set(run.kinds()) == KINDS
     assert {c.topic for c in run.cases} == set(PARTNER_TOPICS)
+    assert all(c.key is not None or c.body is not None for c in run.cases), "Kafka takes no empty record"
     assert len(run.on(topics.REGISTRATION_SUBMITTED)) >= 1800, "thousands of messages per run"
     notes = {c.note for c in run.cases}
     for wanted in (
