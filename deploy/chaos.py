@@ -577,21 +577,33 @@ class Campaign:
     async def inject(self, fault: str, wave: list[Case]) -> None:
         fig = self.figure(fault)
         run: Callable[[FaultFigures], Awaitable[None]] = getattr(self, "fault_" + fault.replace("-", "_"))
-        publishing = asyncio.create_task(self.publish(wave))
+        done = asyncio.Event()
+
+        async def trickle() -> None:
+            """The wave in chunks, every 2 s while the fault lasts: messages arrive during it."""
+            for chunk in _split(wave, 12):
+                await self.publish(chunk)
+                if not done.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(done.wait(), 2.0)
+
+        publishing = asyncio.create_task(trickle())
         started = time.monotonic()
         try:
             await run(fig)
         finally:
+            healed = time.monotonic()
+            done.set()
             await publishing
         if fig.skipped:
             self.log(fig.line())
             return
-        healed = time.monotonic()
+        waited = time.monotonic() - healed
         took = await self.settle(fault)
         if took is None:
             fig.unrecovered += 1
         else:
-            fig.recover_s.append(took)
+            fig.recover_s.append(waited + took)  # from the moment the fault was healed
         self.log(f"{fig.line()} [{healed - started:.0f} s under fault]")
 
     # --- the fault classes ---------------------------------------------------------------------
