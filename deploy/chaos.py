@@ -253,6 +253,17 @@ class Monitor:
                 if row["published"] != self._published.get(name) or row["backlog"] == 0:
                     self._progress[name] = time.monotonic()
                 self._published[name] = int(row["published"])
+            # The sender's queue: a notification is out only once the gateway took it.
+            row = await conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE status = 'queued') AS queued,"
+                " count(*) FILTER (WHERE status <> 'queued') AS done FROM notifications.notification"
+            )
+            if row is not None:
+                name = "sender:notifications"
+                self.backlog[name] = self.work[name] = int(row["queued"])
+                if row["done"] != self._published.get(name) or row["queued"] == 0:
+                    self._progress[name] = time.monotonic()
+                self._published[name] = int(row["done"])
         finally:
             await conn.close()
 
@@ -467,6 +478,9 @@ class Campaign:
             "CONSUMER_BATCH_SIZE": str(self.s.batch_size),
             "SIMULATOR_REJECT_PERCENT": str(self.s.reject_percent),
             "GATEWAY_SIMULATOR_RECORD": str(self.gateway_record),
+            # A campaign of minutes cannot wait out an hour of backoff after the gateway was away.
+            "NOTIFICATIONS_RETRY_BASE_DELAY_S": "2",
+            "NOTIFICATIONS_RETRY_MAX_DELAY_S": "10",
             **{f"{s.upper()}_DATABASE_URL": url for s, url in self.database_urls.items()},
         }
         return env
