@@ -173,20 +173,25 @@ class Monitor:
         self._committed: dict[str, int] = {}
         self._published: dict[str, int] = {}
         self._progress: dict[str, float] = {}
-        self._held = 0
+        self._held: list[str] = []
         self._flagged: set[str] = set()
         self.fresh = asyncio.Event()
 
     @contextlib.contextmanager
-    def hold(self) -> Any:
-        """While a fault stops everything (the database away), no progress is owed."""
-        self._held += 1
+    def hold(self, *names: str) -> Any:
+        """While a fault stops everything (the database away), or the named work (the sender,
+        while the gateway it sends to is frozen), no progress is owed."""
+        held = names or ("*",)
+        self._held.extend(held)
         try:
             yield
         finally:
-            self._held -= 1
+            for name in held:
+                self._held.remove(name)
             now = time.monotonic()
-            self._progress = dict.fromkeys(self._progress, now)
+            for name in self._progress:
+                if "*" in held or name in held:
+                    self._progress[name] = now
 
     async def run(self) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=10_000)
@@ -269,9 +274,12 @@ class Monitor:
 
     def _judge(self) -> None:
         now = time.monotonic()
-        if self._held:
+        if "*" in self._held:
             self._progress = dict.fromkeys(self._progress, now)
             return
+        for name in self._held:
+            if name in self._progress:
+                self._progress[name] = now
         for name, since in self._progress.items():
             work = self.work.get(name, 0)
             if work and now - since > self.wedge_after_s and name not in self._flagged:
@@ -656,13 +664,16 @@ class Campaign:
             return
         seconds = self.rng.uniform(*self.s.stop_s)
         await asyncio.sleep(self.rng.uniform(1.0, 3.0))
-        for v in victims:
-            self.stack.pause(v)
-            fig.injected += 1
-        fig.detail.append(f"{seconds:.0f} s: " + ", ".join(v.instance_id for v in victims))
-        await asyncio.sleep(seconds)
-        for v in victims:
-            self.stack.resume(v)
+        # Nobody can deliver while the only gateway is frozen: the sender owes no progress then.
+        held = ("sender:notifications",) if any(v.name == "gateway" for v in victims) else ("none",)
+        with self.monitor.hold(*held):
+            for v in victims:
+                self.stack.pause(v)
+                fig.injected += 1
+            fig.detail.append(f"{seconds:.0f} s: " + ", ".join(v.instance_id for v in victims))
+            await asyncio.sleep(seconds)
+            for v in victims:
+                self.stack.resume(v)
 
     async def fault_new_id(self, fig: FaultFigures) -> None:
         """SIGTERM an instance of each service and start it again as another group member."""
