@@ -169,6 +169,7 @@ class Monitor:
         self.lag: dict[str, int] = {}
         self.backlog: dict[str, int] = {}
         self.work: dict[str, int] = {}  # per consumer-group partition and per outbox
+        self.parked: dict[str, int] = {}  # outbox rows the relay parked, per schema
         self.wedged: list[str] = []
         self._committed: dict[str, int] = {}
         self._published: dict[str, int] = {}
@@ -247,13 +248,22 @@ class Monitor:
         conn = await asyncpg.connect(self.admin_url, timeout=5)
         try:
             for schema in SERVICES:
+                parking = await conn.fetchval(
+                    "SELECT count(*) FROM information_schema.columns"
+                    " WHERE table_schema = $1 AND table_name = 'outbox' AND column_name = 'parked_at'",
+                    schema,
+                )
+                parked = "parked_at IS NOT NULL" if parking else "false"
                 row = await conn.fetchrow(
-                    f"SELECT count(*) FILTER (WHERE published_at IS NULL) AS backlog,"
+                    f"SELECT count(*) FILTER (WHERE published_at IS NULL AND NOT ({parked})) AS backlog,"
+                    f" count(*) FILTER (WHERE published_at IS NULL AND {parked}) AS parked,"
                     f" count(*) FILTER (WHERE published_at IS NOT NULL) AS published FROM {schema}.outbox"
                 )
                 if row is None:
                     continue
                 name = f"outbox:{schema}"
+                # A parked row never goes out by itself: the checker finds what it owed missing.
+                self.parked[schema] = int(row["parked"])
                 self.backlog[name] = self.work[name] = int(row["backlog"])
                 if row["published"] != self._published.get(name) or row["backlog"] == 0:
                     self._progress[name] = time.monotonic()
@@ -564,7 +574,8 @@ class Campaign:
             s.seed,
             verdict,
             [self.figure(f) for f in faults],
-            self.monitor.wedged,
+            self.monitor.wedged
+            + [f"outbox:{k}: {n} rows parked" for k, n in self.monitor.parked.items() if n],
             fuzz,
             self.published,
             time.monotonic() - self.started,
