@@ -499,6 +499,9 @@ class Campaign:
             # A campaign of minutes cannot wait out an hour of backoff after the gateway was away.
             "NOTIFICATIONS_RETRY_BASE_DELAY_S": "2",
             "NOTIFICATIONS_RETRY_MAX_DELAY_S": "10",
+            # A killed sender's claims come back when their lease ends (60 s by default, which is
+            # as long as the suite's wedge bound): shorter here, still longer than a send (10 s).
+            "NOTIFICATIONS_DELIVERY_LEASE_S": "15",
             **{f"{s.upper()}_DATABASE_URL": url for s, url in self.database_urls.items()},
         }
         return env
