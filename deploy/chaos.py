@@ -545,17 +545,18 @@ class Campaign:
         faults = [f for f in FAULT_CLASSES if f in s.faults]
         waves = _split(fuzz.cases, len(faults) + 2)
         await provision_topics(BOOTSTRAP, self.prefix)  # the brokers create nothing by themselves
-        if self.have_gateway:
-            gateway = self.stack.start("gateway", port=free_port())
-            self.stack.env["NOTIFICATIONS_GATEWAY_URL"] = f"http://127.0.0.1:{gateway.port}"
-        self.stack.start_all(instances=s.instances)
-        await asyncio.to_thread(self.stack.wait_ready, 120)
-        self.log(
-            f"{len(self.stack.processes)} processes up ({s.instances} x registry, sponsorship, notifications,"
-            f" bpjs-simulator{', gateway' if self.have_gateway else '; no gateway stand-in: messages not checked'})"
-        )
-        monitor = asyncio.create_task(self.monitor.run())
-        try:
+        monitor: asyncio.Task[None] | None = None
+        try:  # whatever fails, the processes started here are stopped
+            if self.have_gateway:
+                gateway = self.stack.start("gateway", port=free_port())
+                self.stack.env["NOTIFICATIONS_GATEWAY_URL"] = f"http://127.0.0.1:{gateway.port}"
+            self.stack.start_all(instances=s.instances)
+            await asyncio.to_thread(self.stack.wait_ready, 120)
+            self.log(
+                f"{len(self.stack.processes)} processes up ({s.instances} x registry, sponsorship, notifications,"
+                f" bpjs-simulator{', gateway' if self.have_gateway else '; no gateway stand-in: messages not checked'})"
+            )
+            monitor = asyncio.create_task(self.monitor.run())
             await self.publish(self.campaign_commitments(fuzz))
             await self.publish(waves[0])
             await self.settle("baseline")
@@ -569,9 +570,10 @@ class Campaign:
             async with TopicTail(BOOTSTRAP, self.prefix) as tail:
                 verdict = await self.account(tail)
         finally:
-            monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await monitor
+            if monitor is not None:
+                monitor.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await monitor
             self.stack.stop_all()
         return CampaignResult(
             s.seed,
