@@ -147,7 +147,9 @@ class Incoming:
 
     def json_object(self) -> dict[str, Any]:
         try:
-            value = json.loads(self.body)
+            # Decoded as UTF-8 ourselves: json.loads(bytes) would also take UTF-16/32 and a BOM,
+            # which the contract (RFC 8259 between systems) does not.
+            value = json.loads(self.body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise PoisonMessage("NOT_JSON", f"the body is not UTF-8 JSON ({exc})") from None
         if not isinstance(value, dict):

@@ -78,7 +78,8 @@ class ServiceRuntime:
         self.migrations = migrations
         self.version = version
         self.broker = KafkaBroker(
-            settings.kafka_bootstrap_servers,
+            # A list, not the comma-separated string: FastStream would take that for one host.
+            [server.strip() for server in settings.kafka_bootstrap_servers.split(",") if server.strip()],
             client_id=f"muba-{name}",
             # Our own structured, masked lines (shared.logging) instead of FastStream's per-message ones.
             logger=None,
