@@ -707,9 +707,12 @@ def _check_gateway(
     # A worker enrolled by the time notifications read the waitlisted event is not told "you wait"
     # after "you are insured" (the two arrive on different topics): then that message is optional.
     optional: Counter[tuple[str, str]] = Counter()
+    enrolled = {
+        str((r.payload() or {}).get("worker_id")) for events in completed.values() for r in events.values()
+    }
     for worker_id, events in waitlisted.items():
         b = next(iter(events.values())).payload() or {}
-        (optional if worker_id in completed else owed)[("worker_waitlisted", str(b.get("phone")))] += 1
+        (optional if worker_id in enrolled else owed)[("worker_waitlisted", str(b.get("phone")))] += 1
     for events in completed.values():
         b = next(iter(events.values())).payload() or {}
         owed[("enrollment_confirmed", str(b.get("phone")))] += 1
