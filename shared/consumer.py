@@ -114,7 +114,8 @@ class Incoming:
 
     def __post_init__(self) -> None:
         if not self.event_id:
-            object.__setattr__(self, "event_id", event_identity(self.envelope, self.body, self.replay_of()))
+            identity = event_identity(self.envelope, self.body, self.replay_of(), self.raw_key)
+            object.__setattr__(self, "event_id", identity)
 
     def replay_of(self, consumer: str | None = None) -> str | None:
         """The dead letter this message replays, when it replays one for `consumer` (any, if None)."""
@@ -128,7 +129,7 @@ class Incoming:
         replay_of = self.replay_of(consumer)
         if replay_of == self.replay_of():
             return self
-        identity = event_identity(self.envelope, self.body, replay_of)
+        identity = event_identity(self.envelope, self.body, replay_of, self.raw_key)
         return dataclasses.replace(self, event_id=identity)
 
     @property
@@ -191,13 +192,15 @@ class Incoming:
         )
 
 
-def event_identity(envelope: Envelope | None, body: bytes, replay_of: str | None = None) -> str:
+def event_identity(
+    envelope: Envelope | None, body: bytes, replay_of: str | None = None, key: bytes | None = None
+) -> str:
     """What the inbox remembers a message by: 64 hex digits, whatever the message carries.
 
     A CloudEvent is unique by (source, id) — two partners may both number their events 1, 2, 3.
-    A message without CloudEvents headers (a partner's plain JSON) is known by its content: a
-    redelivery is byte-identical, and nothing ties it to a log position that a recreated topic
-    would reuse. A replayed dead letter names the letter it replays, so it is new to the inbox
+    A message without CloudEvents headers (a partner's plain JSON) is known by its content (key
+    and body): a redelivery is byte-identical, and nothing ties it to a log position that a
+    recreated topic would reuse. A replayed dead letter names the letter it replays, so it is new to the inbox
     that dead-lettered the original, and a replay sent twice is still one message.
     """
     digest = hashlib.sha256()
@@ -206,6 +209,7 @@ def event_identity(envelope: Envelope | None, body: bytes, replay_of: str | None
             digest.update(part.encode("utf-8", "surrogateescape") + b"\x00")
     else:
         digest.update(b"content\x00" + hashlib.sha256(body).digest())
+        digest.update(b"\x00" if key is None else b"\x01" + hashlib.sha256(key).digest())
     if replay_of:
         digest.update(b"\x00replay\x00" + replay_of.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
