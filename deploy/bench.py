@@ -56,7 +56,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from deploy.stack import ROOT, Stack
 from shared import topics
 from shared.db import migrate
-from shared.kafka_admin import ensure_topic
+from shared.kafka_admin import ensure_topic, provision_topics
 from shared.outbox import kafka_producer
 from shared.testing import SERVICES, Infra, empty_schema, sample_registration
 
@@ -85,23 +85,6 @@ SHARE_DEFINITION = (
     "one-INSERT transactions with asyncpg, pool of 8, 8 at a time."
 )
 
-# Every contract topic of the pipeline: created up front so nothing waits for auto-creation.
-PIPELINE_TOPICS = (
-    topics.REGISTRATION_SUBMITTED,
-    topics.COMMITMENT_SUBMITTED,
-    topics.WORKER_REGISTERED,
-    topics.REGISTRATION_REJECTED,
-    topics.COMMITMENT_ACCEPTED,
-    topics.COMMITMENT_REJECTED,
-    topics.SPONSOR_MATCHED,
-    topics.WORKER_WAITLISTED,
-    topics.ENROLLMENT_REQUESTED,
-    topics.ENROLLMENT_CONFIRMED,
-    topics.ENROLLMENT_REJECTED,
-    topics.ENROLLMENT_COMPLETED,
-    topics.ENROLLMENT_FAILED,
-    topics.NOTIFICATION_SENT,
-)
 # The stages of one worker's way through, between consecutive events (names of Trace fields).
 STAGES = (
     ("registry", "submitted", "registered"),
@@ -657,7 +640,7 @@ async def run_pipeline(
 
     isolation = Isolation(others_before_truncate=await other_backends(infra.admin_database_url, []))
     await prepare_databases(infra)
-    await asyncio.gather(*(ensure_topic(bootstrap, prefix + t) for t in PIPELINE_TOPICS))
+    await provision_topics(bootstrap, prefix)  # every catalogue topic, before anything waits for one
 
     env = {
         "TOPIC_PREFIX": prefix,
