@@ -1,9 +1,11 @@
 """Helpers the service and end-to-end tests share."""
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from faststream.asgi import AsgiFastStream
 
 from shared.testing import Infra, empty_schema
@@ -36,3 +38,25 @@ async def running(app: AsgiFastStream) -> AsyncIterator[AsgiFastStream]:
 async def truncate_schema(infra: Infra, service: str) -> None:
     """Service tests start from an empty schema (the tables are the service's, kept by migrations)."""
     await empty_schema(infra.database_urls[service])
+
+
+@asynccontextmanager
+async def scratch_role(infra: Infra, admin_db: asyncpg.Connection, prefix: str) -> AsyncIterator[str]:
+    """A throw-away login role with a schema of its own (its DSN), dropped afterwards: tests of the
+    plumbing (migrations, the outbox relay) never touch a service's schema."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    await admin_db.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{name}'")
+    await admin_db.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
+    await admin_db.execute(f"ALTER ROLE {name} SET search_path = {name}")
+    db = await admin_db.fetchval("SELECT current_database()")
+    await admin_db.execute(f"GRANT CONNECT ON DATABASE {db} TO {name}")
+    host = infra.admin_database_url.split("@", 1)[1]
+    try:
+        yield f"postgresql://{name}:{name}@{host}"
+    finally:
+        await admin_db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name
+        )
+        await admin_db.execute(f"DROP SCHEMA {name} CASCADE")
+        await admin_db.execute(f"REVOKE ALL ON DATABASE {db} FROM {name}")
+        await admin_db.execute(f"DROP ROLE {name}")

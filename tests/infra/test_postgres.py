@@ -13,6 +13,7 @@ import pytest
 from shared.db import migrate, migration_files
 from shared.outbox import prune
 from shared.testing import SERVICES, Infra
+from tests import support
 
 
 async def test_server_is_postgresql_and_reports_its_version(admin_db: asyncpg.Connection) -> None:
@@ -47,17 +48,8 @@ async def test_each_role_uses_its_own_schema_and_is_denied_the_others(infra: Inf
 @pytest.fixture
 async def scratch_role(infra: Infra, admin_db: asyncpg.Connection) -> AsyncIterator[str]:
     """A throw-away role with its own schema, so migration tests never touch a service's."""
-    name = f"mig_{uuid.uuid4().hex[:8]}"
-    await admin_db.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{name}'")
-    await admin_db.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
-    await admin_db.execute(f"ALTER ROLE {name} SET search_path = {name}")
-    db = await admin_db.fetchval("SELECT current_database()")
-    await admin_db.execute(f"GRANT CONNECT ON DATABASE {db} TO {name}")
-    host = infra.admin_database_url.split("@", 1)[1]
-    yield f"postgresql://{name}:{name}@{host}"
-    await admin_db.execute(f"DROP SCHEMA {name} CASCADE")
-    await admin_db.execute(f"REVOKE ALL ON DATABASE {db} FROM {name}")
-    await admin_db.execute(f"DROP ROLE {name}")
+    async with support.scratch_role(infra, admin_db, "mig") as dsn:
+        yield dsn
 
 
 def _write_migrations(folder: Path) -> None:

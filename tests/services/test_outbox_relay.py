@@ -31,6 +31,7 @@ from shared.outbox import OutboxRelay, add_raw, outbox_status
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 from shared.testing import SERVICES, EventRecorder, Infra, record_events
+from tests.support import scratch_role
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -44,21 +45,10 @@ UNPARK = (
 @pytest.fixture
 async def relay_dsn(infra: Infra, admin_db: asyncpg.Connection, tmp_path: Path) -> AsyncIterator[str]:
     """A role with a schema of its own holding the shared outbox and inbox tables."""
-    name = f"relay_{uuid.uuid4().hex[:8]}"
-    await admin_db.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{name}'")
-    await admin_db.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
-    await admin_db.execute(f"ALTER ROLE {name} SET search_path = {name}")
-    db = await admin_db.fetchval("SELECT current_database()")
-    await admin_db.execute(f"GRANT CONNECT ON DATABASE {db} TO {name}")
-    host = infra.admin_database_url.split("@", 1)[1]
-    dsn = f"postgresql://{name}:{name}@{host}"
-    (tmp_path / "migrations").mkdir()
-    await migrate(dsn, tmp_path / "migrations")
-    yield dsn
-    await admin_db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name)
-    await admin_db.execute(f"DROP SCHEMA {name} CASCADE")
-    await admin_db.execute(f"REVOKE ALL ON DATABASE {db} FROM {name}")
-    await admin_db.execute(f"DROP ROLE {name}")
+    async with scratch_role(infra, admin_db, "relay") as dsn:
+        (tmp_path / "migrations").mkdir()
+        await migrate(dsn, tmp_path / "migrations")
+        yield dsn
 
 
 @asynccontextmanager
