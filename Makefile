@@ -22,6 +22,10 @@ export REGISTRY_DATABASE_URL       ?= postgresql://registry:registry@127.0.0.1:5
 export SPONSORSHIP_DATABASE_URL    ?= postgresql://sponsorship:sponsorship@127.0.0.1:5432/muba
 export NOTIFICATIONS_DATABASE_URL  ?= postgresql://notifications:notifications@127.0.0.1:5432/muba
 export MUBA_KAFKA_LIBS             ?= $(MUBA_CACHE)/kafka/libs
+# Kafka passwords (one file per principal) and the TLS CA: made by infra-up, never committed.
+export MUBA_SECRETS_DIR            ?= $(MUBA_CACHE)/secrets
+# The partners the demo uploads as (each gets its principal, intake topic and ACLs).
+DEMO_PARTNERS ?= desa-online operator-sekayu
 
 .PHONY: help install infra-up infra-down infra-status topics migrate test test-unit lint demo up chaos bench docs dlq env clean
 
@@ -34,13 +38,13 @@ $(VENV)/.installed: pyproject.toml tests/contracts/package-lock.json
 
 install: $(VENV)/.installed ## system packages, the virtualenv and the Kafka jars
 
-infra-up: install ## start Kafka (BROKERS=1|3) and PostgreSQL, create the topics (idempotent)
+infra-up: install ## start Kafka (BROKERS=1|3, SASL + ACLs) and PostgreSQL, provision principals, topics, ACLs
 	@bash deploy/local/postgres.sh up
 	@bash deploy/local/kafka.sh up
-	@$(PY) -m shared.kafka_admin provision --prefix ""
+	@$(PY) -m shared.kafka_admin provision --prefix "" $(foreach p,$(DEMO_PARTNERS),--partner $(p))
 
-topics: install ## create every topic of shared/topics.py and fix their configs (idempotent)
-	@$(PY) -m shared.kafka_admin provision --prefix ""
+topics: install ## principals, every topic of shared/topics.py (configs fixed) and the ACLs (idempotent)
+	@$(PY) -m shared.kafka_admin provision --prefix "" $(foreach p,$(DEMO_PARTNERS),--partner $(p))
 
 infra-down: ## stop Kafka (every node) and PostgreSQL
 	@bash deploy/local/kafka.sh down
@@ -53,7 +57,7 @@ migrate: infra-up ## apply every service's migrations
 	@for s in registry sponsorship notifications; do $(PY) -m services.$$s migrate || exit 1; done
 
 env: ## the variables that point a shell at the local servers
-	@env | grep -E '^(KAFKA_BOOTSTRAP_SERVERS|KAFKA_BROKERS|MUBA_ADMIN_DATABASE_URL|[A-Z]+_DATABASE_URL|MUBA_KAFKA_LIBS)=' | sed 's/^/export /'
+	@env | grep -E '^(KAFKA_BOOTSTRAP_SERVERS|KAFKA_BROKERS|MUBA_ADMIN_DATABASE_URL|[A-Z]+_DATABASE_URL|MUBA_KAFKA_LIBS|MUBA_SECRETS_DIR)=' | sed 's/^/export /'
 
 test: infra-up ## the whole suite against the real servers
 	@$(PYTEST) -q

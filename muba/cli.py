@@ -45,6 +45,7 @@ from services.registry.domain import normalise_nik
 from services.sponsorship.domain import TariffTable, commitment_budget, validate_commitment
 from shared import topics
 from shared.format import today_in_jakarta
+from shared.kafka_security import KafkaConnection
 from shared.kecamatan import WHOLE_REGENCY
 from shared.logging import mask_nik
 
@@ -134,14 +135,16 @@ def config() -> Config:
     return Config.from_env()
 
 
-def run_kafka(bootstrap: str, coroutine: Coroutine[Any, Any, R]) -> R:
+def run_kafka(connection: KafkaConnection, coroutine: Coroutine[Any, Any, R]) -> R:
     """Run a Kafka coroutine; an unreachable broker is exit 3 with the usual hint."""
     try:
         return asyncio.run(coroutine)
     except (KafkaConnectionError, KafkaTimeoutError, TimeoutError, ConnectionError) as exc:
-        raise kafka.kafka_not_running(bootstrap, exc) from None
+        raise kafka.kafka_not_running(connection, exc) from None
     except KafkaError as exc:
-        raise NotRunning(f"Kafka {bootstrap} failed: {type(exc).__name__}: {exc}") from None
+        raise NotRunning(
+            f"Kafka {connection.bootstrap_servers} failed: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def key_value_table(numbers: bool = False) -> Table:
@@ -227,7 +230,9 @@ def import_workers(
     valid = [row for row in checked if row.valid]
     invalid = [row for row in checked if row.reasons and row.repeat_of is None]
     repeats = [row for row in checked if row.repeat_of is not None]
-    topic = cfg.topic(topics.REGISTRATION_SUBMITTED)
+    # As the partner itself (`partner-<source>`), to the intake only that partner may write.
+    topic = cfg.topic(topics.intake_topic(source))
+    partner = cfg.kafka(topics.partner_principal(source))
 
     out.print(
         Text.assemble(
@@ -282,9 +287,9 @@ def import_workers(
         ) as progress:
             task = progress.add_task("publish", total=len(messages), topic=topic)
             published = run_kafka(
-                cfg.kafka_bootstrap_servers,
+                partner,
                 kafka.publish(
-                    cfg.kafka_bootstrap_servers,
+                    partner,
                     topic,
                     "registration-submitted.v1",
                     messages,
@@ -378,11 +383,10 @@ def commitments_add(
         out.print(table)
         raise DataError(f"the commitment was not submitted: {len(result)} problem(s), see above")
     topic = cfg.topic(topics.COMMITMENT_SUBMITTED)
+    operator = cfg.kafka()
     run_kafka(
-        cfg.kafka_bootstrap_servers,
-        kafka.publish(
-            cfg.kafka_bootstrap_servers, topic, "commitment-submitted.v1", [(result.commitment_id, raw)]
-        ),
+        operator,
+        kafka.publish(operator, topic, "commitment-submitted.v1", [(result.commitment_id, raw)]),
     )
     estimate = commitment_budget(result, TariffTable(), date.today(), apply_discount=False)
     where = (
@@ -675,12 +679,11 @@ def dlq_list(
     from shared import dlq
 
     cfg = config()
-    run_kafka(cfg.kafka_bootstrap_servers, kafka.ping(cfg.kafka_bootstrap_servers))
+    operator = cfg.kafka()
+    run_kafka(operator, kafka.ping(operator))
     letters = run_kafka(
-        cfg.kafka_bootstrap_servers,
-        dlq.list_with_status(
-            cfg.kafka_bootstrap_servers, _dlq_topic(cfg, topic) if topic else None, cfg.topic_prefix
-        ),
+        operator,
+        dlq.list_with_status(operator, _dlq_topic(cfg, topic) if topic else None, cfg.topic_prefix),
     )
     summaries = [letter.summary(replayed) for letter, replayed in letters]
     if output is ListFormat.json:
@@ -724,8 +727,9 @@ def dlq_replay(
 
     cfg = config()
     name = _dlq_topic(cfg, topic)
-    run_kafka(cfg.kafka_bootstrap_servers, kafka.ping(cfg.kafka_bootstrap_servers))
-    count = run_kafka(cfg.kafka_bootstrap_servers, dlq.replay(cfg.kafka_bootstrap_servers, name))
+    operator = cfg.kafka()
+    run_kafka(operator, kafka.ping(operator))
+    count = run_kafka(operator, dlq.replay(operator, name))
     out.print(f"Diputar ulang (replayed) {number(count)} dead letter(s) ke {name}.")
 
 

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from shared.kafka_security import KafkaConnection
+
 DEFAULT_TOKEN: Final = "muba-local-operator"
 
 
@@ -41,6 +43,9 @@ class Config:
     sponsorship_url: str = "http://127.0.0.1:8002"
     notifications_url: str = "http://127.0.0.1:8003"
     operator_token: str = DEFAULT_TOKEN
+    # Kafka as the office's `operator` principal, or as the partner whose registrations
+    # `muba register --source NAME` uploads (`partner-NAME`); see shared/kafka_security.py.
+    kafka_environ: tuple[tuple[str, str], ...] = ()
     topic_prefix: str = ""
     http_timeout_s: float = 10.0
     # The registry's age limits (REGISTRY_MIN_AGE / REGISTRY_MAX_AGE), for the local check.
@@ -61,6 +66,7 @@ class Config:
             notifications_url=text("NOTIFICATIONS_URL", cls.notifications_url).rstrip("/"),
             operator_token=text("MUBA_OPERATOR_TOKEN", DEFAULT_TOKEN),
             topic_prefix=env.get("TOPIC_PREFIX", ""),
+            kafka_environ=tuple((k, v) for k, v in env.items() if k.startswith(("KAFKA_", "MUBA_"))),
             http_timeout_s=_float(env, "MUBA_HTTP_TIMEOUT", cls.http_timeout_s),
             min_age=_int(env, "REGISTRY_MIN_AGE", cls.min_age),
             max_age=_int(env, "REGISTRY_MAX_AGE", cls.max_age),
@@ -69,3 +75,9 @@ class Config:
     def topic(self, name: str) -> str:
         """The topic as this deployment names it (TOPIC_PREFIX + name)."""
         return self.topic_prefix + name
+
+    def kafka(self, principal: str = "operator") -> KafkaConnection:
+        """How the CLI connects: as KAFKA_USERNAME if set, else as `principal`."""
+        return KafkaConnection.from_env(
+            principal, dict(self.kafka_environ), bootstrap_servers=self.kafka_bootstrap_servers
+        )

@@ -13,23 +13,24 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from muba.errors import NotRunning, not_running
 from shared.envelope import event_type, new_envelope
+from shared.kafka_security import KafkaConnection
 
 CE_SOURCE = "muba-cli"
 
 
-def kafka_not_running(bootstrap: str, exc: BaseException) -> NotRunning:
+def kafka_not_running(kafka: KafkaConnection, exc: BaseException) -> NotRunning:
     detail = str(exc) or type(exc).__name__
-    return not_running(f"Kafka {bootstrap}", detail.removeprefix("KafkaConnectionError: "))
+    return not_running(f"Kafka {kafka.bootstrap_servers}", detail.removeprefix("KafkaConnectionError: "))
 
 
-async def ping(bootstrap: str, timeout_s: float = 15.0) -> None:
+async def ping(kafka: KafkaConnection, timeout_s: float = 15.0) -> None:
     """Raise NotRunning unless the broker answers (before handing it to code that would leak clients)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(**kafka.options(), request_timeout_ms=int(timeout_s * 1000))
     try:
         async with asyncio.timeout(timeout_s + 5):
             await admin.start()
     except (KafkaConnectionError, KafkaTimeoutError, TimeoutError, OSError) as exc:
-        raise kafka_not_running(bootstrap, exc) from None
+        raise kafka_not_running(kafka, exc) from None
     finally:
         await admin.close()
 
@@ -40,7 +41,7 @@ def _headers(event_name: str, subject: str | None) -> list[tuple[str, bytes]]:
 
 
 async def publish(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     event_name: str,
     messages: Sequence[tuple[str | None, dict[str, Any]]],
@@ -50,7 +51,7 @@ async def publish(
     """Publish `messages` (key, JSON body) to `topic` with an idempotent, acks=all producer; returns
     how many the broker confirmed. `on_delivered(1)` is called as each one is confirmed."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka.options(),
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
@@ -62,7 +63,7 @@ async def publish(
             await producer.start()
     except (KafkaConnectionError, KafkaTimeoutError, TimeoutError, OSError) as exc:
         await producer.stop()
-        raise kafka_not_running(bootstrap, exc) from None
+        raise kafka_not_running(kafka, exc) from None
     delivered = 0
     try:
         futures: list[asyncio.Future[Any]] = []
@@ -84,14 +85,14 @@ async def publish(
         if errors:
             first = errors[0]
             raise NotRunning(
-                f"Kafka {bootstrap} confirmed {delivered} of {len(results)} message(s) on {topic}; "
+                f"Kafka {kafka.bootstrap_servers} confirmed {delivered} of {len(results)} message(s) on {topic}; "
                 f"the others failed ({type(first).__name__}: {first}). Run the same command again: "
                 "what was delivered is not sent twice."
             )
     except (KafkaConnectionError, KafkaTimeoutError) as exc:
-        raise kafka_not_running(bootstrap, exc) from None
+        raise kafka_not_running(kafka, exc) from None
     except KafkaError as exc:
-        raise NotRunning(f"Kafka {bootstrap} refused the messages for {topic}: {exc}") from None
+        raise NotRunning(f"Kafka {kafka.bootstrap_servers} refused the messages for {topic}: {exc}") from None
     finally:
         await producer.stop()
     return delivered

@@ -25,6 +25,7 @@ from services.registry.domain import (
     normalise_nik,
     validate_registration,
 )
+from shared import topics
 from shared.events.registry import RegistrationSubmitted
 
 DERIVED: Final = ("submission_id", "source")
@@ -35,7 +36,6 @@ COLUMNS: Final = tuple(name for name in RegistrationSubmitted.model_fields if na
 ROW_SHAPE: Final = "ROW_SHAPE"
 
 MAX_SOURCE_LENGTH: Final = 80  # "<source>-<16 hex>" must stay within the contract's 100 characters
-SOURCE_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 SUBMISSION_HASH_LENGTH: Final = 16
 
 _HEADER_SEPARATORS = re.compile(r"[\s\-]+")
@@ -244,8 +244,11 @@ def check_source(source: str) -> str | None:
         return "the partner id must not be empty"
     if len(source) > MAX_SOURCE_LENGTH:
         return f"the partner id is at most {MAX_SOURCE_LENGTH} characters"
-    if not SOURCE_PATTERN.fullmatch(source):
-        return "the partner id may hold letters, digits, '.', '_' and '-' (e.g. desa-online)"
+    if not topics.PARTNER_NAME.fullmatch(source):
+        return (
+            "the partner id may hold lower-case letters, digits and '-', starting with a letter or"
+            " digit (e.g. desa-online): it names the partner's intake topic and Kafka principal"
+        )
     return None
 
 

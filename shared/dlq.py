@@ -33,11 +33,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import topics
 from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER
-from shared.kafka_admin import ensure_topic
+from shared.kafka_security import KafkaConnection
 from shared.logging import mask_nik, mask_text
 from shared.outbox import kafka_producer
 
-REPLAY_GROUP = "muba-dlq-replay"
+REPLAY_GROUP = topics.REPLAY_GROUP
 DLQ_HEADER_PREFIX = "dlq_"
 
 RawHeaders = tuple[tuple[str, bytes | None], ...]
@@ -194,8 +194,8 @@ class DeadLetterTopic:
     replayed_ids: set[str]  # letters before the committed positions
 
 
-async def dead_letter_topics(bootstrap: str, prefix: str = "") -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def dead_letter_topics(kafka: KafkaConnection, prefix: str = "") -> list[str]:
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         return sorted(
@@ -208,10 +208,10 @@ async def dead_letter_topics(bootstrap: str, prefix: str = "") -> list[str]:
 
 
 async def _open(
-    bootstrap: str, topic: str, group_id: str | None
+    kafka: KafkaConnection, topic: str, group_id: str | None
 ) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka.options(),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -220,7 +220,9 @@ async def _open(
     )
     try:
         await consumer.start()
-        partitions = [TopicPartition(topic, p) for p in range(await ensure_topic(bootstrap, topic))]
+        # Metadata, not creation: the operator reading dead letters may create no topic.
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
     except BaseException:
         await consumer.stop()
         raise
@@ -263,18 +265,18 @@ async def read_topic(consumer: AIOKafkaConsumer, partitions: list[TopicPartition
     return DeadLetterTopic(pending, replayed)
 
 
-async def list_dead_letters(bootstrap: str, topic: str | None, prefix: str = "") -> list[DeadLetter]:
+async def list_dead_letters(kafka: KafkaConnection, topic: str | None, prefix: str = "") -> list[DeadLetter]:
     """One of each dead letter of `topic` (every `.dlq` topic under `prefix` when None)."""
-    return [letter for letter, _ in await list_with_status(bootstrap, topic, prefix)]
+    return [letter for letter, _ in await list_with_status(kafka, topic, prefix)]
 
 
 async def list_with_status(
-    bootstrap: str, topic: str | None, prefix: str = ""
+    kafka: KafkaConnection, topic: str | None, prefix: str = ""
 ) -> list[tuple[DeadLetter, bool]]:
     """Each distinct dead letter and whether a replay has sent it back already."""
     found: list[tuple[DeadLetter, bool]] = []
-    for dlq in [topics.dead_letter_topic(topic)] if topic else await dead_letter_topics(bootstrap, prefix):
-        consumer, partitions = await _open(bootstrap, dlq, REPLAY_GROUP)
+    for dlq in [topics.dead_letter_topic(topic)] if topic else await dead_letter_topics(kafka, prefix):
+        consumer, partitions = await _open(kafka, dlq, REPLAY_GROUP)
         try:
             committed = await _committed(consumer, partitions)
             letters = [letter async for letter in _read_all(consumer, partitions)]
@@ -336,14 +338,14 @@ def replay_plan(
     return steps
 
 
-async def replay(bootstrap: str, topic: str) -> int:
+async def replay(kafka: KafkaConnection, topic: str) -> int:
     """Send what was not replayed yet from `<topic>.dlq` back to `topic`; returns how many.
 
     Each letter: send, wait for the broker's acknowledgement (idempotent producer, acks=all),
     then commit that letter's offset + 1. Stopped anywhere, a replay run again sends at most the
     letter that was in flight a second time, under the same `muba_replay_of`."""
-    consumer, partitions = await _open(bootstrap, topics.dead_letter_topic(topic), REPLAY_GROUP)
-    producer = kafka_producer(bootstrap)
+    consumer, partitions = await _open(kafka, topics.dead_letter_topic(topic), REPLAY_GROUP)
+    producer = kafka_producer(kafka)
     sent = 0
     try:
         await producer.start()
@@ -384,13 +386,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", help="the original topic (default for list: every .dlq topic)")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     args = parser.parse_args(argv)
+    kafka = KafkaConnection.from_env("operator", bootstrap_servers=args.bootstrap)
     if args.command == "list":
-        for letter, replayed in asyncio.run(list_with_status(args.bootstrap, args.topic)):
+        for letter, replayed in asyncio.run(list_with_status(kafka, args.topic)):
             print(json.dumps(letter.summary(replayed), ensure_ascii=False))
         return 0
     if not args.topic:
         parser.error("replay needs --topic")
-    print(f"replayed {asyncio.run(replay(args.bootstrap, args.topic))} dead letter(s) to {args.topic}")
+    print(f"replayed {asyncio.run(replay(kafka, args.topic))} dead letter(s) to {args.topic}")
     return 0
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -39,7 +41,8 @@ from aiokafka.errors import (
 )
 from aiokafka.protocol.metadata import MetadataRequest
 
-from shared import topics
+from shared import access, topics
+from shared.kafka_security import KafkaConnection
 from shared.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -75,13 +78,13 @@ class _Wanted:
 
 @asynccontextmanager
 async def _clients(
-    bootstrap_servers: str, deadline: float
+    kafka: KafkaConnection, deadline: float
 ) -> AsyncIterator[tuple[AIOKafkaAdminClient, AIOKafkaClient]]:
     """A started admin client and a plain client (to ask each broker); waits for the cluster to
     answer until `deadline` (monotonic)."""
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
-        client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+        admin = AIOKafkaAdminClient(**kafka.options(), request_timeout_ms=15000)
+        client = AIOKafkaClient(**kafka.options(), request_timeout_ms=15000)
         try:
             await admin.start()
             await client.bootstrap()
@@ -289,31 +292,39 @@ async def _provision(
 
 
 async def provision_topics(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     prefix: str = "",
     *,
-    catalogue: Sequence[TopicSpec] = topics.CATALOGUE,
+    catalogue: Sequence[TopicSpec] | None = None,
+    partners: Sequence[str] = (),
+    acls: bool = True,
     timeout_s: float = 60.0,
 ) -> ProvisionReport:
-    """Create every catalogue topic (named `prefix` + name) and fix the configs of existing ones.
+    """Create every catalogue topic (named `prefix` + name) and the intakes of `partners`, fix
+    the configs of existing ones, and (`acls`) create the ACLs of shared/access.py for `prefix`.
+    `kafka` must be a super user (the `admin` principal).
 
     Idempotent and safe to run from several processes at once; returns once every topic takes
     acks=all writes, or raises (TimeoutError after `timeout_s`, or what the cluster refused).
     """
     deadline = time.monotonic() + timeout_s
-    wanted = [_Wanted(prefix + spec.name, spec.partitions, spec.configs) for spec in catalogue]
-    async with _clients(bootstrap_servers, deadline) as (admin, client):
+    chosen = topics.catalogue(tuple(partners)) if catalogue is None else catalogue
+    wanted = [_Wanted(prefix + spec.name, spec.partitions, spec.configs) for spec in chosen]
+    if acls:
+        await create_acls(kafka, access.grants(prefix, partners))
+    async with _clients(kafka, deadline) as (admin, client):
         report, _ = await _provision(admin, client, wanted, deadline)
         return report
 
 
-async def provision_until_done(bootstrap_servers: str, prefix: str, service: str) -> None:
-    """Provision the topics `service` uses (shared.topics.used_by), retrying while Kafka is away:
-    a service starts only once every topic it reads or writes takes acks=all writes."""
+async def provision_until_done(kafka: KafkaConnection, prefix: str, service: str) -> None:
+    """Provision the topics `service` uses (shared.topics.used_by) and the ACLs of `prefix` as
+    the super user `kafka`, retrying while Kafka is away (tests and local runs with their own
+    TOPIC_PREFIX: KAFKA_PROVISION_AT_START)."""
     backoff = 0.5
     while True:
         try:
-            await provision_topics(bootstrap_servers, prefix, catalogue=topics.used_by(service), timeout_s=30)
+            await provision_topics(kafka, prefix, catalogue=topics.used_by(service), timeout_s=30)
             return
         except (KafkaError, TimeoutError, OSError) as exc:
             log.warning(
@@ -324,7 +335,210 @@ async def provision_until_done(bootstrap_servers: str, prefix: str, service: str
             backoff = min(backoff * 2, 10.0)
 
 
-async def ensure_topic(bootstrap_servers: str, topic: str, partitions: int | None = None) -> int:
+async def wait_for_topics(kafka: KafkaConnection, prefix: str, service: str) -> None:
+    """Wait until every topic `service` uses exists and takes writes (provisioning, done by an
+    operator as `admin`, creates them: a service has no right to)."""
+    names = [prefix + spec.name for spec in topics.used_by(service)]
+    backoff = 0.5
+    while True:
+        try:
+            deadline = time.monotonic() + 30
+            async with _clients(kafka, deadline) as (_, client):
+                await _wait_usable(client, names, deadline)
+            return
+        except (KafkaError, TimeoutError, OSError) as exc:
+            log.warning(
+                "kafka: waiting for this service's topics (run `python -m shared.kafka_admin provision`)",
+                extra={"service": service, "error": repr(exc)[:300], "retry_in_s": backoff},
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+
+# --- principals and ACLs (confluent-kafka: aiokafka's admin client has neither API) -----------
+
+
+def _admin_client(kafka: KafkaConnection) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({**kafka.librdkafka(), "socket.timeout.ms": 15000, "log_level": 3})
+
+
+def _binding(grant: access.Grant) -> Any:
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    return AclBinding(
+        ResourceType[grant.resource],
+        grant.name,
+        ResourcePatternType[grant.pattern],
+        f"User:{grant.principal}",
+        "*",
+        AclOperation[grant.operation],
+        AclPermissionType.ALLOW,
+    )
+
+
+def _wait_all(futures: dict[Any, Any], timeout_s: float = 30.0) -> None:
+    errors = []
+    for what, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+        except Exception as exc:  # confluent-kafka raises KafkaException with a KafkaError inside
+            errors.append(f"{what}: {exc}")
+    if errors:
+        raise KafkaError("; ".join(errors[:5]))
+
+
+async def create_acls(kafka: KafkaConnection, grants: Sequence[access.Grant]) -> None:
+    """Create `grants` (an ACL that exists already is no change)."""
+    if not grants:
+        return
+
+    def run() -> None:
+        admin = _admin_client(kafka)
+        _wait_all(admin.create_acls([_binding(g) for g in grants], request_timeout=30))
+
+    await asyncio.to_thread(run)
+
+
+async def delete_acls(kafka: KafkaConnection, grants: Sequence[access.Grant]) -> None:
+    def run() -> None:
+        admin = _admin_client(kafka)
+        _wait_all(admin.delete_acls([_binding(g) for g in grants], request_timeout=30))
+
+    if grants:
+        await asyncio.to_thread(run)
+
+
+async def set_passwords(kafka: KafkaConnection, passwords: dict[str, str]) -> None:
+    """Create or change the SCRAM-SHA-512 credentials of principals (name -> password)."""
+    if not passwords:
+        return
+
+    def run() -> None:
+        from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+        admin = _admin_client(kafka)
+        upserts = [
+            UserScramCredentialUpsertion(
+                name, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), pw.encode()
+            )
+            for name, pw in sorted(passwords.items())
+        ]
+        _wait_all(admin.alter_user_scram_credentials(upserts, request_timeout=30))
+
+    await asyncio.to_thread(run)
+
+
+async def principals_with_passwords(kafka: KafkaConnection) -> list[str]:
+    """The principals that have a SCRAM credential on the cluster."""
+
+    def run() -> list[str]:
+        admin = _admin_client(kafka)
+        found = admin.describe_user_scram_credentials(request_timeout=30).result(timeout=30)
+        return sorted(found)
+
+    return await asyncio.to_thread(run)
+
+
+async def existing_partners(kafka: KafkaConnection, prefix: str = "") -> list[str]:
+    """The partners that have an intake topic (under `prefix`)."""
+    async with _clients(kafka, time.monotonic() + 30) as (admin, _):
+        names = await admin.list_topics()
+    return sorted({p for p in (topics.partner_of(n, prefix) for n in names) if p is not None})
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def remember_password(principal: str) -> str | None:
+    """A new password for `principal`, kept in the secrets dir (mode 0600); None when the
+    secrets dir cannot be written (compose mounts secrets read-only)."""
+    from shared.kafka_security import password_file_for
+
+    path = password_file_for(principal)
+    password = new_password()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(password + "\n")
+    return password
+
+
+@dataclass(frozen=True)
+class PartnerAdded:
+    partner: str
+    principal: str
+    topic: str
+    password: str
+    password_file: str | None  # where it is kept, if it could be
+
+
+async def add_partner(
+    kafka: KafkaConnection, partner: str, prefix: str = "", password: str | None = None
+) -> PartnerAdded:
+    """A new partner, in one step: its principal `partner-<name>` with a password, its intake
+    topic (and dead-letter topic), and its ACLs (it writes its intake; the registry reads it).
+    Run again, it keeps the partner's password unless one is given."""
+    from shared.kafka_security import password_file_for
+
+    topic = topics.intake_topic(partner)
+    principal = topics.partner_principal(partner)
+    kept: str | None = None
+    if password is None:
+        password = remember_password(principal)
+        kept = str(password_file_for(principal)) if password is not None else None
+        if password is None:
+            password = new_password()
+    await set_passwords(kafka, {principal: password})
+    await create_acls(kafka, [g.with_prefix(prefix) for g in access.partner_grants(partner)])
+    await provision_topics(kafka, prefix, catalogue=topics.intake_specs(partner), acls=False)
+    return PartnerAdded(partner, principal, prefix + topic, password, kept)
+
+
+def local_passwords(principals: Iterable[str]) -> dict[str, str]:
+    """The passwords found in the secrets dir (what `make infra-up` or compose's secrets hold)."""
+    from shared.kafka_security import password_file_for
+
+    found = {}
+    for principal in principals:
+        path = password_file_for(principal)
+        if path.is_file() and path.read_text(encoding="utf-8").strip():
+            found[principal] = path.read_text(encoding="utf-8").strip()
+    return found
+
+
+async def provision_everything(
+    kafka: KafkaConnection, prefix: str, partners: Sequence[str], timeout_s: float = 120.0
+) -> tuple[ProvisionReport, list[str], list[str]]:
+    """What `make infra-up` and compose's provision job do: the principals whose passwords are in
+    the secrets dir, the topics of the catalogue and of every partner (named, or found by its
+    intake topic), and the whole ACL table. Returns (topics report, principals set, partners)."""
+    everyone = sorted(set(partners) | set(await existing_partners(kafka, prefix)))
+    for partner in partners:  # a partner named here gets a password if it has none yet
+        remember_password(topics.partner_principal(partner))
+    passwords = local_passwords(
+        [p for p in access.PRINCIPALS if p not in ("broker", "controller")]
+        + [topics.partner_principal(p) for p in everyone]
+    )
+    await set_passwords(kafka, passwords)
+    report = await provision_topics(kafka, prefix, partners=everyone, timeout_s=timeout_s)
+    return report, sorted(passwords), everyone
+
+
+async def ensure_topic(kafka: KafkaConnection, topic: str, partitions: int | None = None) -> int:
     """Create `topic` unless it exists; returns its number of partitions.
 
     A topic of the catalogue (under any prefix) gets the catalogue's partitions and sizes; any
@@ -334,7 +548,7 @@ async def ensure_topic(bootstrap_servers: str, topic: str, partitions: int | Non
     count = partitions or (spec.partitions if spec else topics.DEFAULT_PARTITIONS)
     deadline = time.monotonic() + 30.0
     wanted = _Wanted(topic, count, spec.configs if spec else {})
-    async with _clients(bootstrap_servers, deadline) as (admin, client):
+    async with _clients(kafka, deadline) as (admin, client):
         # An existing topic is left as it is: ensure_topic only makes sure it exists.
         _, described = await _provision(admin, client, [wanted], deadline, fix_configs=False)
         return len(described[topic]["partitions"])
@@ -363,20 +577,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m shared.kafka_admin", description=__doc__.split("\n\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    provision = sub.add_parser("provision", help="create every topic of shared/topics.py, fix their configs")
+    provision = sub.add_parser(
+        "provision",
+        help="principals, every topic of shared/topics.py (configs fixed) and the ACLs of shared/access.py",
+    )
     provision.add_argument("--bootstrap-servers", default=defaults.kafka_bootstrap_servers)
     provision.add_argument("--prefix", default=defaults.topic_prefix, help="TOPIC_PREFIX (default: none)")
+    provision.add_argument(
+        "--partner",
+        action="append",
+        default=[],
+        help="a partner's intake too (repeatable; existing ones are kept)",
+    )
     provision.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the cluster")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        report: Any = asyncio.run(
-            provision_topics(args.bootstrap_servers, args.prefix, timeout_s=args.timeout)
+        for partner in args.partner:
+            topics.intake_topic(partner)
+        kafka = defaults.kafka(access.ADMIN).with_servers(args.bootstrap_servers)
+        report, principals, partners = asyncio.run(
+            provision_everything(kafka, args.prefix, args.partner, timeout_s=args.timeout)
         )
+    except ValueError as exc:
+        print(f"kafka: {exc}", file=sys.stderr)
+        return 2
     except (KafkaError, TimeoutError, OSError) as exc:
-        print(f"kafka topics: provisioning failed on {args.bootstrap_servers}: {exc!r}", file=sys.stderr)
+        print(f"kafka: provisioning failed on {args.bootstrap_servers}: {exc!r}", file=sys.stderr)
         return 1
+    print(f"kafka principals: {len(principals)} with a password ({', '.join(principals)})")
+    print(f"kafka partners: {', '.join(partners) or 'none yet (muba partners add NAME)'}")
     _print_report(report, args.prefix)
+    print(f"kafka ACLs: {len(access.grants(args.prefix, partners))} (shared/access.py)")
     return 0
 
 

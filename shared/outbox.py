@@ -65,6 +65,7 @@ from pydantic import BaseModel
 
 from shared.db import Conn, connect
 from shared.envelope import Envelope, event_type, new_envelope
+from shared.kafka_security import KafkaConnection
 from shared.logging import mask_text
 
 log = logging.getLogger(__name__)
@@ -168,10 +169,10 @@ async def add_raw(
     )
 
 
-def kafka_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
+def kafka_producer(kafka: KafkaConnection, **overrides: Any) -> AIOKafkaProducer:
     """Idempotent, acks=all: a retried send never writes a message twice or out of order."""
     options: dict[str, Any] = {
-        "bootstrap_servers": bootstrap_servers,
+        **kafka.options(),
         "enable_idempotence": True,
         "acks": "all",
         "linger_ms": 5,
@@ -460,7 +461,7 @@ class OutboxRelay:
     def __init__(
         self,
         dsn: str,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         batch_size: int = 500,
         idle_poll_s: float = 1.0,
         keep_published: timedelta = timedelta(days=7),
@@ -483,7 +484,7 @@ class OutboxRelay:
         self.keep_published = keep_published
         self.keep_processed = keep_processed
         self.dsn = dsn
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self.idle_poll_s = idle_poll_s
@@ -652,7 +653,7 @@ class OutboxRelay:
             log.info("outbox and inbox pruned", extra={"outbox_rows": published, "inbox_rows": processed})
 
     async def _start_producer(self) -> AIOKafkaProducer:
-        producer = kafka_producer(self.bootstrap_servers, **self.producer_options)
+        producer = kafka_producer(self.kafka, **self.producer_options)
         try:
             await producer.start()
         except BaseException:

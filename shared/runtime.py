@@ -25,9 +25,10 @@ from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.specification import AsyncAPI
 
+from shared import access, topics
 from shared.consumer import Handler, MessageProcessor
 from shared.db import Conn, create_pool, migrate
-from shared.kafka_admin import provision_until_done
+from shared.kafka_admin import provision_until_done, wait_for_topics
 from shared.logging import setup_logging
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import ServiceMetrics
@@ -77,16 +78,19 @@ class ServiceRuntime:
         self.settings = settings
         self.migrations = migrations
         self.version = version
+        self.kafka = settings.kafka(name)
         self.broker = KafkaBroker(
-            # A list, not the comma-separated string: FastStream would take that for one host.
-            [server.strip() for server in settings.kafka_bootstrap_servers.split(",") if server.strip()],
+            self.kafka.servers,
+            security=self.kafka.security(),
             client_id=f"muba-{name}",
+            # A new partner's intake topic is found (and read) within seconds.
+            metadata_max_age_ms=3000,
             # Our own structured, masked lines (shared.logging) instead of FastStream's per-message ones.
             logger=None,
             # On SIGTERM: finish (and commit) the batch in hand before leaving the group.
             graceful_timeout=10.0,
         )
-        self.relay = OutboxRelay(settings.database_url, settings.kafka_bootstrap_servers)
+        self.relay = OutboxRelay(settings.database_url, self.kafka)
         self.processors: list[MessageProcessor] = []
         self.metrics = ServiceMetrics(
             self.processors, lambda: self.relay.published_by_topic, lambda: self.relay.stats
@@ -103,10 +107,18 @@ class ServiceRuntime:
         return self._pool
 
     def subscribe(
-        self, topic: str, handler: Handler, *, group_id: str | None = None, description: str | None = None
+        self,
+        topic: str,
+        handler: Handler,
+        *,
+        group_id: str | None = None,
+        description: str | None = None,
+        every_partner: bool = False,
     ) -> MessageProcessor:
         """Consume `topic` with `handler` in consumer group `group_id` (default `<service>.<topic>`:
-        one group per subscriber, so a consumer joining one does not rebalance the others)."""
+        one group per subscriber, so a consumer joining one does not rebalance the others).
+        `every_partner`: `topic` names the partners' intakes, each `<topic>.<partner>`; subscribe
+        to all of them, those added later too (shared.topics.intake_pattern)."""
         group = self.settings.topic_prefix + (group_id or f"{self.name}.{topic}")
         processor = MessageProcessor(
             service=self.name,
@@ -162,8 +174,12 @@ class ServiceRuntime:
 
         consume.__name__ = handler.__name__
         consume.__doc__ = description or handler.__doc__
+        where: dict[str, Any] = (
+            {"pattern": topics.intake_pattern(self.settings.topic_prefix)} if every_partner else {}
+        )
         self.broker.subscriber(
-            self.settings.topic(topic),
+            *(() if every_partner else (self.settings.topic(topic),)),
+            **where,
             group_id=group,
             batch=True,
             max_records=self.settings.consumer_batch_size,
@@ -185,9 +201,12 @@ class ServiceRuntime:
         setup_logging(self.name, self.settings.log_level)
         applied = await migrate(self.settings.database_url, self.migrations)
         log.info("service starting", extra={"migrations_applied": applied})
-        await provision_until_done(
-            self.settings.kafka_bootstrap_servers, self.settings.topic_prefix, self.name
-        )
+        if self.settings.kafka_provision_at_start:
+            await provision_until_done(
+                self.kafka.as_principal(access.ADMIN), self.settings.topic_prefix, self.name
+            )
+        else:
+            await wait_for_topics(self.kafka, self.settings.topic_prefix, self.name)
         self._pool = await create_pool(
             self.settings.database_url, self.settings.db_pool_min_size, self.settings.db_pool_max_size
         )

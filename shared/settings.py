@@ -3,6 +3,8 @@
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.kafka_security import KafkaConnection
+
 
 class ServiceSettings(BaseSettings):
     """Read from environment variables; the defaults match `make infra-up`."""
@@ -10,6 +12,16 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    # SASL/SCRAM-SHA-512 as this process's principal (shared/kafka_security.py, shared/access.py).
+    kafka_security_protocol: str = Field("SASL_PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_username: str | None = Field(None, validation_alias="KAFKA_USERNAME")
+    kafka_password: str | None = Field(None, validation_alias="KAFKA_PASSWORD", repr=False)
+    kafka_password_file: str | None = Field(None, validation_alias="KAFKA_PASSWORD_FILE")
+    kafka_ssl_cafile: str | None = Field(None, validation_alias="KAFKA_SSL_CAFILE")
+    # Tests and local runs with their own TOPIC_PREFIX only: at start, provision this service's
+    # topics and the ACLs of its prefix as the `admin` principal. In production an operator
+    # provisions (python -m shared.kafka_admin provision) and a service only waits for its topics.
+    kafka_provision_at_start: bool = Field(False, validation_alias="KAFKA_PROVISION_AT_START")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     http_host: str = Field("127.0.0.1", validation_alias="HTTP_HOST")
     db_pool_min_size: int = Field(2, validation_alias="DB_POOL_MIN_SIZE")
@@ -27,3 +39,14 @@ class ServiceSettings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
+
+    def kafka(self, principal: str) -> KafkaConnection:
+        """How this process connects: as KAFKA_USERNAME, else as `principal` (its service)."""
+        return KafkaConnection.build(
+            bootstrap_servers=self.kafka_bootstrap_servers,
+            username=self.kafka_username or principal,
+            password=self.kafka_password,
+            password_file=self.kafka_password_file,
+            security_protocol=self.kafka_security_protocol,
+            cafile=self.kafka_ssl_cafile,
+        )

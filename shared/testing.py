@@ -14,8 +14,11 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared import topics as catalogue
 from shared.envelope import parse_envelope
-from shared.kafka_admin import ensure_topic
+from shared import access
+from shared.kafka_admin import create_acls, ensure_topic
+from shared.kafka_security import KafkaConnection
 
 SERVICES = ("registry", "sponsorship", "notifications")
 
@@ -37,6 +40,17 @@ class Infra:
         if not all(urls.values()):
             return None
         return cls(bootstrap, admin, urls)
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """The `admin` principal (a super user): what tests observe and provision with."""
+        return self.kafka_as("admin")
+
+    def kafka_as(self, principal: str, password: str | None = None) -> KafkaConnection:
+        """The same brokers as `principal` (its password from the secrets dir unless given)."""
+        return KafkaConnection.from_env("admin", bootstrap_servers=self.kafka_bootstrap_servers).as_principal(
+            principal, password
+        )
 
 
 @dataclass
@@ -100,10 +114,10 @@ class EventRecorder:
 
 
 @asynccontextmanager
-async def record_events(bootstrap_servers: str, *topics: str) -> AsyncIterator[EventRecorder]:
+async def record_events(kafka: KafkaConnection, *topics: str) -> AsyncIterator[EventRecorder]:
     """Record what arrives on `topics` from now on (the end offsets are taken on entry)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.options(),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -112,7 +126,7 @@ async def record_events(bootstrap_servers: str, *topics: str) -> AsyncIterator[E
     try:
         partitions: list[TopicPartition] = []
         for topic in topics:
-            count = await ensure_topic(bootstrap_servers, topic)
+            count = await ensure_topic(kafka.as_principal("admin"), topic)
             partitions += [TopicPartition(topic, p) for p in range(count)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
@@ -127,19 +141,26 @@ _known_topics: set[str] = set()
 
 
 async def publish_json(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     topic: str,
     messages: list[tuple[str | None, Any]],
     headers: dict[str, str] | None = None,
 ) -> None:
-    """Publish plain JSON bodies (as partner systems do) or raw bytes when a body is bytes.
+    """Publish plain JSON bodies (as partner systems do) or raw bytes when a body is bytes, as
+    `kafka`'s principal.
 
-    The topic is created first if need be: brokers never auto-create one."""
+    The topic is created first (by `admin`) if need be: brokers never auto-create one."""
     if topic not in _known_topics:
-        await ensure_topic(bootstrap_servers, topic)
+        admin = kafka.as_principal("admin")
+        await ensure_topic(admin, topic)
+        head = topic.find(catalogue.REGISTRATION_SUBMITTED + ".")
+        prefix = topic[: max(head, 0)]
+        partner = catalogue.partner_of(topic, prefix) if head >= 0 else None
+        if partner is not None:  # a partner of the test's own: its ACLs, as `provision` makes them
+            await create_acls(admin, [g.with_prefix(prefix) for g in access.partner_grants(partner)])
         _known_topics.add(topic)
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.options(),
         enable_idempotence=True,
         acks="all",
         max_request_size=4 * 1024 * 1024,
@@ -160,6 +181,24 @@ async def publish_json(
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+async def submit_registrations(
+    kafka: KafkaConnection, prefix: str, bodies: list[Any], partner: str | None = None
+) -> None:
+    """Publish registrations to the intake of `partner`, else of each body's own `source` (as
+    that partner would: keyed by submission id)."""
+    by_intake: dict[str, list[tuple[str | None, Any]]] = {}
+    for body in bodies:
+        name = partner or (body.get("source") if isinstance(body, dict) else None)
+        if not isinstance(name, str):
+            raise ValueError("submit_registrations: name the partner (the body has no usable source)")
+        key = body.get("submission_id") if isinstance(body, dict) else None
+        by_intake.setdefault(prefix + catalogue.intake_topic(name), []).append(
+            (key if isinstance(key, str) else None, body)
+        )
+    for topic, messages in by_intake.items():
+        await publish_json(kafka, topic, messages)
 
 
 async def empty_schema(database_url: str) -> None:

@@ -5,11 +5,17 @@ brokers never create topics on their own (auto-create is off), `shared.kafka_adm
 creates these.
 """
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
-# Partner-facing: partner systems and companies publish plain JSON here, no headers required.
+# Partner-facing: plain JSON, no headers required.
+# Each partner system writes registrations to an intake topic of its own,
+# `registry.registration-submitted.v1.<partner>` (`intake_topic`), which only that partner's
+# principal may write (shared/access.py): the registry takes a registration's `source` from the
+# topic, which a partner cannot forge, not from the body, which it can.
 REGISTRATION_SUBMITTED: Final = "registry.registration-submitted.v1"
+# The office (the CLI's `operator` principal) writes commitments on behalf of companies.
 COMMITMENT_SUBMITTED: Final = "sponsorship.commitment-submitted.v1"
 
 # Published by the registry.
@@ -33,10 +39,46 @@ ENROLLMENT_REJECTED: Final = "bpjs.enrollment-rejected.v1"
 NOTIFICATION_SENT: Final = "notifications.notification-sent.v1"
 
 DEAD_LETTER_SUFFIX: Final = ".dlq"
+# The consumer group `muba dlq` reads dead-letter topics in (what was replayed is committed).
+REPLAY_GROUP: Final = "muba-dlq-replay"
 
 
 def dead_letter_topic(topic: str) -> str:
     return topic + DEAD_LETTER_SUFFIX
+
+
+# A partner's name: its intake topic's last part and its principal `partner-<name>`.
+PARTNER_NAME: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+PARTNER_PRINCIPAL_PREFIX: Final = "partner-"
+
+
+def intake_topic(partner: str) -> str:
+    """The topic only `partner` writes its registrations to."""
+    if not PARTNER_NAME.fullmatch(partner):
+        raise ValueError(
+            f"partner {partner!r}: lower-case letters, digits and '-', starting with a letter or digit,"
+            " at most 63 characters"
+        )
+    return f"{REGISTRATION_SUBMITTED}.{partner}"
+
+
+def intake_pattern(prefix: str = "") -> str:
+    """Every partner's intake topic (and no dead-letter topic): what the registry subscribes to."""
+    return f"^{re.escape(prefix + REGISTRATION_SUBMITTED)}\\.{PARTNER_NAME.pattern}$"
+
+
+def partner_of(topic: str, prefix: str = "") -> str | None:
+    """The partner whose intake `topic` is, or None when it is no intake topic."""
+    head = prefix + REGISTRATION_SUBMITTED + "."
+    if not topic.startswith(head):
+        return None
+    partner = topic[len(head) :]
+    return partner if PARTNER_NAME.fullmatch(partner) else None
+
+
+def partner_principal(partner: str) -> str:
+    intake_topic(partner)  # the same rule for the name
+    return PARTNER_PRINCIPAL_PREFIX + partner
 
 
 # --- the catalogue --------------------------------------------------------------------------------
@@ -87,7 +129,6 @@ def _event(name: str, published_by: str, *consumed_by: str) -> TopicSpec:
 
 
 EVENT_TOPICS: Final[tuple[TopicSpec, ...]] = (
-    _event(REGISTRATION_SUBMITTED, "", "registry"),
     _event(COMMITMENT_SUBMITTED, "", "sponsorship"),
     _event(WORKER_REGISTERED, "registry", "sponsorship"),
     _event(REGISTRATION_REJECTED, "registry", "notifications"),
@@ -114,16 +155,33 @@ def _dead_letters_of(spec: TopicSpec) -> TopicSpec:
     )
 
 
-# Every topic the system uses: the events, and a `.dlq` for each topic someone consumes.
+# Every topic the system uses but the partners' intakes: the events, and a `.dlq` for each topic
+# someone consumes.
 CATALOGUE: Final[tuple[TopicSpec, ...]] = EVENT_TOPICS + tuple(
     _dead_letters_of(spec) for spec in EVENT_TOPICS if spec.consumed_by
 )
 _BY_NAME: Final = {spec.name: spec for spec in CATALOGUE}
 
 
+def intake_specs(partner: str) -> tuple[TopicSpec, TopicSpec]:
+    """A partner's intake topic and its dead-letter topic."""
+    intake = TopicSpec(
+        intake_topic(partner),
+        partner_facing=True,
+        consumed_by=("registry",),
+        published_by=partner_principal(partner),
+    )
+    return intake, _dead_letters_of(intake)
+
+
+def catalogue(partners: tuple[str, ...] | list[str] = ()) -> tuple[TopicSpec, ...]:
+    """CATALOGUE and the intake topics of `partners`."""
+    return CATALOGUE + tuple(spec for partner in partners for spec in intake_specs(partner))
+
+
 def used_by(service: str) -> tuple[TopicSpec, ...]:
-    """The topics a service reads or writes, with the dead-letter topics of what it reads: what it
-    provisions at start-up (a test's prefix then holds only the topics its services use)."""
+    """The topics a service reads or writes (partners' intakes aside), with the dead-letter topics
+    of what it reads: what provisioning at start-up creates for a test's prefix."""
     consumed = {spec.name for spec in EVENT_TOPICS if service in spec.consumed_by}
     return tuple(
         spec
@@ -138,10 +196,20 @@ def spec_for(topic: str, prefix: str = "") -> TopicSpec | None:
     """The catalogue entry of a topic as it is named on the broker (with `prefix`), if any."""
     if not topic.startswith(prefix):
         return None
-    return _BY_NAME.get(topic[len(prefix) :])
+    name = topic[len(prefix) :]
+    partner = partner_of(name.removesuffix(DEAD_LETTER_SUFFIX))
+    if partner is not None:
+        intake, dead_letters = intake_specs(partner)
+        return dead_letters if name.endswith(DEAD_LETTER_SUFFIX) else intake
+    return _BY_NAME.get(name)
 
 
 def find_spec(topic: str) -> TopicSpec | None:
     """The catalogue entry whose name ends `topic` (which may carry any TOPIC_PREFIX), if any."""
+    head = topic.find(REGISTRATION_SUBMITTED + ".")
+    if head >= 0:
+        found = spec_for(topic[head:])
+        if found is not None:
+            return found
     matches = [spec for name, spec in _BY_NAME.items() if topic.endswith(name)]
     return max(matches, key=lambda spec: len(spec.name), default=None)

@@ -18,6 +18,11 @@ from shared.testing import SERVICES, Infra, unique_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Every test has its own TOPIC_PREFIX: the services it starts (in process or as processes)
+# provision their topics and the ACLs of that prefix as `admin` when they start, then connect
+# as their own principals, under those ACLs. (In production an operator provisions.)
+os.environ.setdefault("KAFKA_PROVISION_AT_START", "1")
+
 HOW_TO = (
     "These tests need a real Kafka and PostgreSQL. Run `make test` (it starts both without Docker), "
     "or `make infra-up` and export the variables `make env` prints, or start a Docker engine so "

@@ -5,9 +5,17 @@
 #   KAFKA_BROKERS=3 (make infra-up BROKERS=3): three nodes on loopback with a 3-voter controller
 #     quorum, replication factor 3 and min.insync.replicas=2: an acknowledged record survives the
 #     loss of any one node, and the cluster keeps accepting writes while one node is down.
-# Node N listens for clients on KAFKA_PORT + 2(N-1) (9092, 9094, 9096) and for its controller on
-# KAFKA_CONTROLLER_PORT + 2(N-1) (9093, 9095, 9097). Topics are never auto-created: the project
-# creates them (python -m shared.kafka_admin provision; make infra-up does it).
+# Node N listens for clients on KAFKA_PORT + 2(N-1) (9092, 9094, 9096: SASL_PLAINTEXT, loopback),
+# for clients over TLS on KAFKA_TLS_PORT + 2(N-1) (9192, 9194, 9196: SASL_SSL, advertised as
+# KAFKA_TLS_HOST, default localhost) and for its controller on KAFKA_CONTROLLER_PORT + 2(N-1)
+# (9093, 9095, 9097). Topics are never auto-created: the project creates them (python -m
+# shared.kafka_admin provision; make infra-up does it).
+# Security: no listener without SASL. Clients authenticate with SCRAM-SHA-512 (credentials in the
+# metadata log: `broker` and `admin` are written at format time, every other principal by
+# provisioning); the controller listener uses SASL/PLAIN (Kafka cannot check SCRAM there, where
+# the metadata log is not readable yet). The StandardAuthorizer denies whatever no ACL allows
+# (shared/access.py holds the ACLs). Passwords (one file per principal) and the TLS CA live in
+# MUBA_SECRETS_DIR (default .cache/secrets), created here on first use, never committed.
 # The jars come from Maven Central through deploy/local/pom.xml into MUBA_KAFKA_LIBS (default
 # .cache/kafka/libs); state lives in .cache/kafka (one node) or .cache/kafka/node-N (three).
 #   deploy/local/kafka.sh up|down|status|fetch|reset|bootstrap
@@ -22,6 +30,11 @@ libs="${MUBA_KAFKA_LIBS:-$cache/libs}"
 brokers="${KAFKA_BROKERS:-1}"
 port="${KAFKA_PORT:-9092}"
 controller_port="${KAFKA_CONTROLLER_PORT:-$((port + 1))}"
+tls_port="${KAFKA_TLS_PORT:-$((port + 100))}"
+tls_host="${KAFKA_TLS_HOST:-localhost}"  # the name clients use; KAFKA_TLS_BIND=0.0.0.0 opens it off the host
+secrets="${MUBA_SECRETS_DIR:-${MUBA_CACHE:-$root/.cache}/secrets}"
+# Every principal of shared/access.py that is not a partner (partners: `muba partners add`).
+PRINCIPALS="admin broker controller registry sponsorship notifications bpjs operator"
 
 say() { printf 'kafka: %s\n' "$*"; }
 die() { printf 'kafka: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -41,12 +54,64 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 node_dir() { if [ "$brokers" = 1 ]; then echo "$cache"; else echo "$cache/node-$1"; fi; }
 client_port() { echo $((port + 2 * ($1 - 1))); }
 node_controller_port() { echo $((controller_port + 2 * ($1 - 1))); }
+node_tls_port() { echo $((tls_port + 2 * ($1 - 1))); }
 nodes() { seq 1 "$brokers"; }
 
 bootstrap() {
   local n out=()
   for n in $(nodes); do out+=("127.0.0.1:$(client_port "$n")"); done
   (IFS=,; echo "${out[*]}")
+}
+
+tls_bootstrap() {
+  local n out=()
+  for n in $(nodes); do out+=("$tls_host:$(node_tls_port "$n")"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+# --- secrets ------------------------------------------------------------------------------------
+# The password of a principal; `config N` prints server.properties with "<secret>" instead.
+mask_secrets=0
+password_of() { if [ "$mask_secrets" = 1 ]; then echo "<secret>"; else cat "$secrets/kafka/$1"; fi; }
+
+# One random password per principal (kept once made: the cluster stores their SCRAM hashes).
+make_passwords() {
+  local p
+  mkdir -p "$secrets/kafka"
+  chmod 700 "$secrets" "$secrets/kafka"
+  for p in $PRINCIPALS; do
+    [ -s "$secrets/kafka/$p" ] && continue
+    (umask 077; head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$secrets/kafka/$p")
+  done
+}
+
+# A CA of our own and the brokers' certificate (SAN: localhost, 127.0.0.1 and KAFKA_TLS_HOST), for
+# the SASL_SSL listener. Clients trust $secrets/tls/ca.pem and check the host name.
+make_certificates() {
+  local tls="$secrets/tls" san="DNS:localhost,IP:127.0.0.1"
+  case "$tls_host" in
+    localhost|127.0.0.1) ;;
+    *[!0-9.]*) san="$san,DNS:$tls_host" ;;
+    *) san="$san,IP:$tls_host" ;;
+  esac
+  if [ -s "$tls/broker.pem" ] && [ "$(cat "$tls/broker.san" 2>/dev/null)" = "$san" ]; then return 0; fi
+  command -v openssl >/dev/null || die "openssl is missing: install it (apt-get install openssl)"
+  mkdir -p "$tls"; chmod 700 "$tls"
+  if [ ! -s "$tls/ca.pem" ]; then
+    (umask 077; openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Muba BPJS programme local CA" \
+      -keyout "$tls/ca.key" -out "$tls/ca.pem" >/dev/null 2>&1) || die "openssl could not make the CA"
+  fi
+  (umask 077
+   openssl req -newkey rsa:2048 -nodes -subj "/CN=$tls_host" -keyout "$tls/broker.key.pem" \
+     -out "$tls/broker.csr" >/dev/null 2>&1 \
+   && printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" >"$tls/broker.ext" \
+   && openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+     -days 825 -extfile "$tls/broker.ext" -out "$tls/broker.crt" >/dev/null 2>&1 \
+   && openssl pkcs8 -topk8 -nocrypt -in "$tls/broker.key.pem" -out "$tls/broker.key" \
+   && cat "$tls/broker.key" "$tls/broker.crt" "$tls/ca.pem" >"$tls/broker.pem") \
+    || die "openssl could not make the broker certificate"
+  rm -f "$tls/broker.csr" "$tls/broker.ext" "$tls/broker.key.pem"
+  echo "$san" >"$tls/broker.san"
 }
 
 quorum_bootstrap() {
@@ -109,11 +174,24 @@ render_config() {
   cat <<CONF
 process.roles=broker,controller
 node.id=$n
-listeners=PLAINTEXT://127.0.0.1:$(client_port "$n"),CONTROLLER://127.0.0.1:$(node_controller_port "$n")
-advertised.listeners=PLAINTEXT://127.0.0.1:$(client_port "$n")
+listeners=CLIENT://127.0.0.1:$(client_port "$n"),TLS://${KAFKA_TLS_BIND:-127.0.0.1}:$(node_tls_port "$n"),CONTROLLER://127.0.0.1:$(node_controller_port "$n")
+advertised.listeners=CLIENT://127.0.0.1:$(client_port "$n"),TLS://$tls_host:$(node_tls_port "$n")
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,TLS:SASL_SSL,CONTROLLER:SASL_PLAINTEXT
+inter.broker.listener.name=CLIENT
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.tls.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="$(password_of broker)";
+listener.name.tls.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="$(password_of controller)" user_controller="$(password_of controller)";
+listener.name.tls.ssl.keystore.type=PEM
+listener.name.tls.ssl.keystore.location=$secrets/tls/broker.pem
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:broker;User:controller
 controller.quorum.bootstrap.servers=$(quorum_bootstrap)
 log.dirs=$data
 num.partitions=${KAFKA_NUM_PARTITIONS:-4}
@@ -196,10 +274,12 @@ prepare() {
   fetch
   mkdir -p "$cache"
   write_log_config
+  make_passwords
+  make_certificates
   local n
   for n in $(nodes); do
     mkdir -p "$(node_dir "$n")/data"
-    render_config "$n" >"$(node_dir "$n")/server.properties"
+    (umask 077; render_config "$n" >"$(node_dir "$n")/server.properties")
   done
 }
 
@@ -211,12 +291,22 @@ format_storage() {
   for n in $(nodes); do
     [ -f "$(node_dir "$n")/data/meta.properties" ] && formatted=$((formatted + 1))
   done
-  [ "$formatted" = "$brokers" ] && return 0
+  if [ "$formatted" = "$brokers" ]; then
+    for n in $(nodes); do
+      [ -f "$(node_dir "$n")/data/.muba-sasl" ] \
+        || die "node $n's storage was formatted before SASL (no SCRAM credentials in it); run deploy/local/kafka.sh reset"
+    done
+    return 0
+  fi
   [ "$formatted" = 0 ] || die "only $formatted of $brokers nodes have storage; run deploy/local/kafka.sh reset"
   cluster_id=$(random_uuid)
+  # The inter-broker principal and the admin exist from the first start; provisioning adds the rest.
+  local scram=(--add-scram "SCRAM-SHA-512=[name=broker,password=$(password_of broker)]"
+               --add-scram "SCRAM-SHA-512=[name=admin,password=$(password_of admin)]")
   if [ "$brokers" = 1 ]; then
-    java_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$cache/server.properties" --standalone \
+    java_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$cache/server.properties" --standalone "${scram[@]}" \
       >"$cache/format.log" 2>&1 || { cat "$cache/format.log" >&2; die "could not format the KRaft storage"; }
+    touch "$cache/data/.muba-sasl"
     say "formatted KRaft storage (cluster $cluster_id)"
     return 0
   fi
@@ -225,7 +315,7 @@ format_storage() {
   local initial; initial=$(IFS=,; echo "${voters[*]}")
   for n in $(nodes); do
     java_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$(node_dir "$n")/server.properties" \
-      --initial-controllers "$initial" >"$(node_dir "$n")/format.log" 2>&1 &
+      --initial-controllers "$initial" "${scram[@]}" >"$(node_dir "$n")/format.log" 2>&1 &
     pids+=($!)
   done
   local i=0 failed=0
@@ -234,6 +324,7 @@ format_storage() {
     i=$((i + 1))
   done
   [ "$failed" = 0 ] || die "could not format the KRaft storage"
+  for n in $(nodes); do touch "$(node_dir "$n")/data/.muba-sasl"; done
   say "formatted KRaft storage of $brokers nodes (cluster $cluster_id, controllers $initial)"
 }
 
@@ -242,6 +333,7 @@ launch_node() {
   local cp; cp=$(client_port "$n")
   local ctl; ctl=$(node_controller_port "$n")
   port_open "$cp" && die "port $cp (node $n) is taken by another process (not ours); stop it or set KAFKA_PORT"
+  port_open "$(node_tls_port "$n")" && die "port $(node_tls_port "$n") (node $n's TLS listener) is taken by another process; stop it or set KAFKA_TLS_PORT"
   port_open "$ctl" && die "port $ctl (node $n's controller) is taken by another process; stop it or set KAFKA_CONTROLLER_PORT"
   [ -f "$dir/kafka.log" ] && mv -f "$dir/kafka.log" "$dir/kafka.log.1"
   java_opts
@@ -277,9 +369,9 @@ wait_started() {  # node numbers...
 
 describe() {
   if [ "$brokers" = 1 ]; then
-    echo "Apache Kafka $(version) (KRaft, single node, replication factor 1) on $(bootstrap)"
+    echo "Apache Kafka $(version) (KRaft, single node, replication factor 1) on $(bootstrap) (SASL/SCRAM), $(tls_bootstrap) (SASL_SSL)"
   else
-    echo "Apache Kafka $(version) (KRaft, $brokers nodes, replication factor $rf, min.insync.replicas $min_isr) on $(bootstrap)"
+    echo "Apache Kafka $(version) (KRaft, $brokers nodes, replication factor $rf, min.insync.replicas $min_isr) on $(bootstrap) (SASL/SCRAM), $(tls_bootstrap) (SASL_SSL)"
   fi
 }
 
@@ -386,7 +478,8 @@ case "${1:-}" in
   fetch) fetch; say "jars ready: Apache Kafka $(version)" ;;
   reset) down; rm -rf "$cache/data" "$cache"/node-*; say "storage removed" ;;
   bootstrap) bootstrap ;;
-  config) render_config "$(node_arg "${2:-}")" ;;
+  tls-bootstrap) tls_bootstrap ;;
+  config) mask_secrets=1; render_config "$(node_arg "${2:-}")" ;;
   stop-node) stop_node "${2:-}" TERM ;;
   kill-node) stop_node "${2:-}" KILL ;;
   start-node) start_node "${2:-}" ;;

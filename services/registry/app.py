@@ -17,6 +17,12 @@ def create_app(settings: RegistrySettings | None = None) -> AsgiFastStream:
     settings = settings or RegistrySettings()
     runtime = ServiceRuntime("registry", settings, MIGRATIONS)
     handlers = RegistryHandlers(settings)
-    runtime.subscribe(topics.REGISTRATION_SUBMITTED, handlers.on_registration_submitted)
+    runtime.subscribe(
+        topics.REGISTRATION_SUBMITTED,
+        handlers.on_registration_submitted,
+        every_partner=True,
+        description="Registrations from each partner's own intake topic"
+        " (registry.registration-submitted.v1.<partner>; the partner is the source).",
+    )
     api.register(runtime)
     return runtime.asgi_app()

@@ -35,6 +35,8 @@ OCCUPATION_INVALID: Final = "OCCUPATION_INVALID"
 INCOME_INVALID: Final = "INCOME_INVALID"
 DESA_INVALID: Final = "DESA_INVALID"
 DUPLICATE_NIK: Final = "DUPLICATE_NIK"  # raised by the handler (needs the database), not by validate
+# The body names another partner than the one whose intake topic it came on.
+SOURCE_MISMATCH: Final = "SOURCE_MISMATCH"
 
 REASON_CODES: Final = frozenset(
     {
@@ -57,6 +59,7 @@ REASON_CODES: Final = frozenset(
         INCOME_INVALID,
         DESA_INVALID,
         DUPLICATE_NIK,
+        SOURCE_MISMATCH,
     }
 )
 
@@ -177,6 +180,22 @@ def age_on(birth: date, today: date) -> int:
 
 def _collapse_spaces(value: str) -> str:
     return " ".join(value.split())
+
+
+def source_from_intake(raw: Mapping[str, object], partner: str) -> tuple[dict[str, object], Reason | None]:
+    """The registration as `partner` sent it: its source is the partner whose intake topic it
+    came on (only that partner may write there); a body that names another is refused."""
+    claimed = raw.get("source")
+    body = {**raw, "source": partner}
+    if claimed is None or claimed == partner:
+        return body, None
+    shown = claimed if isinstance(claimed, str) and len(claimed) <= 100 else type(claimed).__name__
+    return body, Reason(
+        "source",
+        SOURCE_MISMATCH,
+        f"source {shown!r} tidak sama dengan mitra pengirim {partner!r} (topik intake mitra itu);"
+        " hapus field source atau isi dengan nama mitra sendiri.",
+    )
 
 
 def has_control_characters(value: str) -> bool:

@@ -9,6 +9,7 @@ from services.registry.domain import (
     Registration,
     has_control_characters,
     normalise_phone,
+    source_from_intake,
     validate_registration,
 )
 from services.registry.settings import RegistrySettings
@@ -31,9 +32,13 @@ class RegistryHandlers:
         clock.check_skew()
 
     async def on_registration_submitted(self, uow: UnitOfWork) -> None:
-        """A partner system's registration: register the worker once, or say every reason why not."""
-        raw = uow.incoming.json_object()
-        source, submission_id = _text_or_none(raw.get("source")), _text_or_none(raw.get("submission_id"))
+        """A partner system's registration, on that partner's intake topic: register the worker
+        once, or say every reason why not. The source is the partner the topic belongs to."""
+        partner = topics.partner_of(uow.incoming.topic, self.settings.topic_prefix)
+        if partner is None:
+            raise ValueError(f"{uow.incoming.topic} is no partner's intake topic")
+        raw, mismatch = source_from_intake(uow.incoming.json_object(), partner)
+        source, submission_id = partner, _text_or_none(raw.get("submission_id"))
         row = await repository.claim_submission(uow.conn, source, submission_id, uow.incoming.event_id)
         if row is None:
             return  # the same submission again: nothing changes, nothing is published
@@ -41,6 +46,16 @@ class RegistryHandlers:
         result = validate_registration(
             raw, today=today, min_age=self.settings.min_age, max_age=self.settings.max_age
         )
+        if mismatch is not None:
+            await self._reject(
+                uow,
+                row,
+                source,
+                submission_id,
+                [mismatch, *(result if isinstance(result, list) else [])],
+                raw,
+            )
+            return
         if isinstance(result, list):
             await self._reject(uow, row, source, submission_id, result, raw)
             return

@@ -38,11 +38,11 @@ from typing import Any, Final
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError, KafkaError
 
-from shared import topics
+from shared import access, topics
 from shared.consumer import Incoming, PoisonMessage, dead_letter_headers
 from shared.envelope import H_CORRELATION, Envelope, event_type
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
-from shared.kafka_admin import provision_until_done
+from shared.kafka_admin import provision_until_done, wait_for_topics
 from shared.outbox import kafka_producer
 from simulators.bpjs.settings import SimulatorSettings
 
@@ -252,11 +252,15 @@ class BpjsSimulator:
 
     async def start(self) -> None:
         s = self.settings
-        await provision_until_done(s.kafka_bootstrap_servers, s.topic_prefix, SERVICE)
-        producer = kafka_producer(s.kafka_bootstrap_servers, client_id=f"muba-{SERVICE}")
+        kafka = s.kafka(access.BPJS)
+        if s.kafka_provision_at_start:
+            await provision_until_done(kafka.as_principal(access.ADMIN), s.topic_prefix, SERVICE)
+        else:
+            await wait_for_topics(kafka, s.topic_prefix, SERVICE)
+        producer = kafka_producer(kafka, client_id=f"muba-{SERVICE}")
         consumer = AIOKafkaConsumer(
             self.request_topic,
-            bootstrap_servers=s.kafka_bootstrap_servers,
+            **kafka.options(),
             client_id=f"muba-{SERVICE}",
             group_id=self.group_id,
             group_instance_id=f"{self.group_id}-{s.instance_id}" if s.instance_id else None,
@@ -395,7 +399,7 @@ class BpjsSimulator:
             await old.stop()
         backoff = 0.5
         while True:
-            producer = kafka_producer(self.settings.kafka_bootstrap_servers, client_id=f"muba-{SERVICE}")
+            producer = kafka_producer(self.settings.kafka(access.BPJS), client_id=f"muba-{SERVICE}")
             try:
                 await producer.start()
             except KafkaError as exc:

@@ -1,0 +1,156 @@
+"""Who may write and who may read: the Kafka principals and their ACLs, declared once.
+
+The brokers run Kafka's StandardAuthorizer with `allow.everyone.if.no.acl.found=false`: what no
+ACL below allows is denied. Each service reads only the topics it consumes (shared/topics.py's
+`consumed_by`) and writes only what it publishes and the dead letters of what it reads; each
+partner writes its own intake topic and reads nothing; the BPJS side reads enrollment requests
+and answers them; operators (the `muba` CLI) submit commitments and look after dead letters.
+`admin` (provisioning, `muba partners add`), `broker` (between brokers) and `controller` are
+super users and need no ACL.
+
+`python -m shared.access table` prints the table the README shows (tests/unit/test_access.py
+keeps them equal); `shared.kafka_admin provision` creates these ACLs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from shared import topics
+
+SERVICES: Final = ("registry", "sponsorship", "notifications")
+BPJS: Final = "bpjs"
+OPERATOR: Final = "operator"
+ADMIN: Final = "admin"
+SUPER_USERS: Final = (ADMIN, "broker", "controller")
+# The principals `make infra-up` (and compose's secrets) make a password for; partners come and go.
+PRINCIPALS: Final = (*SUPER_USERS, *SERVICES, BPJS, OPERATOR)
+# The catalogue names the BPJS side by its process; its principal is `bpjs`.
+_CATALOGUE_NAME: Final = {BPJS: "bpjs-simulator"}
+_DLQ_GROUP: Final = topics.REPLAY_GROUP
+
+Operation = Literal["READ", "WRITE"]
+Resource = Literal["TOPIC", "GROUP"]
+Pattern = Literal["LITERAL", "PREFIXED"]
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One ACL: `principal` may `operation` on the topic/group `name` (or every name starting so)."""
+
+    principal: str
+    resource: Resource
+    pattern: Pattern
+    name: str
+    operation: Operation
+
+    def with_prefix(self, prefix: str) -> Grant:
+        return Grant(self.principal, self.resource, self.pattern, prefix + self.name, self.operation)
+
+
+def _topic(principal: str, operation: Operation, name: str, pattern: Pattern = "LITERAL") -> Grant:
+    return Grant(principal, "TOPIC", pattern, name, operation)
+
+
+def _group(principal: str, name: str) -> Grant:
+    return Grant(principal, "GROUP", "PREFIXED", name, "READ")
+
+
+INTAKES: Final = topics.REGISTRATION_SUBMITTED + "."
+
+
+def _service_grants(principal: str) -> list[Grant]:
+    service = _CATALOGUE_NAME.get(principal, principal)
+    grants: list[Grant] = []
+    for spec in topics.EVENT_TOPICS:
+        if service in spec.consumed_by:
+            grants.append(_topic(principal, "READ", spec.name))
+            if principal != BPJS:  # the BPJS side keeps no dead letters of ours
+                grants.append(_topic(principal, "WRITE", topics.dead_letter_topic(spec.name)))
+        if spec.published_by == service:
+            grants.append(_topic(principal, "WRITE", spec.name))
+    # Consumer groups: ours are named "<service>.<topic>", the simulator's "bpjs-simulator...".
+    grants.append(_group(principal, service if principal == BPJS else f"{service}."))
+    return grants
+
+
+def static_grants() -> tuple[Grant, ...]:
+    """Every ACL that does not depend on which partners exist."""
+    grants: list[Grant] = []
+    for principal in (*SERVICES, BPJS):
+        grants += _service_grants(principal)
+    # The registry reads every partner's intake (it subscribes to them all, by pattern).
+    grants.append(_topic("registry", "READ", INTAKES, "PREFIXED"))
+    # Operators: commitments on behalf of companies; dead letters read and replayed to the topic
+    # they came from (a replay is the original record, byte for byte: its source stays its topic).
+    grants.append(_topic(OPERATOR, "WRITE", topics.COMMITMENT_SUBMITTED))
+    for spec in topics.EVENT_TOPICS:
+        if spec.consumed_by:
+            grants.append(_topic(OPERATOR, "READ", topics.dead_letter_topic(spec.name)))
+            grants.append(_topic(OPERATOR, "WRITE", spec.name))
+    grants.append(_topic(OPERATOR, "READ", INTAKES, "PREFIXED"))  # the intakes' dead letters
+    grants.append(_topic(OPERATOR, "WRITE", INTAKES, "PREFIXED"))  # replays into an intake
+    grants.append(_group(OPERATOR, _DLQ_GROUP))
+    return tuple(sorted(set(grants)))
+
+
+def partner_grants(partner: str) -> tuple[Grant, ...]:
+    """A partner writes its own intake and nothing else; the registry dead-letters it."""
+    intake = topics.intake_topic(partner)
+    return (
+        _topic(topics.partner_principal(partner), "WRITE", intake),
+        _topic("registry", "WRITE", topics.dead_letter_topic(intake)),
+    )
+
+
+def grants(prefix: str = "", partners: Iterable[str] = ()) -> tuple[Grant, ...]:
+    """The whole table for a topic namespace (`prefix`: TOPIC_PREFIX, "" in production)."""
+    every = list(static_grants())
+    for partner in partners:
+        every += partner_grants(partner)
+    return tuple(sorted({g.with_prefix(prefix) for g in every}))
+
+
+def readers_of(topic: str, table: Sequence[Grant] | None = None) -> set[str]:
+    """The principals an ACL of `table` lets read `topic` (super users aside)."""
+    return {
+        g.principal
+        for g in (table if table is not None else grants())
+        if g.resource == "TOPIC"
+        and g.operation == "READ"
+        and (g.name == topic if g.pattern == "LITERAL" else topic.startswith(g.name))
+    }
+
+
+def markdown_table(table: Sequence[Grant] | None = None) -> str:
+    """The table for the README: principal -> writes, reads, groups (`*` marks a prefix)."""
+    rows: dict[str, dict[str, list[str]]] = {}
+    for g in table if table is not None else grants(partners=("<partner>",)):
+        shown = f"`{g.name}*`" if g.pattern == "PREFIXED" else f"`{g.name}`"
+        column = "groups" if g.resource == "GROUP" else g.operation.lower() + "s"
+        rows.setdefault(g.principal, {"writes": [], "reads": [], "groups": []})[column].append(shown)
+    lines = ["| principal | writes | reads | consumer groups |", "|---|---|---|---|"]
+    for principal in sorted(rows, key=lambda p: (p.startswith(topics.PARTNER_PRINCIPAL_PREFIX), p)):
+        r = rows[principal]
+        lines.append(
+            f"| `{principal}` | {'<br>'.join(r['writes']) or '-'} | {'<br>'.join(r['reads']) or '-'}"
+            f" | {'<br>'.join(r['groups']) or '-'} |"
+        )
+    lines.append(f"| {', '.join(f'`{p}`' for p in SUPER_USERS)} | super users | | |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args != ["table"]:
+        print("usage: python -m shared.access table", file=sys.stderr)
+        return 2
+    print(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
