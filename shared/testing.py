@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared import access
 from shared import topics as catalogue
 from shared.envelope import parse_envelope
-from shared import access
 from shared.kafka_admin import create_acls, ensure_topic
 from shared.kafka_security import KafkaConnection
 
