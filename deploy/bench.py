@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 import psutil
@@ -57,6 +57,7 @@ from deploy.stack import ROOT, Stack
 from shared import topics
 from shared.db import migrate
 from shared.kafka_admin import ensure_topic, provision_topics
+from shared.kafka_security import KafkaConnection
 from shared.outbox import kafka_producer
 from shared.testing import SERVICES, Infra, empty_schema, sample_registration
 
@@ -244,10 +245,10 @@ class Sampler:
 class TopicProbe:
     """How many records each topic of the run holds (end offsets; the topics are fresh)."""
 
-    def __init__(self, bootstrap: str, prefix: str) -> None:
+    def __init__(self, kafka: KafkaConnection, prefix: str) -> None:
         self.prefix = prefix
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self.admin = AIOKafkaAdminClient(**kafka.options())
+        self.consumer = AIOKafkaConsumer(**kafka.options(), group_id=None, enable_auto_commit=False)
 
     async def start(self) -> None:
         await self.admin.start()
@@ -283,17 +284,17 @@ class Completions:
     """Follows notification-sent live: the workers told their enrollment is confirmed, and any
     other message to a worker (a rejection, a waitlisting: the run went wrong)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaConnection, topic: str) -> None:
+        self.kafka = kafka
         self.topic = topic
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(**kafka.options(), group_id=None, enable_auto_commit=False)
         self.confirmed: set[str] = set()
         self.duplicates = 0
         self.other: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        partitions = await ensure_topic(self.bootstrap, self.topic)
+        partitions = await ensure_topic(self.kafka, self.topic)
         await self.consumer.start()
         tps = [TopicPartition(self.topic, p) for p in range(partitions)]
         self.consumer.assign(tps)
@@ -343,11 +344,11 @@ class Completions:
 
 
 async def publish(
-    bootstrap: str, topic: str, bodies: Sequence[bytes], rate: float | None = None
+    kafka: KafkaConnection, topic: str, bodies: Sequence[bytes], rate: float | None = None
 ) -> tuple[float, float]:
     """Publish plain JSON bodies without a key, as partner systems do: as fast as one idempotent
     acks=all producer can, or `rate` per second evenly spaced. Returns (first send, all acked)."""
-    producer = kafka_producer(bootstrap, client_id="muba-bench-partner")
+    producer = kafka_producer(kafka, client_id="muba-bench-partner")
     await producer.start()
     try:
         loop = asyncio.get_running_loop()
@@ -389,16 +390,18 @@ class Record:
     headers: list[tuple[str, bytes]]
 
 
-async def read_back(bootstrap: str, names: Sequence[str], timeout_s: float = 90.0) -> dict[str, list[Record]]:
+async def read_back(
+    kafka: KafkaConnection, names: Sequence[str], timeout_s: float = 90.0
+) -> dict[str, list[Record]]:
     """Every record of `names` from the beginning (no consumer group)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **kafka.options(),
         group_id=None,
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 2**20,
         fetch_max_bytes=64 * 2**20,
     )
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         partitions = await topic_partitions(admin, "", names)
@@ -436,8 +439,8 @@ async def read_back(bootstrap: str, names: Sequence[str], timeout_s: float = 90.
         await consumer.stop()
 
 
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def delete_topics(kafka: KafkaConnection, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(prefix)]
@@ -630,7 +633,7 @@ async def database_commits(admin_url: str) -> int | None:
 async def run_pipeline(
     args: argparse.Namespace, infra: Infra, run: str, prefix: str, log_dir: Path
 ) -> PipelineRun:
-    bootstrap = infra.kafka_bootstrap_servers
+    kafka = infra.kafka
     regs = Registrations(int(run[-4:], 16))
     warmup = regs.take(args.warmup, "warmup")
     full_regs = regs.take(args.workers, "full")
@@ -640,19 +643,20 @@ async def run_pipeline(
 
     isolation = Isolation(others_before_truncate=await other_backends(infra.admin_database_url, []))
     await prepare_databases(infra)
-    await provision_topics(bootstrap, prefix)  # every catalogue topic, before anything waits for one
+    # Every catalogue topic and each phase's partner intake, before anything waits for one.
+    await provision_topics(kafka, prefix, partners=BENCH_PARTNERS)
 
     env = {
         "TOPIC_PREFIX": prefix,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "SIMULATOR_DELAY_MS": "0",
         "SIMULATOR_REJECT_PERCENT": "0",
         **{f"{s.upper()}_DATABASE_URL": url for s, url in infra.database_urls.items()},
     }
     sampler = Sampler()
     sampler.start()
-    probe = TopicProbe(bootstrap, prefix)
-    completions = Completions(bootstrap, prefix + topics.NOTIFICATION_SENT)
+    probe = TopicProbe(kafka, prefix)
+    completions = Completions(kafka, prefix + topics.NOTIFICATION_SENT)
     full = Phase("full", len(full_regs))
     steady = Phase("steady", len(steady_regs))
     try:
@@ -669,8 +673,8 @@ async def run_pipeline(
             await completions.start()
 
             body = json.dumps(commitment(run, total + 10)).encode()
-            await publish(bootstrap, prefix + topics.COMMITMENT_SUBMITTED, [body])
-            await publish(bootstrap, prefix + topics.REGISTRATION_SUBMITTED, _bodies(warmup))
+            await publish(kafka, prefix + topics.COMMITMENT_SUBMITTED, [body])
+            await publish(kafka, prefix + topics.intake_topic("bench-warmup"), _bodies(warmup))
             await completions.wait_for(len(warmup), 60, "warm-up", probe)
             await probe.settle()
             print(f"  warm-up: {len(warmup)} workers through")
@@ -684,7 +688,7 @@ async def run_pipeline(
                 isolation.note(await other_backends(infra.admin_database_url, pids))
                 p.cpu_before = sampler.sample().cpu_s
                 p.first_send, p.all_acked = await publish(
-                    bootstrap, prefix + topics.REGISTRATION_SUBMITTED, bodies, rate
+                    kafka, prefix + topics.intake_topic(f"bench-{p.name}"), bodies, rate
                 )
                 await completions.wait_for(expected, timeout_s, f"{p.name} phase", probe)
                 p.done = time.time()
@@ -737,7 +741,7 @@ async def run_pipeline(
     names = [
         prefix + t
         for t in (
-            topics.REGISTRATION_SUBMITTED,
+            *(topics.intake_topic(partner) for partner in BENCH_PARTNERS),
             topics.WORKER_REGISTERED,
             topics.ENROLLMENT_REQUESTED,
             topics.ENROLLMENT_CONFIRMED,
@@ -745,7 +749,7 @@ async def run_pipeline(
             topics.NOTIFICATION_SENT,
         )
     ]
-    records = await read_back(bootstrap, names)
+    records = await read_back(kafka, names)
     return PipelineRun(
         full, steady, sampler, labels, {k.removeprefix(prefix): v for k, v in records.items()}, isolation
     )
@@ -778,11 +782,15 @@ def _first(trace: Trace, name: str, value: int, duplicates: Counter[str]) -> Non
     setattr(trace, name, value)
 
 
+# Each phase submits as a partner of its own (its intake topic; the registry's `source`).
+BENCH_PARTNERS: Final = ("bench-warmup", "bench-full", "bench-steady")
+
+
 def follow_workers(records: dict[str, list[Record]]) -> tuple[dict[str, Trace], Counter[str]]:
     """One trace per worker, keyed by worker_id, from the record timestamps of each topic."""
     duplicates: Counter[str] = Counter()
     by_submission: dict[tuple[str, str], Trace] = {}
-    for r in records[topics.REGISTRATION_SUBMITTED]:
+    for r in (r for partner in BENCH_PARTNERS for r in records[topics.intake_topic(partner)]):
         body = json.loads(r.value)
         trace = by_submission.setdefault(
             (body["source"], body["submission_id"]), Trace(body["source"].removeprefix("bench-"))
@@ -880,18 +888,18 @@ def timeline(traces: Sequence[Trace]) -> dict[str, Any]:
 
 
 def _raw_consume(
-    bootstrap: str, topic: str, count: int, ready: Any, results: "multiprocessing.Queue[Any]"
+    kafka: KafkaConnection, topic: str, count: int, ready: Any, results: "multiprocessing.Queue[Any]"
 ) -> None:
     try:
-        results.put(("consumer", asyncio.run(_raw_consume_async(bootstrap, topic, count, ready))))
+        results.put(("consumer", asyncio.run(_raw_consume_async(kafka, topic, count, ready))))
     except BaseException as exc:
         results.put(("error", f"raw consumer: {exc!r}"))
 
 
-async def _raw_consume_async(bootstrap: str, topic: str, count: int, ready: Any) -> dict[str, float]:
+async def _raw_consume_async(kafka: KafkaConnection, topic: str, count: int, ready: Any) -> dict[str, float]:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **kafka.options(),
         group_id=f"{topic}.consumer",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -917,7 +925,7 @@ async def _raw_consume_async(bootstrap: str, topic: str, count: int, ready: Any)
 
 
 def _raw_produce(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     count: int,
     body_size: int,
@@ -928,17 +936,15 @@ def _raw_produce(
     try:
         if not ready.wait(60):
             raise TimeoutError("the raw consumer got no partitions within 60 s")
-        results.put(
-            ("producer", asyncio.run(_raw_produce_async(bootstrap, topic, count, body_size, headers)))
-        )
+        results.put(("producer", asyncio.run(_raw_produce_async(kafka, topic, count, body_size, headers))))
     except BaseException as exc:
         results.put(("error", f"raw producer: {exc!r}"))
 
 
 async def _raw_produce_async(
-    bootstrap: str, topic: str, count: int, body_size: int, headers: list[tuple[str, bytes]]
+    kafka: KafkaConnection, topic: str, count: int, body_size: int, headers: list[tuple[str, bytes]]
 ) -> dict[str, float]:
-    producer = kafka_producer(bootstrap, client_id="muba-bench-raw")
+    producer = kafka_producer(kafka, client_id="muba-bench-raw")
     await producer.start()
     try:
         body = json.dumps({"pad": "x" * max(body_size - 11, 0)}).encode()
@@ -955,19 +961,17 @@ async def _raw_produce_async(
 
 
 def raw_kafka(
-    bootstrap: str, topic: str, count: int, body_size: int, headers: list[tuple[str, bytes]]
+    kafka: KafkaConnection, topic: str, count: int, body_size: int, headers: list[tuple[str, bytes]]
 ) -> dict[str, Any]:
     """`count` records produced and consumed by aiokafka alone, producer and consumer each in a
     process of its own (like the pipeline's, each side has a core to run on)."""
-    asyncio.run(ensure_topic(bootstrap, topic))
+    asyncio.run(ensure_topic(kafka, topic))
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
     results: multiprocessing.Queue[Any] = context.Queue()
-    consumer = context.Process(
-        target=_raw_consume, args=(bootstrap, topic, count, ready, results), daemon=True
-    )
+    consumer = context.Process(target=_raw_consume, args=(kafka, topic, count, ready, results), daemon=True)
     producer = context.Process(
-        target=_raw_produce, args=(bootstrap, topic, count, body_size, headers, ready, results), daemon=True
+        target=_raw_produce, args=(kafka, topic, count, body_size, headers, ready, results), daemon=True
     )
     consumer.start()
     producer.start()
@@ -1484,9 +1488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 " transactions per worker were counted"
             )
         print(f"  raw Kafka: {raw_count} records of {body_size} bytes, produced and consumed ...")
-        kafka_figures = raw_kafka(
-            infra.kafka_bootstrap_servers, f"{prefix}bench.raw", raw_count, body_size, headers
-        )
+        kafka_figures = raw_kafka(infra.kafka, f"{prefix}bench.raw", raw_count, body_size, headers)
         pg_count = round(run.full.workers * transactions_per_worker)
         print(f"  raw PostgreSQL: {pg_count} one-INSERT transactions ...")
         pg_figures = asyncio.run(raw_postgres(infra.admin_database_url, pg_count, run_id))
@@ -1496,7 +1498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if not args.keep_topics:
             with contextlib.suppress(Exception):
-                asyncio.run(delete_topics(infra.kafka_bootstrap_servers, prefix))
+                asyncio.run(delete_topics(infra.kafka, prefix))
     report = build_report(
         args,
         infra,

@@ -54,10 +54,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from deploy.checker import Published, TopicTail, Verdict, check, publish_cases, read_gateway_record
 from deploy.fuzz import ACCEPTED, Case, FuzzRun, Owed, generate
 from deploy.stack import ROOT, SERVICES, Process, Stack, free_port
-from shared import topics
+from shared import access, topics
 from shared.kafka_admin import provision_topics
+from shared.kafka_security import KafkaConnection
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+# The campaign provisions and watches as `admin`; the services run as their own principals.
+KAFKA = KafkaConnection.from_env(access.ADMIN, bootstrap_servers=BOOTSTRAP)
 PgMode = Literal["server", "database", "off"]
 BrokerMode = Literal["auto", "off"]
 FAULT_CLASSES = (
@@ -195,8 +198,8 @@ class Monitor:
                     self._progress[name] = now
 
     async def run(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP, request_timeout_ms=10_000)
-        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, request_timeout_ms=10_000)
+        admin = AIOKafkaAdminClient(**KAFKA.options(), request_timeout_ms=10_000)
+        consumer = AIOKafkaConsumer(**KAFKA.options(), request_timeout_ms=10_000)
         started = False
         try:
             while True:
@@ -432,7 +435,7 @@ def _server_script(name: str, action: str, extra: dict[str, str] | None = None) 
 
 
 async def broker_count() -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = AIOKafkaAdminClient(**KAFKA.options())
     await admin.start()
     try:
         described = await admin.describe_cluster()
@@ -442,7 +445,7 @@ async def broker_count() -> int:
 
 
 async def partition_leader(topic: str) -> int | None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = AIOKafkaAdminClient(**KAFKA.options())
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -532,7 +535,7 @@ class Campaign:
         ]
 
     async def publish(self, cases: list[Case]) -> None:
-        self.published += await publish_cases(BOOTSTRAP, self.prefix, cases)
+        self.published += await publish_cases(KAFKA, self.prefix, cases)
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -544,7 +547,9 @@ class Campaign:
         self.log(fuzz.summary())
         faults = [f for f in FAULT_CLASSES if f in s.faults]
         waves = _split(fuzz.cases, len(faults) + 2)
-        await provision_topics(BOOTSTRAP, self.prefix)  # the brokers create nothing by themselves
+        # The brokers create nothing by themselves; the fuzz's partners get their intakes and ACLs.
+        partners = sorted({c.partner for c in fuzz.cases if c.partner})
+        await provision_topics(KAFKA, self.prefix, partners=partners)
         monitor: asyncio.Task[None] | None = None
         try:  # whatever fails, the processes started here are stopped
             if self.have_gateway:
@@ -567,7 +572,7 @@ class Campaign:
                 await self.inject(fault, wave)
             await self.publish(waves[-1])
             await self.settle("final", timeout_s=max(60.0, self.left_s()))
-            async with TopicTail(BOOTSTRAP, self.prefix) as tail:
+            async with TopicTail(KAFKA, self.prefix) as tail:
                 verdict = await self.account(tail)
         finally:
             if monitor is not None:
@@ -787,9 +792,8 @@ class Campaign:
     async def _kill_broker_node(self, fig: FaultFigures, brokers: int) -> None:
         """SIGKILL the node that leads the registration topic's first partition (deploy/local/kafka.sh
         kill-node N), leave it down a while, start it again."""
-        node = await partition_leader(self.prefix + topics.REGISTRATION_SUBMITTED) or self.rng.randrange(
-            1, brokers + 1
-        )
+        intake = next((p.topic for p in self.published if topics.partner_in(p.topic)), "")
+        node = await partition_leader(intake) or self.rng.randrange(1, brokers + 1)
         await asyncio.sleep(self.rng.uniform(2.0, 5.0))
         try:
             await asyncio.to_thread(_server_script, "kafka", f"kill-node {node}")

@@ -38,6 +38,7 @@ from aiokafka.errors import KafkaError
 from deploy.fuzz import ACCEPTED, DEAD_LETTERED, REGISTERED, REJECTED, Case
 from shared import topics
 from shared.kafka_admin import ensure_topic
+from shared.kafka_security import KafkaConnection
 
 # What the checker reads (besides every `.dlq` under the prefix).
 OUTCOME_TOPICS = (
@@ -79,7 +80,7 @@ class Published:
 
 
 async def publish_cases(
-    bootstrap: str,
+    kafka: KafkaConnection,
     prefix: str,
     cases: Sequence[Case],
     *,
@@ -89,12 +90,12 @@ async def publish_cases(
     """Publish each case's exact bytes; partitions round-robin so that odd and valid messages
     share batches. A send the broker refused (it may be away: a fault) is sent again by a new
     producer until acknowledged; every acknowledged position is recorded."""
-    out = [Published(c, prefix + c.topic) for c in cases]
+    out = [Published(c, prefix + c.wire_topic) for c in cases]
     pending = list(out)
     partitions: dict[str, int] = {}
     for attempt in range(attempts):
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            **kafka.options(),
             enable_idempotence=True,
             acks="all",
             max_request_size=4 * 1024 * 1024,
@@ -105,7 +106,7 @@ async def publish_cases(
             await producer.start()
             for p in pending:
                 if p.topic not in partitions:
-                    found = await _partitions(bootstrap, producer, p.topic)
+                    found = await _partitions(kafka, producer, p.topic)
                     partitions[p.topic] = len(found)
             futures = []
             for i, p in enumerate(pending):
@@ -138,13 +139,13 @@ async def publish_cases(
     raise RuntimeError(f"{len(pending)} cases could not be published: {pending[0].case.describe(0)}")
 
 
-async def _partitions(bootstrap: str, producer: AIOKafkaProducer, topic: str) -> set[int]:
+async def _partitions(kafka: KafkaConnection, producer: AIOKafkaProducer, topic: str) -> set[int]:
     with contextlib.suppress(KafkaError, asyncio.TimeoutError):
         async with asyncio.timeout(10):
             found = await producer.partitions_for(topic)
             if found:
                 return set(found)
-    await ensure_topic(bootstrap, topic)  # a broker that creates nothing by itself
+    await ensure_topic(kafka, topic)  # a broker that creates nothing by itself
     return set(await producer.partitions_for(topic))
 
 
@@ -174,8 +175,8 @@ class Record:
 class TopicTail:
     """Everything published under a prefix so far: reads on from where it stopped each refresh."""
 
-    def __init__(self, bootstrap: str, prefix: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaConnection, prefix: str) -> None:
+        self.kafka = kafka
         self.prefix = prefix
         self.records: dict[str, list[Record]] = defaultdict(list)
         self._positions: dict[TopicPartition, int] = {}
@@ -190,7 +191,7 @@ class TopicTail:
             self._consumer = None
 
     async def _topics(self) -> list[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(**self.kafka.options())
         await admin.start()
         try:
             names = await admin.list_topics()
@@ -207,7 +208,7 @@ class TopicTail:
         """Read up to the current end of every topic; returns how many records were new."""
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap,
+                **self.kafka.options(),
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
@@ -418,7 +419,7 @@ def check(
             continue
         if c.owed.outcomes == {DEAD_LETTERED}:
             has_envelope = any(name == "ce_id" for name, _ in c.headers)
-            same_content[(c.topic, c.n if has_envelope else (c.key, c.body or b""))].append(p)
+            same_content[(c.wire_topic, c.n if has_envelope else (c.key, c.body or b""))].append(p)
         elif c.owed.outcomes == {REJECTED}:
             found = letters_of(p)
             if found:
@@ -443,7 +444,7 @@ def check(
     letters_of_content: dict[tuple[str, bytes | None, bytes], dict[str, Record]] = defaultdict(dict)
     for p in published:
         if not any(name == "ce_id" for name, _ in p.case.headers):
-            letters_of_content[(p.case.topic, p.case.key, p.case.body or b"")].update(letters_of(p))
+            letters_of_content[(p.case.wire_topic, p.case.key, p.case.body or b"")].update(letters_of(p))
     for identity, group in by_identity.items():
         original = next((p for p in group if p.case.repeat_of is None), group[0])
         c = original.case
@@ -467,7 +468,7 @@ def check(
         kinds = sorted({k for k, _ in outcomes.values()})
         f[f"{c.topic.split('.')[0]}:{'+'.join(kinds) or 'none'}"] += 1
         if not outcomes:
-            same = (c.topic, c.key, c.body or b"")
+            same = (c.wire_topic, c.key, c.body or b"")
             if c.owed.outcomes == {DEAD_LETTERED} and same in letters_of_content and letters_of_content[same]:
                 continue  # identical to content dead-lettered before: one message, one letter
             if c.owed.outcomes & {REJECTED} and c.identity and "\x00" in "".join(c.identity):

@@ -14,11 +14,21 @@ import time
 from collections import Counter
 from datetime import date
 
+from aiokafka.errors import TopicAuthorizationFailedError
+
 from deploy.stack import Stack
-from shared import topics
+from shared import access, topics
+from shared.kafka_security import KafkaConnection
 from shared.testing import make_nik, publish_json, record_events, sample_registration
 
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+# Everyone as who they are: the office (operator) commits for companies, each partner writes its
+# own intake, the demo watches the topics as admin.
+ADMIN = KafkaConnection.from_env(access.ADMIN)
+OPERATOR = ADMIN.as_principal(access.OPERATOR)
+DESA_ONLINE = ADMIN.as_principal(topics.partner_principal("desa-online"))
+OPERATOR_SEKAYU = ADMIN.as_principal(topics.partner_principal("operator-sekayu"))
+DESA_INTAKE = topics.intake_topic("desa-online")
+SEKAYU_INTAKE = topics.intake_topic("operator-sekayu")
 WORKERS = int(os.environ.get("DEMO_WORKERS", "400"))
 
 
@@ -109,7 +119,7 @@ async def play(run: str) -> Counter[str]:
         topics.ENROLLMENT_REJECTED,
         topics.ENROLLMENT_COMPLETED,
         topics.NOTIFICATION_SENT,
-        topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED),
+        topics.dead_letter_topic(DESA_INTAKE),
     ]
     seed = int(run[-4:], 16)
     random.seed(seed)
@@ -121,36 +131,50 @@ async def play(run: str) -> Counter[str]:
     same_person_again = [
         dict(v, submission_id=f"{v['submission_id']}-ulang", source="operator-sekayu") for v in valid[5:8]
     ]
-    async with record_events(BOOTSTRAP, *outcome_topics) as recorder:
+    # desa-online pretends to be operator-sekayu: in the body (rejected: SOURCE_MISMATCH) and by
+    # writing that partner's intake (refused by Kafka: nothing reaches the registry).
+    forged = dict(valid[0], submission_id=f"forged-{run}", source="operator-sekayu")
+    async with record_events(ADMIN, *outcome_topics) as recorder:
         await publish_json(
-            BOOTSTRAP, topics.COMMITMENT_SUBMITTED, [(str(c["commitment_id"]), c) for c in commitments(run)]
+            OPERATOR, topics.COMMITMENT_SUBMITTED, [(str(c["commitment_id"]), c) for c in commitments(run)]
         )
         await recorder.wait_for(4, topic=topics.COMMITMENT_ACCEPTED)
         # The worker Dukcapil does not know comes first, so a sponsor is surely free for them.
-        await publish_json(BOOTSTRAP, topics.REGISTRATION_SUBMITTED, [(None, unknown)])
+        await publish_json(DESA_ONLINE, DESA_INTAKE, [(None, unknown)])
         await recorder.wait_for(1, topic=topics.ENROLLMENT_REJECTED)
         submissions = [*valid, *bad_registrations(run)]
         random.shuffle(submissions)
         started = time.monotonic()
-        await publish_json(BOOTSTRAP, topics.REGISTRATION_SUBMITTED, [(None, s) for s in submissions])
+        await publish_json(DESA_ONLINE, DESA_INTAKE, [(None, s) for s in submissions])
         await publish_json(
-            BOOTSTRAP,
-            topics.REGISTRATION_SUBMITTED,
-            [(None, s) for s in [*repeats, *same_person_again]] + [(None, b"{not json")],
+            DESA_ONLINE, DESA_INTAKE, [(None, s) for s in [*repeats, forged]] + [(None, b"{not json")]
         )
-        expected = 1 + len(submissions) + len(same_person_again)
+        await publish_json(OPERATOR_SEKAYU, SEKAYU_INTAKE, [(None, s) for s in same_person_again])
+        refused = 0
+        try:
+            await publish_json(DESA_ONLINE, SEKAYU_INTAKE, [(None, forged)])
+        except TopicAuthorizationFailedError:
+            refused = 1
+        expected = 1 + len(submissions) + 1 + len(same_person_again)
         await _until(
             recorder, lambda c: c[topics.WORKER_REGISTERED] + c[topics.REGISTRATION_REJECTED] >= expected
         )
         print(f"  {expected} registrations handled in {time.monotonic() - started:.1f} s")
         await recorder.settle(2.0)
         print("  a fifth company commits: its slots go to the waiting list, first registered first")
-        await publish_json(BOOTSTRAP, topics.COMMITMENT_SUBMITTED, [("late", late_commitment(run))])
+        await publish_json(OPERATOR, topics.COMMITMENT_SUBMITTED, [("late", late_commitment(run))])
         await recorder.wait_for(5, topic=topics.COMMITMENT_ACCEPTED)
         await recorder.settle(3.0)
         counts = Counter(e.topic for e in recorder.events)
-        counts["submitted"] = 1 + len(submissions) + len(repeats) + len(same_person_again) + 1
+        counts["submitted"] = 1 + len(submissions) + len(repeats) + 1 + len(same_person_again) + 1
         counts["repeats"] = len(repeats)
+        counts["refused_by_kafka"] = refused
+        counts["source_mismatch"] = sum(
+            1
+            for e in recorder.events
+            if e.topic == topics.REGISTRATION_REJECTED
+            and any(r["code"] == "SOURCE_MISMATCH" for r in e.payload["reasons"])
+        )
         counts["duplicate_nik"] = sum(
             1
             for e in recorder.events
@@ -187,8 +211,10 @@ def summary(c: Counter[str]) -> list[tuple[str, int]]:
         ("workers registered", c[topics.WORKER_REGISTERED]),
         ("registrations rejected (every reason named)", c[topics.REGISTRATION_REJECTED]),
         ("  of which: NIK already registered", c["duplicate_nik"]),
+        ("  of which: source names another partner", c["source_mismatch"]),
+        ("writes to another partner's intake refused by Kafka", c["refused_by_kafka"]),
         ("repeated submissions ignored", c["repeats"]),
-        ("dead letters (not JSON)", c[topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED)]),
+        ("dead letters (not JSON)", c[topics.dead_letter_topic(DESA_INTAKE)]),
         ("company commitments accepted", c[topics.COMMITMENT_ACCEPTED]),
         ("workers matched to a sponsor", c[topics.SPONSOR_MATCHED]),
         ("workers waitlisted", c[topics.WORKER_WAITLISTED]),
@@ -204,7 +230,7 @@ def main() -> int:
     # SIGTERM leaves through the `with Stack` below, which stops the services it started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     run = f"{int(time.time()):x}"
-    print("Starting the services (logs in .cache/logs/) ...")
+    print("Starting the services (logs in .cache/logs/), each as its own Kafka principal ...")
     with Stack(fixed_ports=True) as stack:
         stack.start_all()
         health = stack.wait_ready()

@@ -247,6 +247,25 @@ def _channel_message(channel: Mapping[str, Any]) -> str:
     return str(ref["$ref"]).removeprefix("#/components/messages/")
 
 
+def _as_partner_channel(channel: dict[str, Any]) -> None:
+    """The registry subscribes to every partner's intake by pattern: show it as one channel with
+    a `partner` parameter, the way a partner writes it."""
+    channel["address"] = topics.REGISTRATION_SUBMITTED + ".{partner}"
+    channel["parameters"] = {
+        "partner": {
+            "description": (
+                "The partner's name (lower-case letters, digits and '-'). Each partner has a topic of"
+                " its own, which only its Kafka principal `partner-<partner>` may write (SASL/SCRAM"
+                " + ACL): the registry takes the registration's `source` from it, and refuses a body"
+                " whose `source` names another partner (SOURCE_MISMATCH). An office operator adds a"
+                " partner with `muba partners add NAME` (principal, password, topic, ACLs)."
+            ),
+            "examples": ["desa-online", "operator-sekayu"],
+        }
+    }
+    channel["bindings"]["kafka"].pop("topic", None)
+
+
 def document(service: Service) -> dict[str, Any]:
     """The service's AsyncAPI document: FastStream's, completed with payloads, headers, keys and
     the channels it publishes to, in a fixed order (FastStream keeps subscribers in a WeakSet, so
@@ -258,6 +277,10 @@ def document(service: Service) -> dict[str, Any]:
 
     consumed: dict[str, str] = {}  # channel id -> topic
     for channel_id, channel in generated.get("channels", {}).items():
+        if channel["address"] == topics.intake_pattern():
+            _as_partner_channel(channel)
+            consumed[channel_id] = topics.REGISTRATION_SUBMITTED
+            continue
         consumed[channel_id] = channel["address"]
     unknown = sorted(set(consumed.values()) - set(CONTRACTS))
     if unknown:

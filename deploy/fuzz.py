@@ -6,7 +6,8 @@ and sizes, each with the outcome the system owes it. Nothing here does I/O; the 
 (deploy/checker.py) holds the system to what is owed.
 
 Every case is (key bytes | None, headers [(name, bytes | None)], body bytes | None) on one of
-`registry.registration-submitted.v1`, `sponsorship.commitment-submitted.v1` and the BPJS answers
+`registry.registration-submitted.v1` (each case on the intake topic of its partner,
+`Case.wire_topic`: `<topic>.<partner>`), `sponsorship.commitment-submitted.v1` and the BPJS answers
 (`bpjs.enrollment-confirmed.v1` / `-rejected.v1`). The classes (`Case.kind`):
 
 - valid registrations, plain and with odd keys and headers (non-UTF-8 and null header values,
@@ -113,6 +114,15 @@ class Case:
     group: str | None = None  # cases of one group: exactly one REGISTERED (same NIK twice)
     # What the checker needs of a valid registration: normalised phone, kecamatan code, income.
     worker: dict[str, Any] | None = None
+    # A registration's partner: the intake topic it goes to (the registry's `source`).
+    partner: str | None = None
+
+    @property
+    def wire_topic(self) -> str:
+        """The topic it is published on (without TOPIC_PREFIX)."""
+        if self.topic == topics.REGISTRATION_SUBMITTED and self.partner is not None:
+            return topics.intake_topic(self.partner)
+        return self.topic
 
     def describe(self, seed: int) -> str:
         """Enough to see the case again: `generate(seed)` and this case's number."""
@@ -172,6 +182,8 @@ class _Generator:
     # --- building blocks -----------------------------------------------------------------------
 
     def add(self, **fields: Any) -> Case:
+        if fields.get("topic") == topics.REGISTRATION_SUBMITTED and fields.get("partner") is None:
+            fields["partner"] = self.partner_of(fields.get("body"))
         case = Case(n=len(self.cases), **fields)
         self.cases.append(case)
         return case
@@ -225,16 +237,30 @@ class _Generator:
     def encode(body: Any) -> bytes:
         return json.dumps(body).encode()
 
-    @staticmethod
-    def identity(body: dict[str, Any]) -> tuple[str, str] | None:
-        """How the registry's outcome events will name the submission (it trims; None past 100)."""
-        source, submission_id = body.get("source"), body.get("submission_id")
-        if not (isinstance(source, str) and isinstance(submission_id, str)):
+    def partner_of(self, body: object) -> str:
+        """Whose intake a registration goes to: the partner its body names, if that is a
+        partner's name, else the first partner (which the body then contradicts or omits)."""
+        source = None
+        if isinstance(body, bytes):
+            try:
+                decoded = json.loads(body)
+                source = decoded.get("source") if isinstance(decoded, dict) else None
+            except (ValueError, UnicodeDecodeError):
+                source = None
+        elif isinstance(body, dict):
+            source = body.get("source")
+        return source if isinstance(source, str) and source in self.sources else self.sources[0]
+
+    def identity(self, body: dict[str, Any]) -> tuple[str, str] | None:
+        """How the registry's outcome events will name the submission: the intake's partner, and
+        the submission id as the registry keeps it (trimmed; None past 100 characters)."""
+        submission_id = body.get("submission_id")
+        if not isinstance(submission_id, str):
             return None
-        source, submission_id = source.strip(), submission_id.strip()
-        if not source or not submission_id or len(source) > 100 or len(submission_id) > 100:
+        submission_id = submission_id.strip()
+        if not submission_id or len(submission_id) > 100:
             return None
-        return source, submission_id
+        return self.partner_of(body), submission_id
 
     @staticmethod
     def worker_facts(body: dict[str, Any]) -> dict[str, Any]:
@@ -501,10 +527,31 @@ class _Generator:
                 note=f"{field_name} with a JSON \\u0000",
             )
 
+    def foreign_sources(self, count: int) -> None:
+        """A body naming another partner than its intake's, or none: the intake decides who sent
+        it. Naming another is refused (SOURCE_MISMATCH); naming none is the intake's partner."""
+        for _ in range(count):
+            n = len(self.cases)
+            body = self.registration(n, source=self.sources[1])
+            if self.rng.random() < 0.5:
+                del body["source"]
+                self.valid("valid_no_source", body, "no source in the body: the intake's partner")
+                continue
+            self.add(
+                kind="invalid_source",
+                topic=topics.REGISTRATION_SUBMITTED,
+                partner=self.sources[2],
+                key=None,
+                headers=(),
+                body=self.encode(body),
+                owed=Owed.of(REJECTED, codes={"SOURCE_MISMATCH"}),
+                identity=(self.sources[2], str(body["submission_id"])),
+                note=f"source {self.sources[1]!r} on the intake of {self.sources[2]!r}",
+            )
+
     def anonymous(self, count: int) -> None:
         """No usable source/submission_id: rejected, and the rejection cannot name them."""
         variants: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], set[str]]] = [
-            ("no source", lambda b: {k: v for k, v in b.items() if k != "source"}, {"MISSING_FIELD"}),
             ("submission_id as a number", lambda b: {**b, "submission_id": 12345}, {"INVALID_TYPE"}),
             (
                 "submission_id of 150 characters",
@@ -573,6 +620,7 @@ class _Generator:
                 owed=Owed.of(DEAD_LETTERED, dlq_reason=reason),
                 # An encoding of a registration: if it is registered anyway, the checker can say so.
                 identity=self.identity(last[0]) if last and topic == topics.REGISTRATION_SUBMITTED else None,
+                partner=self.partner_of(last[0]) if last and topic == topics.REGISTRATION_SUBMITTED else None,
                 note=note,
             )
 
@@ -765,6 +813,7 @@ def generate(
     g.invalid_registrations(int(share * 0.2))
     g.unstorable_identities(max(2, share // 100))
     g.anonymous(max(2, share // 100))
+    g.foreign_sources(max(4, share // 50))
     g.unreadable(max(8, int(share * 0.06)))
     g.other_versions(max(1, share // 200))
     g.repeats(max(3, int(share * 0.06)))

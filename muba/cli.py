@@ -67,6 +67,10 @@ commitments_app = typer.Typer(
     help="Company sponsorship commitments: add one, list them.", no_args_is_help=True
 )
 dlq_app = typer.Typer(help="Dead letters: list them, replay them after a fix.", no_args_is_help=True)
+partners_app = typer.Typer(
+    help="Partner systems: each writes registrations to an intake topic only it may write.",
+    no_args_is_help=True,
+)
 outbox_app = typer.Typer(
     help="The services' outboxes: rows the relay parked because they can never be sent as they are.",
     no_args_is_help=True,
@@ -92,6 +96,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(commitments_app, name="commitments")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(partners_app, name="partners")
 
 
 class Format(StrEnum):
@@ -731,6 +736,66 @@ def dlq_replay(
     run_kafka(operator, kafka.ping(operator))
     count = run_kafka(operator, dlq.replay(operator, name))
     out.print(f"Diputar ulang (replayed) {number(count)} dead letter(s) ke {name}.")
+
+
+# --- partners ------------------------------------------------------------------------------------
+
+
+@partners_app.command("add")
+@handles_errors
+def partners_add(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="The partner's name: lower-case letters, digits and '-' (e.g. desa-online).",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Add a partner (as the Kafka admin): its principal partner-NAME with a password, its intake
+    topic registry.registration-submitted.v1.NAME and its ACLs. Run again, it changes nothing."""
+    from shared import kafka_admin
+
+    problem = check_source(name)
+    if problem is not None:
+        raise UsageError(f"NAME: {problem}")
+    cfg = config()
+    admin = cfg.kafka("admin")
+    run_kafka(admin, kafka.ping(admin))
+    added = run_kafka(admin, kafka_admin.add_partner(admin, name, cfg.topic_prefix))
+    out.print(Text.assemble(("Mitra (partner) ", ""), (added.partner, "bold"), " siap (ready):"))
+    out.print(f"  principal      {added.principal}  (SASL/SCRAM-SHA-512)")
+    out.print(f"  topik (topic)  {added.topic}  (only this principal may write it)")
+    if added.password_file:
+        out.print(f"  password       in {added.password_file} (hand it to the partner over a safe channel)")
+    else:
+        # Nowhere to keep it (compose mounts secrets read-only): shown once, on the terminal only.
+        out.print(f"  password       {added.password}  (shown once: hand it over safely, then forget it)")
+
+
+@partners_app.command("list")
+@handles_errors
+def partners_list() -> None:
+    """The partners: those with an intake topic, and whether their principal has a password."""
+    from shared import kafka_admin
+
+    cfg = config()
+    admin = cfg.kafka("admin")
+    run_kafka(admin, kafka.ping(admin))
+    partners = run_kafka(admin, kafka_admin.existing_partners(admin, cfg.topic_prefix))
+    with_password = set(run_kafka(admin, kafka_admin.principals_with_passwords(admin)))
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("mitra (partner)")
+    table.add_column("topik (topic)")
+    table.add_column("principal")
+    for partner in partners:
+        principal = topics.partner_principal(partner)
+        table.add_row(
+            partner,
+            cfg.topic(topics.intake_topic(partner)),
+            principal + ("" if principal in with_password else "  (no password!)"),
+        )
+    out.print(table if partners else Text("Belum ada mitra (no partners yet): muba partners add NAME"))
 
 
 # --- parked outbox rows --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import asyncpg
 from aiokafka import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
-from shared import clock, outbox
+from shared import clock, outbox, topics
 from shared.db import Conn
 from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER, Envelope, parse_envelope
 from shared.topics import dead_letter_topic
@@ -114,7 +114,9 @@ class Incoming:
 
     def __post_init__(self) -> None:
         if not self.event_id:
-            identity = event_identity(self.envelope, self.body, self.replay_of(), self.raw_key)
+            identity = event_identity(
+                self.envelope, self.body, self.replay_of(), self.raw_key, topics.partner_in(self.topic)
+            )
             object.__setattr__(self, "event_id", identity)
 
     def replay_of(self, consumer: str | None = None) -> str | None:
@@ -129,7 +131,9 @@ class Incoming:
         replay_of = self.replay_of(consumer)
         if replay_of == self.replay_of():
             return self
-        identity = event_identity(self.envelope, self.body, replay_of, self.raw_key)
+        identity = event_identity(
+            self.envelope, self.body, replay_of, self.raw_key, topics.partner_in(self.topic)
+        )
         return dataclasses.replace(self, event_id=identity)
 
     @property
@@ -193,7 +197,11 @@ class Incoming:
 
 
 def event_identity(
-    envelope: Envelope | None, body: bytes, replay_of: str | None = None, key: bytes | None = None
+    envelope: Envelope | None,
+    body: bytes,
+    replay_of: str | None = None,
+    key: bytes | None = None,
+    partner: str | None = None,
 ) -> str:
     """What the inbox remembers a message by: 64 hex digits, whatever the message carries.
 
@@ -204,6 +212,11 @@ def event_identity(
     that dead-lettered the original, and a replay sent twice is still one message.
     """
     digest = hashlib.sha256()
+    if partner is not None:
+        # On a partner's intake, the partner (its topic, which only it writes) is part of who a
+        # message is: another partner cannot make its own message collide with this one's (and
+        # so have it ignored) by copying its bytes or its CloudEvents source and id.
+        digest.update(b"partner\x00" + partner.encode() + b"\x00")
     if envelope is not None:
         for part in ("cloudevent", envelope.source, envelope.id):
             digest.update(part.encode("utf-8", "surrogateescape") + b"\x00")

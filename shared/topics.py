@@ -76,6 +76,12 @@ def partner_of(topic: str, prefix: str = "") -> str | None:
     return partner if PARTNER_NAME.fullmatch(partner) else None
 
 
+def partner_in(topic: str) -> str | None:
+    """The partner whose intake `topic` is, under whatever TOPIC_PREFIX, or None."""
+    head = topic.rfind(REGISTRATION_SUBMITTED + ".")
+    return partner_of(topic[head:]) if head >= 0 else None
+
+
 def partner_principal(partner: str) -> str:
     intake_topic(partner)  # the same rule for the name
     return PARTNER_PRINCIPAL_PREFIX + partner
