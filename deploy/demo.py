@@ -145,7 +145,9 @@ async def play(run: str) -> Counter[str]:
         submissions = [*valid, *bad_registrations(run)]
         random.shuffle(submissions)
         started = time.monotonic()
-        await publish_json(DESA_ONLINE, DESA_INTAKE, [(None, s) for s in submissions])
+        for partner, intake in ((DESA_ONLINE, DESA_INTAKE), (OPERATOR_SEKAYU, SEKAYU_INTAKE)):
+            mine = [s for s in submissions if topics.intake_topic(str(s.get("source"))) == intake]
+            await publish_json(partner, intake, [(None, s) for s in mine])
         await publish_json(
             DESA_ONLINE, DESA_INTAKE, [(None, s) for s in [*repeats, forged]] + [(None, b"{not json")]
         )

@@ -335,10 +335,12 @@ async def provision_until_done(kafka: KafkaConnection, prefix: str, service: str
             backoff = min(backoff * 2, 10.0)
 
 
-async def wait_for_topics(kafka: KafkaConnection, prefix: str, service: str) -> None:
-    """Wait until every topic `service` uses exists and takes writes (provisioning, done by an
-    operator as `admin`, creates them: a service has no right to)."""
-    names = [prefix + spec.name for spec in topics.used_by(service)]
+async def wait_for_topics(
+    kafka: KafkaConnection, prefix: str, service: str, only: Sequence[str] | None = None
+) -> None:
+    """Wait until every topic `service` uses (or `only` these) exists and takes writes
+    (provisioning, done by an operator as `admin`, creates them: a service has no right to)."""
+    names = [prefix + name for name in (only or [spec.name for spec in topics.used_by(service)])]
     backoff = 0.5
     while True:
         try:

@@ -256,7 +256,9 @@ class BpjsSimulator:
         if s.kafka_provision_at_start:
             await provision_until_done(kafka.as_principal(access.ADMIN), s.topic_prefix, SERVICE)
         else:
-            await wait_for_topics(kafka, s.topic_prefix, SERVICE)
+            # The BPJS side keeps no dead letters of ours: it waits for what it reads and answers.
+            answers = (topics.ENROLLMENT_REQUESTED, topics.ENROLLMENT_CONFIRMED, topics.ENROLLMENT_REJECTED)
+            await wait_for_topics(kafka, s.topic_prefix, SERVICE, only=answers)
         producer = kafka_producer(kafka, client_id=f"muba-{SERVICE}")
         consumer = AIOKafkaConsumer(
             self.request_topic,
