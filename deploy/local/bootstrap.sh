@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: Java and Maven (for Kafka's jars),
-# PostgreSQL, a Python virtualenv with the project and its test tools, and the Kafka jars.
+# PostgreSQL, openssl, a Python virtualenv with the project and its test tools, and the Kafka jars.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -9,6 +9,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+command -v openssl >/dev/null || need+=(openssl)  # the CA and broker certificate of the TLS listener
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "bootstrap: missing ${need[*]}; install them (sudo apt-get install ${need[*]})" >&2; exit 1; }
   echo "bootstrap: installing ${need[*]} from Debian's packages"
