@@ -235,7 +235,11 @@ def check_version(message: Incoming) -> None:
     """An event whose CloudEvents type names another version than its topic is not ours to read."""
     if message.envelope is None:
         return
-    on_topic, of_event = _VERSION.search(message.topic), _VERSION.search(message.envelope.type)
+    topic = message.topic
+    partner = topics.partner_in(topic)
+    if partner is not None:  # a partner's intake, `<topic>.v1.<partner>`: the version is before it
+        topic = topic.removesuffix("." + partner)
+    on_topic, of_event = _VERSION.search(topic), _VERSION.search(message.envelope.type)
     if on_topic and of_event and on_topic.group(1) != of_event.group(1):
         raise PoisonMessage(
             "UNKNOWN_VERSION",

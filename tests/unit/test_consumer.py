@@ -106,3 +106,45 @@ def test_a_replay_is_new_only_to_the_consumer_that_dead_lettered_it() -> None:
     )
     assert replay.for_consumer("group-a").event_id != original.event_id
     assert replay.for_consumer("group-b").event_id == original.event_id  # it processed the original
+
+
+def _ce(event_type: str) -> list[tuple[str, bytes | None]]:
+    return [
+        ("ce_id", b"e-1"),
+        ("ce_source", b"/partner/x"),
+        ("ce_type", event_type.encode()),
+        ("ce_specversion", b"1.0"),
+    ]
+
+
+@pytest.mark.parametrize("prefix", ["", "t1234abcd."])
+def test_a_v2_event_on_a_partners_v1_intake_is_refused(prefix: str) -> None:
+    """The intake's version is before its partner (`...v1.<partner>`): the fault campaign found
+    v2 events registered when the check looked for the version at the topic's end."""
+    import dataclasses
+
+    from shared.consumer import PoisonMessage, check_version
+
+    topic = prefix + "registry.registration-submitted.v1.desa-online"
+    v2 = dataclasses.replace(
+        record(headers=_ce("id.go.mubakab.disnaker.registration-submitted.v2")), topic=topic
+    )
+    with pytest.raises(PoisonMessage, match="UNKNOWN_VERSION|version 2"):
+        check_version(Incoming.from_record(v2))
+    v1 = dataclasses.replace(
+        record(headers=_ce("id.go.mubakab.disnaker.registration-submitted.v1")), topic=topic
+    )
+    check_version(Incoming.from_record(v1))  # the topic's own version passes
+
+
+def test_the_partner_is_part_of_a_message_on_an_intake() -> None:
+    """Two partners' byte-identical messages (same CloudEvents id) are two messages: one partner
+    cannot make the inbox ignore another's by copying it."""
+    import dataclasses
+
+    same = record(headers=_ce("id.go.mubakab.disnaker.registration-submitted.v1"), value=b'{"a": 1}')
+    a = Incoming.from_record(dataclasses.replace(same, topic="registry.registration-submitted.v1.desa-a"))
+    b = Incoming.from_record(dataclasses.replace(same, topic="registry.registration-submitted.v1.desa-b"))
+    again = Incoming.from_record(dataclasses.replace(same, topic="registry.registration-submitted.v1.desa-a"))
+    assert a.event_id != b.event_id
+    assert a.event_id == again.event_id
