@@ -68,8 +68,8 @@ def _service_grants(principal: str) -> list[Grant]:
     for spec in topics.EVENT_TOPICS:
         if service in spec.consumed_by:
             grants.append(_topic(principal, "READ", spec.name))
-            if principal != BPJS:  # the BPJS side keeps no dead letters of ours
-                grants.append(_topic(principal, "WRITE", topics.dead_letter_topic(spec.name)))
+            # The BPJS simulator too dead-letters a request it cannot read (simulators/bpjs).
+            grants.append(_topic(principal, "WRITE", topics.dead_letter_topic(spec.name)))
         if spec.published_by == service:
             grants.append(_topic(principal, "WRITE", spec.name))
     # Consumer groups: ours are named "<service>.<topic>", the simulator's "bpjs-simulator...".
