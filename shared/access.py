@@ -59,9 +59,6 @@ def _group(principal: str, name: str) -> Grant:
     return Grant(principal, "GROUP", "PREFIXED", name, "READ")
 
 
-INTAKES: Final = topics.REGISTRATION_SUBMITTED + "."
-
-
 def _service_grants(principal: str) -> list[Grant]:
     service = _CATALOGUE_NAME.get(principal, principal)
     grants: list[Grant] = []
@@ -82,8 +79,6 @@ def static_grants() -> tuple[Grant, ...]:
     grants: list[Grant] = []
     for principal in (*SERVICES, BPJS):
         grants += _service_grants(principal)
-    # The registry reads every partner's intake (it subscribes to them all, by pattern).
-    grants.append(_topic("registry", "READ", INTAKES, "PREFIXED"))
     # Operators: commitments on behalf of companies; dead letters read and replayed to the topic
     # they came from (a replay is the original record, byte for byte: its source stays its topic).
     grants.append(_topic(OPERATOR, "WRITE", topics.COMMITMENT_SUBMITTED))
@@ -91,18 +86,26 @@ def static_grants() -> tuple[Grant, ...]:
         if spec.consumed_by:
             grants.append(_topic(OPERATOR, "READ", topics.dead_letter_topic(spec.name)))
             grants.append(_topic(OPERATOR, "WRITE", spec.name))
-    grants.append(_topic(OPERATOR, "READ", INTAKES, "PREFIXED"))  # the intakes' dead letters
-    grants.append(_topic(OPERATOR, "WRITE", INTAKES, "PREFIXED"))  # replays into an intake
     grants.append(_group(OPERATOR, _DLQ_GROUP))
     return tuple(sorted(set(grants)))
 
 
 def partner_grants(partner: str) -> tuple[Grant, ...]:
-    """A partner writes its own intake and nothing else; the registry dead-letters it."""
+    """A partner writes its own intake and nothing else; the registry reads it (it subscribes to
+    every intake by pattern, and sees those it may read) and dead-letters it; operators read
+    those dead letters and replay them into the intake.
+
+    Literal names, one partner at a time: a PREFIXED grant on `registry.registration-submitted.v1.`
+    would also let the registry read the intakes' dead letters and the operators read (and write)
+    every intake itself, the workers' personal data as each partner sent it."""
     intake = topics.intake_topic(partner)
+    dead_letters = topics.dead_letter_topic(intake)
     return (
         _topic(topics.partner_principal(partner), "WRITE", intake),
-        _topic("registry", "WRITE", topics.dead_letter_topic(intake)),
+        _topic("registry", "READ", intake),
+        _topic("registry", "WRITE", dead_letters),
+        _topic(OPERATOR, "READ", dead_letters),
+        _topic(OPERATOR, "WRITE", intake),
     )
 
 
