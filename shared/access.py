@@ -131,10 +131,14 @@ def readers_of(topic: str, table: Sequence[Grant] | None = None) -> set[str]:
 def markdown_table(table: Sequence[Grant] | None = None) -> str:
     """The table for the README: principal -> writes, reads, groups (`*` marks a prefix)."""
     rows: dict[str, dict[str, list[str]]] = {}
-    for g in table if table is not None else grants(partners=("<partner>",)):
+    # One example partner, shown as `<partner>` (a name intake_topic would refuse).
+    example = "partner-name-example"
+    for g in table if table is not None else grants(partners=(example,)):
         shown = f"`{g.name}*`" if g.pattern == "PREFIXED" else f"`{g.name}`"
+        shown = shown.replace(example, "<partner>")
+        principal = g.principal.replace(example, "<partner>")
         column = "groups" if g.resource == "GROUP" else g.operation.lower() + "s"
-        rows.setdefault(g.principal, {"writes": [], "reads": [], "groups": []})[column].append(shown)
+        rows.setdefault(principal, {"writes": [], "reads": [], "groups": []})[column].append(shown)
     lines = ["| principal | writes | reads | consumer groups |", "|---|---|---|---|"]
     for principal in sorted(rows, key=lambda p: (p.startswith(topics.PARTNER_PRINCIPAL_PREFIX), p)):
         r = rows[principal]
