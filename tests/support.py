@@ -2,12 +2,15 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
 from faststream.asgi import AsgiFastStream
 
+from shared import access, topics
+from shared.access import Grant
+from shared.kafka_admin import create_acls, ensure_topic
 from shared.testing import Infra, empty_schema
 
 
@@ -60,3 +63,23 @@ async def scratch_role(infra: Infra, admin_db: asyncpg.Connection, prefix: str) 
         await admin_db.execute(f"DROP SCHEMA {name} CASCADE")
         await admin_db.execute(f"REVOKE ALL ON DATABASE {db} FROM {name}")
         await admin_db.execute(f"DROP ROLE {name}")
+
+
+async def provision_like_the_catalogue(
+    infra: Infra, prefix: str, topic: str, consumer: str, groups: Sequence[str] = ()
+) -> None:
+    """A test's own topic (outside shared/topics.py) as `provision` would make a catalogue topic
+    that `consumer` consumes: the topic and its dead-letter topic, and the ACLs: `consumer` reads
+    it (in `groups` too, named without the prefix) and writes its dead letters; operators read
+    those and replay them."""
+    name, letters = prefix + topic, prefix + topics.dead_letter_topic(topic)
+    await ensure_topic(infra.kafka, name)
+    await ensure_topic(infra.kafka, letters)
+    grants = [
+        Grant(consumer, "TOPIC", "LITERAL", name, "READ"),
+        Grant(consumer, "TOPIC", "LITERAL", letters, "WRITE"),
+        Grant(access.OPERATOR, "TOPIC", "LITERAL", letters, "READ"),
+        Grant(access.OPERATOR, "TOPIC", "LITERAL", name, "WRITE"),
+        *(Grant(consumer, "GROUP", "LITERAL", prefix + group, "READ") for group in groups),
+    ]
+    await create_acls(infra.kafka, grants)
