@@ -109,12 +109,20 @@ def partner_grants(partner: str) -> tuple[Grant, ...]:
     )
 
 
+def _namespaced(grant: Grant, prefix: str) -> Grant:
+    # The replay group is one for every namespace: shared/dlq.py commits in REPLAY_GROUP itself,
+    # not in TOPIC_PREFIX + REPLAY_GROUP (its offsets are per topic, so namespaces do not meet).
+    if grant.resource == "GROUP" and grant.principal == OPERATOR and grant.name == _DLQ_GROUP:
+        return grant
+    return grant.with_prefix(prefix)
+
+
 def grants(prefix: str = "", partners: Iterable[str] = ()) -> tuple[Grant, ...]:
     """The whole table for a topic namespace (`prefix`: TOPIC_PREFIX, "" in production)."""
     every = list(static_grants())
     for partner in partners:
         every += partner_grants(partner)
-    return tuple(sorted({g.with_prefix(prefix) for g in every}))
+    return tuple(sorted({_namespaced(g, prefix) for g in every}))
 
 
 def readers_of(topic: str, table: Sequence[Grant] | None = None) -> set[str]:
