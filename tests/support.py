@@ -1,6 +1,7 @@
 """Helpers the service and end-to-end tests share."""
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -10,8 +11,9 @@ from faststream.asgi import AsgiFastStream
 
 from shared import access, topics
 from shared.access import Grant
-from shared.kafka_admin import create_acls, ensure_topic
-from shared.testing import Infra, empty_schema
+from shared.kafka_admin import create_acls, ensure_topic, set_passwords
+from shared.kafka_security import KafkaConnection
+from shared.testing import Infra, empty_schema, ensure_partner
 
 
 @asynccontextmanager
@@ -83,3 +85,31 @@ async def provision_like_the_catalogue(
         *(Grant(consumer, "GROUP", "LITERAL", prefix + group, "READ") for group in groups),
     ]
     await create_acls(infra.kafka, grants)
+
+
+@asynccontextmanager
+async def a_partner(infra: Infra, prefix: str) -> AsyncIterator[tuple[str, KafkaConnection]]:
+    """A partner of this test's own, as `muba partners add` makes one: its principal (a SCRAM
+    credential with a password kept in memory, never in the secrets dir), its intake under `prefix`
+    and its ACLs. Yields its name and its connection; the credential is deleted afterwards.
+
+    The name is new each time: a principal is not namespaced by the prefix, so a test must not
+    change the password of a partner someone else uses (partner-desa-online)."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    principal = topics.partner_principal(name)
+    password = secrets.token_urlsafe(24)
+    await set_passwords(infra.kafka, {principal: password})
+    await ensure_partner(infra.kafka, prefix, name)
+    try:
+        yield name, infra.kafka_as(principal, password)
+    finally:
+        await asyncio.to_thread(_delete_credential, infra.kafka, principal)
+
+
+def _delete_credential(kafka: KafkaConnection, principal: str) -> None:
+    from confluent_kafka.admin import AdminClient, ScramMechanism, UserScramCredentialDeletion
+
+    admin = AdminClient({**kafka.librdkafka(), "log_level": 3})
+    deletion = UserScramCredentialDeletion(principal, ScramMechanism.SCRAM_SHA_512)
+    for future in admin.alter_user_scram_credentials([deletion], request_timeout=30).values():
+        future.result(timeout=30)
