@@ -87,11 +87,10 @@ async def provision_like_the_catalogue(
     await create_acls(infra.kafka, grants)
 
 
-@asynccontextmanager
-async def a_partner(infra: Infra, prefix: str) -> AsyncIterator[tuple[str, KafkaConnection]]:
+async def new_partner(infra: Infra, prefix: str) -> tuple[str, KafkaConnection]:
     """A partner of this test's own, as `muba partners add` makes one: its principal (a SCRAM
     credential with a password kept in memory, never in the secrets dir), its intake under `prefix`
-    and its ACLs. Yields its name and its connection; the credential is deleted afterwards.
+    and its ACLs. Returns its name and its connection; `drop_partner` deletes the credential.
 
     The name is new each time: a principal is not namespaced by the prefix, so a test must not
     change the password of a partner someone else uses (partner-desa-online)."""
@@ -100,10 +99,21 @@ async def a_partner(infra: Infra, prefix: str) -> AsyncIterator[tuple[str, Kafka
     password = secrets.token_urlsafe(24)
     await set_passwords(infra.kafka, {principal: password})
     await ensure_partner(infra.kafka, prefix, name)
+    return name, infra.kafka_as(principal, password)
+
+
+async def drop_partner(infra: Infra, name: str) -> None:
+    await asyncio.to_thread(_delete_credential, infra.kafka, topics.partner_principal(name))
+
+
+@asynccontextmanager
+async def a_partner(infra: Infra, prefix: str) -> AsyncIterator[tuple[str, KafkaConnection]]:
+    """`new_partner` for the length of a block."""
+    name, connection = await new_partner(infra, prefix)
     try:
-        yield name, infra.kafka_as(principal, password)
+        yield name, connection
     finally:
-        await asyncio.to_thread(_delete_credential, infra.kafka, principal)
+        await drop_partner(infra, name)
 
 
 def _delete_credential(kafka: KafkaConnection, principal: str) -> None:
