@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from shared import clock, outbox
 from shared.db import Conn
 from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER, Envelope, parse_envelope
-from shared.topics import dead_letter_topic
+from shared.topics import REGISTRATION_SUBMITTED, dead_letter_topic
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -218,11 +218,21 @@ def event_identity(
 _VERSION = re.compile(r"\.v(\d+)$")
 
 
+def _versioned_name(topic: str) -> str:
+    """The part of a topic's name that ends in its version: a partner's intake
+    (`registry.registration-submitted.v1.<partner>`) carries its stem's."""
+    head = topic.find(REGISTRATION_SUBMITTED + ".")
+    return topic[: head + len(REGISTRATION_SUBMITTED)] if head >= 0 else topic
+
+
 def check_version(message: Incoming) -> None:
     """An event whose CloudEvents type names another version than its topic is not ours to read."""
     if message.envelope is None:
         return
-    on_topic, of_event = _VERSION.search(message.topic), _VERSION.search(message.envelope.type)
+    on_topic, of_event = (
+        _VERSION.search(_versioned_name(message.topic)),
+        _VERSION.search(message.envelope.type),
+    )
     if on_topic and of_event and on_topic.group(1) != of_event.group(1):
         raise PoisonMessage(
             "UNKNOWN_VERSION",
