@@ -340,6 +340,12 @@ def document(service: Service) -> dict[str, Any]:
         "components": {
             "messages": {message_id: message for *_, message_id, message in entries},
             "schemas": schemas,
+            # SASL/SCRAM-SHA-512, as FastStream describes the broker's security.
+            **(
+                {"securitySchemes": generated["components"]["securitySchemes"]}
+                if "securitySchemes" in generated.get("components", {})
+                else {}
+            ),
         },
     }
     leftover = set(generated) - set(doc)

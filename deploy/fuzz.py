@@ -245,7 +245,7 @@ class _Generator:
             try:
                 decoded = json.loads(body)
                 source = decoded.get("source") if isinstance(decoded, dict) else None
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # the deeply nested bodies
                 source = None
         elif isinstance(body, dict):
             source = body.get("source")

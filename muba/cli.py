@@ -45,7 +45,7 @@ from services.registry.domain import normalise_nik
 from services.sponsorship.domain import TariffTable, commitment_budget, validate_commitment
 from shared import topics
 from shared.format import today_in_jakarta
-from shared.kafka_security import KafkaConnection
+from shared.kafka_security import KafkaConfigError, KafkaConnection
 from shared.kecamatan import WHOLE_REGENCY
 from shared.logging import mask_nik
 
@@ -144,6 +144,9 @@ def run_kafka(connection: KafkaConnection, coroutine: Coroutine[Any, Any, R]) ->
     """Run a Kafka coroutine; an unreachable broker is exit 3 with the usual hint."""
     try:
         return asyncio.run(coroutine)
+    except KafkaConfigError as exc:  # no password for the principal, a wrong protocol...
+        coroutine.close()
+        raise UsageError(str(exc)) from None
     except (KafkaConnectionError, KafkaTimeoutError, TimeoutError, ConnectionError) as exc:
         raise kafka.kafka_not_running(connection, exc) from None
     except KafkaError as exc:

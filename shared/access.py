@@ -59,17 +59,14 @@ def _group(principal: str, name: str) -> Grant:
     return Grant(principal, "GROUP", "PREFIXED", name, "READ")
 
 
-INTAKES: Final = topics.REGISTRATION_SUBMITTED + "."
-
-
 def _service_grants(principal: str) -> list[Grant]:
     service = _CATALOGUE_NAME.get(principal, principal)
     grants: list[Grant] = []
     for spec in topics.EVENT_TOPICS:
         if service in spec.consumed_by:
             grants.append(_topic(principal, "READ", spec.name))
-            if principal != BPJS:  # the BPJS side keeps no dead letters of ours
-                grants.append(_topic(principal, "WRITE", topics.dead_letter_topic(spec.name)))
+            # The BPJS simulator too dead-letters a request it cannot read (simulators/bpjs).
+            grants.append(_topic(principal, "WRITE", topics.dead_letter_topic(spec.name)))
         if spec.published_by == service:
             grants.append(_topic(principal, "WRITE", spec.name))
     # Consumer groups: ours are named "<service>.<topic>", the simulator's "bpjs-simulator...".
@@ -82,8 +79,6 @@ def static_grants() -> tuple[Grant, ...]:
     grants: list[Grant] = []
     for principal in (*SERVICES, BPJS):
         grants += _service_grants(principal)
-    # The registry reads every partner's intake (it subscribes to them all, by pattern).
-    grants.append(_topic("registry", "READ", INTAKES, "PREFIXED"))
     # Operators: commitments on behalf of companies; dead letters read and replayed to the topic
     # they came from (a replay is the original record, byte for byte: its source stays its topic).
     grants.append(_topic(OPERATOR, "WRITE", topics.COMMITMENT_SUBMITTED))
@@ -91,19 +86,35 @@ def static_grants() -> tuple[Grant, ...]:
         if spec.consumed_by:
             grants.append(_topic(OPERATOR, "READ", topics.dead_letter_topic(spec.name)))
             grants.append(_topic(OPERATOR, "WRITE", spec.name))
-    grants.append(_topic(OPERATOR, "READ", INTAKES, "PREFIXED"))  # the intakes' dead letters
-    grants.append(_topic(OPERATOR, "WRITE", INTAKES, "PREFIXED"))  # replays into an intake
     grants.append(_group(OPERATOR, _DLQ_GROUP))
     return tuple(sorted(set(grants)))
 
 
 def partner_grants(partner: str) -> tuple[Grant, ...]:
-    """A partner writes its own intake and nothing else; the registry dead-letters it."""
+    """A partner writes its own intake and nothing else; the registry reads it (it subscribes to
+    every intake by pattern, and sees those it may read) and dead-letters it; operators read
+    those dead letters and replay them into the intake.
+
+    Literal names, one partner at a time: a PREFIXED grant on `registry.registration-submitted.v1.`
+    would also let the registry read the intakes' dead letters and the operators read (and write)
+    every intake itself, the workers' personal data as each partner sent it."""
     intake = topics.intake_topic(partner)
+    dead_letters = topics.dead_letter_topic(intake)
     return (
         _topic(topics.partner_principal(partner), "WRITE", intake),
-        _topic("registry", "WRITE", topics.dead_letter_topic(intake)),
+        _topic("registry", "READ", intake),
+        _topic("registry", "WRITE", dead_letters),
+        _topic(OPERATOR, "READ", dead_letters),
+        _topic(OPERATOR, "WRITE", intake),
     )
+
+
+def _namespaced(grant: Grant, prefix: str) -> Grant:
+    # The replay group is one for every namespace: shared/dlq.py commits in REPLAY_GROUP itself,
+    # not in TOPIC_PREFIX + REPLAY_GROUP (its offsets are per topic, so namespaces do not meet).
+    if grant.resource == "GROUP" and grant.principal == OPERATOR and grant.name == _DLQ_GROUP:
+        return grant
+    return grant.with_prefix(prefix)
 
 
 def grants(prefix: str = "", partners: Iterable[str] = ()) -> tuple[Grant, ...]:
@@ -111,7 +122,7 @@ def grants(prefix: str = "", partners: Iterable[str] = ()) -> tuple[Grant, ...]:
     every = list(static_grants())
     for partner in partners:
         every += partner_grants(partner)
-    return tuple(sorted({g.with_prefix(prefix) for g in every}))
+    return tuple(sorted({_namespaced(g, prefix) for g in every}))
 
 
 def readers_of(topic: str, table: Sequence[Grant] | None = None) -> set[str]:
@@ -128,10 +139,14 @@ def readers_of(topic: str, table: Sequence[Grant] | None = None) -> set[str]:
 def markdown_table(table: Sequence[Grant] | None = None) -> str:
     """The table for the README: principal -> writes, reads, groups (`*` marks a prefix)."""
     rows: dict[str, dict[str, list[str]]] = {}
-    for g in table if table is not None else grants(partners=("<partner>",)):
+    # One example partner, shown as `<partner>` (a name intake_topic would refuse).
+    example = "partner-name-example"
+    for g in table if table is not None else grants(partners=(example,)):
         shown = f"`{g.name}*`" if g.pattern == "PREFIXED" else f"`{g.name}`"
+        shown = shown.replace(example, "<partner>")
+        principal = g.principal.replace(example, "<partner>")
         column = "groups" if g.resource == "GROUP" else g.operation.lower() + "s"
-        rows.setdefault(g.principal, {"writes": [], "reads": [], "groups": []})[column].append(shown)
+        rows.setdefault(principal, {"writes": [], "reads": [], "groups": []})[column].append(shown)
     lines = ["| principal | writes | reads | consumer groups |", "|---|---|---|---|"]
     for principal in sorted(rows, key=lambda p: (p.startswith(topics.PARTNER_PRINCIPAL_PREFIX), p)):
         r = rows[principal]

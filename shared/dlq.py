@@ -30,6 +30,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import UnknownTopicOrPartitionError, for_code
 
 from shared import topics
 from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER
@@ -207,9 +208,30 @@ async def dead_letter_topics(kafka: KafkaConnection, prefix: str = "") -> list[s
         await admin.close()
 
 
+async def _partitions(kafka: KafkaConnection, topic: str) -> list[TopicPartition]:
+    """The topic's partitions, from its metadata (the operator reading dead letters may create no
+    topic); a topic that does not exist, or that this principal may not read, is an error that
+    says so (not an empty list: a replay would report 0 and hide it)."""
+    admin = AIOKafkaAdminClient(**kafka.options())
+    await admin.start()
+    try:
+        described = {d["topic"]: d for d in await admin.describe_topics([topic])}
+    finally:
+        await admin.close()
+    found = described.get(topic) or {"error_code": UnknownTopicOrPartitionError.errno, "partitions": []}
+    if found["error_code"]:
+        error = for_code(found["error_code"])
+        raise error(f"{topic}: no such topic, or {kafka.username!r} may not read it ({error.__name__})")
+    return [
+        TopicPartition(topic, p["partition"])
+        for p in sorted(found["partitions"], key=lambda p: p["partition"])
+    ]
+
+
 async def _open(
     kafka: KafkaConnection, topic: str, group_id: str | None
 ) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+    partitions = await _partitions(kafka, topic)
     consumer = AIOKafkaConsumer(
         **kafka.options(),
         group_id=group_id,
@@ -220,9 +242,6 @@ async def _open(
     )
     try:
         await consumer.start()
-        # Metadata, not creation: the operator reading dead letters may create no topic.
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
     except BaseException:
         await consumer.stop()
         raise

@@ -140,6 +140,21 @@ async def record_events(kafka: KafkaConnection, *topics: str) -> AsyncIterator[E
 _known_topics: set[str] = set()
 
 
+async def ensure_partner(kafka: KafkaConnection, prefix: str, partner: str) -> str:
+    """A partner of the test's own under `prefix`, as provisioning makes one (without a password:
+    tests publish as `admin`): its intake and dead-letter topics, and its ACLs (it writes the
+    intake; the registry reads it and dead-letters it; operators replay it). Returns the intake.
+
+    For tests that write an intake with a client of their own; publish_json does it by itself."""
+    admin = kafka.as_principal(access.ADMIN)
+    intake = prefix + catalogue.intake_topic(partner)
+    await ensure_topic(admin, intake)
+    await ensure_topic(admin, catalogue.dead_letter_topic(intake))
+    await create_acls(admin, [g.with_prefix(prefix) for g in access.partner_grants(partner)])
+    _known_topics.add(intake)
+    return intake
+
+
 async def publish_json(
     kafka: KafkaConnection,
     topic: str,
@@ -151,13 +166,13 @@ async def publish_json(
 
     The topic is created first (by `admin`) if need be: brokers never auto-create one."""
     if topic not in _known_topics:
-        admin = kafka.as_principal("admin")
-        await ensure_topic(admin, topic)
         head = topic.find(catalogue.REGISTRATION_SUBMITTED + ".")
         prefix = topic[: max(head, 0)]
         partner = catalogue.partner_of(topic, prefix) if head >= 0 else None
-        if partner is not None:  # a partner of the test's own: its ACLs, as `provision` makes them
-            await create_acls(admin, [g.with_prefix(prefix) for g in access.partner_grants(partner)])
+        if partner is not None:  # a partner of the test's own: its topics and ACLs
+            await ensure_partner(kafka, prefix, partner)
+        else:
+            await ensure_topic(kafka.as_principal(access.ADMIN), topic)
         _known_topics.add(topic)
     producer = AIOKafkaProducer(
         **kafka.options(),

@@ -1,14 +1,19 @@
 """Helpers the service and end-to-end tests share."""
 
 import asyncio
+import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import asyncpg
 from faststream.asgi import AsgiFastStream
 
-from shared.testing import Infra, empty_schema
+from shared import access, topics
+from shared.access import Grant
+from shared.kafka_admin import create_acls, ensure_topic, set_passwords
+from shared.kafka_security import KafkaConnection
+from shared.testing import Infra, empty_schema, ensure_partner
 
 
 @asynccontextmanager
@@ -60,3 +65,61 @@ async def scratch_role(infra: Infra, admin_db: asyncpg.Connection, prefix: str) 
         await admin_db.execute(f"DROP SCHEMA {name} CASCADE")
         await admin_db.execute(f"REVOKE ALL ON DATABASE {db} FROM {name}")
         await admin_db.execute(f"DROP ROLE {name}")
+
+
+async def provision_like_the_catalogue(
+    infra: Infra, prefix: str, topic: str, consumer: str, groups: Sequence[str] = ()
+) -> None:
+    """A test's own topic (outside shared/topics.py) as `provision` would make a catalogue topic
+    that `consumer` consumes: the topic and its dead-letter topic, and the ACLs: `consumer` reads
+    it (in `groups` too, named without the prefix) and writes its dead letters; operators read
+    those and replay them."""
+    name, letters = prefix + topic, prefix + topics.dead_letter_topic(topic)
+    await ensure_topic(infra.kafka, name)
+    await ensure_topic(infra.kafka, letters)
+    grants = [
+        Grant(consumer, "TOPIC", "LITERAL", name, "READ"),
+        Grant(consumer, "TOPIC", "LITERAL", letters, "WRITE"),
+        Grant(access.OPERATOR, "TOPIC", "LITERAL", letters, "READ"),
+        Grant(access.OPERATOR, "TOPIC", "LITERAL", name, "WRITE"),
+        *(Grant(consumer, "GROUP", "LITERAL", prefix + group, "READ") for group in groups),
+    ]
+    await create_acls(infra.kafka, grants)
+
+
+async def new_partner(infra: Infra, prefix: str) -> tuple[str, KafkaConnection]:
+    """A partner of this test's own, as `muba partners add` makes one: its principal (a SCRAM
+    credential with a password kept in memory, never in the secrets dir), its intake under `prefix`
+    and its ACLs. Returns its name and its connection; `drop_partner` deletes the credential.
+
+    The name is new each time: a principal is not namespaced by the prefix, so a test must not
+    change the password of a partner someone else uses (partner-desa-online)."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    principal = topics.partner_principal(name)
+    password = secrets.token_urlsafe(24)
+    await set_passwords(infra.kafka, {principal: password})
+    await ensure_partner(infra.kafka, prefix, name)
+    return name, infra.kafka_as(principal, password)
+
+
+async def drop_partner(infra: Infra, name: str) -> None:
+    await asyncio.to_thread(_delete_credential, infra.kafka, topics.partner_principal(name))
+
+
+@asynccontextmanager
+async def a_partner(infra: Infra, prefix: str) -> AsyncIterator[tuple[str, KafkaConnection]]:
+    """`new_partner` for the length of a block."""
+    name, connection = await new_partner(infra, prefix)
+    try:
+        yield name, connection
+    finally:
+        await drop_partner(infra, name)
+
+
+def _delete_credential(kafka: KafkaConnection, principal: str) -> None:
+    from confluent_kafka.admin import AdminClient, ScramMechanism, UserScramCredentialDeletion
+
+    admin = AdminClient({**kafka.librdkafka(), "log_level": 3})
+    deletion = UserScramCredentialDeletion(principal, ScramMechanism.SCRAM_SHA_512)
+    for future in admin.alter_user_scram_credentials([deletion], request_timeout=30).values():
+        future.result(timeout=30)

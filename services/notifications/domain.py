@@ -146,6 +146,10 @@ REJECTION_ADVICE: dict[str, str] = _AdviceMap(
             "NIK ini sudah terdaftar di program; tidak perlu mendaftar lagi. "
             "Tanyakan statusnya ke Disnakertrans Muba bila perlu."
         ),
+        "SOURCE_MISMATCH": (
+            "Data Anda tidak salah: mitra pengirim salah mengisi nama mitra. "
+            "Mitra/operator yang mendaftarkan Anda perlu mengirim ulang pendaftaran."
+        ),
         # BPJS Ketenagakerjaan enrolment codes.
         "NIK_NOT_FOUND": (
             "Perbarui data kependudukan di Disdukcapil, lalu daftar ulang lewat mitra/operator."
@@ -205,6 +209,7 @@ _REGISTRATION_PROBLEMS: dict[str, str] = {
     "INCOME_INVALID": "penghasilan tidak valid",
     "DESA_INVALID": "desa/kelurahan tidak dikenal",
     "DUPLICATE_NIK": "NIK sudah terdaftar di program ini",
+    "SOURCE_MISMATCH": "pendaftaran dikirim atas nama mitra lain",
 }
 
 _ENROLLMENT_PROBLEMS: dict[str, str] = {

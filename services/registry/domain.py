@@ -483,3 +483,15 @@ def validate_registration(
         occupation=occupation,
         declared_income_idr=income,
     )
+
+
+def validate_from_intake(
+    raw: Mapping[str, object], partner: str, *, today: date, min_age: int = 15, max_age: int = 60
+) -> Registration | list[Reason]:
+    """A registration as it came on `partner`'s intake: its source is that partner; a body
+    naming another is refused (SOURCE_MISMATCH) with every other reason it has."""
+    body, mismatch = source_from_intake(raw, partner)
+    result = validate_registration(body, today=today, min_age=min_age, max_age=max_age)
+    if mismatch is None:
+        return result
+    return [mismatch, *(result if isinstance(result, list) else [])]

@@ -9,8 +9,7 @@ from services.registry.domain import (
     Registration,
     has_control_characters,
     normalise_phone,
-    source_from_intake,
-    validate_registration,
+    validate_from_intake,
 )
 from services.registry.settings import RegistrySettings
 from shared import clock, topics
@@ -37,25 +36,15 @@ class RegistryHandlers:
         partner = topics.partner_of(uow.incoming.topic, self.settings.topic_prefix)
         if partner is None:
             raise ValueError(f"{uow.incoming.topic} is no partner's intake topic")
-        raw, mismatch = source_from_intake(uow.incoming.json_object(), partner)
+        raw = uow.incoming.json_object()
         source, submission_id = partner, _text_or_none(raw.get("submission_id"))
         row = await repository.claim_submission(uow.conn, source, submission_id, uow.incoming.event_id)
         if row is None:
             return  # the same submission again: nothing changes, nothing is published
         today = clock.today_in_jakarta()
-        result = validate_registration(
-            raw, today=today, min_age=self.settings.min_age, max_age=self.settings.max_age
+        result = validate_from_intake(
+            raw, partner, today=today, min_age=self.settings.min_age, max_age=self.settings.max_age
         )
-        if mismatch is not None:
-            await self._reject(
-                uow,
-                row,
-                source,
-                submission_id,
-                [mismatch, *(result if isinstance(result, list) else [])],
-                raw,
-            )
-            return
         if isinstance(result, list):
             await self._reject(uow, row, source, submission_id, result, raw)
             return

@@ -9,14 +9,21 @@ from shared.events import EventModel
 
 
 class RegistrationSubmitted(EventModel):
-    """`registry.registration-submitted.v1`: a partner system registers a worker (plain JSON).
+    """`registry.registration-submitted.v1.<partner>`: a partner system registers a worker (plain
+    JSON) on its own intake topic.
 
     The registry validates the raw body itself so that it can name every problem at once; this
     model documents the contract (AsyncAPI) and is what partner tooling should produce.
     """
 
     submission_id: str = Field(description="Unique per partner (source)", max_length=100)
-    source: str = Field(description="The partner system's id", max_length=100)
+    source: str | None = Field(
+        None,
+        description="The partner system's id. Optional: the registry takes it from the intake topic"
+        " (which only that partner may write); a body naming another partner is rejected"
+        " (SOURCE_MISMATCH).",
+        max_length=100,
+    )
     nik: str = Field(description="16-digit NIK; spaces, dots and dashes between digits are ignored")
     full_name: str = Field(max_length=100, description="As on the KTP")
     birth_date: date

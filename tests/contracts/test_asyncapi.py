@@ -36,7 +36,7 @@ HOW_TO = (
 )
 
 PARTNER_FACING: dict[str, type[BaseModel]] = {
-    topics.REGISTRATION_SUBMITTED: RegistrationSubmitted,
+    topics.REGISTRATION_SUBMITTED + ".{partner}": RegistrationSubmitted,
     topics.COMMITMENT_SUBMITTED: CommitmentSubmitted,
     topics.ENROLLMENT_CONFIRMED: EnrollmentConfirmed,
     topics.ENROLLMENT_REJECTED: EnrollmentRejected,

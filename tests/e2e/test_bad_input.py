@@ -20,11 +20,20 @@ from services.sponsorship.app import create_app as create_sponsorship
 from services.sponsorship.settings import SponsorshipSettings
 from shared import topics
 from shared.envelope import event_type, new_envelope
-from shared.testing import Infra, make_nik, publish_json, record_events, sample_registration
+from shared.kafka_security import KafkaConnection
+from shared.testing import (
+    Infra,
+    make_nik,
+    publish_json,
+    record_events,
+    sample_registration,
+    submit_registrations,
+)
 from tests.support import running, truncate_schema
 
 TODAY = datetime.now(ZoneInfo("Asia/Jakarta")).date()
-BASE = dict(sample_registration(3, source="corpus", run=4242), declared_income_idr=None)
+PARTNER = "corpus"  # the partner whose intake the corpus arrives on
+BASE = dict(sample_registration(3, source=PARTNER, run=4242), declared_income_idr=None)
 
 
 def reg(n: int, **change: Any) -> dict[str, Any]:
@@ -82,6 +91,12 @@ REGISTRATIONS: list[tuple[dict[str, Any], set[str]]] = [
     (reg(41, full_name="x" * 1_000_000), {"NAME_TOO_LONG"}),
     (reg(42, kecamatan="k" * 500_000, occupation="o" * 500_000), {"KECAMATAN_UNKNOWN", "OCCUPATION_INVALID"}),
     (reg(43, nik="1606 0152 0890 0003", sex="L"), {"NIK_SEX_MISMATCH", "NIK_BIRTH_DATE_MISMATCH"}),
+    # The source is the intake's partner: a body naming another one is refused, whatever it names.
+    (reg(44, source="desa-online"), {"SOURCE_MISMATCH"}),
+    (reg(45, source="Corpus"), {"SOURCE_MISMATCH"}),
+    (reg(46, source=42), {"SOURCE_MISMATCH"}),
+    (reg(47, source="s" * 100_000), {"SOURCE_MISMATCH"}),
+    (reg(48, source="desa-online", nik="123"), {"SOURCE_MISMATCH", "NIK_FORMAT"}),
 ]
 
 # (body, dead-letter reason): nothing a registration can be made of.
@@ -138,7 +153,10 @@ async def services(infra: Infra, service_env: Callable[..., dict[str, Any]]) -> 
 
 
 async def test_bad_input_corpus(infra: Infra, services: str) -> None:
-    p, bootstrap = services, infra.kafka_bootstrap_servers
+    p, kafka = services, infra.kafka
+    intake = p + topics.intake_topic(PARTNER)
+    # The office's commitments as the operator, the BPJS side's answers as `bpjs`: as in production.
+    operator, bpjs = infra.kafka_as("operator"), infra.kafka_as("bpjs")
     assert len(REGISTRATIONS) + len(UNREADABLE) + len(COMMITMENTS) + 5 >= 50
     watched = [
         p + t
@@ -153,21 +171,19 @@ async def test_bad_input_corpus(infra: Infra, services: str) -> None:
     dlq = [
         topics.dead_letter_topic(p + t)
         for t in (
-            topics.REGISTRATION_SUBMITTED,
+            topics.intake_topic(PARTNER),
             topics.COMMITMENT_SUBMITTED,
             topics.ENROLLMENT_CONFIRMED,
             topics.ENROLLMENT_REJECTED,
         )
     ]
-    async with record_events(bootstrap, *watched, *dlq) as rec:
-        await publish_json(
-            bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, b) for b, _ in REGISTRATIONS]
-        )
-        await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, b) for b, _ in UNREADABLE])
-        await publish_json(bootstrap, p + topics.COMMITMENT_SUBMITTED, [(None, b) for b, _ in COMMITMENTS])
+    async with record_events(kafka, *watched, *dlq) as rec:
+        await publish_json(kafka, intake, [(None, b) for b, _ in REGISTRATIONS])
+        await publish_json(kafka, intake, [(None, b) for b, _ in UNREADABLE])
+        await publish_json(operator, p + topics.COMMITMENT_SUBMITTED, [(None, b) for b, _ in COMMITMENTS])
         # A v2 event on a v1 topic, BPJS answers for requests that never existed or that break the contract.
         v2 = new_envelope(event_type("registration-submitted.v2"), "/partner").headers()
-        await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, reg(50))], v2)
+        await publish_json(kafka, intake, [(None, reg(50))], v2)
         never = {
             "enrollment_id": str(uuid.uuid4()),
             "worker_id": str(uuid.uuid4()),
@@ -176,18 +192,16 @@ async def test_bad_input_corpus(infra: Infra, services: str) -> None:
             "coverage_end": "2027-11-30",
             "confirmed_at": datetime.now(UTC).isoformat(),
         }
-        await publish_json(bootstrap, p + topics.ENROLLMENT_CONFIRMED, [(None, never)])
-        await publish_json(
-            bootstrap, p + topics.ENROLLMENT_CONFIRMED, [(None, dict(never, kpj_number="KPJ-ABC"))]
-        )
-        await publish_json(bootstrap, p + topics.ENROLLMENT_REJECTED, [(None, {"enrollment_id": "x"})])
-        await publish_json(bootstrap, p + topics.COMMITMENT_SUBMITTED, [(None, b'["*"]')])
+        await publish_json(bpjs, p + topics.ENROLLMENT_CONFIRMED, [(None, never)])
+        await publish_json(bpjs, p + topics.ENROLLMENT_CONFIRMED, [(None, dict(never, kpj_number="KPJ-ABC"))])
+        await publish_json(bpjs, p + topics.ENROLLMENT_REJECTED, [(None, {"enrollment_id": "x"})])
+        await publish_json(operator, p + topics.COMMITMENT_SUBMITTED, [(None, b'["*"]')])
         # Then good traffic: it must flow as if nothing had happened.
         good = dict(sample_registration(7, source="corpus-good", run=4243), declared_income_idr=None)
         await publish_json(
-            bootstrap, p + topics.COMMITMENT_SUBMITTED, [(None, commitment(99, kecamatan=["*"]))]
+            operator, p + topics.COMMITMENT_SUBMITTED, [(None, commitment(99, kecamatan=["*"]))]
         )
-        await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, good)])
+        await submit_registrations(kafka, p, [good])  # another partner's intake
         await rec.wait_for(1, topic=p + topics.WORKER_REGISTERED, timeout_s=60)
         await rec.wait_for(len(REGISTRATIONS), topic=p + topics.REGISTRATION_REJECTED, timeout_s=60)
         await rec.wait_for(len(COMMITMENTS), topic=p + topics.COMMITMENT_REJECTED, timeout_s=60)
@@ -220,10 +234,11 @@ async def test_bad_input_corpus(infra: Infra, services: str) -> None:
     reasons = Counter(
         (e.topic.removeprefix(p), e.headers["dlq_reason"]) for e in events if e.topic.endswith(".dlq")
     )
-    expected = Counter((topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED), r) for _, r in UNREADABLE)
+    intake_letters = topics.dead_letter_topic(topics.intake_topic(PARTNER))
+    expected = Counter((intake_letters, r) for _, r in UNREADABLE)
     expected.update(
         {
-            (topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED), "UNKNOWN_VERSION"): 1,
+            (intake_letters, "UNKNOWN_VERSION"): 1,
             (topics.dead_letter_topic(topics.ENROLLMENT_CONFIRMED), "UNKNOWN_ENROLLMENT"): 1,
             (topics.dead_letter_topic(topics.ENROLLMENT_CONFIRMED), "CONTRACT_VIOLATION"): 1,
             (topics.dead_letter_topic(topics.ENROLLMENT_REJECTED), "CONTRACT_VIOLATION"): 1,
@@ -236,16 +251,16 @@ async def test_bad_input_corpus(infra: Infra, services: str) -> None:
     assert [e.payload["commitment_id"] for e in events if e.topic == p + topics.COMMITMENT_ACCEPTED] == [
         "bad-c99"
     ]
-    assert await _lag(bootstrap, p) == 0
+    assert await _lag(kafka, p) == 0
 
 
-async def _lag(bootstrap: str, prefix: str) -> int:
+async def _lag(kafka: KafkaConnection, prefix: str) -> int:
     """Messages on the services' input topics not yet committed by their consumer groups."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**kafka.options())
     await consumer.start()
     try:
         lag = 0

@@ -18,12 +18,12 @@ from typing import Any
 from deploy.stack import Stack
 from muba.formatting import JAKARTA, percent
 from muba.workers_file import check_rows, read_worker_file
+from shared import topics
 from shared.testing import Infra
-from tests.support import truncate_schema
+from tests.support import drop_partner, new_partner, truncate_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "workers.csv"
-SOURCE = "desa-online"
 ENROLLED_NIK = "1606015208900003"  # Siti Aminah, Sekayu: a valid row of the sample
 UNKNOWN_TO_DUKCAPIL_NIK = "1606092908779999"  # valid for the registry; BPJS does not know it
 PHONE_OF_ENROLLED = "81273451120"
@@ -74,8 +74,20 @@ def test_the_operator_cli_against_the_running_system(infra: Infra, topic_prefix:
             await truncate_schema(infra, service)
 
     asyncio.run(truncate())
+    # The partner whose file is imported: a principal of the test's own, its intake and ACLs. The
+    # CLI uploads as that partner (`partner-<source>`), with the password it was given.
+    source, as_partner = asyncio.run(new_partner(infra, topic_prefix))
+    try:
+        _the_operator_cli_against_the_running_system(infra, topic_prefix, source, as_partner.password or "")
+    finally:
+        asyncio.run(drop_partner(infra, source))
+
+
+def _the_operator_cli_against_the_running_system(
+    infra: Infra, topic_prefix: str, source: str, partner_password: str
+) -> None:
     today = datetime.now(JAKARTA).date()
-    checked = check_rows(SOURCE, read_worker_file(SAMPLE).rows, today=today)
+    checked = check_rows(source, read_worker_file(SAMPLE).rows, today=today)
     valid = [row for row in checked if row.valid]
     invalid = [row for row in checked if row.reasons]
     # The sample's ages move with the calendar: count what today's check says instead of fixing 25/6.
@@ -102,6 +114,8 @@ def test_the_operator_cli_against_the_running_system(infra: Infra, topic_prefix:
             "COLUMNS": "160",
             "NO_COLOR": "1",
         }
+        # The office (commitments, dlq) connects as `operator`; an upload as the partner itself.
+        as_partner = {**env, "KAFKA_PASSWORD": partner_password}
 
         # Two companies commit: one for the oil-palm kecamatan, one for the whole regency.
         hindoli = ok(
@@ -133,7 +147,7 @@ def test_the_operator_cli_against_the_running_system(infra: Infra, topic_prefix:
         assert refused.returncode == 1 and "KECAMATAN_UNKNOWN" in refused.stdout
 
         # The partner's file: the valid rows are published, the invalid ones reported row by row.
-        first = ok(muba(env, "import", "workers", str(SAMPLE), "--source", SOURCE))
+        first = ok(muba(as_partner, "import", "workers", str(SAMPLE), "--source", source))
         assert count("published", first) == len(valid)
         assert count("invalid", first) == len(invalid)
         for code in {r.code for row in invalid for r in row.reasons}:
@@ -152,12 +166,14 @@ def test_the_operator_cli_against_the_running_system(infra: Infra, topic_prefix:
         assert (settled["enrolled"], settled["failed"], settled["waitlisted"]) == (enrollable, 1, 0)
 
         # Re-running the same file publishes nothing twice.
-        second = ok(muba(env, "import", "workers", str(SAMPLE), "--source", SOURCE))
+        second = ok(muba(as_partner, "import", "workers", str(SAMPLE), "--source", source))
         assert count("published", second) == 0
         assert count("already submitted", second) == len(valid)
 
         # With --include-invalid the registry records the rejections (once, too).
-        third = ok(muba(env, "import", "workers", str(SAMPLE), "--source", SOURCE, "--include-invalid"))
+        third = ok(
+            muba(as_partner, "import", "workers", str(SAMPLE), "--source", source, "--include-invalid")
+        )
         assert count("published", third) == len(invalid)
         rejected = wait_for_report(env, lambda r: r["submissions"]["rejected"] == len(invalid))
         assert rejected["rejected_by_code"]["DUPLICATE_NIK"] == 1
@@ -165,7 +181,9 @@ def test_the_operator_cli_against_the_running_system(infra: Infra, topic_prefix:
         by_kecamatan = {row["kecamatan"]: row for row in rejected["by_kecamatan"]}
         assert by_kecamatan["Sungai Keruh"]["rejected"] >= 1  # the landline number, in Sungai Keruh
         assert sum(row["enrolled"] for row in rejected["by_kecamatan"]) == enrollable
-        fourth = ok(muba(env, "import", "workers", str(SAMPLE), "--source", SOURCE, "--include-invalid"))
+        fourth = ok(
+            muba(as_partner, "import", "workers", str(SAMPLE), "--source", source, "--include-invalid")
+        )
         assert count("published", fourth) == 0
 
         # Where one worker stands: enrolled, with KPJ and coverage dates, NIK and phone masked.
@@ -204,7 +222,7 @@ def test_the_operator_cli_against_the_running_system(infra: Infra, topic_prefix:
         assert sum(c["enrolled"] for c in listed) == enrollable
         assert sum(c["slots_used"] for c in listed) == enrollable  # the refused enrollment released its slot
 
-        dead = ok(muba(env, "dlq", "list", "--topic", "registry.registration-submitted.v1"))
+        dead = ok(muba(env, "dlq", "list", "--topic", topics.intake_topic(source)))
         assert "no dead letters" in dead
 
     # The system is gone: the CLI says so and how to start it.

@@ -10,7 +10,7 @@ from typing import Any
 
 from deploy.stack import Stack
 from shared import topics
-from shared.testing import Infra, publish_json, record_events, sample_registration
+from shared.testing import Infra, record_events, sample_registration, submit_registrations
 from tests.support import truncate_schema
 
 TOKEN = "test-operator-token"
@@ -41,10 +41,8 @@ async def test_health_metrics_and_operator_endpoints(infra: Infra, topic_prefix:
     with Stack(env=env) as stack:
         registry = stack.start("registry")
         await asyncio.to_thread(stack.wait_ready)
-        async with record_events(infra.kafka_bootstrap_servers, p + topics.WORKER_REGISTERED) as rec:
-            await publish_json(
-                infra.kafka_bootstrap_servers, p + topics.REGISTRATION_SUBMITTED, [(None, registration)]
-            )
+        async with record_events(infra.kafka, p + topics.WORKER_REGISTERED) as rec:
+            await submit_registrations(infra.kafka, p, [registration])
             await rec.wait_for(1)
         port = registry.port
 

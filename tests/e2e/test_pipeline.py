@@ -12,8 +12,9 @@ import asyncpg
 
 from deploy.stack import Stack
 from shared import topics
+from shared.kafka_security import KafkaConnection
 from shared.testing import Infra, publish_json, record_events, sample_registration
-from tests.support import truncate_schema
+from tests.support import a_partner, truncate_schema
 
 N_VALID = 150
 
@@ -38,33 +39,48 @@ async def test_workers_are_enrolled_and_notified_exactly_once(
     p = topic_prefix
     for service in ("registry", "sponsorship", "notifications"):
         await truncate_schema(infra, service)
-    bootstrap = infra.kafka_bootstrap_servers
-    env = {"TOPIC_PREFIX": p, **{f"{s.upper()}_DATABASE_URL": url for s, url in infra.database_urls.items()}}
+    # The registrations come from a partner of the test's own, as that partner (its principal, its
+    # intake); the commitments from the office (the operator principal), as in production.
+    async with a_partner(infra, p) as (partner, as_partner):
+        await _run(infra, p, tmp_path, partner, as_partner, infra.kafka_as("operator"))
+
+
+async def _run(
+    infra: Infra, p: str, tmp_path: Path, partner: str, as_partner: KafkaConnection, operator: KafkaConnection
+) -> None:
+    kafka = infra.kafka
+    intake = p + topics.intake_topic(partner)
     # At the income floor every worker costs the same, so slots (not budget) bind: easy to count.
-    valid = [dict(sample_registration(i, run=7), declared_income_idr=None) for i in range(N_VALID)]
+    valid = [
+        dict(sample_registration(i, source=partner, run=7), declared_income_idr=None) for i in range(N_VALID)
+    ]
     unknown_to_dukcapil = dict(
-        sample_registration(N_VALID, run=7), submission_id="dukcapil-tidak-kenal", declared_income_idr=None
+        sample_registration(N_VALID, source=partner, run=7),
+        submission_id="dukcapil-tidak-kenal",
+        declared_income_idr=None,
     )
     unknown_to_dukcapil["nik"] = unknown_to_dukcapil["nik"][:12] + "9999"
     invalid = [
-        dict(sample_registration(900, run=7), submission_id="bad-nik", nik="123"),
+        dict(sample_registration(900, source=partner, run=7), submission_id="bad-nik", nik="123"),
         dict(
-            sample_registration(901, run=7),
+            sample_registration(901, source=partner, run=7),
             submission_id="bad-many",
             phone="0211234",
             kecamatan="Bandung",
             full_name="R2-D2",
         ),
     ]
+    env = {"TOPIC_PREFIX": p, **{f"{s.upper()}_DATABASE_URL": url for s, url in infra.database_urls.items()}}
     # 120 sponsored slots for 151 valid workers: 31 wait, until a late commitment takes 20 of them
     # and the slot BPJS frees (it does not know one NIK) takes one more.
     with Stack(
-        env={**env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOG_LEVEL": "DEBUG"}, log_dir=tmp_path
+        env={**env, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "LOG_LEVEL": "DEBUG"},
+        log_dir=tmp_path,
     ) as stack:
         stack.start_all()
         await asyncio.to_thread(stack.wait_ready)
         async with record_events(
-            bootstrap,
+            kafka,
             *(
                 p + t
                 for t in (
@@ -79,7 +95,7 @@ async def test_workers_are_enrolled_and_notified_exactly_once(
             ),
         ) as rec:
             await publish_json(
-                bootstrap,
+                operator,
                 p + topics.COMMITMENT_SUBMITTED,
                 [
                     ("a", commitment("hindoli", ["Sungai Lilin", "Keluang"], 20)),
@@ -87,17 +103,15 @@ async def test_workers_are_enrolled_and_notified_exactly_once(
                 ],
             )
             # The worker BPJS will refuse goes first, so its released slot is certainly given again.
-            await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, unknown_to_dukcapil)])
+            await publish_json(as_partner, intake, [(None, unknown_to_dukcapil)])
             await rec.wait_for(1, topic=p + topics.ENROLLMENT_FAILED, timeout_s=60)
-            await publish_json(
-                bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, s) for s in [*valid, *invalid]]
-            )
-            await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, valid[0])])  # repeated
+            await publish_json(as_partner, intake, [(None, s) for s in [*valid, *invalid]])
+            await publish_json(as_partner, intake, [(None, valid[0])])  # repeated
             await rec.wait_for(N_VALID + 1, topic=p + topics.WORKER_REGISTERED, timeout_s=90)
             await rec.wait_for(120, topic=p + topics.SPONSOR_MATCHED, timeout_s=90)
             await rec.settle(2.0)
             await publish_json(
-                bootstrap, p + topics.COMMITMENT_SUBMITTED, [("c", commitment("pusri", ["*"], 20))]
+                operator, p + topics.COMMITMENT_SUBMITTED, [("c", commitment("pusri", ["*"], 20))]
             )
             await rec.wait_for(140, topic=p + topics.ENROLLMENT_COMPLETED, timeout_s=90)
             events = await rec.settle(3.0)

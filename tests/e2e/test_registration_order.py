@@ -19,7 +19,8 @@ from services.sponsorship.app import create_app as sponsorship_app
 from services.sponsorship.settings import SponsorshipSettings
 from shared import topics
 from shared.kafka_admin import ensure_topic
-from shared.testing import Infra, publish_json, record_events, sample_registration
+from shared.kafka_security import KafkaConnection
+from shared.testing import Infra, ensure_partner, publish_json, record_events, sample_registration
 from tests.support import running, truncate_schema
 
 N_WORKERS = 8
@@ -47,8 +48,10 @@ def wait_until_both_consume(processes: list[Process], partitions: int, timeout_s
         time.sleep(0.5)
 
 
-async def publish_to_partition(bootstrap: str, topic: str, partition: int, body: dict[str, Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def publish_to_partition(
+    kafka: KafkaConnection, topic: str, partition: int, body: dict[str, Any]
+) -> None:
+    producer = AIOKafkaProducer(**kafka.options(), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(topic, json.dumps(body).encode(), partition=partition)
@@ -59,11 +62,11 @@ async def publish_to_partition(bootstrap: str, topic: str, partition: int, body:
 async def test_a_skewed_registry_instance_does_not_reorder_the_waitlist(
     infra: Infra, topic_prefix: str, service_env: Callable[..., dict[str, Any]], tmp_path: Path
 ) -> None:
-    p, bootstrap = topic_prefix, infra.kafka_bootstrap_servers
+    p, kafka = topic_prefix, infra.kafka
     for service in ("registry", "sponsorship"):
         await truncate_schema(infra, service)
-    submitted = p + topics.REGISTRATION_SUBMITTED
-    partitions = await ensure_topic(bootstrap, submitted)
+    submitted = await ensure_partner(kafka, p, "desa-online")  # the partner of sample_registration
+    partitions = await ensure_topic(kafka, submitted)
     # Everyone works in one kecamatan and no commitment covers it yet: all of them wait.
     submissions = [
         dict(sample_registration(i, run=2718, kecamatan_code="05"), declared_income_idr=None)
@@ -72,7 +75,7 @@ async def test_a_skewed_registry_instance_does_not_reorder_the_waitlist(
     service_env(SPONSORSHIP_DATABASE_URL=infra.database_urls["sponsorship"])  # this process: true clock
     env = {
         "TOPIC_PREFIX": p,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "REGISTRY_DATABASE_URL": infra.database_urls["registry"],
     }
     with Stack(env=env, log_dir=tmp_path) as stack:
@@ -82,7 +85,7 @@ async def test_a_skewed_registry_instance_does_not_reorder_the_waitlist(
         async with (
             running(sponsorship_app(SponsorshipSettings())),
             record_events(
-                bootstrap,
+                kafka,
                 p + topics.WORKER_REGISTERED,
                 p + topics.WORKER_WAITLISTED,
                 p + topics.SPONSOR_MATCHED,
@@ -92,11 +95,11 @@ async def test_a_skewed_registry_instance_does_not_reorder_the_waitlist(
             await asyncio.to_thread(wait_until_both_consume, registries, partitions)
             # One at a time, round the partitions: both instances register, in a known order.
             for n, body in enumerate(submissions, start=1):
-                await publish_to_partition(bootstrap, submitted, (n - 1) % partitions, body)
+                await publish_to_partition(kafka, submitted, (n - 1) % partitions, body)
                 await rec.wait_for(n, topic=p + topics.WORKER_REGISTERED, timeout_s=60)
             await rec.wait_for(N_WORKERS, topic=p + topics.WORKER_WAITLISTED, timeout_s=60)
             await publish_json(
-                bootstrap,
+                kafka,
                 p + topics.COMMITMENT_SUBMITTED,
                 [
                     (

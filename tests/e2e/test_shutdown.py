@@ -9,25 +9,25 @@ import asyncpg
 
 from deploy.stack import Stack
 from shared import topics
-from shared.testing import Infra, publish_json, record_events, sample_registration
+from shared.testing import Infra, record_events, sample_registration, submit_registrations
 from tests.support import truncate_schema
 
 
 async def test_sigterm_is_graceful_and_loses_nothing(infra: Infra, topic_prefix: str) -> None:
-    p, bootstrap = topic_prefix, infra.kafka_bootstrap_servers
+    p, kafka = topic_prefix, infra.kafka
     await truncate_schema(infra, "registry")
     submissions = [dict(sample_registration(i, run=31337), declared_income_idr=None) for i in range(1500)]
     env = {
         "TOPIC_PREFIX": p,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "CONSUMER_BATCH_SIZE": "50",
         "REGISTRY_DATABASE_URL": infra.database_urls["registry"],
     }
-    async with record_events(bootstrap, p + topics.WORKER_REGISTERED) as rec:
+    async with record_events(kafka, p + topics.WORKER_REGISTERED) as rec:
         with Stack(env=env) as stack:
             first = stack.start("registry")
             await asyncio.to_thread(stack.wait_ready)
-            await publish_json(bootstrap, p + topics.REGISTRATION_SUBMITTED, [(None, s) for s in submissions])
+            await submit_registrations(kafka, p, submissions)
             await rec.wait_for(100, timeout_s=60)
             asked = time.monotonic()
             code = await asyncio.to_thread(stack.stop, first)

@@ -1,6 +1,7 @@
-"""The broker is a real Apache Kafka (KRaft), reachable with aiokafka and FastStream; it never
-creates a topic on its own, the project provisions every topic with the sizes and replication it
-needs, and with three brokers an acknowledged record survives the loss of the partition leader."""
+"""The broker is a real Apache Kafka (KRaft), reachable with aiokafka and FastStream over
+SASL/SCRAM; it never creates a topic on its own, the project provisions every topic with the sizes
+and replication it needs, and with three brokers an acknowledged record survives the loss of the
+partition leader."""
 
 import asyncio
 import json
@@ -26,11 +27,14 @@ from faststream.kafka import KafkaBroker
 
 from shared import topics
 from shared.kafka_admin import broker_configs, provision_topics, topic_configs
+from shared.kafka_security import KafkaConnection
 from shared.testing import Infra, ensure_topic
 
+PARTNER = "desa-online"
 
-async def test_cluster_is_kraft_and_reports_its_version(infra: Infra) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+
+async def test_cluster_is_kraft_and_reports_its_version(infra: Infra, tmp_path: Path) -> None:
+    admin = AIOKafkaAdminClient(**infra.kafka.options())
     await admin.start()
     try:
         cluster = await admin.describe_cluster()
@@ -40,7 +44,7 @@ async def test_cluster_is_kraft_and_reports_its_version(infra: Infra) -> None:
     assert len(cluster["brokers"]) == int(os.environ.get("KAFKA_BROKERS", "1"))
     # Combined broker + controller nodes: the active controller is one of the brokers.
     assert cluster["controller_id"] in {b["node_id"] for b in cluster["brokers"]}
-    features = _broker_features(infra.kafka_bootstrap_servers)
+    features = _broker_features(infra.kafka, tmp_path / "admin.properties")
     # kraft.version is finalized only on a KRaft cluster; metadata.version names the release.
     assert "kraft.version" in features, features
     metadata_version = features["metadata.version"]
@@ -50,13 +54,22 @@ async def test_cluster_is_kraft_and_reports_its_version(infra: Infra) -> None:
     assert int(metadata_version.split(".")[0]) >= 4, metadata_version
 
 
-def _broker_features(bootstrap: str) -> dict[str, str]:
-    """Finalized feature levels, as the broker reports them to Kafka's own admin tool."""
+def _broker_features(kafka: KafkaConnection, config: Path) -> dict[str, str]:
+    """Finalized feature levels, as the broker reports them to Kafka's own admin tool (which
+    connects as `kafka`'s principal, with a client config file of the test's own)."""
     libs = os.environ.get("MUBA_KAFKA_LIBS")
     if not libs or not shutil.which("java"):
         pytest.fail(
             "set MUBA_KAFKA_LIBS to the Kafka jars folder (make test does) to ask the broker its version"
         )
+    options = kafka.options()
+    config.touch(mode=0o600)
+    config.write_text(
+        f"security.protocol={options['security_protocol']}\n"
+        f"sasl.mechanism={options['sasl_mechanism']}\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required"
+        f' username="{kafka.username}" password="{options["sasl_plain_password"]}";\n'
+    )
     out = subprocess.run(
         [
             "java",
@@ -64,7 +77,9 @@ def _broker_features(bootstrap: str) -> dict[str, str]:
             f"{libs}/*",
             "org.apache.kafka.tools.FeatureCommand",
             "--bootstrap-server",
-            bootstrap,
+            kafka.bootstrap_servers,
+            "--command-config",
+            str(config),
             "describe",
         ],
         capture_output=True,
@@ -79,9 +94,9 @@ def _broker_features(bootstrap: str) -> dict[str, str]:
 
 async def test_message_from_aiokafka_is_consumed_by_a_faststream_group(infra: Infra) -> None:
     topic = f"foundation-{uuid.uuid4().hex[:8]}"
-    await ensure_topic(infra.kafka_bootstrap_servers, topic, partitions=2)
+    await ensure_topic(infra.kafka, topic, partitions=2)
     received: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    broker = KafkaBroker(infra.kafka_bootstrap_servers)
+    broker = KafkaBroker(infra.kafka.servers, security=infra.kafka.security())
 
     @broker.subscriber(
         topic, group_id=f"group-{topic}", auto_offset_reset="earliest", ack_policy=AckPolicy.ACK
@@ -91,7 +106,7 @@ async def test_message_from_aiokafka_is_consumed_by_a_faststream_group(infra: In
 
     async with broker:
         await broker.start()
-        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(**infra.kafka.options(), acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(topic, json.dumps({"hello": "Sekayu"}).encode(), key=b"w1")
@@ -107,14 +122,15 @@ async def test_message_from_aiokafka_is_consumed_by_a_faststream_group(infra: In
 async def test_brokers_never_create_a_topic_on_their_own(infra: Infra) -> None:
     """auto.create.topics.enable=false on every broker: a misspelt or unprovisioned topic fails
     loudly at the producer instead of appearing with the broker's defaults (factor 1, 2 MiB)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**infra.kafka.options())
     await admin.start()
     try:
         for broker in (await admin.describe_cluster())["brokers"]:
             found = await broker_configs(admin, broker["node_id"], ["auto.create.topics.enable"])
             assert found == {"auto.create.topics.enable": "false"}, f"broker {broker['node_id']}: {found}"
         topic = f"never-provisioned-{uuid.uuid4().hex[:8]}"
-        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap_servers, request_timeout_ms=3000)
+        # As the super user: not the ACLs but the brokers' own setting refuses the topic.
+        producer = AIOKafkaProducer(**infra.kafka.options(), request_timeout_ms=3000)
         await producer.start()
         try:
             with pytest.raises(KafkaError):
@@ -129,29 +145,35 @@ async def test_brokers_never_create_a_topic_on_their_own(infra: Infra) -> None:
 async def test_provisioned_topics_have_the_replication_and_sizes_of_the_catalogue(
     infra: Infra, topic_prefix: str
 ) -> None:
-    bootstrap = infra.kafka_bootstrap_servers
-    report = await provision_topics(bootstrap, topic_prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    kafka = infra.kafka
+    catalogue = topics.catalogue((PARTNER,))
+    report = await provision_topics(kafka, topic_prefix, partners=[PARTNER])
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         brokers = len((await admin.describe_cluster())["brokers"])
         factor, min_isr = (3, 2) if brokers >= 3 else (brokers, 1)
         assert (report.replication_factor, report.min_insync_replicas) == (factor, min_isr)
-        names = [topic_prefix + spec.name for spec in topics.CATALOGUE]
+        names = [topic_prefix + spec.name for spec in catalogue]
         assert sorted(report.created) == sorted(names)
 
-        # Every topic someone consumes has its dead-letter topic, and every topic we name is there.
-        catalogued = {spec.name for spec in topics.CATALOGUE}
-        for spec in topics.CATALOGUE:
+        # Every topic someone consumes has its dead-letter topic, and every topic we name is there
+        # (the intakes' stem REGISTRATION_SUBMITTED names no topic: each partner's intake is one).
+        catalogued = {spec.name for spec in catalogue}
+        for spec in catalogue:
             if spec.consumed_by:
                 assert topics.dead_letter_topic(spec.name) in catalogued, spec.name
-        assert {
-            getattr(topics, n) for n in dir(topics) if n.isupper() and isinstance(getattr(topics, n), str)
-        } - {topics.DEAD_LETTER_SUFFIX} <= catalogued
+        named = {
+            value
+            for n in dir(topics)
+            if n.isupper() and isinstance(value := getattr(topics, n), str) and "." in value
+        }
+        assert named - {topics.DEAD_LETTER_SUFFIX, topics.REGISTRATION_SUBMITTED} <= catalogued
+        assert topics.intake_topic(PARTNER) in catalogued
 
         described = {d["topic"]: d for d in await admin.describe_topics(names)}
         configs = await topic_configs(admin, names)
-        for spec in topics.CATALOGUE:
+        for spec in catalogue:
             name = topic_prefix + spec.name
             partitions = described[name]["partitions"]
             assert len(partitions) == spec.partitions, name
@@ -167,7 +189,7 @@ async def test_provisioned_topics_have_the_replication_and_sizes_of_the_catalogu
                 )
 
         # A drifted config is put back, a config someone else set on the topic stays.
-        drifted = topic_prefix + topics.REGISTRATION_SUBMITTED
+        drifted = topic_prefix + topics.intake_topic(PARTNER)
         await admin.alter_configs(
             [
                 ConfigResource(
@@ -182,7 +204,7 @@ async def test_provisioned_topics_have_the_replication_and_sizes_of_the_catalogu
             return effective["max.message.bytes"] == value
 
         await _until(lambda: max_message_bytes_is("1000"), "the drifted config visible", timeout_s=15)
-        again = await provision_topics(bootstrap, topic_prefix)
+        again = await provision_topics(kafka, topic_prefix, partners=[PARTNER])
         assert again.created == []
         assert again.altered == {drifted: {"max.message.bytes": str(topics.RECORD_MAX_BYTES)}}
         await _until(
@@ -197,10 +219,10 @@ async def test_provisioned_topics_have_the_replication_and_sizes_of_the_catalogu
     # dead-letter headers) fits the `.dlq` topic.
     body = b"x" * (topics.RECORD_MAX_BYTES - 1024)
     headers = [(f"dlq_h{i}", b"y" * 500) for i in range(8)]  # 4 KiB of headers and more
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=8 * 1024 * 1024)
+    producer = AIOKafkaProducer(**kafka.options(), acks="all", max_request_size=8 * 1024 * 1024)
     await producer.start()
     try:
-        partner = topic_prefix + topics.REGISTRATION_SUBMITTED
+        partner = topic_prefix + topics.intake_topic(PARTNER)
         await producer.send_and_wait(partner, body, key=b"w1")
         await producer.send_and_wait(topics.dead_letter_topic(partner), body, key=b"w1", headers=headers)
         with pytest.raises(KafkaError):  # more than the partner-facing limit is refused by the broker
@@ -211,12 +233,12 @@ async def test_provisioned_topics_have_the_replication_and_sizes_of_the_catalogu
 
 async def test_ensure_topic_gives_catalogue_topics_their_sizes(infra: Infra, topic_prefix: str) -> None:
     """shared.dlq and the tests create single topics with ensure_topic: same sizes, same rule."""
-    dlq = topic_prefix + topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED)
+    dlq = topic_prefix + topics.dead_letter_topic(topics.intake_topic(PARTNER))
     other = topic_prefix + "foundation"
-    assert await ensure_topic(infra.kafka_bootstrap_servers, dlq) == 4
-    assert await ensure_topic(infra.kafka_bootstrap_servers, other, partitions=2) == 2
-    assert await ensure_topic(infra.kafka_bootstrap_servers, other) == 2  # exists: left as it is
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+    assert await ensure_topic(infra.kafka, dlq) == 4
+    assert await ensure_topic(infra.kafka, other, partitions=2) == 2
+    assert await ensure_topic(infra.kafka, other) == 2  # exists: left as it is
+    admin = AIOKafkaAdminClient(**infra.kafka.options())
     await admin.start()
     try:
         configs = await topic_configs(admin, [dlq])
@@ -231,13 +253,16 @@ KAFKA_SH = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka.sh"
 
 
 def _free_port_base() -> int:
-    """An even port P with P..P+5 free on loopback: three client and three controller ports."""
+    """An even port P with P..P+10 free on loopback: three client, three controller and (P+6 on)
+    three TLS ports."""
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 40000, 2)
+        # Below Linux's ephemeral range (32768 on): a port the check found free is not taken by
+        # an outgoing connection (a node's own, to its peers) before the node binds it.
+        base = rng.randrange(20000, 32000, 2)
         sockets = []
         try:
-            for port in range(base, base + 6):
+            for port in range(base, base + 11):
                 s = socket.socket()
                 sockets.append(s)
                 s.bind(("127.0.0.1", port))
@@ -257,13 +282,17 @@ class LocalCluster:
         libs = os.environ.get("MUBA_KAFKA_LIBS")
         if not libs or not shutil.which("java"):
             pytest.fail("set MUBA_KAFKA_LIBS to the Kafka jars folder (make test does) to start a cluster")
+        # Its own passwords and CA too: never the secrets of the Kafka the other tests use.
+        self.secrets = cache / "secrets"
         self.env = {
             **os.environ,
             "MUBA_CACHE": str(cache),
+            "MUBA_SECRETS_DIR": str(self.secrets),
             "MUBA_KAFKA_LIBS": libs,
             "KAFKA_BROKERS": "3",
             "KAFKA_PORT": str(base_port),
             "KAFKA_CONTROLLER_PORT": str(base_port + 1),
+            "KAFKA_TLS_PORT": str(base_port + 6),
             "KAFKA_HEAP": "256m",
         }
 
@@ -278,6 +307,12 @@ class LocalCluster:
 
     async def bootstrap(self) -> str:
         return (await self.run("bootstrap")).strip()
+
+    def admin(self, bootstrap: str) -> KafkaConnection:
+        """The cluster's super user (its password is in the cluster's own secrets dir)."""
+        return KafkaConnection.build(
+            bootstrap_servers=bootstrap, username="admin", environ={"MUBA_SECRETS_DIR": str(self.secrets)}
+        )
 
 
 async def _partition_state(admin: AIOKafkaAdminClient, topic: str, partition: int) -> dict[str, Any]:
@@ -309,14 +344,15 @@ async def test_three_brokers_lose_no_acknowledged_record_when_the_leader_dies(tm
         bootstrap = await cluster.bootstrap()
         assert len(bootstrap.split(",")) == 3
         prefix = f"ha-{uuid.uuid4().hex[:6]}-"
-        report = await provision_topics(bootstrap, prefix)
+        kafka = cluster.admin(bootstrap)
+        report = await provision_topics(kafka, prefix, partners=[PARTNER])
         assert (report.replication_factor, report.min_insync_replicas) == (3, 2)
 
-        topic = prefix + topics.REGISTRATION_SUBMITTED
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        topic = prefix + topics.intake_topic(PARTNER)
+        admin = AIOKafkaAdminClient(**kafka.options())
         await admin.start()
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=30000
+            **kafka.options(), acks="all", enable_idempotence=True, request_timeout_ms=30000
         )
         await producer.start()
         try:
@@ -372,7 +408,7 @@ async def test_three_brokers_lose_no_acknowledged_record_when_the_leader_dies(tm
             await producer.stop()
             await admin.close()
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False)
         await consumer.start()
         try:
             tp = TopicPartition(topic, 0)

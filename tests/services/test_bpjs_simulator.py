@@ -58,7 +58,7 @@ async def publish_requests(infra: Infra, topic: str, bodies: list[Any]) -> list[
         key = body["worker_id"] if isinstance(body, dict) and "worker_id" in body else None
         envelope = new_envelope(event_type("enrollment-requested.v1"), REQUESTER, subject=key)
         headers = envelope.headers() | {"ce_correlationid": f"corr-{envelope.id}"}
-        await publish_json(infra.kafka_bootstrap_servers, topic, [(key, body)], headers=headers)
+        await publish_json(infra.kafka, topic, [(key, body)], headers=headers)
         correlation_ids.append(headers["ce_correlationid"])
     return correlation_ids
 
@@ -75,9 +75,11 @@ def simulator_settings(
 
 
 @pytest.fixture
-async def simulator(simulator_settings: Callable[..., SimulatorSettings]) -> AsyncIterator[BpjsSimulator]:
+async def simulator(
+    infra: Infra, simulator_settings: Callable[..., SimulatorSettings]
+) -> AsyncIterator[BpjsSimulator]:
     sim = BpjsSimulator(simulator_settings())
-    await ensure_topic(sim.settings.kafka_bootstrap_servers, sim.request_topic)
+    await ensure_topic(infra.kafka, sim.request_topic)
     await sim.start()
     try:
         yield sim
@@ -100,7 +102,7 @@ async def http_get(port: int, path: str) -> tuple[int, Any]:
 
 
 async def committed_offsets(infra: Infra, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**infra.kafka.options())
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -111,8 +113,8 @@ async def committed_offsets(infra: Infra, group: str) -> dict[TopicPartition, in
 
 async def end_offsets(infra: Infra, topic: str) -> dict[TopicPartition, int]:
     """The end offset of every partition of `topic` that holds messages."""
-    count = await ensure_topic(infra.kafka_bootstrap_servers, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap_servers)
+    count = await ensure_topic(infra.kafka, topic)
+    consumer = AIOKafkaConsumer(**infra.kafka.options())
     await consumer.start()
     try:
         ends: dict[TopicPartition, int] = await consumer.end_offsets(
@@ -136,7 +138,7 @@ async def test_typical_journey_confirmations_and_rejections(infra: Infra, simula
     member = enrollment_request(10, run, serial=9998)
     bodies = [*valid, leap, not_found, member]
     confirmed_topic, rejected_topic = answer_topics(prefix)
-    async with record_events(infra.kafka_bootstrap_servers, confirmed_topic, rejected_topic) as recorder:
+    async with record_events(infra.kafka, confirmed_topic, rejected_topic) as recorder:
         correlation_ids = await publish_requests(infra, simulator.request_topic, bodies)
         await recorder.wait_for(len(bodies))
         events = await recorder.settle(1.0)
@@ -191,7 +193,7 @@ async def test_a_redelivered_request_gets_the_identical_answer(
     request = enrollment_request(1, prefix.strip("."))
     rejected_request = enrollment_request(2, prefix.strip("."), serial=9999)
     confirmed_topic, rejected_topic = answer_topics(prefix)
-    async with record_events(infra.kafka_bootstrap_servers, confirmed_topic, rejected_topic) as recorder:
+    async with record_events(infra.kafka, confirmed_topic, rejected_topic) as recorder:
         await publish_requests(infra, simulator.request_topic, [request, rejected_request])
         await recorder.wait_for(2)
         await publish_requests(infra, simulator.request_topic, [request])  # the producer retried
@@ -224,10 +226,10 @@ async def test_a_request_that_breaks_the_contract_is_dead_lettered_and_the_next_
     missing_fields = {"enrollment_id": "enr-broken", "worker_id": "wrk-broken", "nik": valid["nik"]}
     no_months = dict(enrollment_request(4, prefix.strip(".")), months=0)
     confirmed_topic, _ = answer_topics(prefix)
-    async with record_events(infra.kafka_bootstrap_servers, dlq, confirmed_topic) as recorder:
+    async with record_events(infra.kafka, dlq, confirmed_topic) as recorder:
         # One partition (same key) so the order is the log's order.
         await publish_json(
-            infra.kafka_bootstrap_servers,
+            infra.kafka,
             simulator.request_topic,
             [
                 ("wrk-x", b"\xff\xfe not json"),
@@ -277,7 +279,7 @@ async def test_stop_returns_quickly_and_commits_only_what_was_answered(
     prefix = slow.settings.topic_prefix
     request = enrollment_request(5, prefix.strip("."))
     confirmed_topic, _ = answer_topics(prefix)
-    async with record_events(infra.kafka_bootstrap_servers, confirmed_topic) as recorder:
+    async with record_events(infra.kafka, confirmed_topic) as recorder:
         await slow.start()
         await publish_requests(infra, slow.request_topic, [request])
         for _ in range(150):  # until the request is in hand, waiting out the simulated processing time
@@ -306,12 +308,12 @@ async def test_the_delay_holds_answers_back(
     infra: Infra, simulator_settings: Callable[..., SimulatorSettings]
 ) -> None:
     sim = BpjsSimulator(simulator_settings(SIMULATOR_DELAY_MS=1500))
-    await ensure_topic(sim.settings.kafka_bootstrap_servers, sim.request_topic)
+    await ensure_topic(infra.kafka, sim.request_topic)
     request = enrollment_request(6, sim.settings.topic_prefix.strip("."))
     confirmed_topic, _ = answer_topics(sim.settings.topic_prefix)
     await sim.start()
     try:
-        async with record_events(infra.kafka_bootstrap_servers, confirmed_topic) as recorder:
+        async with record_events(infra.kafka, confirmed_topic) as recorder:
             published = time.monotonic()
             await publish_requests(infra, sim.request_topic, [request])
             events = await recorder.wait_for(1)

@@ -5,14 +5,19 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+from aiokafka.errors import KafkaError
+
 from services.registry.app import MIGRATIONS
 from services.registry.settings import RegistrySettings
+from shared import topics
 from shared.consumer import UnitOfWork
 from shared.dlq import list_dead_letters, replay
 from shared.envelope import event_type, new_envelope
+from shared.kafka_admin import ensure_topic
 from shared.runtime import ServiceRuntime
 from shared.testing import Infra, publish_json
-from tests.support import running
+from tests.support import provision_like_the_catalogue, running
 
 TOPIC = "registry.toy-event.v1"
 
@@ -35,12 +40,16 @@ async def test_dead_letter_then_replay_after_a_fix(
             raise RuntimeError("a bug in the handler")
         done[uow.incoming.event_id] = uow.incoming.json_object()["n"]
 
+    # The toy topic is no catalogue topic: it gets what one would (its .dlq; the registry reads it
+    # in group "toy"; operators list and replay its dead letters, as `muba dlq` does).
+    await provision_like_the_catalogue(infra, prefix, TOPIC, "registry", groups=["toy"])
+    operator = infra.kafka_as("operator")
     runtime = ServiceRuntime("registry", RegistrySettings(), MIGRATIONS)
     runtime.subscribe(TOPIC, on_toy_event, group_id="toy")
     async with running(runtime.asgi_app()):
         for n in (1, 2, 3):
             headers = new_envelope(event_type("toy-event.v1"), "/test").headers()
-            await publish_json(infra.kafka_bootstrap_servers, prefix + TOPIC, [("k", {"n": n})], headers)
+            await publish_json(infra.kafka, prefix + TOPIC, [("k", {"n": n})], headers)
         await _until(lambda: len(done) == 2)
         letters = await _letters(infra, prefix)
         assert [(d.headers["dlq_reason"], d.headers["dlq_attempts"]) for d in letters] == [
@@ -50,9 +59,9 @@ async def test_dead_letter_then_replay_after_a_fix(
         assert sorted(done.values()) == [1, 3]  # the consumer moved on
 
         bug["present"] = False
-        assert await replay(infra.kafka_bootstrap_servers, prefix + TOPIC) == 1
+        assert await replay(operator, prefix + TOPIC) == 1
         await _until(lambda: len(done) == 3)
-        assert await replay(infra.kafka_bootstrap_servers, prefix + TOPIC) == 0  # replayed once only
+        assert await replay(operator, prefix + TOPIC) == 0  # replayed once only
         await asyncio.sleep(1.0)
     assert sorted(done.values()) == [1, 2, 3]
     assert calls.count(next(e for e, n in done.items() if n == 2)) == 1  # the replay ran once
@@ -60,7 +69,7 @@ async def test_dead_letter_then_replay_after_a_fix(
 
 async def _letters(infra: Infra, prefix: str) -> list[Any]:
     for _ in range(50):
-        letters = await list_dead_letters(infra.kafka_bootstrap_servers, prefix + TOPIC)
+        letters = await list_dead_letters(infra.kafka_as("operator"), prefix + TOPIC)
         if letters:
             return letters
         await asyncio.sleep(0.2)
@@ -73,3 +82,20 @@ async def _until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None
             return
         await asyncio.sleep(0.1)
     raise AssertionError("timed out")
+
+
+async def test_listing_a_topic_without_dead_letters_or_rights_says_so(
+    infra: Infra, topic_prefix: str
+) -> None:
+    """`muba dlq` as the operator: a .dlq topic that does not exist, or that it may not read, is
+    an error naming the topic (not an empty list, not aiokafka's 'No partitions are assigned')."""
+    operator = infra.kafka_as("operator")
+    with pytest.raises(KafkaError, match=r"no such topic, or 'operator' may not read it"):
+        await list_dead_letters(operator, topic_prefix + "registry.never-provisioned.v1")
+    hidden = topic_prefix + "registry.not-the-operators.v1"
+    await ensure_topic(infra.kafka, topics.dead_letter_topic(hidden))  # exists, no ACL for operator
+    with pytest.raises(KafkaError, match=r"may not read it \(TopicAuthorizationFailedError\)"):
+        await list_dead_letters(operator, hidden)
+    with pytest.raises(KafkaError, match="may not read it"):
+        await replay(operator, hidden)
+    assert await list_dead_letters(infra.kafka, hidden) == []  # it is there, and empty

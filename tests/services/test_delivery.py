@@ -395,7 +395,7 @@ async def test_the_service_sends_through_the_gateway_url_and_reports_failed_rows
         async with running(create_app(NotificationsSettings())):
             envelope = new_envelope(event_type("worker-waitlisted.v1"), "/muba/test", subject=worker_id)
             await publish_json(
-                infra.kafka_bootstrap_servers,
+                infra.kafka,
                 env["prefix"] + topics.WORKER_WAITLISTED,
                 [(worker_id, body)],
                 headers=envelope.headers(),

@@ -31,9 +31,10 @@ from shared.consumer import Incoming, UnitOfWork, dead_letter_headers
 from shared.dlq import list_dead_letters, replay
 from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER, event_type, new_envelope
 from shared.kafka_admin import ensure_topic
+from shared.kafka_security import KafkaConnection
 from shared.outbox import encode_raw_headers, kafka_headers
-from shared.testing import Infra, sample_registration, unique_prefix
-from tests.support import running, truncate_schema
+from shared.testing import Infra, ensure_partner, sample_registration, unique_prefix
+from tests.support import provision_like_the_catalogue, running, truncate_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = "registry.toy-event.v1"
@@ -46,9 +47,11 @@ Record: TypeAlias = ConsumerRecord[bytes | None, bytes | None]
 CRASHING_REPLAY = """
 import asyncio, os, signal, sys
 import shared.dlq as dlq
+from shared.kafka_security import KafkaConnection
 from shared.outbox import kafka_producer
 
-bootstrap, topic, k, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+principal, topic, k, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+kafka = KafkaConnection.from_env(principal)
 
 def crashing_producer(*args, **kwargs):
     producer = kafka_producer(*args, **kwargs)
@@ -67,14 +70,17 @@ def crashing_producer(*args, **kwargs):
     return producer
 
 dlq.kafka_producer = crashing_producer
-asyncio.run(dlq.replay(bootstrap, topic))
+asyncio.run(dlq.replay(kafka, topic))
 """
 
 
-def crashing_replay(bootstrap: str, topic: str, k: int, mode: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+def crashing_replay(
+    kafka: KafkaConnection, topic: str, k: int, mode: str
+) -> subprocess.CompletedProcess[str]:
+    """As the operator would run it (its principal, its password from the secrets dir)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
     return subprocess.run(
-        [sys.executable, "-c", CRASHING_REPLAY, bootstrap, topic, str(k), mode],
+        [sys.executable, "-c", CRASHING_REPLAY, kafka.username, topic, str(k), mode],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -84,9 +90,9 @@ def crashing_replay(bootstrap: str, topic: str, k: int, mode: str) -> subprocess
 
 
 async def send_raw(
-    bootstrap: str, topic: str, messages: Sequence[tuple[bytes | None, Headers, bytes]]
+    kafka: KafkaConnection, topic: str, messages: Sequence[tuple[bytes | None, Headers, bytes]]
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**kafka.options(), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for key, headers, body in messages:
@@ -95,11 +101,11 @@ async def send_raw(
         await producer.stop()
 
 
-async def read_raw(bootstrap: str, topic: str, since: dict[int, int] | None = None) -> list[Record]:
+async def read_raw(kafka: KafkaConnection, topic: str, since: dict[int, int] | None = None) -> list[Record]:
     """Every record of `topic` (from the offsets in `since`, per partition), in partition/offset order."""
-    count = await ensure_topic(bootstrap, topic)
+    count = await ensure_topic(kafka, topic)
     partitions = [TopicPartition(topic, p) for p in range(count)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka.options(), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -117,9 +123,9 @@ async def read_raw(bootstrap: str, topic: str, since: dict[int, int] | None = No
         await consumer.stop()
 
 
-async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    count = await ensure_topic(bootstrap, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+async def end_offsets(kafka: KafkaConnection, topic: str) -> dict[int, int]:
+    count = await ensure_topic(kafka, topic)
+    consumer = AIOKafkaConsumer(**kafka.options())
     await consumer.start()
     try:
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(count)])
@@ -129,7 +135,11 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 async def dead_letter(
-    bootstrap: str, originals: Sequence[Record], consumer: str, detail: Callable[[int], str], copies: set[int]
+    kafka: KafkaConnection,
+    originals: Sequence[Record],
+    consumer: str,
+    detail: Callable[[int], str],
+    copies: set[int],
 ) -> None:
     """Put each original on `<topic>.dlq` as the consumer and its outbox relay do: the original
     key and headers byte for byte, our dlq_* headers after them; `copies` are published twice."""
@@ -141,7 +151,7 @@ async def dead_letter(
         letters.append((message.raw_key, wire, message.body))
         if i in copies:
             letters.append((message.raw_key, wire, message.body))
-    await send_raw(bootstrap, topics.dead_letter_topic(originals[0].topic), letters)
+    await send_raw(kafka, topics.dead_letter_topic(originals[0].topic), letters)
 
 
 def replay_of(record: Record) -> str:
@@ -152,8 +162,10 @@ def replay_of(record: Record) -> str:
     return value.decode()
 
 
-def muba_cli(prefix: str, bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "TOPIC_PREFIX": prefix, "COLUMNS": "200"}
+def muba_cli(prefix: str, kafka: KafkaConnection, *args: str) -> subprocess.CompletedProcess[str]:
+    # The CLI connects as the operator principal (its password from MUBA_SECRETS_DIR).
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "TOPIC_PREFIX": prefix}
+    env["COLUMNS"] = "200"
     env["NO_COLOR"] = "1"
     return subprocess.run(
         [sys.executable, "-m", "muba", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -192,31 +204,32 @@ class ToyLetters:
     before_replay: dict[int, int]  # the original topic's end offsets before any replay
 
 
-async def toy_letters(bootstrap: str) -> ToyLetters:
+async def toy_letters(infra: Infra) -> ToyLetters:
+    kafka = infra.kafka
     prefix = unique_prefix()
     topic = prefix + TOY
-    await ensure_topic(bootstrap, topic)
-    await ensure_topic(bootstrap, topics.dead_letter_topic(topic))
-    await send_raw(bootstrap, topic, toy_originals())
-    originals = await read_raw(bootstrap, topic)
+    # The registry's toy topic as if it were in the catalogue: its .dlq, and the operator's ACLs.
+    await provision_like_the_catalogue(infra, prefix, TOY, "registry")
+    await send_raw(kafka, topic, toy_originals())
+    originals = await read_raw(kafka, topic)
     assert len(originals) == 10
-    before_replay = await end_offsets(bootstrap, topic)
+    before_replay = await end_offsets(kafka, topic)
     await dead_letter(
-        bootstrap,
+        kafka,
         originals,
         f"{prefix}toy:{TOY}",
         lambda i: f"RuntimeError: a bug [/bold] [link=x] for {NIK}" if i == 0 else "RuntimeError: a bug",
         copies={1, 5, 8},
     )
-    letters = await read_raw(bootstrap, topics.dead_letter_topic(topic))
+    letters = await read_raw(kafka, topics.dead_letter_topic(topic))
     assert len(letters) == 13  # 10 letters, 3 of them published twice
     return ToyLetters(prefix, topic, originals, letters, before_replay)
 
 
 async def test_list_shows_each_letter_once_whatever_its_bytes_with_personal_data_masked(infra: Infra) -> None:
-    bootstrap = infra.kafka_bootstrap_servers
-    toy = await toy_letters(bootstrap)
-    listed = muba_cli(toy.prefix, bootstrap, "dlq", "list", "--topic", TOY, "--format", "json")
+    kafka = infra.kafka
+    toy = await toy_letters(infra)
+    listed = muba_cli(toy.prefix, kafka, "dlq", "list", "--topic", TOY, "--format", "json")
     assert listed.returncode == 0, listed.stderr
     shown = json.loads(listed.stdout)
     assert len(shown) == 10 and not any(s["replayed"] for s in shown)
@@ -227,31 +240,31 @@ async def test_list_shows_each_letter_once_whatever_its_bytes_with_personal_data
     assert {s["original_event_id"] for s in shown} == {
         shown_text(Incoming.from_record(o).wire_id, 80) for o in toy.originals
     }
-    table = muba_cli(toy.prefix, bootstrap, "dlq", "list", "--topic", TOY)
+    table = muba_cli(toy.prefix, kafka, "dlq", "list", "--topic", TOY)
     assert table.returncode == 0, table.stderr
     assert "[/bold] [link=x]" in table.stdout and NIK not in table.stdout  # shown, not read as markup
     assert table.stdout.count("belum (not yet)") == 10
 
-    assert await replay(bootstrap, toy.topic) == 10
-    listed = muba_cli(toy.prefix, bootstrap, "dlq", "list", "--topic", TOY, "--format", "json")
+    assert await replay(infra.kafka_as("operator"), toy.topic) == 10
+    listed = muba_cli(toy.prefix, kafka, "dlq", "list", "--topic", TOY, "--format", "json")
     assert listed.returncode == 0, listed.stderr
     assert [s["replayed"] for s in json.loads(listed.stdout)] == [True] * 10
 
 
 @pytest.mark.parametrize("mode", ["after_send", "before_send"])
 async def test_a_replay_killed_half_way_and_run_again_sends_each_letter_once(infra: Infra, mode: str) -> None:
-    bootstrap = infra.kafka_bootstrap_servers
-    toy = await toy_letters(bootstrap)
+    kafka, operator = infra.kafka, infra.kafka_as("operator")
+    toy = await toy_letters(infra)
     topic, originals, letters, before_replay = toy.topic, toy.originals, toy.letters, toy.before_replay
     k = 4
-    crashed = crashing_replay(bootstrap, topic, k, mode)
+    crashed = crashing_replay(operator, topic, k, mode)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-3000:]
-    first_run = await read_raw(bootstrap, topic, since=before_replay)
+    first_run = await read_raw(kafka, topic, since=before_replay)
     assert len(first_run) == k
-    again = await replay(bootstrap, topic)
-    assert await replay(bootstrap, topic) == 0  # nothing left
+    again = await replay(operator, topic)
+    assert await replay(operator, topic) == 0  # nothing left
 
-    replayed = await read_raw(bootstrap, topic, since=before_replay)
+    replayed = await read_raw(kafka, topic, since=before_replay)
     assert len(replayed) == k + again
     by_letter: dict[str, list[Record]] = defaultdict(list)
     for record in replayed:
@@ -304,7 +317,7 @@ async def test_a_replay_killed_half_way_and_run_again_sends_each_letter_once(inf
 async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_the_fix_and_replays(
     infra: Infra, service_env: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bootstrap = infra.kafka_bootstrap_servers
+    kafka = infra.kafka
     prefix = service_env(REGISTRY_DATABASE_URL=infra.database_urls["registry"], HANDLER_MAX_ATTEMPTS=2)[
         "prefix"
     ]
@@ -325,9 +338,9 @@ async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_th
         await original_handler(self, uow)
 
     monkeypatch.setattr(RegistryHandlers, "on_registration_submitted", with_a_bug)
-    topic = prefix + topics.REGISTRATION_SUBMITTED
-    for name in (topic, topics.dead_letter_topic(topic), prefix + topics.WORKER_REGISTERED):
-        await ensure_topic(bootstrap, name)
+    operator = infra.kafka_as("operator")  # who replays, as `muba dlq replay` does
+    topic = await ensure_partner(kafka, prefix, "desa-online")  # the intake, its .dlq, its ACLs
+    await ensure_topic(kafka, prefix + topics.WORKER_REGISTERED)
     partner: Headers = [
         (name, value.encode())
         for name, value in new_envelope(event_type("registration-submitted.v1"), "/partner/desa-online")
@@ -342,20 +355,20 @@ async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_th
     registry = await asyncpg.connect(infra.database_urls["registry"])
     try:
         async with running(create_app(RegistrySettings())):
-            await send_raw(bootstrap, topic, sent)
+            await send_raw(kafka, topic, sent)
             await _until(lambda: _registered(registry, {fine["submission_id"]}))
-            await _until(lambda: _count_letters(bootstrap, topic, 2))
-            before_replay = await end_offsets(bootstrap, topic)
+            await _until(lambda: _count_letters(operator, topic, 2))
+            before_replay = await end_offsets(kafka, topic)
 
             bug["present"] = False
-            crashed = crashing_replay(bootstrap, topic, 1, "after_send")
+            crashed = crashing_replay(operator, topic, 1, "after_send")
             assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-3000:]
-            assert await replay(bootstrap, topic) == 2  # the one in flight again, and the other
-            assert await replay(bootstrap, topic) == 0
+            assert await replay(operator, topic) == 2  # the one in flight again, and the other
+            assert await replay(operator, topic) == 0
 
             await _until(lambda: _registered(registry, buggy))
             group = f"{prefix}registry.{topics.REGISTRATION_SUBMITTED}"
-            await _until(lambda: _caught_up(bootstrap, group, topic))
+            await _until(lambda: _caught_up(kafka, group, topic))
         workers = await registry.fetch(
             "SELECT submission_id, count(*) AS n FROM worker WHERE submission_id = ANY($1::text[]) GROUP BY 1",
             [*buggy, fine["submission_id"]],
@@ -367,7 +380,7 @@ async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_th
     # The replay put one registration on the topic twice (killed before it could commit); the
     # registry's inbox knew the second copy: its handler ran once per registration.
     assert sorted(ran_after_fix) == sorted(buggy)
-    replayed = await read_raw(bootstrap, topic, since=before_replay)
+    replayed = await read_raw(kafka, topic, since=before_replay)
     assert len(replayed) == 3 and len({replay_of(r) for r in replayed}) == 2
     originals = {json.loads(body)["submission_id"]: (key, headers) for key, headers, body in sent}
     for record in replayed:
@@ -378,7 +391,7 @@ async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_th
             (REPLAY_HEADER, replay_of(record).encode()),
             (REPLAY_FOR_HEADER, f"{prefix}registry.{topics.REGISTRATION_SUBMITTED}".encode()),
         ]
-    registered = await read_raw(bootstrap, prefix + topics.WORKER_REGISTERED)
+    registered = await read_raw(kafka, prefix + topics.WORKER_REGISTERED)
     per_submission: dict[str, int] = defaultdict(int)
     for record in registered:
         per_submission[json.loads(record.value or b"")["submission_id"]] += 1
@@ -393,14 +406,14 @@ async def _registered(conn: asyncpg.Connection, submissions: set[str]) -> bool:
     return bool(found == len(submissions))
 
 
-async def _count_letters(bootstrap: str, topic: str, count: int) -> bool:
-    return len(await list_dead_letters(bootstrap, topic)) >= count
+async def _count_letters(kafka: KafkaConnection, topic: str, count: int) -> bool:
+    return len(await list_dead_letters(kafka, topic)) >= count
 
 
-async def _caught_up(bootstrap: str, group: str, topic: str) -> bool:
+async def _caught_up(kafka: KafkaConnection, group: str, topic: str) -> bool:
     """The consumer group has committed everything on `topic`: it processed every copy."""
-    ends = await end_offsets(bootstrap, topic)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    ends = await end_offsets(kafka, topic)
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)

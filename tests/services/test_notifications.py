@@ -100,7 +100,7 @@ async def publish(
 ) -> Envelope:
     """One message with its own CloudEvents headers (and so its own ce_id)."""
     envelope = envelope or new_envelope(event_type(name), "/muba/test", subject=key)
-    await publish_json(infra.kafka_bootstrap_servers, topic, [(key, body)], headers=envelope.headers())
+    await publish_json(infra.kafka, topic, [(key, body)], headers=envelope.headers())
     return envelope
 
 
@@ -150,7 +150,7 @@ async def test_typical_journey(infra: Infra, notifications: str) -> None:
     prefix = notifications
     sent_topic = prefix + topics.NOTIFICATION_SENT
     w_completed, w_waitlisted, w_failed = (str(uuid.uuid4()) for _ in range(3))
-    async with record_events(infra.kafka_bootstrap_servers, sent_topic) as recorder:
+    async with record_events(infra.kafka, sent_topic) as recorder:
         completed_env = await publish(
             infra,
             prefix + topics.ENROLLMENT_COMPLETED,
@@ -234,7 +234,7 @@ async def test_a_redelivered_event_sends_once_a_new_event_with_the_same_content_
     topic = prefix + topics.ENROLLMENT_COMPLETED
     worker_id = str(uuid.uuid4())
     body = completed(worker_id, 7)
-    async with record_events(infra.kafka_bootstrap_servers, prefix + topics.NOTIFICATION_SENT) as recorder:
+    async with record_events(infra.kafka, prefix + topics.NOTIFICATION_SENT) as recorder:
         first = await publish(infra, topic, "enrollment-completed.v1", worker_id, body)
         await publish(infra, topic, "enrollment-completed.v1", worker_id, body, envelope=first)  # same ce_id
         # Same key, so the same partition: once the third is handled, the second has been too.
@@ -262,7 +262,7 @@ async def test_unusable_messages_go_to_the_dead_letter_topic_and_nothing_is_stor
     worker_id = str(uuid.uuid4())
     no_phone = {k: v for k, v in waitlisted(worker_id, 1).items() if k != "phone"}
     async with record_events(
-        infra.kafka_bootstrap_servers, topics.dead_letter_topic(topic), prefix + topics.NOTIFICATION_SENT
+        infra.kafka, topics.dead_letter_topic(topic), prefix + topics.NOTIFICATION_SENT
     ) as recorder:
         broken = await publish(infra, topic, "worker-waitlisted.v1", worker_id, no_phone)
         not_uuid = await publish(infra, topic, "worker-waitlisted.v1", worker_id, waitlisted("worker-7", 2))

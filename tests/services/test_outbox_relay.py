@@ -26,7 +26,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner
 
 from muba.cli import app as cli
+from shared import topics
 from shared.db import migrate
+from shared.kafka_admin import provision_topics
 from shared.outbox import OutboxRelay, add_raw, outbox_status
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
@@ -63,7 +65,7 @@ async def database(dsn: str) -> AsyncIterator[asyncpg.Connection]:
 
 @asynccontextmanager
 async def relay_running(dsn: str, infra: Infra, **options: Any) -> AsyncIterator[OutboxRelay]:
-    relay = OutboxRelay(dsn, infra.kafka_bootstrap_servers, idle_poll_s=0.2, **options)
+    relay = OutboxRelay(dsn, infra.kafka, idle_poll_s=0.2, **options)
     relay.start()
     try:
         yield relay
@@ -72,7 +74,7 @@ async def relay_running(dsn: str, infra: Infra, **options: Any) -> AsyncIterator
 
 
 async def create_topic(infra: Infra, topic: str, **configs: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**infra.kafka.options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=configs)])
@@ -81,7 +83,7 @@ async def create_topic(infra: Infra, topic: str, **configs: str) -> None:
 
 
 async def set_topic_config(infra: Infra, topic: str, **configs: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**infra.kafka.options())
     await admin.start()
     try:
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])
@@ -133,7 +135,7 @@ async def test_an_oversized_row_is_parked_and_the_rows_around_it_go_out_exactly_
     # One partition: every row shares the idempotent producer's sequence there, as the
     # rows of one key do. The topic takes 1 MiB; the producer takes up to 5 MiB.
     await create_topic(infra, topic, **{"max.message.bytes": str(MiB)})
-    async with database(relay_dsn) as conn, record_events(infra.kafka_bootstrap_servers, topic) as rec:
+    async with database(relay_dsn) as conn, record_events(infra.kafka, topic) as rec:
         async with conn.transaction():  # one batch for the relay
             await add(conn, topic, "a", b"1", "good-1")
             await add(conn, topic, "b", b"2", "good-2")
@@ -188,7 +190,7 @@ async def test_a_row_for_a_topic_the_broker_rejects_is_parked_and_the_rest_flows
     # topic that does not exist (auto-create off): no metadata for it, ever.
     bad = topic_prefix + "no such topic!"
     await create_topic(infra, topic)
-    async with database(relay_dsn) as conn, record_events(infra.kafka_bootstrap_servers, topic) as rec:
+    async with database(relay_dsn) as conn, record_events(infra.kafka, topic) as rec:
         async with conn.transaction():
             await add(conn, topic, "k1", b"1", "good-1")
             await add(conn, bad, "k1", b"2", "bad-1")
@@ -211,17 +213,48 @@ async def test_a_row_for_a_topic_the_broker_rejects_is_parked_and_the_rest_flows
             assert "does not exist or its name is not valid" in str(found[name][1]), found[name]
 
 
+async def test_a_row_for_a_topic_the_service_may_not_write_is_parked_and_written_nowhere(
+    infra: Infra, relay_dsn: str, topic_prefix: str
+) -> None:
+    """The relay connects as its service's principal: a row for another service's topic (here the
+    registry's outbox holding a commitment acceptance, sponsorship's to publish) is refused by the
+    brokers' ACLs, parked with that reason, and written nowhere; the registry's own rows flow."""
+    await provision_topics(infra.kafka, topic_prefix, catalogue=topics.CATALOGUE)
+    own, foreign = topic_prefix + topics.WORKER_REGISTERED, topic_prefix + topics.COMMITMENT_ACCEPTED
+    relay = OutboxRelay(relay_dsn, infra.kafka_as("registry"), idle_poll_s=0.2, metadata_wait_s=3.0)
+    async with database(relay_dsn) as conn, record_events(infra.kafka, own, foreign) as rec:
+        async with conn.transaction():
+            await add(conn, own, "k1", b"{}", "own-1")
+            await add(conn, foreign, "k1", b"{}", "foreign-1")
+            await add(conn, own, "k2", b"{}", "own-2")
+        relay.start()
+        try:
+            await rec.wait_for(2, timeout_s=60, topic=own)
+            await until(lambda: _parked(conn, 1), 30, "the row for sponsorship's topic is parked")
+            await rec.settle(quiet_s=1.0)
+        finally:
+            await relay.stop(drain_timeout_s=2.0)
+        found = await outcomes(conn)
+    assert copies(rec) == Counter({"own-1": 1, "own-2": 1})
+    assert [e.topic for e in rec.events] == [own, own]
+    assert found["foreign-1"][0] is False
+    assert "not allowed to write to topic" in str(found["foreign-1"][1])
+    assert "TopicAuthorizationFailed" in str(found["foreign-1"][1])
+
+
 # --- C4: a frozen leader --------------------------------------------------------------------------
 
 RELAY_PROCESS = """
 import asyncio, json, logging, sys
+from shared.kafka_security import KafkaConnection
 from shared.outbox import OutboxRelay
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s relay-process %(name)s: %(message)s")
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 async def main() -> None:
-    relay = OutboxRelay(sys.argv[1], sys.argv[2], idle_poll_s=0.5, lease_s=3.0)
+    kafka = KafkaConnection.from_env("admin", bootstrap_servers=sys.argv[2])
+    relay = OutboxRelay(sys.argv[1], kafka, idle_poll_s=0.5, lease_s=3.0)
     relay.start()
     shown = None
     while True:
@@ -285,7 +318,7 @@ async def test_a_frozen_leader_is_replaced_and_does_not_lead_again_when_it_wakes
     first = await RelayProcess.start(relay_dsn, infra)
     second: RelayProcess | None = None
     try:
-        async with database(relay_dsn) as conn, record_events(infra.kafka_bootstrap_servers, topic) as rec:
+        async with database(relay_dsn) as conn, record_events(infra.kafka, topic) as rec:
 
             async def published(count: int) -> bool:
                 await rec._drain(200)
@@ -346,8 +379,8 @@ async def test_a_clean_stop_hands_the_lease_over_and_readiness_sees_no_leader(
 ) -> None:
     topic = topic_prefix + "outbox.handover"
     await create_topic(infra, topic)
-    async with database(relay_dsn) as conn, record_events(infra.kafka_bootstrap_servers, topic) as rec:
-        first = OutboxRelay(relay_dsn, infra.kafka_bootstrap_servers, idle_poll_s=0.2)
+    async with database(relay_dsn) as conn, record_events(infra.kafka, topic) as rec:
+        first = OutboxRelay(relay_dsn, infra.kafka, idle_poll_s=0.2)
         first.start()
         await until(lambda: _true(first.is_leader), 30, "the first relay leads")
         assert (await outbox_status(conn)).leader_present
@@ -377,6 +410,7 @@ async def test_parked_rows_are_in_readiness_metrics_and_the_cli(
     token = "relay-test-token"
     settings = ServiceSettings(
         KAFKA_BOOTSTRAP_SERVERS=infra.kafka_bootstrap_servers,
+        KAFKA_USERNAME="admin",  # "relaytest" is no principal of ours: the relay here is plumbing
         MUBA_OPERATOR_TOKEN=token,
         TOPIC_PREFIX=topic_prefix,
     )

@@ -15,7 +15,7 @@ from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
 from shared import topics
 from shared.db import migrate
-from shared.testing import Infra, publish_json, record_events, sample_registration
+from shared.testing import Infra, publish_json, record_events, sample_registration, submit_registrations
 from tests.support import running, truncate_schema
 
 
@@ -35,21 +35,13 @@ async def test_typical_journey_valid_invalid_repeated_and_duplicate(infra: Infra
     repeated = valid[0]  # same source + submission_id: nothing new
     same_nik = dict(valid[1], submission_id="another-submission")  # DUPLICATE_NIK
     async with record_events(
-        infra.kafka_bootstrap_servers,
+        infra.kafka,
         prefix + topics.WORKER_REGISTERED,
         prefix + topics.REGISTRATION_REJECTED,
     ) as recorder:
-        await publish_json(
-            infra.kafka_bootstrap_servers,
-            prefix + topics.REGISTRATION_SUBMITTED,
-            [(None, body) for body in [*valid, invalid]],
-        )
+        await submit_registrations(infra.kafka, prefix, [*valid, invalid])
         await recorder.wait_for(21)
-        await publish_json(
-            infra.kafka_bootstrap_servers,
-            prefix + topics.REGISTRATION_SUBMITTED,
-            [(None, repeated), (None, same_nik)],
-        )
+        await submit_registrations(infra.kafka, prefix, [repeated, same_nik])
         events = await recorder.wait_for(22)
         events = await recorder.settle(1.5)
 
@@ -83,14 +75,14 @@ async def test_not_json_goes_to_the_dead_letter_topic_and_the_consumer_moves_on(
     infra: Infra, registry: str
 ) -> None:
     prefix = registry
-    source_topic = prefix + topics.REGISTRATION_SUBMITTED
+    source_topic = prefix + topics.intake_topic("desa-online")
     async with record_events(
-        infra.kafka_bootstrap_servers,
+        infra.kafka,
         topics.dead_letter_topic(source_topic),
         prefix + topics.WORKER_REGISTERED,
     ) as recorder:
         await publish_json(
-            infra.kafka_bootstrap_servers,
+            infra.kafka,
             source_topic,
             [(None, b"\xff\xfe not json"), (None, b"[1, 2]"), (None, sample_registration(1, run=12))],
         )
@@ -111,13 +103,12 @@ async def test_registration_numbers_follow_the_order_of_registration_through_a_c
     a clock stepped an hour back (NTP, or MUBA_CLOCK_SKEW_S from the fault campaign) moves
     registered_at back, never the number."""
     prefix = registry
-    bootstrap = infra.kafka_bootstrap_servers
     submissions = [sample_registration(i, run=13) for i in range(4)]
-    async with record_events(bootstrap, prefix + topics.WORKER_REGISTERED) as recorder:
+    async with record_events(infra.kafka, prefix + topics.WORKER_REGISTERED) as recorder:
         for n, body in enumerate(submissions, start=1):
             if n == 3:
                 monkeypatch.setenv("MUBA_CLOCK_SKEW_S", "-3600")  # the step, on the running service
-            await publish_json(bootstrap, prefix + topics.REGISTRATION_SUBMITTED, [(None, body)])
+            await submit_registrations(infra.kafka, prefix, [body])
             await recorder.wait_for(n)  # one at a time: the order of registration is known
         events = await recorder.settle(0.5)
     by_nik = {e.payload["nik"]: e.payload for e in events}
@@ -137,6 +128,63 @@ async def test_registration_numbers_follow_the_order_of_registration_through_a_c
         row = rows[a["nik"]]
         assert row["registration_seq"] == a["registration_seq"]
         assert row["registered_at"] == datetime.fromisoformat(a["registered_at"])  # one story for people
+
+
+async def test_the_source_is_the_partner_whose_intake_a_registration_came_on(
+    infra: Infra, registry: str
+) -> None:
+    """Each partner writes its own intake topic (only it may); the registry takes the source from
+    the topic, and refuses a body that claims another partner (SOURCE_MISMATCH on `source`),
+    recording the partner the topic proves, never the claim."""
+    prefix = registry
+    from_desa = sample_registration(1, source="desa-online", run=14)
+    silent = {k: v for k, v in sample_registration(2, source="kud-sekayu", run=14).items() if k != "source"}
+    # kud-sekayu sends a body that claims to come from desa-online, with desa-online's next id.
+    forged = dict(sample_registration(3, source="desa-online", run=14), submission_id="desa-online-14-9")
+    # ... which desa-online itself then really sends.
+    genuine = dict(sample_registration(4, source="desa-online", run=14), submission_id="desa-online-14-9")
+    async with record_events(
+        infra.kafka, prefix + topics.WORKER_REGISTERED, prefix + topics.REGISTRATION_REJECTED
+    ) as recorder:
+        await submit_registrations(infra.kafka, prefix, [from_desa])
+        await submit_registrations(infra.kafka, prefix, [silent, forged], partner="kud-sekayu")
+        await recorder.wait_for(3)
+        await submit_registrations(infra.kafka, prefix, [genuine])
+        await recorder.wait_for(4)
+        events = await recorder.settle(1.0)
+
+    registered = {e.payload["nik"]: e.payload for e in events if e.topic.endswith(topics.WORKER_REGISTERED)}
+    rejected = [e.payload for e in events if e.topic.endswith(topics.REGISTRATION_REJECTED)]
+    assert set(registered) == {from_desa["nik"], silent["nik"], genuine["nik"]}
+    assert registered[genuine["nik"]]["source"] == "desa-online"
+    assert registered[from_desa["nik"]]["source"] == "desa-online"
+    assert registered[silent["nik"]]["source"] == "kud-sekayu"  # no source in the body: the topic's
+    assert len(rejected) == 1
+    (refusal,) = rejected
+    assert refusal["source"] == "kud-sekayu"  # the sender, not the partner it claimed to be
+    assert refusal["submission_id"] == "desa-online-14-9"
+    assert [(r["field"], r["code"]) for r in refusal["reasons"]] == [("source", "SOURCE_MISMATCH")]
+
+    conn = await asyncpg.connect(infra.database_urls["registry"])
+    try:
+        rows = await conn.fetch(
+            "SELECT source, submission_id, outcome FROM submission ORDER BY submission_id, source"
+        )
+        workers = await conn.fetch("SELECT nik, source FROM worker")
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [
+        ("desa-online", from_desa["submission_id"], "registered"),
+        ("desa-online", "desa-online-14-9", "registered"),
+        ("kud-sekayu", "desa-online-14-9", "rejected"),
+        ("kud-sekayu", silent["submission_id"], "registered"),
+    ]
+    # desa-online's own submission under that id was still its to make: the forged one took nothing.
+    assert {r["nik"]: r["source"] for r in workers} == {
+        from_desa["nik"]: "desa-online",
+        silent["nik"]: "kud-sekayu",
+        genuine["nik"]: "desa-online",
+    }
 
 
 @pytest.fixture

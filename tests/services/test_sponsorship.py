@@ -57,9 +57,7 @@ async def publish_events(infra: Infra, topic: str, events: list[tuple[str, str, 
     """(key, event name, model) with CloudEvents headers, one publish each (own ce_id)."""
     for key, name, model in events:
         headers = new_envelope(event_type(name), "/test").headers()
-        await publish_json(
-            infra.kafka_bootstrap_servers, topic, [(key, model.model_dump(mode="json"))], headers
-        )
+        await publish_json(infra.kafka, topic, [(key, model.model_dump(mode="json"))], headers)
 
 
 @pytest.fixture
@@ -91,9 +89,9 @@ def of(events: list[RecordedEvent], topic: str) -> list[dict[str, Any]]:
 
 async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str) -> None:
     p = sponsorship
-    bootstrap = infra.kafka_bootstrap_servers
+    kafka = infra.kafka
     async with record_events(
-        bootstrap,
+        kafka,
         p + topics.COMMITMENT_ACCEPTED,
         p + topics.ENROLLMENT_REQUESTED,
         p + topics.WORKER_WAITLISTED,
@@ -102,7 +100,7 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
         p + topics.SPONSOR_MATCHED,
     ) as rec:
         await publish_json(
-            bootstrap,
+            infra.kafka_as("operator"),  # as the office submits them (muba commitments add)
             p + topics.COMMITMENT_SUBMITTED,
             [
                 (
@@ -192,15 +190,15 @@ async def test_new_commitment_drains_the_waitlist_in_registration_order(
     infra: Infra, sponsorship: str
 ) -> None:
     p = sponsorship
-    bootstrap = infra.kafka_bootstrap_servers
+    kafka = infra.kafka
     waiting = [worker(10 + i, "09") for i in range(5)]
-    async with record_events(bootstrap, p + topics.WORKER_WAITLISTED, p + topics.ENROLLMENT_REQUESTED) as rec:
+    async with record_events(kafka, p + topics.WORKER_WAITLISTED, p + topics.ENROLLMENT_REQUESTED) as rec:
         await publish_events(
             infra, p + topics.WORKER_REGISTERED, [(w.worker_id, "worker-registered.v1", w) for w in waiting]
         )
         await rec.wait_for(5, topic=p + topics.WORKER_WAITLISTED)
         await publish_json(
-            bootstrap,
+            kafka,
             p + topics.COMMITMENT_SUBMITTED,
             [("c", commitment("phe-jambi-merang", ["Bayung Lencir"], 3))],
         )
@@ -216,20 +214,20 @@ async def test_two_instances_never_give_one_slot_twice(
     env = service_env(SPONSORSHIP_DATABASE_URL=infra.database_urls["sponsorship"], CONSUMER_BATCH_SIZE=10)
     p = env["prefix"]
     await truncate_schema(infra, "sponsorship")
-    bootstrap = infra.kafka_bootstrap_servers
+    kafka = infra.kafka
     workers = [worker(100 + i, f"{1 + i % 15:02d}") for i in range(120)]
     async with (
         running(create_app(SponsorshipSettings())),
         running(create_app(SponsorshipSettings())),
         record_events(
-            bootstrap,
+            kafka,
             p + topics.ENROLLMENT_REQUESTED,
             p + topics.WORKER_WAITLISTED,
             p + topics.COMMITMENT_ACCEPTED,
         ) as rec,
     ):
         await publish_json(
-            bootstrap,
+            kafka,
             p + topics.COMMITMENT_SUBMITTED,
             [(c, commitment(c, ["*"], 25)) for c in ("alpha", "beta")],
         )
@@ -259,7 +257,7 @@ async def test_the_waitlist_drains_in_the_registry_order_not_by_host_clocks(
     An announcement without a number (a registry from before the number existed) counts as
     registered before every numbered one."""
     p = sponsorship
-    bootstrap = infra.kafka_bootstrap_servers
+    kafka = infra.kafka
     t0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
     hour, minute = timedelta(hours=1), timedelta(minutes=1)
     # (registration_seq, registered_at): the list is the registry's order of registration.
@@ -280,26 +278,22 @@ async def test_the_waitlist_drains_in_the_registry_order_not_by_host_clocks(
         bodies.append((w.worker_id, body))
     in_registry_order = [w.worker_id for w in workers]
     async with record_events(
-        bootstrap, p + topics.WORKER_WAITLISTED, p + topics.SPONSOR_MATCHED, p + topics.COMMITMENT_ACCEPTED
+        kafka, p + topics.WORKER_WAITLISTED, p + topics.SPONSOR_MATCHED, p + topics.COMMITMENT_ACCEPTED
     ) as rec:
         # Announced in an order that is neither (arrival must not matter either).
         for key, body in [bodies[i] for i in (4, 1, 5, 0, 3, 2)]:
             await publish_json(
-                bootstrap,
+                kafka,
                 p + topics.WORKER_REGISTERED,
                 [(key, body)],
                 new_envelope(event_type("worker-registered.v1"), "/test").headers(),
             )
         await rec.wait_for(6, topic=p + topics.WORKER_WAITLISTED)
         # Fewer slots than waiting workers: the first three in registration order get them ...
-        await publish_json(
-            bootstrap, p + topics.COMMITMENT_SUBMITTED, [("m", commitment("muara", ["11"], 3))]
-        )
+        await publish_json(kafka, p + topics.COMMITMENT_SUBMITTED, [("m", commitment("muara", ["11"], 3))])
         await rec.wait_for(3, topic=p + topics.SPONSOR_MATCHED)
         # ... and a later one-slot commitment goes to the next one, not to any other still waiting.
-        await publish_json(
-            bootstrap, p + topics.COMMITMENT_SUBMITTED, [("n", commitment("nibung", ["11"], 1))]
-        )
+        await publish_json(kafka, p + topics.COMMITMENT_SUBMITTED, [("n", commitment("nibung", ["11"], 1))])
         await rec.wait_for(4, topic=p + topics.SPONSOR_MATCHED)
         events = await rec.settle(1.0)
     rank = {worker_id: n for n, worker_id in enumerate(in_registry_order)}  # 0 = registered first

@@ -274,12 +274,17 @@ def test_row_order_does_not_change_ids(tmp_path: Path) -> None:
 
 
 def test_submission_ids_fit_the_contract() -> None:
-    long_source = "p" * wf.MAX_SOURCE_LENGTH
+    # The source names the partner's intake topic and principal: at most 63 characters
+    # (shared.topics.PARTNER_NAME), so the longest accepted one still fits a submission id.
+    long_source = "p" * 63
     assert len(wf.submission_id(long_source, SITI)) <= 100
     assert wf.check_source(long_source) is None
     assert wf.check_source(long_source + "p") is not None
     assert wf.check_source("") is not None
     assert wf.check_source("desa online") is not None
+    # What cannot name an intake topic or a principal is refused before anything is sent.
+    for bad in ("Desa-Online", "desa_online", "desa.online", "-desa", "mitra:kud-sekayu"):
+        assert wf.check_source(bad) is not None, bad
 
 
 @pytest.mark.parametrize(
@@ -694,6 +699,8 @@ def env_for(base: str, **extra: str) -> dict[str, str]:
         "MUBA_OPERATOR_TOKEN": TOKEN,
         # Nothing listens here: a test that reaches Kafka fails with exit 3 instead of publishing.
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port()}",
+        # A password, so that what is tested is the broker being away (not the secrets dir).
+        "KAFKA_PASSWORD": "unit-test-password",
         "TOPIC_PREFIX": "",
         "COLUMNS": "200",
         "NO_COLOR": "1",

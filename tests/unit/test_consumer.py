@@ -5,15 +5,18 @@ import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 
-from shared.consumer import Incoming, event_identity, is_transient
+from shared.consumer import Incoming, PoisonMessage, check_version, event_identity, is_transient
 from shared.envelope import REPLAY_HEADER, parse_envelope
 
 
 def record(
-    key: bytes | None = None, headers: list[tuple[str, bytes | None]] | None = None, value: bytes = b"{}"
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes | None]] | None = None,
+    value: bytes = b"{}",
+    topic: str = "registry.registration-submitted.v1",
 ) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
-        topic="registry.registration-submitted.v1",
+        topic=topic,
         partition=0,
         offset=7,
         timestamp=0,
@@ -129,7 +132,7 @@ def test_a_v2_event_on_a_partners_v1_intake_is_refused(prefix: str) -> None:
     v2 = dataclasses.replace(
         record(headers=_ce("id.go.mubakab.disnaker.registration-submitted.v2")), topic=topic
     )
-    with pytest.raises(PoisonMessage, match="UNKNOWN_VERSION|version 2"):
+    with pytest.raises(PoisonMessage, match=r"version 2"):
         check_version(Incoming.from_record(v2))
     v1 = dataclasses.replace(
         record(headers=_ce("id.go.mubakab.disnaker.registration-submitted.v1")), topic=topic
@@ -148,3 +151,25 @@ def test_the_partner_is_part_of_a_message_on_an_intake() -> None:
     again = Incoming.from_record(dataclasses.replace(same, topic="registry.registration-submitted.v1.desa-a"))
     assert a.event_id != b.event_id
     assert a.event_id == again.event_id
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "sponsorship.commitment-submitted.v1",
+        "t1.sponsorship.commitment-submitted.v1",
+        # A partner's intake: its version is its stem's (registry.registration-submitted.v1).
+        "registry.registration-submitted.v1.desa-online",
+        "t1.registry.registration-submitted.v1.kud-sekayu",
+        "t1.registry.registration-submitted.v1.v2",  # a partner named "v2" is still a v1 intake
+    ],
+)
+def test_an_event_of_another_version_than_its_topic_is_not_read(topic: str) -> None:
+    def typed(event_type: str) -> Incoming:
+        headers = [*ce("/partner/a", "1")[:2], ("ce_type", event_type.encode()), ("ce_specversion", b"1.0")]
+        return Incoming.from_record(record(headers=headers, topic=topic))
+
+    check_version(typed("id.go.muba.registration-submitted.v1"))  # the topic's own version: fine
+    with pytest.raises(PoisonMessage) as caught:
+        check_version(typed("id.go.muba.registration-submitted.v2"))
+    assert caught.value.reason == "UNKNOWN_VERSION" and "version 1" in caught.value.detail

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from deploy.fuzz import ACCEPTED, DEAD_LETTERED, NOTHING, PARTNER_TOPICS, REGISTERED, REJECTED, generate
-from services.registry.domain import Registration, validate_registration
+from services.registry.domain import Registration, validate_from_intake
 from services.sponsorship.domain import validate_commitment
 from shared import topics
 
@@ -26,6 +26,8 @@ KINDS = {
     "invalid",
     "invalid_identity",
     "invalid_anonymous",
+    "invalid_source",
+    "valid_no_source",
     "unreadable",
     "other_version",
     "repeat",
@@ -94,7 +96,8 @@ def test_what_is_owed_agrees_with_the_registry_rules() -> None:
         if case.kind in ("unreadable", "other_version", "repeat", "repeat_new_envelope"):
             continue
         assert case.body is not None
-        result = validate_registration(json.loads(case.body), today=TODAY)
+        assert case.partner is not None, "a registration goes to a partner's intake"
+        result = validate_from_intake(json.loads(case.body), case.partner, today=TODAY)
         if case.owed.outcomes == {REGISTERED} or case.group:
             ok = isinstance(result, Registration)
         elif case.owed.outcomes == {REJECTED}:

@@ -20,6 +20,7 @@ from services.notifications.domain import (
     registration_rejected,
     worker_waitlisted,
 )
+from services.registry import domain as registry_domain
 from shared.format import format_rupiah, format_tanggal, jakarta_date
 
 NIK = "1606015208900003"
@@ -52,6 +53,7 @@ REGISTRATION_CODES = [
     "INCOME_INVALID",
     "DESA_INVALID",
     "DUPLICATE_NIK",
+    "SOURCE_MISMATCH",
 ]
 BPJS_CODES = ["NIK_NOT_FOUND", "ALREADY_MEMBER", "AGE_NOT_ELIGIBLE", "DATA_MISMATCH"]
 
@@ -328,7 +330,7 @@ REASONS = [
 
 def test_registration_rejected_with_phone_sends_sms_and_office_email() -> None:
     messages = registration_rejected(
-        full_name="Siti Aminah", phone=PHONE, reasons=REASONS, source="mitra:kud-sekayu", office_email=OFFICE
+        full_name="Siti Aminah", phone=PHONE, reasons=REASONS, source="kud-sekayu", office_email=OFFICE
     )
     assert [(m.audience, m.channel, m.recipient) for m in messages] == [
         ("worker", "sms", PHONE),
@@ -345,7 +347,7 @@ def test_registration_rejected_with_phone_sends_sms_and_office_email() -> None:
 def test_registration_rejected_without_phone_only_office() -> None:
     for phone in (None, "", "081234567890"):
         messages = registration_rejected(
-            full_name="Siti Aminah", phone=phone, reasons=REASONS, source="csv-upload", office_email=OFFICE
+            full_name="Siti Aminah", phone=phone, reasons=REASONS, source="desa-online", office_email=OFFICE
         )
         assert [(m.audience, m.channel) for m in messages] == [("office", "email")]
 
@@ -355,7 +357,7 @@ def test_registration_rejected_invalid_phone_reason_sends_no_sms() -> None:
         full_name="Siti",
         phone=PHONE,
         reasons=[("phone", "PHONE_INVALID", "not a mobile number")],
-        source="csv-upload",
+        source="desa-online",
         office_email=OFFICE,
     )
     assert [m.audience for m in messages] == ["office"]
@@ -363,10 +365,10 @@ def test_registration_rejected_invalid_phone_reason_sends_no_sms() -> None:
 
 def test_registration_rejected_office_email_lists_reasons_without_full_nik() -> None:
     messages = registration_rejected(
-        full_name="Siti Aminah", phone=PHONE, reasons=REASONS, source="mitra:kud-sekayu", office_email=OFFICE
+        full_name="Siti Aminah", phone=PHONE, reasons=REASONS, source="kud-sekayu", office_email=OFFICE
     )
     office = messages[-1]
-    assert office.subject is not None and "mitra:kud-sekayu" in office.subject
+    assert office.subject is not None and "kud-sekayu" in office.subject
     assert "NIK_BIRTH_DATE_MISMATCH" in office.body
     assert "MISSING_FIELD" in office.body
     assert REJECTION_ADVICE["NIK_BIRTH_DATE_MISMATCH"] in office.body
@@ -382,7 +384,7 @@ def test_registration_rejected_sms_includes_advice_for_single_reason() -> None:
         full_name="Siti",
         phone=PHONE,
         reasons=[("nik", "NIK_FORMAT", "must be 16 digits")],
-        source="csv-upload",
+        source="desa-online",
         office_email=OFFICE,
     )
     assert "NIK harus 16 angka" in worker.body
@@ -391,7 +393,7 @@ def test_registration_rejected_sms_includes_advice_for_single_reason() -> None:
 
 def test_registration_rejected_without_name_uses_polite_greeting() -> None:
     (worker, _office) = registration_rejected(
-        full_name=None, phone=PHONE, reasons=REASONS, source="csv-upload", office_email=OFFICE
+        full_name=None, phone=PHONE, reasons=REASONS, source="desa-online", office_email=OFFICE
     )
     assert worker.body.startswith("Yth. Bapak/Ibu,")
 
@@ -401,7 +403,7 @@ def test_registration_rejected_sms_fits_with_long_name_and_many_reasons() -> Non
         ("field_" + code.lower(), code, "x" * 200) for code in REGISTRATION_CODES if code != "PHONE_INVALID"
     ]
     (worker, office) = registration_rejected(
-        full_name=LONG_NAME, phone=PHONE, reasons=reasons, source="csv-upload", office_email=OFFICE
+        full_name=LONG_NAME, phone=PHONE, reasons=reasons, source="desa-online", office_email=OFFICE
     )
     assert len(worker.body) <= SMS_MAX_CHARS
     assert "Disnakertrans Muba" in worker.body
@@ -461,6 +463,7 @@ def test_enrollment_rejected_sms_fits_with_long_name(code: str) -> None:
 
 
 def test_every_known_code_has_specific_advice() -> None:
+    assert set(REGISTRATION_CODES) == registry_domain.REASON_CODES  # every code the registry sends
     for code in [*REGISTRATION_CODES, *BPJS_CODES]:
         assert code in REJECTION_ADVICE
         assert REJECTION_ADVICE[code] != DEFAULT_ADVICE

@@ -25,11 +25,13 @@ from services.registry.domain import (
     OCCUPATION_INVALID,
     PHONE_INVALID,
     SEX_INVALID,
+    SOURCE_MISMATCH,
     Reason,
     Registration,
     age_on,
     normalise_nik,
     normalise_phone,
+    source_from_intake,
     validate_registration,
 )
 
@@ -212,10 +214,44 @@ def test_reason_codes_are_their_own_names() -> None:
         "INCOME_INVALID",
         "DESA_INVALID",
         "DUPLICATE_NIK",
+        "SOURCE_MISMATCH",
     ]
     for name in names:
         assert getattr(domain, name) == name
     assert set(names) == domain.REASON_CODES
+
+
+# --- the source is the partner whose intake topic a registration came on ----------------------
+
+
+@pytest.mark.parametrize("claimed", [None, "desa-online"])
+def test_source_is_the_intake_partner_when_the_body_agrees_or_is_silent(claimed: object) -> None:
+    raw = valid_raw(source=claimed) if claimed is not None else {**valid_raw(), "source": None}
+    body, mismatch = source_from_intake(raw, "desa-online")
+    assert mismatch is None
+    assert body["source"] == "desa-online"
+    assert isinstance(validate_registration(body, today=TODAY), Registration)
+
+
+def test_source_absent_from_the_body_is_taken_from_the_intake() -> None:
+    raw = valid_raw()
+    del raw["source"]
+    body, mismatch = source_from_intake(raw, "desa-online")
+    assert mismatch is None and body["source"] == "desa-online"
+    assert "source" not in raw  # the input is not modified
+
+
+@pytest.mark.parametrize(
+    "claimed", ["kud-sekayu", "Desa-Online", "desa-online ", "", 42, ["desa-online"], "s" * 1000]
+)
+def test_a_body_naming_another_source_is_a_source_mismatch(claimed: object) -> None:
+    body, mismatch = source_from_intake(valid_raw(source=claimed), "desa-online")
+    assert mismatch is not None
+    assert (mismatch.field, mismatch.code) == ("source", SOURCE_MISMATCH)
+    assert "desa-online" in mismatch.message
+    assert len(mismatch.message) < 400  # a huge claimed value is not echoed
+    # What is recorded is the partner the topic proves, never the claim.
+    assert body["source"] == "desa-online"
 
 
 # --- required fields and types --------------------------------------------------------------------

@@ -2,6 +2,7 @@
 has its dead-letter topic, sizes fit what we send, and the replication rule (pure, no servers)."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ SUBSCRIBERS = {
     "notifications": ROOT / "services" / "notifications" / "app.py",
 }
 SIMULATOR = ROOT / "simulators" / "bpjs" / "simulator.py"
+# Any partner: the catalogue of a system with this one partner has its intake and dead letters.
+PARTNER = "desa-online"
 
 
 def _topic_constants(node: ast.AST) -> set[str]:
@@ -32,8 +35,29 @@ def _topic_constants(node: ast.AST) -> set[str]:
     }
 
 
+def _every_partner_subscriptions(tree: ast.AST) -> set[str]:
+    """The topics named by `subscribe(topics.X, ..., every_partner=True)`: X stands for every
+    partner's intake `X.<partner>`, not for a topic of its own."""
+    return {
+        name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and any(
+            k.arg == "every_partner" and isinstance(k.value, ast.Constant) and k.value.value is True
+            for k in n.keywords
+        )
+        for name in _topic_constants(n.args[0] if n.args else n)
+    }
+
+
 def consumed_topics() -> dict[str, set[str]]:
-    found = {name: _topic_constants(ast.parse(path.read_text())) for name, path in SUBSCRIBERS.items()}
+    """consumer -> the topics it consumes; a partner intake subscription counts as PARTNER's intake."""
+    found: dict[str, set[str]] = {}
+    for name, path in SUBSCRIBERS.items():
+        tree = ast.parse(path.read_text())
+        stems = _every_partner_subscriptions(tree)
+        assert stems <= {topics.REGISTRATION_SUBMITTED}, f"{name}: intake stems {stems}"
+        found[name] = (_topic_constants(tree) - stems) | {topics.intake_topic(PARTNER) for _ in stems}
     simulator: set[str] = set()
     for node in ast.walk(ast.parse(SIMULATOR.read_text())):
         if isinstance(node, ast.Assign) and any(
@@ -45,53 +69,100 @@ def consumed_topics() -> dict[str, set[str]]:
 
 
 def test_every_consumed_topic_is_catalogued_with_its_consumer_and_its_dead_letter_topic() -> None:
-    by_name = {spec.name: spec for spec in topics.CATALOGUE}
+    by_name = {spec.name: spec for spec in topics.catalogue((PARTNER,))}
     consumed = consumed_topics()
     assert all(consumed.values()), f"no subscriptions found: {consumed}"
+    # The registry reads the partners' intakes, one per partner, and nothing else.
+    assert consumed["registry"] == {topics.intake_topic(PARTNER)}
     for consumer, names in consumed.items():
         for name in names:
             assert name in by_name, f"{consumer} consumes {name}, which is not in the catalogue"
             assert consumer in by_name[name].consumed_by, f"{name}: consumed_by misses {consumer}"
             assert topics.dead_letter_topic(name) in by_name, f"{name} has no .dlq in the catalogue"
     # And the other way round: nothing claims a consumer that does not consume it.
-    for spec in topics.CATALOGUE:
+    for spec in by_name.values():
         for consumer in spec.consumed_by:
             assert spec.name in consumed[consumer], f"{spec.name}: {consumer} does not consume it"
 
 
 def test_every_topic_name_is_catalogued_once() -> None:
-    names = [spec.name for spec in topics.CATALOGUE]
+    names = [spec.name for spec in topics.catalogue((PARTNER, "kud-sekayu"))]
     assert len(names) == len(set(names))
     constants = {
         value
         for key, value in vars(topics).items()
         if key.isupper() and isinstance(value, str) and "." in value
     } - {topics.DEAD_LETTER_SUFFIX}
-    assert constants <= set(names), sorted(constants - set(names))
+    # REGISTRATION_SUBMITTED is no topic of its own any more: the stem of every partner's intake.
+    assert topics.REGISTRATION_SUBMITTED not in names
+    assert constants - {topics.REGISTRATION_SUBMITTED} <= set(names), sorted(constants - set(names))
+    intakes = [n for n in names if n.startswith(topics.REGISTRATION_SUBMITTED)]
+    assert sorted(intakes) == sorted(
+        [
+            topics.intake_topic(PARTNER),
+            topics.dead_letter_topic(topics.intake_topic(PARTNER)),
+            topics.intake_topic("kud-sekayu"),
+            topics.dead_letter_topic(topics.intake_topic("kud-sekayu")),
+        ]
+    )
 
 
 def test_sizes_fit_what_partners_publish_and_what_a_dead_letter_adds() -> None:
-    for spec in topics.CATALOGUE:
+    for spec in topics.catalogue((PARTNER,)):
         assert spec.max_message_bytes >= topics.RECORD_MAX_BYTES, spec.name
         if spec.name.endswith(topics.DEAD_LETTER_SUFFIX):
             original = topics.spec_for(spec.name.removesuffix(topics.DEAD_LETTER_SUFFIX))
             assert original is not None
             assert spec.max_message_bytes >= original.max_message_bytes + topics.DEAD_LETTER_HEADERS_MAX_BYTES
             assert spec.partitions == original.partitions, "a dead letter keeps its key's partition order"
-    partner = [spec.name for spec in topics.CATALOGUE if spec.partner_facing]
-    assert sorted(partner) == sorted([topics.REGISTRATION_SUBMITTED, topics.COMMITMENT_SUBMITTED])
+    partner = [spec.name for spec in topics.catalogue((PARTNER,)) if spec.partner_facing]
+    assert sorted(partner) == sorted([topics.intake_topic(PARTNER), topics.COMMITMENT_SUBMITTED])
 
 
 def test_catalogue_entries_are_found_under_any_prefix() -> None:
-    dlq = topics.dead_letter_topic(topics.REGISTRATION_SUBMITTED)
-    assert topics.spec_for("t1." + dlq, "t1.") == topics.find_spec("t1." + dlq)
-    found = topics.find_spec("t1." + dlq)
-    assert found is not None and found.name == dlq  # the .dlq, not the topic it ends with a prefix of
-    assert topics.find_spec("t1." + topics.REGISTRATION_SUBMITTED) == topics.spec_for(
-        topics.REGISTRATION_SUBMITTED
-    )
+    for topic in (topics.intake_topic(PARTNER), topics.WORKER_REGISTERED):
+        dlq = topics.dead_letter_topic(topic)
+        assert topics.spec_for("t1." + dlq, "t1.") == topics.find_spec("t1." + dlq)
+        found = topics.find_spec("t1." + dlq)
+        assert found is not None and found.name == dlq  # the .dlq, not the topic it ends with a prefix of
+        assert found.max_message_bytes == topics.DEAD_LETTER_MAX_BYTES
+        plain = topics.find_spec("t1." + topic)
+        assert plain is not None and plain == topics.spec_for(topic) and plain.name == topic
+        assert topics.spec_for(dlq, "t1.") is None
     assert topics.find_spec("foundation-1234") is None
-    assert topics.spec_for(dlq, "t1.") is None
+    # The intakes' stem is no topic; nor is an intake of a name no partner may have.
+    assert topics.find_spec("t1." + topics.REGISTRATION_SUBMITTED) is None
+    assert topics.spec_for(topics.REGISTRATION_SUBMITTED + ".Not_A_Partner") is None
+
+
+def test_partner_intakes_and_their_names() -> None:
+    assert topics.intake_topic("desa-online") == "registry.registration-submitted.v1.desa-online"
+    assert topics.partner_principal("desa-online") == "partner-desa-online"
+    assert topics.partner_of("t1.registry.registration-submitted.v1.desa-online", "t1.") == "desa-online"
+    assert topics.partner_of("registry.registration-submitted.v1.desa-online.dlq") is None
+    assert topics.partner_of(topics.WORKER_REGISTERED) is None
+    for bad in ("", "Desa", "-desa", "desa_online", "desa.online", "mitra:kud-sekayu", "d" * 64):
+        with pytest.raises(ValueError):
+            topics.intake_topic(bad)
+        with pytest.raises(ValueError):
+            topics.partner_principal(bad)
+    assert topics.intake_topic("d" * 63).endswith("." + "d" * 63)
+    # The registry's subscription: every partner's intake under its prefix, never a dead-letter topic.
+    pattern = re.compile(topics.intake_pattern("t1."))
+    assert pattern.fullmatch("t1." + topics.intake_topic("kud-sekayu"))
+    assert not pattern.fullmatch("t1." + topics.dead_letter_topic(topics.intake_topic("kud-sekayu")))
+    assert not pattern.fullmatch(topics.intake_topic("kud-sekayu"))  # another prefix's
+    assert not pattern.fullmatch("t2." + topics.intake_topic("kud-sekayu"))
+    assert not pattern.fullmatch("t1x" + topics.intake_topic("kud-sekayu"))  # the '.' is literal
+    assert not pattern.fullmatch("t1." + topics.REGISTRATION_SUBMITTED + "xkud-sekayu")
+
+
+def test_used_by_holds_what_a_service_reads_and_writes() -> None:
+    registry = {spec.name for spec in topics.used_by("registry")}
+    assert registry == {topics.WORKER_REGISTERED, topics.REGISTRATION_REJECTED}
+    sponsorship = {spec.name for spec in topics.used_by("sponsorship")}
+    assert topics.dead_letter_topic(topics.WORKER_REGISTERED) in sponsorship
+    assert topics.COMMITMENT_SUBMITTED in sponsorship and topics.ENROLLMENT_REQUESTED in sponsorship
 
 
 @pytest.mark.parametrize(("brokers", "expected"), [(1, (1, 1)), (2, (2, 1)), (3, (3, 2)), (5, (3, 2))])
