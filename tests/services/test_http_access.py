@@ -499,6 +499,7 @@ async def test_the_asyncapi_pages_want_an_office_or_auditor_token(programme: Pro
         ("notifications", "/api/notifications?worker_id=1%20OR%201%3D1", "worker_id"),
         ("registry", "/api/workers?nik=1606015208900003%00", "nik"),
         ("registry", "/api/submissions?source=desa%0d%0aX-Injected:%201", "source"),
+        ("registry", "/api/submissions?source=desa%00online", "source"),
         ("registry", "/api/workers?nik=%ff%fe", "query string"),
         ("registry", "/api/outbox/parked?limit=99999999999999999999", None),
     ],
