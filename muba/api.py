@@ -60,10 +60,14 @@ class Api:
         if response.status_code == 401:
             raise DataError(
                 f"{service} refused the operator token (HTTP 401): {error}",
-                hint="set MUBA_OPERATOR_TOKEN to the token the services were started with",
+                hint="set MUBA_OPERATOR_TOKEN (or MUBA_OPERATOR_TOKEN_FILE) to an office token the"
+                " services were started with",
             )
         if response.status_code == 403:
-            raise DataError(f"{service} refused the request (HTTP 403): {error}")
+            raise DataError(
+                f"{service} refused the request (HTTP 403): {error}",
+                hint="the CLI needs an office token (MUBA_OPERATOR_TOKEN); this one has another role",
+            )
         if response.status_code == 404:
             if not _is_api_error(response):
                 # Not the API's own "not found" (a JSON {"error": ...}): the route itself is missing.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 from shared.kafka_security import KafkaConnection
 
+# = shared.http_access.DEFAULT_OPERATOR_TOKEN (not imported: the CLI stays free of the ASGI stack).
 DEFAULT_TOKEN: Final = "muba-local-operator"
 
 
@@ -36,6 +38,27 @@ def _float(environ: Mapping[str, str], name: str, default: float) -> float:
         raise UsageError(f"{name} must be a number of seconds, got {raw!r}") from None
 
 
+def _operator_token(environ: Mapping[str, str]) -> str:
+    """The office token: MUBA_OPERATOR_TOKEN, or the file MUBA_OPERATOR_TOKEN_FILE names (a
+    secret mounted by compose, or a file of mode 0600), else the local default."""
+    from muba.errors import UsageError
+
+    token = environ.get("MUBA_OPERATOR_TOKEN", "").strip()
+    token_file = environ.get("MUBA_OPERATOR_TOKEN_FILE", "").strip()
+    if token and token_file:
+        raise UsageError("set MUBA_OPERATOR_TOKEN or MUBA_OPERATOR_TOKEN_FILE, not both")
+    if token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"MUBA_OPERATOR_TOKEN_FILE: cannot read {token_file}: {type(exc).__name__}"
+            ) from None
+        if not token:
+            raise UsageError(f"MUBA_OPERATOR_TOKEN_FILE: {token_file} is empty")
+    return token or DEFAULT_TOKEN
+
+
 @dataclass(frozen=True)
 class Config:
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -45,7 +68,7 @@ class Config:
     operator_token: str = DEFAULT_TOKEN
     # Kafka as the office's `operator` principal, or as the partner whose registrations
     # `muba register --source NAME` uploads (`partner-NAME`); see shared/kafka_security.py.
-    kafka_environ: tuple[tuple[str, str], ...] = ()
+    kafka_environ: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     topic_prefix: str = ""
     http_timeout_s: float = 10.0
     # The registry's age limits (REGISTRY_MIN_AGE / REGISTRY_MAX_AGE), for the local check.
@@ -64,9 +87,13 @@ class Config:
             registry_url=text("REGISTRY_URL", cls.registry_url).rstrip("/"),
             sponsorship_url=text("SPONSORSHIP_URL", cls.sponsorship_url).rstrip("/"),
             notifications_url=text("NOTIFICATIONS_URL", cls.notifications_url).rstrip("/"),
-            operator_token=text("MUBA_OPERATOR_TOKEN", DEFAULT_TOKEN),
+            operator_token=_operator_token(env),
             topic_prefix=env.get("TOPIC_PREFIX", ""),
-            kafka_environ=tuple((k, v) for k, v in env.items() if k.startswith(("KAFKA_", "MUBA_"))),
+            kafka_environ=tuple(
+                (k, v)
+                for k, v in env.items()
+                if k.startswith("KAFKA_") or k in ("MUBA_SECRETS_DIR", "MUBA_CACHE")
+            ),
             http_timeout_s=_float(env, "MUBA_HTTP_TIMEOUT", cls.http_timeout_s),
             min_age=_int(env, "REGISTRY_MIN_AGE", cls.min_age),
             max_age=_int(env, "REGISTRY_MAX_AGE", cls.max_age),

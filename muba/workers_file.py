@@ -35,7 +35,9 @@ COLUMNS: Final = tuple(name for name in RegistrationSubmitted.model_fields if na
 # Local-only reason codes (the registry's own codes come from services/registry/domain.py).
 ROW_SHAPE: Final = "ROW_SHAPE"
 
-MAX_SOURCE_LENGTH: Final = 63  # a partner's name (shared.topics.PARTNER_NAME); "<source>-<16 hex>" fits in 100
+MAX_SOURCE_LENGTH: Final = (
+    63  # a partner's name (shared.topics.PARTNER_NAME); "<source>-<16 hex>" fits in 100
+)
 SUBMISSION_HASH_LENGTH: Final = 16
 
 _HEADER_SEPARATORS = re.compile(r"[\s\-]+")

@@ -10,6 +10,7 @@ import uvicorn
 from faststream.asgi import AsgiFastStream
 
 from shared.db import migrate
+from shared.http_access import AccessConfigError
 from shared.logging import setup_logging
 from shared.settings import ServiceSettings
 
@@ -30,9 +31,13 @@ def main(
         return
     if sys.argv[1:]:
         sys.exit(f"usage: python -m services.{name} [migrate]")
+    try:
+        app = create_app(settings)
+    except AccessConfigError as exc:
+        sys.exit(f"{name}: refusing to start: {exc}")
     _install_uvloop()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,

@@ -8,26 +8,37 @@ lifespan, before the broker's subscribers, and stop after them.
 import asyncio
 import contextlib
 import dataclasses
-import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
-from urllib.parse import parse_qs
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
 from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.specification import AsyncAPI
 
 from shared import access, topics
 from shared.consumer import Handler, MessageProcessor
-from shared.db import Conn, create_pool, migrate
+from shared.db import create_pool, migrate
+from shared.http_access import (
+    OFFICE_AND_AUDITOR,
+    OFFICE_ONLY,
+    GuardedAsgi,
+    Query,
+    Role,
+    Tokens,
+    api_endpoint,
+    audit_log,
+    refuse_default_token_off_loopback,
+)
+from shared.http_access import BadRequest as BadRequest  # the services' import of it
+from shared.http_access import NotFound as NotFound
 from shared.kafka_admin import provision_until_done, wait_for_topics
 from shared.logging import setup_logging
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -97,6 +108,8 @@ class ServiceRuntime:
         )
         self.api_routes: list[tuple[str, ASGIApp]] = []
         self.api("outbox/parked", parked_rows)
+        self.api("audit", audit_log, roles=OFFICE_AND_AUDITOR)
+        self._tokens: Tokens | None = None
         self.background: list[Background] = []
         self._pool: asyncpg.Pool | None = None
 
@@ -272,33 +285,44 @@ class ServiceRuntime:
         """Run `task` beside the consumers: started once the pool is open, stopped before it closes."""
         self.background.append(task)
 
-    def api(self, path: str, query: Callable[[Conn, dict[str, str]], Awaitable[Any]]) -> None:
-        """A read endpoint `GET /api/<path>` for operators: bearer token required (personal data),
-        `query(conn, params)` answers with JSON-able data or raises NotFound / BadRequest."""
-        runtime = self
+    def api(
+        self,
+        path: str,
+        query: Query,
+        *,
+        roles: Collection[Role] = OFFICE_ONLY,
+        personal_data: bool = False,
+    ) -> None:
+        """A read endpoint `GET /api/<path>` for the tokens of `roles` (shared/http_access.py):
+        `query(conn, params)` answers with JSON-able data or raises NotFound / BadRequest; a query
+        that admits companies scopes its answer by `params.caller`. Each call is audited."""
+        endpoint = f"/api/{path}"
+        handler = api_endpoint(
+            endpoint,
+            query,
+            tokens=lambda: self.tokens,
+            pool=lambda: self.pool,
+            roles=roles,
+            personal_data=personal_data,
+        )
+        self.api_routes.append((endpoint, handler))
 
-        @get(include_in_schema=False)
-        async def endpoint(scope: Scope) -> AsgiResponse:
-            if not runtime._authorized(scope):
-                return _json({"error": "an operator token is required: Authorization: Bearer <token>"}, 401)
-            params = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
-            try:
-                async with runtime.pool.acquire() as conn:
-                    return _json(await query(conn, params))
-            except NotFound as exc:
-                return _json({"error": str(exc)}, 404)
-            except BadRequest as exc:
-                return _json({"error": str(exc)}, 400)
-
-        self.api_routes.append((f"/api/{path}", endpoint))
-
-    def _authorized(self, scope: Scope) -> bool:
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"authorization", b"").decode(errors="replace")
-        expected = f"Bearer {self.settings.operator_token}"
-        return bool(self.settings.operator_token) and hmac.compare_digest(given.encode(), expected.encode())
+    @property
+    def tokens(self) -> Tokens:
+        """The tokens the settings name, read once (AccessConfigError when unusable)."""
+        if self._tokens is None:
+            self._tokens = Tokens.configured(
+                self.settings.operator_token,
+                self.settings.operator_token_file,
+                self.settings.api_tokens_file,
+            )
+        return self._tokens
 
     def asgi_app(self, routes: Sequence[tuple[str, ASGIApp]] = ()) -> AsgiFastStream:
+        """The service's HTTP side behind the gate of shared/http_access.py. Raises
+        AccessConfigError (the service must not start) when the tokens are unusable, or when the
+        default token would be served beyond loopback."""
+        refuse_default_token_off_loopback(self.settings.http_host, self.tokens)
         runtime = self
 
         @get(include_in_schema=False)
@@ -326,8 +350,9 @@ class ServiceRuntime:
             await runtime.measure_lag()
             return AsgiResponse(runtime.metrics.render(), 200, headers={"content-type": METRICS_CONTENT_TYPE})
 
-        return AsgiFastStream(
+        return GuardedAsgi(
             self.broker,
+            tokens=self.tokens,
             asgi_routes=[
                 ("/healthz", healthz),
                 ("/readyz", readyz),
@@ -338,7 +363,9 @@ class ServiceRuntime:
             ],
             lifespan=lambda: self.lifespan(),
             specification=AsyncAPI(title=f"muba-{self.name}", version=self.version),
-            asyncapi_path="/docs/asyncapi",
+            # Without `try_it_out_path=None` FastStream also mounts POST /docs/asyncapi/try, which
+            # publishes whatever it is sent to any topic through this service's broker.
+            asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
             logger=logging.getLogger(f"muba.{self.name}"),
         )
 
@@ -353,14 +380,6 @@ def is_ready(checks: dict[str, Any]) -> bool:
         and checks.get("outbox_leader_present")
         and not checks.get("outbox_stale")
     )
-
-
-class NotFound(Exception):
-    pass
-
-
-class BadRequest(Exception):
-    pass
 
 
 class Background(Protocol):

@@ -29,8 +29,12 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(200, validation_alias="CONSUMER_BATCH_SIZE")
     handler_max_attempts: int = Field(3, validation_alias="HANDLER_MAX_ATTEMPTS")
     instance_id: str | None = Field(None, validation_alias="INSTANCE_ID")
-    # Read endpoints that return personal data want `Authorization: Bearer <token>`.
-    operator_token: str = Field("muba-local-operator", validation_alias="MUBA_OPERATOR_TOKEN")
+    # Who may call /api/* and /docs (shared/http_access.py): the office token from the environment
+    # or a file, and/or a tokens file with roles. None of the three set: the local default token,
+    # which a service bound to anything but loopback refuses.
+    operator_token: str | None = Field(None, validation_alias="MUBA_OPERATOR_TOKEN")
+    operator_token_file: str | None = Field(None, validation_alias="MUBA_OPERATOR_TOKEN_FILE")
+    api_tokens_file: str | None = Field(None, validation_alias="MUBA_API_TOKENS_FILE")
     # Empty in production. Tests give each run its own prefix so topics never mix between tests.
     topic_prefix: str = Field("", validation_alias="TOPIC_PREFIX")
     # Filled in by each service's settings class.

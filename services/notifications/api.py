@@ -1,4 +1,7 @@
-"""Notifications' read endpoints for operators (GET /api/...): what the `muba` CLI asks."""
+"""Notifications' read endpoints (GET /api/...): what the `muba` CLI asks.
+
+Messages are not kept by commitment, so nothing here is open to company tokens; recipients are
+masked for every role."""
 
 import uuid
 from collections import defaultdict
@@ -7,6 +10,7 @@ from typing import Any
 from services.notifications import repository
 from services.notifications.delivery import mask_recipient
 from shared.db import Conn
+from shared.http_access import OFFICE_AND_AUDITOR
 from shared.runtime import BadRequest, ServiceRuntime
 
 
@@ -55,5 +59,5 @@ async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
 
 
 def register(runtime: ServiceRuntime) -> None:
-    runtime.api("notifications", of_worker)
-    runtime.api("report", report)
+    runtime.api("notifications", of_worker, roles=OFFICE_AND_AUDITOR, personal_data=True)
+    runtime.api("report", report, roles=OFFICE_AND_AUDITOR)

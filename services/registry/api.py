@@ -1,16 +1,20 @@
-"""The registry's read endpoints for operators (GET /api/...): what the `muba` CLI asks."""
+"""The registry's read endpoints (GET /api/...): what the `muba` CLI asks.
+
+The registry does not know which company sponsors whom, so nothing here is open to company
+tokens; auditors see names masked."""
 
 from typing import Any
 
 from services.registry import repository
 from services.registry.domain import normalise_nik
 from shared.db import Conn
+from shared.http_access import OFFICE_AND_AUDITOR, OFFICE_ONLY, ApiParams
 from shared.kecamatan import kecamatan_name
-from shared.logging import mask_nik, mask_phone
+from shared.logging import mask_name, mask_nik, mask_phone
 from shared.runtime import BadRequest, NotFound, ServiceRuntime
 
 
-async def worker_by_nik(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
+async def worker_by_nik(conn: Conn, params: ApiParams) -> dict[str, Any]:
     nik = normalise_nik(params.get("nik", ""))
     if len(nik) != 16 or not nik.isdigit():
         raise BadRequest("nik: 16 digits expected")
@@ -20,7 +24,7 @@ async def worker_by_nik(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
     return {
         "worker_id": str(worker["worker_id"]),
         "nik_masked": mask_nik(worker["nik"]),
-        "full_name": worker["full_name"],
+        "full_name": worker["full_name"] if params.caller.unmasked else mask_name(worker["full_name"]),
         "phone_masked": mask_phone(worker["phone"]),
         "kecamatan_code": worker["kecamatan_code"],
         "kecamatan_name": kecamatan_name(worker["kecamatan_code"]),
@@ -56,6 +60,7 @@ async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
 
 
 def register(runtime: ServiceRuntime) -> None:
-    runtime.api("workers", worker_by_nik)
-    runtime.api("submissions", submissions)
-    runtime.api("report", report)
+    runtime.api("workers", worker_by_nik, roles=OFFICE_AND_AUDITOR, personal_data=True)
+    # What `muba import` asks to send nothing twice: the office's tool, nobody else's business.
+    runtime.api("submissions", submissions, roles=OFFICE_ONLY)
+    runtime.api("report", report, roles=OFFICE_AND_AUDITOR)

@@ -1,4 +1,9 @@
-"""Sponsorship's read endpoints for operators (GET /api/...): what the `muba` CLI asks."""
+"""Sponsorship's read endpoints (GET /api/...): what the `muba` CLI asks, and what a company may
+see of its own commitments.
+
+A company token sees only its own commitments, their enrollments and the workers they cover; asked
+about anything else it gets the answer an unknown id gets (404), so nothing says it exists. KPJ
+numbers are shown in full to the office only."""
 
 import uuid
 from collections import defaultdict
@@ -6,18 +11,37 @@ from typing import Any
 
 from services.sponsorship import repository
 from shared.db import Conn
+from shared.http_access import EVERY_ROLE, OFFICE_AND_AUDITOR, ApiParams, Caller, Role
 from shared.kecamatan import WHOLE_REGENCY_NAME, kecamatan_name
 from shared.runtime import BadRequest, NotFound, ServiceRuntime
 
 PROGRAMME_TARGET = 10_000
 
 
-async def worker(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
+def _company_scope(caller: Caller) -> str | None:
+    """The company a caller is confined to (None: every company's data)."""
+    if caller.role is Role.COMPANY:
+        assert caller.company_id, "a company token always names its company"
+        return caller.company_id
+    return None
+
+
+def _kpj(kpj_number: str | None, caller: Caller) -> str | None:
+    if kpj_number is None or caller.unmasked:
+        return kpj_number
+    return kpj_number[:2] + "*" * max(len(kpj_number) - 5, 0) + kpj_number[-3:]
+
+
+async def worker(conn: Conn, params: ApiParams) -> dict[str, Any]:
     try:
         worker_id = uuid.UUID(params.get("worker_id", ""))
     except ValueError:
         raise BadRequest("worker_id: a worker id (UUID) is required") from None
     found, enrollment = await repository.worker_with_enrollment(conn, worker_id)
+    company = _company_scope(params.caller)
+    if company is not None and (enrollment is None or enrollment["company_id"] != company):
+        # Not matched to one of this company's commitments (now): the same answer as an unknown id.
+        found = None
     if found is None:
         raise NotFound("sponsorship has not heard of this worker (yet)")
     return {
@@ -36,7 +60,7 @@ async def worker(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
             "package": enrollment["package"],
             "months": enrollment["months"],
             "contribution_idr": enrollment["contribution_idr"],
-            "kpj_number": enrollment["kpj_number"],
+            "kpj_number": _kpj(enrollment["kpj_number"], params.caller),
             "coverage_start": enrollment["coverage_start"].isoformat(),
             "coverage_end": enrollment["coverage_end"].isoformat() if enrollment["coverage_end"] else None,
             "reason_code": enrollment["reason_code"],
@@ -46,7 +70,11 @@ async def worker(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
     }
 
 
-async def commitments(conn: Conn, params: dict[str, str]) -> list[dict[str, Any]]:
+async def commitments(conn: Conn, params: ApiParams) -> list[dict[str, Any]]:
+    return await _commitments(conn, _company_scope(params.caller))
+
+
+async def _commitments(conn: Conn, company_id: str | None) -> list[dict[str, Any]]:
     return [
         {
             "commitment_id": c["commitment_id"],
@@ -65,11 +93,51 @@ async def commitments(conn: Conn, params: dict[str, str]) -> list[dict[str, Any]
             "requested": c["requested"],
             "created_at": c["created_at"].isoformat(),
         }
-        for c in await repository.commitments_with_use(conn)
+        for c in await repository.commitments_with_use(conn, company_id)
     ]
 
 
-async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
+async def enrollments(conn: Conn, params: ApiParams) -> dict[str, Any]:
+    """`GET /api/enrollments?commitment_id=...[&limit=&offset=]`: the enrollments of one commitment."""
+    commitment_id = params.get("commitment_id", "")
+    if not commitment_id:
+        raise BadRequest("commitment_id: the commitment's id is required")
+    try:
+        limit = int(params.get("limit", "1000"))
+        offset = int(params.get("offset", "0"))
+    except ValueError:
+        raise BadRequest("limit, offset: whole numbers expected") from None
+    if not 1 <= limit <= 1000 or offset < 0:
+        raise BadRequest("limit, offset: limit between 1 and 1000, offset 0 or more")
+    found = await repository.get_commitment(conn, commitment_id)
+    company = _company_scope(params.caller)
+    if found is None or (company is not None and found["company_id"] != company):
+        raise NotFound("no commitment with this id")
+    return {
+        "commitment_id": commitment_id,
+        "company_id": found["company_id"],
+        "enrollments": [
+            {
+                "enrollment_id": str(e["enrollment_id"]),
+                "worker_id": str(e["worker_id"]),
+                "kecamatan_name": e["kecamatan_name"],
+                "occupation": e["occupation"],
+                "status": e["status"],
+                "package": e["package"],
+                "months": e["months"],
+                "contribution_idr": e["contribution_idr"],
+                "kpj_number": _kpj(e["kpj_number"], params.caller),
+                "coverage_start": e["coverage_start"].isoformat(),
+                "coverage_end": e["coverage_end"].isoformat() if e["coverage_end"] else None,
+                "reason_code": e["reason_code"],
+                "requested_at": e["requested_at"].isoformat(),
+            }
+            for e in await repository.enrollments_of(conn, commitment_id, limit, offset)
+        ],
+    }
+
+
+async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
     totals: dict[str, int] = defaultdict(int)
     by_kecamatan: dict[str, dict[str, int]] = defaultdict(
         lambda: {"enrolled": 0, "waitlisted": 0, "failed": 0}
@@ -85,7 +153,7 @@ async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
     by_company: dict[str, dict[str, int]] = defaultdict(
         lambda: {"enrolled": 0, "slots": 0, "slots_used": 0, "budget_idr": 0, "budget_used_idr": 0}
     )
-    for c in await commitments(conn, {}):
+    for c in await _commitments(conn, None):
         company = by_company[c["company_name"]]
         for key in company:
             company[key] += c[key]
@@ -104,6 +172,8 @@ async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
 
 
 def register(runtime: ServiceRuntime) -> None:
-    runtime.api("workers", worker)
-    runtime.api("commitments", commitments)
-    runtime.api("report", report)
+    runtime.api("workers", worker, roles=EVERY_ROLE, personal_data=True)
+    runtime.api("enrollments", enrollments, roles=EVERY_ROLE, personal_data=True)
+    runtime.api("commitments", commitments, roles=EVERY_ROLE)
+    # Every company's budgets and use: not scoped, so not for companies.
+    runtime.api("report", report, roles=OFFICE_AND_AUDITOR)

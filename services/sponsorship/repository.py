@@ -252,18 +252,32 @@ async def worker_with_enrollment(
 ) -> tuple[asyncpg.Record | None, asyncpg.Record | None]:
     worker = await conn.fetchrow("SELECT * FROM worker WHERE worker_id = $1", worker_id)
     enrollment = await conn.fetchrow(
-        "SELECT e.*, c.company_name FROM enrollment e JOIN commitment c USING (commitment_id)"
+        "SELECT e.*, c.company_id, c.company_name FROM enrollment e JOIN commitment c USING (commitment_id)"
         " WHERE e.worker_id = $1 ORDER BY e.requested_at DESC LIMIT 1",
         worker_id,
     )
     return worker, enrollment
 
 
-async def commitments_with_use(conn: Conn) -> list[asyncpg.Record]:
+async def commitments_with_use(conn: Conn, company_id: str | None = None) -> list[asyncpg.Record]:
+    """Every commitment with its use, or only those of `company_id`."""
     return await conn.fetch(
         "SELECT c.*, count(e.*) FILTER (WHERE e.status = 'confirmed') AS enrolled,"
         " count(e.*) FILTER (WHERE e.status = 'requested') AS requested"
-        " FROM commitment c LEFT JOIN enrollment e USING (commitment_id) GROUP BY c.commitment_id ORDER BY c.seq"
+        " FROM commitment c LEFT JOIN enrollment e USING (commitment_id)"
+        " WHERE $1::text IS NULL OR c.company_id = $1 GROUP BY c.commitment_id ORDER BY c.seq",
+        company_id,
+    )
+
+
+async def enrollments_of(conn: Conn, commitment_id: str, limit: int, offset: int) -> list[asyncpg.Record]:
+    """One commitment's enrollments, oldest request first (a page of them)."""
+    return await conn.fetch(
+        "SELECT e.*, w.kecamatan_name, w.occupation FROM enrollment e JOIN worker w USING (worker_id)"
+        " WHERE e.commitment_id = $1 ORDER BY e.requested_at, e.enrollment_id LIMIT $2 OFFSET $3",
+        commitment_id,
+        limit,
+        offset,
     )
 
 

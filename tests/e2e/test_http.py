@@ -50,6 +50,11 @@ async def test_health_metrics_and_operator_endpoints(infra: Infra, topic_prefix:
         status, ready = get(port, "/readyz", None)
         assert status == 200 and ready["broker"] is True and ready["database"] is True
 
+        # The AsyncAPI pages want a token too; FastStream's try-it route (it published) is gone.
+        assert get(port, "/docs/asyncapi", None)[0] == 401
+        status, page = get(port, "/docs/asyncapi")
+        assert status == 200 and "asyncapi/try" not in page
+
         assert get(port, f"/api/workers?nik={registration['nik']}", None)[0] == 401
         assert get(port, f"/api/workers?nik={registration['nik']}", "wrong-token")[0] == 401
         status, worker = get(port, f"/api/workers?nik={registration['nik']}")
