@@ -257,3 +257,11 @@ def test_the_table_for_the_readme() -> None:
     assert len(partner_rows) == 1 and "registration-submitted.v1." in partner_rows[0]
     assert access.main(["table"]) == 0
     assert access.main([]) == 2
+
+
+def test_the_readme_shows_the_acl_table_of_the_code() -> None:
+    """The README's table is what operators review: it must be the one provisioning creates."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert access.markdown_table() in readme, "README's ACL table is stale: python -m shared.access table"
