@@ -1,13 +1,24 @@
 """The settings every service shares; each service adds its own in services/<name>/settings.py."""
 
+import os
+from typing import Any, ClassVar
+
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.db import database_url_from_env
 
 
 class ServiceSettings(BaseSettings):
     """Read from environment variables; the defaults match `make infra-up`."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # The prefix of this service's database settings: <PREFIX>_DATABASE_URL and the parts
+    # <PREFIX>_DB_HOST/_PORT/_NAME/_USER/_PASSWORD/_PASSWORD_FILE (shared.db.database_url_from_env).
+    # Empty: the process has no database.
+    database_env_prefix: ClassVar[str] = ""
 
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
@@ -25,5 +36,43 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     http_port: int = 0
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The DSN from its parts sits between the constructor's arguments and the plain
+        # environment: the parts are put into <PREFIX>_DATABASE_URL (or the default URL).
+        return (
+            init_settings,
+            DatabaseUrlSource(settings_cls),
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+        )
+
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
+
+
+class DatabaseUrlSource(PydanticBaseSettingsSource):
+    """`database_url` assembled from <PREFIX>_DB_* (percent-encoded, so any password works), for the
+    settings classes that name a `database_env_prefix`; nothing when no part is set."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = getattr(self.settings_cls, "database_env_prefix", "")
+        field = self.settings_cls.model_fields.get("database_url")
+        if not prefix or field is None:
+            return {}
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else "database_url"
+        if {alias, "database_url"} & set(self.current_state):  # given to the constructor
+            return {}
+        url = database_url_from_env(prefix, os.environ, default=str(field.default))
+        return {} if url is None else {alias: url}
