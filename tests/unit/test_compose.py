@@ -1260,3 +1260,40 @@ def test_the_start_script_renders_the_compose_environment_with_the_secrets(
         timeout=30,
     )
     assert refused.returncode != 0 and "kafka_broker_password" in refused.stderr
+
+
+def test_the_cli_container_reaches_the_services_with_the_generated_office_token(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    cli = compose["services"][CLI_SERVICE]
+    env = environment(cli)
+    for service, port in SERVICES.items():
+        url = urlsplit(interpolate(env[f"{service.upper()}_URL"]))
+        assert (url.hostname, url.port) == (service, port), service
+        assert referenced_variables(env[f"{service.upper()}_URL"]) == {
+            f"{service.upper()}_HTTP_PORT": str(port)
+        }
+    assert raw_environment(cli)["MUBA_OPERATOR_TOKEN"] is None, "only the operator's own token, if any"
+    # The entrypoint takes the office token from its secret, which is the office entry of the tokens file.
+    entrypoint = " ".join(cli["entrypoint"])
+    assert "/run/secrets/office_token" in entrypoint and "exec muba" in entrypoint
+    assert (
+        secret_file_of(compose, CLI_SERVICE, "/run/secrets/office_token")
+        == DEPLOY / "secrets/http/office-token"
+    )
+    out = tmp_path / "secrets"
+    done = subprocess.run(
+        ["bash", str(SECRETS_SH)],
+        env={**os.environ, "MUBA_SECRETS_OUT": str(out)},
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0
+    tokens = json.loads((out / "http" / "api-tokens.json").read_text())
+    office = [t["token"] for t in tokens if t["role"] == "office"]
+    assert office == [(out / "http" / "office-token").read_text().strip()]
+    assert len({t["token"] for t in tokens}) == len(tokens) == 2
+    for app in APP_MODULES:
+        assert secret_file_of(
+            compose, app, environment(compose["services"][app])["MUBA_API_TOKENS_FILE"]
+        ) == (DEPLOY / "secrets/http/api-tokens.json")
