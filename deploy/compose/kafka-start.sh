@@ -77,12 +77,27 @@ render() {
     [[ $value == *$'\n'* ]] && die "$name spans several lines"
     printf '%s=%s\n' "$(property_name "$name")" "$(property_value "$value")"
   done < <(compgen -e | grep '^KAFKA_' | LC_ALL=C sort)
-  printf 'listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="%s" user_controller="%s";\n' \
-    "$controller_password" "$controller_password"
-  # Inter-broker traffic goes over INTERNAL as the broker principal; EXTERNAL only serves clients.
-  printf 'listener.name.internal.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="%s";\n' \
-    "$broker_password"
-  printf 'listener.name.external.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n'
+  # The controller listener: SASL/PLAIN, with the one controller user (the controllers and the
+  # broker side of each node log in as it).
+  local controller=${KAFKA_CONTROLLER_LISTENER_NAMES:?KAFKA_CONTROLLER_LISTENER_NAMES is not set}
+  local inter=${KAFKA_INTER_BROKER_LISTENER_NAME:?KAFKA_INTER_BROKER_LISTENER_NAME is not set}
+  printf 'listener.name.%s.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="%s" user_controller="%s";\n' \
+    "${controller,,}" "$controller_password" "$controller_password"
+  # Every other listener: SCRAM-SHA-512; the inter-broker one also logs the broker in as `broker`.
+  local entry listener entries
+  IFS=',' read -ra entries <<<"${KAFKA_LISTENER_SECURITY_PROTOCOL_MAP:?KAFKA_LISTENER_SECURITY_PROTOCOL_MAP is not set}"
+  for entry in "${entries[@]}"; do
+    listener=${entry%%:*}
+    [ "$listener" = "$controller" ] && continue
+    [[ ${entry#*:} == SASL_* ]] || die "listener $listener is ${entry#*:}: every listener must be SASL"
+    if [ "$listener" = "$inter" ]; then
+      printf 'listener.name.%s.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="%s";\n' \
+        "${listener,,}" "$broker_password"
+    else
+      printf 'listener.name.%s.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;\n' \
+        "${listener,,}"
+    fi
+  done
 }
 
 [ -n "${CLUSTER_ID:-}" ] || die "CLUSTER_ID is not set"

@@ -10,8 +10,9 @@
 #   kafka/<principal>        SCRAM password of admin, broker, registry, sponsorship, notifications,
 #                            bpjs, operator; the PLAIN password of controller (design10.md)
 #   postgres/<role>          the superuser's (postgres) and each service role's password
-#   http/api-tokens.json     the services' tokens (MUBA_API_TOKENS_FILE): office and auditor
-#   http/office-token        the office token alone, for the muba CLI container
+#   http/office-token        the office token (MUBA_OPERATOR_TOKEN_FILE: the services and the muba CLI)
+#   http/api-tokens          the other tokens (MUBA_API_TOKENS_FILE), `NAME ROLE TOKEN` a line
+#                            (shared/http_access.py): an auditor's; add company:<id> lines yourself
 #   tls/ca.pem, tls/ca.key   the project's CA (clients off the host trust ca.pem; ca.key stays here)
 #   tls/broker-keystore.pem  the brokers' key and certificate (Kafka's PEM keystore), signed by the
 #                            CA for $MUBA_KAFKA_EXTERNAL_HOST, localhost and 127.0.0.1
@@ -69,8 +70,11 @@ is_ip() { [[ $1 =~ ^[0-9]+(\.[0-9]+){3}$ || $1 == *:* ]]; }
 
 san_for() {
   local host=$1 san
-  if is_ip "$host"; then san="IP:$host"; else san="DNS:$host"; fi
-  san+=",DNS:localhost,IP:127.0.0.1"
+  san="DNS:localhost,IP:127.0.0.1"
+  case "$host" in
+    localhost | 127.0.0.1) ;;
+    *) if is_ip "$host"; then san="IP:$host,$san"; else san="DNS:$host,$san"; fi ;;
+  esac
   for h in "${INTERNAL_HOSTS[@]}"; do san+=",DNS:$h"; done
   printf '%s' "$san"
 }
@@ -117,13 +121,8 @@ generate() {
   chmod 0700 "$out"
   for p in "${KAFKA_PRINCIPALS[@]}"; do put "$out/kafka/$p" "$(random_secret)"; done
   for r in "${DB_ROLES[@]}"; do put "$out/postgres/$r" "$(random_secret)"; done
-  if [ ! -e "$out/http/office-token" ] || [ ! -e "$out/http/api-tokens.json" ]; then
-    local office auditor
-    office=$(cat "$out/http/office-token" 2>/dev/null || random_secret)
-    auditor=$(random_secret)
-    put "$out/http/office-token" "$office"
-    put "$out/http/api-tokens.json" "$(printf '[\n  {"name": "office", "role": "office", "token": "%s"},\n  {"name": "auditor", "role": "auditor", "token": "%s"}\n]' "$office" "$auditor")"
-  fi
+  put "$out/http/office-token" "$(random_secret)"
+  put "$out/http/api-tokens" "$(printf '# NAME ROLE TOKEN (ROLE: office, auditor or company:<company_id>); shared/http_access.py\nauditor auditor %s' "$(random_secret)")"
   ca
   if [ ! -e "$out/tls/broker-keystore.pem" ]; then
     broker_certificate
@@ -144,14 +143,15 @@ partner() {
   [[ $name =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "a partner's name is [a-z0-9][a-z0-9-]* (got '${name}')"
   [ -e "$out/kafka/partner-$name" ] && { say "kafka/partner-$name exists already"; return 0; }
   put "$out/kafka/partner-$name" "$(random_secret)"
-  say "give partner-$name its password and tls/ca.pem; then: docker compose -f deploy/compose.yaml run --rm kafka-provision"
+  say "then: docker compose -f deploy/compose.yaml run --rm kafka-provision python -m shared.kafka_admin provision --partner $name"
+  say "and give partner-$name its password and tls/ca.pem"
 }
 
 check() {
   local missing=0 f
   for p in "${KAFKA_PRINCIPALS[@]}"; do f="$out/kafka/$p"; [ -s "$f" ] || { say "missing kafka/$p"; missing=1; }; done
   for r in "${DB_ROLES[@]}"; do f="$out/postgres/$r"; [ -s "$f" ] || { say "missing postgres/$r"; missing=1; }; done
-  for f in http/api-tokens.json http/office-token tls/ca.pem tls/broker-keystore.pem; do
+  for f in http/api-tokens http/office-token tls/ca.pem tls/broker-keystore.pem; do
     [ -s "$out/$f" ] || { say "missing $f"; missing=1; }
   done
   [ "$missing" = 0 ] || die "secrets are missing in $out: run $0"

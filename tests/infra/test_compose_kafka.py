@@ -57,7 +57,7 @@ class ComposeKafka:
         self.work = work
         compose = yaml.safe_load(COMPOSE_FILE.read_text())
         self.service = compose["services"]["kafka"]
-        self.ports = {19092: free_port(), 9092: free_port(), 9093: free_port()}
+        self.ports = {19092: free_port(), 9092: free_port(), 9192: free_port(), 9093: free_port()}
         self.secrets_out = work / "generated"
         self.run_secrets = work / "run-secrets"
         self.config = work / "config"
@@ -134,6 +134,10 @@ class ComposeKafka:
 
     @property
     def external(self) -> str:
+        return f"localhost:{self.ports[9192]}"
+
+    @property
+    def host(self) -> str:
         return f"localhost:{self.ports[9092]}"
 
     @property
@@ -251,6 +255,12 @@ async def test_no_listener_lets_anyone_in_without_the_right_credentials(kafka: C
     attempts = {
         "no credentials, internal": {"bootstrap_servers": kafka.internal},
         "no credentials, external": {"bootstrap_servers": kafka.external},
+        "no credentials, host": {"bootstrap_servers": kafka.host},
+        "wrong password, host": {
+            "bootstrap_servers": kafka.host,
+            "security_protocol": "SASL_PLAINTEXT",
+            **scram("broker", "not-the-password"),
+        },
         "TLS without SASL": {
             "bootstrap_servers": kafka.external,
             "security_protocol": "SSL",

@@ -73,6 +73,11 @@ SERVICE_SETTINGS: dict[str, type[Any]] = {
 # Read by every process (shared/settings.py); each service also reads <NAME>_DB_* and
 # <NAME>_HTTP_PORT.
 COMMON_ENV = ("KAFKA_BOOTSTRAP_SERVERS", "HTTP_HOST", "LOG_LEVEL")
+# The local TLS listener sits 100 ports above the client one (deploy/local/kafka.sh: 9192, 9194, 9196).
+LOCAL_TLS_PORT_OFFSET = 100
+# Compose's stand-ins for the operator's bind address and Kafka host name.
+BIND = "${MUBA_BIND_ADDRESS:-127.0.0.1}"
+EXTERNAL_HOST = "${MUBA_KAFKA_EXTERNAL_HOST:-localhost}"
 # The PostgreSQL major deploy/local/postgres.sh runs (Debian's package); compose must match it.
 LOCAL_POSTGRES_MAJOR = 15
 INITDB_DIR = PurePosixPath("/docker-entrypoint-initdb.d")
@@ -146,6 +151,26 @@ def published_ports(service: dict[str, Any]) -> set[tuple[int, int]]:
         assert len(parts) >= 2, f"port {entry!r} is not published on a host port"
         pairs.add((int(parts[-2]), int(parts[-1])))
     return pairs
+
+
+def published(service: dict[str, Any]) -> set[tuple[str, int, int]]:
+    """(host address as written, host port, container port) of each published port."""
+    found = set()
+    for entry in service.get("ports", []):
+        address, host_port, container_port = str(entry).rsplit(":", 2)
+        found.add((address, int(interpolate(host_port)), int(interpolate(container_port))))
+    return found
+
+
+def advertised_as_written(env: dict[str, str]) -> dict[str, str]:
+    """KAFKA_ADVERTISED_LISTENERS before interpolation: name -> host:port as written."""
+    return dict(item.split("://", 1) for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+
+
+def local_tls_port(port: int) -> int:
+    """Where deploy/local/kafka.sh puts the TLS listener of the node with client port `port`."""
+    m = re.search(r'tls_port="\$\{KAFKA_TLS_PORT:-\$\(\(port \+ (\d+)\)\)\}"', KAFKA_SH.read_text())
+    return port + (int(m.group(1)) if m else LOCAL_TLS_PORT_OFFSET)
 
 
 def mounts(service: dict[str, Any]) -> list[tuple[str, PurePosixPath]]:
@@ -380,12 +405,21 @@ def test_kafka_is_a_single_kraft_node_with_internal_and_host_listeners(
     assert node_id == env["KAFKA_NODE_ID"]
     assert int(voter.rpartition(":")[2]) == listeners[controller][1]
 
-    # The host listener: advertised as localhost on the port the local broker uses, and published.
+    # The host listener: this host's loopback only, SASL without TLS, on the local broker's port.
     local_port = int(shell_assignment_default(KAFKA_SH, "port"))
-    external = [name for name, (host, port) in advertised.items() if host == "localhost"]
-    assert len(external) == 1, f"no single listener advertised on localhost: {advertised}"
-    assert advertised[external[0]] == ("localhost", local_port)
-    assert (local_port, listeners[external[0]][1]) in published_ports(kafka)
+    written = advertised_as_written(env)
+    host = [name for name, address in written.items() if address.startswith("localhost:")]
+    assert len(host) == 1, f"no single listener advertised on localhost: {written}"
+    assert advertised[host[0]] == ("localhost", local_port)
+    assert protocols[host[0]] == "SASL_PLAINTEXT"
+    assert ("127.0.0.1", local_port, listeners[host[0]][1]) in published(kafka), "published off loopback"
+
+    # The external listener: TLS, advertised as the operator's host name, on the local TLS port.
+    external = [name for name, address in written.items() if address.startswith(EXTERNAL_HOST + ":")]
+    assert len(external) == 1, f"no single listener advertised as {EXTERNAL_HOST}: {written}"
+    assert protocols[external[0]] == "SASL_SSL"
+    assert advertised[external[0]] == ("localhost", local_tls_port(local_port))
+    assert (BIND, local_tls_port(local_port), listeners[external[0]][1]) in published(kafka)
 
     # The internal listener: what the application containers bootstrap from.
     internal = [name for name, (host, _) in advertised.items() if host == kafka.get("hostname", "kafka")]
@@ -528,13 +562,18 @@ def test_ha_kafka_nodes_match_the_local_three_broker_cluster(compose_ha: dict[st
         voters = dict(v.split("@") for v in env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
         assert voters == {str(i): f"{n}:{listeners[controller][1]}" for i, n in HA_KAFKA_NODES.items()}
 
-        # Clients on the host: node N on the port the local cluster gives node N.
+        # Clients on the host: node N on the ports the local cluster gives node N (client and TLS).
         advertised = kafka_listeners(env["KAFKA_ADVERTISED_LISTENERS"])
         assert controller not in advertised
-        external = [n for n, (host, _) in advertised.items() if host == "localhost"]
-        assert len(external) == 1, advertised
-        assert advertised[external[0]][1] == bootstrap_ports[node_id - 1], name
-        assert (bootstrap_ports[node_id - 1], listeners[external[0]][1]) in published_ports(node), name
+        written = advertised_as_written(env)
+        host = [n for n, address in written.items() if address.startswith("localhost:")]
+        external = [n for n, address in written.items() if address.startswith(EXTERNAL_HOST + ":")]
+        assert len(host) == len(external) == 1, written
+        port = bootstrap_ports[node_id - 1]
+        assert advertised[host[0]][1] == port, name
+        assert ("127.0.0.1", port, listeners[host[0]][1]) in published(node), name
+        assert advertised[external[0]][1] == local_tls_port(port), name
+        assert (BIND, local_tls_port(port), listeners[external[0]][1]) in published(node), name
         internal = env["KAFKA_INTER_BROKER_LISTENER_NAME"]
         assert advertised[internal][0] == node.get("hostname", name)
 
@@ -800,7 +839,7 @@ KAFKA_CLIENT_SETTINGS = (
     "MUBA_SECRETS_DIR",
 )
 # design10.md: HTTP tokens, read by every process built on shared/settings.py.
-HTTP_SETTINGS = ("MUBA_API_TOKENS_FILE", "MUBA_OPERATOR_TOKEN")
+HTTP_SETTINGS = ("MUBA_API_TOKENS_FILE", "MUBA_OPERATOR_TOKEN", "MUBA_OPERATOR_TOKEN_FILE")
 # design10.md's principals (partners come later, one each) and the container each runs in.
 PRINCIPALS = ("admin", "broker", "controller", "registry", "sponsorship", "notifications", "bpjs", "operator")
 CONTAINER_PRINCIPALS = {
@@ -1162,10 +1201,11 @@ def test_every_kafka_listener_is_sasl(
         assert set(listeners) <= set(protocols)
         for listener in listeners:
             assert protocols[listener].startswith("SASL_"), f"{name}: {listener} is {protocols[listener]}"
-        # The listener published on the host is the TLS one, with the generated keystore.
-        published = {container for _, container in published_ports(node)}
+        # A listener published off loopback is the TLS one, with the generated keystore.
+        off_loopback = {container for address, _, container in published(node) if address != "127.0.0.1"}
+        assert off_loopback, f"{name}: nothing for clients off the host"
         for listener, (_, port) in listeners.items():
-            if port in published:
+            if port in off_loopback:
                 assert protocols[listener] == "SASL_SSL", f"{name}: {listener} is reachable off the host"
                 prefix = f"KAFKA_LISTENER_NAME_{listener}_SSL_KEYSTORE_"
                 assert env[prefix + "TYPE"] == "PEM"
@@ -1262,7 +1302,7 @@ def test_the_start_script_renders_the_compose_environment_with_the_secrets(
     assert refused.returncode != 0 and "kafka_broker_password" in refused.stderr
 
 
-def test_the_cli_container_reaches_the_services_with_the_generated_office_token(
+def test_the_services_and_the_cli_share_the_generated_office_token(
     compose: dict[str, Any], tmp_path: Path
 ) -> None:
     cli = compose["services"][CLI_SERVICE]
@@ -1273,14 +1313,18 @@ def test_the_cli_container_reaches_the_services_with_the_generated_office_token(
         assert referenced_variables(env[f"{service.upper()}_URL"]) == {
             f"{service.upper()}_HTTP_PORT": str(port)
         }
-    assert raw_environment(cli)["MUBA_OPERATOR_TOKEN"] is None, "only the operator's own token, if any"
-    # The entrypoint takes the office token from its secret, which is the office entry of the tokens file.
-    entrypoint = " ".join(cli["entrypoint"])
-    assert "/run/secrets/office_token" in entrypoint and "exec muba" in entrypoint
-    assert (
-        secret_file_of(compose, CLI_SERVICE, "/run/secrets/office_token")
-        == DEPLOY / "secrets/http/office-token"
-    )
+    assert cli["entrypoint"] == ["muba"]
+    office = DEPLOY / "secrets/http/office-token"
+    assert secret_file_of(compose, CLI_SERVICE, env["MUBA_OPERATOR_TOKEN_FILE"]) == office
+    for app in APP_MODULES:
+        app_env = environment(compose["services"][app])
+        assert secret_file_of(compose, app, app_env["MUBA_OPERATOR_TOKEN_FILE"]) == office, app
+        assert (
+            secret_file_of(compose, app, app_env["MUBA_API_TOKENS_FILE"])
+            == DEPLOY / "secrets/http/api-tokens"
+        )
+    # What secrets.sh writes: one office token, and a tokens file of `NAME ROLE TOKEN` lines
+    # (shared/http_access.py) with an auditor and no second office token.
     out = tmp_path / "secrets"
     done = subprocess.run(
         ["bash", str(SECRETS_SH)],
@@ -1289,11 +1333,8 @@ def test_the_cli_container_reaches_the_services_with_the_generated_office_token(
         timeout=120,
     )
     assert done.returncode == 0
-    tokens = json.loads((out / "http" / "api-tokens.json").read_text())
-    office = [t["token"] for t in tokens if t["role"] == "office"]
-    assert office == [(out / "http" / "office-token").read_text().strip()]
-    assert len({t["token"] for t in tokens}) == len(tokens) == 2
-    for app in APP_MODULES:
-        assert secret_file_of(
-            compose, app, environment(compose["services"][app])["MUBA_API_TOKENS_FILE"]
-        ) == (DEPLOY / "secrets/http/api-tokens.json")
+    lines = [
+        line.split() for line in (out / "http" / "api-tokens").read_text().splitlines() if line[:1] != "#"
+    ]
+    assert [(name, role) for name, role, _ in lines] == [("auditor", "auditor")]
+    assert lines[0][2] != (out / "http" / "office-token").read_text().strip()
