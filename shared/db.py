@@ -3,6 +3,7 @@ built from its parts (any password works)."""
 
 import json
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -10,6 +11,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from pydantic.fields import FieldInfo
+from pydantic_settings import PydanticBaseSettingsSource
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +148,25 @@ def database_url_from_env(prefix: str, environ: Mapping[str, str], default: str)
         )
     except DatabaseSettingsError as e:
         raise DatabaseSettingsError(f"{prefix} database settings: {e}") from None
+
+
+class DatabaseUrlSource(PydanticBaseSettingsSource):
+    """`database_url` assembled from <PREFIX>_DB_* (percent-encoded, so any password works), for the
+    settings classes that name a `database_env_prefix`; nothing when no part is set."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = getattr(self.settings_cls, "database_env_prefix", "")
+        field = self.settings_cls.model_fields.get("database_url")
+        if not prefix or field is None:
+            return {}
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else "database_url"
+        if {alias, "database_url"} & set(self.current_state):  # given to the constructor
+            return {}
+        url = database_url_from_env(prefix, os.environ, default=str(field.default))
+        return {} if url is None else {alias: url}
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -1,13 +1,11 @@
 """The settings every service shares; each service adds its own in services/<name>/settings.py."""
 
-import os
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
-from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from shared.db import database_url_from_env
+from shared.db import DatabaseUrlSource
 
 
 class ServiceSettings(BaseSettings):
@@ -57,22 +55,3 @@ class ServiceSettings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
-
-
-class DatabaseUrlSource(PydanticBaseSettingsSource):
-    """`database_url` assembled from <PREFIX>_DB_* (percent-encoded, so any password works), for the
-    settings classes that name a `database_env_prefix`; nothing when no part is set."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # everything happens in __call__
-
-    def __call__(self) -> dict[str, Any]:
-        prefix = getattr(self.settings_cls, "database_env_prefix", "")
-        field = self.settings_cls.model_fields.get("database_url")
-        if not prefix or field is None:
-            return {}
-        alias = field.validation_alias if isinstance(field.validation_alias, str) else "database_url"
-        if {alias, "database_url"} & set(self.current_state):  # given to the constructor
-            return {}
-        url = database_url_from_env(prefix, os.environ, default=str(field.default))
-        return {} if url is None else {alias: url}
