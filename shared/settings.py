@@ -1,8 +1,11 @@
 """The settings every service shares; each service adds its own in services/<name>/settings.py."""
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import ClassVar
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from shared.db import DatabaseUrlSource
 from shared.kafka_security import KafkaConnection
 
 
@@ -10,6 +13,11 @@ class ServiceSettings(BaseSettings):
     """Read from environment variables; the defaults match `make infra-up`."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # The prefix of this service's database settings: <PREFIX>_DATABASE_URL and the parts
+    # <PREFIX>_DB_HOST/_PORT/_NAME/_USER/_PASSWORD/_PASSWORD_FILE (shared.db.database_url_from_env).
+    # Empty: the process has no database.
+    database_env_prefix: ClassVar[str] = ""
 
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     # SASL/SCRAM-SHA-512 as this process's principal (shared/kafka_security.py, shared/access.py).
@@ -40,6 +48,25 @@ class ServiceSettings(BaseSettings):
     # Filled in by each service's settings class.
     database_url: str = ""
     http_port: int = 0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The DSN from its parts sits between the constructor's arguments and the plain
+        # environment: the parts are put into <PREFIX>_DATABASE_URL (or the default URL).
+        return (
+            init_settings,
+            DatabaseUrlSource(settings_cls),
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

@@ -11,6 +11,7 @@ from faststream.asgi import AsgiFastStream
 
 from shared import access, topics
 from shared.access import Grant
+from shared.db import database_url
 from shared.kafka_admin import create_acls, ensure_topic, set_passwords
 from shared.kafka_security import KafkaConnection
 from shared.testing import Infra, empty_schema, ensure_partner
@@ -46,18 +47,23 @@ async def truncate_schema(infra: Infra, service: str) -> None:
 
 
 @asynccontextmanager
-async def scratch_role(infra: Infra, admin_db: asyncpg.Connection, prefix: str) -> AsyncIterator[str]:
+async def scratch_role(
+    infra: Infra, admin_db: asyncpg.Connection, prefix: str, password: str | None = None
+) -> AsyncIterator[str]:
     """A throw-away login role with a schema of its own (its DSN), dropped afterwards: tests of the
-    plumbing (migrations, the outbox relay) never touch a service's schema."""
+    plumbing (migrations, the outbox relay) never touch a service's schema. The password defaults
+    to the role's name; any other is quoted as a literal and percent-encoded in the DSN."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    await admin_db.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{name}'")
+    create = await admin_db.fetchval(
+        "SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, $2::text)", name, password or name
+    )
+    await admin_db.execute(create)
     await admin_db.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
     await admin_db.execute(f"ALTER ROLE {name} SET search_path = {name}")
     db = await admin_db.fetchval("SELECT current_database()")
     await admin_db.execute(f"GRANT CONNECT ON DATABASE {db} TO {name}")
-    host = infra.admin_database_url.split("@", 1)[1]
     try:
-        yield f"postgresql://{name}:{name}@{host}"
+        yield database_url(infra.admin_database_url, user=name, password=password or name)
     finally:
         await admin_db.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", name

@@ -6,6 +6,8 @@ from shared.settings import ServiceSettings
 
 
 class NotificationsSettings(ServiceSettings):
+    # NOTIFICATIONS_DATABASE_URL, or its parts NOTIFICATIONS_DB_HOST/_PORT/_NAME/_USER/_PASSWORD(_FILE).
+    database_env_prefix = "NOTIFICATIONS"
     database_url: str = Field(
         "postgresql://notifications:notifications@127.0.0.1:5432/muba",
         validation_alias="NOTIFICATIONS_DATABASE_URL",

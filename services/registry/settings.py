@@ -4,6 +4,8 @@ from shared.settings import ServiceSettings
 
 
 class RegistrySettings(ServiceSettings):
+    # REGISTRY_DATABASE_URL, or its parts REGISTRY_DB_HOST/_PORT/_NAME/_USER/_PASSWORD(_FILE).
+    database_env_prefix = "REGISTRY"
     database_url: str = Field(
         "postgresql://registry:registry@127.0.0.1:5432/muba", validation_alias="REGISTRY_DATABASE_URL"
     )

@@ -4,6 +4,8 @@ from shared.settings import ServiceSettings
 
 
 class SponsorshipSettings(ServiceSettings):
+    # SPONSORSHIP_DATABASE_URL, or its parts SPONSORSHIP_DB_HOST/_PORT/_NAME/_USER/_PASSWORD(_FILE).
+    database_env_prefix = "SPONSORSHIP"
     database_url: str = Field(
         "postgresql://sponsorship:sponsorship@127.0.0.1:5432/muba",
         validation_alias="SPONSORSHIP_DATABASE_URL",

@@ -1,6 +1,9 @@
 """deploy/compose.yaml (and deploy/compose.ha.yaml, three Kafka brokers, merged onto it): valid
-against the Compose Specification, and in agreement with the setup without Docker
-(deploy/local/*.sh, deploy/local/pom.xml, deploy/sql/*).
+against the Compose Specification, in agreement with the setup without Docker
+(deploy/local/*.sh, deploy/local/pom.xml, deploy/sql/*), and an operator's file: every setting of
+every process listed in deploy/.env.example and passed to the containers that read it, secrets as
+compose secrets (never a value in the file), every Kafka listener SASL, the BPJS simulator only
+under the `demo` profile.
 
 No Docker engine runs here, so `docker compose config` is not available: these tests are what
 keeps the compose file honest. Values are read from the local scripts wherever they are written
@@ -12,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -21,11 +25,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
 from jsonschema import Draft7Validator  # type: ignore[import-untyped,unused-ignore]
+
+from services.notifications.settings import NotificationsSettings
+from services.registry.settings import RegistrySettings
+from services.sponsorship.settings import SponsorshipSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -51,13 +59,26 @@ APP_MODULES: dict[str, str] = {
     "notifications": "services.notifications",
     "bpjs-simulator": "simulators.bpjs",
 }
-# The one-shot container that creates the topics before the others start.
-TOPICS_SERVICE = "kafka-topics"
+# The one-shot container that provisions topics, principals and ACLs before the others start.
+TOPICS_SERVICE = "kafka-provision"
+# The office's CLI (muba/), under the `tools` profile.
+CLI_SERVICE = "muba"
 # The Kafka nodes of compose.ha.yaml, by node id.
 HA_KAFKA_NODES: dict[int, str] = {1: "kafka", 2: "kafka-2", 3: "kafka-3"}
-# Read by every process (shared/settings.py); each service also reads <NAME>_DATABASE_URL and
+# The settings class of each service that owns a schema.
+SERVICE_SETTINGS: dict[str, type[Any]] = {
+    "registry": RegistrySettings,
+    "sponsorship": SponsorshipSettings,
+    "notifications": NotificationsSettings,
+}
+# Read by every process (shared/settings.py); each service also reads <NAME>_DB_* and
 # <NAME>_HTTP_PORT.
 COMMON_ENV = ("KAFKA_BOOTSTRAP_SERVERS", "HTTP_HOST", "LOG_LEVEL")
+# The local TLS listener sits 100 ports above the client one (deploy/local/kafka.sh: 9192, 9194, 9196).
+LOCAL_TLS_PORT_OFFSET = 100
+# Compose's stand-ins for the operator's bind address and Kafka host name.
+BIND = "${MUBA_BIND_ADDRESS:-127.0.0.1}"
+EXTERNAL_HOST = "${MUBA_KAFKA_EXTERNAL_HOST:-localhost}"
 # The PostgreSQL major deploy/local/postgres.sh runs (Debian's package); compose must match it.
 LOCAL_POSTGRES_MAJOR = 15
 INITDB_DIR = PurePosixPath("/docker-entrypoint-initdb.d")
@@ -133,6 +154,26 @@ def published_ports(service: dict[str, Any]) -> set[tuple[int, int]]:
     return pairs
 
 
+def published(service: dict[str, Any]) -> set[tuple[str, int, int]]:
+    """(host address as written, host port, container port) of each published port."""
+    found = set()
+    for entry in service.get("ports", []):
+        address, host_port, container_port = str(entry).rsplit(":", 2)
+        found.add((address, int(interpolate(host_port)), int(interpolate(container_port))))
+    return found
+
+
+def advertised_as_written(env: dict[str, str]) -> dict[str, str]:
+    """KAFKA_ADVERTISED_LISTENERS before interpolation: name -> host:port as written."""
+    return dict(item.split("://", 1) for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+
+
+def local_tls_port(port: int) -> int:
+    """Where deploy/local/kafka.sh puts the TLS listener of the node with client port `port`."""
+    m = re.search(r'tls_port="\$\{KAFKA_TLS_PORT:-\$\(\(port \+ (\d+)\)\)\}"', KAFKA_SH.read_text())
+    return port + (int(m.group(1)) if m else LOCAL_TLS_PORT_OFFSET)
+
+
 def mounts(service: dict[str, Any]) -> list[tuple[str, PurePosixPath]]:
     """(source, container path) of each volume entry."""
     found: list[tuple[str, PurePosixPath]] = []
@@ -163,7 +204,7 @@ def image_tag(service: dict[str, Any]) -> tuple[str, str]:
 def kafka_listeners(value: str) -> dict[str, tuple[str, int]]:
     """`NAME://host:port,...` -> {NAME: (host, port)}."""
     result: dict[str, tuple[str, int]] = {}
-    for item in value.split(","):
+    for item in interpolate(value).split(","):
         name, _, address = item.strip().partition("://")
         host, _, port = address.rpartition(":")
         result[name] = (host, int(port))
@@ -221,6 +262,17 @@ def merge_compose(base: Any, override: Any, key: str = "") -> Any:
     return copy.deepcopy(override)
 
 
+def secret_file_of(compose: dict[str, Any], service: str, container_path: str) -> Path:
+    """The host file of the compose secret a service has mounted at `container_path`."""
+    for entry in compose["services"][service].get("secrets", []):
+        source = entry if isinstance(entry, str) else entry["source"]
+        target = source if isinstance(entry, str) else entry.get("target", source)
+        path = target if target.startswith("/") else f"/run/secrets/{target}"
+        if path == container_path:
+            return (COMPOSE_FILE.parent / compose["secrets"][source]["file"]).resolve()
+    raise AssertionError(f"{service}: no compose secret is mounted at {container_path}")
+
+
 def kafka_env_name(prop: str) -> str:
     """The apache/kafka image maps KAFKA_A_B to a.b (and __ to _, ___ to -)."""
     return "KAFKA_" + prop.replace("-", "___").replace("_", "__").replace(".", "_").upper()
@@ -240,7 +292,7 @@ def compose() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = compose["services"]
-    expected = {"kafka", "postgres", TOPICS_SERVICE, *APP_MODULES}
+    expected = {"kafka", "postgres", TOPICS_SERVICE, CLI_SERVICE, *APP_MODULES}
     assert set(found) == expected, f"compose services {sorted(found)} != {sorted(expected)}"
     return found
 
@@ -257,7 +309,7 @@ def compose_ha_override() -> dict[str, Any]:
 def compose_ha(compose: dict[str, Any], compose_ha_override: dict[str, Any]) -> dict[str, Any]:
     """compose.yaml with compose.ha.yaml merged onto it, as `docker compose -f ... -f ...` does."""
     merged: dict[str, Any] = merge_compose(compose, compose_ha_override)
-    expected = {"postgres", TOPICS_SERVICE, *APP_MODULES, *HA_KAFKA_NODES.values()}
+    expected = {"postgres", TOPICS_SERVICE, CLI_SERVICE, *APP_MODULES, *HA_KAFKA_NODES.values()}
     assert set(merged["services"]) == expected, sorted(merged["services"])
     return merged
 
@@ -354,19 +406,28 @@ def test_kafka_is_a_single_kraft_node_with_internal_and_host_listeners(
     assert node_id == env["KAFKA_NODE_ID"]
     assert int(voter.rpartition(":")[2]) == listeners[controller][1]
 
-    # The host listener: advertised as localhost on the port the local broker uses, and published.
+    # The host listener: this host's loopback only, SASL without TLS, on the local broker's port.
     local_port = int(shell_assignment_default(KAFKA_SH, "port"))
-    external = [name for name, (host, port) in advertised.items() if host == "localhost"]
-    assert len(external) == 1, f"no single listener advertised on localhost: {advertised}"
-    assert advertised[external[0]] == ("localhost", local_port)
-    assert (local_port, listeners[external[0]][1]) in published_ports(kafka)
+    written = advertised_as_written(env)
+    host = [name for name, address in written.items() if address.startswith("localhost:")]
+    assert len(host) == 1, f"no single listener advertised on localhost: {written}"
+    assert advertised[host[0]] == ("localhost", local_port)
+    assert protocols[host[0]] == "SASL_PLAINTEXT"
+    assert ("127.0.0.1", local_port, listeners[host[0]][1]) in published(kafka), "published off loopback"
+
+    # The external listener: TLS, advertised as the operator's host name, on the local TLS port.
+    external = [name for name, address in written.items() if address.startswith(EXTERNAL_HOST + ":")]
+    assert len(external) == 1, f"no single listener advertised as {EXTERNAL_HOST}: {written}"
+    assert protocols[external[0]] == "SASL_SSL"
+    assert advertised[external[0]] == ("localhost", local_tls_port(local_port))
+    assert (BIND, local_tls_port(local_port), listeners[external[0]][1]) in published(kafka)
 
     # The internal listener: what the application containers bootstrap from.
     internal = [name for name, (host, _) in advertised.items() if host == kafka.get("hostname", "kafka")]
     assert len(internal) == 1, f"no single listener advertised on the compose network: {advertised}"
     assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == internal[0]
     bootstrap = "{}:{}".format(*advertised[internal[0]])
-    for name in APP_MODULES:
+    for name in (*APP_MODULES, TOPICS_SERVICE, CLI_SERVICE):
         assert environment(services[name])["KAFKA_BOOTSTRAP_SERVERS"] == bootstrap, name
 
 
@@ -391,6 +452,17 @@ SHARED_KAFKA_PROPERTIES = (
 )
 
 
+# Security settings of design10.md that compose sets; where deploy/local/kafka.sh writes the same
+# property it must agree (the local broker gets them with the lead's SASL setup).
+SECURITY_KAFKA_PROPERTIES = {
+    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "allow.everyone.if.no.acl.found": "false",
+    "super.users": "User:admin;User:broker;User:controller",
+    "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+    "sasl.mechanism.controller.protocol": "PLAIN",
+}
+
+
 def assert_same_kafka_settings(service: str, env: dict[str, str], local: dict[str, str]) -> None:
     for prop in SHARED_KAFKA_PROPERTIES:
         name = kafka_env_name(prop)
@@ -398,6 +470,11 @@ def assert_same_kafka_settings(service: str, env: dict[str, str], local: dict[st
         assert env[name] == local[prop], (
             f"{service} {prop}: compose {env[name]!r}, deploy/local/kafka.sh {local[prop]!r}"
         )
+    for prop, value in SECURITY_KAFKA_PROPERTIES.items():
+        name = kafka_env_name(prop)
+        assert env.get(name) == value, f"{service} {prop}: {env.get(name)!r}, design10.md says {value!r}"
+        if prop in local:
+            assert local[prop] == value, f"deploy/local/kafka.sh {prop}: {local[prop]!r}, compose {value!r}"
 
 
 def test_kafka_settings_match_the_local_broker(services: dict[str, dict[str, Any]]) -> None:
@@ -425,6 +502,14 @@ def test_topics_are_created_by_a_one_shot_service_before_the_apps_start(
     ]
     # A one-shot: restarting it after it succeeded would keep it from ever "completing".
     assert topics.get("restart", "no") == "no"
+    # As the admin principal, with every principal's password file where provisioning looks for them.
+    env = environment(topics)
+    assert env["KAFKA_USERNAME"] == "admin"
+    secrets_dir = PurePosixPath(env["MUBA_SECRETS_DIR"])
+    assert PurePosixPath(env["KAFKA_PASSWORD_FILE"]) == secrets_dir / "kafka" / "admin"
+    kafka_folder = [(bind_source(src), target) for src, target in mounts(topics) if "/" in src]
+    assert kafka_folder == [((DEPLOY / "secrets" / "kafka").resolve(), secrets_dir / "kafka")], kafka_folder
+    assert all(str(v).endswith(":ro") for v in topics["volumes"]), "provisioning only reads the passwords"
     assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
     registry = services["registry"]
     assert (topics["image"], topics["build"]) == (registry["image"], registry["build"])
@@ -478,13 +563,18 @@ def test_ha_kafka_nodes_match_the_local_three_broker_cluster(compose_ha: dict[st
         voters = dict(v.split("@") for v in env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
         assert voters == {str(i): f"{n}:{listeners[controller][1]}" for i, n in HA_KAFKA_NODES.items()}
 
-        # Clients on the host: node N on the port the local cluster gives node N.
+        # Clients on the host: node N on the ports the local cluster gives node N (client and TLS).
         advertised = kafka_listeners(env["KAFKA_ADVERTISED_LISTENERS"])
         assert controller not in advertised
-        external = [n for n, (host, _) in advertised.items() if host == "localhost"]
-        assert len(external) == 1, advertised
-        assert advertised[external[0]][1] == bootstrap_ports[node_id - 1], name
-        assert (bootstrap_ports[node_id - 1], listeners[external[0]][1]) in published_ports(node), name
+        written = advertised_as_written(env)
+        host = [n for n, address in written.items() if address.startswith("localhost:")]
+        external = [n for n, address in written.items() if address.startswith(EXTERNAL_HOST + ":")]
+        assert len(host) == len(external) == 1, written
+        port = bootstrap_ports[node_id - 1]
+        assert advertised[host[0]][1] == port, name
+        assert ("127.0.0.1", port, listeners[host[0]][1]) in published(node), name
+        assert advertised[external[0]][1] == local_tls_port(port), name
+        assert (BIND, local_tls_port(port), listeners[external[0]][1]) in published(node), name
         internal = env["KAFKA_INTER_BROKER_LISTENER_NAME"]
         assert advertised[internal][0] == node.get("hostname", name)
 
@@ -504,7 +594,7 @@ def test_ha_clients_bootstrap_from_every_broker_and_wait_for_them(compose_ha: di
         env = environment(services[name])
         advertised = kafka_listeners(env["KAFKA_ADVERTISED_LISTENERS"])
         internal.append("{}:{}".format(*advertised[env["KAFKA_INTER_BROKER_LISTENER_NAME"]]))
-    for name in (*APP_MODULES, TOPICS_SERVICE):
+    for name in (*APP_MODULES, TOPICS_SERVICE, CLI_SERVICE):
         service = services[name]
         assert environment(service)["KAFKA_BOOTSTRAP_SERVERS"].split(",") == internal, name
         for node in HA_KAFKA_NODES.values():
@@ -556,8 +646,10 @@ def test_postgres_database_port_volume_and_healthcheck(compose: dict[str, Any]) 
     assert "pg_isready" in healthcheck_command(postgres)
     data = {target: source for source, target in mounts(postgres)}
     assert data.get(PurePosixPath("/var/lib/postgresql/data")) in compose["volumes"]
-    assert referenced_variables(env["POSTGRES_PASSWORD"]).get("POSTGRES_PASSWORD"), (
-        "POSTGRES_PASSWORD must come from ${POSTGRES_PASSWORD:-default}"
+    assert "POSTGRES_PASSWORD" not in env, "the superuser's password belongs in a secret"
+    assert (
+        secret_file_of(compose, "postgres", env["POSTGRES_PASSWORD_FILE"])
+        == DEPLOY / "secrets/postgres/postgres"
     )
 
 
@@ -591,35 +683,65 @@ def test_init_script_passes_exactly_the_variables_init_sql_uses() -> None:
 def test_password_defaults_agree_with_the_local_setup(services: dict[str, dict[str, Any]]) -> None:
     local = shell_defaults(POSTGRES_SH)
     in_image = shell_defaults(INIT_SH)
-    postgres_env = environment(services["postgres"])
     for service in SERVICES:
         variable, default = local[f"{service}_password"]
         assert default == service, f"deploy/local/postgres.sh: {service}'s default password is {default!r}"
         assert in_image[f"{service}_password"] == (variable, default), f"00-init.sh, {service}"
-        # The postgres container hands the same variable, with the same default, to 00-init.sh.
-        assert referenced_variables(postgres_env[variable]) == {variable: default}, f"postgres {variable}"
+        # 00-init.sh reads <SERVICE>_DB_PASSWORD_FILE first: the postgres container gives it a secret.
+        # (tests/services/test_db_dsn.py runs it with such files against a PostgreSQL of its own.)
+        loop = re.search(r"^for \w+ in ([A-Z ]+); do\n.*?_DB_PASSWORD_FILE", INIT_SH.read_text(), re.M | re.S)
+        assert loop and service.upper() in loop.group(1).split(), f"00-init.sh does not read {variable}_FILE"
+
+
+def test_each_role_is_created_with_the_password_its_service_logs_in_with(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """The postgres container creates each role from one secret file; the service reads the same file."""
+    postgres_env = environment(services["postgres"])
+    for service in SERVICES:
+        variable = f"{service.upper()}_DB_PASSWORD"
+        assert variable not in postgres_env, f"postgres: {variable} must come from a secret"
+        created_with = secret_file_of(compose, "postgres", postgres_env[f"{variable}_FILE"])
+        env = environment(services[service])
+        assert variable not in env, f"{service}: {variable} must come from a secret"
+        logs_in_with = secret_file_of(compose, service, env[f"{variable}_FILE"])
+        assert created_with == logs_in_with == DEPLOY / "secrets" / "postgres" / service, service
 
 
 # --- (b) the application containers ---------------------------------------------------------------
 
 
-def test_every_service_connects_as_its_own_role_to_muba(services: dict[str, dict[str, Any]]) -> None:
+def test_every_service_connects_as_its_own_role_to_muba(
+    compose: dict[str, Any],
+    services: dict[str, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The DSN each service builds from what compose gives it (its settings class, for real)."""
     dbname = shell_assignment_default(POSTGRES_SH, "dbname")
-    local = shell_defaults(POSTGRES_SH)
+    postgres_env = environment(services["postgres"])
+    assert postgres_env["POSTGRES_DB"] == dbname
     postgres_port = {container for _, container in published_ports(services["postgres"])}
-    for service in SERVICES:
-        env = environment(services[service])
+    for service, settings_class in SERVICE_SETTINGS.items():
+        env = {k: interpolate(v) for k, v in environment(services[service]).items()}
         urls = {k for k in env if k.endswith("_DATABASE_URL")}
-        assert urls == {f"{service.upper()}_DATABASE_URL"}, f"{service} must see only its own database URL"
-        raw = env[f"{service.upper()}_DATABASE_URL"]
-        variable, default = local[f"{service}_password"]
-        assert referenced_variables(raw) == {variable: default}, f"{service}: password not from {variable}"
-        url = urlsplit(interpolate(raw))
+        assert not urls, f"{service}: a URL would carry the password; compose gives the parts ({urls})"
+        others = {k for k in env if re.match(r"[A-Z]+_DB_", k) and not k.startswith(f"{service.upper()}_DB_")}
+        assert not others, f"{service} sees another service's database settings: {others}"
+        password = tmp_path / f"{service}-password"
+        password.write_text("p@ss/w#rd?%: é\n")
+        env[f"{service.upper()}_DB_PASSWORD_FILE"] = str(password)
+        for key in list(os.environ):
+            if key.startswith(f"{service.upper()}_D"):
+                monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        url = urlsplit(settings_class().database_url)
         assert url.scheme in {"postgresql", "postgres"}
-        assert (url.username, url.password) == (service, default)
+        assert (unquote(url.username or ""), unquote(url.password or "")) == (service, "p@ss/w#rd?%: é")
         assert url.hostname == "postgres" and url.port in postgres_port
         assert url.path == f"/{dbname}"
-    assert not any(k.endswith("_DATABASE_URL") for k in environment(services["bpjs-simulator"]))
+    assert not any(re.search(r"_DATABASE_URL|_DB_", k) for k in environment(services["bpjs-simulator"]))
 
 
 def test_every_variable_the_services_read_is_set(services: dict[str, dict[str, Any]]) -> None:
@@ -627,11 +749,10 @@ def test_every_variable_the_services_read_is_set(services: dict[str, dict[str, A
         env = environment(services[name])
         required = set(COMMON_ENV)
         if name in SERVICES:
-            required |= {f"{name.upper()}_DATABASE_URL", f"{name.upper()}_HTTP_PORT"}
-            settings = ROOT / "services" / name / "settings.py"
-            if settings.is_file():  # whatever the service's own settings read without a usable default
-                aliases = re.findall(r"""validation_alias\s*=\s*["']([A-Z0-9_]+)["']""", settings.read_text())
-                required |= {a for a in aliases if a.endswith(("_DATABASE_URL", "_HTTP_PORT"))}
+            required |= {
+                f"{name.upper()}_DB_{part}" for part in ("HOST", "PORT", "NAME", "USER", "PASSWORD_FILE")
+            }
+            required.add(f"{name.upper()}_HTTP_PORT")
         missing = required - set(env)
         assert not missing, f"{name} lacks {sorted(missing)}"
         assert env["HTTP_HOST"] == "0.0.0.0", f"{name} must listen on all interfaces in its container"
@@ -668,14 +789,19 @@ def test_app_healthchecks_hit_healthz_on_their_own_port(services: dict[str, dict
         env = environment(app)
         port_vars = [k for k in env if k.endswith("_HTTP_PORT")]
         assert len(port_vars) == 1, f"{name}: one *_HTTP_PORT expected, found {port_vars}"
-        port = int(env[port_vars[0]])
+        port = int(interpolate(env[port_vars[0]]))
         check = healthcheck_command(app)
         assert "urllib.request" in check and "curl" not in check, f"{name}: {check}"
-        assert f"http://127.0.0.1:{port}/healthz" in check, f"{name}: healthcheck misses port {port}"
+        # The port the process listens on, whatever the operator set it to.
+        assert f"os.environ['{port_vars[0]}']" in check and "/healthz" in check, f"{name}: {check}"
+        assert "http://127.0.0.1:" in check
         if name in SERVICES:
             assert port_vars[0] == f"{name.upper()}_HTTP_PORT"
             assert port == SERVICES[name]
             assert (port, port) in published_ports(app), f"{name}: port {port} not published"
+            # Host and container port follow the same setting.
+            raw = " ".join(str(p) for p in app["ports"])
+            assert raw.count(f"${{{port_vars[0]}:-{port}}}") == 2, f"{name}: {raw}"
 
 
 # --- the image -------------------------------------------------------------------------------------
@@ -695,3 +821,527 @@ def test_dockerfile_builds_a_slim_non_root_image_of_the_project() -> None:
     assert re.findall(r"^CMD\s+(.+)$", text, re.MULTILINE)[-1] == '["python", "-m", "services.registry"]'
     ignored = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
     assert {".venv", ".cache", ".git", "tests", "bench/results"} <= ignored
+
+
+# --- (c) an operator's file: settings, secrets, profiles, SASL everywhere --------------------------------
+
+ENV_EXAMPLE = DEPLOY / ".env.example"
+SECRETS_SH = DEPLOY / "compose" / "secrets.sh"
+KAFKA_START = DEPLOY / "compose" / "kafka-start.sh"
+# design10.md: the Kafka client settings every Kafka client reads (shared.kafka_security).
+KAFKA_CLIENT_SETTINGS = (
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_USERNAME",
+    "KAFKA_PASSWORD",
+    "KAFKA_PASSWORD_FILE",
+    "KAFKA_SSL_CAFILE",
+    "MUBA_SECRETS_DIR",
+)
+# design10.md: HTTP tokens, read by every process built on shared/settings.py.
+HTTP_SETTINGS = ("MUBA_API_TOKENS_FILE", "MUBA_OPERATOR_TOKEN", "MUBA_OPERATOR_TOKEN_FILE")
+# design10.md's principals (partners come later, one each) and the container each runs in.
+PRINCIPALS = ("admin", "broker", "controller", "registry", "sponsorship", "notifications", "bpjs", "operator")
+CONTAINER_PRINCIPALS = {
+    "registry": "registry",
+    "sponsorship": "sponsorship",
+    "notifications": "notifications",
+    "bpjs-simulator": "bpjs",
+    CLI_SERVICE: "operator",
+    TOPICS_SERVICE: "admin",
+}
+KAFKA_CLIENTS = tuple(CONTAINER_PRINCIPALS)
+
+
+def raw_environment(service: dict[str, Any]) -> dict[str, str | None]:
+    """The environment as written: None for a pass-through entry (`NAME:` with no value)."""
+    env = service.get("environment", {})
+    assert isinstance(env, dict), "environment is written as a mapping"
+    return {str(k): None if v is None else str(v) for k, v in env.items()}
+
+
+def pydantic_settings(cls: type[Any], base: type[Any] | None = None) -> dict[str, Any]:
+    """alias -> field of a settings class (only its own fields when `base` is given)."""
+    found = {}
+    for name, field in cls.model_fields.items():
+        if base is not None and name in base.model_fields and field == base.model_fields[name]:
+            continue
+        if isinstance(field.validation_alias, str):
+            found[field.validation_alias] = field
+    return found
+
+
+class RecordingEnviron(dict[str, str]):
+    """An empty environment that notes every name it is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(str(key))
+        return super().__contains__(key)
+
+
+def cli_settings() -> set[str]:
+    from muba.config import Config
+
+    environ = RecordingEnviron()
+    Config.from_env(environ)
+    assert environ.asked, "muba.config.Config.from_env read nothing"
+    return environ.asked
+
+
+def readers() -> dict[str, set[str]]:
+    """Every setting any process reads -> the compose containers of the processes that read it
+    (empty: no container of compose.yaml runs that process)."""
+    from shared.settings import ServiceSettings
+    from simulators.bpjs.settings import SimulatorSettings
+    from simulators.gateway.settings import GatewaySimulatorSettings
+
+    found: dict[str, set[str]] = {}
+
+    def read_by(names: Any, *containers: str) -> None:
+        for name in names:
+            found.setdefault(name, set()).update(containers)
+
+    read_by(pydantic_settings(ServiceSettings), *APP_MODULES)
+    read_by(HTTP_SETTINGS, *APP_MODULES)
+    read_by(["MUBA_CLOCK_SKEW_S"], *APP_MODULES)  # shared/clock.py
+    read_by(KAFKA_CLIENT_SETTINGS, *KAFKA_CLIENTS)
+    read_by(["TOPIC_PREFIX", "LOG_LEVEL"], TOPICS_SERVICE)  # shared.kafka_admin reads ServiceSettings
+    for service, cls in SERVICE_SETTINGS.items():
+        read_by(pydantic_settings(cls, ServiceSettings), service)
+        prefix = cls.database_env_prefix
+        assert prefix == service.upper()
+        read_by([f"{prefix}_DATABASE_URL"], service)
+        read_by(
+            [f"{prefix}_DB_{p}" for p in ("HOST", "PORT", "NAME", "USER", "PASSWORD", "PASSWORD_FILE")],
+            service,
+        )
+    read_by(pydantic_settings(SimulatorSettings, ServiceSettings), "bpjs-simulator")
+    read_by(pydantic_settings(GatewaySimulatorSettings, ServiceSettings))
+    read_by(cli_settings(), CLI_SERVICE)
+    found.pop("", None)
+    return found
+
+
+def env_example() -> tuple[dict[str, str], set[str], set[str], set[str]]:
+    """deploy/.env.example: assignments, commented assignments (pass-through, unset by default),
+    the names compose fixes itself, the names not used under compose."""
+    assigned: dict[str, str] = {}
+    commented: set[str] = set()
+    fixed: set[str] = set()
+    unused: set[str] = set()
+    section = ""
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.startswith("# ---"):
+            section = line
+            continue
+        if m := re.fullmatch(r"([A-Z][A-Z0-9_]*)=(.*)", line):
+            assert m.group(1) not in assigned, f".env.example sets {m.group(1)} twice"
+            assigned[m.group(1)] = m.group(2)
+        elif m := re.fullmatch(r"#([A-Z][A-Z0-9_]*)=.*", line):
+            commented.add(m.group(1))
+        elif m := re.match(r"#\s+([A-Z][A-Z0-9_]*(?:,\s*[A-Z][A-Z0-9_]*)*)(?:\s|$)", line):
+            names = {n.strip() for n in m.group(1).split(",")}
+            if "Set by compose.yaml" in section:
+                fixed |= names
+            elif "Not used under compose" in section:
+                unused |= names
+    return assigned, commented, fixed, unused
+
+
+def test_every_setting_is_listed_in_env_example_and_reaches_its_containers(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    assigned, commented, fixed, unused = env_example()
+    listed = set(re.findall(r"[A-Z][A-Z0-9_]+", ENV_EXAMPLE.read_text()))
+    problems = []
+    for setting, containers in sorted(readers().items()):
+        if setting not in listed:
+            problems.append(f"{setting}: not in deploy/.env.example")
+            continue
+        if not containers and setting not in unused:
+            problems.append(f"{setting}: no container reads it; list it under 'Not used under compose'")
+        for container in sorted(containers):
+            env = raw_environment(services[container])
+            if setting in unused:
+                if setting in env:
+                    problems.append(f"{container}: {setting} is listed as not used, yet compose sets it")
+                continue
+            if setting not in env:
+                problems.append(f"{container} reads {setting}, compose does not pass it")
+                continue
+            value = env[setting]
+            if value is None:  # pass-through: unset unless the operator sets it
+                if setting not in commented:
+                    problems.append(f"{setting}: passed through; .env.example must show it as #{setting}=")
+                continue
+            variables = referenced_variables(value)
+            if not variables:
+                if setting not in fixed:
+                    problems.append(
+                        f"{container}: {setting}={value!r} is fixed by compose, not listed as such"
+                    )
+                continue
+            for variable in variables:
+                if variable not in assigned:
+                    problems.append(f"{container}: {setting} comes from ${{{variable}}}, not in .env.example")
+    assert not problems, "\n".join(problems)
+
+
+def test_env_example_values_are_the_defaults_of_compose_and_of_the_code(
+    compose: dict[str, Any], compose_ha_override: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from muba.config import Config
+    from shared.settings import ServiceSettings
+    from simulators.bpjs.settings import SimulatorSettings
+
+    assigned, _, _, _ = env_example()
+    compose_defaults: dict[str, set[str]] = {}
+    for text in strings_in([compose, compose_ha_override]):
+        for name, default in referenced_variables(text).items():
+            compose_defaults.setdefault(name, set()).add(default or "")
+    for name, defaults in compose_defaults.items():
+        assert len(defaults) == 1, f"${{{name}}} has several defaults in compose: {defaults}"
+        assert name in assigned, f"${{{name}}} is not in .env.example"
+        assert assigned[name] == next(iter(defaults)), (
+            f"{name}: .env.example {assigned[name]!r}, compose {defaults}"
+        )
+    assert set(assigned) - {"COMPOSE_PROFILES"} <= set(compose_defaults), (
+        f".env.example sets what compose never reads: {sorted(set(assigned) - set(compose_defaults))}"
+    )
+
+    # Each container setting's compose default is what the code would use without it.
+    for key in list(os.environ):
+        monkeypatch.delenv(key)
+    classes: dict[str, list[type[Any]]] = {name: [ServiceSettings] for name in APP_MODULES}
+    for service, cls in SERVICE_SETTINGS.items():
+        classes[service] = [cls]
+    classes["bpjs-simulator"] = [SimulatorSettings]
+    checked = 0
+    for container, service in compose["services"].items():
+        for setting, value in raw_environment(service).items():
+            variables = referenced_variables(value or "")
+            if (
+                len(variables) != 1
+                or value != f"${{{next(iter(variables))}:-{next(iter(variables.values()))}}}"
+            ):
+                continue
+            default = interpolate(value or "")
+            if container == CLI_SERVICE:
+                given_config, default_config = Config.from_env({setting: default}), Config.from_env({})
+                for field in dataclasses.fields(Config):
+                    if "environ" in field.name:  # a copy of the environment it was given, not a setting
+                        continue
+                    assert getattr(given_config, field.name) == getattr(default_config, field.name), (
+                        f"muba CLI {setting}: {field.name}"
+                    )
+                checked += 1
+                continue
+            for cls in classes.get(container, []):
+                fields = pydantic_settings(cls)
+                if setting not in fields:
+                    continue
+                with monkeypatch.context() as m:
+                    m.setenv(setting, default)
+                    given = getattr(cls(), fields[setting].alias or "", None)
+                    given = cls().model_dump()[
+                        next(n for n, f in cls.model_fields.items() if f is fields[setting])
+                    ]
+                field_default = fields[setting].default
+                if default == "" and field_default is None:
+                    continue  # empty is unset (INSTANCE_ID)
+                assert given == field_default, (
+                    f"{container} {setting}: compose {default!r}, code {field_default!r}"
+                )
+                checked += 1
+    assert checked >= 25, f"only {checked} defaults compared"
+
+
+def test_no_secret_value_is_written_in_the_compose_files(tmp_path: Path) -> None:
+    """Generate the secrets, then look for every one of them in the files; and structurally: every
+    setting that holds a credential is a path to a mounted secret, or passed through unset."""
+    out = tmp_path / "secrets"
+    done = subprocess.run(
+        ["bash", str(SECRETS_SH)],
+        env={**os.environ, "MUBA_SECRETS_OUT": str(out)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    texts = {path.name: path.read_text() for path in (COMPOSE_FILE, COMPOSE_HA_FILE, ENV_EXAMPLE)}
+    for secret in out.rglob("*"):
+        if secret.is_file() and secret.suffix != ".pem" and secret.name != "ca.key":
+            for value in re.findall(r"[A-Za-z0-9_-]{32,}", secret.read_text()):
+                for name, text in texts.items():
+                    assert value not in text, f"{name} holds the value of {secret.relative_to(out)}"
+    for document in (yaml.safe_load(COMPOSE_FILE.read_text()), yaml.safe_load(COMPOSE_HA_FILE.read_text())):
+        for container, service in document["services"].items():
+            for setting, value in raw_environment(service).items():
+                if re.search(r"PASSWORD|TOKEN|SECRET|_KEY\b|DATABASE_URL|JAAS", setting):
+                    if setting.endswith(("_FILE", "_LOCATION", "_DIR")):
+                        assert value and value.startswith("/run/secrets/"), f"{container} {setting}={value}"
+                    else:
+                        assert value is None, f"{container}: {setting} carries a credential in the file"
+
+
+def test_every_secret_file_is_generated_gitignored_and_kept_out_of_images(
+    compose: dict[str, Any], compose_ha: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "secrets"
+    env = {**os.environ, "MUBA_SECRETS_OUT": str(out), "MUBA_KAFKA_EXTERNAL_HOST": "kafka.muba.example"}
+    first = subprocess.run(["bash", str(SECRETS_SH)], env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    folder = (DEPLOY / "secrets").resolve()
+    for name, secret in compose["secrets"].items():
+        source = (COMPOSE_FILE.parent / secret["file"]).resolve()
+        assert source.is_relative_to(folder), f"secret {name} lives outside deploy/secrets: {source}"
+        generated = out / source.relative_to(folder)
+        assert generated.is_file() and generated.stat().st_size > 0, f"secrets.sh does not generate {name}"
+        # Readable by the containers' own users (bind mounts keep the host's mode), in a 0700 folder.
+        assert generated.stat().st_mode & 0o777 == 0o644, f"{name}: {oct(generated.stat().st_mode)}"
+    assert out.stat().st_mode & 0o777 == 0o700
+    assert (out / "tls" / "ca.key").stat().st_mode & 0o777 == 0o600
+    # Every principal of design10.md, and every container's principal, has its password file.
+    for principal in {*PRINCIPALS, *CONTAINER_PRINCIPALS.values()}:
+        assert (out / "kafka" / principal).is_file(), principal
+    # The broker certificate: signed by the CA, valid for the external host name and localhost.
+    keystore = out / "tls" / "broker-keystore.pem"
+    for host in ("kafka.muba.example", "localhost"):
+        checked = subprocess.run(
+            ["openssl", "x509", "-noout", "-checkhost", host, "-in", str(keystore)],
+            capture_output=True,
+            text=True,
+        )
+        assert "does match" in checked.stdout, checked.stdout
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(out / "tls" / "ca.pem"), str(keystore)],
+        capture_output=True,
+        text=True,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert keystore.read_text().startswith("-----BEGIN PRIVATE KEY-----"), "Kafka's PEM keystore wants PKCS#8"
+    # A second run replaces nothing.
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    second = subprocess.run(["bash", str(SECRETS_SH)], env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0 and before == {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    # Never committed, never in a build context.
+    for path in ("deploy/secrets/kafka/admin", "deploy/.env"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, capture_output=True)
+        assert ignored.returncode == 0, f"{path} must be gitignored"
+    assert {"deploy/secrets", "deploy/.env"} <= {
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+    }
+    # Every secret a service of the merged files uses is declared.
+    for container, service in compose_ha["services"].items():
+        for entry in service.get("secrets", []):
+            source = entry if isinstance(entry, str) else entry["source"]
+            assert source in compose["secrets"], f"{container}: secret {source} is not declared"
+
+
+def test_each_kafka_client_runs_as_its_own_principal(compose: dict[str, Any]) -> None:
+    seen = set()
+    for container, principal in CONTAINER_PRINCIPALS.items():
+        env = environment(compose["services"][container])
+        assert env["KAFKA_USERNAME"] == principal, container
+        assert (
+            env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+            and env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        )
+        if container == TOPICS_SERVICE:
+            continue  # reads the folder of every principal's password (test above)
+        assert (
+            secret_file_of(compose, container, env["KAFKA_PASSWORD_FILE"])
+            == DEPLOY / "secrets/kafka" / principal
+        )
+        seen.add(principal)
+    assert len(seen) == len(CONTAINER_PRINCIPALS) - 1, "two containers share a principal"
+    # secrets.sh generates exactly design10.md's principals.
+    generated = re.search(r"^KAFKA_PRINCIPALS=\(([^)]*)\)", SECRETS_SH.read_text(), re.MULTILINE)
+    assert generated and set(generated.group(1).split()) == set(PRINCIPALS)
+
+
+def test_the_bpjs_simulator_starts_only_with_the_demo_profile(compose_ha: dict[str, Any]) -> None:
+    for name, service in compose_ha["services"].items():
+        profiles = service.get("profiles", [])
+        if name == "bpjs-simulator":
+            assert profiles == ["demo"], "a production `up` must never start the simulator"
+        elif name == CLI_SERVICE:
+            assert profiles == ["tools"]
+        else:
+            assert not profiles, f"{name} would not start with a plain `up`"
+            # Nothing a plain `up` starts may need the simulator (compose would then start it).
+            assert "bpjs-simulator" not in service.get("depends_on", {}), name
+    text = ENV_EXAMPLE.read_text()
+    assert re.search(r"^COMPOSE_PROFILES=$", text, re.MULTILINE), "production is the default"
+
+
+def kafka_nodes(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        n: s for n, s in document["services"].items() if str(s.get("image", "")).startswith("apache/kafka")
+    }
+
+
+@pytest.mark.parametrize("which", ["compose.yaml", "both merged"])
+def test_every_kafka_listener_is_sasl(
+    which: str, compose: dict[str, Any], compose_ha: dict[str, Any]
+) -> None:
+    document = compose if which == "compose.yaml" else compose_ha
+    nodes = kafka_nodes(document)
+    assert len(nodes) == (1 if which == "compose.yaml" else 3)
+    for name, node in nodes.items():
+        env = environment(node)
+        protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        listeners = kafka_listeners(env["KAFKA_LISTENERS"])
+        assert set(listeners) <= set(protocols)
+        for listener in listeners:
+            assert protocols[listener].startswith("SASL_"), f"{name}: {listener} is {protocols[listener]}"
+        # A listener published off loopback is the TLS one, with the generated keystore.
+        off_loopback = {container for address, _, container in published(node) if address != "127.0.0.1"}
+        assert off_loopback, f"{name}: nothing for clients off the host"
+        for listener, (_, port) in listeners.items():
+            if port in off_loopback:
+                assert protocols[listener] == "SASL_SSL", f"{name}: {listener} is reachable off the host"
+                prefix = f"KAFKA_LISTENER_NAME_{listener}_SSL_KEYSTORE_"
+                assert env[prefix + "TYPE"] == "PEM"
+                assert secret_file_of(document, name, env[prefix + "LOCATION"]) == (
+                    DEPLOY / "secrets/tls/broker-keystore.pem"
+                )
+        controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+        assert env[f"KAFKA_LISTENER_NAME_{controller}_SASL_ENABLED_MECHANISMS"] == "PLAIN"
+        assert env["KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL"] == "PLAIN"
+        for listener in set(listeners) - {controller}:
+            assert env[f"KAFKA_LISTENER_NAME_{listener}_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512", listener
+        assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+        assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+        assert set(env["KAFKA_SUPER_USERS"].split(";")) == {"User:admin", "User:broker", "User:controller"}
+        # The advertised host off the compose network is the operator's, localhost by default.
+        advertised = raw_environment(node)["KAFKA_ADVERTISED_LISTENERS"] or ""
+        assert "${MUBA_KAFKA_EXTERNAL_HOST:-localhost}" in advertised, name
+        # The start script that brings the passwords and the SCRAM bootstrap, and an authenticated healthcheck.
+        assert node["command"] == ["bash", "/muba/kafka-start.sh"], name
+        assert (KAFKA_START.resolve(), PurePosixPath("/muba/kafka-start.sh")) in [
+            (bind_source(s), t) for s, t in mounts(node) if "/" in s
+        ]
+        assert set(node["secrets"]) == {
+            "kafka_broker_password",
+            "kafka_controller_password",
+            "kafka_admin_password",
+            "kafka_broker_keystore",
+        }
+        assert "--command-config /opt/kafka/config/muba-client.properties" in healthcheck_command(node)
+
+
+def test_the_three_kafka_nodes_agree(compose_ha: dict[str, Any]) -> None:
+    """Anchors do not cross files: what compose.ha.yaml writes again for nodes 2 and 3 must match node 1."""
+    per_node = {"KAFKA_NODE_ID", "KAFKA_ADVERTISED_LISTENERS"}
+    nodes = kafka_nodes(compose_ha)
+    first = environment(nodes["kafka"])
+    for name, node in nodes.items():
+        env = environment(node)
+        assert {k: v for k, v in env.items() if k not in per_node} == {
+            k: v for k, v in first.items() if k not in per_node
+        }, name
+        for key in ("image", "command", "secrets", "healthcheck", "stop_grace_period"):
+            assert node.get(key) == nodes["kafka"].get(key), f"{name}: {key}"
+
+
+def test_the_start_script_renders_the_compose_environment_with_the_secrets(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """kafka-start.sh's server.properties: every KAFKA_* of the container (the image's naming), the
+    JVM variables left out, the JAAS lines carrying the passwords from the secret files."""
+    secrets = tmp_path / "run-secrets"
+    secrets.mkdir()
+    values = {name: f"{name}-Value_0123456789" for name in compose["services"]["kafka"]["secrets"]}
+    for name, value in values.items():
+        (secrets / name).write_text(value + "\n")
+    env = {k: interpolate(v) for k, v in environment(compose["services"]["kafka"]).items()}
+    done = subprocess.run(
+        ["bash", str(KAFKA_START), "render"],
+        env={
+            "PATH": os.environ["PATH"],
+            **env,
+            "MUBA_KAFKA_SECRETS": str(secrets),
+            "MUBA_KAFKA_CONFIG_DIR": str(tmp_path / "config"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    props = dict(line.split("=", 1) for line in done.stdout.splitlines() if line and not line.startswith("#"))
+    rendered = {kafka_env_name(p): v for p, v in props.items() if "jaas" not in p}
+    expected = {k: v for k, v in env.items() if k.startswith("KAFKA_") and k != "KAFKA_HEAP_OPTS"}
+    assert rendered == expected
+    controller = values["kafka_controller_password"]
+    assert props["listener.name.controller.plain.sasl.jaas.config"].count(f'"{controller}"') == 2
+    broker = props["listener.name.internal.scram-sha-512.sasl.jaas.config"]
+    assert f'username="broker" password="{values["kafka_broker_password"]}"' in broker
+    assert "listener.name.external.scram-sha-512.sasl.jaas.config" in props
+    assert (tmp_path / "config" / "muba-server.properties").stat().st_mode & 0o777 == 0o600
+    # A password the JAAS and SCRAM syntax cannot carry is refused, not half-written.
+    (secrets / "kafka_broker_password").write_text('bad" password\n')
+    refused = subprocess.run(
+        ["bash", str(KAFKA_START), "render"],
+        env={
+            "PATH": os.environ["PATH"],
+            **env,
+            "MUBA_KAFKA_SECRETS": str(secrets),
+            "MUBA_KAFKA_CONFIG_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert refused.returncode != 0 and "kafka_broker_password" in refused.stderr
+
+
+def test_the_services_and_the_cli_share_the_generated_office_token(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    cli = compose["services"][CLI_SERVICE]
+    env = environment(cli)
+    for service, port in SERVICES.items():
+        url = urlsplit(interpolate(env[f"{service.upper()}_URL"]))
+        assert (url.hostname, url.port) == (service, port), service
+        assert referenced_variables(env[f"{service.upper()}_URL"]) == {
+            f"{service.upper()}_HTTP_PORT": str(port)
+        }
+    assert cli["entrypoint"] == ["muba"]
+    office = DEPLOY / "secrets/http/office-token"
+    assert secret_file_of(compose, CLI_SERVICE, env["MUBA_OPERATOR_TOKEN_FILE"]) == office
+    for app in APP_MODULES:
+        app_env = environment(compose["services"][app])
+        assert secret_file_of(compose, app, app_env["MUBA_OPERATOR_TOKEN_FILE"]) == office, app
+        assert (
+            secret_file_of(compose, app, app_env["MUBA_API_TOKENS_FILE"])
+            == DEPLOY / "secrets/http/api-tokens"
+        )
+    # What secrets.sh writes: one office token, and a tokens file of `NAME ROLE TOKEN` lines
+    # (shared/http_access.py) with an auditor and no second office token.
+    out = tmp_path / "secrets"
+    done = subprocess.run(
+        ["bash", str(SECRETS_SH)],
+        env={**os.environ, "MUBA_SECRETS_OUT": str(out)},
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0
+    lines = [
+        line.split() for line in (out / "http" / "api-tokens").read_text().splitlines() if line[:1] != "#"
+    ]
+    assert [(name, role) for name, role, _ in lines] == [("auditor", "auditor")]
+    assert lines[0][2] != (out / "http" / "office-token").read_text().strip()
