@@ -45,7 +45,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -402,8 +402,13 @@ class Database:
         roles = list(SERVICES)
         if self.mode == "server":
             rotated = [f"ALTER ROLE {r} PASSWORD 'rotated-{random.getrandbits(32):x}'" for r in roles]
+            # The password as the role has it: percent-decoded from the DSN, quoted as an SQL literal.
             back = [
-                f"ALTER ROLE {r} PASSWORD '{urlsplit(self.database_urls[r]).password or r}'" for r in roles
+                f"ALTER ROLE {r} PASSWORD "
+                + "'"
+                + unquote(urlsplit(self.database_urls[r]).password or r).replace("'", "''")
+                + "'"
+                for r in roles
             ]
             cut = (
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
