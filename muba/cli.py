@@ -730,14 +730,17 @@ def dlq_replay(
         ),
     ],
 ) -> None:
-    """Republish what was not replayed yet from <topic>.dlq to <topic> (each dead letter once)."""
+    """Republish what was not replayed yet from <topic>.dlq to <topic> (each dead letter once).
+
+    As the Kafka `admin`: writing into a consumed topic or a partner's intake is not the office
+    CLI's everyday right (it would let those credentials forge events)."""
     from shared import dlq
 
     cfg = config()
     name = _dlq_topic(cfg, topic)
-    operator = cfg.kafka()
-    run_kafka(operator, kafka.ping(operator))
-    count = run_kafka(operator, dlq.replay(operator, name))
+    replayer = cfg.kafka("admin")
+    run_kafka(replayer, kafka.ping(replayer))
+    count = run_kafka(replayer, dlq.replay(replayer, name))
     out.print(f"Diputar ulang (replayed) {number(count)} dead letter(s) ke {name}.")
 
 
@@ -769,6 +772,7 @@ def partners_add(
     out.print(Text.assemble(("Mitra (partner) ", ""), (added.partner, "bold"), " siap (ready):"))
     out.print(f"  principal      {added.principal}  (SASL/SCRAM-SHA-512)")
     out.print(f"  topik (topic)  {added.topic}  (only this principal may write it)")
+    out.print("  client         any Kafka client with SCRAM-SHA-512 (librdkafka/kcat 2.6.1 or newer)")
     if added.password_file:
         out.print(f"  password       in {added.password_file} (hand it to the partner over a safe channel)")
     else:

@@ -79,13 +79,14 @@ def static_grants() -> tuple[Grant, ...]:
     grants: list[Grant] = []
     for principal in (*SERVICES, BPJS):
         grants += _service_grants(principal)
-    # Operators: commitments on behalf of companies; dead letters read and replayed to the topic
-    # they came from (a replay is the original record, byte for byte: its source stays its topic).
+    # Operators: commitments on behalf of companies; dead letters read (`muba dlq list`). They
+    # write no event topic and no intake: whoever holds the office CLI's credentials cannot
+    # forge a registration, an enrollment or a partner. Replaying dead letters into the topic
+    # they came from is an `admin` act (`muba dlq replay` connects as admin).
     grants.append(_topic(OPERATOR, "WRITE", topics.COMMITMENT_SUBMITTED))
     for spec in topics.EVENT_TOPICS:
         if spec.consumed_by:
             grants.append(_topic(OPERATOR, "READ", topics.dead_letter_topic(spec.name)))
-            grants.append(_topic(OPERATOR, "WRITE", spec.name))
     grants.append(_group(OPERATOR, _DLQ_GROUP))
     return tuple(sorted(set(grants)))
 
@@ -93,7 +94,7 @@ def static_grants() -> tuple[Grant, ...]:
 def partner_grants(partner: str) -> tuple[Grant, ...]:
     """A partner writes its own intake and nothing else; the registry reads it (it subscribes to
     every intake by pattern, and sees those it may read) and dead-letters it; operators read
-    those dead letters and replay them into the intake.
+    those dead letters (admin replays them into the intake).
 
     Literal names, one partner at a time: a PREFIXED grant on `registry.registration-submitted.v1.`
     would also let the registry read the intakes' dead letters and the operators read (and write)
@@ -105,7 +106,6 @@ def partner_grants(partner: str) -> tuple[Grant, ...]:
         _topic("registry", "READ", intake),
         _topic("registry", "WRITE", dead_letters),
         _topic(OPERATOR, "READ", dead_letters),
-        _topic(OPERATOR, "WRITE", intake),
     )
 
 

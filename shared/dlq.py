@@ -405,7 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", help="the original topic (default for list: every .dlq topic)")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     args = parser.parse_args(argv)
-    kafka = KafkaConnection.from_env("operator", bootstrap_servers=args.bootstrap)
+    # Listing is the office's (operator); writing into a consumed topic is admin's.
+    principal = "operator" if args.command == "list" else "admin"
+    kafka = KafkaConnection.from_env(principal, bootstrap_servers=args.bootstrap)
     if args.command == "list":
         for letter, replayed in asyncio.run(list_with_status(kafka, args.topic)):
             print(json.dumps(letter.summary(replayed), ensure_ascii=False))

@@ -507,7 +507,25 @@ async def add_partner(
     await set_passwords(kafka, {principal: password})
     await create_acls(kafka, [g.with_prefix(prefix) for g in access.partner_grants(partner)])
     await provision_topics(kafka, prefix, catalogue=topics.intake_specs(partner), acls=False)
+    await wait_until_authenticates(kafka.as_principal(principal, password))
     return PartnerAdded(partner, principal, prefix + topic, password, kept)
+
+
+async def wait_until_authenticates(kafka: KafkaConnection, timeout_s: float = 30.0) -> None:
+    """A new SCRAM credential reaches the brokers through the metadata log, a moment after it was
+    accepted: return once `kafka`'s principal can log in, so that the partner's first try works."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        client = AIOKafkaAdminClient(**kafka.options(), request_timeout_ms=5000)
+        try:
+            await client.start()
+            return
+        except KafkaError:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.2)
+        finally:
+            await client.close()
 
 
 def local_passwords(principals: Iterable[str]) -> dict[str, str]:

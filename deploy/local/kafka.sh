@@ -94,18 +94,23 @@ make_certificates() {
     *[!0-9.]*) san="$san,DNS:$tls_host" ;;
     *) san="$san,IP:$tls_host" ;;
   esac
+  local ca="$secrets/ca"
+  mkdir -p "$ca"; chmod 700 "$ca"
+  [ -s "$tls/ca.key" ] && mv -f "$tls/ca.key" "$ca/ca.key"
   if [ -s "$tls/broker.pem" ] && [ "$(cat "$tls/broker.san" 2>/dev/null)" = "$san" ]; then return 0; fi
   command -v openssl >/dev/null || die "openssl is missing: install it (apt-get install openssl)"
   mkdir -p "$tls"; chmod 700 "$tls"
-  if [ ! -s "$tls/ca.pem" ]; then
+  # The CA's key lives apart from what clients read (tls/ca.pem): whoever reads it could sign a
+  # broker certificate for any name.
+  if [ ! -s "$tls/ca.pem" ] || [ ! -s "$ca/ca.key" ]; then
     (umask 077; openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Muba BPJS programme local CA" \
-      -keyout "$tls/ca.key" -out "$tls/ca.pem" >/dev/null 2>&1) || die "openssl could not make the CA"
+      -keyout "$ca/ca.key" -out "$tls/ca.pem" >/dev/null 2>&1) || die "openssl could not make the CA"
   fi
   (umask 077
    openssl req -newkey rsa:2048 -nodes -subj "/CN=$tls_host" -keyout "$tls/broker.key.pem" \
      -out "$tls/broker.csr" >/dev/null 2>&1 \
    && printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" >"$tls/broker.ext" \
-   && openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+   && openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$ca/ca.key" -CAcreateserial \
      -days 825 -extfile "$tls/broker.ext" -out "$tls/broker.crt" >/dev/null 2>&1 \
    && openssl pkcs8 -topk8 -nocrypt -in "$tls/broker.key.pem" -out "$tls/broker.key" \
    && cat "$tls/broker.key" "$tls/broker.crt" "$tls/ca.pem" >"$tls/broker.pem") \

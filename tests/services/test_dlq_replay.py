@@ -41,7 +41,7 @@ TOY = "registry.toy-event.v1"
 Headers = list[tuple[str, bytes | None]]
 Record: TypeAlias = ConsumerRecord[bytes | None, bytes | None]
 
-# A replay run as an operator would, killed (SIGKILL: no finally, no flush) right after the
+# A replay run as `muba dlq replay` runs it (as admin), killed (SIGKILL: no finally, no flush) right after the
 # broker acknowledged its k-th send ("after_send": that letter's position is not committed yet)
 # or just before its (k+1)-th send ("before_send").
 CRASHING_REPLAY = """
@@ -77,7 +77,7 @@ asyncio.run(dlq.replay(kafka, topic))
 def crashing_replay(
     kafka: KafkaConnection, topic: str, k: int, mode: str
 ) -> subprocess.CompletedProcess[str]:
-    """As the operator would run it (its principal, its password from the secrets dir)."""
+    """As `muba dlq replay` runs it (as admin, its password from the secrets dir)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers}
     return subprocess.run(
         [sys.executable, "-c", CRASHING_REPLAY, kafka.username, topic, str(k), mode],
@@ -163,7 +163,7 @@ def replay_of(record: Record) -> str:
 
 
 def muba_cli(prefix: str, kafka: KafkaConnection, *args: str) -> subprocess.CompletedProcess[str]:
-    # The CLI connects as the operator principal (its password from MUBA_SECRETS_DIR).
+    # The CLI lists as the operator principal and replays as admin (passwords from MUBA_SECRETS_DIR).
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "TOPIC_PREFIX": prefix}
     env["COLUMNS"] = "200"
     env["NO_COLOR"] = "1"
@@ -245,7 +245,7 @@ async def test_list_shows_each_letter_once_whatever_its_bytes_with_personal_data
     assert "[/bold] [link=x]" in table.stdout and NIK not in table.stdout  # shown, not read as markup
     assert table.stdout.count("belum (not yet)") == 10
 
-    assert await replay(infra.kafka_as("operator"), toy.topic) == 10
+    assert await replay(infra.kafka, toy.topic) == 10  # as admin, as `muba dlq replay`
     listed = muba_cli(toy.prefix, kafka, "dlq", "list", "--topic", TOY, "--format", "json")
     assert listed.returncode == 0, listed.stderr
     assert [s["replayed"] for s in json.loads(listed.stdout)] == [True] * 10
@@ -253,7 +253,7 @@ async def test_list_shows_each_letter_once_whatever_its_bytes_with_personal_data
 
 @pytest.mark.parametrize("mode", ["after_send", "before_send"])
 async def test_a_replay_killed_half_way_and_run_again_sends_each_letter_once(infra: Infra, mode: str) -> None:
-    kafka, operator = infra.kafka, infra.kafka_as("operator")
+    kafka = operator = infra.kafka  # `muba dlq replay` connects as admin
     toy = await toy_letters(infra)
     topic, originals, letters, before_replay = toy.topic, toy.originals, toy.letters, toy.before_replay
     k = 4
@@ -338,7 +338,7 @@ async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_th
         await original_handler(self, uow)
 
     monkeypatch.setattr(RegistryHandlers, "on_registration_submitted", with_a_bug)
-    operator = infra.kafka_as("operator")  # who replays, as `muba dlq replay` does
+    operator = infra.kafka  # who replays: admin, as `muba dlq replay` does
     topic = await ensure_partner(kafka, prefix, "desa-online")  # the intake, its .dlq, its ACLs
     await ensure_topic(kafka, prefix + topics.WORKER_REGISTERED)
     partner: Headers = [
