@@ -662,6 +662,7 @@ class _Generator:
                 self.add(
                     kind="repeat",
                     topic=original.topic,
+                    partner=original.partner,
                     key=original.key,
                     headers=original.headers,
                     body=original.body,
@@ -674,6 +675,7 @@ class _Generator:
                 self.add(
                     kind="repeat_new_envelope",
                     topic=original.topic,
+                    partner=original.partner,
                     key=None,
                     headers=tuple(_ce(f"{self.tag}-resend-{len(self.cases)}".encode(), b"/partner/retry")),
                     body=original.body,

@@ -150,3 +150,14 @@ def test_identities_and_niks_are_distinct_where_they_must_be() -> None:
 def test_a_case_describes_itself_with_its_seed(seed: int) -> None:
     case = generate(seed, registrations=100, big=False).cases[0]
     assert f"seed={seed} case #{case.n}" in case.describe(seed)
+
+
+def test_a_repeat_goes_to_the_intake_of_its_original() -> None:
+    """A re-send is the same partner's: on its original's intake, even when the body names another
+    partner (make chaos found repeats of SOURCE_MISMATCH cases sent on the named partner's intake)."""
+    run = generate(SEED, registrations=3000)
+    by_n = {c.n: c for c in run.cases}
+    repeats = [c for c in run.cases if c.repeat_of is not None]
+    assert repeats
+    for r in repeats:
+        assert r.wire_topic == by_n[r.repeat_of].wire_topic, r.describe(SEED)
