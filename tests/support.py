@@ -123,9 +123,20 @@ async def a_partner(infra: Infra, prefix: str) -> AsyncIterator[tuple[str, Kafka
 
 
 def _delete_credential(kafka: KafkaConnection, principal: str) -> None:
-    from confluent_kafka.admin import AdminClient, ScramMechanism, UserScramCredentialDeletion
+    """Revoke by a random password nobody keeps, not by deletion: Kafka 4.1.1 loses every SCRAM
+    credential on its next restart once a deletion is in its metadata log (admin and broker too)."""
+    import secrets
+
+    from confluent_kafka.admin import (
+        AdminClient,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
 
     admin = AdminClient({**kafka.librdkafka(), "log_level": 3})
-    deletion = UserScramCredentialDeletion(principal, ScramMechanism.SCRAM_SHA_512)
-    for future in admin.alter_user_scram_credentials([deletion], request_timeout=30).values():
+    revoked = UserScramCredentialUpsertion(
+        principal, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), secrets.token_bytes(24)
+    )
+    for future in admin.alter_user_scram_credentials([revoked], request_timeout=30).values():
         future.result(timeout=30)

@@ -66,7 +66,6 @@ from confluent_kafka.admin import (
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 
@@ -331,10 +330,16 @@ class Scene:
                 _wait(client.delete_acls(doomed, request_timeout=30))
 
         def credentials() -> None:
-            deletions = [
-                UserScramCredentialDeletion(p, ScramMechanism.SCRAM_SHA_512) for p in self.principals
+            # Revoked by a random password nobody keeps, not deleted: Kafka 4.1.1 loses every
+            # SCRAM credential on its next restart once a deletion is in its metadata log
+            # (reproduced: delete a user, restart, even admin and broker are refused).
+            revoked = [
+                UserScramCredentialUpsertion(
+                    p, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), secrets.token_bytes(24)
+                )
+                for p in self.principals
             ]
-            _wait(client.alter_user_scram_credentials(deletions), ignore=("RESOURCE_NOT_FOUND",))
+            _wait(client.alter_user_scram_credentials(revoked))
 
         failed = []
         for step in (groups, topics_, acls, credentials):
