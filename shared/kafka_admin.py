@@ -24,7 +24,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -317,22 +317,32 @@ async def provision_topics(
         return report
 
 
-async def provision_until_done(kafka: KafkaConnection, prefix: str, service: str) -> None:
-    """Provision the topics `service` uses (shared.topics.used_by) and the ACLs of `prefix` as
-    the super user `kafka`, retrying while Kafka is away (tests and local runs with their own
-    TOPIC_PREFIX: KAFKA_PROVISION_AT_START)."""
+async def _until_done(attempt: Callable[[], Awaitable[None]], service: str, waiting_for: str) -> None:
+    """Run `attempt` until it succeeds, backing off (0.5 s doubling to 10 s) while Kafka is away
+    or the topics are not there yet, saying so in the log each time."""
     backoff = 0.5
     while True:
         try:
-            await provision_topics(kafka, prefix, catalogue=topics.used_by(service), timeout_s=30)
+            await attempt()
             return
         except (KafkaError, TimeoutError, OSError) as exc:
             log.warning(
-                "kafka: topics not provisioned yet; retrying",
+                f"kafka: {waiting_for}; retrying",
                 extra={"service": service, "error": repr(exc)[:300], "retry_in_s": backoff},
             )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
+
+
+async def provision_until_done(kafka: KafkaConnection, prefix: str, service: str) -> None:
+    """Provision the topics `service` uses (shared.topics.used_by) and the ACLs of `prefix` as
+    the super user `kafka`, retrying while Kafka is away (tests and local runs with their own
+    TOPIC_PREFIX: KAFKA_PROVISION_AT_START)."""
+
+    async def provision() -> None:
+        await provision_topics(kafka, prefix, catalogue=topics.used_by(service), timeout_s=30)
+
+    await _until_done(provision, service, "topics not provisioned yet")
 
 
 async def wait_for_topics(
@@ -341,20 +351,15 @@ async def wait_for_topics(
     """Wait until every topic `service` uses (or `only` these) exists and takes writes
     (provisioning, done by an operator as `admin`, creates them: a service has no right to)."""
     names = [prefix + name for name in (only or [spec.name for spec in topics.used_by(service)])]
-    backoff = 0.5
-    while True:
-        try:
-            deadline = time.monotonic() + 30
-            async with _clients(kafka, deadline) as (_, client):
-                await _wait_usable(client, names, deadline)
-            return
-        except (KafkaError, TimeoutError, OSError) as exc:
-            log.warning(
-                "kafka: waiting for this service's topics (run `python -m shared.kafka_admin provision`)",
-                extra={"service": service, "error": repr(exc)[:300], "retry_in_s": backoff},
-            )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+
+    async def usable() -> None:
+        deadline = time.monotonic() + 30
+        async with _clients(kafka, deadline) as (_, client):
+            await _wait_usable(client, names, deadline)
+
+    await _until_done(
+        usable, service, "waiting for this service's topics (run `python -m shared.kafka_admin provision`)"
+    )
 
 
 # --- principals and ACLs (confluent-kafka: aiokafka's admin client has neither API) -----------
