@@ -54,7 +54,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.stack import ROOT, Stack
-from shared import topics
+from shared import contracts, topics
 from shared.db import migrate
 from shared.kafka_admin import ensure_topic, provision_topics
 from shared.kafka_security import KafkaConnection
@@ -656,7 +656,7 @@ async def run_pipeline(
     sampler = Sampler()
     sampler.start()
     probe = TopicProbe(kafka, prefix)
-    completions = Completions(kafka, prefix + topics.NOTIFICATION_SENT)
+    completions = Completions(kafka, prefix + contracts.NOTIFICATION_SENT.topic)
     full = Phase("full", len(full_regs))
     steady = Phase("steady", len(steady_regs))
     try:
@@ -673,7 +673,7 @@ async def run_pipeline(
             await completions.start()
 
             body = json.dumps(commitment(run, total + 10)).encode()
-            await publish(kafka, prefix + topics.COMMITMENT_SUBMITTED, [body])
+            await publish(kafka, prefix + contracts.COMMITMENT_SUBMITTED.topic, [body])
             await publish(kafka, prefix + topics.intake_topic("bench-warmup"), _bodies(warmup))
             await completions.wait_for(len(warmup), 60, "warm-up", probe)
             await probe.settle()
@@ -742,11 +742,11 @@ async def run_pipeline(
         prefix + t
         for t in (
             *(topics.intake_topic(partner) for partner in BENCH_PARTNERS),
-            topics.WORKER_REGISTERED,
-            topics.ENROLLMENT_REQUESTED,
-            topics.ENROLLMENT_CONFIRMED,
-            topics.ENROLLMENT_COMPLETED,
-            topics.NOTIFICATION_SENT,
+            contracts.WORKER_REGISTERED.topic,
+            contracts.ENROLLMENT_REQUESTED.topic,
+            contracts.ENROLLMENT_CONFIRMED.topic,
+            contracts.ENROLLMENT_COMPLETED.topic,
+            contracts.NOTIFICATION_SENT.topic,
         )
     ]
     records = await read_back(kafka, names)
@@ -797,7 +797,7 @@ def follow_workers(records: dict[str, list[Record]]) -> tuple[dict[str, Trace], 
         )
         _first(trace, "submitted", r.timestamp_ms, duplicates)
     by_worker: dict[str, Trace] = {}
-    for r in records[topics.WORKER_REGISTERED]:
+    for r in records[contracts.WORKER_REGISTERED.topic]:
         body = json.loads(r.value)
         found = by_submission.get((body["source"], body["submission_id"]))
         if found is None:
@@ -806,14 +806,14 @@ def follow_workers(records: dict[str, list[Record]]) -> tuple[dict[str, Trace], 
         trace = by_worker.setdefault(body["worker_id"], found)
         _first(trace, "registered", r.timestamp_ms, duplicates)
     for topic, name in (
-        (topics.ENROLLMENT_REQUESTED, "requested"),
-        (topics.ENROLLMENT_CONFIRMED, "confirmed"),
-        (topics.ENROLLMENT_COMPLETED, "completed"),
+        (contracts.ENROLLMENT_REQUESTED.topic, "requested"),
+        (contracts.ENROLLMENT_CONFIRMED.topic, "confirmed"),
+        (contracts.ENROLLMENT_COMPLETED.topic, "completed"),
     ):
         for r in records[topic]:
             if r.key in by_worker:
                 _first(by_worker[r.key], name, r.timestamp_ms, duplicates)
-    for r in records[topics.NOTIFICATION_SENT]:
+    for r in records[contracts.NOTIFICATION_SENT.topic]:
         body = json.loads(r.value)
         if body.get("template") == TEMPLATE and body.get("audience") == "worker":
             trace_or_none = by_worker.get(str(body.get("worker_id")))
@@ -1479,7 +1479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes = [len(r.value) for records in run.records.values() for r in records]
         body_size = round(sum(sizes) / len(sizes)) if sizes else 600
         # The raw records carry the CloudEvents headers of a real worker-registered event.
-        sample = next(iter(run.records[topics.WORKER_REGISTERED]), None)
+        sample = next(iter(run.records[contracts.WORKER_REGISTERED.topic]), None)
         headers = sample.headers if sample is not None else []
         raw_count = round(run.full.workers * messages_per_worker)
         if raw_count < 1 or transactions_per_worker <= 0:

@@ -54,7 +54,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from deploy.checker import Published, TopicTail, Verdict, check, publish_cases, read_gateway_record
 from deploy.fuzz import ACCEPTED, Case, FuzzRun, Owed, generate
 from deploy.stack import ROOT, SERVICES, Process, Stack, free_port
-from shared import access, topics
+from shared import access, contracts, topics
 from shared.kafka_admin import provision_topics
 from shared.kafka_security import KafkaConnection
 
@@ -328,7 +328,7 @@ class Monitor:
 def _group_topic(group: str) -> str | None:
     """The topic a group consumes: `<service>.<topic>` for the services, the simulator's own."""
     if group.startswith("bpjs-simulator"):
-        return topics.ENROLLMENT_REQUESTED
+        return contracts.ENROLLMENT_REQUESTED.topic
     service, _, topic = group.partition(".")
     return topic if service in SERVICES and topic else None
 
@@ -840,7 +840,7 @@ def _campaign_case(n: int, body: dict[str, Any]) -> Case:
     return Case(
         n=n,
         kind="campaign_commitment",
-        topic=topics.COMMITMENT_SUBMITTED,
+        topic=contracts.COMMITMENT_SUBMITTED.topic,
         key=body["commitment_id"].encode(),
         headers=(),
         body=json.dumps(body).encode(),

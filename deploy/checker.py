@@ -36,23 +36,23 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from deploy.fuzz import ACCEPTED, DEAD_LETTERED, REGISTERED, REJECTED, Case
-from shared import topics
+from shared import contracts, topics
 from shared.kafka_admin import ensure_topic
 from shared.kafka_security import KafkaConnection
 
 # What the checker reads (besides every `.dlq` under the prefix).
 OUTCOME_TOPICS = (
-    topics.WORKER_REGISTERED,
-    topics.REGISTRATION_REJECTED,
-    topics.COMMITMENT_ACCEPTED,
-    topics.COMMITMENT_REJECTED,
-    topics.SPONSOR_MATCHED,
-    topics.WORKER_WAITLISTED,
-    topics.ENROLLMENT_REQUESTED,
-    topics.ENROLLMENT_CONFIRMED,
-    topics.ENROLLMENT_REJECTED,
-    topics.ENROLLMENT_COMPLETED,
-    topics.ENROLLMENT_FAILED,
+    contracts.WORKER_REGISTERED.topic,
+    contracts.REGISTRATION_REJECTED.topic,
+    contracts.COMMITMENT_ACCEPTED.topic,
+    contracts.COMMITMENT_REJECTED.topic,
+    contracts.SPONSOR_MATCHED.topic,
+    contracts.WORKER_WAITLISTED.topic,
+    contracts.ENROLLMENT_REQUESTED.topic,
+    contracts.ENROLLMENT_CONFIRMED.topic,
+    contracts.ENROLLMENT_REJECTED.topic,
+    contracts.ENROLLMENT_COMPLETED.topic,
+    contracts.ENROLLMENT_FAILED.topic,
 )
 
 # The programme's tariff, written down again here (not imported) so that the checker can tell
@@ -382,22 +382,22 @@ def check(
 
     # Outcome events by the identity they name.
     registered: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
-    for r in _distinct(tail.on(topics.WORKER_REGISTERED)).values():
+    for r in _distinct(tail.on(contracts.WORKER_REGISTERED.topic)).values():
         body = r.payload() or {}
         registered[(str(body.get("source")), str(body.get("submission_id")))][str(body.get("worker_id"))] = r
     rejected: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
     anonymous: list[Record] = []
-    for r in _distinct(tail.on(topics.REGISTRATION_REJECTED)).values():
+    for r in _distinct(tail.on(contracts.REGISTRATION_REJECTED.topic)).values():
         body = r.payload() or {}
         if body.get("source") is None or body.get("submission_id") is None:
             anonymous.append(r)
         else:
             rejected[(body["source"], body["submission_id"])][r.event_id] = r
     accepted: dict[str, dict[str, Record]] = defaultdict(dict)
-    for r in _distinct(tail.on(topics.COMMITMENT_ACCEPTED)).values():
+    for r in _distinct(tail.on(contracts.COMMITMENT_ACCEPTED.topic)).values():
         accepted[str((r.payload() or {}).get("commitment_id"))][r.event_id] = r
     refused: dict[str, dict[str, Record]] = defaultdict(dict)
-    for r in _distinct(tail.on(topics.COMMITMENT_REJECTED)).values():
+    for r in _distinct(tail.on(contracts.COMMITMENT_REJECTED.topic)).values():
         refused[str((r.payload() or {}).get("commitment_id"))][r.event_id] = r
 
     def codes(r: Record) -> frozenset[str]:
@@ -454,7 +454,7 @@ def check(
             if p is not original and mine and DEAD_LETTERED not in c.owed.outcomes:
                 v.wrong.append(about(p, f"a repeat was dead-lettered ({_reasons(mine)})"))
             found_letters.update(mine)
-        if c.topic == topics.COMMITMENT_SUBMITTED:
+        if c.topic == contracts.COMMITMENT_SUBMITTED.topic:
             outcomes = {
                 **{k: (ACCEPTED, r) for k, r in accepted.pop(identity[1], {}).items()},
                 **{k: (REJECTED, r) for k, r in refused.pop(identity[1], {}).items()},
@@ -548,7 +548,7 @@ def _check_groups(v: Verdict, published: Sequence[Published], tail: TopicTail, s
     """One NIK submitted twice: exactly one of the submissions is registered."""
     registered_ids = {
         (str(b.get("source")), str(b.get("submission_id")))
-        for b in (r.payload() or {} for r in tail.on(topics.WORKER_REGISTERED))
+        for b in (r.payload() or {} for r in tail.on(contracts.WORKER_REGISTERED.topic))
     }
     groups: dict[str, list[Case]] = defaultdict(list)
     for p in published:
@@ -572,7 +572,7 @@ def _check_pipeline(
     """From registered workers to enrollments, commitments and what the gateway sent."""
     f = v.figures
     workers: dict[str, dict[str, Any]] = {}
-    for r in _distinct(tail.on(topics.WORKER_REGISTERED)).values():
+    for r in _distinct(tail.on(contracts.WORKER_REGISTERED.topic)).values():
         b = r.payload() or {}
         workers.setdefault(str(b.get("worker_id")), b)
     f["workers_registered"] = len(workers)
@@ -582,7 +582,7 @@ def _check_pipeline(
         if p.case.worker and p.case.worker["serial"] in ("9998", "9999")
     }
     commitments: dict[str, dict[str, Any]] = {}
-    for r in _distinct(tail.on(topics.COMMITMENT_ACCEPTED)).values():
+    for r in _distinct(tail.on(contracts.COMMITMENT_ACCEPTED.topic)).values():
         b = r.payload() or {}
         commitments.setdefault(str(b.get("commitment_id")), b)
 
@@ -592,19 +592,22 @@ def _check_pipeline(
             out[str((r.payload() or {}).get(key))][r.event_id] = r
         return out
 
-    matched = by(topics.SPONSOR_MATCHED, "enrollment_id")
-    requested = by(topics.ENROLLMENT_REQUESTED, "enrollment_id")
+    matched = by(contracts.SPONSOR_MATCHED.topic, "enrollment_id")
+    requested = by(contracts.ENROLLMENT_REQUESTED.topic, "enrollment_id")
     fuzz_positions = {(p.topic, pos) for p in published for pos in p.positions}
     confirmed: dict[str, dict[str, Record]] = defaultdict(dict)
     refused: dict[str, dict[str, Record]] = defaultdict(dict)
-    for topic, into in ((topics.ENROLLMENT_CONFIRMED, confirmed), (topics.ENROLLMENT_REJECTED, refused)):
+    for topic, into in (
+        (contracts.ENROLLMENT_CONFIRMED.topic, confirmed),
+        (contracts.ENROLLMENT_REJECTED.topic, refused),
+    ):
         for r in _distinct(tail.on(topic)).values():
             if (tail.prefix + r.topic, (r.partition, r.offset)) in fuzz_positions:
                 continue  # an answer nobody asked for: accounted for as a submission
             into[str((r.payload() or {}).get("enrollment_id"))][r.event_id] = r
-    completed = by(topics.ENROLLMENT_COMPLETED, "enrollment_id")
-    failed = by(topics.ENROLLMENT_FAILED, "enrollment_id")
-    waitlisted = by(topics.WORKER_WAITLISTED, "worker_id")
+    completed = by(contracts.ENROLLMENT_COMPLETED.topic, "enrollment_id")
+    failed = by(contracts.ENROLLMENT_FAILED.topic, "enrollment_id")
+    waitlisted = by(contracts.WORKER_WAITLISTED.topic, "worker_id")
 
     enrollments_of: dict[str, list[str]] = defaultdict(list)
     for enrollment, events in matched.items():
@@ -734,7 +737,7 @@ def _check_gateway(
         b = next(iter(events.values())).payload() or {}
         owed[("enrollment_rejected", str(b.get("phone")))] += 1
         office["enrollment_rejected"] += 1
-    for r in _distinct(tail.on(topics.REGISTRATION_REJECTED)).values():
+    for r in _distinct(tail.on(contracts.REGISTRATION_REJECTED.topic)).values():
         b = r.payload() or {}
         codes = {x.get("code") for x in b.get("reasons", [])}
         phone = b.get("phone")

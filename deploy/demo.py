@@ -17,7 +17,7 @@ from datetime import date
 from aiokafka.errors import TopicAuthorizationFailedError
 
 from deploy.stack import Stack
-from shared import access, topics
+from shared import access, contracts, topics
 from shared.kafka_security import KafkaConnection
 from shared.testing import make_nik, publish_json, record_events, sample_registration
 
@@ -110,15 +110,15 @@ def bad_registrations(run: str) -> list[dict[str, object]]:
 
 async def play(run: str) -> Counter[str]:
     outcome_topics = [
-        topics.WORKER_REGISTERED,
-        topics.REGISTRATION_REJECTED,
-        topics.COMMITMENT_ACCEPTED,
-        topics.SPONSOR_MATCHED,
-        topics.WORKER_WAITLISTED,
-        topics.ENROLLMENT_CONFIRMED,
-        topics.ENROLLMENT_REJECTED,
-        topics.ENROLLMENT_COMPLETED,
-        topics.NOTIFICATION_SENT,
+        contracts.WORKER_REGISTERED.topic,
+        contracts.REGISTRATION_REJECTED.topic,
+        contracts.COMMITMENT_ACCEPTED.topic,
+        contracts.SPONSOR_MATCHED.topic,
+        contracts.WORKER_WAITLISTED.topic,
+        contracts.ENROLLMENT_CONFIRMED.topic,
+        contracts.ENROLLMENT_REJECTED.topic,
+        contracts.ENROLLMENT_COMPLETED.topic,
+        contracts.NOTIFICATION_SENT.topic,
         topics.dead_letter_topic(DESA_INTAKE),
     ]
     seed = int(run[-4:], 16)
@@ -136,12 +136,14 @@ async def play(run: str) -> Counter[str]:
     forged = dict(valid[0], submission_id=f"forged-{run}", source="operator-sekayu")
     async with record_events(ADMIN, *outcome_topics) as recorder:
         await publish_json(
-            OPERATOR, topics.COMMITMENT_SUBMITTED, [(str(c["commitment_id"]), c) for c in commitments(run)]
+            OPERATOR,
+            contracts.COMMITMENT_SUBMITTED.topic,
+            [(str(c["commitment_id"]), c) for c in commitments(run)],
         )
-        await recorder.wait_for(4, topic=topics.COMMITMENT_ACCEPTED)
+        await recorder.wait_for(4, topic=contracts.COMMITMENT_ACCEPTED.topic)
         # The worker Dukcapil does not know comes first, so a sponsor is surely free for them.
         await publish_json(DESA_ONLINE, DESA_INTAKE, [(None, unknown)])
-        await recorder.wait_for(1, topic=topics.ENROLLMENT_REJECTED)
+        await recorder.wait_for(1, topic=contracts.ENROLLMENT_REJECTED.topic)
         submissions = [*valid, *bad_registrations(run)]
         random.shuffle(submissions)
         started = time.monotonic()
@@ -159,13 +161,16 @@ async def play(run: str) -> Counter[str]:
             refused = 1
         expected = 1 + len(submissions) + 1 + len(same_person_again)
         await _until(
-            recorder, lambda c: c[topics.WORKER_REGISTERED] + c[topics.REGISTRATION_REJECTED] >= expected
+            recorder,
+            lambda c: (
+                c[contracts.WORKER_REGISTERED.topic] + c[contracts.REGISTRATION_REJECTED.topic] >= expected
+            ),
         )
         print(f"  {expected} registrations handled in {time.monotonic() - started:.1f} s")
         await recorder.settle(2.0)
         print("  a fifth company commits: its slots go to the waiting list, first registered first")
-        await publish_json(OPERATOR, topics.COMMITMENT_SUBMITTED, [("late", late_commitment(run))])
-        await recorder.wait_for(5, topic=topics.COMMITMENT_ACCEPTED)
+        await publish_json(OPERATOR, contracts.COMMITMENT_SUBMITTED.topic, [("late", late_commitment(run))])
+        await recorder.wait_for(5, topic=contracts.COMMITMENT_ACCEPTED.topic)
         await recorder.settle(3.0)
         counts = Counter(e.topic for e in recorder.events)
         counts["submitted"] = 1 + len(submissions) + len(repeats) + 1 + len(same_person_again) + 1
@@ -174,24 +179,24 @@ async def play(run: str) -> Counter[str]:
         counts["source_mismatch"] = sum(
             1
             for e in recorder.events
-            if e.topic == topics.REGISTRATION_REJECTED
+            if e.topic == contracts.REGISTRATION_REJECTED.topic
             and any(r["code"] == "SOURCE_MISMATCH" for r in e.payload["reasons"])
         )
         counts["duplicate_nik"] = sum(
             1
             for e in recorder.events
-            if e.topic == topics.REGISTRATION_REJECTED
+            if e.topic == contracts.REGISTRATION_REJECTED.topic
             and any(r["code"] == "DUPLICATE_NIK" for r in e.payload["reasons"])
         )
         counts["notified_workers"] = sum(
             1
             for e in recorder.events
-            if e.topic == topics.NOTIFICATION_SENT and e.payload["audience"] == "worker"
+            if e.topic == contracts.NOTIFICATION_SENT.topic and e.payload["audience"] == "worker"
         )
         counts["notified_companies"] = sum(
             1
             for e in recorder.events
-            if e.topic == topics.NOTIFICATION_SENT and e.payload["audience"] == "company"
+            if e.topic == contracts.NOTIFICATION_SENT.topic and e.payload["audience"] == "company"
         )
         return counts
 
@@ -210,19 +215,19 @@ async def _until(recorder: object, done: object, timeout_s: float = 120) -> None
 def summary(c: Counter[str]) -> list[tuple[str, int]]:
     return [
         ("registrations submitted (incl. repeats, 1 not JSON)", c["submitted"]),
-        ("workers registered", c[topics.WORKER_REGISTERED]),
-        ("registrations rejected (every reason named)", c[topics.REGISTRATION_REJECTED]),
+        ("workers registered", c[contracts.WORKER_REGISTERED.topic]),
+        ("registrations rejected (every reason named)", c[contracts.REGISTRATION_REJECTED.topic]),
         ("  of which: NIK already registered", c["duplicate_nik"]),
         ("  of which: source names another partner", c["source_mismatch"]),
         ("writes to another partner's intake refused by Kafka", c["refused_by_kafka"]),
         ("repeated submissions ignored", c["repeats"]),
         ("dead letters (not JSON)", c[topics.dead_letter_topic(DESA_INTAKE)]),
-        ("company commitments accepted", c[topics.COMMITMENT_ACCEPTED]),
-        ("workers matched to a sponsor", c[topics.SPONSOR_MATCHED]),
-        ("workers waitlisted", c[topics.WORKER_WAITLISTED]),
-        ("BPJS enrollments confirmed (KPJ issued)", c[topics.ENROLLMENT_CONFIRMED]),
-        ("BPJS enrollments rejected", c[topics.ENROLLMENT_REJECTED]),
-        ("enrollments completed", c[topics.ENROLLMENT_COMPLETED]),
+        ("company commitments accepted", c[contracts.COMMITMENT_ACCEPTED.topic]),
+        ("workers matched to a sponsor", c[contracts.SPONSOR_MATCHED.topic]),
+        ("workers waitlisted", c[contracts.WORKER_WAITLISTED.topic]),
+        ("BPJS enrollments confirmed (KPJ issued)", c[contracts.ENROLLMENT_CONFIRMED.topic]),
+        ("BPJS enrollments rejected", c[contracts.ENROLLMENT_REJECTED.topic]),
+        ("enrollments completed", c[contracts.ENROLLMENT_COMPLETED.topic]),
         ("notifications sent to workers", c["notified_workers"]),
         ("notifications sent to companies", c["notified_companies"]),
     ]

@@ -37,7 +37,7 @@ from services.registry.app import create_app as registry_app
 from services.registry.settings import RegistrySettings
 from services.sponsorship.app import create_app as sponsorship_app
 from services.sponsorship.settings import SponsorshipSettings
-from shared import envelope, topics
+from shared import contracts, envelope, topics
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
 from shared.events.notifications import NotificationSent
 from shared.events.registry import RegistrationRejected, RegistrationSubmitted, WorkerRegistered
@@ -75,32 +75,38 @@ class TopicContract:
 
 
 CONTRACTS: Final[Mapping[str, TopicContract]] = {
-    topics.REGISTRATION_SUBMITTED: TopicContract(
+    contracts.REGISTRATION_SUBMITTED.topic: TopicContract(
         RegistrationSubmitted,
         "partner",
         "Optional and not read: the registry recognises a repeated submission by `source` + `submission_id`.",
     ),
-    topics.COMMITMENT_SUBMITTED: TopicContract(
+    contracts.COMMITMENT_SUBMITTED.topic: TopicContract(
         CommitmentSubmitted,
         "partner",
         "Optional and not read: sponsorship recognises a repeated commitment by `commitment_id`.",
     ),
-    topics.WORKER_REGISTERED: TopicContract(WorkerRegistered, "registry", WORKER_KEY, "uuid"),
-    topics.REGISTRATION_REJECTED: TopicContract(
+    contracts.WORKER_REGISTERED.topic: TopicContract(WorkerRegistered, "registry", WORKER_KEY, "uuid"),
+    contracts.REGISTRATION_REJECTED.topic: TopicContract(
         RegistrationRejected, "registry", "`<source>/<submission_id>` of the rejected submission."
     ),
-    topics.COMMITMENT_ACCEPTED: TopicContract(CommitmentAccepted, "sponsorship", "The `commitment_id`."),
-    topics.COMMITMENT_REJECTED: TopicContract(
+    contracts.COMMITMENT_ACCEPTED.topic: TopicContract(
+        CommitmentAccepted, "sponsorship", "The `commitment_id`."
+    ),
+    contracts.COMMITMENT_REJECTED.topic: TopicContract(
         CommitmentRejected, "sponsorship", "The `commitment_id` (none when the submission had none)."
     ),
-    topics.SPONSOR_MATCHED: TopicContract(SponsorMatched, "sponsorship", WORKER_KEY, "uuid"),
-    topics.WORKER_WAITLISTED: TopicContract(WorkerWaitlisted, "sponsorship", WORKER_KEY, "uuid"),
-    topics.ENROLLMENT_REQUESTED: TopicContract(EnrollmentRequested, "sponsorship", WORKER_KEY, "uuid"),
-    topics.ENROLLMENT_COMPLETED: TopicContract(EnrollmentCompleted, "sponsorship", WORKER_KEY, "uuid"),
-    topics.ENROLLMENT_FAILED: TopicContract(EnrollmentFailed, "sponsorship", WORKER_KEY, "uuid"),
-    topics.ENROLLMENT_CONFIRMED: TopicContract(EnrollmentConfirmed, "bpjs", WORKER_KEY, "uuid"),
-    topics.ENROLLMENT_REJECTED: TopicContract(EnrollmentRejected, "bpjs", WORKER_KEY, "uuid"),
-    topics.NOTIFICATION_SENT: TopicContract(
+    contracts.SPONSOR_MATCHED.topic: TopicContract(SponsorMatched, "sponsorship", WORKER_KEY, "uuid"),
+    contracts.WORKER_WAITLISTED.topic: TopicContract(WorkerWaitlisted, "sponsorship", WORKER_KEY, "uuid"),
+    contracts.ENROLLMENT_REQUESTED.topic: TopicContract(
+        EnrollmentRequested, "sponsorship", WORKER_KEY, "uuid"
+    ),
+    contracts.ENROLLMENT_COMPLETED.topic: TopicContract(
+        EnrollmentCompleted, "sponsorship", WORKER_KEY, "uuid"
+    ),
+    contracts.ENROLLMENT_FAILED.topic: TopicContract(EnrollmentFailed, "sponsorship", WORKER_KEY, "uuid"),
+    contracts.ENROLLMENT_CONFIRMED.topic: TopicContract(EnrollmentConfirmed, "bpjs", WORKER_KEY, "uuid"),
+    contracts.ENROLLMENT_REJECTED.topic: TopicContract(EnrollmentRejected, "bpjs", WORKER_KEY, "uuid"),
+    contracts.NOTIFICATION_SENT.topic: TopicContract(
         NotificationSent,
         "notifications",
         "The `worker_id`, or `<source>/<submission_id>` for a rejected registration.",
@@ -250,7 +256,7 @@ def _channel_message(channel: Mapping[str, Any]) -> str:
 def _as_partner_channel(channel: dict[str, Any]) -> None:
     """The registry subscribes to every partner's intake by pattern: show it as one channel with
     a `partner` parameter, the way a partner writes it."""
-    channel["address"] = topics.REGISTRATION_SUBMITTED + ".{partner}"
+    channel["address"] = contracts.REGISTRATION_SUBMITTED.topic + ".{partner}"
     channel["parameters"] = {
         "partner": {
             "description": (
@@ -279,7 +285,7 @@ def document(service: Service) -> dict[str, Any]:
     for channel_id, channel in generated.get("channels", {}).items():
         if channel["address"] == topics.intake_pattern():
             _as_partner_channel(channel)
-            consumed[channel_id] = topics.REGISTRATION_SUBMITTED
+            consumed[channel_id] = contracts.REGISTRATION_SUBMITTED.topic
             continue
         consumed[channel_id] = channel["address"]
     unknown = sorted(set(consumed.values()) - set(CONTRACTS))

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
-from shared import topics
+from shared import contracts, topics
 
 REGISTERED: Final = "registered"
 REJECTED: Final = "rejected"
@@ -53,10 +53,10 @@ BROKER_MESSAGE_LIMIT: Final = 2 * 1024 * 1024  # message.max.bytes of the local 
 MIB: Final = 1024 * 1024
 
 PARTNER_TOPICS: Final = (
-    topics.REGISTRATION_SUBMITTED,
-    topics.COMMITMENT_SUBMITTED,
-    topics.ENROLLMENT_CONFIRMED,
-    topics.ENROLLMENT_REJECTED,
+    contracts.REGISTRATION_SUBMITTED.topic,
+    contracts.COMMITMENT_SUBMITTED.topic,
+    contracts.ENROLLMENT_CONFIRMED.topic,
+    contracts.ENROLLMENT_REJECTED.topic,
 )
 
 Header = tuple[str, bytes | None]
@@ -120,7 +120,7 @@ class Case:
     @property
     def wire_topic(self) -> str:
         """The topic it is published on (without TOPIC_PREFIX)."""
-        if self.topic == topics.REGISTRATION_SUBMITTED and self.partner is not None:
+        if self.topic == contracts.REGISTRATION_SUBMITTED.topic and self.partner is not None:
             return topics.intake_topic(self.partner)
         return self.topic
 
@@ -182,7 +182,7 @@ class _Generator:
     # --- building blocks -----------------------------------------------------------------------
 
     def add(self, **fields: Any) -> Case:
-        if fields.get("topic") == topics.REGISTRATION_SUBMITTED and fields.get("partner") is None:
+        if fields.get("topic") == contracts.REGISTRATION_SUBMITTED.topic and fields.get("partner") is None:
             fields["partner"] = self.partner_of(fields.get("body"))
         case = Case(n=len(self.cases), **fields)
         self.cases.append(case)
@@ -280,7 +280,7 @@ class _Generator:
         fields.update(extra)
         return self.add(
             kind=kind,
-            topic=topics.REGISTRATION_SUBMITTED,
+            topic=contracts.REGISTRATION_SUBMITTED.topic,
             owed=Owed.of(REGISTERED),
             identity=self.identity(body),
             note=note,
@@ -390,7 +390,7 @@ class _Generator:
             for body in (first, second):
                 self.add(
                     kind="duplicate_nik",
-                    topic=topics.REGISTRATION_SUBMITTED,
+                    topic=contracts.REGISTRATION_SUBMITTED.topic,
                     key=None,
                     headers=(),
                     body=self.encode(body),
@@ -500,7 +500,7 @@ class _Generator:
             body = change(base) if callable(change) else {**base, **change}
             self.add(
                 kind="invalid",
-                topic=topics.REGISTRATION_SUBMITTED,
+                topic=contracts.REGISTRATION_SUBMITTED.topic,
                 key=None,
                 headers=(),
                 body=self.encode(body),
@@ -518,7 +518,7 @@ class _Generator:
             body[field_name] = body[field_name][:4] + "\u0000" + body[field_name][4:]
             self.add(
                 kind="invalid_identity",
-                topic=topics.REGISTRATION_SUBMITTED,
+                topic=contracts.REGISTRATION_SUBMITTED.topic,
                 key=None,
                 headers=(),
                 body=self.encode(body),
@@ -539,7 +539,7 @@ class _Generator:
                 continue
             self.add(
                 kind="invalid_source",
-                topic=topics.REGISTRATION_SUBMITTED,
+                topic=contracts.REGISTRATION_SUBMITTED.topic,
                 partner=self.sources[2],
                 key=None,
                 headers=(),
@@ -564,7 +564,7 @@ class _Generator:
             body = change(self.registration(len(self.cases)))
             self.add(
                 kind="invalid_anonymous",
-                topic=topics.REGISTRATION_SUBMITTED,
+                topic=contracts.REGISTRATION_SUBMITTED.topic,
                 key=None,
                 headers=(),
                 body=self.encode(body),
@@ -573,7 +573,7 @@ class _Generator:
                 note=note,
             )
 
-    def unreadable(self, count: int, topic: str = topics.REGISTRATION_SUBMITTED) -> None:
+    def unreadable(self, count: int, topic: str = contracts.REGISTRATION_SUBMITTED.topic) -> None:
         rng = self.rng
 
         last: list[dict[str, Any]] = []  # the registration an encoding variant was made of
@@ -619,8 +619,12 @@ class _Generator:
                 body=body,
                 owed=Owed.of(DEAD_LETTERED, dlq_reason=reason),
                 # An encoding of a registration: if it is registered anyway, the checker can say so.
-                identity=self.identity(last[0]) if last and topic == topics.REGISTRATION_SUBMITTED else None,
-                partner=self.partner_of(last[0]) if last and topic == topics.REGISTRATION_SUBMITTED else None,
+                identity=self.identity(last[0])
+                if last and topic == contracts.REGISTRATION_SUBMITTED.topic
+                else None,
+                partner=self.partner_of(last[0])
+                if last and topic == contracts.REGISTRATION_SUBMITTED.topic
+                else None,
                 note=note,
             )
 
@@ -629,7 +633,7 @@ class _Generator:
             n = len(self.cases)
             self.add(
                 kind="other_version",
-                topic=topics.REGISTRATION_SUBMITTED,
+                topic=contracts.REGISTRATION_SUBMITTED.topic,
                 key=None,
                 headers=tuple(
                     _ce(
@@ -653,7 +657,7 @@ class _Generator:
             and c.group is None
             and c.body is not None
             and len(c.body) < 100_000
-            and c.topic == topics.REGISTRATION_SUBMITTED
+            and c.topic == contracts.REGISTRATION_SUBMITTED.topic
             and c.owed.outcomes in (frozenset({REGISTERED}), frozenset({REJECTED}))
         ]
         for _ in range(min(count, len(originals))):
@@ -733,7 +737,7 @@ class _Generator:
             cid = body["commitment_id"]
             self.add(
                 kind="commitment" if ACCEPTED in owed.outcomes else "commitment_invalid",
-                topic=topics.COMMITMENT_SUBMITTED,
+                topic=contracts.COMMITMENT_SUBMITTED.topic,
                 key=self.rng.choice([None, cid.encode()]),
                 headers=tuple(headers),
                 body=self.encode(body),
@@ -741,7 +745,7 @@ class _Generator:
                 identity=("commitment", cid),
                 note=note,
             )
-        self.unreadable(max(1, count // 8), topics.COMMITMENT_SUBMITTED)
+        self.unreadable(max(1, count // 8), contracts.COMMITMENT_SUBMITTED.topic)
 
     # --- BPJS answers nobody asked for --------------------------------------------------------
 
@@ -785,7 +789,9 @@ class _Generator:
             raw = b"{not json" if variant == "not JSON" else self.encode(body)
             self.add(
                 kind="bpjs_answer",
-                topic=topics.ENROLLMENT_CONFIRMED if confirmed else topics.ENROLLMENT_REJECTED,
+                topic=contracts.ENROLLMENT_CONFIRMED.topic
+                if confirmed
+                else contracts.ENROLLMENT_REJECTED.topic,
                 key=worker.encode() if rng.random() < 0.8 else b"\x00",
                 headers=tuple(headers),
                 body=raw,

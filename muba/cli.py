@@ -43,7 +43,7 @@ from muba.workers_file import (
 )
 from services.registry.domain import normalise_nik
 from services.sponsorship.domain import TariffTable, commitment_budget, validate_commitment
-from shared import topics
+from shared import contracts, topics
 from shared.format import today_in_jakarta
 from shared.kafka_security import KafkaConfigError, KafkaConnection
 from shared.kecamatan import WHOLE_REGENCY
@@ -299,7 +299,7 @@ def import_workers(
                 kafka.publish(
                     partner,
                     topic,
-                    "registration-submitted.v1",
+                    contracts.REGISTRATION_SUBMITTED,
                     messages,
                     on_delivered=lambda n: progress.advance(task, n),
                 ),
@@ -390,11 +390,11 @@ def commitments_add(
             table.add_row(reason.field, reason.code, reason.message)
         out.print(table)
         raise DataError(f"the commitment was not submitted: {len(result)} problem(s), see above")
-    topic = cfg.topic(topics.COMMITMENT_SUBMITTED)
+    topic = cfg.topic(contracts.COMMITMENT_SUBMITTED.topic)
     operator = cfg.kafka()
     run_kafka(
         operator,
-        kafka.publish(operator, topic, "commitment-submitted.v1", [(result.commitment_id, raw)]),
+        kafka.publish(operator, topic, contracts.COMMITMENT_SUBMITTED, [(result.commitment_id, raw)]),
     )
     estimate = commitment_budget(result, TariffTable(), date.today(), apply_discount=False)
     where = (
@@ -671,7 +671,7 @@ def _dlq_topic(cfg: Config, topic: str) -> str:
     """The original topic as this deployment names it; "<topic>.dlq" is accepted too."""
     name = topic.strip().removesuffix(topics.DEAD_LETTER_SUFFIX)
     if not name:
-        raise UsageError("--topic must name a topic, e.g. registry.registration-submitted.v1")
+        raise UsageError(f"--topic must name a topic, e.g. {contracts.WORKER_REGISTERED.topic}")
     return name if name.startswith(cfg.topic_prefix) else cfg.topic(name)
 
 

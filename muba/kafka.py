@@ -12,7 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from muba.errors import NotRunning, not_running
-from shared.envelope import event_type, new_envelope
+from shared.contracts import Contract
+from shared.envelope import new_envelope
 from shared.kafka_security import KafkaConnection
 
 CE_SOURCE = "muba-cli"
@@ -35,15 +36,15 @@ async def ping(kafka: KafkaConnection, timeout_s: float = 15.0) -> None:
         await admin.close()
 
 
-def _headers(event_name: str, subject: str | None) -> list[tuple[str, bytes]]:
-    envelope = new_envelope(event_type(event_name), CE_SOURCE, subject=subject)
+def _headers(contract: Contract[Any], subject: str | None) -> list[tuple[str, bytes]]:
+    envelope = new_envelope(contract.event_type, CE_SOURCE, subject=subject)
     return [(k, v.encode()) for k, v in envelope.headers().items()]
 
 
 async def publish(
     kafka: KafkaConnection,
     topic: str,
-    event_name: str,
+    contract: Contract[Any],
     messages: Sequence[tuple[str | None, dict[str, Any]]],
     on_delivered: Callable[[int], None] | None = None,
     timeout_s: float = 15.0,
@@ -72,7 +73,7 @@ async def publish(
                 topic,
                 value=json.dumps(body, ensure_ascii=False).encode(),
                 key=key.encode() if key is not None else None,
-                headers=_headers(event_name, None),
+                headers=_headers(contract, None),
             )
             if on_delivered is not None:
                 future.add_done_callback(

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from shared import topics
+from shared import contracts, topics
 
 SERVICES: Final = ("registry", "sponsorship", "notifications")
 BPJS: Final = "bpjs"
@@ -83,7 +83,7 @@ def static_grants() -> tuple[Grant, ...]:
     # write no event topic and no intake: whoever holds the office CLI's credentials cannot
     # forge a registration, an enrollment or a partner. Replaying dead letters into the topic
     # they came from is an `admin` act (`muba dlq replay` connects as admin).
-    grants.append(_topic(OPERATOR, "WRITE", topics.COMMITMENT_SUBMITTED))
+    grants.append(_topic(OPERATOR, "WRITE", contracts.COMMITMENT_SUBMITTED.topic))
     for spec in topics.EVENT_TOPICS:
         if spec.consumed_by:
             grants.append(_topic(OPERATOR, "READ", topics.dead_letter_topic(spec.name)))

@@ -19,19 +19,22 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
-from shared import clock, outbox, topics
+from shared import clock, contracts, outbox, topics
 from shared.db import Conn
 from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER, Envelope, parse_envelope
+from shared.events import EventModel
 from shared.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
+E = TypeVar("E", bound=EventModel)
+S = TypeVar("S")
 
 # Failures that say nothing about the message: retry the batch, never dead-letter for them.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -228,63 +231,82 @@ def event_identity(
     return digest.hexdigest()
 
 
-_VERSION = re.compile(r"\.v(\d+)$")
-
-
-def check_version(message: Incoming) -> None:
-    """An event whose CloudEvents type names another version than its topic is not ours to read."""
+def check_version(message: Incoming, contract: contracts.Contract[Any]) -> None:
+    """An event whose CloudEvents type names another version than its contract is not ours to read."""
     if message.envelope is None:
         return
-    topic = message.topic
-    partner = topics.partner_in(topic)
-    if partner is not None:  # a partner's intake, `<topic>.v1.<partner>`: the version is before it
-        topic = topic.removesuffix("." + partner)
-    on_topic, of_event = _VERSION.search(topic), _VERSION.search(message.envelope.type)
-    if on_topic and of_event and on_topic.group(1) != of_event.group(1):
+    of_event = _VERSION.search(message.envelope.type)
+    if of_event and int(of_event.group(1)) != contract.version:
         raise PoisonMessage(
             "UNKNOWN_VERSION",
             f"event type {message.envelope.type[:200]} is version {of_event.group(1)}; "
-            f"this topic carries version {on_topic.group(1)}",
+            f"this topic carries version {contract.version}",
         )
+
+
+_VERSION = re.compile(r"\.v(\d+)$")
 
 
 @dataclass
-class UnitOfWork:
-    """What a handler gets: the open transaction and a way to record the events it causes."""
+class Publisher:
+    """A publisher that knows the contracts: `publish(event)` finds the event's contract (topic,
+    key, type) and makes the outbox row that the consumer writes before the transaction commits
+    (one INSERT for a whole batch's events on the fast path). Holds no connection: the same
+    object serves handlers' unit tests, where `events` is what they published."""
 
-    conn: Conn
     service: str
-    incoming: Incoming
     topic_prefix: str = ""
-    published: list[Envelope] = field(default_factory=list)
-    pending: list[outbox.OutboxRow] = field(default_factory=list)
-    # What handlers may keep for the rest of the batch's transaction (locks held, rows read);
-    # a message processed alone (after a failure) gets an empty one.
-    batch: dict[str, Any] = field(default_factory=dict)
+    rows: list[outbox.OutboxRow] = field(default_factory=list)
+    events: list[EventModel] = field(default_factory=list)
+    envelopes: list[Envelope] = field(default_factory=list)
 
-    async def publish(self, topic: str, key: str | None, name: str, payload: BaseModel) -> Envelope:
-        """Record an event for `topic` (a name from shared.topics) in this transaction's outbox.
-
-        The row is written by `flush`, which the consumer calls before the transaction commits
-        (once per batch on the fast path: one INSERT for all the batch's events)."""
+    def publish(
+        self, event: EventModel, *, correlation_id: str | None = None, event_id: str | None = None
+    ) -> Envelope:
+        contract = contracts.of(event)
+        if contract.producer != self.service:
+            raise TypeError(
+                f"{self.service} does not publish {contract.event_name} ({contract.producer} does)"
+            )
         envelope, row = outbox.event_row(
-            topic=self.topic_prefix + topic,
-            key=key,
-            payload=payload,
-            name=name,
-            source=f"/muba/{self.service}",
-            correlation_id=self.incoming.correlation_id,
+            contract, event, topic_prefix=self.topic_prefix, correlation_id=correlation_id, event_id=event_id
         )
-        self.pending.append(row)
-        self.published.append(envelope)
+        self.rows.append(row)
+        self.events.append(event)
+        self.envelopes.append(envelope)
         return envelope
 
-    async def flush(self) -> None:
-        await outbox.add_rows(self.conn, self.pending)
-        self.pending.clear()
+
+@dataclass
+class MessageContext(Generic[E, S]):
+    """What a handler gets for one message: the message and its contract, the service's store
+    (in the transaction that also claims the message in the inbox) and the publisher.
+
+    `event` parses the body with the contract's model (a body that breaks it is a PoisonMessage:
+    dead-lettered). Partner-facing handlers that must name every problem read `json_object()`."""
+
+    incoming: Incoming
+    contract: contracts.Contract[E]
+    store: S
+    publisher: Publisher
+    _event: E | None = None
+
+    @property
+    def event(self) -> E:
+        if self._event is None:
+            self._event = self.incoming.parse(self.contract.model)
+        return self._event
+
+    def json_object(self) -> dict[str, Any]:
+        return self.incoming.json_object()
+
+    def publish(self, event: EventModel, *, event_id: str | None = None) -> Envelope:
+        """Record `event` in this transaction's outbox; its contract gives topic, key and type."""
+        return self.publisher.publish(event, correlation_id=self.incoming.correlation_id, event_id=event_id)
 
 
-Handler = Callable[[UnitOfWork], Awaitable[None]]
+Handler = Callable[[MessageContext[Any, Any]], Awaitable[None]]
+StoreFactory = Callable[[Conn], Any]
 
 
 @dataclass
@@ -317,7 +339,9 @@ class MessageProcessor:
         *,
         service: str,
         consumer: str,
+        contract: contracts.Contract[Any],
         handler: Handler,
+        store_factory: StoreFactory,
         pool_getter: Callable[[], asyncpg.Pool],
         max_attempts: int = 3,
         retry_delay_s: float = 0.05,
@@ -330,7 +354,9 @@ class MessageProcessor:
         self.on_batch = on_batch
         self.service = service
         self.consumer = consumer
+        self.contract = contract
         self.handler = handler
+        self.store_factory = store_factory
         self.pool_getter = pool_getter
         self.max_attempts = max_attempts
         self.retry_delay_s = retry_delay_s
@@ -413,26 +439,23 @@ class MessageProcessor:
             return outcomes
         claimed = await self._claim(conn, batch)
         outcomes = []
-        pending: list[outbox.OutboxRow] = []
-        batch_state: dict[str, Any] = {}
+        # One store and one publisher for the batch's transaction: what the store keeps (locks
+        # held, rows read) lasts the batch; a message run alone (after a failure) gets fresh ones.
+        store, publisher = self.store_factory(conn), Publisher(self.service, self.topic_prefix)
         for message in batch:
             if message.event_id not in claimed:
                 outcomes.append("duplicate")
                 continue
             claimed.discard(message.event_id)  # a second copy in the same batch is a duplicate
             try:
-                check_version(message)
-                await self.handler(
-                    UnitOfWork(
-                        conn, self.service, message, self.topic_prefix, pending=pending, batch=batch_state
-                    )
-                )
+                check_version(message, self.contract)
+                await self.handler(MessageContext(message, self.contract, store, publisher))
             except Exception as exc:
                 if is_transient(exc) or conn.is_closed():
                     raise
                 raise _IsolateMessages from exc
             outcomes.append("processed")
-        await outbox.add_rows(conn, pending)
+        await outbox.add_rows(conn, publisher.rows)
         return outcomes
 
     async def _claim(self, conn: Conn, batch: Sequence[Incoming]) -> set[str]:
@@ -456,10 +479,12 @@ class MessageProcessor:
                 async with conn.transaction():
                     if not await self._claim(conn, [message]):
                         return "duplicate"
-                    check_version(message)
-                    uow = UnitOfWork(conn, self.service, message, self.topic_prefix)
-                    await self.handler(uow)
-                    await uow.flush()
+                    check_version(message, self.contract)
+                    publisher = Publisher(self.service, self.topic_prefix)
+                    await self.handler(
+                        MessageContext(message, self.contract, self.store_factory(conn), publisher)
+                    )
+                    await outbox.add_rows(conn, publisher.rows)
                 return "processed"
             except PoisonMessage as exc:
                 await self._dead_letter(conn, message, exc.reason, exc.detail, attempt)

@@ -55,9 +55,13 @@ class Envelope:
 
 
 def new_envelope(
-    event_type: str, source: str, correlation_id: str | None = None, subject: str | None = None
+    event_type: str,
+    source: str,
+    correlation_id: str | None = None,
+    subject: str | None = None,
+    event_id: str | None = None,
 ) -> Envelope:
-    event_id = str(uuid.uuid4())
+    event_id = event_id or str(uuid.uuid4())
     return Envelope(
         id=event_id,
         type=event_type,

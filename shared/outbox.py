@@ -63,8 +63,9 @@ from aiokafka.errors import (
 )
 from pydantic import BaseModel
 
+from shared.contracts import Contract
 from shared.db import Conn, connect
-from shared.envelope import Envelope, event_type, new_envelope
+from shared.envelope import Envelope, new_envelope
 from shared.kafka_security import KafkaConnection
 from shared.logging import mask_text
 
@@ -114,13 +115,26 @@ def encode_key(key: str | None) -> bytes | None:
 
 
 def event_row(
-    *, topic: str, key: str | None, payload: BaseModel, name: str, source: str, correlation_id: str | None
+    contract: Contract[Any],
+    event: BaseModel,
+    *,
+    topic_prefix: str = "",
+    correlation_id: str | None = None,
+    event_id: str | None = None,
 ) -> tuple[Envelope, OutboxRow]:
-    """One CloudEvent for `topic`, ready to be written with `add_rows`."""
-    envelope = new_envelope(event_type(name), source, correlation_id, subject=key)
+    """One CloudEvent of `contract`, ready to be written with `add_rows`: topic, key, type and
+    source come from the contract; `event_id` fixes the CloudEvents id (else a new UUID)."""
+    key = contract.key(event)
+    source = contract.source or ""
+    envelope = new_envelope(contract.event_type, source, correlation_id, subject=key, event_id=event_id)
     headers = {name: jsonb_safe(value) for name, value in envelope.headers().items()}
     row = OutboxRow(
-        envelope.id, topic, encode_key(key), envelope.type, payload.model_dump_json().encode(), headers
+        envelope.id,
+        topic_prefix + contract.topic,
+        encode_key(key),
+        envelope.type,
+        event.model_dump_json().encode(),
+        headers,
     )
     return envelope, row
 

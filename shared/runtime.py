@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -24,8 +24,10 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.specification import AsyncAPI
 
 from shared import access, topics
-from shared.consumer import Handler, MessageProcessor
-from shared.db import create_pool, migrate
+from shared.consumer import Handler, MessageContext, MessageProcessor
+from shared.contracts import Contract
+from shared.db import Conn, create_pool, migrate
+from shared.events import EventModel
 from shared.http_access import (
     OFFICE_AND_AUDITOR,
     OFFICE_ONLY,
@@ -47,6 +49,8 @@ from shared.outbox import OutboxRelay, outbox_status, parked_rows
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", bound=EventModel)
+S = TypeVar("S")
 
 
 def _raw_body(message: Any) -> Any:
@@ -81,11 +85,25 @@ def batch_offsets(
     return first, after
 
 
-class ServiceRuntime:
+def conn_store(conn: Conn) -> Conn:
+    """The store of a service whose handlers call its repository on the connection itself."""
+    return conn
+
+
+class ServiceRuntime(Generic[S]):
+    """`store(conn)` makes the service's store for one transaction (a batch's, or one message's
+    when it runs alone): what its handlers get as `ctx.store`."""
+
     def __init__(
-        self, name: str, settings: ServiceSettings, migrations: Path, version: str = "1.0.0"
+        self,
+        name: str,
+        settings: ServiceSettings,
+        migrations: Path,
+        store: Callable[[Conn], S],
+        version: str = "1.0.0",
     ) -> None:
         self.name = name
+        self.store = store
         self.settings = settings
         self.migrations = migrations
         self.version = version
@@ -121,22 +139,27 @@ class ServiceRuntime:
 
     def subscribe(
         self,
-        topic: str,
-        handler: Handler,
+        contract: Contract[E],
+        handler: Callable[[MessageContext[E, S]], Awaitable[None]],
         *,
         group_id: str | None = None,
         description: str | None = None,
-        every_partner: bool = False,
     ) -> MessageProcessor:
-        """Consume `topic` with `handler` in consumer group `group_id` (default `<service>.<topic>`:
-        one group per subscriber, so a consumer joining one does not rebalance the others).
-        `every_partner`: `topic` names the partners' intakes, each `<topic>.<partner>`; subscribe
-        to all of them, those added later too (shared.topics.intake_pattern)."""
+        """Consume `contract`'s topic with `handler` in consumer group `group_id` (default
+        `<service>.<topic>`: one group per subscriber, so a consumer joining one does not rebalance
+        the others). A per-partner contract is read on every partner's intake, `<topic>.<partner>`,
+        those added later too (shared.topics.intake_pattern)."""
+        if self.name not in contract.consumers:
+            raise ValueError(f"{self.name} is not a consumer of {contract.topic} (shared/contracts.py)")
+        topic = contract.topic
+        every_partner = contract.per_partner
         group = self.settings.topic_prefix + (group_id or f"{self.name}.{topic}")
         processor = MessageProcessor(
             service=self.name,
             consumer=group if group_id is None else f"{group}:{topic}",
-            handler=handler,
+            contract=contract,
+            handler=cast(Handler, handler),
+            store_factory=self.store,
             pool_getter=lambda: self.pool,
             max_attempts=self.settings.handler_max_attempts,
             topic_prefix=self.settings.topic_prefix,

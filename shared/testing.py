@@ -166,11 +166,9 @@ async def publish_json(
 
     The topic is created first (by `admin`) if need be: brokers never auto-create one."""
     if topic not in _known_topics:
-        head = topic.find(catalogue.REGISTRATION_SUBMITTED + ".")
-        prefix = topic[: max(head, 0)]
-        partner = catalogue.partner_of(topic, prefix) if head >= 0 else None
-        if partner is not None:  # a partner of the test's own: its topics and ACLs
-            await ensure_partner(kafka, prefix, partner)
+        intake = catalogue.split_intake(topic)
+        if intake is not None:  # a partner of the test's own: its topics and ACLs
+            await ensure_partner(kafka, *intake)
         else:
             await ensure_topic(kafka.as_principal(access.ADMIN), topic)
         _known_topics.add(topic)

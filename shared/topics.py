@@ -1,42 +1,20 @@
-"""Kafka topic names: the public contract. A breaking change to a payload means a new `.vN` topic.
+"""The topic catalogue: every topic the system uses, with its size, derived from the contracts.
 
-The catalogue at the end (`CATALOGUE`) lists every topic the system uses with its size: the
-brokers never create topics on their own (auto-create is off), `shared.kafka_admin.provision_topics`
-creates these.
+The brokers never create topics on their own (auto-create is off): `shared.kafka_admin.provision_topics`
+creates what `catalogue()` lists. Dead-letter topics and the partners' intakes are named here.
 """
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-# Partner-facing: plain JSON, no headers required.
-# Each partner system writes registrations to an intake topic of its own,
-# `registry.registration-submitted.v1.<partner>` (`intake_topic`), which only that partner's
-# principal may write (shared/access.py): the registry takes a registration's `source` from the
-# topic, which a partner cannot forge, not from the body, which it can.
-REGISTRATION_SUBMITTED: Final = "registry.registration-submitted.v1"
-# The office (the CLI's `operator` principal) writes commitments on behalf of companies.
-COMMITMENT_SUBMITTED: Final = "sponsorship.commitment-submitted.v1"
+from shared import contracts
 
-# Published by the registry.
-WORKER_REGISTERED: Final = "registry.worker-registered.v1"
-REGISTRATION_REJECTED: Final = "registry.registration-rejected.v1"
-
-# Published by sponsorship.
-COMMITMENT_ACCEPTED: Final = "sponsorship.commitment-accepted.v1"
-COMMITMENT_REJECTED: Final = "sponsorship.commitment-rejected.v1"
-SPONSOR_MATCHED: Final = "sponsorship.sponsor-matched.v1"
-WORKER_WAITLISTED: Final = "sponsorship.worker-waitlisted.v1"
-ENROLLMENT_COMPLETED: Final = "sponsorship.enrollment-completed.v1"
-ENROLLMENT_FAILED: Final = "sponsorship.enrollment-failed.v1"
-
-# Exchanged with the BPJS Ketenagakerjaan side.
-ENROLLMENT_REQUESTED: Final = "bpjs.enrollment-requested.v1"
-ENROLLMENT_CONFIRMED: Final = "bpjs.enrollment-confirmed.v1"
-ENROLLMENT_REJECTED: Final = "bpjs.enrollment-rejected.v1"
-
-# Published by notifications.
-NOTIFICATION_SENT: Final = "notifications.notification-sent.v1"
+# The topics' names come from the contract registry (shared/contracts.py). Each partner system
+# writes registrations to an intake topic of its own, `registry.registration-submitted.v1.<partner>`
+# (`intake_topic`), which only that partner's principal may write (shared/access.py): the registry
+# takes a registration's `source` from the topic, which a partner cannot forge, not from the body.
+INTAKE: Final = contracts.REGISTRATION_SUBMITTED.topic
 
 DEAD_LETTER_SUFFIX: Final = ".dlq"
 # The consumer group `muba dlq` reads dead-letter topics in (what was replayed is committed).
@@ -59,27 +37,37 @@ def intake_topic(partner: str) -> str:
             f"partner {partner!r}: lower-case letters, digits and '-', starting with a letter or digit,"
             " at most 63 characters"
         )
-    return f"{REGISTRATION_SUBMITTED}.{partner}"
+    return f"{INTAKE}.{partner}"
 
 
 def intake_pattern(prefix: str = "") -> str:
     """Every partner's intake topic (and no dead-letter topic): what the registry subscribes to."""
-    return f"^{re.escape(prefix + REGISTRATION_SUBMITTED)}\\.{PARTNER_NAME.pattern}$"
+    return f"^{re.escape(prefix + INTAKE)}\\.{PARTNER_NAME.pattern}$"
 
 
 def partner_of(topic: str, prefix: str = "") -> str | None:
     """The partner whose intake `topic` is, or None when it is no intake topic."""
-    head = prefix + REGISTRATION_SUBMITTED + "."
+    head = prefix + INTAKE + "."
     if not topic.startswith(head):
         return None
     partner = topic[len(head) :]
     return partner if PARTNER_NAME.fullmatch(partner) else None
 
 
+def split_intake(topic: str) -> tuple[str, str] | None:
+    """(TOPIC_PREFIX, partner) of a partner's intake topic under whatever prefix, or None: the one
+    place that reads a partner out of a topic name."""
+    head = topic.rfind(INTAKE + ".")
+    if head < 0:
+        return None
+    partner = partner_of(topic[head:])
+    return None if partner is None else (topic[:head], partner)
+
+
 def partner_in(topic: str) -> str | None:
     """The partner whose intake `topic` is, under whatever TOPIC_PREFIX, or None."""
-    head = topic.rfind(REGISTRATION_SUBMITTED + ".")
-    return partner_of(topic[head:]) if head >= 0 else None
+    found = split_intake(topic)
+    return None if found is None else found[1]
 
 
 def partner_principal(partner: str) -> str:
@@ -127,27 +115,20 @@ class TopicSpec:
         return found
 
 
-def _event(name: str, published_by: str, *consumed_by: str) -> TopicSpec:
+def _event_topic(contract: contracts.Contract[Any]) -> TopicSpec:
     """`published_by` "" means partner systems and companies publish it (a partner-facing topic)."""
+    published_by = "" if contract.partner_facing else contract.producer
     return TopicSpec(
-        name, partner_facing=not published_by, consumed_by=consumed_by, published_by=published_by
+        contract.topic,
+        partner_facing=contract.partner_facing,
+        consumed_by=contract.consumers,
+        published_by=published_by,
     )
 
 
-EVENT_TOPICS: Final[tuple[TopicSpec, ...]] = (
-    _event(COMMITMENT_SUBMITTED, "", "sponsorship"),
-    _event(WORKER_REGISTERED, "registry", "sponsorship"),
-    _event(REGISTRATION_REJECTED, "registry", "notifications"),
-    _event(COMMITMENT_ACCEPTED, "sponsorship"),
-    _event(COMMITMENT_REJECTED, "sponsorship"),
-    _event(SPONSOR_MATCHED, "sponsorship"),
-    _event(WORKER_WAITLISTED, "sponsorship", "notifications"),
-    _event(ENROLLMENT_COMPLETED, "sponsorship", "notifications"),
-    _event(ENROLLMENT_FAILED, "sponsorship", "notifications"),
-    _event(ENROLLMENT_REQUESTED, "sponsorship", "bpjs-simulator"),
-    _event(ENROLLMENT_CONFIRMED, "bpjs-simulator", "sponsorship"),
-    _event(ENROLLMENT_REJECTED, "bpjs-simulator", "sponsorship"),
-    _event(NOTIFICATION_SENT, "notifications"),
+# Every contract's topic but the partners' intakes (one per partner, `intake_specs`).
+EVENT_TOPICS: Final[tuple[TopicSpec, ...]] = tuple(
+    _event_topic(c) for c in contracts.CONTRACTS if not c.per_partner
 )
 
 
@@ -212,10 +193,8 @@ def spec_for(topic: str, prefix: str = "") -> TopicSpec | None:
 
 def find_spec(topic: str) -> TopicSpec | None:
     """The catalogue entry whose name ends `topic` (which may carry any TOPIC_PREFIX), if any."""
-    head = topic.find(REGISTRATION_SUBMITTED + ".")
-    if head >= 0:
-        found = spec_for(topic[head:])
-        if found is not None:
-            return found
+    intake = split_intake(topic.removesuffix(DEAD_LETTER_SUFFIX))
+    if intake is not None:
+        return spec_for(topic, intake[0])
     matches = [spec for name, spec in _BY_NAME.items() if topic.endswith(name)]
     return max(matches, key=lambda spec: len(spec.name), default=None)

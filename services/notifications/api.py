@@ -58,6 +58,6 @@ async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def register(runtime: ServiceRuntime) -> None:
+def register(runtime: ServiceRuntime[Any]) -> None:
     runtime.api("notifications", of_worker, roles=OFFICE_AND_AUDITOR, personal_data=True)
     runtime.api("report", report, roles=OFFICE_AND_AUDITOR)

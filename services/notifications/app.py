@@ -8,8 +8,8 @@ from services.notifications import api
 from services.notifications.delivery import DeliveryWorker, Gateway, HttpGateway, LoggingGateway
 from services.notifications.handlers import NotificationsHandlers
 from services.notifications.settings import NotificationsSettings
-from shared import topics
-from shared.runtime import ServiceRuntime
+from shared import contracts
+from shared.runtime import ServiceRuntime, conn_store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -18,16 +18,12 @@ def create_app(
     settings: NotificationsSettings | None = None, gateway: Gateway | None = None
 ) -> AsgiFastStream:
     settings = settings or NotificationsSettings()
-    runtime = ServiceRuntime("notifications", settings, MIGRATIONS)
+    runtime = ServiceRuntime("notifications", settings, MIGRATIONS, store=conn_store)
     handlers = NotificationsHandlers(settings)
-    subscriptions = (
-        (topics.REGISTRATION_REJECTED, handlers.on_registration_rejected),
-        (topics.WORKER_WAITLISTED, handlers.on_worker_waitlisted),
-        (topics.ENROLLMENT_COMPLETED, handlers.on_enrollment_completed),
-        (topics.ENROLLMENT_FAILED, handlers.on_enrollment_failed),
-    )
-    for topic, handler in subscriptions:
-        runtime.subscribe(topic, handler)
+    runtime.subscribe(contracts.REGISTRATION_REJECTED, handlers.on_registration_rejected)
+    runtime.subscribe(contracts.WORKER_WAITLISTED, handlers.on_worker_waitlisted)
+    runtime.subscribe(contracts.ENROLLMENT_COMPLETED, handlers.on_enrollment_completed)
+    runtime.subscribe(contracts.ENROLLMENT_FAILED, handlers.on_enrollment_failed)
     if gateway is None and settings.gateway_url:
         http = HttpGateway(settings.gateway_url, timeout_s=settings.send_timeout_s)
         runtime.add_background(http)  # started before the sender, closed after it

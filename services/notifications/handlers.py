@@ -4,16 +4,20 @@ each once (repository) and announce it (outbox). The delivery worker sends what 
 import logging
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from services.notifications import domain, repository
 from services.notifications.delivery import mask_recipient
 from services.notifications.domain import Notification
 from services.notifications.settings import NotificationsSettings
-from shared import topics
-from shared.consumer import PoisonMessage, UnitOfWork, parse_uuid
+from shared.consumer import MessageContext, PoisonMessage, parse_uuid
+from shared.db import Conn
 from shared.events.notifications import NotificationSent
 from shared.events.registry import RegistrationRejected
 from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
+
+Store = Conn
+Ctx = MessageContext[Any, Store]
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +38,9 @@ class NotificationsHandlers:
     def __init__(self, settings: NotificationsSettings) -> None:
         self.settings = settings
 
-    async def on_registration_rejected(self, uow: UnitOfWork) -> None:
+    async def on_registration_rejected(self, ctx: MessageContext[RegistrationRejected, Store]) -> None:
         """The registry refused a registration: tell the worker (when reachable) and the office."""
-        event = uow.incoming.parse(RegistrationRejected)
+        event = ctx.event
         messages = _build(
             lambda: domain.registration_rejected(
                 full_name=event.full_name,
@@ -46,14 +50,14 @@ class NotificationsHandlers:
                 office_email=self.settings.office_email,
             )
         )
-        await self._queue(uow, messages, worker_id=None, key=f"{event.source}/{event.submission_id}")
+        await self._queue(ctx, messages, worker_id=None, submission=f"{event.source}/{event.submission_id}")
 
-    async def on_worker_waitlisted(self, uow: UnitOfWork) -> None:
+    async def on_worker_waitlisted(self, ctx: MessageContext[WorkerWaitlisted, Store]) -> None:
         """No sponsor yet in the worker's kecamatan: tell them they are on the waitlist."""
-        event = uow.incoming.parse(WorkerWaitlisted)
+        event = ctx.event
         worker_id = _worker_uuid(event.worker_id)
-        await repository.lock_worker(uow.conn, worker_id)
-        if await repository.was_told_enrolled(uow.conn, worker_id):
+        await repository.lock_worker(ctx.store, worker_id)
+        if await repository.was_told_enrolled(ctx.store, worker_id):
             # The topics are not ordered with each other: a waitlisting that arrives after the
             # enrollment is stale, and "you are on the waitlist" after "you are enrolled" is wrong.
             log.info(
@@ -69,13 +73,13 @@ class NotificationsHandlers:
                 kecamatan_name=event.kecamatan_name,
             )
         )
-        await self._queue(uow, messages, worker_id=worker_id, key=event.worker_id)
+        await self._queue(ctx, messages, worker_id=worker_id)
 
-    async def on_enrollment_completed(self, uow: UnitOfWork) -> None:
+    async def on_enrollment_completed(self, ctx: MessageContext[EnrollmentCompleted, Store]) -> None:
         """BPJS enrolled the worker: tell the worker their KPJ and coverage, and the sponsoring company."""
-        event = uow.incoming.parse(EnrollmentCompleted)
+        event = ctx.event
         worker_id = _worker_uuid(event.worker_id)
-        await repository.lock_worker(uow.conn, worker_id)  # see on_worker_waitlisted
+        await repository.lock_worker(ctx.store, worker_id)  # see on_worker_waitlisted
         messages = _build(
             lambda: domain.enrollment_confirmed(
                 worker_name=event.full_name,
@@ -95,11 +99,11 @@ class NotificationsHandlers:
                 office_email=self.settings.office_email,
             )
         )
-        await self._queue(uow, messages, worker_id=worker_id, key=event.worker_id)
+        await self._queue(ctx, messages, worker_id=worker_id)
 
-    async def on_enrollment_failed(self, uow: UnitOfWork) -> None:
+    async def on_enrollment_failed(self, ctx: MessageContext[EnrollmentFailed, Store]) -> None:
         """BPJS refused the enrolment: tell the worker why and what to do, and the office."""
-        event = uow.incoming.parse(EnrollmentFailed)
+        event = ctx.event
         worker_id = _worker_uuid(event.worker_id)
         messages = _build(
             lambda: domain.enrollment_rejected(
@@ -111,18 +115,23 @@ class NotificationsHandlers:
                 office_email=self.settings.office_email,
             )
         )
-        await self._queue(uow, messages, worker_id=worker_id, key=event.worker_id)
+        await self._queue(ctx, messages, worker_id=worker_id)
 
     async def _queue(
-        self, uow: UnitOfWork, messages: list[Notification], *, worker_id: uuid.UUID | None, key: str
+        self,
+        ctx: Ctx,
+        messages: list[Notification],
+        *,
+        worker_id: uuid.UUID | None,
+        submission: str | None = None,
     ) -> None:
         """Queue each message once per event and announce the ones queued now."""
-        identity = uow.incoming.event_id
+        identity = ctx.incoming.event_id
         for message in messages:
             queued = await repository.insert(
-                uow.conn,
+                ctx.store,
                 dedupe_key=domain.dedupe_key(identity, message),
-                event_id=uow.incoming.wire_id,
+                event_id=ctx.incoming.wire_id,
                 worker_id=worker_id,
                 notification=message,
             )
@@ -131,10 +140,11 @@ class NotificationsHandlers:
             sent = NotificationSent(
                 notification_id=str(queued.id),
                 worker_id=str(worker_id) if worker_id else None,
+                submission=submission,
                 template=message.template,
                 audience=message.audience,
                 channel=message.channel,
                 recipient_masked=mask_recipient(message.channel, message.recipient),
                 sent_at=queued.created_at,
             )
-            await uow.publish(topics.NOTIFICATION_SENT, key, "notification-sent.v1", sent)
+            ctx.publish(sent)

@@ -59,7 +59,7 @@ async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def register(runtime: ServiceRuntime) -> None:
+def register(runtime: ServiceRuntime[Any]) -> None:
     runtime.api("workers", worker_by_nik, roles=OFFICE_AND_AUDITOR, personal_data=True)
     # What `muba import` asks to send nothing twice: the office's tool, nobody else's business.
     runtime.api("submissions", submissions, roles=OFFICE_ONLY)

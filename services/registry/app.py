@@ -7,22 +7,21 @@ from faststream.asgi import AsgiFastStream
 from services.registry import api
 from services.registry.handlers import RegistryHandlers
 from services.registry.settings import RegistrySettings
-from shared import topics
-from shared.runtime import ServiceRuntime
+from shared import contracts
+from shared.runtime import ServiceRuntime, conn_store
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: RegistrySettings | None = None) -> AsgiFastStream:
     settings = settings or RegistrySettings()
-    runtime = ServiceRuntime("registry", settings, MIGRATIONS)
+    runtime = ServiceRuntime("registry", settings, MIGRATIONS, store=conn_store)
     handlers = RegistryHandlers(settings)
     runtime.subscribe(
-        topics.REGISTRATION_SUBMITTED,
+        contracts.REGISTRATION_SUBMITTED,
         handlers.on_registration_submitted,
-        every_partner=True,
         description="Registrations from each partner's own intake topic"
-        " (registry.registration-submitted.v1.<partner>; the partner is the source).",
+        f" ({contracts.REGISTRATION_SUBMITTED.topic}.<partner>; the partner is the source).",
     )
     api.register(runtime)
     return runtime.asgi_app()

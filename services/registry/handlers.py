@@ -1,6 +1,7 @@
 """The registry's subscribers: parse, validate (domain), store (repository) and publish (outbox)."""
 
 from datetime import datetime
+from typing import Any
 
 from services.registry import repository
 from services.registry.domain import (
@@ -13,9 +14,13 @@ from services.registry.domain import (
 )
 from services.registry.settings import RegistrySettings
 from shared import clock, topics
-from shared.consumer import UnitOfWork
+from shared.consumer import MessageContext
+from shared.db import Conn
 from shared.events.registry import RegistrationRejected, RejectionReason, WorkerRegistered
 from shared.kecamatan import kecamatan_name, resolve_kecamatan
+
+Store = Conn
+Ctx = MessageContext[Any, Store]
 
 
 def _text_or_none(value: object) -> str | None:
@@ -30,15 +35,15 @@ class RegistryHandlers:
         self.settings = settings
         clock.check_skew()
 
-    async def on_registration_submitted(self, uow: UnitOfWork) -> None:
+    async def on_registration_submitted(self, ctx: Ctx) -> None:
         """A partner system's registration, on that partner's intake topic: register the worker
         once, or say every reason why not. The source is the partner the topic belongs to."""
-        partner = topics.partner_of(uow.incoming.topic, self.settings.topic_prefix)
+        partner = topics.partner_of(ctx.incoming.topic, self.settings.topic_prefix)
         if partner is None:
-            raise ValueError(f"{uow.incoming.topic} is no partner's intake topic")
-        raw = uow.incoming.json_object()
+            raise ValueError(f"{ctx.incoming.topic} is no partner's intake topic")
+        raw = ctx.incoming.json_object()
         source, submission_id = partner, _text_or_none(raw.get("submission_id"))
-        row = await repository.claim_submission(uow.conn, source, submission_id, uow.incoming.event_id)
+        row = await repository.claim_submission(ctx.store, source, submission_id, ctx.incoming.event_id)
         if row is None:
             return  # the same submission again: nothing changes, nothing is published
         today = clock.today_in_jakarta()
@@ -46,25 +51,22 @@ class RegistryHandlers:
             raw, partner, today=today, min_age=self.settings.min_age, max_age=self.settings.max_age
         )
         if isinstance(result, list):
-            await self._reject(uow, row, source, submission_id, result, raw)
+            await self._reject(ctx, row, source, submission_id, result, raw)
             return
         registered_at = clock.now()
-        worker = await repository.insert_worker(uow.conn, result, registered_at)
+        worker = await repository.insert_worker(ctx.store, result, registered_at)
         if worker is None:
             duplicate = Reason("nik", DUPLICATE_NIK, "NIK ini sudah terdaftar dalam program.")
-            await self._reject(uow, row, source, submission_id, [duplicate], raw, result)
+            await self._reject(ctx, row, source, submission_id, [duplicate], raw, result)
             return
-        await repository.mark_registered(uow.conn, row, worker.worker_id)
-        await uow.publish(
-            topics.WORKER_REGISTERED,
-            str(worker.worker_id),
-            "worker-registered.v1",
+        await repository.mark_registered(ctx.store, row, worker.worker_id)
+        ctx.publish(
             _worker_registered(worker, result, registered_at),
         )
 
     async def _reject(
         self,
-        uow: UnitOfWork,
+        ctx: Ctx,
         row: int,
         source: str | None,
         submission_id: str | None,
@@ -74,7 +76,7 @@ class RegistryHandlers:
     ) -> None:
         raw_kecamatan = raw.get("kecamatan")
         kecamatan = resolve_kecamatan(raw_kecamatan) if isinstance(raw_kecamatan, str) else None
-        await repository.mark_rejected(uow.conn, row, reasons, kecamatan)
+        await repository.mark_rejected(ctx.store, row, reasons, kecamatan)
         raw_phone = raw.get("phone")
         phone = valid.phone if valid else (normalise_phone(raw_phone) if isinstance(raw_phone, str) else None)
         name = valid.full_name if valid else None
@@ -86,8 +88,8 @@ class RegistryHandlers:
             phone=phone,
             rejected_at=clock.now(),
         )
-        await uow.publish(
-            topics.REGISTRATION_REJECTED, f"{source}/{submission_id}", "registration-rejected.v1", event
+        ctx.publish(
+            event,
         )
 
 

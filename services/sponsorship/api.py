@@ -171,7 +171,7 @@ async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
     }
 
 
-def register(runtime: ServiceRuntime) -> None:
+def register(runtime: ServiceRuntime[Any]) -> None:
     runtime.api("workers", worker, roles=EVERY_ROLE, personal_data=True)
     runtime.api("enrollments", enrollments, roles=EVERY_ROLE, personal_data=True)
     runtime.api("commitments", commitments, roles=EVERY_ROLE)

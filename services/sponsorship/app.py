@@ -6,8 +6,9 @@ from faststream.asgi import AsgiFastStream
 
 from services.sponsorship import api
 from services.sponsorship.handlers import SponsorshipHandlers
+from services.sponsorship.repository import Transaction
 from services.sponsorship.settings import SponsorshipSettings
-from shared import topics
+from shared import contracts
 from shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -15,11 +16,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
     settings = settings or SponsorshipSettings()
-    runtime = ServiceRuntime("sponsorship", settings, MIGRATIONS)
+    runtime = ServiceRuntime("sponsorship", settings, MIGRATIONS, store=Transaction)
     handlers = SponsorshipHandlers(settings)
-    runtime.subscribe(topics.COMMITMENT_SUBMITTED, handlers.on_commitment_submitted)
-    runtime.subscribe(topics.WORKER_REGISTERED, handlers.on_worker_registered)
-    runtime.subscribe(topics.ENROLLMENT_CONFIRMED, handlers.on_enrollment_confirmed)
-    runtime.subscribe(topics.ENROLLMENT_REJECTED, handlers.on_enrollment_rejected)
+    runtime.subscribe(contracts.COMMITMENT_SUBMITTED, handlers.on_commitment_submitted)
+    runtime.subscribe(contracts.WORKER_REGISTERED, handlers.on_worker_registered)
+    runtime.subscribe(contracts.ENROLLMENT_CONFIRMED, handlers.on_enrollment_confirmed)
+    runtime.subscribe(contracts.ENROLLMENT_REJECTED, handlers.on_enrollment_rejected)
     api.register(runtime)
     return runtime.asgi_app()

@@ -21,8 +21,8 @@ from services.sponsorship.domain import (
 )
 from services.sponsorship.repository import Row
 from services.sponsorship.settings import SponsorshipSettings
-from shared import clock, topics
-from shared.consumer import PoisonMessage, UnitOfWork, parse_uuid
+from shared import clock
+from shared.consumer import MessageContext, PoisonMessage, parse_uuid
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested, Payer
 from shared.events.registry import RejectionReason, WorkerRegistered
 from shared.events.sponsorship import (
@@ -34,6 +34,9 @@ from shared.events.sponsorship import (
     WorkerWaitlisted,
 )
 from shared.logging import mask_nik
+
+Store = repository.Transaction
+Ctx = MessageContext[Any, Store]
 
 MAX_RESERVATION_TRIES = 20
 
@@ -59,22 +62,19 @@ class SponsorshipHandlers:
 
     # --- commitments -------------------------------------------------------------------------
 
-    async def on_commitment_submitted(self, uow: UnitOfWork) -> None:
+    async def on_commitment_submitted(self, ctx: Ctx) -> None:
         """A company's commitment: store it with its budget, then sponsor waitlisted workers it covers."""
-        raw = uow.incoming.json_object()
+        raw = ctx.incoming.json_object()
         result = validate_commitment(raw)
         if isinstance(result, list):
-            await self._reject_commitment(uow, raw, result)
+            await self._reject_commitment(ctx, raw, result)
             return
         budget = commitment_budget(
             result, self.tariffs, clock.today_in_jakarta(), self.settings.apply_discount_to_company_paid
         )
-        if await repository.insert_commitment(uow.conn, result, budget) is None:
+        if await repository.insert_commitment(ctx.store.conn, result, budget) is None:
             return  # the same commitment again: it stands as first received
-        await uow.publish(
-            topics.COMMITMENT_ACCEPTED,
-            result.commitment_id,
-            "commitment-accepted.v1",
+        ctx.publish(
             CommitmentAccepted(
                 commitment_id=result.commitment_id,
                 company_id=result.company_id,
@@ -88,33 +88,33 @@ class SponsorshipHandlers:
                 accepted_at=clock.now(),
             ),
         )
-        await self._sponsor_waitlisted(uow, result.commitment_id)
+        await self._sponsor_waitlisted(ctx, result.commitment_id)
 
-    async def _reject_commitment(self, uow: UnitOfWork, raw: dict[str, Any], reasons: list[Reason]) -> None:
+    async def _reject_commitment(self, ctx: Ctx, raw: dict[str, Any], reasons: list[Reason]) -> None:
         event = CommitmentRejected(
             commitment_id=_text(raw, "commitment_id"),
             company_id=_text(raw, "company_id"),
             reasons=[RejectionReason(field=r.field, code=r.code, message=r.message) for r in reasons],
             rejected_at=clock.now(),
         )
-        await uow.publish(topics.COMMITMENT_REJECTED, event.commitment_id, "commitment-rejected.v1", event)
+        ctx.publish(event)
 
-    async def _sponsor_waitlisted(self, uow: UnitOfWork, commitment_id: str) -> None:
+    async def _sponsor_waitlisted(self, ctx: Ctx, commitment_id: str) -> None:
         """Give the commitment's free slots to the waitlisted workers it covers, in registration order."""
-        uow.batch.pop("open_commitments", None)
-        commitment = await repository.get_commitment(uow.conn, commitment_id)
+        ctx.store.open_commitments = None
+        commitment = await repository.get_commitment(ctx.store.conn, commitment_id)
         assert commitment is not None
         codes = repository.covered_codes(commitment["whole_regency"], commitment["kecamatan_codes"])
-        await repository.lock_kecamatan_exclusive(uow.conn, codes)
+        await repository.lock_kecamatan_exclusive(ctx.store.conn, codes)
         after: WaitlistPosition | None = None
         while True:
-            commitment = await repository.get_commitment(uow.conn, commitment_id)
+            commitment = await repository.get_commitment(ctx.store.conn, commitment_id)
             assert commitment is not None
             free = commitment["slots"] - commitment["slots_used"]
             if free <= 0:
                 return
             page = await repository.waitlisted_covered_by(
-                uow.conn,
+                ctx.store.conn,
                 commitment["whole_regency"],
                 list(commitment["kecamatan_codes"]),
                 max(free, 50),
@@ -134,27 +134,24 @@ class SponsorshipHandlers:
             for waiting in order_waitlist(repository.open_commitment(commitment), waitlist):
                 worker = by_id[waiting.worker_id]
                 cost = self._cost(commitment, worker)
-                if await repository.reserve_slot(uow.conn, commitment_id, cost):
-                    await self._request_enrollment(uow, worker, commitment, cost)
+                if await repository.reserve_slot(ctx.store.conn, commitment_id, cost):
+                    await self._request_enrollment(ctx, worker, commitment, cost)
                     free -= 1
                     if free == 0:
                         return
 
     # --- workers -----------------------------------------------------------------------------
 
-    async def on_worker_registered(self, uow: UnitOfWork) -> None:
+    async def on_worker_registered(self, ctx: MessageContext[WorkerRegistered, Store]) -> None:
         """A newly registered worker: reserve a slot of the best-fitting commitment, or waitlist."""
-        announced = uow.incoming.parse(WorkerRegistered)
-        worker = await repository.insert_worker(uow.conn, announced)
+        announced = ctx.event
+        worker = await repository.insert_worker(ctx.store.conn, announced)
         if worker is None:
             return
-        await self._lock_kecamatan(uow, announced.kecamatan_code)
-        if await self._match(uow, worker):
+        await self._lock_kecamatan(ctx, announced.kecamatan_code)
+        if await self._match(ctx, worker):
             return
-        await uow.publish(
-            topics.WORKER_WAITLISTED,
-            announced.worker_id,
-            "worker-waitlisted.v1",
+        ctx.publish(
             WorkerWaitlisted(
                 worker_id=announced.worker_id,
                 full_name=announced.full_name,
@@ -165,27 +162,27 @@ class SponsorshipHandlers:
             ),
         )
 
-    async def _lock_kecamatan(self, uow: UnitOfWork, kecamatan_code: str) -> None:
+    async def _lock_kecamatan(self, ctx: Ctx, kecamatan_code: str) -> None:
         """Shared kecamatan lock, once per batch. A lock newly taken may reveal slots that opened
         while we waited for it, so the batch's view of the open commitments is read again."""
-        held: set[str] = uow.batch.setdefault("kecamatan_locks", set())
+        held = ctx.store.kecamatan_locks
         if kecamatan_code not in held:
-            await repository.lock_kecamatan_shared(uow.conn, kecamatan_code)
+            await repository.lock_kecamatan_shared(ctx.store.conn, kecamatan_code)
             held.add(kecamatan_code)
-            uow.batch.pop("open_commitments", None)
+            ctx.store.open_commitments = None
 
-    async def _open_commitments(self, uow: UnitOfWork) -> dict[str, dict[str, Any]]:
+    async def _open_commitments(self, ctx: Ctx) -> dict[str, dict[str, Any]]:
         """The open commitments as this batch's transaction left them (read once, kept up to date)."""
-        cached: dict[str, dict[str, Any]] | None = uow.batch.get("open_commitments")
+        cached = ctx.store.open_commitments
         if cached is None:
-            cached = {r["commitment_id"]: dict(r) for r in await repository.open_commitments(uow.conn)}
-            uow.batch["open_commitments"] = cached
+            cached = {r["commitment_id"]: dict(r) for r in await repository.open_commitments(ctx.store.conn)}
+            ctx.store.open_commitments = cached
         return cached
 
-    async def _match(self, uow: UnitOfWork, worker: Row) -> bool:
+    async def _match(self, ctx: Ctx, worker: Row) -> bool:
         wanted = WorkerToMatch(str(worker["worker_id"]), worker["kecamatan_code"], worker["occupation"])
         for _ in range(MAX_RESERVATION_TRIES):
-            rows = await self._open_commitments(uow)
+            rows = await self._open_commitments(ctx)
 
             def cost_of(c: OpenCommitment, rows: dict[str, dict[str, Any]] = rows) -> int:
                 return self._cost(rows[c.commitment_id], worker)
@@ -199,18 +196,18 @@ class SponsorshipHandlers:
                 return False
             commitment = rows[chosen.commitment_id]
             cost = self._cost(commitment, worker)
-            if await repository.reserve_slot(uow.conn, chosen.commitment_id, cost):
+            if await repository.reserve_slot(ctx.store.conn, chosen.commitment_id, cost):
                 commitment["slots_used"] += 1
                 commitment["budget_used_idr"] += cost
-                await self._request_enrollment(uow, worker, commitment, cost)
+                await self._request_enrollment(ctx, worker, commitment, cost)
                 return True
-            uow.batch.pop("open_commitments", None)  # another instance took it: read them again
+            ctx.store.open_commitments = None  # another instance took it: read them again
         raise RuntimeError("could not reserve a slot: too much contention; the batch will be retried")
 
-    async def _request_enrollment(self, uow: UnitOfWork, worker: Row, commitment: Row, cost: int) -> None:
+    async def _request_enrollment(self, ctx: Ctx, worker: Row, commitment: Row, cost: int) -> None:
         start = clock.today_in_jakarta()
         enrollment_id = await repository.insert_enrollment(
-            uow.conn,
+            ctx.store.conn,
             worker_id=worker["worker_id"],
             commitment_id=commitment["commitment_id"],
             package=commitment["package"],
@@ -220,10 +217,7 @@ class SponsorshipHandlers:
         )
         worker_id = str(worker["worker_id"])
         now = clock.now()
-        await uow.publish(
-            topics.SPONSOR_MATCHED,
-            worker_id,
-            "sponsor-matched.v1",
+        ctx.publish(
             SponsorMatched(
                 worker_id=worker_id,
                 enrollment_id=str(enrollment_id),
@@ -239,10 +233,7 @@ class SponsorshipHandlers:
         sector = occupation_sector(worker["occupation"])
         floor = self.tariffs.tariff_for(start).income_floor_idr
         desa = f"Desa {worker['desa']}, " if worker["desa"] else ""
-        await uow.publish(
-            topics.ENROLLMENT_REQUESTED,
-            worker_id,
-            "enrollment-requested.v1",
+        ctx.publish(
             EnrollmentRequested(
                 enrollment_id=str(enrollment_id),
                 worker_id=worker_id,
@@ -277,11 +268,11 @@ class SponsorshipHandlers:
 
     # --- answers from BPJS -------------------------------------------------------------------
 
-    async def on_enrollment_confirmed(self, uow: UnitOfWork) -> None:
+    async def on_enrollment_confirmed(self, ctx: MessageContext[EnrollmentConfirmed, Store]) -> None:
         """BPJS enrolled the worker: record the KPJ number and coverage, tell the story onward."""
-        answer = uow.incoming.parse(EnrollmentConfirmed)
+        answer = ctx.event
         done = await repository.confirm_enrollment(
-            uow.conn,
+            ctx.store.conn,
             _enrollment_id(answer.enrollment_id),
             _worker_id(answer.worker_id),
             answer.kpj_number,
@@ -290,14 +281,11 @@ class SponsorshipHandlers:
             answer.confirmed_at,
         )
         if done is None:  # not a requested enrollment of this worker: say which case it is
-            enrollment = await self._enrollment_for(uow, answer.enrollment_id, answer.worker_id)
+            enrollment = await self._enrollment_for(ctx, answer.enrollment_id, answer.worker_id)
             if enrollment["status"] == "confirmed":
                 return  # the same confirmation again
             raise PoisonMessage("ENROLLMENT_ALREADY_REJECTED", "a confirmation arrived after a rejection")
-        await uow.publish(
-            topics.ENROLLMENT_COMPLETED,
-            answer.worker_id,
-            "enrollment-completed.v1",
+        ctx.publish(
             EnrollmentCompleted(
                 worker_id=answer.worker_id,
                 enrollment_id=answer.enrollment_id,
@@ -318,34 +306,34 @@ class SponsorshipHandlers:
             ),
         )
 
-    async def on_enrollment_rejected(self, uow: UnitOfWork) -> None:
+    async def on_enrollment_rejected(self, ctx: MessageContext[EnrollmentRejected, Store]) -> None:
         """BPJS refused: release the slot and its budget, record why, and offer the slot onward."""
-        answer = uow.incoming.parse(EnrollmentRejected)
-        enrollment = await self._enrollment_for(uow, answer.enrollment_id, answer.worker_id)
+        answer = ctx.event
+        enrollment = await self._enrollment_for(ctx, answer.enrollment_id, answer.worker_id)
         if enrollment["status"] == "rejected":
             return
         if enrollment["status"] == "confirmed":
             raise PoisonMessage("ENROLLMENT_ALREADY_CONFIRMED", "a rejection arrived after a confirmation")
         await repository.reject_enrollment(
-            uow.conn,
+            ctx.store.conn,
             enrollment["enrollment_id"],
             answer.reason_code,
             answer.reason_message,
             answer.rejected_at,
         )
         # The kecamatan locks before the commitment's row lock: the order every path takes them in.
-        commitment = await repository.get_commitment(uow.conn, enrollment["commitment_id"])
+        commitment = await repository.get_commitment(ctx.store.conn, enrollment["commitment_id"])
         assert commitment is not None
         await repository.lock_kecamatan_exclusive(
-            uow.conn, repository.covered_codes(commitment["whole_regency"], commitment["kecamatan_codes"])
+            ctx.store.conn,
+            repository.covered_codes(commitment["whole_regency"], commitment["kecamatan_codes"]),
         )
-        await repository.release_slot(uow.conn, enrollment["commitment_id"], enrollment["contribution_idr"])
-        await repository.set_worker_status(uow.conn, enrollment["worker_id"], "failed")
-        worker = await repository.get_worker(uow.conn, enrollment["worker_id"])
-        await uow.publish(
-            topics.ENROLLMENT_FAILED,
-            answer.worker_id,
-            "enrollment-failed.v1",
+        await repository.release_slot(
+            ctx.store.conn, enrollment["commitment_id"], enrollment["contribution_idr"]
+        )
+        await repository.set_worker_status(ctx.store.conn, enrollment["worker_id"], "failed")
+        worker = await repository.get_worker(ctx.store.conn, enrollment["worker_id"])
+        ctx.publish(
             EnrollmentFailed(
                 worker_id=answer.worker_id,
                 enrollment_id=answer.enrollment_id,
@@ -356,10 +344,10 @@ class SponsorshipHandlers:
                 failed_at=clock.now(),
             ),
         )
-        await self._sponsor_waitlisted(uow, enrollment["commitment_id"])
+        await self._sponsor_waitlisted(ctx, enrollment["commitment_id"])
 
-    async def _enrollment_for(self, uow: UnitOfWork, enrollment_id: str, worker_id: str) -> asyncpg.Record:
-        enrollment = await repository.lock_enrollment(uow.conn, _enrollment_id(enrollment_id))
+    async def _enrollment_for(self, ctx: Ctx, enrollment_id: str, worker_id: str) -> asyncpg.Record:
+        enrollment = await repository.lock_enrollment(ctx.store.conn, _enrollment_id(enrollment_id))
         if enrollment is None:
             raise PoisonMessage("UNKNOWN_ENROLLMENT", f"no enrollment {enrollment_id} was requested")
         if str(enrollment["worker_id"]) != worker_id:

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
 
@@ -31,6 +32,17 @@ async def lock_kecamatan_exclusive(conn: Conn, kecamatan_codes: Iterable[str]) -
 
 
 Row: TypeAlias = asyncpg.Record | Mapping[str, Any]  # a row as read, or as a batch keeps it
+
+
+@dataclass
+class Transaction:
+    """One consumer transaction (a batch's, or one message's): the connection, and what the
+    handlers keep until it commits: the kecamatan locks held, and the open commitments as this
+    transaction left them (None: read them again)."""
+
+    conn: Conn
+    kecamatan_locks: set[str] = field(default_factory=set)
+    open_commitments: dict[str, dict[str, Any]] | None = None
 
 
 def covered_codes(whole_regency: bool, kecamatan_codes: Iterable[str]) -> list[str]:

@@ -38,7 +38,7 @@ from typing import Any, Final
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError, KafkaError
 
-from shared import access, topics
+from shared import access, contracts, topics
 from shared.consumer import Incoming, PoisonMessage, dead_letter_headers
 from shared.envelope import H_CORRELATION, Envelope, event_type
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
@@ -184,9 +184,9 @@ class AnswerMessage:
 def answer_message(answer: Answer, correlation_id: str) -> AnswerMessage:
     """The Kafka message of an answer: key = worker_id, CloudEvents headers, the model's JSON."""
     if isinstance(answer, EnrollmentConfirmed):
-        topic, name, at = topics.ENROLLMENT_CONFIRMED, CONFIRMED_EVENT, answer.confirmed_at
+        topic, name, at = contracts.ENROLLMENT_CONFIRMED.topic, CONFIRMED_EVENT, answer.confirmed_at
     else:
-        topic, name, at = topics.ENROLLMENT_REJECTED, REJECTED_EVENT, answer.rejected_at
+        topic, name, at = contracts.ENROLLMENT_REJECTED.topic, REJECTED_EVENT, answer.rejected_at
     envelope = Envelope(
         id=answer_id(answer.enrollment_id),
         type=event_type(name),
@@ -238,7 +238,7 @@ class BpjsSimulator:
     def __init__(self, settings: SimulatorSettings) -> None:
         self.settings = settings
         self.rules = Rules.from_settings(settings)
-        self.request_topic = settings.topic(topics.ENROLLMENT_REQUESTED)
+        self.request_topic = settings.topic(contracts.ENROLLMENT_REQUESTED.topic)
         self.group_id = settings.topic_prefix + settings.group_id
         self.stats = SimulatorStats()
         self.http_port: int | None = None
@@ -257,7 +257,11 @@ class BpjsSimulator:
             await provision_until_done(kafka.as_principal(access.ADMIN), s.topic_prefix, SERVICE)
         else:
             # The BPJS side keeps no dead letters of ours: it waits for what it reads and answers.
-            answers = (topics.ENROLLMENT_REQUESTED, topics.ENROLLMENT_CONFIRMED, topics.ENROLLMENT_REJECTED)
+            answers = (
+                contracts.ENROLLMENT_REQUESTED.topic,
+                contracts.ENROLLMENT_CONFIRMED.topic,
+                contracts.ENROLLMENT_REJECTED.topic,
+            )
             await wait_for_topics(kafka, s.topic_prefix, SERVICE, only=answers)
         producer = kafka_producer(kafka, client_id=f"muba-{SERVICE}")
         consumer = AIOKafkaConsumer(
@@ -478,7 +482,7 @@ class BpjsSimulator:
         self, message: Incoming, exc: PoisonMessage, producer: AIOKafkaProducer
     ) -> "asyncio.Future[Any]":
         """The request byte for byte (key, headers, body), then the dlq_* headers (shared.consumer)."""
-        consumer = f"{self.group_id}:{topics.ENROLLMENT_REQUESTED}"
+        consumer = f"{self.group_id}:{contracts.ENROLLMENT_REQUESTED.topic}"
         headers = dead_letter_headers(message, consumer, exc.reason, exc.detail, 1)
         log.warning(
             "request breaks the contract; dead-lettered",

@@ -6,9 +6,9 @@ Needs node and tests/contracts/node_modules (`make install` installs both); with
 validation FAILS, it never skips.
 """
 
+import ast
 import difflib
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel
 
 from deploy import docs
-from shared import envelope, topics
+from shared import contracts, envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected
 from shared.events.registry import RegistrationSubmitted
 from shared.events.sponsorship import CommitmentSubmitted
@@ -36,10 +36,10 @@ HOW_TO = (
 )
 
 PARTNER_FACING: dict[str, type[BaseModel]] = {
-    topics.REGISTRATION_SUBMITTED + ".{partner}": RegistrationSubmitted,
-    topics.COMMITMENT_SUBMITTED: CommitmentSubmitted,
-    topics.ENROLLMENT_CONFIRMED: EnrollmentConfirmed,
-    topics.ENROLLMENT_REJECTED: EnrollmentRejected,
+    contracts.REGISTRATION_SUBMITTED.topic + ".{partner}": RegistrationSubmitted,
+    contracts.COMMITMENT_SUBMITTED.topic: CommitmentSubmitted,
+    contracts.ENROLLMENT_CONFIRMED.topic: EnrollmentConfirmed,
+    contracts.ENROLLMENT_REJECTED.topic: EnrollmentRejected,
 }
 CLOUDEVENTS_HEADERS = (
     envelope.H_ID,
@@ -192,17 +192,22 @@ def test_every_message_has_cloudevents_headers_and_a_kafka_key(service: str) -> 
 
 @pytest.mark.parametrize("service", [s.name for s in docs.SERVICES])
 def test_document_names_every_topic_the_service_publishes(service: str) -> None:
-    """What the handlers hand their outbox (`uow.publish(topics.X, ...)`) is what the document sends."""
-    source = "\n".join(
-        p.read_text(encoding="utf-8") for p in sorted((ROOT / "services" / service).rglob("*.py"))
-    )
-    published = {getattr(topics, name) for name in re.findall(r"uow\.publish\(\s*topics\.([A-Z_]+)", source)}
+    """The document sends what the contracts say the service produces (a service's publisher
+    refuses any other event: shared.consumer.Publisher), and the service's code builds each of
+    those events somewhere: nothing is documented that is never sent."""
+    constructed = {
+        node.func.id
+        for p in sorted((ROOT / "services" / service).rglob("*.py"))
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    produced = contracts.published_by(service)
+    never_built = [c.model.__name__ for c in produced if c.model.__name__ not in constructed]
+    assert not never_built, f"{service}: contracts say it publishes {never_built}, its code never builds one"
     doc = _documents()[service]
     sent = {
         _resolve(doc, operation["channel"])["address"]
         for operation in doc["operations"].values()
         if operation["action"] == "send"
     }
-    assert sent == published, (
-        f"{service}: the code publishes {sorted(published)}, the document says {sorted(sent)}"
-    )
+    assert sent == {c.topic for c in produced}, f"{service}: the document says {sorted(sent)}"

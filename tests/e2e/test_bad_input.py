@@ -18,7 +18,7 @@ from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 from services.sponsorship.app import create_app as create_sponsorship
 from services.sponsorship.settings import SponsorshipSettings
-from shared import topics
+from shared import contracts, topics
 from shared.envelope import event_type, new_envelope
 from shared.kafka_security import KafkaConnection
 from shared.testing import (
@@ -161,26 +161,28 @@ async def test_bad_input_corpus(infra: Infra, services: str) -> None:
     watched = [
         p + t
         for t in (
-            topics.REGISTRATION_REJECTED,
-            topics.WORKER_REGISTERED,
-            topics.COMMITMENT_REJECTED,
-            topics.COMMITMENT_ACCEPTED,
-            topics.ENROLLMENT_COMPLETED,
+            contracts.REGISTRATION_REJECTED.topic,
+            contracts.WORKER_REGISTERED.topic,
+            contracts.COMMITMENT_REJECTED.topic,
+            contracts.COMMITMENT_ACCEPTED.topic,
+            contracts.ENROLLMENT_COMPLETED.topic,
         )
     ]
     dlq = [
         topics.dead_letter_topic(p + t)
         for t in (
             topics.intake_topic(PARTNER),
-            topics.COMMITMENT_SUBMITTED,
-            topics.ENROLLMENT_CONFIRMED,
-            topics.ENROLLMENT_REJECTED,
+            contracts.COMMITMENT_SUBMITTED.topic,
+            contracts.ENROLLMENT_CONFIRMED.topic,
+            contracts.ENROLLMENT_REJECTED.topic,
         )
     ]
     async with record_events(kafka, *watched, *dlq) as rec:
         await publish_json(kafka, intake, [(None, b) for b, _ in REGISTRATIONS])
         await publish_json(kafka, intake, [(None, b) for b, _ in UNREADABLE])
-        await publish_json(operator, p + topics.COMMITMENT_SUBMITTED, [(None, b) for b, _ in COMMITMENTS])
+        await publish_json(
+            operator, p + contracts.COMMITMENT_SUBMITTED.topic, [(None, b) for b, _ in COMMITMENTS]
+        )
         # A v2 event on a v1 topic, BPJS answers for requests that never existed or that break the contract.
         v2 = new_envelope(event_type("registration-submitted.v2"), "/partner").headers()
         await publish_json(kafka, intake, [(None, reg(50))], v2)
@@ -192,25 +194,27 @@ async def test_bad_input_corpus(infra: Infra, services: str) -> None:
             "coverage_end": "2027-11-30",
             "confirmed_at": datetime.now(UTC).isoformat(),
         }
-        await publish_json(bpjs, p + topics.ENROLLMENT_CONFIRMED, [(None, never)])
-        await publish_json(bpjs, p + topics.ENROLLMENT_CONFIRMED, [(None, dict(never, kpj_number="KPJ-ABC"))])
-        await publish_json(bpjs, p + topics.ENROLLMENT_REJECTED, [(None, {"enrollment_id": "x"})])
-        await publish_json(operator, p + topics.COMMITMENT_SUBMITTED, [(None, b'["*"]')])
+        await publish_json(bpjs, p + contracts.ENROLLMENT_CONFIRMED.topic, [(None, never)])
+        await publish_json(
+            bpjs, p + contracts.ENROLLMENT_CONFIRMED.topic, [(None, dict(never, kpj_number="KPJ-ABC"))]
+        )
+        await publish_json(bpjs, p + contracts.ENROLLMENT_REJECTED.topic, [(None, {"enrollment_id": "x"})])
+        await publish_json(operator, p + contracts.COMMITMENT_SUBMITTED.topic, [(None, b'["*"]')])
         # Then good traffic: it must flow as if nothing had happened.
         good = dict(sample_registration(7, source="corpus-good", run=4243), declared_income_idr=None)
         await publish_json(
-            operator, p + topics.COMMITMENT_SUBMITTED, [(None, commitment(99, kecamatan=["*"]))]
+            operator, p + contracts.COMMITMENT_SUBMITTED.topic, [(None, commitment(99, kecamatan=["*"]))]
         )
         await submit_registrations(kafka, p, [good])  # another partner's intake
-        await rec.wait_for(1, topic=p + topics.WORKER_REGISTERED, timeout_s=60)
-        await rec.wait_for(len(REGISTRATIONS), topic=p + topics.REGISTRATION_REJECTED, timeout_s=60)
-        await rec.wait_for(len(COMMITMENTS), topic=p + topics.COMMITMENT_REJECTED, timeout_s=60)
+        await rec.wait_for(1, topic=p + contracts.WORKER_REGISTERED.topic, timeout_s=60)
+        await rec.wait_for(len(REGISTRATIONS), topic=p + contracts.REGISTRATION_REJECTED.topic, timeout_s=60)
+        await rec.wait_for(len(COMMITMENTS), topic=p + contracts.COMMITMENT_REJECTED.topic, timeout_s=60)
         events = await rec.settle(2.0)
 
     rejected = {
         e.payload["submission_id"]: {r["code"] for r in e.payload["reasons"]}
         for e in events
-        if e.topic == p + topics.REGISTRATION_REJECTED
+        if e.topic == p + contracts.REGISTRATION_REJECTED.topic
     }
     wrong = {
         b["submission_id"]: (codes, rejected.get(b["submission_id"]))
@@ -219,13 +223,13 @@ async def test_bad_input_corpus(infra: Infra, services: str) -> None:
     }
     assert wrong == {}, f"expected vs got: {wrong}"
     for e in events:
-        if e.topic == p + topics.REGISTRATION_REJECTED:
+        if e.topic == p + contracts.REGISTRATION_REJECTED.topic:
             assert all(r["field"] and r["message"] for r in e.payload["reasons"])
             assert len(e.body) < 10_000, "a rejection never echoes a huge input"
     commitment_codes = {
         e.payload["commitment_id"]: {r["code"] for r in e.payload["reasons"]}
         for e in events
-        if e.topic == p + topics.COMMITMENT_REJECTED
+        if e.topic == p + contracts.COMMITMENT_REJECTED.topic
     }
     assert {b["commitment_id"]: commitment_codes.get(b["commitment_id"]) for b, _ in COMMITMENTS} == {
         b["commitment_id"]: codes for b, codes in COMMITMENTS
@@ -239,18 +243,18 @@ async def test_bad_input_corpus(infra: Infra, services: str) -> None:
     expected.update(
         {
             (intake_letters, "UNKNOWN_VERSION"): 1,
-            (topics.dead_letter_topic(topics.ENROLLMENT_CONFIRMED), "UNKNOWN_ENROLLMENT"): 1,
-            (topics.dead_letter_topic(topics.ENROLLMENT_CONFIRMED), "CONTRACT_VIOLATION"): 1,
-            (topics.dead_letter_topic(topics.ENROLLMENT_REJECTED), "CONTRACT_VIOLATION"): 1,
-            (topics.dead_letter_topic(topics.COMMITMENT_SUBMITTED), "NOT_A_JSON_OBJECT"): 1,
+            (topics.dead_letter_topic(contracts.ENROLLMENT_CONFIRMED.topic), "UNKNOWN_ENROLLMENT"): 1,
+            (topics.dead_letter_topic(contracts.ENROLLMENT_CONFIRMED.topic), "CONTRACT_VIOLATION"): 1,
+            (topics.dead_letter_topic(contracts.ENROLLMENT_REJECTED.topic), "CONTRACT_VIOLATION"): 1,
+            (topics.dead_letter_topic(contracts.COMMITMENT_SUBMITTED.topic), "NOT_A_JSON_OBJECT"): 1,
         }
     )
     assert reasons == expected
-    registered = [e.payload for e in events if e.topic == p + topics.WORKER_REGISTERED]
+    registered = [e.payload for e in events if e.topic == p + contracts.WORKER_REGISTERED.topic]
     assert [w["nik"] for w in registered] == [good["nik"]]
-    assert [e.payload["commitment_id"] for e in events if e.topic == p + topics.COMMITMENT_ACCEPTED] == [
-        "bad-c99"
-    ]
+    assert [
+        e.payload["commitment_id"] for e in events if e.topic == p + contracts.COMMITMENT_ACCEPTED.topic
+    ] == ["bad-c99"]
     assert await _lag(kafka, p) == 0
 
 

@@ -9,7 +9,7 @@ import urllib.request
 from typing import Any
 
 from deploy.stack import Stack
-from shared import topics
+from shared import contracts
 from shared.testing import Infra, record_events, sample_registration, submit_registrations
 from tests.support import truncate_schema
 
@@ -41,7 +41,7 @@ async def test_health_metrics_and_operator_endpoints(infra: Infra, topic_prefix:
     with Stack(env=env) as stack:
         registry = stack.start("registry")
         await asyncio.to_thread(stack.wait_ready)
-        async with record_events(infra.kafka, p + topics.WORKER_REGISTERED) as rec:
+        async with record_events(infra.kafka, p + contracts.WORKER_REGISTERED.topic) as rec:
             await submit_registrations(infra.kafka, p, [registration])
             await rec.wait_for(1)
         port = registry.port

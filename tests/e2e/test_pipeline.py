@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from deploy.stack import Stack
-from shared import topics
+from shared import contracts, topics
 from shared.kafka_security import KafkaConnection
 from shared.testing import Infra, publish_json, record_events, sample_registration
 from tests.support import a_partner, truncate_schema
@@ -84,19 +84,19 @@ async def _run(
             *(
                 p + t
                 for t in (
-                    topics.WORKER_REGISTERED,
-                    topics.REGISTRATION_REJECTED,
-                    topics.ENROLLMENT_COMPLETED,
-                    topics.ENROLLMENT_FAILED,
-                    topics.WORKER_WAITLISTED,
-                    topics.NOTIFICATION_SENT,
-                    topics.SPONSOR_MATCHED,
+                    contracts.WORKER_REGISTERED.topic,
+                    contracts.REGISTRATION_REJECTED.topic,
+                    contracts.ENROLLMENT_COMPLETED.topic,
+                    contracts.ENROLLMENT_FAILED.topic,
+                    contracts.WORKER_WAITLISTED.topic,
+                    contracts.NOTIFICATION_SENT.topic,
+                    contracts.SPONSOR_MATCHED.topic,
                 )
             ),
         ) as rec:
             await publish_json(
                 operator,
-                p + topics.COMMITMENT_SUBMITTED,
+                p + contracts.COMMITMENT_SUBMITTED.topic,
                 [
                     ("a", commitment("hindoli", ["Sungai Lilin", "Keluang"], 20)),
                     ("b", commitment("medco", ["*"], 100)),
@@ -104,32 +104,34 @@ async def _run(
             )
             # The worker BPJS will refuse goes first, so its released slot is certainly given again.
             await publish_json(as_partner, intake, [(None, unknown_to_dukcapil)])
-            await rec.wait_for(1, topic=p + topics.ENROLLMENT_FAILED, timeout_s=60)
+            await rec.wait_for(1, topic=p + contracts.ENROLLMENT_FAILED.topic, timeout_s=60)
             await publish_json(as_partner, intake, [(None, s) for s in [*valid, *invalid]])
             await publish_json(as_partner, intake, [(None, valid[0])])  # repeated
-            await rec.wait_for(N_VALID + 1, topic=p + topics.WORKER_REGISTERED, timeout_s=90)
-            await rec.wait_for(120, topic=p + topics.SPONSOR_MATCHED, timeout_s=90)
+            await rec.wait_for(N_VALID + 1, topic=p + contracts.WORKER_REGISTERED.topic, timeout_s=90)
+            await rec.wait_for(120, topic=p + contracts.SPONSOR_MATCHED.topic, timeout_s=90)
             await rec.settle(2.0)
             await publish_json(
-                operator, p + topics.COMMITMENT_SUBMITTED, [("c", commitment("pusri", ["*"], 20))]
+                operator, p + contracts.COMMITMENT_SUBMITTED.topic, [("c", commitment("pusri", ["*"], 20))]
             )
-            await rec.wait_for(140, topic=p + topics.ENROLLMENT_COMPLETED, timeout_s=90)
+            await rec.wait_for(140, topic=p + contracts.ENROLLMENT_COMPLETED.topic, timeout_s=90)
             events = await rec.settle(3.0)
 
     by_topic = Counter(e.topic.removeprefix(p) for e in events)
-    assert by_topic[topics.WORKER_REGISTERED] == N_VALID + 1
+    assert by_topic[contracts.WORKER_REGISTERED.topic] == N_VALID + 1
     rejected = {
         e.payload["submission_id"]: {r["code"] for r in e.payload["reasons"]}
         for e in events
-        if e.topic == p + topics.REGISTRATION_REJECTED
+        if e.topic == p + contracts.REGISTRATION_REJECTED.topic
     }
     assert rejected["bad-nik"] == {"NIK_FORMAT"}
     assert rejected["bad-many"] >= {"PHONE_INVALID", "KECAMATAN_UNKNOWN", "NAME_INVALID"}
     # 120 slots, 20 more from the late commitment, and the slot BPJS's rejection released, given again
-    assert by_topic[topics.SPONSOR_MATCHED] == 141
-    assert by_topic[topics.ENROLLMENT_COMPLETED] == 140  # the unknown NIK is rejected by BPJS ...
-    assert by_topic[topics.ENROLLMENT_FAILED] == 1  # ... and its slot goes to a waiting worker
-    completed = [e.payload["worker_id"] for e in events if e.topic == p + topics.ENROLLMENT_COMPLETED]
+    assert by_topic[contracts.SPONSOR_MATCHED.topic] == 141
+    assert by_topic[contracts.ENROLLMENT_COMPLETED.topic] == 140  # the unknown NIK is rejected by BPJS ...
+    assert by_topic[contracts.ENROLLMENT_FAILED.topic] == 1  # ... and its slot goes to a waiting worker
+    completed = [
+        e.payload["worker_id"] for e in events if e.topic == p + contracts.ENROLLMENT_COMPLETED.topic
+    ]
     assert len(set(completed)) == len(completed)
 
     notifications = await asyncpg.connect(infra.database_urls["notifications"])

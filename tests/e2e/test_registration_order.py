@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from deploy.stack import Process, Stack
 from services.sponsorship.app import create_app as sponsorship_app
 from services.sponsorship.settings import SponsorshipSettings
-from shared import topics
+from shared import contracts
 from shared.kafka_admin import ensure_topic
 from shared.kafka_security import KafkaConnection
 from shared.testing import Infra, ensure_partner, publish_json, record_events, sample_registration
@@ -33,7 +33,9 @@ def assigned_submission_partitions(process: Process) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{process.port}/metrics", timeout=5) as response:
         text = response.read().decode()
     return sum(
-        int(float(n)) for group, n in ASSIGNED.findall(text) if group.endswith(topics.REGISTRATION_SUBMITTED)
+        int(float(n))
+        for group, n in ASSIGNED.findall(text)
+        if group.endswith(contracts.REGISTRATION_SUBMITTED.topic)
     )
 
 
@@ -86,9 +88,9 @@ async def test_a_skewed_registry_instance_does_not_reorder_the_waitlist(
             running(sponsorship_app(SponsorshipSettings())),
             record_events(
                 kafka,
-                p + topics.WORKER_REGISTERED,
-                p + topics.WORKER_WAITLISTED,
-                p + topics.SPONSOR_MATCHED,
+                p + contracts.WORKER_REGISTERED.topic,
+                p + contracts.WORKER_WAITLISTED.topic,
+                p + contracts.SPONSOR_MATCHED.topic,
             ) as rec,
         ):
             await asyncio.to_thread(stack.wait_ready)
@@ -96,11 +98,11 @@ async def test_a_skewed_registry_instance_does_not_reorder_the_waitlist(
             # One at a time, round the partitions: both instances register, in a known order.
             for n, body in enumerate(submissions, start=1):
                 await publish_to_partition(kafka, submitted, (n - 1) % partitions, body)
-                await rec.wait_for(n, topic=p + topics.WORKER_REGISTERED, timeout_s=60)
-            await rec.wait_for(N_WORKERS, topic=p + topics.WORKER_WAITLISTED, timeout_s=60)
+                await rec.wait_for(n, topic=p + contracts.WORKER_REGISTERED.topic, timeout_s=60)
+            await rec.wait_for(N_WORKERS, topic=p + contracts.WORKER_WAITLISTED.topic, timeout_s=60)
             await publish_json(
                 kafka,
-                p + topics.COMMITMENT_SUBMITTED,
+                p + contracts.COMMITMENT_SUBMITTED.topic,
                 [
                     (
                         "pertamina",
@@ -117,9 +119,9 @@ async def test_a_skewed_registry_instance_does_not_reorder_the_waitlist(
                     )
                 ],
             )
-            await rec.wait_for(SLOTS, topic=p + topics.SPONSOR_MATCHED, timeout_s=60)
+            await rec.wait_for(SLOTS, topic=p + contracts.SPONSOR_MATCHED.topic, timeout_s=60)
             events = await rec.settle(2.0)
-    by_nik = {e.payload["nik"]: e.payload for e in events if e.topic == p + topics.WORKER_REGISTERED}
+    by_nik = {e.payload["nik"]: e.payload for e in events if e.topic == p + contracts.WORKER_REGISTERED.topic}
     announced = [by_nik[s["nik"]] for s in submissions]  # in the order they were registered
     numbers = [a["registration_seq"] for a in announced]
     assert all(isinstance(n, int) for n in numbers) and numbers == sorted(set(numbers)), numbers
@@ -136,5 +138,5 @@ async def test_a_skewed_registry_instance_does_not_reorder_the_waitlist(
     assert "clock skewed" not in said[0]
 
     rank = {a["worker_id"]: n for n, a in enumerate(announced)}
-    matched = [rank[e.payload["worker_id"]] for e in events if e.topic == p + topics.SPONSOR_MATCHED]
+    matched = [rank[e.payload["worker_id"]] for e in events if e.topic == p + contracts.SPONSOR_MATCHED.topic]
     assert sorted(matched) == list(range(SLOTS)), f"matched {sorted(matched)}, clocks would give {by_clock}"

@@ -8,7 +8,7 @@ import time
 import asyncpg
 
 from deploy.stack import Stack
-from shared import topics
+from shared import contracts
 from shared.testing import Infra, record_events, sample_registration, submit_registrations
 from tests.support import truncate_schema
 
@@ -23,7 +23,7 @@ async def test_sigterm_is_graceful_and_loses_nothing(infra: Infra, topic_prefix:
         "CONSUMER_BATCH_SIZE": "50",
         "REGISTRY_DATABASE_URL": infra.database_urls["registry"],
     }
-    async with record_events(kafka, p + topics.WORKER_REGISTERED) as rec:
+    async with record_events(kafka, p + contracts.WORKER_REGISTERED.topic) as rec:
         with Stack(env=env) as stack:
             first = stack.start("registry")
             await asyncio.to_thread(stack.wait_ready)

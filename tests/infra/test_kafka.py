@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
-from shared import topics
+from shared import contracts, topics
 from shared.kafka_admin import broker_configs, provision_topics, topic_configs
 from shared.kafka_security import KafkaConnection
 from shared.testing import Infra, ensure_topic
@@ -168,7 +168,7 @@ async def test_provisioned_topics_have_the_replication_and_sizes_of_the_catalogu
             for n in dir(topics)
             if n.isupper() and isinstance(value := getattr(topics, n), str) and "." in value
         }
-        assert named - {topics.DEAD_LETTER_SUFFIX, topics.REGISTRATION_SUBMITTED} <= catalogued
+        assert named - {topics.DEAD_LETTER_SUFFIX, contracts.REGISTRATION_SUBMITTED.topic} <= catalogued
         assert topics.intake_topic(PARTNER) in catalogued
 
         described = {d["topic"]: d for d in await admin.describe_topics(names)}

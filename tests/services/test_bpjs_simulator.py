@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared import topics
+from shared import contracts, topics
 from shared.envelope import event_type, new_envelope
 from shared.testing import Infra, RecordedEvent, ensure_topic, make_nik, publish_json, record_events
 from simulators.bpjs.settings import SimulatorSettings
@@ -88,7 +88,7 @@ async def simulator(
 
 
 def answer_topics(prefix: str) -> tuple[str, str]:
-    return prefix + topics.ENROLLMENT_CONFIRMED, prefix + topics.ENROLLMENT_REJECTED
+    return prefix + contracts.ENROLLMENT_CONFIRMED.topic, prefix + contracts.ENROLLMENT_REJECTED.topic
 
 
 async def http_get(port: int, path: str) -> tuple[int, Any]:

@@ -19,7 +19,7 @@ from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
 from services.sponsorship.app import create_app as sponsorship_app
 from services.sponsorship.settings import SponsorshipSettings
-from shared import topics
+from shared import contracts, topics
 from shared.kafka_admin import ensure_topic
 from shared.kafka_security import KafkaConnection
 from shared.testing import Infra, ensure_partner, record_events, sample_registration
@@ -123,7 +123,7 @@ async def test_valid_registrations_survive_odd_neighbours_in_their_batch(infra: 
         (None, [("ce_correlationid", b"c" * 5000)], body(valid[5])),
         *[(None, [], body(v)) for v in valid[6:]],
     ]
-    async with record_events(kafka, prefix + topics.WORKER_REGISTERED) as recorder:
+    async with record_events(kafka, prefix + contracts.WORKER_REGISTERED.topic) as recorder:
         positions = await publish_raw(kafka, topic, records)
         events = await recorder.wait_for(len(valid), timeout_s=30)
         events = await recorder.settle(1.0)
@@ -137,7 +137,7 @@ async def test_valid_registrations_survive_odd_neighbours_in_their_batch(infra: 
     ours = {k: v.decode() for k, v in letter.headers[2:]}
     assert ours["dlq_reason"] == "NOT_JSON"
     assert ours["dlq_original_offset"] == str(positions[5][1])
-    group = f"{prefix}registry.{topics.REGISTRATION_SUBMITTED}"
+    group = f"{prefix}registry.{contracts.REGISTRATION_SUBMITTED.topic}"
     await until_committed(kafka, group, topic, positions[-1][1] + 1)
 
 
@@ -147,7 +147,7 @@ async def test_one_id_from_two_partners_is_two_events(infra: Infra, registry: st
     prefix, kafka = registry, infra.kafka
     a = [sample_registration(i, source="kud-sekayu", run=92) for i in range(3)]
     b = [sample_registration(i + 50, source="desa-online", run=92) for i in range(3)]
-    async with record_events(kafka, prefix + topics.WORKER_REGISTERED) as recorder:
+    async with record_events(kafka, prefix + contracts.WORKER_REGISTERED.topic) as recorder:
         for partner, bodies in (("kud-sekayu", a), ("desa-online", b)):
             intake = await ensure_partner(kafka, prefix, partner)
             records = [(None, ce(f"/partner/{partner}", str(n)), body(r)) for n, r in enumerate(bodies, 1)]
@@ -165,7 +165,7 @@ async def test_a_partner_cannot_make_another_partners_events_look_old(infra: Inf
     genuine = [sample_registration(i, source="desa-online", run=96) for i in range(3)]
     forged = [sample_registration(i + 50, source="desa-online", run=96) for i in range(3)]
     async with record_events(
-        kafka, prefix + topics.WORKER_REGISTERED, prefix + topics.REGISTRATION_REJECTED
+        kafka, prefix + contracts.WORKER_REGISTERED.topic, prefix + contracts.REGISTRATION_REJECTED.topic
     ) as recorder:
         intruder = await ensure_partner(kafka, prefix, "kud-sekayu")
         await publish_raw(
@@ -173,20 +173,20 @@ async def test_a_partner_cannot_make_another_partners_events_look_old(infra: Inf
             intruder,
             [(None, ce("/partner/desa-online", str(n)), body(r)) for n, r in enumerate(forged, 1)],
         )
-        await recorder.wait_for(3, timeout_s=30, topic=prefix + topics.REGISTRATION_REJECTED)
+        await recorder.wait_for(3, timeout_s=30, topic=prefix + contracts.REGISTRATION_REJECTED.topic)
         intake = await ensure_partner(kafka, prefix, "desa-online")
         await publish_raw(
             kafka,
             intake,
             [(None, ce("/partner/desa-online", str(n)), body(r)) for n, r in enumerate(genuine, 1)],
         )
-        await recorder.wait_for(3, timeout_s=30, topic=prefix + topics.WORKER_REGISTERED)
+        await recorder.wait_for(3, timeout_s=30, topic=prefix + contracts.WORKER_REGISTERED.topic)
         events = await recorder.settle(1.0)
-    rejected = [e.payload for e in events if e.topic.endswith(topics.REGISTRATION_REJECTED)]
+    rejected = [e.payload for e in events if e.topic.endswith(contracts.REGISTRATION_REJECTED.topic)]
     assert {r["source"] for r in rejected} == {"kud-sekayu"}
     assert all([x["code"] for x in r["reasons"]] == ["SOURCE_MISMATCH"] for r in rejected)
     registered = sorted(
-        e.payload["submission_id"] for e in events if e.topic.endswith(topics.WORKER_REGISTERED)
+        e.payload["submission_id"] for e in events if e.topic.endswith(contracts.WORKER_REGISTERED.topic)
     )
     assert registered == sorted(r["submission_id"] for r in genuine)
 
@@ -204,7 +204,7 @@ async def test_a_recreated_topic_does_not_make_new_submissions_look_old(
     topic = await ensure_partner(kafka, prefix, "desa-online")
     first = [sample_registration(i, source="desa-online", run=93) for i in range(3)]
     second = [sample_registration(i + 10, source="desa-online", run=93) for i in range(3)]
-    async with record_events(kafka, prefix + topics.WORKER_REGISTERED) as recorder:
+    async with record_events(kafka, prefix + contracts.WORKER_REGISTERED.topic) as recorder:
         async with running(create_app(RegistrySettings())):
             await publish_raw(kafka, topic, [(None, [], body(r)) for r in first])
             await recorder.wait_for(3, timeout_s=30)
@@ -255,13 +255,13 @@ async def test_a_read_only_database_holds_the_batch_until_it_is_writable(
         )
 
     valid = [sample_registration(i, source="read-only", run=94) for i in range(8)]
-    async with record_events(kafka, prefix + topics.WORKER_REGISTERED) as recorder:
+    async with record_events(kafka, prefix + contracts.WORKER_REGISTERED.topic) as recorder:
         await read_only(True)
         try:
             positions = await publish_raw(kafka, topic, [(None, [], body(r)) for r in valid])
             await asyncio.sleep(4.0)  # several retries' worth of a read-only database
             assert recorder.events == [] and await recorder.settle(0.5) == []
-            group = f"{prefix}registry.{topics.REGISTRATION_SUBMITTED}"
+            group = f"{prefix}registry.{contracts.REGISTRATION_SUBMITTED.topic}"
             assert (await committed(kafka, group, topic) or 0) <= positions[0][1]
         finally:
             await read_only(False)
@@ -280,7 +280,7 @@ async def test_a_commitment_id_with_a_nul_is_rejected_and_its_neighbours_accepte
     env = service_env(SPONSORSHIP_DATABASE_URL=infra.database_urls["sponsorship"])
     prefix, kafka = env["prefix"], infra.kafka
     await truncate_schema(infra, "sponsorship")
-    topic = prefix + topics.COMMITMENT_SUBMITTED
+    topic = prefix + contracts.COMMITMENT_SUBMITTED.topic
     await ensure_topic(kafka, topic)
 
     def commitment(commitment_id: str, slots: int = 5) -> bytes:
@@ -305,7 +305,7 @@ async def test_a_commitment_id_with_a_nul_is_rejected_and_its_neighbours_accepte
     ]
     async with (
         record_events(
-            kafka, prefix + topics.COMMITMENT_ACCEPTED, prefix + topics.COMMITMENT_REJECTED
+            kafka, prefix + contracts.COMMITMENT_ACCEPTED.topic, prefix + contracts.COMMITMENT_REJECTED.topic
         ) as recorder,
         running(sponsorship_app(SponsorshipSettings())),
     ):
@@ -328,7 +328,7 @@ async def test_nuls_inside_json_strings_are_rejected_with_a_reason(infra: Infra,
     bad_id = dict(sample_registration(2, source="nul-fields", run=95), submission_id="s\x00-2")
     bad_name = dict(sample_registration(3, source="nul\x00fields", run=95), full_name="Siti\x00Aminah")
     async with record_events(
-        kafka, prefix + topics.WORKER_REGISTERED, prefix + topics.REGISTRATION_REJECTED
+        kafka, prefix + contracts.WORKER_REGISTERED.topic, prefix + contracts.REGISTRATION_REJECTED.topic
     ) as recorder:
         await publish_raw(
             kafka,
@@ -337,8 +337,8 @@ async def test_nuls_inside_json_strings_are_rejected_with_a_reason(infra: Infra,
         )
         events = await recorder.wait_for(3, timeout_s=30)
         events = await recorder.settle(1.0)
-    registered = [e.payload for e in events if e.topic.endswith(topics.WORKER_REGISTERED)]
-    rejected = [e.payload for e in events if e.topic.endswith(topics.REGISTRATION_REJECTED)]
+    registered = [e.payload for e in events if e.topic.endswith(contracts.WORKER_REGISTERED.topic)]
+    rejected = [e.payload for e in events if e.topic.endswith(contracts.REGISTRATION_REJECTED.topic)]
     assert [r["submission_id"] for r in registered] == [fine["submission_id"]]
     fields = sorted(reason["field"] for r in rejected for reason in r["reasons"])
     assert "submission_id" in fields and "source" in fields and "full_name" in fields

@@ -11,15 +11,24 @@ from aiokafka.errors import KafkaError
 from services.registry.app import MIGRATIONS
 from services.registry.settings import RegistrySettings
 from shared import topics
-from shared.consumer import UnitOfWork
+from shared.consumer import MessageContext
+from shared.contracts import Contract
 from shared.dlq import list_dead_letters, replay
-from shared.envelope import event_type, new_envelope
+from shared.envelope import new_envelope
+from shared.events import EventModel
 from shared.kafka_admin import ensure_topic
-from shared.runtime import ServiceRuntime
+from shared.runtime import ServiceRuntime, conn_store
 from shared.testing import Infra, publish_json
 from tests.support import provision_like_the_catalogue, running
 
-TOPIC = "registry.toy-event.v1"
+
+class ToyEvent(EventModel):
+    n: int
+
+
+# A contract of the test's own, consumed by the registry (nothing publishes it but the test).
+TOY = Contract("registry", "toy-event", 1, ToyEvent, "partner", ("registry",), lambda e: None, "")
+TOPIC = TOY.topic
 
 
 async def test_dead_letter_then_replay_after_a_fix(
@@ -34,7 +43,7 @@ async def test_dead_letter_then_replay_after_a_fix(
     # database effects are undone), so in-memory effects must be idempotent like this one.
     done: dict[str, int] = {}
 
-    async def on_toy_event(uow: UnitOfWork) -> None:
+    async def on_toy_event(uow: MessageContext[ToyEvent, Any]) -> None:
         calls.append(uow.incoming.event_id)
         if bug["present"] and uow.incoming.json_object().get("n") == 2:
             raise RuntimeError("a bug in the handler")
@@ -44,11 +53,11 @@ async def test_dead_letter_then_replay_after_a_fix(
     # in group "toy"; operators list and replay its dead letters, as `muba dlq` does).
     await provision_like_the_catalogue(infra, prefix, TOPIC, "registry", groups=["toy"])
     operator = infra.kafka_as("operator")
-    runtime = ServiceRuntime("registry", RegistrySettings(), MIGRATIONS)
-    runtime.subscribe(TOPIC, on_toy_event, group_id="toy")
+    runtime = ServiceRuntime("registry", RegistrySettings(), MIGRATIONS, store=conn_store)
+    runtime.subscribe(TOY, on_toy_event, group_id="toy")
     async with running(runtime.asgi_app()):
         for n in (1, 2, 3):
-            headers = new_envelope(event_type("toy-event.v1"), "/test").headers()
+            headers = new_envelope(TOY.event_type, "/test").headers()
             await publish_json(infra.kafka, prefix + TOPIC, [("k", {"n": n})], headers)
         await _until(lambda: len(done) == 2)
         letters = await _letters(infra, prefix)

@@ -19,7 +19,7 @@ from services.notifications.app import MIGRATIONS, create_app
 from services.notifications.delivery import DeliveryWorker, HttpGateway
 from services.notifications.domain import Notification
 from services.notifications.settings import NotificationsSettings
-from shared import topics
+from shared import contracts
 from shared.db import create_pool, migrate
 from shared.envelope import event_type, new_envelope
 from shared.testing import Infra, publish_json
@@ -396,7 +396,7 @@ async def test_the_service_sends_through_the_gateway_url_and_reports_failed_rows
             envelope = new_envelope(event_type("worker-waitlisted.v1"), "/muba/test", subject=worker_id)
             await publish_json(
                 infra.kafka,
-                env["prefix"] + topics.WORKER_WAITLISTED,
+                env["prefix"] + contracts.WORKER_WAITLISTED.topic,
                 [(worker_id, body)],
                 headers=envelope.headers(),
             )

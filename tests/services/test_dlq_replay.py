@@ -26,8 +26,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.registry.app import create_app
 from services.registry.handlers import RegistryHandlers
 from services.registry.settings import RegistrySettings
-from shared import topics
-from shared.consumer import Incoming, UnitOfWork, dead_letter_headers
+from shared import contracts, topics
+from shared.consumer import Incoming, MessageContext, dead_letter_headers
 from shared.dlq import list_dead_letters, replay
 from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER, event_type, new_envelope
 from shared.kafka_admin import ensure_topic
@@ -329,7 +329,7 @@ async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_th
     ran_after_fix: list[str] = []  # registrations that got past the inbox once the bug was fixed
     original_handler = RegistryHandlers.on_registration_submitted
 
-    async def with_a_bug(self: RegistryHandlers, uow: UnitOfWork) -> None:
+    async def with_a_bug(self: RegistryHandlers, uow: MessageContext[Any, Any]) -> None:
         submission = uow.incoming.json_object().get("submission_id")
         if bug["present"] and submission in buggy:
             raise RuntimeError("a bug in the registration handler")
@@ -340,10 +340,10 @@ async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_th
     monkeypatch.setattr(RegistryHandlers, "on_registration_submitted", with_a_bug)
     operator = infra.kafka  # who replays: admin, as `muba dlq replay` does
     topic = await ensure_partner(kafka, prefix, "desa-online")  # the intake, its .dlq, its ACLs
-    await ensure_topic(kafka, prefix + topics.WORKER_REGISTERED)
+    await ensure_topic(kafka, prefix + contracts.WORKER_REGISTERED.topic)
     partner: Headers = [
         (name, value.encode())
-        for name, value in new_envelope(event_type("registration-submitted.v1"), "/partner/desa-online")
+        for name, value in new_envelope(contracts.REGISTRATION_SUBMITTED.event_type, "/partner/desa-online")
         .headers()
         .items()
     ]
@@ -367,7 +367,7 @@ async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_th
             assert await replay(operator, topic) == 0
 
             await _until(lambda: _registered(registry, buggy))
-            group = f"{prefix}registry.{topics.REGISTRATION_SUBMITTED}"
+            group = f"{prefix}registry.{contracts.REGISTRATION_SUBMITTED.topic}"
             await _until(lambda: _caught_up(kafka, group, topic))
         workers = await registry.fetch(
             "SELECT submission_id, count(*) AS n FROM worker WHERE submission_id = ANY($1::text[]) GROUP BY 1",
@@ -389,9 +389,9 @@ async def test_a_registration_dead_lettered_by_a_bug_is_registered_once_after_th
         assert list(record.headers) == [
             *headers,
             (REPLAY_HEADER, replay_of(record).encode()),
-            (REPLAY_FOR_HEADER, f"{prefix}registry.{topics.REGISTRATION_SUBMITTED}".encode()),
+            (REPLAY_FOR_HEADER, f"{prefix}registry.{contracts.REGISTRATION_SUBMITTED.topic}".encode()),
         ]
-    registered = await read_raw(kafka, prefix + topics.WORKER_REGISTERED)
+    registered = await read_raw(kafka, prefix + contracts.WORKER_REGISTERED.topic)
     per_submission: dict[str, int] = defaultdict(int)
     for record in registered:
         per_submission[json.loads(record.value or b"")["submission_id"]] += 1

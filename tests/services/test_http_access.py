@@ -29,7 +29,7 @@ from services.registry.app import create_app as registry_app
 from services.registry.settings import RegistrySettings
 from services.sponsorship.app import create_app as sponsorship_app
 from services.sponsorship.settings import SponsorshipSettings
-from shared import topics
+from shared import contracts, topics
 from shared.testing import (
     EventRecorder,
     Infra,
@@ -244,19 +244,21 @@ async def programme(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> A
             "pertamina": sample_registration(2, source="http-access", kecamatan_code="02", run=701),
         }
         async with record_events(
-            bootstrap, prefix + topics.COMMITMENT_ACCEPTED, prefix + topics.ENROLLMENT_REQUESTED
+            bootstrap,
+            prefix + contracts.COMMITMENT_ACCEPTED.topic,
+            prefix + contracts.ENROLLMENT_REQUESTED.topic,
         ) as seeded:
             await publish_json(
                 bootstrap,
-                prefix + topics.COMMITMENT_SUBMITTED,
+                prefix + contracts.COMMITMENT_SUBMITTED.topic,
                 [
                     (company, _commitment(cid, company, "01" if company == "medco" else "02"))
                     for company, cid in commitments.items()
                 ],
             )
-            await seeded.wait_for(2, 60, topic=prefix + topics.COMMITMENT_ACCEPTED)
+            await seeded.wait_for(2, 60, topic=prefix + contracts.COMMITMENT_ACCEPTED.topic)
             await submit_registrations(bootstrap, prefix, list(registrations.values()))
-            requested = await seeded.wait_for(2, 60, topic=prefix + topics.ENROLLMENT_REQUESTED)
+            requested = await seeded.wait_for(2, 60, topic=prefix + contracts.ENROLLMENT_REQUESTED.topic)
         by_commitment = {e.payload["payer"]["commitment_id"]: e.payload["worker_id"] for e in requested}
         workers = {company: by_commitment[cid] for company, cid in commitments.items()}
         await _until_published(infra)
@@ -444,7 +446,7 @@ async def test_the_try_it_route_is_gone_from_every_service(programme: Programme)
     """The attack of the issue: one POST that had the registry publish a commitment of 100,000
     slots, accepted by sponsorship."""
     payload = {
-        "channelName": programme.prefix + topics.COMMITMENT_SUBMITTED,
+        "channelName": programme.prefix + contracts.COMMITMENT_SUBMITTED.topic,
         "message": {
             "message": _commitment("try-it-100k", "outsider", "01") | {"slots": 100_000},
             "headers": {},

@@ -69,7 +69,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from shared import topics
+from shared import contracts, topics
 from shared.kafka_admin import PartnerAdded, add_partner, provision_topics
 from shared.kafka_security import KafkaConnection, secrets_dir
 from shared.testing import Infra, record_events, sample_registration
@@ -80,15 +80,15 @@ pytestmark = pytest.mark.infra
 # --- names ---------------------------------------------------------------------------------------
 # Topic, group and principal references: "{a}" / "{b}" are the test's two partners, the
 # namespace's prefix goes in front of topics and groups (Scene.topic, Scene.group).
-INTAKE_A = topics.REGISTRATION_SUBMITTED + ".{a}"
-INTAKE_B = topics.REGISTRATION_SUBMITTED + ".{b}"
+INTAKE_A = contracts.REGISTRATION_SUBMITTED.topic + ".{a}"
+INTAKE_B = contracts.REGISTRATION_SUBMITTED.topic + ".{b}"
 PARTNER_A = topics.PARTNER_PRINCIPAL_PREFIX + "{a}"
 PARTNER_B = topics.PARTNER_PRINCIPAL_PREFIX + "{b}"
 # The services' consumer groups (shared/runtime.py subscribe: "<prefix><service>.<topic>"; the
 # registry subscribes to every intake under its REGISTRATION_SUBMITTED subscription; the BPJS
 # simulator's group is "<prefix>bpjs-simulator").
-REGISTRY_GROUP = f"registry.{topics.REGISTRATION_SUBMITTED}"
-SPONSORSHIP_GROUP = f"sponsorship.{topics.WORKER_REGISTERED}"
+REGISTRY_GROUP = f"registry.{contracts.REGISTRATION_SUBMITTED.topic}"
+SPONSORSHIP_GROUP = f"sponsorship.{contracts.WORKER_REGISTERED.topic}"
 BPJS_GROUP = "bpjs-simulator"
 
 # --- outcomes --------------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ class Scene:
             await producer.stop()
         await commit_at_end(self.conn("registry"), self.group(REGISTRY_GROUP), [INTAKE_A, INTAKE_B], self)
         await commit_at_end(
-            self.conn("sponsorship"), self.group(SPONSORSHIP_GROUP), [topics.WORKER_REGISTERED], self
+            self.conn("sponsorship"), self.group(SPONSORSHIP_GROUP), [contracts.WORKER_REGISTERED.topic], self
         )
 
     async def snapshot(self) -> Snapshot:
@@ -1122,28 +1122,28 @@ def _attacks() -> list[Attempt]:
         # -- a partner writes what is not its own intake
         write("partner-writes-other-intake", PARTNER_A, INTAKE_B),
         write("partner-writes-other-intake-librdkafka", PARTNER_A, INTAKE_B, client="librdkafka"),
-        write("partner-writes-worker-registered", PARTNER_A, topics.WORKER_REGISTERED),
-        write("partner-writes-commitment-submitted", PARTNER_A, topics.COMMITMENT_SUBMITTED),
-        write("partner-writes-enrollment-confirmed", PARTNER_A, topics.ENROLLMENT_CONFIRMED),
+        write("partner-writes-worker-registered", PARTNER_A, contracts.WORKER_REGISTERED.topic),
+        write("partner-writes-commitment-submitted", PARTNER_A, contracts.COMMITMENT_SUBMITTED.topic),
+        write("partner-writes-enrollment-confirmed", PARTNER_A, contracts.ENROLLMENT_CONFIRMED.topic),
         write(
             "partner-writes-enrollment-confirmed-librdkafka",
             PARTNER_A,
-            topics.ENROLLMENT_CONFIRMED,
+            contracts.ENROLLMENT_CONFIRMED.topic,
             client="librdkafka",
         ),
         write("partner-writes-own-intake-dlq", PARTNER_A, intake_dlq_a),
         # -- a partner reads
-        read("partner-reads-worker-registered", PARTNER_A, topics.WORKER_REGISTERED),
+        read("partner-reads-worker-registered", PARTNER_A, contracts.WORKER_REGISTERED.topic),
         read("partner-reads-own-intake", PARTNER_A, INTAKE_A),
         read("partner-reads-other-intake", PARTNER_A, INTAKE_B),
         read("partner-reads-own-intake-dlq", PARTNER_A, intake_dlq_a),
         read(
             "partner-reads-worker-registered-dlq",
             PARTNER_A,
-            topics.dead_letter_topic(topics.WORKER_REGISTERED),
+            topics.dead_letter_topic(contracts.WORKER_REGISTERED.topic),
         ),
-        read("partner-reads-registration-rejected", PARTNER_A, topics.REGISTRATION_REJECTED),
-        read("partner-reads-enrollment-requested", PARTNER_A, topics.ENROLLMENT_REQUESTED),
+        read("partner-reads-registration-rejected", PARTNER_A, contracts.REGISTRATION_REJECTED.topic),
+        read("partner-reads-enrollment-requested", PARTNER_A, contracts.ENROLLMENT_REQUESTED.topic),
         _partner_lists_topics(),
         # -- consumer groups
         _group("partner-joins-registry-group", "join", PARTNER_A, REGISTRY_GROUP, INTAKE_A),
@@ -1193,38 +1193,40 @@ def _attacks() -> list[Attempt]:
             "join",
             "notifications",
             SPONSORSHIP_GROUP,
-            topics.WORKER_REGISTERED,
+            contracts.WORKER_REGISTERED.topic,
         ),
         # -- a service writes a topic it does not own
-        write("registry-writes-enrollment-confirmed", "registry", topics.ENROLLMENT_CONFIRMED),
-        write("notifications-writes-worker-registered", "notifications", topics.WORKER_REGISTERED),
-        write("bpjs-writes-enrollment-completed", "bpjs", topics.ENROLLMENT_COMPLETED),
-        write("sponsorship-writes-worker-registered", "sponsorship", topics.WORKER_REGISTERED),
-        write("sponsorship-writes-enrollment-confirmed", "sponsorship", topics.ENROLLMENT_CONFIRMED),
+        write("registry-writes-enrollment-confirmed", "registry", contracts.ENROLLMENT_CONFIRMED.topic),
+        write("notifications-writes-worker-registered", "notifications", contracts.WORKER_REGISTERED.topic),
+        write("bpjs-writes-enrollment-completed", "bpjs", contracts.ENROLLMENT_COMPLETED.topic),
+        write("sponsorship-writes-worker-registered", "sponsorship", contracts.WORKER_REGISTERED.topic),
+        write("sponsorship-writes-enrollment-confirmed", "sponsorship", contracts.ENROLLMENT_CONFIRMED.topic),
         write("registry-writes-partner-intake", "registry", INTAKE_A),
-        write("notifications-writes-commitment-submitted", "notifications", topics.COMMITMENT_SUBMITTED),
-        write("bpjs-writes-enrollment-requested", "bpjs", topics.ENROLLMENT_REQUESTED),
+        write(
+            "notifications-writes-commitment-submitted", "notifications", contracts.COMMITMENT_SUBMITTED.topic
+        ),
+        write("bpjs-writes-enrollment-requested", "bpjs", contracts.ENROLLMENT_REQUESTED.topic),
         # -- a service reads personal data it does not consume
-        read("notifications-reads-worker-registered", "notifications", topics.WORKER_REGISTERED),
+        read("notifications-reads-worker-registered", "notifications", contracts.WORKER_REGISTERED.topic),
         read("bpjs-reads-partner-intake", "bpjs", INTAKE_A),
-        read("bpjs-reads-worker-registered", "bpjs", topics.WORKER_REGISTERED),
+        read("bpjs-reads-worker-registered", "bpjs", contracts.WORKER_REGISTERED.topic),
         read("notifications-reads-partner-intake", "notifications", INTAKE_A),
         read("sponsorship-reads-partner-intake", "sponsorship", INTAKE_A),
-        read("registry-reads-enrollment-requested", "registry", topics.ENROLLMENT_REQUESTED),
+        read("registry-reads-enrollment-requested", "registry", contracts.ENROLLMENT_REQUESTED.topic),
         # -- the operator (office CLI)
         write(
             "operator-writes-worker-registered",
             "operator",
-            topics.WORKER_REGISTERED,
+            contracts.WORKER_REGISTERED.topic,
         ),
         write(
             "operator-writes-enrollment-confirmed",
             "operator",
-            topics.ENROLLMENT_CONFIRMED,
+            contracts.ENROLLMENT_CONFIRMED.topic,
         ),
         write("operator-writes-partner-intake", "operator", INTAKE_A),
         read("operator-reads-partner-intake", "operator", INTAKE_A),
-        read("operator-reads-worker-registered", "operator", topics.WORKER_REGISTERED),
+        read("operator-reads-worker-registered", "operator", contracts.WORKER_REGISTERED.topic),
         # -- administration without the admin principal
         admin(
             "partner-creates-intake-of-a-made-up-partner",
@@ -1249,10 +1251,10 @@ def _attacks() -> list[Attempt]:
         ),
         admin(
             "sponsorship-sets-retention-of-worker-registered",
-            f"set retention.ms=1 on {topics.WORKER_REGISTERED}",
+            f"set retention.ms=1 on {contracts.WORKER_REGISTERED.topic}",
             "sponsorship",
             TOPIC_DENIED,
-            _set_config(topics.WORKER_REGISTERED, "retention.ms", "1"),
+            _set_config(contracts.WORKER_REGISTERED.topic, "retention.ms", "1"),
         ),
         admin(
             "partner-raises-max-message-bytes",
@@ -1272,10 +1274,10 @@ def _attacks() -> list[Attempt]:
         ),
         admin(
             "sponsorship-deletes-worker-registered",
-            f"delete topic {topics.WORKER_REGISTERED}",
+            f"delete topic {contracts.WORKER_REGISTERED.topic}",
             "sponsorship",
             TOPIC_DENIED,
-            lambda s, c: c.delete_topics([s.topic(topics.WORKER_REGISTERED)]),
+            lambda s, c: c.delete_topics([s.topic(contracts.WORKER_REGISTERED.topic)]),
         ),
         admin(
             "partner-adds-partitions-to-own-intake",
@@ -1286,17 +1288,17 @@ def _attacks() -> list[Attempt]:
         ),
         admin(
             "partner-grants-itself-worker-registered",
-            f"create an ACL: {PARTNER_A.format(a='<a>')} READ {topics.WORKER_REGISTERED}",
+            f"create an ACL: {PARTNER_A.format(a='<a>')} READ {contracts.WORKER_REGISTERED.topic}",
             PARTNER_A,
             CLUSTER_DENIED,
-            _grant(PARTNER_A, topics.WORKER_REGISTERED, AclOperation.READ),
+            _grant(PARTNER_A, contracts.WORKER_REGISTERED.topic, AclOperation.READ),
         ),
         admin(
             "registry-grants-itself-enrollment-confirmed",
-            f"create an ACL: registry WRITE {topics.ENROLLMENT_CONFIRMED}",
+            f"create an ACL: registry WRITE {contracts.ENROLLMENT_CONFIRMED.topic}",
             "registry",
             CLUSTER_DENIED,
-            _grant("registry", topics.ENROLLMENT_CONFIRMED, AclOperation.WRITE),
+            _grant("registry", contracts.ENROLLMENT_CONFIRMED.topic, AclOperation.WRITE),
         ),
         admin(
             "partner-deletes-registry-intake-acl",
@@ -1307,7 +1309,7 @@ def _attacks() -> list[Attempt]:
                 [
                     AclBindingFilter(
                         ResourceType.TOPIC,
-                        s.topic(topics.REGISTRATION_SUBMITTED + "."),
+                        s.topic(contracts.REGISTRATION_SUBMITTED.topic + "."),
                         ResourcePatternType.PREFIXED,
                         "User:registry",
                         "*",
@@ -1472,12 +1474,14 @@ def _controls() -> list[Attempt]:
         read_in_group("registry-reads-intake-a", "registry", REGISTRY_GROUP, INTAKE_A),
         read_in_group("registry-reads-intake-b", "registry", REGISTRY_GROUP, INTAKE_B),
         write("registry-dead-letters-intake-a", "registry", topics.dead_letter_topic(INTAKE_A), WRITTEN),
-        write("operator-writes-commitment-submitted", "operator", topics.COMMITMENT_SUBMITTED, WRITTEN),
+        write(
+            "operator-writes-commitment-submitted", "operator", contracts.COMMITMENT_SUBMITTED.topic, WRITTEN
+        ),
         read_in_group(
             "operator-reads-dead-letters",
             "operator",
             topics.REPLAY_GROUP,
-            topics.dead_letter_topic(topics.WORKER_REGISTERED),
+            topics.dead_letter_topic(contracts.WORKER_REGISTERED.topic),
         ),
     ]
     for spec in topics.EVENT_TOPICS:
@@ -1651,8 +1655,8 @@ async def test_librdkafka_is_refused_without_credentials_and_as_another_partner_
             "rejected SOURCE_MISMATCH, source <b>",
         ),
     ]
-    registered_topic = scene.topic(topics.WORKER_REGISTERED)
-    rejected_topic = scene.topic(topics.REGISTRATION_REJECTED)
+    registered_topic = scene.topic(contracts.WORKER_REGISTERED.topic)
+    rejected_topic = scene.topic(contracts.REGISTRATION_REJECTED.topic)
     async with record_events(scene.admin, registered_topic, rejected_topic) as recorder:
         before = await scene.snapshot()
         encoded = json.dumps(body).encode()

@@ -19,8 +19,8 @@ from services.notifications.domain import Notification
 from services.notifications.handlers import NotificationsHandlers
 from services.notifications.repository import StoredNotification
 from services.notifications.settings import NotificationsSettings
-from shared import topics
-from shared.consumer import Incoming, UnitOfWork
+from shared import contracts, outbox, topics
+from shared.consumer import Incoming, MessageContext, Publisher
 from shared.db import create_pool, migrate
 from shared.envelope import Envelope, event_type, new_envelope
 from shared.events.registry import RegistrationRejected, RejectionReason
@@ -148,36 +148,40 @@ async def notifications(infra: Infra, service_env: Callable[..., dict[str, Any]]
 
 async def test_typical_journey(infra: Infra, notifications: str) -> None:
     prefix = notifications
-    sent_topic = prefix + topics.NOTIFICATION_SENT
+    sent_topic = prefix + contracts.NOTIFICATION_SENT.topic
     w_completed, w_waitlisted, w_failed = (str(uuid.uuid4()) for _ in range(3))
     async with record_events(infra.kafka, sent_topic) as recorder:
         completed_env = await publish(
             infra,
-            prefix + topics.ENROLLMENT_COMPLETED,
+            prefix + contracts.ENROLLMENT_COMPLETED.topic,
             "enrollment-completed.v1",
             w_completed,
             completed(w_completed, 1),
         )
         await publish(
             infra,
-            prefix + topics.WORKER_WAITLISTED,
+            prefix + contracts.WORKER_WAITLISTED.topic,
             "worker-waitlisted.v1",
             w_waitlisted,
             waitlisted(w_waitlisted, 2),
         )
         await publish(
-            infra, prefix + topics.ENROLLMENT_FAILED, "enrollment-failed.v1", w_failed, failed(w_failed, 3)
+            infra,
+            prefix + contracts.ENROLLMENT_FAILED.topic,
+            "enrollment-failed.v1",
+            w_failed,
+            failed(w_failed, 3),
         )
         await publish(
             infra,
-            prefix + topics.REGISTRATION_REJECTED,
+            prefix + contracts.REGISTRATION_REJECTED.topic,
             "registration-rejected.v1",
             "desa-online/sub-1",
             rejected("sub-1", phone(4)),
         )
         await publish(
             infra,
-            prefix + topics.REGISTRATION_REJECTED,
+            prefix + contracts.REGISTRATION_REJECTED.topic,
             "registration-rejected.v1",
             "desa-online/sub-2",
             rejected("sub-2", None),
@@ -231,10 +235,10 @@ async def test_a_redelivered_event_sends_once_a_new_event_with_the_same_content_
     infra: Infra, notifications: str
 ) -> None:
     prefix = notifications
-    topic = prefix + topics.ENROLLMENT_COMPLETED
+    topic = prefix + contracts.ENROLLMENT_COMPLETED.topic
     worker_id = str(uuid.uuid4())
     body = completed(worker_id, 7)
-    async with record_events(infra.kafka, prefix + topics.NOTIFICATION_SENT) as recorder:
+    async with record_events(infra.kafka, prefix + contracts.NOTIFICATION_SENT.topic) as recorder:
         first = await publish(infra, topic, "enrollment-completed.v1", worker_id, body)
         await publish(infra, topic, "enrollment-completed.v1", worker_id, body, envelope=first)  # same ce_id
         # Same key, so the same partition: once the third is handled, the second has been too.
@@ -258,11 +262,11 @@ async def test_unusable_messages_go_to_the_dead_letter_topic_and_nothing_is_stor
     infra: Infra, notifications: str
 ) -> None:
     prefix = notifications
-    topic = prefix + topics.WORKER_WAITLISTED
+    topic = prefix + contracts.WORKER_WAITLISTED.topic
     worker_id = str(uuid.uuid4())
     no_phone = {k: v for k, v in waitlisted(worker_id, 1).items() if k != "phone"}
     async with record_events(
-        infra.kafka, topics.dead_letter_topic(topic), prefix + topics.NOTIFICATION_SENT
+        infra.kafka, topics.dead_letter_topic(topic), prefix + contracts.NOTIFICATION_SENT.topic
     ) as recorder:
         broken = await publish(infra, topic, "worker-waitlisted.v1", worker_id, no_phone)
         not_uuid = await publish(infra, topic, "worker-waitlisted.v1", worker_id, waitlisted("worker-7", 2))
@@ -271,7 +275,7 @@ async def test_unusable_messages_go_to_the_dead_letter_topic_and_nothing_is_stor
         )
         good = await publish(infra, topic, "worker-waitlisted.v1", worker_id, waitlisted(worker_id, 4))
         await recorder.wait_for(3, topic=topics.dead_letter_topic(topic))
-        await recorder.wait_for(1, topic=prefix + topics.NOTIFICATION_SENT)
+        await recorder.wait_for(1, topic=prefix + contracts.NOTIFICATION_SENT.topic)
         events = await recorder.settle(1.5)
 
     dead = {e.headers["dlq_original_event_id"]: e for e in events if e.topic.endswith(".dlq")}
@@ -284,7 +288,7 @@ async def test_unusable_messages_go_to_the_dead_letter_topic_and_nothing_is_stor
     assert dead[unsendable.id].headers["dlq_reason"] == "UNSENDABLE"
     assert "081200000003" not in dead[unsendable.id].headers["dlq_error"]
 
-    sent = [e for e in events if e.topic == prefix + topics.NOTIFICATION_SENT]
+    sent = [e for e in events if e.topic == prefix + contracts.NOTIFICATION_SENT.topic]
     assert len(sent) == 1
     assert [r["event_id"] for r in await rows(infra)] == [good.id]
 
@@ -428,7 +432,7 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
     worker_id = str(uuid.uuid4())
     envelope = new_envelope(event_type("enrollment-failed.v1"), "/muba/test", subject=worker_id)
     incoming = Incoming(
-        topics.ENROLLMENT_FAILED,
+        contracts.ENROLLMENT_FAILED.topic,
         0,
         42,
         worker_id,
@@ -440,10 +444,12 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
     published = []
     for _ in range(2):
         async with pool.acquire() as conn, conn.transaction():
-            uow = UnitOfWork(conn, "notifications", incoming, topic_prefix)  # type: ignore[arg-type]
-            await handlers.on_enrollment_failed(uow)
-            await uow.flush()
-            published.append(uow.published)
+            ctx = MessageContext(
+                incoming, contracts.ENROLLMENT_FAILED, conn, Publisher("notifications", topic_prefix)
+            )
+            await handlers.on_enrollment_failed(ctx)  # type: ignore[arg-type]
+            await outbox.add_rows(conn, ctx.publisher.rows)
+            published.append(ctx.publisher.envelopes)
     assert len(published[0]) == 2 and published[1] == []
     async with pool.acquire() as conn:
         stored = await conn.fetch("SELECT * FROM notification ORDER BY id")
@@ -453,7 +459,8 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
         ]
         assert (
             await conn.fetchval(
-                "SELECT count(*) FROM outbox WHERE topic = $1", topic_prefix + topics.NOTIFICATION_SENT
+                "SELECT count(*) FROM outbox WHERE topic = $1",
+                topic_prefix + contracts.NOTIFICATION_SENT.topic,
             )
             == 2
         )
@@ -473,11 +480,16 @@ async def test_a_waitlisting_that_arrives_after_the_enrollment_tells_the_worker_
             topic, 0, 1, worker_id, envelope.headers(), json.dumps(body).encode(), envelope, 0
         )
         async with pool.acquire() as conn, conn.transaction():
-            uow = UnitOfWork(conn, "notifications", incoming, topic_prefix)
-            await handler(uow)
-            await uow.flush()
+            contract = contracts.by_topic(topic)
+            assert contract is not None
+            ctx = MessageContext(incoming, contract, conn, Publisher("notifications", topic_prefix))
+            await handler(ctx)
+            await outbox.add_rows(conn, ctx.publisher.rows)
 
-    completed_topic, waitlisted_topic = topics.ENROLLMENT_COMPLETED, topics.WORKER_WAITLISTED
+    completed_topic, waitlisted_topic = (
+        contracts.ENROLLMENT_COMPLETED.topic,
+        contracts.WORKER_WAITLISTED.topic,
+    )
     await handle(
         handlers.on_enrollment_completed,
         completed_topic,

@@ -26,7 +26,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from typer.testing import CliRunner
 
 from muba.cli import app as cli
-from shared import topics
+from shared import contracts, topics
 from shared.db import migrate
 from shared.kafka_admin import provision_topics
 from shared.outbox import OutboxRelay, add_raw, outbox_status
@@ -220,7 +220,10 @@ async def test_a_row_for_a_topic_the_service_may_not_write_is_parked_and_written
     registry's outbox holding a commitment acceptance, sponsorship's to publish) is refused by the
     brokers' ACLs, parked with that reason, and written nowhere; the registry's own rows flow."""
     await provision_topics(infra.kafka, topic_prefix, catalogue=topics.CATALOGUE)
-    own, foreign = topic_prefix + topics.WORKER_REGISTERED, topic_prefix + topics.COMMITMENT_ACCEPTED
+    own, foreign = (
+        topic_prefix + contracts.WORKER_REGISTERED.topic,
+        topic_prefix + contracts.COMMITMENT_ACCEPTED.topic,
+    )
     relay = OutboxRelay(relay_dsn, infra.kafka_as("registry"), idle_poll_s=0.2, metadata_wait_s=3.0)
     async with database(relay_dsn) as conn, record_events(infra.kafka, own, foreign) as rec:
         async with conn.transaction():

@@ -13,7 +13,7 @@ import pytest
 from services.registry.app import MIGRATIONS as REGISTRY_MIGRATIONS
 from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
-from shared import topics
+from shared import contracts, topics
 from shared.db import migrate
 from shared.testing import Infra, publish_json, record_events, sample_registration, submit_registrations
 from tests.support import running, truncate_schema
@@ -36,8 +36,8 @@ async def test_typical_journey_valid_invalid_repeated_and_duplicate(infra: Infra
     same_nik = dict(valid[1], submission_id="another-submission")  # DUPLICATE_NIK
     async with record_events(
         infra.kafka,
-        prefix + topics.WORKER_REGISTERED,
-        prefix + topics.REGISTRATION_REJECTED,
+        prefix + contracts.WORKER_REGISTERED.topic,
+        prefix + contracts.REGISTRATION_REJECTED.topic,
     ) as recorder:
         await submit_registrations(infra.kafka, prefix, [*valid, invalid])
         await recorder.wait_for(21)
@@ -45,8 +45,8 @@ async def test_typical_journey_valid_invalid_repeated_and_duplicate(infra: Infra
         events = await recorder.wait_for(22)
         events = await recorder.settle(1.5)
 
-    registered = [e for e in events if e.topic.endswith(topics.WORKER_REGISTERED)]
-    rejected = [e for e in events if e.topic.endswith(topics.REGISTRATION_REJECTED)]
+    registered = [e for e in events if e.topic.endswith(contracts.WORKER_REGISTERED.topic)]
+    rejected = [e for e in events if e.topic.endswith(contracts.REGISTRATION_REJECTED.topic)]
     assert len(registered) == 20
     assert {e.payload["nik"] for e in registered} == {v["nik"] for v in valid}
     assert all(e.key == e.payload["worker_id"] for e in registered)
@@ -79,7 +79,7 @@ async def test_not_json_goes_to_the_dead_letter_topic_and_the_consumer_moves_on(
     async with record_events(
         infra.kafka,
         topics.dead_letter_topic(source_topic),
-        prefix + topics.WORKER_REGISTERED,
+        prefix + contracts.WORKER_REGISTERED.topic,
     ) as recorder:
         await publish_json(
             infra.kafka,
@@ -93,7 +93,7 @@ async def test_not_json_goes_to_the_dead_letter_topic_and_the_consumer_moves_on(
     assert [e.headers["dlq_reason"] for e in dead] == ["NOT_JSON", "NOT_A_JSON_OBJECT"]
     assert dead[0].body == b"\xff\xfe not json"
     assert dead[0].headers["dlq_original_topic"] == source_topic
-    assert any(e.topic.endswith(topics.WORKER_REGISTERED) for e in events)
+    assert any(e.topic.endswith(contracts.WORKER_REGISTERED.topic) for e in events)
 
 
 async def test_registration_numbers_follow_the_order_of_registration_through_a_clock_step(
@@ -104,7 +104,7 @@ async def test_registration_numbers_follow_the_order_of_registration_through_a_c
     registered_at back, never the number."""
     prefix = registry
     submissions = [sample_registration(i, run=13) for i in range(4)]
-    async with record_events(infra.kafka, prefix + topics.WORKER_REGISTERED) as recorder:
+    async with record_events(infra.kafka, prefix + contracts.WORKER_REGISTERED.topic) as recorder:
         for n, body in enumerate(submissions, start=1):
             if n == 3:
                 monkeypatch.setenv("MUBA_CLOCK_SKEW_S", "-3600")  # the step, on the running service
@@ -144,7 +144,9 @@ async def test_the_source_is_the_partner_whose_intake_a_registration_came_on(
     # ... which desa-online itself then really sends.
     genuine = dict(sample_registration(4, source="desa-online", run=14), submission_id="desa-online-14-9")
     async with record_events(
-        infra.kafka, prefix + topics.WORKER_REGISTERED, prefix + topics.REGISTRATION_REJECTED
+        infra.kafka,
+        prefix + contracts.WORKER_REGISTERED.topic,
+        prefix + contracts.REGISTRATION_REJECTED.topic,
     ) as recorder:
         await submit_registrations(infra.kafka, prefix, [from_desa])
         await submit_registrations(infra.kafka, prefix, [silent, forged], partner="kud-sekayu")
@@ -153,8 +155,10 @@ async def test_the_source_is_the_partner_whose_intake_a_registration_came_on(
         await recorder.wait_for(4)
         events = await recorder.settle(1.0)
 
-    registered = {e.payload["nik"]: e.payload for e in events if e.topic.endswith(topics.WORKER_REGISTERED)}
-    rejected = [e.payload for e in events if e.topic.endswith(topics.REGISTRATION_REJECTED)]
+    registered = {
+        e.payload["nik"]: e.payload for e in events if e.topic.endswith(contracts.WORKER_REGISTERED.topic)
+    }
+    rejected = [e.payload for e in events if e.topic.endswith(contracts.REGISTRATION_REJECTED.topic)]
     assert set(registered) == {from_desa["nik"], silent["nik"], genuine["nik"]}
     assert registered[genuine["nik"]]["source"] == "desa-online"
     assert registered[from_desa["nik"]]["source"] == "desa-online"

@@ -11,7 +11,7 @@ import pytest
 
 from services.sponsorship.app import create_app
 from services.sponsorship.settings import SponsorshipSettings
-from shared import topics
+from shared import contracts
 from shared.envelope import event_type, new_envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected
 from shared.events.registry import WorkerRegistered
@@ -75,7 +75,8 @@ async def _wait_outcomes(rec: Any, prefix: str, count: int) -> None:
             [
                 e
                 for e in loop_events
-                if e.topic in (prefix + topics.ENROLLMENT_REQUESTED, prefix + topics.WORKER_WAITLISTED)
+                if e.topic
+                in (prefix + contracts.ENROLLMENT_REQUESTED.topic, prefix + contracts.WORKER_WAITLISTED.topic)
             ]
         )
         < count
@@ -92,16 +93,16 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
     kafka = infra.kafka
     async with record_events(
         kafka,
-        p + topics.COMMITMENT_ACCEPTED,
-        p + topics.ENROLLMENT_REQUESTED,
-        p + topics.WORKER_WAITLISTED,
-        p + topics.ENROLLMENT_COMPLETED,
-        p + topics.ENROLLMENT_FAILED,
-        p + topics.SPONSOR_MATCHED,
+        p + contracts.COMMITMENT_ACCEPTED.topic,
+        p + contracts.ENROLLMENT_REQUESTED.topic,
+        p + contracts.WORKER_WAITLISTED.topic,
+        p + contracts.ENROLLMENT_COMPLETED.topic,
+        p + contracts.ENROLLMENT_FAILED.topic,
+        p + contracts.SPONSOR_MATCHED.topic,
     ) as rec:
         await publish_json(
             infra.kafka_as("operator"),  # as the office submits them (muba commitments add)
-            p + topics.COMMITMENT_SUBMITTED,
+            p + contracts.COMMITMENT_SUBMITTED.topic,
             [
                 (
                     "a",
@@ -112,7 +113,7 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
                 ("b", commitment("medco", ["*"], 2)),
             ],
         )
-        await rec.wait_for(2, topic=p + topics.COMMITMENT_ACCEPTED)
+        await rec.wait_for(2, topic=p + contracts.COMMITMENT_ACCEPTED.topic)
         sawit = worker(1, "07", "buruh kebun sawit")  # preferred occupation -> hindoli
         karet = worker(2, "07")  # names the kecamatan -> hindoli over whole-regency medco
         sekayu = worker(3, "01")  # only medco covers Sekayu
@@ -120,16 +121,16 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
         for n, w in enumerate([sawit, karet, sekayu, *late], start=1):
             # One at a time: each worker's outcome decides what the next one finds.
             await publish_events(
-                infra, p + topics.WORKER_REGISTERED, [(w.worker_id, "worker-registered.v1", w)]
+                infra, p + contracts.WORKER_REGISTERED.topic, [(w.worker_id, "worker-registered.v1", w)]
             )
             await _wait_outcomes(rec, p, n)
         events = rec.events
-        requested = {r["worker_id"]: r for r in of(events, topics.ENROLLMENT_REQUESTED)}
+        requested = {r["worker_id"]: r for r in of(events, contracts.ENROLLMENT_REQUESTED.topic)}
         assert requested[sawit.worker_id]["payer"]["commitment_id"] == "hindoli"
         assert requested[karet.worker_id]["payer"]["commitment_id"] == "hindoli"
         assert requested[sekayu.worker_id]["payer"]["commitment_id"] == "medco"
         assert requested[late[0].worker_id]["payer"]["commitment_id"] == "medco"
-        assert [w["worker_id"] for w in of(events, topics.WORKER_WAITLISTED)] == [late[1].worker_id]
+        assert [w["worker_id"] for w in of(events, contracts.WORKER_WAITLISTED.topic)] == [late[1].worker_id]
         first = requested[sawit.worker_id]
         assert first["nik"] == sawit.nik and first["total_contribution_idr"] == 12 * 16_800
         assert all(
@@ -155,24 +156,26 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
         )
         await publish_events(
             infra,
-            p + topics.ENROLLMENT_CONFIRMED,
+            p + contracts.ENROLLMENT_CONFIRMED.topic,
             [
                 (sawit.worker_id, "enrollment-confirmed.v1", confirm),
                 (sawit.worker_id, "enrollment-confirmed.v1", confirm),
             ],
         )
         await publish_events(
-            infra, p + topics.ENROLLMENT_REJECTED, [(karet.worker_id, "enrollment-rejected.v1", reject)]
+            infra,
+            p + contracts.ENROLLMENT_REJECTED.topic,
+            [(karet.worker_id, "enrollment-rejected.v1", reject)],
         )
-        await rec.wait_for(5, topic=p + topics.ENROLLMENT_REQUESTED)
+        await rec.wait_for(5, topic=p + contracts.ENROLLMENT_REQUESTED.topic)
         events = await rec.settle(1.5)
 
-    completed = of(events, topics.ENROLLMENT_COMPLETED)
+    completed = of(events, contracts.ENROLLMENT_COMPLETED.topic)
     assert len(completed) == 1
     assert completed[0]["kpj_number"] == "12345678901" and completed[0]["company_name"] == "PT hindoli"
     assert completed[0]["nik_masked"] != sawit.nik and completed[0]["nik_masked"].startswith("160601")
-    assert [f["reason_code"] for f in of(events, topics.ENROLLMENT_FAILED)] == ["NIK_NOT_FOUND"]
-    last = of(events, topics.ENROLLMENT_REQUESTED)[-1]
+    assert [f["reason_code"] for f in of(events, contracts.ENROLLMENT_FAILED.topic)] == ["NIK_NOT_FOUND"]
+    last = of(events, contracts.ENROLLMENT_REQUESTED.topic)[-1]
     assert last["worker_id"] == late[1].worker_id and last["payer"]["commitment_id"] == "hindoli"
 
     conn = await asyncpg.connect(infra.database_urls["sponsorship"])
@@ -192,19 +195,23 @@ async def test_new_commitment_drains_the_waitlist_in_registration_order(
     p = sponsorship
     kafka = infra.kafka
     waiting = [worker(10 + i, "09") for i in range(5)]
-    async with record_events(kafka, p + topics.WORKER_WAITLISTED, p + topics.ENROLLMENT_REQUESTED) as rec:
+    async with record_events(
+        kafka, p + contracts.WORKER_WAITLISTED.topic, p + contracts.ENROLLMENT_REQUESTED.topic
+    ) as rec:
         await publish_events(
-            infra, p + topics.WORKER_REGISTERED, [(w.worker_id, "worker-registered.v1", w) for w in waiting]
+            infra,
+            p + contracts.WORKER_REGISTERED.topic,
+            [(w.worker_id, "worker-registered.v1", w) for w in waiting],
         )
-        await rec.wait_for(5, topic=p + topics.WORKER_WAITLISTED)
+        await rec.wait_for(5, topic=p + contracts.WORKER_WAITLISTED.topic)
         await publish_json(
             kafka,
-            p + topics.COMMITMENT_SUBMITTED,
+            p + contracts.COMMITMENT_SUBMITTED.topic,
             [("c", commitment("phe-jambi-merang", ["Bayung Lencir"], 3))],
         )
-        await rec.wait_for(3, topic=p + topics.ENROLLMENT_REQUESTED)
+        await rec.wait_for(3, topic=p + contracts.ENROLLMENT_REQUESTED.topic)
         events = await rec.settle(1.0)
-    matched = [r["worker_id"] for r in of(events, topics.ENROLLMENT_REQUESTED)]
+    matched = [r["worker_id"] for r in of(events, contracts.ENROLLMENT_REQUESTED.topic)]
     assert sorted(matched) == sorted(w.worker_id for w in waiting[:3])
 
 
@@ -221,25 +228,25 @@ async def test_two_instances_never_give_one_slot_twice(
         running(create_app(SponsorshipSettings())),
         record_events(
             kafka,
-            p + topics.ENROLLMENT_REQUESTED,
-            p + topics.WORKER_WAITLISTED,
-            p + topics.COMMITMENT_ACCEPTED,
+            p + contracts.ENROLLMENT_REQUESTED.topic,
+            p + contracts.WORKER_WAITLISTED.topic,
+            p + contracts.COMMITMENT_ACCEPTED.topic,
         ) as rec,
     ):
         await publish_json(
             kafka,
-            p + topics.COMMITMENT_SUBMITTED,
+            p + contracts.COMMITMENT_SUBMITTED.topic,
             [(c, commitment(c, ["*"], 25)) for c in ("alpha", "beta")],
         )
-        await rec.wait_for(2, topic=p + topics.COMMITMENT_ACCEPTED)
+        await rec.wait_for(2, topic=p + contracts.COMMITMENT_ACCEPTED.topic)
         headers_events = [(w.worker_id, "worker-registered.v1", w) for w in workers]
-        await publish_events(infra, p + topics.WORKER_REGISTERED, headers_events)
+        await publish_events(infra, p + contracts.WORKER_REGISTERED.topic, headers_events)
         await rec.wait_for(122, timeout_s=60)
         events = await rec.settle(1.0)
-    requested = of(events, topics.ENROLLMENT_REQUESTED)
+    requested = of(events, contracts.ENROLLMENT_REQUESTED.topic)
     assert len(requested) == 50
     assert len({r["worker_id"] for r in requested}) == 50
-    assert len(of(events, topics.WORKER_WAITLISTED)) == 70
+    assert len(of(events, contracts.WORKER_WAITLISTED.topic)) == 70
     conn = await asyncpg.connect(infra.database_urls["sponsorship"])
     try:
         used = dict(await conn.fetch("SELECT commitment_id, slots_used FROM commitment"))
@@ -278,27 +285,34 @@ async def test_the_waitlist_drains_in_the_registry_order_not_by_host_clocks(
         bodies.append((w.worker_id, body))
     in_registry_order = [w.worker_id for w in workers]
     async with record_events(
-        kafka, p + topics.WORKER_WAITLISTED, p + topics.SPONSOR_MATCHED, p + topics.COMMITMENT_ACCEPTED
+        kafka,
+        p + contracts.WORKER_WAITLISTED.topic,
+        p + contracts.SPONSOR_MATCHED.topic,
+        p + contracts.COMMITMENT_ACCEPTED.topic,
     ) as rec:
         # Announced in an order that is neither (arrival must not matter either).
         for key, body in [bodies[i] for i in (4, 1, 5, 0, 3, 2)]:
             await publish_json(
                 kafka,
-                p + topics.WORKER_REGISTERED,
+                p + contracts.WORKER_REGISTERED.topic,
                 [(key, body)],
                 new_envelope(event_type("worker-registered.v1"), "/test").headers(),
             )
-        await rec.wait_for(6, topic=p + topics.WORKER_WAITLISTED)
+        await rec.wait_for(6, topic=p + contracts.WORKER_WAITLISTED.topic)
         # Fewer slots than waiting workers: the first three in registration order get them ...
-        await publish_json(kafka, p + topics.COMMITMENT_SUBMITTED, [("m", commitment("muara", ["11"], 3))])
-        await rec.wait_for(3, topic=p + topics.SPONSOR_MATCHED)
+        await publish_json(
+            kafka, p + contracts.COMMITMENT_SUBMITTED.topic, [("m", commitment("muara", ["11"], 3))]
+        )
+        await rec.wait_for(3, topic=p + contracts.SPONSOR_MATCHED.topic)
         # ... and a later one-slot commitment goes to the next one, not to any other still waiting.
-        await publish_json(kafka, p + topics.COMMITMENT_SUBMITTED, [("n", commitment("nibung", ["11"], 1))])
-        await rec.wait_for(4, topic=p + topics.SPONSOR_MATCHED)
+        await publish_json(
+            kafka, p + contracts.COMMITMENT_SUBMITTED.topic, [("n", commitment("nibung", ["11"], 1))]
+        )
+        await rec.wait_for(4, topic=p + contracts.SPONSOR_MATCHED.topic)
         events = await rec.settle(1.0)
     rank = {worker_id: n for n, worker_id in enumerate(in_registry_order)}  # 0 = registered first
     matched: dict[str, list[int]] = {}
-    for m in of(events, topics.SPONSOR_MATCHED):
+    for m in of(events, contracts.SPONSOR_MATCHED.topic):
         matched.setdefault(m["commitment_id"], []).append(rank[m["worker_id"]])
     assert {c: sorted(ranks) for c, ranks in matched.items()} == {"muara": [0, 1, 2], "nibung": [3]}
     conn = await asyncpg.connect(infra.database_urls["sponsorship"])

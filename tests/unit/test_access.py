@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from shared import access, topics
+from shared import access, contracts, topics
 from shared.access import Grant
 from shared.dlq import REPLAY_GROUP as DLQ_REPLAY_GROUP
 
@@ -91,26 +91,26 @@ def test_the_consumers_by_hand() -> None:
     """The same rule, spelled out: a change to the catalogue that widens a reader shows here."""
     assert readable("registry") == intakes()
     assert readable("sponsorship") == {
-        topics.COMMITMENT_SUBMITTED,
-        topics.WORKER_REGISTERED,
-        topics.ENROLLMENT_CONFIRMED,
-        topics.ENROLLMENT_REJECTED,
+        contracts.COMMITMENT_SUBMITTED.topic,
+        contracts.WORKER_REGISTERED.topic,
+        contracts.ENROLLMENT_CONFIRMED.topic,
+        contracts.ENROLLMENT_REJECTED.topic,
     }
     assert readable("notifications") == {
-        topics.REGISTRATION_REJECTED,
-        topics.WORKER_WAITLISTED,
-        topics.ENROLLMENT_COMPLETED,
-        topics.ENROLLMENT_FAILED,
+        contracts.REGISTRATION_REJECTED.topic,
+        contracts.WORKER_WAITLISTED.topic,
+        contracts.ENROLLMENT_COMPLETED.topic,
+        contracts.ENROLLMENT_FAILED.topic,
     }
-    assert readable(access.BPJS) == {topics.ENROLLMENT_REQUESTED}
+    assert readable(access.BPJS) == {contracts.ENROLLMENT_REQUESTED.topic}
     assert writable(access.BPJS) == {
-        topics.ENROLLMENT_CONFIRMED,
-        topics.ENROLLMENT_REJECTED,
-        topics.dead_letter_topic(topics.ENROLLMENT_REQUESTED),
+        contracts.ENROLLMENT_CONFIRMED.topic,
+        contracts.ENROLLMENT_REJECTED.topic,
+        topics.dead_letter_topic(contracts.ENROLLMENT_REQUESTED.topic),
     }
     assert writable("registry") == {
-        topics.WORKER_REGISTERED,
-        topics.REGISTRATION_REJECTED,
+        contracts.WORKER_REGISTERED.topic,
+        contracts.REGISTRATION_REJECTED.topic,
         *dlq(intakes()),
     }
 
@@ -119,9 +119,9 @@ def test_the_consumers_by_hand() -> None:
 def test_consumer_groups_are_each_principals_own(prefix: str) -> None:
     grants = table(prefix)
     groups = {
-        "registry": prefix + f"registry.{topics.REGISTRATION_SUBMITTED}",
-        "sponsorship": prefix + f"sponsorship.{topics.WORKER_REGISTERED}",
-        "notifications": prefix + f"notifications.{topics.ENROLLMENT_FAILED}",
+        "registry": prefix + f"registry.{contracts.REGISTRATION_SUBMITTED.topic}",
+        "sponsorship": prefix + f"sponsorship.{contracts.WORKER_REGISTERED.topic}",
+        "notifications": prefix + f"notifications.{contracts.ENROLLMENT_FAILED.topic}",
         access.BPJS: prefix + "bpjs-simulator",
         # `muba dlq` commits in the one group shared/dlq.py names, whatever TOPIC_PREFIX is.
         access.OPERATOR: DLQ_REPLAY_GROUP,
@@ -183,11 +183,11 @@ def test_partner_names_are_checked() -> None:
 # Who needs each topic that carries NIKs, names, birth dates or phone numbers: its consumer only;
 # its dead letters are for the office (the `operator`, who replays them) only.
 PERSONAL_DATA_READERS = {
-    topics.WORKER_REGISTERED: {"sponsorship"},
-    topics.REGISTRATION_REJECTED: {"notifications"},
-    topics.ENROLLMENT_REQUESTED: {access.BPJS},
-    topics.ENROLLMENT_COMPLETED: {"notifications"},
-    topics.ENROLLMENT_FAILED: {"notifications"},
+    contracts.WORKER_REGISTERED.topic: {"sponsorship"},
+    contracts.REGISTRATION_REJECTED.topic: {"notifications"},
+    contracts.ENROLLMENT_REQUESTED.topic: {access.BPJS},
+    contracts.ENROLLMENT_COMPLETED.topic: {"notifications"},
+    contracts.ENROLLMENT_FAILED.topic: {"notifications"},
     **{topics.intake_topic(p): {"registry"} for p in PARTNERS},
 }
 
@@ -226,7 +226,7 @@ def test_operators_submit_commitments_and_look_after_dead_letters() -> None:
     assert readable(access.OPERATOR) == dlq(replayable)
     # Commitments only: a replay (back into a consumed topic or an intake) is admin's, so the office
     # CLI's credentials forge no event and no partner.
-    assert writable(access.OPERATOR) == {topics.COMMITMENT_SUBMITTED}
+    assert writable(access.OPERATOR) == {contracts.COMMITMENT_SUBMITTED.topic}
     grants = table()
     assert allowed(grants, access.OPERATOR, "READ", "GROUP", topics.REPLAY_GROUP)
 

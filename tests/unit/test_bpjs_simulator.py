@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared import topics
+from shared import contracts
 from shared.envelope import event_type, parse_envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
 from shared.testing import make_nik
@@ -228,7 +228,7 @@ def test_the_nik_rules_come_before_the_rejection_rate() -> None:
 def test_a_confirmation_message_carries_cloudevents_headers_and_the_models_json() -> None:
     answer = decide(request("enr-3"))
     message = answer_message(answer, "corr-abc")
-    assert message.topic == topics.ENROLLMENT_CONFIRMED
+    assert message.topic == contracts.ENROLLMENT_CONFIRMED.topic
     assert message.key == "wrk-enr-3"
     envelope = parse_envelope(message.headers)
     assert envelope is not None
@@ -244,7 +244,7 @@ def test_a_confirmation_message_carries_cloudevents_headers_and_the_models_json(
 
 def test_a_rejection_message_goes_to_the_rejected_topic() -> None:
     message = answer_message(decide(request("enr-4", serial=9999)), "corr-x")
-    assert message.topic == topics.ENROLLMENT_REJECTED
+    assert message.topic == contracts.ENROLLMENT_REJECTED.topic
     assert message.headers["ce_type"] == event_type("enrollment-rejected.v1")
     assert message.headers["ce_id"] == answer_id("enr-4")
     body = EnrollmentRejected.model_validate_json(message.body)
@@ -276,7 +276,7 @@ def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> N
     rules = Rules.from_settings(configured)
     assert rules.processing_time == timedelta(milliseconds=250)
     assert (rules.reject_percent, rules.nik_not_found_serial) == (12.5, "0000")
-    assert configured.topic(topics.ENROLLMENT_REQUESTED) == "t1.bpjs.enrollment-requested.v1"
+    assert configured.topic(contracts.ENROLLMENT_REQUESTED.topic) == "t1.bpjs.enrollment-requested.v1"
     monkeypatch.setenv("SIMULATOR_REJECT_PERCENT", "101")
     with pytest.raises(ValueError, match="less than or equal to 100"):
         SimulatorSettings()

@@ -8,7 +8,7 @@ from typing import Any
 
 from deploy.checker import Published, Record, Sent, TopicTail, check
 from deploy.fuzz import DEAD_LETTERED, NOTHING, REGISTERED, REJECTED, Case, Owed
-from shared import topics
+from shared import contracts, topics
 
 PREFIX = "t."
 
@@ -19,7 +19,7 @@ def case(
     return Case(
         n=n,
         kind=kw.pop("kind", "valid"),
-        topic=kw.pop("topic", topics.REGISTRATION_SUBMITTED),
+        topic=kw.pop("topic", contracts.REGISTRATION_SUBMITTED.topic),
         key=None,
         headers=kw.pop("headers", ()),
         body=body if body is not None else f'{{"n": {n}}}'.encode(),
@@ -71,8 +71,8 @@ def registered(
         "submission_id": identity[1],
         "kecamatan_code": "01",
     }
-    tail.add(topics.WORKER_REGISTERED, body, ce_id=ce_id)
-    tail.add(topics.WORKER_WAITLISTED, {"worker_id": worker_id, "phone": "+6281200000001"})
+    tail.add(contracts.WORKER_REGISTERED.topic, body, ce_id=ce_id)
+    tail.add(contracts.WORKER_WAITLISTED.topic, {"worker_id": worker_id, "phone": "+6281200000001"})
     return worker_id
 
 
@@ -86,10 +86,12 @@ def test_every_outcome_once_is_clean_and_copies_of_one_event_count_once() -> Non
     pub = published(a, r, rep, bad1, bad2)
     registered(tail, ("p", "1"), worker_id="w1", ce_id="e1")
     tail.add(
-        topics.WORKER_REGISTERED, tail.records[topics.WORKER_REGISTERED][0].payload(), ce_id="e1"
+        contracts.WORKER_REGISTERED.topic,
+        tail.records[contracts.WORKER_REGISTERED.topic][0].payload(),
+        ce_id="e1",
     )  # a copy
     tail.add(
-        topics.REGISTRATION_REJECTED,
+        contracts.REGISTRATION_REJECTED.topic,
         {"source": "p", "submission_id": "2", "reasons": [{"code": "NIK_FORMAT"}]},
     )
     tail.letter(pub[3])  # identical content sent twice: one message, one letter
@@ -108,7 +110,7 @@ def test_a_loss_a_duplicate_and_a_wrong_outcome_are_seen() -> None:
     registered(tail, ("p", "2"))
     registered(tail, ("p", "2"))  # processed twice: two workers for one submission
     tail.add(
-        topics.REGISTRATION_REJECTED,
+        contracts.REGISTRATION_REJECTED.topic,
         {"source": "p", "submission_id": "3", "reasons": [{"code": "SEX_INVALID"}]},
     )
     verdict = check(tail, pub, seed=7)
@@ -129,7 +131,7 @@ def test_an_outcome_nobody_was_owed_is_wrong() -> None:
 def test_enrollments_and_commitments_are_reconciled() -> None:
     tail = Tail()
     tail.add(
-        topics.COMMITMENT_ACCEPTED,
+        contracts.COMMITMENT_ACCEPTED.topic,
         {
             "commitment_id": "c",
             "slots": 1,
@@ -142,20 +144,26 @@ def test_enrollments_and_commitments_are_reconciled() -> None:
     )
     pub = published(
         case(
-            1, Owed.of("accepted"), ("commitment", "c"), topic=topics.COMMITMENT_SUBMITTED, kind="commitment"
+            1,
+            Owed.of("accepted"),
+            ("commitment", "c"),
+            topic=contracts.COMMITMENT_SUBMITTED.topic,
+            kind="commitment",
         ),
         case(2, Owed.of(REGISTERED), ("p", "1")),
         case(3, Owed.of(REGISTERED), ("p", "2")),
     )
     for i, wid in enumerate(("w1", "w2")):
-        tail.add(topics.WORKER_REGISTERED, {"worker_id": wid, "source": "p", "submission_id": str(i + 1)})
         tail.add(
-            topics.SPONSOR_MATCHED,
+            contracts.WORKER_REGISTERED.topic, {"worker_id": wid, "source": "p", "submission_id": str(i + 1)}
+        )
+        tail.add(
+            contracts.SPONSOR_MATCHED.topic,
             {"worker_id": wid, "enrollment_id": f"e{i}", "commitment_id": "c", "contribution_idr": 16_800},
         )
-        tail.add(topics.ENROLLMENT_REQUESTED, {"enrollment_id": f"e{i}"})
-        tail.add(topics.ENROLLMENT_CONFIRMED, {"enrollment_id": f"e{i}"})
-    tail.add(topics.ENROLLMENT_COMPLETED, {"enrollment_id": "e0", "phone": "+6281200000001"})
+        tail.add(contracts.ENROLLMENT_REQUESTED.topic, {"enrollment_id": f"e{i}"})
+        tail.add(contracts.ENROLLMENT_CONFIRMED.topic, {"enrollment_id": f"e{i}"})
+    tail.add(contracts.ENROLLMENT_COMPLETED.topic, {"enrollment_id": "e0", "phone": "+6281200000001"})
     verdict = check(tail, pub, seed=1)
     assert any("over-committed: 2/1 slots" in x for x in verdict.wrong), verdict.explain()
     assert any("e1 confirmed, completed 0 times" in x for x in verdict.lost)
@@ -165,8 +173,8 @@ def test_the_gateway_must_send_each_owed_message_under_one_key() -> None:
     tail = Tail()
     pub = published(case(1, Owed.of(REGISTERED), ("p", "1")), case(2, Owed.of(REGISTERED), ("p", "2")))
     registered(tail, ("p", "1"))
-    tail.add(topics.WORKER_REGISTERED, {"worker_id": "w2", "source": "p", "submission_id": "2"})
-    tail.add(topics.WORKER_WAITLISTED, {"worker_id": "w2", "phone": "+6281200000002"})
+    tail.add(contracts.WORKER_REGISTERED.topic, {"worker_id": "w2", "source": "p", "submission_id": "2"})
+    tail.add(contracts.WORKER_WAITLISTED.topic, {"worker_id": "w2", "phone": "+6281200000002"})
     gateway = [
         Sent("k1", "sms", "+6281200000001", "worker_waitlisted"),
         Sent("k1", "sms", "+6281200000001", "worker_waitlisted"),  # a retry the provider drops

@@ -1,10 +1,13 @@
 """The consume path's pure parts: reading any record without failing, what an event is known by,
 and which failures are the database's (retry the batch) rather than the message's (isolate it)."""
 
+from typing import Any
+
 import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 
+from shared import contracts, topics
 from shared.consumer import Incoming, PoisonMessage, check_version, event_identity, is_transient
 from shared.envelope import REPLAY_HEADER, parse_envelope
 
@@ -122,22 +125,20 @@ def _ce(event_type: str) -> list[tuple[str, bytes | None]]:
 
 @pytest.mark.parametrize("prefix", ["", "t1234abcd."])
 def test_a_v2_event_on_a_partners_v1_intake_is_refused(prefix: str) -> None:
-    """The intake's version is before its partner (`...v1.<partner>`): the fault campaign found
-    v2 events registered when the check looked for the version at the topic's end."""
+    """The version checked is the contract's, not read from the topic's name: the fault campaign
+    once found v2 events registered when the check looked for it at the intake topic's end."""
     import dataclasses
 
     from shared.consumer import PoisonMessage, check_version
 
-    topic = prefix + "registry.registration-submitted.v1.desa-online"
+    topic = prefix + topics.intake_topic("desa-online")
     v2 = dataclasses.replace(
         record(headers=_ce("id.go.mubakab.disnaker.registration-submitted.v2")), topic=topic
     )
     with pytest.raises(PoisonMessage, match=r"version 2"):
-        check_version(Incoming.from_record(v2))
-    v1 = dataclasses.replace(
-        record(headers=_ce("id.go.mubakab.disnaker.registration-submitted.v1")), topic=topic
-    )
-    check_version(Incoming.from_record(v1))  # the topic's own version passes
+        check_version(Incoming.from_record(v2), contracts.REGISTRATION_SUBMITTED)
+    v1 = dataclasses.replace(record(headers=_ce(contracts.REGISTRATION_SUBMITTED.event_type)), topic=topic)
+    check_version(Incoming.from_record(v1), contracts.REGISTRATION_SUBMITTED)  # its own version passes
 
 
 def test_the_partner_is_part_of_a_message_on_an_intake() -> None:
@@ -153,23 +154,14 @@ def test_the_partner_is_part_of_a_message_on_an_intake() -> None:
     assert a.event_id == again.event_id
 
 
-@pytest.mark.parametrize(
-    "topic",
-    [
-        "sponsorship.commitment-submitted.v1",
-        "t1.sponsorship.commitment-submitted.v1",
-        # A partner's intake: its version is its stem's (registry.registration-submitted.v1).
-        "registry.registration-submitted.v1.desa-online",
-        "t1.registry.registration-submitted.v1.kud-sekayu",
-        "t1.registry.registration-submitted.v1.v2",  # a partner named "v2" is still a v1 intake
-    ],
-)
-def test_an_event_of_another_version_than_its_topic_is_not_read(topic: str) -> None:
+@pytest.mark.parametrize("contract", contracts.CONTRACTS, ids=lambda c: c.topic)
+def test_an_event_of_another_version_than_its_contract_is_not_read(contract: contracts.Contract[Any]) -> None:
     def typed(event_type: str) -> Incoming:
         headers = [*ce("/partner/a", "1")[:2], ("ce_type", event_type.encode()), ("ce_specversion", b"1.0")]
-        return Incoming.from_record(record(headers=headers, topic=topic))
+        return Incoming.from_record(record(headers=headers, topic="t1." + contract.topic))
 
-    check_version(typed("id.go.muba.registration-submitted.v1"))  # the topic's own version: fine
+    check_version(typed(contract.event_type), contract)  # the contract's own version: fine
+    check_version(typed("com.partner.its-own-name"), contract)  # no version named: nothing to check
     with pytest.raises(PoisonMessage) as caught:
-        check_version(typed("id.go.muba.registration-submitted.v2"))
+        check_version(typed(contract.event_type.removesuffix(".v1") + ".v2"), contract)
     assert caught.value.reason == "UNKNOWN_VERSION" and "version 1" in caught.value.detail

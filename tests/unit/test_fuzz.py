@@ -12,7 +12,7 @@ import pytest
 from deploy.fuzz import ACCEPTED, DEAD_LETTERED, NOTHING, PARTNER_TOPICS, REGISTERED, REJECTED, generate
 from services.registry.domain import Registration, validate_from_intake
 from services.sponsorship.domain import validate_commitment
-from shared import topics
+from shared import contracts
 
 SEED = int(os.environ.get("MUBA_FUZZ_SEED", "20261128"))
 TODAY = date(2026, 11, 28)
@@ -53,7 +53,7 @@ def test_every_case_class_and_every_partner_topic_is_there() -> None:
     assert set(run.kinds()) == KINDS
     assert {c.topic for c in run.cases} == set(PARTNER_TOPICS)
     assert all(c.key is not None or c.body is not None for c in run.cases), "Kafka takes no empty record"
-    assert len(run.on(topics.REGISTRATION_SUBMITTED)) >= 1800, "thousands of messages per run"
+    assert len(run.on(contracts.REGISTRATION_SUBMITTED.topic)) >= 1800, "thousands of messages per run"
     notes = {c.note for c in run.cases}
     for wanted in (
         "non-UTF-8 header value",
@@ -75,7 +75,7 @@ def test_every_case_class_and_every_partner_topic_is_there() -> None:
     assert any(1024 * 1024 - 4096 < s < 1024 * 1024 + 4096 for s in sizes), "a message near 1 MiB"
     assert any(2 * 1024 * 1024 - 4096 < s < 2 * 1024 * 1024 for s in sizes), "a message near 2 MiB"
     # Odd messages are mixed with valid ones: no long run of one kind in the publishing order.
-    kinds = [c.kind.startswith("valid") for c in run.on(topics.REGISTRATION_SUBMITTED)]
+    kinds = [c.kind.startswith("valid") for c in run.on(contracts.REGISTRATION_SUBMITTED.topic)]
     longest, current = 0, 0
     for k in kinds:
         current = current + 1 if k else 0
@@ -92,7 +92,7 @@ def test_small_runs_leave_the_big_cases_out() -> None:
 def test_what_is_owed_agrees_with_the_registry_rules() -> None:
     run = generate(SEED, registrations=2000)
     wrong = []
-    for case in run.on(topics.REGISTRATION_SUBMITTED):
+    for case in run.on(contracts.REGISTRATION_SUBMITTED.topic):
         if case.kind in ("unreadable", "other_version", "repeat", "repeat_new_envelope"):
             continue
         assert case.body is not None
@@ -111,7 +111,7 @@ def test_what_is_owed_agrees_with_the_registry_rules() -> None:
 
 def test_what_is_owed_agrees_with_the_sponsorship_rules() -> None:
     run = generate(SEED, registrations=300, commitments=200)
-    for case in run.on(topics.COMMITMENT_SUBMITTED):
+    for case in run.on(contracts.COMMITMENT_SUBMITTED.topic):
         if case.kind == "unreadable":
             assert case.owed.outcomes == {DEAD_LETTERED}
             continue
