@@ -87,7 +87,7 @@ def test_publishing_derives_topic_key_and_type_from_the_event(contract: contract
 
 
 def test_a_service_cannot_publish_an_event_it_does_not_produce() -> None:
-    """What `uow.publish(topics.SPONSOR_MATCHED, key, "worker-waitlisted.v1", ...)` allowed:
+    """What `uow.publish(contracts.SPONSOR_MATCHED.topic, key, "worker-waitlisted.v1", ...)` allowed:
     the event decides the topic now, and only its producer may publish it."""
     event = sample(contracts.WORKER_WAITLISTED.model)
     with pytest.raises(TypeError, match="sponsorship"):
