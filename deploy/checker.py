@@ -38,7 +38,7 @@ from aiokafka.errors import KafkaError
 from deploy.fuzz import ACCEPTED, DEAD_LETTERED, REGISTERED, REJECTED, Case
 from shared import contracts, topics
 from shared.kafka_admin import ensure_topic
-from shared.kafka_security import KafkaConnection
+from shared.kafka_security import KafkaConnection, kafka_producer
 
 # What the checker reads (besides every `.dlq` under the prefix).
 OUTCOME_TOPICS = (
@@ -94,14 +94,7 @@ async def publish_cases(
     pending = list(out)
     partitions: dict[str, int] = {}
     for attempt in range(attempts):
-        producer = AIOKafkaProducer(
-            **kafka.options(),
-            enable_idempotence=True,
-            acks="all",
-            max_request_size=4 * 1024 * 1024,
-            linger_ms=linger_ms,
-            request_timeout_ms=20_000,
-        )
+        producer = kafka_producer(kafka, linger_ms=linger_ms, request_timeout_ms=20_000)
         try:
             await producer.start()
             for p in pending:

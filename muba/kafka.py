@@ -7,14 +7,13 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from muba.errors import NotRunning, not_running
 from shared.contracts import Contract
 from shared.envelope import new_envelope
-from shared.kafka_security import KafkaConnection
+from shared.kafka_security import KafkaConnection, kafka_producer
 
 CE_SOURCE = "muba-cli"
 
@@ -51,14 +50,7 @@ async def publish(
 ) -> int:
     """Publish `messages` (key, JSON body) to `topic` with an idempotent, acks=all producer; returns
     how many the broker confirmed. `on_delivered(1)` is called as each one is confirmed."""
-    producer = AIOKafkaProducer(
-        **kafka.options(),
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=5,
-        request_timeout_ms=int(timeout_s * 1000),
-        client_id=CE_SOURCE,
-    )
+    producer = kafka_producer(kafka, request_timeout_ms=int(timeout_s * 1000), client_id=CE_SOURCE)
     try:
         async with asyncio.timeout(timeout_s + 5):
             await producer.start()

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import random
 import re
 import time
 import uuid
@@ -26,6 +25,7 @@ from aiokafka import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
 from shared import clock, contracts, outbox, topics
+from shared.backoff import Backoff
 from shared.db import Conn
 from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER, Envelope, parse_envelope
 from shared.events import EventModel
@@ -326,11 +326,6 @@ class BatchNotProcessed(Exception):
     """Processing could not tell what to do with the batch: it is not committed and is read again."""
 
 
-def _backoff(previous: float, cap: float = 5.0) -> float:
-    """Exponential backoff with full jitter, so that instances do not retry in lockstep."""
-    return min(cap, previous * 2) * random.uniform(0.5, 1.0)
-
-
 class MessageProcessor:
     """Runs one handler over batches of records for one consumer (service + topic)."""
 
@@ -375,7 +370,7 @@ class MessageProcessor:
         read the batch again rather than commit past it.
         """
         incoming = [Incoming.from_record(r).for_consumer(self.consumer) for r in records]
-        backoff = 0.1
+        backoff = Backoff(base=0.1, cap=5.0)
         isolate = False
         while True:
             started = time.perf_counter()
@@ -397,12 +392,12 @@ class MessageProcessor:
                     )
                     raise BatchNotProcessed(repr(exc)[:500]) from exc
                 self.stats.retries += 1
+                delay = backoff.next()
                 log.warning(
                     "batch failed on a transient error; retrying",
-                    extra={"consumer": self.consumer, "error": repr(exc)[:500], "retry_in_s": backoff},
+                    extra={"consumer": self.consumer, "error": repr(exc)[:500], "retry_in_s": delay},
                 )
-                await asyncio.sleep(backoff)
-                backoff = _backoff(backoff)
+                await asyncio.sleep(delay)
         self.stats.failing_since = None
         self.stats.last_error = None
         elapsed = time.perf_counter() - started

@@ -42,6 +42,7 @@ from aiokafka.errors import (
 from aiokafka.protocol.metadata import MetadataRequest
 
 from shared import access, topics
+from shared.backoff import Backoff
 from shared.kafka_security import KafkaConnection
 from shared.topics import TopicSpec
 
@@ -320,18 +321,18 @@ async def provision_topics(
 async def _until_done(attempt: Callable[[], Awaitable[None]], service: str, waiting_for: str) -> None:
     """Run `attempt` until it succeeds, backing off (0.5 s doubling to 10 s) while Kafka is away
     or the topics are not there yet, saying so in the log each time."""
-    backoff = 0.5
+    backoff = Backoff(base=0.5, cap=10.0)
     while True:
         try:
             await attempt()
             return
         except (KafkaError, TimeoutError, OSError) as exc:
+            delay = backoff.next()
             log.warning(
                 f"kafka: {waiting_for}; retrying",
-                extra={"service": service, "error": repr(exc)[:300], "retry_in_s": backoff},
+                extra={"service": service, "error": repr(exc)[:300], "retry_in_s": delay},
             )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            await asyncio.sleep(delay)
 
 
 async def provision_until_done(kafka: KafkaConnection, prefix: str, service: str) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from aiokafka import AIOKafkaProducer
 from faststream.security import BaseSecurity, SASLScram512
 
 Protocol = Literal["SASL_PLAINTEXT", "SASL_SSL"]
@@ -197,3 +198,19 @@ class KafkaConnection:
             if self.cafile:
                 found["ssl.ca.location"] = self.cafile
         return found
+
+
+def kafka_producer(kafka: KafkaConnection, **overrides: Any) -> AIOKafkaProducer:
+    """Idempotent, acks=all: a retried send never writes a message twice or out of order."""
+    options: dict[str, Any] = {
+        **kafka.options(),
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 5,
+        "max_batch_size": 256 * 1024,
+        # A dead letter is the original record (up to the partner topics' 2 MiB) plus its dlq_* headers.
+        "max_request_size": 5 * 1024 * 1024,
+        "request_timeout_ms": 15000,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)

@@ -32,7 +32,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import socket
 import time
 import uuid
@@ -63,10 +62,11 @@ from aiokafka.errors import (
 )
 from pydantic import BaseModel
 
+from shared.backoff import Backoff
 from shared.contracts import Contract
 from shared.db import Conn, connect
 from shared.envelope import Envelope, new_envelope
-from shared.kafka_security import KafkaConnection
+from shared.kafka_security import KafkaConnection, kafka_producer
 from shared.logging import mask_text
 
 log = logging.getLogger(__name__)
@@ -181,22 +181,6 @@ async def add_raw(
         {name: jsonb_safe(value) for name, value in headers.items()},
         encode_raw_headers(raw_headers),
     )
-
-
-def kafka_producer(kafka: KafkaConnection, **overrides: Any) -> AIOKafkaProducer:
-    """Idempotent, acks=all: a retried send never writes a message twice or out of order."""
-    options: dict[str, Any] = {
-        **kafka.options(),
-        "enable_idempotence": True,
-        "acks": "all",
-        "linger_ms": 5,
-        "max_batch_size": 256 * 1024,
-        # A dead letter is the original record (up to the partner topics' 2 MiB) plus its dlq_* headers.
-        "max_request_size": 5 * 1024 * 1024,
-        "request_timeout_ms": 15000,
-    }
-    options.update(overrides)
-    return AIOKafkaProducer(**options)
 
 
 # --- the relay -----------------------------------------------------------------------------------
@@ -323,25 +307,6 @@ class RelayStats:
             "leads_lost": self.leads_lost,
             "last_error": self.last_error,
         }
-
-
-class Backoff:
-    """Exponential, with equal jitter (each delay is between half and all of the step), starting
-    again from `base` after `reset()` (called after progress)."""
-
-    def __init__(self, base: float = 0.2, cap: float = 5.0, rng: Callable[[], float] = random.random) -> None:
-        self.base = base
-        self.cap = cap
-        self.rng = rng
-        self.failures = 0
-
-    def next(self) -> float:
-        step = min(self.cap, self.base * 2.0 ** min(self.failures, 30))
-        self.failures += 1
-        return step / 2 + self.rng() * step / 2
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 def _text(value: str, limit: int = 500) -> str:

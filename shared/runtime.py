@@ -24,6 +24,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.specification import AsyncAPI
 
 from shared import access, topics
+from shared.backoff import Backoff
 from shared.consumer import Handler, MessageContext, MessageProcessor
 from shared.contracts import Contract
 from shared.db import Conn, create_pool, migrate
@@ -83,6 +84,51 @@ def batch_offsets(
         first[tp] = min(first.get(tp, r.offset), r.offset)
         after[tp] = max(after.get(tp, r.offset + 1), r.offset + 1)
     return first, after
+
+
+class BatchConsumer:
+    """What FastStream calls with each batch: process it, then commit exactly its offsets; on
+    any failure, seek back and read it again (with backoff).
+
+    Nothing may leave `__call__` with the consumer's position past records that were not
+    processed: FastStream would swallow the error and the next commit would skip them."""
+
+    def __init__(self, processor: MessageProcessor) -> None:
+        self.processor = processor
+        self.backoff = Backoff(base=0.5, cap=30.0)
+
+    async def __call__(self, message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records = tuple(raw) if isinstance(raw, list | tuple) else (raw,)
+        consumer = message.consumer
+        first, after = batch_offsets(records)
+        try:
+            await self.processor.process(records)
+        except BaseException as exc:
+            if isinstance(consumer, AIOKafkaConsumer):
+                for tp, offset in first.items():
+                    with contextlib.suppress(IllegalStateError, KafkaError, AssertionError):
+                        consumer.seek(tp, offset)  # not ours any more after a rebalance: fine
+            if not isinstance(exc, Exception):
+                raise  # cancelled (shutdown): the batch is not committed, its next owner reads it
+            delay = self.backoff.next()
+            log.error(
+                "batch not processed; reading it again",
+                extra={"consumer": self.processor.consumer, "error": repr(exc)[:500], "retry_in_s": delay},
+            )
+            await asyncio.sleep(delay)
+            return
+        self.backoff.reset()
+        if not isinstance(consumer, AIOKafkaConsumer):
+            return  # FastStream's TestKafkaBroker: its fake consumer keeps no offsets
+        try:
+            await consumer.commit(after)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # A rebalance took the partition: its new owner reads the batch again and the
+            # inbox turns every message of it into a no-op.
+            log.warning(
+                "offset commit failed", extra={"consumer": self.processor.consumer, "error": repr(exc)}
+            )
 
 
 def conn_store(conn: Conn) -> Conn:
@@ -168,47 +214,12 @@ class ServiceRuntime(Generic[S]):
         )
         self.processors.append(processor)
 
-        backoff = [0.5]
+        batch_consumer = BatchConsumer(processor)
 
         async def consume(message: KafkaMessage) -> None:
-            """Process the batch, then commit exactly its offsets; on any failure, read it again.
+            await batch_consumer(message)
 
-            Nothing may leave this function with the consumer's position past records that were
-            not processed: FastStream would swallow the error and the next commit would skip them."""
-            raw = message.raw_message
-            records = tuple(raw) if isinstance(raw, list | tuple) else (raw,)
-            consumer = cast(AIOKafkaConsumer, message.consumer)
-            first, after = batch_offsets(records)
-            try:
-                await processor.process(records)
-            except BaseException as exc:
-                for tp, offset in first.items():
-                    with contextlib.suppress(IllegalStateError, KafkaError, AssertionError):
-                        consumer.seek(tp, offset)  # not ours any more after a rebalance: fine
-                if not isinstance(exc, Exception):
-                    raise  # cancelled (shutdown): the batch is not committed, its next owner reads it
-                log.error(
-                    "batch not processed; reading it again",
-                    extra={
-                        "consumer": processor.consumer,
-                        "error": repr(exc)[:500],
-                        "retry_in_s": backoff[0],
-                    },
-                )
-                await asyncio.sleep(backoff[0])
-                backoff[0] = min(backoff[0] * 2, 30.0)
-                return
-            backoff[0] = 0.5
-            try:
-                await consumer.commit(after)
-            except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-                # A rebalance took the partition: its new owner reads the batch again and the
-                # inbox turns every message of it into a no-op.
-                log.warning(
-                    "offset commit failed", extra={"consumer": processor.consumer, "error": repr(exc)}
-                )
-
-        consume.__name__ = handler.__name__
+        consume.__name__ = getattr(handler, "__name__", "handler")
         consume.__doc__ = description or handler.__doc__
         where: dict[str, Any] = (
             {"pattern": topics.intake_pattern(self.settings.topic_prefix)} if every_partner else {}

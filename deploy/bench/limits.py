@@ -19,8 +19,7 @@ from deploy.bench.pipeline import PipelineRun
 from deploy.bench.sampling import consumer_profile
 from shared import contracts
 from shared.kafka_admin import ensure_topic
-from shared.kafka_security import KafkaConnection
-from shared.outbox import kafka_producer
+from shared.kafka_security import KafkaConnection, kafka_producer
 from shared.testing import Infra
 
 RAW_PG_CONCURRENCY = 8

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from deploy.bench.common import BenchFailure
-from shared.kafka_security import KafkaConnection
-from shared.outbox import kafka_producer
+from shared.kafka_security import KafkaConnection, kafka_producer
 from shared.testing import sample_registration
 
 # NIK serials the simulator treats as "not in Dukcapil" / "already a member", and the invalid one.

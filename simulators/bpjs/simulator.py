@@ -43,7 +43,7 @@ from shared.consumer import Incoming, PoisonMessage, dead_letter_headers
 from shared.envelope import H_CORRELATION, Envelope, event_type
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
 from shared.kafka_admin import provision_until_done, wait_for_topics
-from shared.outbox import kafka_producer
+from shared.kafka_security import kafka_producer
 from simulators.bpjs.settings import SimulatorSettings
 
 log = logging.getLogger(__name__)

@@ -48,7 +48,7 @@ CRASHING_REPLAY = """
 import asyncio, os, signal, sys
 import shared.dlq as dlq
 from shared.kafka_security import KafkaConnection
-from shared.outbox import kafka_producer
+from shared.kafka_security import kafka_producer
 
 principal, topic, k, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 kafka = KafkaConnection.from_env(principal)

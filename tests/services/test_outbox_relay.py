@@ -30,7 +30,7 @@ from shared import contracts, topics
 from shared.db import migrate
 from shared.kafka_admin import provision_topics
 from shared.outbox import OutboxRelay, add_raw, outbox_status
-from shared.runtime import ServiceRuntime
+from shared.runtime import ServiceRuntime, conn_store
 from shared.settings import ServiceSettings
 from shared.testing import SERVICES, EventRecorder, Infra, record_events
 from tests.support import scratch_role
@@ -419,7 +419,7 @@ async def test_parked_rows_are_in_readiness_metrics_and_the_cli(
     )
     settings.database_url = relay_dsn
     (tmp_path / "none").mkdir()
-    runtime = ServiceRuntime("relaytest", settings, tmp_path / "none")
+    runtime = ServiceRuntime("relaytest", settings, tmp_path / "none", store=conn_store)
     runtime.relay.metadata_wait_s = 2.0
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(runtime.asgi_app(), port=port, log_level="warning"))
