@@ -19,7 +19,8 @@ from aiokafka.errors import TopicAuthorizationFailedError
 from deploy.stack import Stack
 from shared import access, contracts, topics
 from shared.kafka_security import KafkaConnection
-from shared.testing import make_nik, publish_json, record_events, sample_registration
+from testkit.kafka import publish_json, record_events
+from testkit.samples import make_nik, sample_registration
 
 # Everyone as who they are: the office (operator) commits for companies, each partner writes its
 # own intake, the demo watches the topics as admin.
@@ -202,7 +203,7 @@ async def play(run: str) -> Counter[str]:
 
 
 async def _until(recorder: object, done: object, timeout_s: float = 120) -> None:
-    from shared.testing import EventRecorder
+    from testkit.kafka import EventRecorder
 
     assert isinstance(recorder, EventRecorder) and callable(done)
     deadline = time.monotonic() + timeout_s

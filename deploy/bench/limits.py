@@ -21,7 +21,7 @@ from shared import contracts
 from shared.kafka_admin import ensure_topic
 from shared.kafka_security import KafkaConnection
 from shared.outbox import kafka_producer
-from shared.testing import Infra
+from testkit.infra import Infra
 
 RAW_PG_CONCURRENCY = 8
 RAW_CONSUMER_BATCH = 500
