@@ -1,15 +1,28 @@
 """Where the real servers are (the environment `make infra-up` exports) and the rooms tests and
 the benchmark start from: an emptied schema, a topic prefix of their own."""
 
-import os
 import uuid
 from dataclasses import dataclass
 
 import asyncpg
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.kafka_security import KafkaConnection
 
 SERVICES = ("registry", "sponsorship", "notifications")
+
+
+class _Exported(BaseSettings):
+    """What `make infra-up` exports; no defaults: tests never guess where the servers are."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    kafka_bootstrap_servers: str = Field("", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    admin_database_url: str = Field("", validation_alias="MUBA_ADMIN_DATABASE_URL")
+    registry_database_url: str = Field("", validation_alias="REGISTRY_DATABASE_URL")
+    sponsorship_database_url: str = Field("", validation_alias="SPONSORSHIP_DATABASE_URL")
+    notifications_database_url: str = Field("", validation_alias="NOTIFICATIONS_DATABASE_URL")
 
 
 @dataclass(frozen=True)
@@ -21,14 +34,11 @@ class Infra:
     @classmethod
     def from_env(cls) -> "Infra | None":
         """The servers `make infra-up` started (the Makefile exports these), or None."""
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        admin = os.environ.get("MUBA_ADMIN_DATABASE_URL")
-        if not bootstrap or not admin:
+        found = _Exported()
+        urls = {s: getattr(found, f"{s}_database_url") for s in SERVICES}
+        if not found.kafka_bootstrap_servers or not found.admin_database_url or not all(urls.values()):
             return None
-        urls = {s: os.environ.get(f"{s.upper()}_DATABASE_URL", "") for s in SERVICES}
-        if not all(urls.values()):
-            return None
-        return cls(bootstrap, admin, urls)
+        return cls(found.kafka_bootstrap_servers, found.admin_database_url, urls)
 
     @property
     def kafka(self) -> KafkaConnection:

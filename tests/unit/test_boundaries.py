@@ -78,3 +78,85 @@ def test_importing_every_production_module_loads_no_test_code() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# --- settings are read when a program runs, never at import -------------------------------------
+
+WATCH_THE_ENVIRONMENT = '''
+import importlib, os, pkgutil, sys
+from collections.abc import MutableMapping
+
+ROOT = os.getcwd() + os.sep
+LIBRARIES = (sys.prefix + os.sep, sys.base_prefix + os.sep)  # a virtualenv may sit inside ROOT
+
+
+def ours(frame):
+    name = frame.f_code.co_filename
+    return name.startswith(ROOT) and not name.startswith(LIBRARIES)
+
+
+class Watched(MutableMapping):
+    """os.environ noting where the repository's code reads it: directly, or by copying the whole
+    environment (a settings class built at import). Libraries' own start-up does not count."""
+
+    def __init__(self, data):
+        self.data, self.readers = data, set()
+
+    def note(self, key):
+        frame = sys._getframe(2)
+        while frame.f_code.co_filename.startswith("<frozen") and frame.f_back is not None:
+            frame = frame.f_back  # os.getenv, Mapping.get
+        if key != "(all)" and not ours(frame):
+            return  # a library looking for its own variables
+        reader = None  # the statement of the module being imported that led to the read
+        while frame is not None and not frame.f_code.co_filename.startswith("<frozen importlib"):
+            if ours(frame):
+                reader = f"{frame.f_code.co_filename[len(ROOT):]}:{frame.f_lineno}"
+            frame = frame.f_back
+        if reader is not None:
+            self.readers.add(f"{reader} reads {key}")
+
+    def __getitem__(self, key):
+        self.note(key)
+        return self.data[key]
+
+    def __contains__(self, key):
+        self.note(key)
+        return key in self.data
+
+    def __iter__(self):
+        self.note("(all)")
+        return iter(self.data)
+
+    def __setitem__(self, key, value):
+        self.data[key] = value
+
+    def __delitem__(self, key):
+        del self.data[key]
+
+    def __len__(self):
+        return len(self.data)
+
+
+os.environ = watched = Watched(dict(os.environ))
+for package in sys.argv[1:]:
+    root = importlib.import_module(package)
+    for info in pkgutil.walk_packages(root.__path__, package + "."):
+        if not info.name.endswith(".__main__"):
+            importlib.import_module(info.name)
+print("\\n".join(sorted(watched.readers)))
+'''
+
+
+def test_the_tools_read_no_setting_at_import() -> None:
+    """deploy/ (demo, chaos, stack...), the CLI and testkit read their settings when they run:
+    importing one (a test does) neither fails on a bad value nor fixes one for the process."""
+    result = subprocess.run(
+        [sys.executable, "-c", WATCH_THE_ENVIRONMENT, "deploy", "muba", "testkit"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
