@@ -66,7 +66,7 @@ test-unit: install ## the fast unit tests only (no servers)
 	@$(PYTEST) -q tests/unit
 
 lint: install ## ruff and mypy
-	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy services shared simulators deploy muba
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy services shared simulators deploy muba testkit
 
 demo: infra-up ## the pipeline end to end with sample data, then a summary
 	@$(PY) -m deploy.demo

@@ -50,6 +50,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy.checker import Published, TopicTail, Verdict, check, publish_cases, read_gateway_record
 from deploy.fuzz import ACCEPTED, Case, FuzzRun, Owed, generate
@@ -58,9 +60,6 @@ from shared import access, contracts, topics
 from shared.kafka_admin import provision_topics
 from shared.kafka_security import KafkaConnection
 
-BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-# The campaign provisions and watches as `admin`; the services run as their own principals.
-KAFKA = KafkaConnection.from_env(access.ADMIN, bootstrap_servers=BOOTSTRAP)
 PgMode = Literal["server", "database", "off"]
 BrokerMode = Literal["auto", "off"]
 FAULT_CLASSES = (
@@ -75,6 +74,36 @@ FAULT_CLASSES = (
     "pg-credentials",
     "broker",
 )
+
+
+class Servers(BaseSettings):
+    """Where the servers are: what `make infra-up` exports, with its defaults. Read when the
+    campaign runs, never at import."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    admin_database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/muba", validation_alias="MUBA_ADMIN_DATABASE_URL"
+    )
+    registry_database_url: str = Field(
+        "postgresql://registry:registry@127.0.0.1:5432/muba", validation_alias="REGISTRY_DATABASE_URL"
+    )
+    sponsorship_database_url: str = Field(
+        "postgresql://sponsorship:sponsorship@127.0.0.1:5432/muba",
+        validation_alias="SPONSORSHIP_DATABASE_URL",
+    )
+    notifications_database_url: str = Field(
+        "postgresql://notifications:notifications@127.0.0.1:5432/muba",
+        validation_alias="NOTIFICATIONS_DATABASE_URL",
+    )
+
+    def kafka(self) -> KafkaConnection:
+        """The campaign provisions and watches as `admin`; the services run as their own principals."""
+        return KafkaConnection.from_env(access.ADMIN, bootstrap_servers=self.kafka_bootstrap_servers)
+
+    def database_urls(self) -> dict[str, str]:
+        return {s: str(getattr(self, f"{s}_database_url")) for s in SERVICES}
 
 
 @dataclass
@@ -164,7 +193,15 @@ class CampaignResult:
 class Monitor:
     """Samples every consumer group's lag and every outbox's backlog; flags what is wedged."""
 
-    def __init__(self, prefix: str, admin_url: str, wedge_after_s: float, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        kafka: KafkaConnection,
+        prefix: str,
+        admin_url: str,
+        wedge_after_s: float,
+        log: Callable[[str], None],
+    ) -> None:
+        self.kafka = kafka
         self.prefix = prefix
         self.admin_url = admin_url
         self.wedge_after_s = wedge_after_s
@@ -198,8 +235,8 @@ class Monitor:
                     self._progress[name] = now
 
     async def run(self) -> None:
-        admin = AIOKafkaAdminClient(**KAFKA.options(), request_timeout_ms=10_000)
-        consumer = AIOKafkaConsumer(**KAFKA.options(), request_timeout_ms=10_000)
+        admin = AIOKafkaAdminClient(**self.kafka.options(), request_timeout_ms=10_000)
+        consumer = AIOKafkaConsumer(**self.kafka.options(), request_timeout_ms=10_000)
         started = False
         try:
             while True:
@@ -439,8 +476,8 @@ def _server_script(name: str, action: str, extra: dict[str, str] | None = None) 
     )
 
 
-async def broker_count() -> int:
-    admin = AIOKafkaAdminClient(**KAFKA.options())
+async def broker_count(kafka: KafkaConnection) -> int:
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         described = await admin.describe_cluster()
@@ -449,8 +486,8 @@ async def broker_count() -> int:
         await admin.close()
 
 
-async def partition_leader(topic: str) -> int | None:
-    admin = AIOKafkaAdminClient(**KAFKA.options())
+async def partition_leader(kafka: KafkaConnection, topic: str) -> int | None:
+    admin = AIOKafkaAdminClient(**kafka.options())
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -479,9 +516,15 @@ def _readyz(process: Process) -> dict[str, Any]:
 
 class Campaign:
     def __init__(
-        self, settings: Settings, database_urls: dict[str, str], admin_url: str, prefix: str
+        self,
+        settings: Settings,
+        database_urls: dict[str, str],
+        admin_url: str,
+        prefix: str,
+        kafka: KafkaConnection,
     ) -> None:
         self.s = settings
+        self.kafka = kafka
         self.rng = random.Random(settings.seed)
         self.database_urls = database_urls
         self.prefix = prefix
@@ -491,7 +534,7 @@ class Campaign:
         self.gateway_record = self.log_dir / "gateway.jsonl"
         self.have_gateway = importlib.util.find_spec("simulators.gateway") is not None
         self.stack = Stack(env=self._env(), log_dir=self.log_dir)
-        self.monitor = Monitor(prefix, self.db.admin_url, settings.wedge_after_s, settings.log)
+        self.monitor = Monitor(kafka, prefix, self.db.admin_url, settings.wedge_after_s, settings.log)
         self.published: list[Published] = []
         self.figures: dict[str, FaultFigures] = {}
         self.restarts = 0
@@ -500,7 +543,7 @@ class Campaign:
     def _env(self) -> dict[str, str]:
         env = {
             "TOPIC_PREFIX": self.prefix,
-            "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
             "CONSUMER_BATCH_SIZE": str(self.s.batch_size),
             "SIMULATOR_REJECT_PERCENT": str(self.s.reject_percent),
             "GATEWAY_SIMULATOR_RECORD": str(self.gateway_record),
@@ -540,7 +583,7 @@ class Campaign:
         ]
 
     async def publish(self, cases: list[Case]) -> None:
-        self.published += await publish_cases(KAFKA, self.prefix, cases)
+        self.published += await publish_cases(self.kafka, self.prefix, cases)
 
     # --- the run ------------------------------------------------------------------------------
 
@@ -554,7 +597,7 @@ class Campaign:
         waves = _split(fuzz.cases, len(faults) + 2)
         # The brokers create nothing by themselves; the fuzz's partners get their intakes and ACLs.
         partners = sorted({c.partner for c in fuzz.cases if c.partner})
-        await provision_topics(KAFKA, self.prefix, partners=partners)
+        await provision_topics(self.kafka, self.prefix, partners=partners)
         monitor: asyncio.Task[None] | None = None
         try:  # whatever fails, the processes started here are stopped
             if self.have_gateway:
@@ -577,7 +620,7 @@ class Campaign:
                 await self.inject(fault, wave)
             await self.publish(waves[-1])
             await self.settle("final", timeout_s=max(60.0, self.left_s()))
-            async with TopicTail(KAFKA, self.prefix) as tail:
+            async with TopicTail(self.kafka, self.prefix) as tail:
                 verdict = await self.account(tail)
         finally:
             if monitor is not None:
@@ -780,7 +823,7 @@ class Campaign:
         if self.s.broker_mode == "off":
             fig.skipped = "broker faults are off (--broker-faults off: the broker is shared)"
             return
-        brokers = await broker_count()
+        brokers = await broker_count(self.kafka)
         if brokers >= 3:
             await self._kill_broker_node(fig, brokers)
         elif self.s.pg_mode == "server":
@@ -798,7 +841,7 @@ class Campaign:
         """SIGKILL the node that leads the registration topic's first partition (deploy/local/kafka.sh
         kill-node N), leave it down a while, start it again."""
         intake = next((p.topic for p in self.published if topics.partner_in(p.topic)), "")
-        node = await partition_leader(intake) or self.rng.randrange(1, brokers + 1)
+        node = await partition_leader(self.kafka, intake) or self.rng.randrange(1, brokers + 1)
         await asyncio.sleep(self.rng.uniform(2.0, 5.0))
         try:
             await asyncio.to_thread(_server_script, "kafka", f"kill-node {node}")
@@ -856,10 +899,17 @@ def _split(cases: list[Case], parts: int) -> list[list[Case]]:
 
 
 async def run_campaign(
-    settings: Settings, *, database_urls: dict[str, str], admin_url: str, prefix: str
+    settings: Settings,
+    *,
+    database_urls: dict[str, str],
+    admin_url: str,
+    prefix: str,
+    kafka: KafkaConnection | None = None,
 ) -> CampaignResult:
-    """The campaign itself (`make chaos` and the suite's smaller run share it)."""
-    return await Campaign(settings, database_urls, admin_url, prefix).execute()
+    """The campaign itself (`make chaos` and the suite's smaller run share it); Kafka as `admin`
+    at the servers of the environment unless given."""
+    kafka = kafka or Servers().kafka()
+    return await Campaign(settings, database_urls, admin_url, prefix, kafka).execute()
 
 
 async def _reset_database(admin_url: str, database: str) -> None:
@@ -887,15 +937,12 @@ def main() -> int:
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**9)
     print(f"chaos: seed={seed} (rerun with --seed {seed})", flush=True)
-    admin = os.environ.get("MUBA_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/muba")
+    servers = Servers()
+    admin = servers.admin_database_url
     parts = urlsplit(admin)
     urls = {
-        s: urlunsplit(
-            urlsplit(
-                os.environ.get(f"{s.upper()}_DATABASE_URL", f"postgresql://{s}:{s}@127.0.0.1:5432/muba")
-            )._replace(path="/" + args.database)
-        )
-        for s in SERVICES
+        s: urlunsplit(urlsplit(url)._replace(path="/" + args.database))
+        for s, url in servers.database_urls().items()
     }
     if not args.keep_database:
         asyncio.run(_reset_database(admin, args.database))
@@ -915,6 +962,7 @@ def main() -> int:
             database_urls=urls,
             admin_url=urlunsplit(parts._replace(path="/" + args.database)),
             prefix=f"chaos{int(time.time())}.",
+            kafka=servers.kafka(),
         )
     )
     print(result.report(), flush=True)

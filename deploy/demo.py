@@ -6,7 +6,6 @@ BPJS answers, workers and companies are told. Prints what happened, counted from
 """
 
 import asyncio
-import os
 import random
 import signal
 import sys
@@ -15,21 +14,27 @@ from collections import Counter
 from datetime import date
 
 from aiokafka.errors import TopicAuthorizationFailedError
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy.stack import Stack
 from shared import access, contracts, topics
 from shared.kafka_security import KafkaConnection
-from shared.testing import make_nik, publish_json, record_events, sample_registration
+from testkit.kafka import publish_json, record_events
+from testkit.samples import make_nik, sample_registration
 
-# Everyone as who they are: the office (operator) commits for companies, each partner writes its
-# own intake, the demo watches the topics as admin.
-ADMIN = KafkaConnection.from_env(access.ADMIN)
-OPERATOR = ADMIN.as_principal(access.OPERATOR)
-DESA_ONLINE = ADMIN.as_principal(topics.partner_principal("desa-online"))
-OPERATOR_SEKAYU = ADMIN.as_principal(topics.partner_principal("operator-sekayu"))
 DESA_INTAKE = topics.intake_topic("desa-online")
 SEKAYU_INTAKE = topics.intake_topic("operator-sekayu")
-WORKERS = int(os.environ.get("DEMO_WORKERS", "400"))
+
+
+class DemoSettings(BaseSettings):
+    """The demo's knobs, read when it runs (never at import)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    workers: int = Field(400, validation_alias="DEMO_WORKERS")
+    # KEEP_RUNNING=1: the services stay up after the summary, until Ctrl+C.
+    keep_running: bool = Field(False, validation_alias="KEEP_RUNNING")
 
 
 def commitments(run: str) -> list[dict[str, object]]:
@@ -108,7 +113,13 @@ def bad_registrations(run: str) -> list[dict[str, object]]:
     return [dict(base, submission_id=f"bad-{run}-{i}", **change) for i, change in enumerate(broken)]
 
 
-async def play(run: str) -> Counter[str]:
+async def play(run: str, workers: int) -> Counter[str]:
+    # Everyone as who they are: the office (operator) commits for companies, each partner writes
+    # its own intake, the demo watches the topics as admin.
+    admin = KafkaConnection.from_env(access.ADMIN)
+    operator = admin.as_principal(access.OPERATOR)
+    desa_online = admin.as_principal(topics.partner_principal("desa-online"))
+    operator_sekayu = admin.as_principal(topics.partner_principal("operator-sekayu"))
     outcome_topics = [
         contracts.WORKER_REGISTERED.topic,
         contracts.REGISTRATION_REJECTED.topic,
@@ -123,9 +134,9 @@ async def play(run: str) -> Counter[str]:
     ]
     seed = int(run[-4:], 16)
     random.seed(seed)
-    valid = [sample_registration(i, source="desa-online", run=seed) for i in range(WORKERS)]
+    valid = [sample_registration(i, source="desa-online", run=seed) for i in range(workers)]
     # One NIK Dukcapil does not know (the simulator rejects serial 9999): BPJS says no.
-    unknown = sample_registration(WORKERS, source="desa-online", run=seed)
+    unknown = sample_registration(workers, source="desa-online", run=seed)
     unknown["nik"] = str(unknown["nik"])[:12] + "9999"
     repeats = valid[:5]
     same_person_again = [
@@ -134,29 +145,29 @@ async def play(run: str) -> Counter[str]:
     # desa-online pretends to be operator-sekayu: in the body (rejected: SOURCE_MISMATCH) and by
     # writing that partner's intake (refused by Kafka: nothing reaches the registry).
     forged = dict(valid[0], submission_id=f"forged-{run}", source="operator-sekayu")
-    async with record_events(ADMIN, *outcome_topics) as recorder:
+    async with record_events(admin, *outcome_topics) as recorder:
         await publish_json(
-            OPERATOR,
+            operator,
             contracts.COMMITMENT_SUBMITTED.topic,
             [(str(c["commitment_id"]), c) for c in commitments(run)],
         )
         await recorder.wait_for(4, topic=contracts.COMMITMENT_ACCEPTED.topic)
         # The worker Dukcapil does not know comes first, so a sponsor is surely free for them.
-        await publish_json(DESA_ONLINE, DESA_INTAKE, [(None, unknown)])
+        await publish_json(desa_online, DESA_INTAKE, [(None, unknown)])
         await recorder.wait_for(1, topic=contracts.ENROLLMENT_REJECTED.topic)
         submissions = [*valid, *bad_registrations(run)]
         random.shuffle(submissions)
         started = time.monotonic()
-        for partner, intake in ((DESA_ONLINE, DESA_INTAKE), (OPERATOR_SEKAYU, SEKAYU_INTAKE)):
+        for partner, intake in ((desa_online, DESA_INTAKE), (operator_sekayu, SEKAYU_INTAKE)):
             mine = [s for s in submissions if topics.intake_topic(str(s.get("source"))) == intake]
             await publish_json(partner, intake, [(None, s) for s in mine])
         await publish_json(
-            DESA_ONLINE, DESA_INTAKE, [(None, s) for s in [*repeats, forged]] + [(None, b"{not json")]
+            desa_online, DESA_INTAKE, [(None, s) for s in [*repeats, forged]] + [(None, b"{not json")]
         )
-        await publish_json(OPERATOR_SEKAYU, SEKAYU_INTAKE, [(None, s) for s in same_person_again])
+        await publish_json(operator_sekayu, SEKAYU_INTAKE, [(None, s) for s in same_person_again])
         refused = 0
         try:
-            await publish_json(DESA_ONLINE, SEKAYU_INTAKE, [(None, forged)])
+            await publish_json(desa_online, SEKAYU_INTAKE, [(None, forged)])
         except TopicAuthorizationFailedError:
             refused = 1
         expected = 1 + len(submissions) + 1 + len(same_person_again)
@@ -169,7 +180,7 @@ async def play(run: str) -> Counter[str]:
         print(f"  {expected} registrations handled in {time.monotonic() - started:.1f} s")
         await recorder.settle(2.0)
         print("  a fifth company commits: its slots go to the waiting list, first registered first")
-        await publish_json(OPERATOR, contracts.COMMITMENT_SUBMITTED.topic, [("late", late_commitment(run))])
+        await publish_json(operator, contracts.COMMITMENT_SUBMITTED.topic, [("late", late_commitment(run))])
         await recorder.wait_for(5, topic=contracts.COMMITMENT_ACCEPTED.topic)
         await recorder.settle(3.0)
         counts = Counter(e.topic for e in recorder.events)
@@ -202,7 +213,7 @@ async def play(run: str) -> Counter[str]:
 
 
 async def _until(recorder: object, done: object, timeout_s: float = 120) -> None:
-    from shared.testing import EventRecorder
+    from testkit.kafka import EventRecorder
 
     assert isinstance(recorder, EventRecorder) and callable(done)
     deadline = time.monotonic() + timeout_s
@@ -236,6 +247,7 @@ def summary(c: Counter[str]) -> list[tuple[str, int]]:
 def main() -> int:
     # SIGTERM leaves through the `with Stack` below, which stops the services it started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    settings = DemoSettings()
     run = f"{int(time.time()):x}"
     print("Starting the services (logs in .cache/logs/), each as its own Kafka principal ...")
     with Stack(fixed_ports=True) as stack:
@@ -251,14 +263,14 @@ def main() -> int:
                     else ""
                 )
             )
-        print(f"Playing the programme (run {run}, {WORKERS} workers) ...")
-        counts = asyncio.run(play(run))
+        print(f"Playing the programme (run {run}, {settings.workers} workers) ...")
+        counts = asyncio.run(play(run, settings.workers))
         rows = summary(counts)
         width = max(len(label) for label, _ in rows)
         print("\nSummary")
         for label, value in rows:
             print(f"  {label:<{width}}  {value:>6}")
-        if os.environ.get("KEEP_RUNNING"):
+        if settings.keep_running:
             print("\nThe services keep running; press Ctrl+C to stop them.")
             try:
                 while True:

@@ -13,6 +13,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("registry", "sponsorship", "notifications")
 MODULES = {
@@ -25,13 +28,6 @@ MODULES = {
 }
 # What `start_all` starts: the services and the BPJS side.
 STACK = ("registry", "sponsorship", "notifications", "bpjs-simulator")
-DEFAULT_PORTS = {
-    "registry": 8001,
-    "sponsorship": 8002,
-    "notifications": 8003,
-    "bpjs-simulator": 8004,
-    "gateway": 8005,
-}
 PORT_VARIABLES = {
     "registry": "REGISTRY_HTTP_PORT",
     "sponsorship": "SPONSORSHIP_HTTP_PORT",
@@ -39,6 +35,22 @@ PORT_VARIABLES = {
     "bpjs-simulator": "BPJS_SIMULATOR_HTTP_PORT",
     "gateway": "GATEWAY_SIMULATOR_HTTP_PORT",
 }
+
+
+class UsualPorts(BaseSettings):
+    """The ports of `make up` and `make demo` (the first instance of each), from the variable each
+    process reads for its own port; read when a stack starts a process, never at import."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    registry: int = Field(8001, validation_alias=PORT_VARIABLES["registry"])
+    sponsorship: int = Field(8002, validation_alias=PORT_VARIABLES["sponsorship"])
+    notifications: int = Field(8003, validation_alias=PORT_VARIABLES["notifications"])
+    bpjs_simulator: int = Field(8004, validation_alias=PORT_VARIABLES["bpjs-simulator"])
+    gateway: int = Field(8005, validation_alias=PORT_VARIABLES["gateway"])
+
+    def of(self, name: str) -> int:
+        return int(getattr(self, name.replace("-", "_")))
 
 
 def free_port() -> int:
@@ -83,7 +95,7 @@ class Stack:
         """Start one process. `instance_id` (default `<name>-<instance>`) is its static group
         membership: a restart under another id is a new member (a real rebalance)."""
         if self.fixed_ports and instance == 1 and not port:
-            port = int(os.environ.get(PORT_VARIABLES[name], DEFAULT_PORTS[name]))
+            port = UsualPorts().of(name)
         port = port or free_port()
         instance_id = instance_id or f"{name}-{instance}"
         env = {

@@ -4,50 +4,88 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from muba.errors import UsageError
 from shared.kafka_security import KafkaConnection
 
 # = shared.http_access.DEFAULT_OPERATOR_TOKEN (not imported: the CLI stays free of the ASGI stack).
 DEFAULT_TOKEN: Final = "muba-local-operator"
+# What the Kafka client reads itself (shared/kafka_security.py), copied from the environment.
+KAFKA_CLIENT_VARIABLES: Final = ("MUBA_SECRETS_DIR", "MUBA_CACHE")
+# How a value that does not parse is explained, by pydantic's error type.
+_EXPECTED: Final = {"int_parsing": "a whole number", "float_parsing": "a number of seconds"}
 
 
-def _int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        from muba.errors import UsageError
+class Config(BaseSettings):
+    """The CLI's settings. A blank variable counts as unset."""
 
-        raise UsageError(f"{name} must be a whole number, got {raw!r}") from None
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    registry_url: str = Field("http://127.0.0.1:8001", validation_alias="REGISTRY_URL")
+    sponsorship_url: str = Field("http://127.0.0.1:8002", validation_alias="SPONSORSHIP_URL")
+    notifications_url: str = Field("http://127.0.0.1:8003", validation_alias="NOTIFICATIONS_URL")
+    # The office token: MUBA_OPERATOR_TOKEN, or the file MUBA_OPERATOR_TOKEN_FILE names (a secret
+    # mounted by compose, or a file of mode 0600), else the local default.
+    operator_token: str = Field(DEFAULT_TOKEN, validation_alias="MUBA_OPERATOR_TOKEN", repr=False)
+    operator_token_file: str | None = Field(None, validation_alias="MUBA_OPERATOR_TOKEN_FILE")
+    # Kafka as the office's `operator` principal, or as the partner whose registrations
+    # `muba register --source NAME` uploads (`partner-NAME`); see shared/kafka_security.py.
+    kafka_environ: tuple[tuple[str, str], ...] = Field((), repr=False)
+    topic_prefix: str = Field("", validation_alias="TOPIC_PREFIX")
+    http_timeout_s: float = Field(10.0, validation_alias="MUBA_HTTP_TIMEOUT")
+    # The registry's age limits (REGISTRY_MIN_AGE / REGISTRY_MAX_AGE), for the local check.
+    min_age: int = Field(15, validation_alias="REGISTRY_MIN_AGE")
+    max_age: int = Field(60, validation_alias="REGISTRY_MAX_AGE")
 
-def _float(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        from muba.errors import UsageError
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """The settings from `environ` (the process's environment if None); a value that does not
+        parse is a UsageError naming its variable."""
+        values = _Environment(cls, os.environ if environ is None else environ)()
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = ".".join(str(part) for part in error["loc"])
+            expected = _EXPECTED.get(error["type"])
+            if expected is None:
+                raise UsageError(f"{name}: {error['msg']}") from None
+            raise UsageError(f"{name} must be {expected}, got {error['input']!r}") from None
 
-        raise UsageError(f"{name} must be a number of seconds, got {raw!r}") from None
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Config() reads the environment as from_env() does.
+        return (init_settings, _Environment(settings_cls, os.environ))
 
+    @field_validator("kafka_bootstrap_servers", "registry_url", "sponsorship_url", "notifications_url")
+    @classmethod
+    def _trimmed(cls, value: str) -> str:
+        return value.strip().rstrip("/")
 
-def _operator_token(environ: Mapping[str, str]) -> str:
-    """The office token: MUBA_OPERATOR_TOKEN, or the file MUBA_OPERATOR_TOKEN_FILE names (a
-    secret mounted by compose, or a file of mode 0600), else the local default."""
-    from muba.errors import UsageError
-
-    token = environ.get("MUBA_OPERATOR_TOKEN", "").strip()
-    token_file = environ.get("MUBA_OPERATOR_TOKEN_FILE", "").strip()
-    if token and token_file:
-        raise UsageError("set MUBA_OPERATOR_TOKEN or MUBA_OPERATOR_TOKEN_FILE, not both")
-    if token_file:
+    @model_validator(mode="before")
+    @classmethod
+    def _token_from_its_file(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        token_file = str(data.get("MUBA_OPERATOR_TOKEN_FILE") or data.get("operator_token_file") or "")
+        if not token_file:
+            return data
+        if data.get("MUBA_OPERATOR_TOKEN") or data.get("operator_token"):
+            raise UsageError("set MUBA_OPERATOR_TOKEN or MUBA_OPERATOR_TOKEN_FILE, not both")
         try:
             token = Path(token_file).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
@@ -56,48 +94,7 @@ def _operator_token(environ: Mapping[str, str]) -> str:
             ) from None
         if not token:
             raise UsageError(f"MUBA_OPERATOR_TOKEN_FILE: {token_file} is empty")
-    return token or DEFAULT_TOKEN
-
-
-@dataclass(frozen=True)
-class Config:
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    registry_url: str = "http://127.0.0.1:8001"
-    sponsorship_url: str = "http://127.0.0.1:8002"
-    notifications_url: str = "http://127.0.0.1:8003"
-    operator_token: str = DEFAULT_TOKEN
-    # Kafka as the office's `operator` principal, or as the partner whose registrations
-    # `muba register --source NAME` uploads (`partner-NAME`); see shared/kafka_security.py.
-    kafka_environ: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    topic_prefix: str = ""
-    http_timeout_s: float = 10.0
-    # The registry's age limits (REGISTRY_MIN_AGE / REGISTRY_MAX_AGE), for the local check.
-    min_age: int = 15
-    max_age: int = 60
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
-        env = os.environ if environ is None else environ
-
-        def text(name: str, default: str) -> str:
-            return env.get(name, "").strip() or default
-
-        return cls(
-            kafka_bootstrap_servers=text("KAFKA_BOOTSTRAP_SERVERS", cls.kafka_bootstrap_servers),
-            registry_url=text("REGISTRY_URL", cls.registry_url).rstrip("/"),
-            sponsorship_url=text("SPONSORSHIP_URL", cls.sponsorship_url).rstrip("/"),
-            notifications_url=text("NOTIFICATIONS_URL", cls.notifications_url).rstrip("/"),
-            operator_token=_operator_token(env),
-            topic_prefix=env.get("TOPIC_PREFIX", ""),
-            kafka_environ=tuple(
-                (k, v)
-                for k, v in env.items()
-                if k.startswith("KAFKA_") or k in ("MUBA_SECRETS_DIR", "MUBA_CACHE")
-            ),
-            http_timeout_s=_float(env, "MUBA_HTTP_TIMEOUT", cls.http_timeout_s),
-            min_age=_int(env, "REGISTRY_MIN_AGE", cls.min_age),
-            max_age=_int(env, "REGISTRY_MAX_AGE", cls.max_age),
-        )
+        return {**data, "MUBA_OPERATOR_TOKEN": token}
 
     def topic(self, name: str) -> str:
         """The topic as this deployment names it (TOPIC_PREFIX + name)."""
@@ -108,3 +105,26 @@ class Config:
         return KafkaConnection.from_env(
             principal, dict(self.kafka_environ), bootstrap_servers=self.kafka_bootstrap_servers
         )
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """Each setting by its variable from one environment mapping (blank is unset), and a copy of
+    the variables the Kafka client reads for itself (KAFKA_*, MUBA_SECRETS_DIR, MUBA_CACHE)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field in self.settings_cls.model_fields.values():
+            variable = field.validation_alias
+            if isinstance(variable, str) and (raw := self.environ.get(variable, "")).strip():
+                values[variable] = raw if variable == "TOPIC_PREFIX" else raw.strip()
+        values["kafka_environ"] = tuple(
+            (k, v) for k, v in self.environ.items() if k.startswith("KAFKA_") or k in KAFKA_CLIENT_VARIABLES
+        )
+        return values

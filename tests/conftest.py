@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from shared.testing import SERVICES, Infra, unique_prefix
+from testkit.infra import SERVICES, Infra, unique_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,8 @@ from shared.access import Grant
 from shared.db import database_url
 from shared.kafka_admin import create_acls, ensure_topic, set_passwords
 from shared.kafka_security import KafkaConnection
-from shared.testing import Infra, empty_schema, ensure_partner
+from testkit.infra import Infra, empty_schema
+from testkit.kafka import ensure_partner
 
 
 @asynccontextmanager

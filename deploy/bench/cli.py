@@ -15,7 +15,7 @@ from deploy.bench.report import RunInfo, build_report, print_summary, write_resu
 from deploy.bench.settings import BenchSettings
 from deploy.bench.tracing import follow_workers
 from deploy.stack import ROOT
-from shared.testing import Infra
+from testkit.infra import Infra
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -13,7 +13,7 @@ import asyncpg
 import psutil
 
 from deploy.stack import Stack
-from shared.testing import SERVICES
+from testkit.infra import SERVICES
 
 
 @dataclass

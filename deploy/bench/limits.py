@@ -20,7 +20,7 @@ from deploy.bench.sampling import consumer_profile
 from shared import contracts
 from shared.kafka_admin import ensure_topic
 from shared.kafka_security import KafkaConnection, kafka_producer
-from shared.testing import Infra
+from testkit.infra import Infra
 
 RAW_PG_CONCURRENCY = 8
 RAW_CONSUMER_BATCH = 500

@@ -24,7 +24,7 @@ from shared import contracts, topics
 from shared.db import migrate
 from shared.kafka_admin import provision_topics
 from shared.kafka_security import KafkaConnection
-from shared.testing import SERVICES, Infra, empty_schema
+from testkit.infra import SERVICES, Infra, empty_schema
 
 
 @dataclass

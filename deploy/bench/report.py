@@ -26,7 +26,7 @@ from deploy.bench.sampling import consumer_profile
 from deploy.bench.settings import BenchSettings
 from deploy.bench.tracing import Trace, phase_latencies, timeline
 from deploy.stack import ROOT
-from shared.testing import Infra
+from testkit.infra import Infra
 
 # --- what the run is ----------------------------------------------------------------------------
 

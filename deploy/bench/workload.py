@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from deploy.bench.common import BenchFailure
 from shared.kafka_security import KafkaConnection, kafka_producer
-from shared.testing import sample_registration
+from testkit.samples import sample_registration
 
 # NIK serials the simulator treats as "not in Dukcapil" / "already a member", and the invalid one.
 RESERVED_SERIALS = frozenset({"0000", "9998", "9999"})
@@ -20,7 +20,7 @@ BENCH_PARTNERS: Final = ("bench-warmup", "bench-full", "bench-steady")
 
 
 class Registrations:
-    """Valid registrations for one run: shared.testing.sample_registration at the income floor,
+    """Valid registrations for one run: testkit.samples.sample_registration at the income floor,
     with the NIK made unique within the run and never one of the serials the simulator rejects
     (sample_registration gives serial 9998, "already a member", about once in 10,000)."""
 

@@ -21,14 +21,9 @@ from services.sponsorship.settings import SponsorshipSettings
 from shared import contracts, topics
 from shared.envelope import event_type, new_envelope
 from shared.kafka_security import KafkaConnection
-from shared.testing import (
-    Infra,
-    make_nik,
-    publish_json,
-    record_events,
-    sample_registration,
-    submit_registrations,
-)
+from testkit.infra import Infra
+from testkit.kafka import publish_json, record_events, submit_registrations
+from testkit.samples import make_nik, sample_registration
 from tests.support import running, truncate_schema
 
 TODAY = datetime.now(ZoneInfo("Asia/Jakarta")).date()

@@ -8,7 +8,7 @@ lost, nothing twice, nothing wrong, and nothing wedged. MUBA_FUZZ_SEED replays a
 import os
 
 from deploy.chaos import FAULT_CLASSES, Settings, run_campaign
-from shared.testing import Infra
+from testkit.infra import Infra
 from tests.support import truncate_schema
 
 SEED = int(os.environ.get("MUBA_FUZZ_SEED", "20261129"))

@@ -19,7 +19,7 @@ from deploy.stack import Stack
 from muba.formatting import JAKARTA, percent
 from muba.workers_file import check_rows, read_worker_file
 from shared import topics
-from shared.testing import Infra
+from testkit.infra import Infra
 from tests.support import drop_partner, new_partner, truncate_schema
 
 ROOT = Path(__file__).resolve().parents[2]

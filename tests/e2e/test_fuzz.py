@@ -5,7 +5,7 @@ nothing new for a repeat) and nothing is wedged. Seeded: MUBA_FUZZ_SEED replays 
 import os
 
 from deploy.chaos import Settings, run_campaign
-from shared.testing import Infra
+from testkit.infra import Infra
 from tests.support import truncate_schema
 
 SEED = int(os.environ.get("MUBA_FUZZ_SEED", "20261128"))

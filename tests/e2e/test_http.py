@@ -10,7 +10,9 @@ from typing import Any
 
 from deploy.stack import Stack
 from shared import contracts
-from shared.testing import Infra, record_events, sample_registration, submit_registrations
+from testkit.infra import Infra
+from testkit.kafka import record_events, submit_registrations
+from testkit.samples import sample_registration
 from tests.support import truncate_schema
 
 TOKEN = "test-operator-token"

@@ -13,7 +13,9 @@ import asyncpg
 from deploy.stack import Stack
 from shared import contracts, topics
 from shared.kafka_security import KafkaConnection
-from shared.testing import Infra, publish_json, record_events, sample_registration
+from testkit.infra import Infra
+from testkit.kafka import publish_json, record_events
+from testkit.samples import sample_registration
 from tests.support import a_partner, truncate_schema
 
 N_VALID = 150

@@ -20,7 +20,9 @@ from services.sponsorship.settings import SponsorshipSettings
 from shared import contracts
 from shared.kafka_admin import ensure_topic
 from shared.kafka_security import KafkaConnection
-from shared.testing import Infra, ensure_partner, publish_json, record_events, sample_registration
+from testkit.infra import Infra
+from testkit.kafka import ensure_partner, publish_json, record_events
+from testkit.samples import sample_registration
 from tests.support import running, truncate_schema
 
 N_WORKERS = 8

@@ -9,7 +9,9 @@ import asyncpg
 
 from deploy.stack import Stack
 from shared import contracts
-from shared.testing import Infra, record_events, sample_registration, submit_registrations
+from testkit.infra import Infra
+from testkit.kafka import record_events, submit_registrations
+from testkit.samples import sample_registration
 from tests.support import truncate_schema
 
 

@@ -26,9 +26,9 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from shared import contracts, topics
-from shared.kafka_admin import broker_configs, provision_topics, topic_configs
+from shared.kafka_admin import broker_configs, ensure_topic, provision_topics, topic_configs
 from shared.kafka_security import KafkaConnection
-from shared.testing import Infra, ensure_topic
+from testkit.infra import Infra
 
 PARTNER = "desa-online"
 

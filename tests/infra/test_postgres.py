@@ -12,7 +12,7 @@ import pytest
 
 from shared.db import migrate, migration_files
 from shared.outbox import prune
-from shared.testing import SERVICES, Infra
+from testkit.infra import SERVICES, Infra
 from tests import support
 
 

@@ -13,9 +13,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import contracts, topics
 from shared.envelope import event_type, new_envelope
-from shared.testing import Infra, RecordedEvent, ensure_topic, make_nik, publish_json, record_events
+from shared.kafka_admin import ensure_topic
 from simulators.bpjs.settings import SimulatorSettings
 from simulators.bpjs.simulator import SOURCE, BpjsSimulator, answer_id, kpj_number
+from testkit.infra import Infra
+from testkit.kafka import RecordedEvent, publish_json, record_events
+from testkit.samples import make_nik
 
 REQUESTER = "/muba/sponsorship"
 

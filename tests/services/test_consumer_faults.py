@@ -22,7 +22,9 @@ from services.sponsorship.settings import SponsorshipSettings
 from shared import contracts, topics
 from shared.kafka_admin import ensure_topic
 from shared.kafka_security import KafkaConnection
-from shared.testing import Infra, ensure_partner, record_events, sample_registration
+from testkit.infra import Infra
+from testkit.kafka import ensure_partner, record_events
+from testkit.samples import sample_registration
 from tests.support import running, truncate_schema
 
 Headers = list[tuple[str, bytes | None]]

@@ -26,7 +26,7 @@ import pytest
 from services.registry.app import MIGRATIONS
 from services.registry.settings import RegistrySettings
 from shared.db import connect, create_pool, migrate
-from shared.testing import SERVICES, Infra
+from testkit.infra import SERVICES, Infra
 from tests.support import scratch_role
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,8 @@ from shared.envelope import new_envelope
 from shared.events import EventModel
 from shared.kafka_admin import ensure_topic
 from shared.runtime import ServiceRuntime, conn_store
-from shared.testing import Infra, publish_json
+from testkit.infra import Infra
+from testkit.kafka import publish_json
 from tests.support import provision_like_the_catalogue, running
 
 

@@ -22,9 +22,10 @@ from services.notifications.settings import NotificationsSettings
 from shared import contracts
 from shared.db import create_pool, migrate
 from shared.envelope import event_type, new_envelope
-from shared.testing import Infra, publish_json
 from simulators.gateway.settings import GatewaySimulatorSettings
 from simulators.gateway.simulator import GatewaySimulator, Plan, serve_in_process
+from testkit.infra import Infra
+from testkit.kafka import publish_json
 from tests.support import running, truncate_schema
 
 Planner = Callable[[dict[str, Any], int], Plan]

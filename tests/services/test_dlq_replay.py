@@ -33,7 +33,9 @@ from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER, event_type, new_en
 from shared.kafka_admin import ensure_topic
 from shared.kafka_security import KafkaConnection
 from shared.outbox import encode_raw_headers, kafka_headers
-from shared.testing import Infra, ensure_partner, sample_registration, unique_prefix
+from testkit.infra import Infra, unique_prefix
+from testkit.kafka import ensure_partner
+from testkit.samples import sample_registration
 from tests.support import provision_like_the_catalogue, running, truncate_schema
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -30,15 +30,9 @@ from services.registry.settings import RegistrySettings
 from services.sponsorship.app import create_app as sponsorship_app
 from services.sponsorship.settings import SponsorshipSettings
 from shared import contracts, topics
-from shared.testing import (
-    EventRecorder,
-    Infra,
-    publish_json,
-    record_events,
-    sample_registration,
-    submit_registrations,
-    unique_prefix,
-)
+from testkit.infra import Infra, unique_prefix
+from testkit.kafka import EventRecorder, publish_json, record_events, submit_registrations
+from testkit.samples import sample_registration
 from tests.support import truncate_schema
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -72,7 +72,9 @@ from confluent_kafka.admin import (
 from shared import contracts, topics
 from shared.kafka_admin import PartnerAdded, add_partner, provision_topics
 from shared.kafka_security import KafkaConnection, secrets_dir
-from shared.testing import Infra, record_events, sample_registration
+from testkit.infra import Infra
+from testkit.kafka import record_events
+from testkit.samples import sample_registration
 from tests.support import running, truncate_schema
 
 pytestmark = pytest.mark.infra

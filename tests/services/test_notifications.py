@@ -25,7 +25,8 @@ from shared.db import create_pool, migrate
 from shared.envelope import Envelope, event_type, new_envelope
 from shared.events.registry import RegistrationRejected, RejectionReason
 from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
-from shared.testing import Infra, RecordedEvent, publish_json, record_events
+from testkit.infra import Infra
+from testkit.kafka import RecordedEvent, publish_json, record_events
 from tests.support import running, truncate_schema
 
 OFFICE = "disnakertrans@mubakab.go.id"

@@ -32,7 +32,8 @@ from shared.kafka_admin import provision_topics
 from shared.outbox import OutboxRelay, add_raw, outbox_status
 from shared.runtime import ServiceRuntime, conn_store
 from shared.settings import ServiceSettings
-from shared.testing import SERVICES, EventRecorder, Infra, record_events
+from testkit.infra import SERVICES, Infra
+from testkit.kafka import EventRecorder, record_events
 from tests.support import scratch_role
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,9 @@ from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
 from shared import contracts, topics
 from shared.db import migrate
-from shared.testing import Infra, publish_json, record_events, sample_registration, submit_registrations
+from testkit.infra import Infra
+from testkit.kafka import publish_json, record_events, submit_registrations
+from testkit.samples import sample_registration
 from tests.support import running, truncate_schema
 
 

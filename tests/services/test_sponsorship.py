@@ -16,7 +16,8 @@ from shared.envelope import event_type, new_envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected
 from shared.events.registry import WorkerRegistered
 from shared.kecamatan import kecamatan_name
-from shared.testing import Infra, RecordedEvent, publish_json, record_events
+from testkit.infra import Infra
+from testkit.kafka import RecordedEvent, publish_json, record_events
 from tests.support import running, truncate_schema
 
 

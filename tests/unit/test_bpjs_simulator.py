@@ -9,7 +9,6 @@ import pytest
 from shared import contracts
 from shared.envelope import event_type, parse_envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
-from shared.testing import make_nik
 from simulators.bpjs.settings import SimulatorSettings
 from simulators.bpjs.simulator import (
     ALREADY_MEMBER,
@@ -25,6 +24,7 @@ from simulators.bpjs.simulator import (
     kpj_number,
     rejection_score,
 )
+from testkit.samples import make_nik
 
 REQUESTED_AT = datetime(2026, 3, 20, 8, 30, tzinfo=UTC)
 

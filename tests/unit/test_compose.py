@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import dataclasses
 import json
 import os
 import re
@@ -1041,11 +1040,11 @@ def test_env_example_values_are_the_defaults_of_compose_and_of_the_code(
             default = interpolate(value or "")
             if container == CLI_SERVICE:
                 given_config, default_config = Config.from_env({setting: default}), Config.from_env({})
-                for field in dataclasses.fields(Config):
-                    if "environ" in field.name:  # a copy of the environment it was given, not a setting
+                for name in Config.model_fields:
+                    if "environ" in name:  # a copy of the environment it was given, not a setting
                         continue
-                    assert getattr(given_config, field.name) == getattr(default_config, field.name), (
-                        f"muba CLI {setting}: {field.name}"
+                    assert getattr(given_config, name) == getattr(default_config, name), (
+                        f"muba CLI {setting}: {name}"
                     )
                 checked += 1
                 continue

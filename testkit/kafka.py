@@ -1,17 +1,14 @@
-"""Test helpers every service's tests use: where the real servers are, and recording the
-events a service publishes on a topic (the GHGA `record_events` pattern)."""
+"""Kafka as a partner system and an observer see it: publish plain JSON to a topic (creating the
+topic and a test partner's ACLs first) and record what a service publishes (the GHGA
+`record_events` pattern)."""
 
 import asyncio
 import json
-import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date as date_type
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared import access
@@ -19,38 +16,6 @@ from shared import topics as catalogue
 from shared.envelope import parse_envelope
 from shared.kafka_admin import create_acls, ensure_topic
 from shared.kafka_security import KafkaConnection
-
-SERVICES = ("registry", "sponsorship", "notifications")
-
-
-@dataclass(frozen=True)
-class Infra:
-    kafka_bootstrap_servers: str
-    admin_database_url: str
-    database_urls: dict[str, str]
-
-    @classmethod
-    def from_env(cls) -> "Infra | None":
-        """The servers `make infra-up` started (the Makefile exports these), or None."""
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        admin = os.environ.get("MUBA_ADMIN_DATABASE_URL")
-        if not bootstrap or not admin:
-            return None
-        urls = {s: os.environ.get(f"{s.upper()}_DATABASE_URL", "") for s in SERVICES}
-        if not all(urls.values()):
-            return None
-        return cls(bootstrap, admin, urls)
-
-    @property
-    def kafka(self) -> KafkaConnection:
-        """The `admin` principal (a super user): what tests observe and provision with."""
-        return self.kafka_as("admin")
-
-    def kafka_as(self, principal: str, password: str | None = None) -> KafkaConnection:
-        """The same brokers as `principal` (its password from the secrets dir unless given)."""
-        return KafkaConnection.from_env("admin", bootstrap_servers=self.kafka_bootstrap_servers).as_principal(
-            principal, password
-        )
 
 
 @dataclass
@@ -212,99 +177,3 @@ async def submit_registrations(
         )
     for topic, messages in by_intake.items():
         await publish_json(kafka, topic, messages)
-
-
-async def empty_schema(database_url: str) -> None:
-    """Empty every table of the role's own schema but the migrations' record (tests, benchmark)."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        tables = [
-            r["tablename"]
-            for r in await conn.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-                " AND tablename <> 'schema_migrations'"
-            )
-        ]
-        if tables:
-            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-    finally:
-        await conn.close()
-
-
-def unique_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:8]}."
-
-
-# --- Realistic sample data (tests, demo, benchmark) -------------------------------------------
-
-OCCUPATIONS = (
-    "penyadap karet",
-    "buruh kebun sawit",
-    "petani sawit",
-    "petani",
-    "nelayan",
-    "buruh harian lepas",
-    "pedagang kaki lima",
-    "pedagang kecil",
-    "ojek",
-    "kurir",
-    "pekerja dapur MBG",
-    "buruh bangunan",
-)
-GIVEN_NAMES = (
-    "Siti",
-    "Ahmad",
-    "Dewi",
-    "Rudi",
-    "Nur",
-    "Joko",
-    "Rina",
-    "Budi",
-    "Sri",
-    "Andi",
-    "Yanti",
-    "Hendra",
-)
-FAMILY_NAMES = (
-    "Aminah",
-    "Saputra",
-    "Lestari",
-    "Hartono",
-    "Wahyuni",
-    "Pratama",
-    "Susanti",
-    "Gunawan",
-    "Rahmawati",
-)
-
-
-def make_nik(kecamatan_code: str, birth: date_type, sex: str, serial: int) -> str:
-    day = birth.day + (40 if sex == "P" else 0)
-    return f"1606{kecamatan_code}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
-
-
-def sample_registration(
-    i: int, *, source: str = "desa-online", kecamatan_code: str | None = None, run: int = 0
-) -> dict[str, Any]:
-    """The i-th realistic, valid registration of a run (distinct NIK and phone per i and run)."""
-    from datetime import date as _date
-
-    sex = "P" if i % 2 else "L"
-    birth = _date(1970 + i % 35, 1 + i % 12, 1 + i % 28)
-    kec = kecamatan_code or f"{1 + i % 15:02d}"
-    serial = 1 + (run * 100_003 + i) % 9997  # never 9998 or 9999: the BPJS simulator refuses those
-    nik = make_nik(f"{1 + (i // 7) % 15:02d}", birth, sex, serial)
-    name = f"{GIVEN_NAMES[i % len(GIVEN_NAMES)]} {FAMILY_NAMES[(i // 3) % len(FAMILY_NAMES)]}"
-    return {
-        "submission_id": f"{source}-{run}-{i}",
-        "source": source,
-        "nik": nik,
-        "full_name": name,
-        "birth_date": birth.isoformat(),
-        "sex": sex,
-        "phone": f"08{12 + i % 8}{(run * 7919 + i) % 100_000_000:08d}",
-        "kecamatan": kec,
-        "desa": None,
-        "occupation": OCCUPATIONS[i % len(OCCUPATIONS)],
-        "declared_income_idr": None if i % 3 else 1_500_000,
-    }
