@@ -895,7 +895,7 @@ def main() -> int:
                 os.environ.get(f"{s.upper()}_DATABASE_URL", f"postgresql://{s}:{s}@127.0.0.1:5432/muba")
             )._replace(path="/" + args.database)
         )
-        for s in SERVICES
+        for s in (*SERVICES, "bpjs")  # the BPJS simulator's schema too
     }
     if not args.keep_database:
         asyncio.run(_reset_database(admin, args.database))

@@ -21,6 +21,8 @@ from shared.kafka_admin import create_acls, ensure_topic
 from shared.kafka_security import KafkaConnection
 
 SERVICES = ("registry", "sponsorship", "notifications")
+# Every login role with a schema of its own: the services and the BPJS simulator (its inbox and outbox).
+SCHEMAS = (*SERVICES, "bpjs")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Infra:
         admin = os.environ.get("MUBA_ADMIN_DATABASE_URL")
         if not bootstrap or not admin:
             return None
-        urls = {s: os.environ.get(f"{s.upper()}_DATABASE_URL", "") for s in SERVICES}
+        urls = {s: os.environ.get(f"{s.upper()}_DATABASE_URL", "") for s in SCHEMAS}
         if not all(urls.values()):
             return None
         return cls(bootstrap, admin, urls)
