@@ -760,7 +760,8 @@ def test_every_variable_the_services_read_is_set(services: dict[str, dict[str, A
         required = set(COMMON_ENV)
         if name in ROLES:
             required |= {
-                f"{ROLES[name].upper()}_DB_{part}" for part in ("HOST", "PORT", "NAME", "USER", "PASSWORD_FILE")
+                f"{ROLES[name].upper()}_DB_{part}"
+                for part in ("HOST", "PORT", "NAME", "USER", "PASSWORD_FILE")
             }
         if name in SERVICES:
             required.add(f"{name.upper()}_HTTP_PORT")
