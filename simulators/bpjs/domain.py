@@ -23,17 +23,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
-from shared import topics
+from shared import contracts
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
 
-SOURCE: Final = "/bpjs-ketenagakerjaan/kc-musi-banyuasin"
+# The CloudEvents source of the answers: the BPJS office's (shared/contracts.py).
+SOURCE: Final = contracts.SOURCES["bpjs-simulator"]
 # The namespace of the answers' event ids; changing it would make every answer look new downstream.
 NAMESPACE: Final = uuid.uuid5(
     uuid.NAMESPACE_URL, "https://www.bpjsketenagakerjaan.go.id/simulator/kc-musi-banyuasin"
 )
-
-CONFIRMED_EVENT: Final = "enrollment-confirmed.v1"
-REJECTED_EVENT: Final = "enrollment-rejected.v1"
 
 NIK_NOT_FOUND: Final = "NIK_NOT_FOUND"
 ALREADY_MEMBER: Final = "ALREADY_MEMBER"
@@ -133,23 +131,3 @@ def decide(request: EnrollmentRequested, rules: Rules = DEFAULT_RULES) -> Answer
         coverage_end=end,
         confirmed_at=at,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Publication:
-    """Where and as what an answer goes out: its topic (without TOPIC_PREFIX), key, event name
-    and CloudEvents id."""
-
-    topic: str
-    key: str
-    name: str
-    event_id: str
-
-
-def publication(answer: Answer) -> Publication:
-    """Confirmations and rejections on their own topics, keyed by worker (per-worker order)."""
-    if isinstance(answer, EnrollmentConfirmed):
-        topic, name = topics.ENROLLMENT_CONFIRMED, CONFIRMED_EVENT
-    else:
-        topic, name = topics.ENROLLMENT_REJECTED, REJECTED_EVENT
-    return Publication(topic, answer.worker_id, name, answer_id(answer.enrollment_id))

@@ -1,5 +1,5 @@
-"""The BPJS side's one handler: `bpjs.enrollment-requested.v1` in, one answer out on
-`bpjs.enrollment-confirmed.v1` or `bpjs.enrollment-rejected.v1`, through the outbox.
+"""The BPJS side's one handler: an enrollment request in (contracts.ENROLLMENT_REQUESTED), one
+answer out through the outbox, a confirmation or a rejection (ENROLLMENT_CONFIRMED / _REJECTED).
 
 The shared runtime does the rest: the inbox drops a redelivered request, the answer's outbox row
 commits with the inbox claim, and a request that breaks the contract (not JSON, not the model,
@@ -12,9 +12,10 @@ import asyncio
 import logging
 import time
 
-from shared.consumer import PoisonMessage, UnitOfWork
+from shared.consumer import MessageContext, PoisonMessage
+from shared.db import Conn
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRequested
-from simulators.bpjs.domain import SOURCE, Rules, decide, publication
+from simulators.bpjs.domain import Rules, answer_id, decide
 
 log = logging.getLogger(__name__)
 
@@ -23,20 +24,17 @@ class BpjsHandlers:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
 
-    async def on_enrollment_requested(self, uow: UnitOfWork) -> None:
+    async def on_enrollment_requested(self, ctx: MessageContext[EnrollmentRequested, Conn]) -> None:
         """Answer an enrollment request by the simulated rules."""
-        message = uow.incoming
-        message.json_object()  # NOT_JSON, NOT_A_JSON_OBJECT
-        request = message.parse(EnrollmentRequested)  # CONTRACT_VIOLATION
+        ctx.json_object()  # NOT_JSON, NOT_A_JSON_OBJECT
+        request = ctx.event  # CONTRACT_VIOLATION
         try:
             answer = decide(request, self.rules)
         except (ValueError, OverflowError) as exc:
             raise PoisonMessage("CONTRACT_VIOLATION", str(exc)) from None
-        await self._processing_time(message.timestamp_ms)
-        out = publication(answer)
-        envelope = await uow.publish(
-            out.topic, out.key, out.name, answer, event_id=out.event_id, source=SOURCE
-        )
+        await self._processing_time(ctx.incoming.timestamp_ms)
+        # The contract gives topic, key (worker_id), type and source (the BPJS office's).
+        envelope = ctx.publish(answer, event_id=answer_id(answer.enrollment_id))
         log.info(
             "enrollment answered",
             extra={

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.stack import free_port
-from shared import topics
+from shared import contracts, topics
 from shared.envelope import event_type, new_envelope
 from shared.testing import Infra, RecordedEvent, ensure_topic, make_nik, publish_json, record_events
 from simulators.bpjs.app import create_app
@@ -130,7 +130,7 @@ async def simulator(simulator_settings: Callable[..., SimulatorSettings]) -> Asy
 
 
 def request_topic(settings: SimulatorSettings) -> str:
-    return settings.topic(topics.ENROLLMENT_REQUESTED)
+    return settings.topic(contracts.ENROLLMENT_REQUESTED.topic)
 
 
 def group(settings: SimulatorSettings) -> str:
@@ -138,7 +138,7 @@ def group(settings: SimulatorSettings) -> str:
 
 
 def answer_topics(prefix: str) -> tuple[str, str]:
-    return prefix + topics.ENROLLMENT_CONFIRMED, prefix + topics.ENROLLMENT_REJECTED
+    return prefix + contracts.ENROLLMENT_CONFIRMED.topic, prefix + contracts.ENROLLMENT_REJECTED.topic
 
 
 async def http_get(port: int, path: str) -> tuple[int, Any]:
@@ -238,7 +238,7 @@ async def test_typical_journey_confirmations_and_rejections(
     assert (status, ready["status"], ready["broker"], ready["database"]) == (200, "ready", True, True)
     assert ready["consumers_failing"] == {}
     status, stats = await http_get(port, "/stats")
-    consumer = f"{group(simulator)}:{topics.ENROLLMENT_REQUESTED}"
+    consumer = f"{group(simulator)}:{contracts.ENROLLMENT_REQUESTED.topic}"
     assert status == 200 and stats[consumer]["processed"] == len(bodies)
 
 
@@ -259,7 +259,7 @@ async def test_a_redelivered_request_yields_no_second_answer(
         await publish_requests(infra, request_topic(simulator), [request, rejected_request])  # new event ids
         # Another reader of the whole log (as after the group's offsets were lost) answers nothing new.
         async with serving(simulator_settings(SIMULATOR_GROUP_ID="bpjs-simulator-replay")) as again:
-            replay_consumer = f"{group(again)}:{topics.ENROLLMENT_REQUESTED}"
+            replay_consumer = f"{group(again)}:{contracts.ENROLLMENT_REQUESTED.topic}"
             for _ in range(300):  # until the second reader has been through all five requests
                 _, stats = await http_get(again.http_port, "/stats")
                 done = stats.get(replay_consumer, {})
@@ -277,7 +277,7 @@ async def test_a_redelivered_request_yields_no_second_answer(
         answer_id(rejected_request["enrollment_id"]),
     }
     _, stats = await http_get(simulator.http_port, "/stats")
-    assert stats[f"{group(simulator)}:{topics.ENROLLMENT_REQUESTED}"]["duplicates"] == 1
+    assert stats[f"{group(simulator)}:{contracts.ENROLLMENT_REQUESTED.topic}"]["duplicates"] == 1
 
 
 async def test_a_request_that_breaks_the_contract_is_dead_lettered_and_the_next_is_answered(
@@ -308,7 +308,7 @@ async def test_a_request_that_breaks_the_contract_is_dead_lettered_and_the_next_
         events = await recorder.settle(1.0)
     # Stopped (as on SIGTERM): what it answered and dead-lettered is committed.
 
-    consumer = f"{group(settings)}:{topics.ENROLLMENT_REQUESTED}"
+    consumer = f"{group(settings)}:{contracts.ENROLLMENT_REQUESTED.topic}"
     dead = sorted((e for e in events if e.topic == dlq), key=lambda e: int(e.headers["dlq_original_offset"]))
     assert [e.headers["dlq_reason"] for e in dead] == ["NOT_JSON", "CONTRACT_VIOLATION", "CONTRACT_VIOLATION"]
     assert dead[0].body == b"\xff\xfe not json"

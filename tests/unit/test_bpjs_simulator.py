@@ -1,5 +1,5 @@
 """The simulated BPJS side's decisions (pure rules) and its handler, in memory: no Kafka, no
-database (the handler's outbox rows are read from its unit of work before any flush)."""
+database (the handler's outbox rows are read from its publisher; it has no store to touch)."""
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -8,9 +8,8 @@ from typing import Any, cast
 import pytest
 from aiokafka import ConsumerRecord
 
-from shared import topics
-from shared.consumer import Incoming, PoisonMessage, UnitOfWork
-from shared.db import Conn
+from shared import contracts
+from shared.consumer import Incoming, MessageContext, PoisonMessage, Publisher
 from shared.envelope import event_type, new_envelope, parse_envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
 from shared.outbox import OutboxRow
@@ -27,7 +26,6 @@ from simulators.bpjs.domain import (
     coverage_end,
     decide,
     kpj_number,
-    publication,
     rejection_score,
 )
 from simulators.bpjs.handlers import BpjsHandlers
@@ -74,7 +72,7 @@ def delivered(body: bytes, correlation_id: str = "corr-abc", prefix: str = "") -
         event_type("enrollment-requested.v1"), "/muba/sponsorship", correlation_id, subject="wrk-x"
     )
     record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
-        topic=prefix + topics.ENROLLMENT_REQUESTED,
+        topic=prefix + contracts.ENROLLMENT_REQUESTED.topic,
         partition=0,
         offset=7,
         timestamp=int(REQUESTED_AT.timestamp() * 1000),
@@ -97,10 +95,13 @@ async def answered(
 ) -> OutboxRow:
     """The one outbox row the handler records for a request (the database is never reached)."""
     raw = body.model_dump_json().encode() if isinstance(body, EnrollmentRequested) else body
-    uow = UnitOfWork(cast(Conn, None), "bpjs-simulator", delivered(raw, correlation_id, prefix), prefix)
-    await BpjsHandlers(rules).on_enrollment_requested(uow)
-    assert len(uow.pending) == 1 and len(uow.published) == 1
-    return uow.pending[0]
+    publisher = Publisher("bpjs-simulator", prefix)
+    ctx = MessageContext(
+        delivered(raw, correlation_id, prefix), contracts.ENROLLMENT_REQUESTED, cast(Any, None), publisher
+    )
+    await BpjsHandlers(rules).on_enrollment_requested(ctx)
+    assert len(publisher.rows) == 1 and len(publisher.envelopes) == 1
+    return publisher.rows[0]
 
 
 # --- KPJ number and event id ----------------------------------------------------------------------
@@ -123,7 +124,6 @@ def test_kpj_length_follows_the_setting() -> None:
 async def test_same_request_same_answer_and_same_event_id() -> None:
     first, again = decide(request("enr-7")), decide(request("enr-7"))
     assert first == again
-    assert publication(first) == publication(again)
     one, other = await answered(request("enr-7")), await answered(request("enr-7"))
     assert (one.event_id, one.topic, one.key, one.body) == (
         other.event_id,
@@ -276,7 +276,7 @@ def test_the_nik_rules_come_before_the_rejection_rate() -> None:
 async def test_a_confirmation_message_carries_cloudevents_headers_and_the_models_json() -> None:
     answer = decide(request("enr-3"))
     row = await answered(request("enr-3"), prefix="t1.")
-    assert row.topic == "t1." + topics.ENROLLMENT_CONFIRMED
+    assert row.topic == "t1." + contracts.ENROLLMENT_CONFIRMED.topic
     assert row.key == b"wrk-enr-3"
     envelope = parse_envelope(row.headers)
     assert envelope is not None
@@ -291,7 +291,7 @@ async def test_a_confirmation_message_carries_cloudevents_headers_and_the_models
 
 async def test_a_rejection_message_goes_to_the_rejected_topic() -> None:
     row = await answered(request("enr-4", serial=9999), correlation_id="corr-x")
-    assert row.topic == topics.ENROLLMENT_REJECTED
+    assert row.topic == contracts.ENROLLMENT_REJECTED.topic
     assert row.headers["ce_type"] == event_type("enrollment-rejected.v1")
     assert row.headers["ce_id"] == answer_id("enr-4")
     assert row.headers["ce_correlationid"] == "corr-x"
@@ -355,7 +355,7 @@ def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> N
     rules = configured.rules()
     assert rules.processing_time == timedelta(milliseconds=250)
     assert (rules.reject_percent, rules.nik_not_found_serial) == (12.5, "0000")
-    assert configured.topic(topics.ENROLLMENT_REQUESTED) == "t1.bpjs.enrollment-requested.v1"
+    assert configured.topic(contracts.ENROLLMENT_REQUESTED.topic) == "t1.bpjs.enrollment-requested.v1"
     monkeypatch.setenv("SIMULATOR_REJECT_PERCENT", "101")
     with pytest.raises(ValueError, match="less than or equal to 100"):
         SimulatorSettings()
