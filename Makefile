@@ -21,6 +21,7 @@ export MUBA_ADMIN_DATABASE_URL     ?= postgresql://postgres@127.0.0.1:5432/muba
 export REGISTRY_DATABASE_URL       ?= postgresql://registry:registry@127.0.0.1:5432/muba
 export SPONSORSHIP_DATABASE_URL    ?= postgresql://sponsorship:sponsorship@127.0.0.1:5432/muba
 export NOTIFICATIONS_DATABASE_URL  ?= postgresql://notifications:notifications@127.0.0.1:5432/muba
+export BPJS_DATABASE_URL           ?= postgresql://bpjs:bpjs@127.0.0.1:5432/muba
 export MUBA_KAFKA_LIBS             ?= $(MUBA_CACHE)/kafka/libs
 # Kafka passwords (one file per principal) and the TLS CA: made by infra-up, never committed.
 export MUBA_SECRETS_DIR            ?= $(MUBA_CACHE)/secrets
@@ -53,8 +54,9 @@ infra-down: ## stop Kafka (every node) and PostgreSQL
 infra-status: ## are they running, which versions
 	@rc=0; bash deploy/local/postgres.sh status || rc=1; bash deploy/local/kafka.sh status || rc=1; exit $$rc
 
-migrate: infra-up ## apply every service's migrations
+migrate: infra-up ## apply every service's migrations (and the BPJS simulator's)
 	@for s in registry sponsorship notifications; do $(PY) -m services.$$s migrate || exit 1; done
+	@$(PY) -m simulators.bpjs migrate
 
 env: ## the variables that point a shell at the local servers
 	@env | grep -E '^(KAFKA_BOOTSTRAP_SERVERS|KAFKA_BROKERS|MUBA_ADMIN_DATABASE_URL|[A-Z]+_DATABASE_URL|MUBA_KAFKA_LIBS|MUBA_SECRETS_DIR)=' | sed 's/^/export /'

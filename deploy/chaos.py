@@ -97,13 +97,16 @@ class Servers(BaseSettings):
         "postgresql://notifications:notifications@127.0.0.1:5432/muba",
         validation_alias="NOTIFICATIONS_DATABASE_URL",
     )
+    bpjs_database_url: str = Field(
+        "postgresql://bpjs:bpjs@127.0.0.1:5432/muba", validation_alias="BPJS_DATABASE_URL"
+    )
 
     def kafka(self) -> KafkaConnection:
         """The campaign provisions and watches as `admin`; the services run as their own principals."""
         return KafkaConnection.from_env(access.ADMIN, bootstrap_servers=self.kafka_bootstrap_servers)
 
     def database_urls(self) -> dict[str, str]:
-        return {s: str(getattr(self, f"{s}_database_url")) for s in SERVICES}
+        return {s: str(getattr(self, f"{s}_database_url")) for s in (*SERVICES, "bpjs")}
 
 
 @dataclass

@@ -51,7 +51,7 @@ from shared.events.sponsorship import (
     WorkerWaitlisted,
 )
 from shared.settings import ServiceSettings
-from simulators.bpjs.simulator import SOURCE as BPJS_SOURCE
+from simulators.bpjs.domain import SOURCE as BPJS_SOURCE
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 DEFAULT_OUT: Final = ROOT / "docs" / "asyncapi"

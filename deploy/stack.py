@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("registry", "sponsorship", "notifications")
+# The processes built on shared/runtime.py: /readyz, /stats and /metrics, a schema each.
+ON_THE_RUNTIME = (*SERVICES, "bpjs-simulator")
 MODULES = {
     "registry": "services.registry",
     "sponsorship": "services.sponsorship",
@@ -136,11 +138,12 @@ class Stack:
         process.paused = False
 
     def wait_ready(self, timeout_s: float = 60.0) -> dict[str, dict[str, object]]:
-        """Wait until every service process answers /readyz (the simulator: /healthz)."""
+        """Wait until every process on the shared runtime (the services and the BPJS simulator)
+        answers /readyz, the gateway stand-in /healthz."""
         deadline = time.monotonic() + timeout_s
         status: dict[str, dict[str, object]] = {}
         for p in self.processes:
-            path = "/readyz" if p.name in SERVICES else "/healthz"
+            path = "/readyz" if p.name in ON_THE_RUNTIME else "/healthz"
             while True:
                 if p.popen.poll() is not None:
                     raise RuntimeError(f"{p.label} exited with {p.popen.returncode}; see {p.log_path}")

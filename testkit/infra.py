@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.kafka_security import KafkaConnection
 
 SERVICES = ("registry", "sponsorship", "notifications")
+# Every login role with a schema of its own: the services and the BPJS simulator (its inbox and outbox).
+SCHEMAS = (*SERVICES, "bpjs")
 
 
 class _Exported(BaseSettings):
@@ -23,6 +25,7 @@ class _Exported(BaseSettings):
     registry_database_url: str = Field("", validation_alias="REGISTRY_DATABASE_URL")
     sponsorship_database_url: str = Field("", validation_alias="SPONSORSHIP_DATABASE_URL")
     notifications_database_url: str = Field("", validation_alias="NOTIFICATIONS_DATABASE_URL")
+    bpjs_database_url: str = Field("", validation_alias="BPJS_DATABASE_URL")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Infra:
     def from_env(cls) -> "Infra | None":
         """The servers `make infra-up` started (the Makefile exports these), or None."""
         found = _Exported()
-        urls = {s: getattr(found, f"{s}_database_url") for s in SERVICES}
+        urls = {s: getattr(found, f"{s}_database_url") for s in SCHEMAS}
         if not found.kafka_bootstrap_servers or not found.admin_database_url or not all(urls.values()):
             return None
         return cls(found.kafka_bootstrap_servers, found.admin_database_url, urls)

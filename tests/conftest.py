@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from testkit.infra import SERVICES, Infra, unique_prefix
+from testkit.infra import SCHEMAS, Infra, unique_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,11 +55,11 @@ def _infra_from_testcontainers() -> Iterator[Infra]:
             )
         result = pg.exec(
             ["psql", "-U", "postgres", "-d", "muba", "-v", "dbname=muba"]
-            + [arg for s in SERVICES for arg in ("-v", f"{s}_password={s}")]
+            + [arg for s in SCHEMAS for arg in ("-v", f"{s}_password={s}")]
             + ["-f", "/muba-sql/init.sql"]
         )
         assert result.exit_code == 0, result.output
-        urls = {s: f"postgresql://{s}:{s}@{host}:{port}/muba" for s in SERVICES}
+        urls = {s: f"postgresql://{s}:{s}@{host}:{port}/muba" for s in SCHEMAS}
         yield Infra(kafka.get_bootstrap_server(), admin, urls)
 
 

@@ -9,7 +9,8 @@
 # What it writes (MUBA_SECRETS_OUT moves the folder, for tests):
 #   kafka/<principal>        SCRAM password of admin, broker, registry, sponsorship, notifications,
 #                            bpjs, operator; the PLAIN password of controller (design10.md)
-#   postgres/<role>          the superuser's (postgres) and each service role's password
+#   postgres/<role>          the superuser's (postgres) and each service role's password (and the
+#                            BPJS simulator's, bpjs)
 #   http/office-token        the office token (MUBA_OPERATOR_TOKEN_FILE: the services and the muba CLI)
 #   http/api-tokens          the other tokens (MUBA_API_TOKENS_FILE), `NAME ROLE TOKEN` a line
 #                            (shared/http_access.py): an auditor's; add company:<id> lines yourself
@@ -34,7 +35,7 @@ deploy=$(cd "$here/.." && pwd)
 out="${MUBA_SECRETS_OUT:-$deploy/secrets}"
 
 KAFKA_PRINCIPALS=(admin broker controller registry sponsorship notifications bpjs operator)
-DB_ROLES=(postgres registry sponsorship notifications)
+DB_ROLES=(postgres registry sponsorship notifications bpjs)
 # Kept in step with the brokers' host names in compose.yaml and compose.ha.yaml.
 INTERNAL_HOSTS=(kafka kafka-2 kafka-3)
 

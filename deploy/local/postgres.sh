@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real PostgreSQL from Debian's packages, without Docker: installs it when absent, runs a
 # private cluster on 127.0.0.1:${PGPORT:-5432} with the database "muba" and one schema and
-# login role per service (deploy/sql/init.sql).
+# login role per service and the BPJS simulator (deploy/sql/init.sql).
 #   deploy/local/postgres.sh up|down|status|install|psql
 set -euo pipefail
 
@@ -94,8 +94,9 @@ CONF
     -v registry_password="${REGISTRY_DB_PASSWORD:-registry}" \
     -v sponsorship_password="${SPONSORSHIP_DB_PASSWORD:-sponsorship}" \
     -v notifications_password="${NOTIFICATIONS_DB_PASSWORD:-notifications}" \
+    -v bpjs_password="${BPJS_DB_PASSWORD:-bpjs}" \
     -f "$here/../sql/init.sql" >/dev/null
-  say "up: PostgreSQL $(version) on 127.0.0.1:$port, database $dbname with schemas registry, sponsorship, notifications"
+  say "up: PostgreSQL $(version) on 127.0.0.1:$port, database $dbname with schemas registry, sponsorship, notifications, bpjs"
 }
 
 down() {

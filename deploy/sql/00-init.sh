@@ -26,7 +26,7 @@ muba_secret_file() {
   printf '%s' "$value"
 }
 
-for muba_service in REGISTRY SPONSORSHIP NOTIFICATIONS; do
+for muba_service in REGISTRY SPONSORSHIP NOTIFICATIONS BPJS; do
   muba_file_var="${muba_service}_DB_PASSWORD_FILE"
   if [ -n "${!muba_file_var:-}" ]; then
     muba_value=$(muba_secret_file "${!muba_file_var}")
@@ -40,4 +40,5 @@ psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname "$POSTG
   -v registry_password="${REGISTRY_DB_PASSWORD:-registry}" \
   -v sponsorship_password="${SPONSORSHIP_DB_PASSWORD:-sponsorship}" \
   -v notifications_password="${NOTIFICATIONS_DB_PASSWORD:-notifications}" \
+  -v bpjs_password="${BPJS_DB_PASSWORD:-bpjs}" \
   -f "${MUBA_INIT_SQL:-/muba-sql/init.sql}"

@@ -1,13 +1,15 @@
--- One database, one schema per service, each owned by its own login role that can use only
--- its own schema. Run as a superuser by deploy/local/postgres.sh and by the postgres image's
--- /docker-entrypoint-initdb.d. Idempotent. Passwords come from psql variables.
+-- One database, one schema per service (and `bpjs`, the BPJS simulator's inbox and outbox), each
+-- owned by its own login role that can use only its own schema. Run as a superuser by
+-- deploy/local/postgres.sh and by the postgres image's /docker-entrypoint-initdb.d. Idempotent.
+-- Passwords come from psql variables.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', r.name, r.password)
 FROM (VALUES ('registry', :'registry_password'),
              ('sponsorship', :'sponsorship_password'),
-             ('notifications', :'notifications_password')) AS r(name, password)
+             ('notifications', :'notifications_password'),
+             ('bpjs', :'bpjs_password')) AS r(name, password)
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r.name)
 \gexec
 
@@ -15,19 +17,19 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON DATABASE :"dbname" FROM PUBLIC;
 
 SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', current_database(), r)
-FROM unnest(ARRAY['registry', 'sponsorship', 'notifications']) AS r
+FROM unnest(ARRAY['registry', 'sponsorship', 'notifications', 'bpjs']) AS r
 \gexec
 
 SELECT format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', r, r)
-FROM unnest(ARRAY['registry', 'sponsorship', 'notifications']) AS r
+FROM unnest(ARRAY['registry', 'sponsorship', 'notifications', 'bpjs']) AS r
 \gexec
 
 SELECT format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', r)
-FROM unnest(ARRAY['registry', 'sponsorship', 'notifications']) AS r
+FROM unnest(ARRAY['registry', 'sponsorship', 'notifications', 'bpjs']) AS r
 \gexec
 
 SELECT format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', r, current_database(), r)
-FROM unnest(ARRAY['registry', 'sponsorship', 'notifications']) AS r
+FROM unnest(ARRAY['registry', 'sponsorship', 'notifications', 'bpjs']) AS r
 \gexec
 
 -- Liveness bounds: a frozen or lost client (SIGSTOP, a dead host, a partition) cannot hold its
@@ -39,7 +41,7 @@ FROM unnest(ARRAY['registry', 'sponsorship', 'notifications']) AS r
 --   idle_in_transaction_session_timeout 60 s   a transaction left open by a frozen instance
 --   tcp_keepalives_*                    10/5/3 a silent peer is noticed within ~25 s
 SELECT format('ALTER ROLE %I IN DATABASE %I SET %s = %L', r, current_database(), s.name, s.value)
-FROM unnest(ARRAY['registry', 'sponsorship', 'notifications']) AS r,
+FROM unnest(ARRAY['registry', 'sponsorship', 'notifications', 'bpjs']) AS r,
      (VALUES ('statement_timeout', '30s'),
              ('lock_timeout', '10s'),
              ('idle_in_transaction_session_timeout', '60s'),

@@ -1,15 +1,29 @@
 """The simulator's settings: the shared ones plus its rules. Every rule is an environment variable."""
 
+from datetime import timedelta
+
 from pydantic import Field
 
+from shared import access
 from shared.settings import ServiceSettings
+from simulators.bpjs.domain import Rules
 
 
 class SimulatorSettings(ServiceSettings):
-    # 0 binds an ephemeral port (tests); a negative port runs no HTTP endpoint at all.
-    http_port: int = Field(8004, validation_alias="BPJS_SIMULATOR_HTTP_PORT")
-    # Simulated processing time: an answer leaves no earlier than this after its request was written.
-    delay_ms: int = Field(0, ge=0, le=600_000, validation_alias="SIMULATOR_DELAY_MS")
+    # BPJS_DATABASE_URL, or its parts BPJS_DB_HOST/_PORT/_NAME/_USER/_PASSWORD(_FILE): the schema
+    # `bpjs` holds the simulator's inbox and outbox (shared/migrations), nothing else.
+    database_env_prefix = "BPJS"
+    database_url: str = Field(
+        "postgresql://bpjs:bpjs@127.0.0.1:5432/muba", validation_alias="BPJS_DATABASE_URL"
+    )
+    # The process is `bpjs-simulator` in the topic catalogue; its Kafka principal is `bpjs`.
+    kafka_username: str | None = Field(access.BPJS, validation_alias="KAFKA_USERNAME")
+    # 0 binds an ephemeral port (tests).
+    http_port: int = Field(8004, ge=0, validation_alias="BPJS_SIMULATOR_HTTP_PORT")
+    # Simulated processing time: an answer leaves no earlier than this after its request was
+    # written. The batch's transaction stays open meanwhile, so it is bounded well below the
+    # roles' idle_in_transaction_session_timeout (60 s, deploy/sql/init.sql).
+    delay_ms: int = Field(0, ge=0, le=30_000, validation_alias="SIMULATOR_DELAY_MS")
     # Share of otherwise valid requests rejected, chosen by a hash of the enrollment id (0..100).
     reject_percent: float = Field(0.0, ge=0, le=100, validation_alias="SIMULATOR_REJECT_PERCENT")
     reject_reason_code: str = Field(
@@ -24,4 +38,15 @@ class SimulatorSettings(ServiceSettings):
     )
     # The KPJ number is reported as 11 digits (uncertain); the contract allows 8 to 16.
     kpj_digits: int = Field(11, ge=8, le=16, validation_alias="SIMULATOR_KPJ_DIGITS")
+    # The consumer group (after TOPIC_PREFIX), kept from before the shared runtime: its offsets stay.
     group_id: str = Field("bpjs-simulator", validation_alias="SIMULATOR_GROUP_ID")
+
+    def rules(self) -> Rules:
+        return Rules(
+            nik_not_found_serial=self.nik_not_found_serial,
+            already_member_serial=self.already_member_serial,
+            reject_percent=self.reject_percent,
+            reject_reason_code=self.reject_reason_code,
+            kpj_digits=self.kpj_digits,
+            processing_time=timedelta(milliseconds=self.delay_ms),
+        )

@@ -1,24 +1,34 @@
-"""The BPJS simulator alone, against the real Kafka: requests in, answers and dead letters out."""
+"""The BPJS simulator alone, on the shared runtime against the real Kafka and PostgreSQL (its schema
+`bpjs`) and served over HTTP by uvicorn: requests in, answers and dead letters out, seen from
+outside (the topics, the consumer group's offsets, the HTTP endpoints)."""
 
 import asyncio
+import contextlib
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+import asyncpg
 import pytest
+import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from deploy.stack import free_port
 from shared import contracts, topics
 from shared.envelope import event_type, new_envelope
 from shared.kafka_admin import ensure_topic
+from simulators.bpjs.app import create_app
+from simulators.bpjs.domain import SOURCE, answer_id, kpj_number
 from simulators.bpjs.settings import SimulatorSettings
-from simulators.bpjs.simulator import SOURCE, BpjsSimulator, answer_id, kpj_number
 from testkit.infra import Infra
 from testkit.kafka import RecordedEvent, publish_json, record_events
 from testkit.samples import make_nik
+from tests.support import truncate_schema
 
 REQUESTER = "/muba/sponsorship"
 
@@ -54,40 +64,80 @@ def enrollment_request(
     }
 
 
-async def publish_requests(infra: Infra, topic: str, bodies: list[Any]) -> list[str]:
-    """Publish each request as sponsorship does (CloudEvents headers); returns the correlation ids."""
-    correlation_ids = []
-    for body in bodies:
+async def publish_requests(
+    infra: Infra, topic: str, bodies: list[Any], headers: list[dict[str, str]] | None = None
+) -> list[dict[str, str]]:
+    """Publish each request as sponsorship does (CloudEvents headers, a new event id each unless
+    `headers` are given); returns the headers sent."""
+    sent = []
+    for i, body in enumerate(bodies):
         key = body["worker_id"] if isinstance(body, dict) and "worker_id" in body else None
-        envelope = new_envelope(event_type("enrollment-requested.v1"), REQUESTER, subject=key)
-        headers = envelope.headers() | {"ce_correlationid": f"corr-{envelope.id}"}
-        await publish_json(infra.kafka, topic, [(key, body)], headers=headers)
-        correlation_ids.append(headers["ce_correlationid"])
-    return correlation_ids
+        if headers is None:
+            envelope = new_envelope(event_type("enrollment-requested.v1"), REQUESTER, subject=key)
+            given = envelope.headers() | {"ce_correlationid": f"corr-{envelope.id}"}
+        else:
+            given = headers[i]
+        await publish_json(infra.kafka, topic, [(key, body)], headers=given)
+        sent.append(given)
+    return sent
 
 
 @pytest.fixture
-def simulator_settings(
+async def simulator_settings(
     infra: Infra, service_env: Callable[..., dict[str, Any]]
 ) -> Callable[..., SimulatorSettings]:
+    await truncate_schema(infra, "bpjs")
+
     def make(**env: Any) -> SimulatorSettings:
-        service_env(BPJS_SIMULATOR_HTTP_PORT=0, **env)
+        service_env(
+            BPJS_DATABASE_URL=infra.database_urls["bpjs"], BPJS_SIMULATOR_HTTP_PORT=free_port(), **env
+        )
         return SimulatorSettings()
 
     return make
 
 
-@pytest.fixture
-async def simulator(
-    infra: Infra, simulator_settings: Callable[..., SimulatorSettings]
-) -> AsyncIterator[BpjsSimulator]:
-    sim = BpjsSimulator(simulator_settings())
-    await ensure_topic(infra.kafka, sim.request_topic)
-    await sim.start()
+@contextlib.asynccontextmanager
+async def serving(settings: SimulatorSettings) -> AsyncIterator[SimulatorSettings]:
+    """`python -m simulators.bpjs` in this process: the runtime's ASGI app under uvicorn, until
+    it is asked to exit as on SIGTERM (the runtime then finishes or abandons the batch in hand)."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 90
+    while not server.started:
+        if task.done():
+            task.result()
+            raise AssertionError("the simulator stopped while starting")
+        assert time.monotonic() < deadline, "the simulator did not start"
+        await asyncio.sleep(0.1)
     try:
-        yield sim
+        yield settings
     finally:
-        await sim.stop()
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def simulator(simulator_settings: Callable[..., SimulatorSettings]) -> AsyncIterator[SimulatorSettings]:
+    async with serving(simulator_settings()) as settings:
+        yield settings
+
+
+def request_topic(settings: SimulatorSettings) -> str:
+    return settings.topic(contracts.ENROLLMENT_REQUESTED.topic)
+
+
+def group(settings: SimulatorSettings) -> str:
+    return settings.topic_prefix + settings.group_id
 
 
 def answer_topics(prefix: str) -> tuple[str, str]:
@@ -95,20 +145,21 @@ def answer_topics(prefix: str) -> tuple[str, str]:
 
 
 async def http_get(port: int, path: str) -> tuple[int, Any]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
-    await writer.drain()
-    response = await reader.read()
-    writer.close()
-    head, _, body = response.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
+    def get() -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    return await asyncio.to_thread(get)
 
 
-async def committed_offsets(infra: Infra, group: str) -> dict[TopicPartition, int]:
+async def committed_offsets(infra: Infra, group_id: str) -> dict[TopicPartition, int]:
     admin = AIOKafkaAdminClient(**infra.kafka.options())
     await admin.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        offsets = await admin.list_consumer_group_offsets(group_id)
         return {tp: meta.offset for tp, meta in offsets.items()}
     finally:
         await admin.close()
@@ -132,8 +183,10 @@ def by_enrollment(events: list[RecordedEvent]) -> dict[str, RecordedEvent]:
     return {e.payload["enrollment_id"]: e for e in events}
 
 
-async def test_typical_journey_confirmations_and_rejections(infra: Infra, simulator: BpjsSimulator) -> None:
-    prefix = simulator.settings.topic_prefix
+async def test_typical_journey_confirmations_and_rejections(
+    infra: Infra, simulator: SimulatorSettings
+) -> None:
+    prefix = simulator.topic_prefix
     run = prefix.strip(".")
     valid = [enrollment_request(i, run) for i in range(8)]
     leap = enrollment_request(8, run, months=1, start=date(2028, 1, 31))
@@ -142,7 +195,7 @@ async def test_typical_journey_confirmations_and_rejections(infra: Infra, simula
     bodies = [*valid, leap, not_found, member]
     confirmed_topic, rejected_topic = answer_topics(prefix)
     async with record_events(infra.kafka, confirmed_topic, rejected_topic) as recorder:
-        correlation_ids = await publish_requests(infra, simulator.request_topic, bodies)
+        sent = await publish_requests(infra, request_topic(simulator), bodies)
         await recorder.wait_for(len(bodies))
         events = await recorder.settle(1.0)
 
@@ -152,7 +205,7 @@ async def test_typical_journey_confirmations_and_rejections(infra: Infra, simula
     assert set(confirmed) == {b["enrollment_id"] for b in [*valid, leap]}
     assert set(rejected) == {not_found["enrollment_id"], member["enrollment_id"]}
 
-    correlation = {b["enrollment_id"]: c for b, c in zip(bodies, correlation_ids, strict=True)}
+    correlation = {b["enrollment_id"]: h["ce_correlationid"] for b, h in zip(bodies, sent, strict=True)}
     for enrollment_id, event in {**confirmed, **rejected}.items():
         assert event.key == event.payload["worker_id"] == enrollment_id.replace("enr-", "wrk-", 1)
         assert event.headers["ce_id"] == answer_id(enrollment_id)
@@ -180,60 +233,72 @@ async def test_typical_journey_confirmations_and_rejections(infra: Infra, simula
     assert all(e.event_type == event_type("enrollment-rejected.v1") for e in rejected.values())
     assert all(b["nik"] not in e.body.decode() for b in bodies for e in events)
 
-    await asyncio.sleep(0.5)  # the commit follows the acknowledgements
-    assert simulator.stats.confirmed == 9 and simulator.stats.rejected == 2
-    status, health = await http_get(simulator.http_port or 0, "/healthz")
-    assert (status, health["status"]) == (200, "up")
-    status, stats = await http_get(simulator.http_port or 0, "/stats")
-    assert (status, stats["confirmed"], stats["rejected"]) == (200, 9, 2)
-    assert (await http_get(simulator.http_port or 0, "/nope"))[0] == 404
+    # Health over the runtime's own app (uvicorn, as `python -m simulators.bpjs` serves it).
+    port = simulator.http_port
+    status, health = await http_get(port, "/healthz")
+    assert (status, health) == (200, {"status": "up", "service": "bpjs-simulator"})
+    status, ready = await http_get(port, "/readyz")
+    assert (status, ready["status"], ready["broker"], ready["database"]) == (200, "ready", True, True)
+    assert ready["consumers_failing"] == {}
+    status, stats = await http_get(port, "/stats")
+    consumer = f"{group(simulator)}:{contracts.ENROLLMENT_REQUESTED.topic}"
+    assert status == 200 and stats[consumer]["processed"] == len(bodies)
 
 
-async def test_a_redelivered_request_gets_the_identical_answer(
-    infra: Infra, simulator: BpjsSimulator, simulator_settings: Callable[..., SimulatorSettings]
+async def test_a_redelivered_request_yields_no_second_answer(
+    infra: Infra, simulator: SimulatorSettings, simulator_settings: Callable[..., SimulatorSettings]
 ) -> None:
-    prefix = simulator.settings.topic_prefix
+    """The same message again (a lost commit, a producer retry) is dropped by the inbox; the same
+    enrollment in a new message, or read by another consumer group of the same schema, finds its
+    answer (the same uuid5 event id) already in the outbox: one answer each, ever."""
+    prefix = simulator.topic_prefix
     request = enrollment_request(1, prefix.strip("."))
     rejected_request = enrollment_request(2, prefix.strip("."), serial=9999)
     confirmed_topic, rejected_topic = answer_topics(prefix)
     async with record_events(infra.kafka, confirmed_topic, rejected_topic) as recorder:
-        await publish_requests(infra, simulator.request_topic, [request, rejected_request])
+        sent = await publish_requests(infra, request_topic(simulator), [request, rejected_request])
         await recorder.wait_for(2)
-        await publish_requests(infra, simulator.request_topic, [request])  # the producer retried
-        await recorder.wait_for(3)
-        # Another reader of the whole log (as after a lost commit) answers everything again.
-        again = BpjsSimulator(simulator_settings(SIMULATOR_GROUP_ID="bpjs-simulator-replay"))
-        await again.start()
-        try:
-            events = await recorder.wait_for(6)
-            events = await recorder.settle(1.0)
-        finally:
-            await again.stop()
+        await publish_requests(infra, request_topic(simulator), [request], headers=[sent[0]])  # byte for byte
+        await publish_requests(infra, request_topic(simulator), [request, rejected_request])  # new event ids
+        # Another reader of the whole log (as after the group's offsets were lost) answers nothing new.
+        async with serving(simulator_settings(SIMULATOR_GROUP_ID="bpjs-simulator-replay")) as again:
+            replay_consumer = f"{group(again)}:{contracts.ENROLLMENT_REQUESTED.topic}"
+            for _ in range(300):  # until the second reader has been through all five requests
+                _, stats = await http_get(again.http_port, "/stats")
+                done = stats.get(replay_consumer, {})
+                if done.get("processed", 0) + done.get("duplicates", 0) >= 5:
+                    break
+                await asyncio.sleep(0.1)
+            assert done["processed"] + done["duplicates"] == 5, done
+            events = await recorder.settle(2.0)
 
-    assert len(events) == 6
-    answers = [e for e in events if e.payload["enrollment_id"] == request["enrollment_id"]]
-    assert len(answers) == 4 and all(e.topic == confirmed_topic for e in answers)
-    assert {e.headers["ce_id"] for e in answers} == {answer_id(request["enrollment_id"])}
-    assert len({e.body for e in answers}) == 1
-    assert len({e.headers["ce_time"] for e in answers}) == 1
-    rejections = [e for e in events if e.topic == rejected_topic]
-    assert len(rejections) == 2 and len({(e.headers["ce_id"], e.body) for e in rejections}) == 1
+    assert sorted((e.topic, e.payload["enrollment_id"]) for e in events) == sorted(
+        [(confirmed_topic, request["enrollment_id"]), (rejected_topic, rejected_request["enrollment_id"])]
+    )
+    assert {e.headers["ce_id"] for e in events} == {
+        answer_id(request["enrollment_id"]),
+        answer_id(rejected_request["enrollment_id"]),
+    }
+    _, stats = await http_get(simulator.http_port, "/stats")
+    assert stats[f"{group(simulator)}:{contracts.ENROLLMENT_REQUESTED.topic}"]["duplicates"] == 1
 
 
 async def test_a_request_that_breaks_the_contract_is_dead_lettered_and_the_next_is_answered(
-    infra: Infra, simulator: BpjsSimulator
+    infra: Infra, simulator_settings: Callable[..., SimulatorSettings]
 ) -> None:
-    prefix = simulator.settings.topic_prefix
-    dlq = topics.dead_letter_topic(simulator.request_topic)
+    settings = simulator_settings()
+    prefix = settings.topic_prefix
+    topic = request_topic(settings)
+    dlq = topics.dead_letter_topic(topic)
     valid = enrollment_request(3, prefix.strip("."))
     missing_fields = {"enrollment_id": "enr-broken", "worker_id": "wrk-broken", "nik": valid["nik"]}
     no_months = dict(enrollment_request(4, prefix.strip(".")), months=0)
     confirmed_topic, _ = answer_topics(prefix)
-    async with record_events(infra.kafka, dlq, confirmed_topic) as recorder:
+    async with serving(settings), record_events(infra.kafka, dlq, confirmed_topic) as recorder:
         # One partition (same key) so the order is the log's order.
         await publish_json(
             infra.kafka,
-            simulator.request_topic,
+            topic,
             [
                 ("wrk-x", b"\xff\xfe not json"),
                 ("wrk-x", missing_fields),
@@ -244,7 +309,9 @@ async def test_a_request_that_breaks_the_contract_is_dead_lettered_and_the_next_
         )
         events = await recorder.wait_for(4)
         events = await recorder.settle(1.0)
+    # Stopped (as on SIGTERM): what it answered and dead-lettered is committed.
 
+    consumer = f"{group(settings)}:{contracts.ENROLLMENT_REQUESTED.topic}"
     dead = sorted((e for e in events if e.topic == dlq), key=lambda e: int(e.headers["dlq_original_offset"]))
     assert [e.headers["dlq_reason"] for e in dead] == ["NOT_JSON", "CONTRACT_VIOLATION", "CONTRACT_VIOLATION"]
     assert dead[0].body == b"\xff\xfe not json"
@@ -252,57 +319,70 @@ async def test_a_request_that_breaks_the_contract_is_dead_lettered_and_the_next_
     assert "full_name: Field required" in dead[1].headers["dlq_error"]
     assert "months must be at least 1" in dead[2].headers["dlq_error"]
     assert valid["nik"] not in dead[1].headers["dlq_error"]
-    for event in dead:
-        assert event.key == "wrk-x"
-        assert event.headers["dlq_original_topic"] == simulator.request_topic
-        assert event.headers["dlq_original_partition"].isdigit()
-        assert event.headers["ce_correlationid"] == "corr-dlq"  # the original headers travel along
     offsets = [int(e.headers["dlq_original_offset"]) for e in dead]
     assert offsets == [offsets[0], offsets[0] + 1, offsets[0] + 2]
+    for event in dead:
+        assert event.key == "wrk-x"
+        assert event.headers["ce_correlationid"] == "corr-dlq"  # the original headers travel along
+        # The dead-letter headers every service writes (shared/consumer.py).
+        assert event.headers["dlq_original_topic"] == topic
+        assert event.headers["dlq_original_partition"].isdigit()
+        assert event.headers["dlq_consumer"] == consumer
+        assert event.headers["dlq_attempts"] == "1"
+        assert event.headers["dlq_original_identity"] and event.headers["dlq_original_event_id"]
+        assert datetime.fromisoformat(event.headers["dlq_failed_at"]).tzinfo is not None
+    assert len({e.headers["dlq_id"] for e in dead}) == 3
     answered = [e for e in events if e.topic == confirmed_topic]
     assert [e.payload["enrollment_id"] for e in answered] == [valid["enrollment_id"]]
-    assert simulator.stats.dead_lettered == 3
 
-    await simulator.stop()  # commits what it answered, then leaves the group
-    committed = await committed_offsets(infra, simulator.group_id)
-    assert committed == await end_offsets(infra, simulator.request_topic)
+    committed = await committed_offsets(infra, group(settings))
+    assert committed == await end_offsets(infra, topic)
+    # The letters left through the simulator's own outbox, in its schema.
+    conn = await asyncpg.connect(infra.database_urls["bpjs"])
+    try:
+        letters = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE topic = $1 AND published_at IS NOT NULL", dlq
+        )
+    finally:
+        await conn.close()
+    assert letters == 3
 
 
-async def test_stop_returns_quickly_and_commits_only_what_was_answered(
+async def held_batches(infra: Infra) -> int:
+    """Sessions of the role bpjs holding a transaction open: the simulator waiting out its delay."""
+    conn = await asyncpg.connect(infra.admin_database_url)
+    try:
+        found: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'bpjs'"
+            " AND datname = current_database() AND state = 'idle in transaction'"
+        )
+        return found
+    finally:
+        await conn.close()
+
+
+async def test_a_stop_during_the_delay_commits_nothing_and_the_next_run_answers(
     infra: Infra, simulator_settings: Callable[..., SimulatorSettings]
 ) -> None:
-    idle = BpjsSimulator(simulator_settings())
-    await idle.start()
-    started = time.monotonic()
-    await idle.stop()
-    assert time.monotonic() - started < 3.0
-    assert not idle.healthy
-
-    slow = BpjsSimulator(simulator_settings(SIMULATOR_DELAY_MS=20_000))
-    prefix = slow.settings.topic_prefix
+    slow = simulator_settings(SIMULATOR_DELAY_MS=25_000)
+    prefix = slow.topic_prefix
     request = enrollment_request(5, prefix.strip("."))
     confirmed_topic, _ = answer_topics(prefix)
     async with record_events(infra.kafka, confirmed_topic) as recorder:
-        await slow.start()
-        await publish_requests(infra, slow.request_topic, [request])
-        for _ in range(150):  # until the request is in hand, waiting out the simulated processing time
-            if slow.stats.received:
-                break
-            await asyncio.sleep(0.1)
-        assert slow.stats.received == 1
-        started = time.monotonic()
-        await slow.stop()
-        assert time.monotonic() - started < 3.0
-        assert await recorder.settle(0.5) == []  # stopped mid-delay: not answered, not committed
-        assert await committed_offsets(infra, slow.group_id) == {}
+        async with serving(slow):
+            await publish_requests(infra, request_topic(slow), [request])
+            for _ in range(300):  # until the request is in hand, waiting out the processing time
+                if await held_batches(infra):
+                    break
+                await asyncio.sleep(0.1)
+            assert await held_batches(infra) == 1
+        # Stopped mid-delay: not answered, not committed.
+        assert await recorder.settle(0.5) == []
+        assert await committed_offsets(infra, group(slow)) == {}
 
         # The next run of the same group answers it (the delay has not passed yet: shorten it).
-        fast = BpjsSimulator(simulator_settings(SIMULATOR_DELAY_MS=0))
-        await fast.start()
-        try:
+        async with serving(simulator_settings(SIMULATOR_DELAY_MS=0)):
             events = await recorder.wait_for(1)
-        finally:
-            await fast.stop()
     assert events[0].payload["enrollment_id"] == request["enrollment_id"]
     assert events[0].headers["ce_id"] == answer_id(request["enrollment_id"])
 
@@ -310,18 +390,13 @@ async def test_stop_returns_quickly_and_commits_only_what_was_answered(
 async def test_the_delay_holds_answers_back(
     infra: Infra, simulator_settings: Callable[..., SimulatorSettings]
 ) -> None:
-    sim = BpjsSimulator(simulator_settings(SIMULATOR_DELAY_MS=1500))
-    await ensure_topic(infra.kafka, sim.request_topic)
-    request = enrollment_request(6, sim.settings.topic_prefix.strip("."))
-    confirmed_topic, _ = answer_topics(sim.settings.topic_prefix)
-    await sim.start()
-    try:
-        async with record_events(infra.kafka, confirmed_topic) as recorder:
-            published = time.monotonic()
-            await publish_requests(infra, sim.request_topic, [request])
-            events = await recorder.wait_for(1)
-            elapsed = time.monotonic() - published
-    finally:
-        await sim.stop()
+    settings = simulator_settings(SIMULATOR_DELAY_MS=1500)
+    request = enrollment_request(6, settings.topic_prefix.strip("."))
+    confirmed_topic, _ = answer_topics(settings.topic_prefix)
+    async with serving(settings), record_events(infra.kafka, confirmed_topic) as recorder:
+        published = time.monotonic()
+        await publish_requests(infra, request_topic(settings), [request])
+        events = await recorder.wait_for(1)
+        elapsed = time.monotonic() - published
     assert elapsed >= 1.3
     assert events[0].payload["confirmed_at"] == "2026-04-20T09:00:01.500000Z"

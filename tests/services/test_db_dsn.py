@@ -26,7 +26,7 @@ import pytest
 from services.registry.app import MIGRATIONS
 from services.registry.settings import RegistrySettings
 from shared.db import connect, create_pool, migrate
-from testkit.infra import SERVICES, Infra
+from testkit.infra import SCHEMAS, Infra
 from tests.support import scratch_role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,7 +159,7 @@ async def test_init_sql_gives_the_roles_any_password_locally_and_in_the_image(
     env = dict(own_cluster)
     port = env["PGPORT"]
     # deploy/local/postgres.sh: the passwords from the environment.
-    passwords = {s: f"{HOSTILE} {s}" for s in SERVICES}
+    passwords = {s: f"{HOSTILE} {s}" for s in SCHEMAS}
     env.update({f"{s.upper()}_DB_PASSWORD": p for s, p in passwords.items()})
     up = await run(["bash", str(POSTGRES_SH), "up"], env, limit_s=300)
     assert up.returncode == 0, up.stderr[-2000:]
@@ -179,7 +179,7 @@ async def test_init_sql_gives_the_roles_any_password_locally_and_in_the_image(
     # 00-init.sh, as the postgres image runs it on a fresh volume: the passwords from secret files.
     # The roles are the cluster's, so the first database and its roles go first.
     psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", port, "-U", "postgres"]
-    drop = "DROP DATABASE muba; " + " ".join(f"DROP ROLE {s};" for s in SERVICES) + " CREATE DATABASE muba2;"
+    drop = "DROP DATABASE muba; " + " ".join(f"DROP ROLE {s};" for s in SCHEMAS) + " CREATE DATABASE muba2;"
     for statement in drop.split(";")[:-1]:
         done = await run([*psql, "-d", "postgres", "-c", statement])
         assert done.returncode == 0, done.stderr
@@ -192,7 +192,7 @@ async def test_init_sql_gives_the_roles_any_password_locally_and_in_the_image(
         MUBA_INIT_SQL=str(INIT_SQL),
     )
     files = {}
-    for service in SERVICES:
+    for service in SCHEMAS:
         files[service] = f"{HOSTILE} file {service}"
         secret = tmp_path / f"{service}_db_password"
         secret.write_text(files[service] + "\r\n", encoding="utf-8")
@@ -200,7 +200,7 @@ async def test_init_sql_gives_the_roles_any_password_locally_and_in_the_image(
         image_env[f"{service.upper()}_DB_PASSWORD"] = "ignored-when-a-file-is-given"
     done = await run(["bash", str(INIT_SH)], image_env)
     assert done.returncode == 0, done.stderr[-2000:]
-    for service in SERVICES:
+    for service in SCHEMAS:
         set_parts(
             monkeypatch,
             "REGISTRY",

@@ -1,29 +1,34 @@
-"""The simulated BPJS side's decisions: pure rules, no Kafka."""
+"""The simulated BPJS side's decisions (pure rules) and its handler, in memory: no Kafka, no
+database (the handler's outbox rows are read from its publisher; it has no store to touch)."""
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from aiokafka import ConsumerRecord
 
 from shared import contracts
-from shared.envelope import event_type, parse_envelope
+from shared.consumer import Incoming, MessageContext, PoisonMessage, Publisher
+from shared.envelope import event_type, new_envelope, parse_envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
-from simulators.bpjs.settings import SimulatorSettings
-from simulators.bpjs.simulator import (
+from shared.outbox import OutboxRow
+from simulators.bpjs.domain import (
     ALREADY_MEMBER,
     DATA_MISMATCH,
+    DEFAULT_RULES,
     NAMESPACE,
     NIK_NOT_FOUND,
     SOURCE,
     Rules,
     answer_id,
-    answer_message,
     coverage_end,
     decide,
     kpj_number,
     rejection_score,
 )
+from simulators.bpjs.handlers import BpjsHandlers
+from simulators.bpjs.settings import SimulatorSettings
 from testkit.samples import make_nik
 
 REQUESTED_AT = datetime(2026, 3, 20, 8, 30, tzinfo=UTC)
@@ -61,6 +66,44 @@ def request(
     return EnrollmentRequested.model_validate(fields)
 
 
+def delivered(body: bytes, correlation_id: str = "corr-abc", prefix: str = "") -> Incoming:
+    """A request as the consumer hands it over: sponsorship's CloudEvents headers, our topic."""
+    envelope = new_envelope(
+        event_type("enrollment-requested.v1"), "/muba/sponsorship", correlation_id, subject="wrk-x"
+    )
+    record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
+        topic=prefix + contracts.ENROLLMENT_REQUESTED.topic,
+        partition=0,
+        offset=7,
+        timestamp=int(REQUESTED_AT.timestamp() * 1000),
+        timestamp_type=0,
+        key=b"wrk-x",
+        value=body,
+        checksum=None,
+        serialized_key_size=5,
+        serialized_value_size=len(body),
+        headers=[(k, v.encode()) for k, v in envelope.headers().items()],
+    )
+    return Incoming.from_record(record)
+
+
+async def answered(
+    body: bytes | EnrollmentRequested,
+    rules: Rules = DEFAULT_RULES,
+    correlation_id: str = "corr-abc",
+    prefix: str = "",
+) -> OutboxRow:
+    """The one outbox row the handler records for a request (the database is never reached)."""
+    raw = body.model_dump_json().encode() if isinstance(body, EnrollmentRequested) else body
+    publisher = Publisher("bpjs-simulator", prefix)
+    ctx = MessageContext(
+        delivered(raw, correlation_id, prefix), contracts.ENROLLMENT_REQUESTED, cast(Any, None), publisher
+    )
+    await BpjsHandlers(rules).on_enrollment_requested(ctx)
+    assert len(publisher.rows) == 1 and len(publisher.envelopes) == 1
+    return publisher.rows[0]
+
+
 # --- KPJ number and event id ----------------------------------------------------------------------
 
 
@@ -78,20 +121,25 @@ def test_kpj_length_follows_the_setting() -> None:
     assert len(answer.kpj_number) == 9
 
 
-def test_same_request_same_answer_and_same_event_id() -> None:
+async def test_same_request_same_answer_and_same_event_id() -> None:
     first, again = decide(request("enr-7")), decide(request("enr-7"))
     assert first == again
-    assert answer_message(first, "corr-1") == answer_message(again, "corr-1")
+    one, other = await answered(request("enr-7")), await answered(request("enr-7"))
+    assert (one.event_id, one.topic, one.key, one.body) == (
+        other.event_id,
+        other.topic,
+        other.key,
+        other.body,
+    )
     assert answer_id("enr-7") == str(uuid.uuid5(NAMESPACE, "bpjs-answer:enr-7"))
     assert answer_id("enr-7") != answer_id("enr-8")
 
 
-def test_an_answer_depends_on_the_enrollment_id_not_on_when_it_is_made() -> None:
-    """Redelivered hours later (the simulator restarted): still the identical bytes."""
-    assert (
-        answer_message(decide(request("enr-9")), "c").body
-        == answer_message(decide(request("enr-9")), "c").body
-    )
+async def test_an_answer_depends_on_the_enrollment_id_not_on_when_it_is_made() -> None:
+    """Redelivered hours later (the simulator restarted): still the identical answer and id."""
+    first = await answered(request("enr-9"))
+    later = await answered(request("enr-9"), correlation_id="corr-later")
+    assert (first.event_id, first.body) == (later.event_id, later.body) == (answer_id("enr-9"), later.body)
     assert decide(request("enr-9")).confirmed_at == REQUESTED_AT  # type: ignore[union-attr]
     delayed = decide(request("enr-9"), Rules(processing_time=timedelta(milliseconds=1500)))
     assert isinstance(delayed, EnrollmentConfirmed)
@@ -225,31 +273,56 @@ def test_the_nik_rules_come_before_the_rejection_rate() -> None:
 # --- the message ----------------------------------------------------------------------------------
 
 
-def test_a_confirmation_message_carries_cloudevents_headers_and_the_models_json() -> None:
+async def test_a_confirmation_message_carries_cloudevents_headers_and_the_models_json() -> None:
     answer = decide(request("enr-3"))
-    message = answer_message(answer, "corr-abc")
-    assert message.topic == contracts.ENROLLMENT_CONFIRMED.topic
-    assert message.key == "wrk-enr-3"
-    envelope = parse_envelope(message.headers)
+    row = await answered(request("enr-3"), prefix="t1.")
+    assert row.topic == "t1." + contracts.ENROLLMENT_CONFIRMED.topic
+    assert row.key == b"wrk-enr-3"
+    envelope = parse_envelope(row.headers)
     assert envelope is not None
-    assert envelope.id == answer_id("enr-3")
-    assert envelope.type == event_type("enrollment-confirmed.v1")
+    assert row.event_id == envelope.id == answer_id("enr-3")
+    assert row.event_type == envelope.type == event_type("enrollment-confirmed.v1")
     assert envelope.source == SOURCE == "/bpjs-ketenagakerjaan/kc-musi-banyuasin"
     assert envelope.correlation_id == "corr-abc"
     assert envelope.subject == "wrk-enr-3"
-    assert envelope.time == REQUESTED_AT
-    assert message.headers["ce_specversion"] == "1.0"
-    assert EnrollmentConfirmed.model_validate_json(message.body) == answer
+    assert row.headers["ce_specversion"] == "1.0"
+    assert EnrollmentConfirmed.model_validate_json(row.body) == answer
 
 
-def test_a_rejection_message_goes_to_the_rejected_topic() -> None:
-    message = answer_message(decide(request("enr-4", serial=9999)), "corr-x")
-    assert message.topic == contracts.ENROLLMENT_REJECTED.topic
-    assert message.headers["ce_type"] == event_type("enrollment-rejected.v1")
-    assert message.headers["ce_id"] == answer_id("enr-4")
-    body = EnrollmentRejected.model_validate_json(message.body)
+async def test_a_rejection_message_goes_to_the_rejected_topic() -> None:
+    row = await answered(request("enr-4", serial=9999), correlation_id="corr-x")
+    assert row.topic == contracts.ENROLLMENT_REJECTED.topic
+    assert row.headers["ce_type"] == event_type("enrollment-rejected.v1")
+    assert row.headers["ce_id"] == answer_id("enr-4")
+    assert row.headers["ce_correlationid"] == "corr-x"
+    body = EnrollmentRejected.model_validate_json(row.body)
     assert body.reason_code == NIK_NOT_FOUND
-    assert make_nik("01", date(1990, 8, 12), "P", 9999).encode() not in message.body
+    assert make_nik("01", date(1990, 8, 12), "P", 9999).encode() not in row.body
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "detail"),
+    [
+        (b"\xff\xfe not json", "NOT_JSON", "not UTF-8 JSON"),
+        (b"[1, 2]", "NOT_A_JSON_OBJECT", ""),
+        (
+            b'{"enrollment_id": "enr-x", "worker_id": "wrk-x"}',
+            "CONTRACT_VIOLATION",
+            "full_name: Field required",
+        ),
+        (
+            request("enr-5").model_dump_json().replace('"months":12', '"months":0').encode(),
+            "CONTRACT_VIOLATION",
+            "months must be at least 1",
+        ),
+    ],
+)
+async def test_a_request_that_breaks_the_contract_is_poison(body: bytes, reason: str, detail: str) -> None:
+    """Raised to the consumer, which dead-letters the request (shared/consumer.py) and records nothing."""
+    with pytest.raises(PoisonMessage) as raised:
+        await answered(body)
+    assert raised.value.reason == reason
+    assert detail in raised.value.detail
 
 
 def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,25 +331,36 @@ def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> N
         "SIMULATOR_REJECT_PERCENT",
         "BPJS_SIMULATOR_HTTP_PORT",
         "TOPIC_PREFIX",
+        "KAFKA_USERNAME",
+        "BPJS_DATABASE_URL",
     ):
         monkeypatch.delenv(name, raising=False)
     defaults = SimulatorSettings()
+    # The process is `bpjs-simulator` in the catalogue; it connects as the principal `bpjs`, to its
+    # own schema through the role `bpjs`.
+    assert defaults.kafka("bpjs-simulator").username == "bpjs"
+    assert defaults.database_url == "postgresql://bpjs:bpjs@127.0.0.1:5432/muba"
     assert (defaults.http_port, defaults.delay_ms, defaults.reject_percent, defaults.kpj_digits) == (
         8004,
         0,
         0,
         11,
     )
-    assert Rules.from_settings(defaults) == Rules()
+    assert defaults.rules() == Rules()
     monkeypatch.setenv("SIMULATOR_DELAY_MS", "250")
     monkeypatch.setenv("SIMULATOR_REJECT_PERCENT", "12.5")
     monkeypatch.setenv("SIMULATOR_NIK_NOT_FOUND_SERIAL", "0000")
     monkeypatch.setenv("TOPIC_PREFIX", "t1.")
     configured = SimulatorSettings()
-    rules = Rules.from_settings(configured)
+    rules = configured.rules()
     assert rules.processing_time == timedelta(milliseconds=250)
     assert (rules.reject_percent, rules.nik_not_found_serial) == (12.5, "0000")
     assert configured.topic(contracts.ENROLLMENT_REQUESTED.topic) == "t1.bpjs.enrollment-requested.v1"
     monkeypatch.setenv("SIMULATOR_REJECT_PERCENT", "101")
     with pytest.raises(ValueError, match="less than or equal to 100"):
+        SimulatorSettings()
+    monkeypatch.setenv("SIMULATOR_REJECT_PERCENT", "0")
+    # The batch's transaction waits out the delay: kept below the roles' 60 s idle-in-transaction bound.
+    monkeypatch.setenv("SIMULATOR_DELAY_MS", "60000")
+    with pytest.raises(ValueError, match="less than or equal to 30000"):
         SimulatorSettings()

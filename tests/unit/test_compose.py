@@ -33,6 +33,7 @@ from jsonschema import Draft7Validator  # type: ignore[import-untyped,unused-ign
 from services.notifications.settings import NotificationsSettings
 from services.registry.settings import RegistrySettings
 from services.sponsorship.settings import SponsorshipSettings
+from simulators.bpjs.settings import SimulatorSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -64,11 +65,20 @@ TOPICS_SERVICE = "kafka-provision"
 CLI_SERVICE = "muba"
 # The Kafka nodes of compose.ha.yaml, by node id.
 HA_KAFKA_NODES: dict[int, str] = {1: "kafka", 2: "kafka-2", 3: "kafka-3"}
-# The settings class of each service that owns a schema.
+# The containers that own a PostgreSQL schema and login role, with that role (its name is also
+# the prefix of the container's database settings, <ROLE>_DB_*): the services and the simulator.
+ROLES: dict[str, str] = {
+    "registry": "registry",
+    "sponsorship": "sponsorship",
+    "notifications": "notifications",
+    "bpjs-simulator": "bpjs",
+}
+# The settings class of each container that owns a schema.
 SERVICE_SETTINGS: dict[str, type[Any]] = {
     "registry": RegistrySettings,
     "sponsorship": SponsorshipSettings,
     "notifications": NotificationsSettings,
+    "bpjs-simulator": SimulatorSettings,
 }
 # Read by every process (shared/settings.py); each service also reads <NAME>_DB_* and
 # <NAME>_HTTP_PORT.
@@ -682,7 +692,7 @@ def test_init_script_passes_exactly_the_variables_init_sql_uses() -> None:
 def test_password_defaults_agree_with_the_local_setup(services: dict[str, dict[str, Any]]) -> None:
     local = shell_defaults(POSTGRES_SH)
     in_image = shell_defaults(INIT_SH)
-    for service in SERVICES:
+    for service in ROLES.values():
         variable, default = local[f"{service}_password"]
         assert default == service, f"deploy/local/postgres.sh: {service}'s default password is {default!r}"
         assert in_image[f"{service}_password"] == (variable, default), f"00-init.sh, {service}"
@@ -697,14 +707,14 @@ def test_each_role_is_created_with_the_password_its_service_logs_in_with(
 ) -> None:
     """The postgres container creates each role from one secret file; the service reads the same file."""
     postgres_env = environment(services["postgres"])
-    for service in SERVICES:
-        variable = f"{service.upper()}_DB_PASSWORD"
+    for container, role in ROLES.items():
+        variable = f"{role.upper()}_DB_PASSWORD"
         assert variable not in postgres_env, f"postgres: {variable} must come from a secret"
         created_with = secret_file_of(compose, "postgres", postgres_env[f"{variable}_FILE"])
-        env = environment(services[service])
-        assert variable not in env, f"{service}: {variable} must come from a secret"
-        logs_in_with = secret_file_of(compose, service, env[f"{variable}_FILE"])
-        assert created_with == logs_in_with == DEPLOY / "secrets" / "postgres" / service, service
+        env = environment(services[container])
+        assert variable not in env, f"{container}: {variable} must come from a secret"
+        logs_in_with = secret_file_of(compose, container, env[f"{variable}_FILE"])
+        assert created_with == logs_in_with == DEPLOY / "secrets" / "postgres" / role, container
 
 
 # --- (b) the application containers ---------------------------------------------------------------
@@ -722,35 +732,37 @@ def test_every_service_connects_as_its_own_role_to_muba(
     assert postgres_env["POSTGRES_DB"] == dbname
     postgres_port = {container for _, container in published_ports(services["postgres"])}
     for service, settings_class in SERVICE_SETTINGS.items():
+        role = ROLES[service]
         env = {k: interpolate(v) for k, v in environment(services[service]).items()}
         urls = {k for k in env if k.endswith("_DATABASE_URL")}
         assert not urls, f"{service}: a URL would carry the password; compose gives the parts ({urls})"
-        others = {k for k in env if re.match(r"[A-Z]+_DB_", k) and not k.startswith(f"{service.upper()}_DB_")}
+        others = {k for k in env if re.match(r"[A-Z]+_DB_", k) and not k.startswith(f"{role.upper()}_DB_")}
         assert not others, f"{service} sees another service's database settings: {others}"
         password = tmp_path / f"{service}-password"
         password.write_text("p@ss/w#rd?%: é\n")
-        env[f"{service.upper()}_DB_PASSWORD_FILE"] = str(password)
+        env[f"{role.upper()}_DB_PASSWORD_FILE"] = str(password)
         for key in list(os.environ):
-            if key.startswith(f"{service.upper()}_D"):
+            if key.startswith(f"{role.upper()}_D"):
                 monkeypatch.delenv(key)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         url = urlsplit(settings_class().database_url)
         assert url.scheme in {"postgresql", "postgres"}
-        assert (unquote(url.username or ""), unquote(url.password or "")) == (service, "p@ss/w#rd?%: é")
+        assert (unquote(url.username or ""), unquote(url.password or "")) == (role, "p@ss/w#rd?%: é")
         assert url.hostname == "postgres" and url.port in postgres_port
         assert url.path == f"/{dbname}"
-    assert not any(re.search(r"_DATABASE_URL|_DB_", k) for k in environment(services["bpjs-simulator"]))
 
 
 def test_every_variable_the_services_read_is_set(services: dict[str, dict[str, Any]]) -> None:
     for name in APP_MODULES:
         env = environment(services[name])
         required = set(COMMON_ENV)
-        if name in SERVICES:
+        if name in ROLES:
             required |= {
-                f"{name.upper()}_DB_{part}" for part in ("HOST", "PORT", "NAME", "USER", "PASSWORD_FILE")
+                f"{ROLES[name].upper()}_DB_{part}"
+                for part in ("HOST", "PORT", "NAME", "USER", "PASSWORD_FILE")
             }
+        if name in SERVICES:
             required.add(f"{name.upper()}_HTTP_PORT")
         missing = required - set(env)
         assert not missing, f"{name} lacks {sorted(missing)}"
@@ -904,7 +916,6 @@ def readers() -> dict[str, set[str]]:
     """Every setting any process reads -> the compose containers of the processes that read it
     (empty: no container of compose.yaml runs that process)."""
     from shared.settings import ServiceSettings
-    from simulators.bpjs.settings import SimulatorSettings
     from simulators.gateway.settings import GatewaySimulatorSettings
 
     found: dict[str, set[str]] = {}
@@ -921,13 +932,12 @@ def readers() -> dict[str, set[str]]:
     for service, cls in SERVICE_SETTINGS.items():
         read_by(pydantic_settings(cls, ServiceSettings), service)
         prefix = cls.database_env_prefix
-        assert prefix == service.upper()
+        assert prefix == ROLES[service].upper()
         read_by([f"{prefix}_DATABASE_URL"], service)
         read_by(
             [f"{prefix}_DB_{p}" for p in ("HOST", "PORT", "NAME", "USER", "PASSWORD", "PASSWORD_FILE")],
             service,
         )
-    read_by(pydantic_settings(SimulatorSettings, ServiceSettings), "bpjs-simulator")
     read_by(pydantic_settings(GatewaySimulatorSettings, ServiceSettings))
     read_by(cli_settings(), CLI_SERVICE)
     found.pop("", None)
@@ -1004,7 +1014,6 @@ def test_env_example_values_are_the_defaults_of_compose_and_of_the_code(
 ) -> None:
     from muba.config import Config
     from shared.settings import ServiceSettings
-    from simulators.bpjs.settings import SimulatorSettings
 
     assigned, _, _, _ = env_example()
     compose_defaults: dict[str, set[str]] = {}
@@ -1027,7 +1036,6 @@ def test_env_example_values_are_the_defaults_of_compose_and_of_the_code(
     classes: dict[str, list[type[Any]]] = {name: [ServiceSettings] for name in APP_MODULES}
     for service, cls in SERVICE_SETTINGS.items():
         classes[service] = [cls]
-    classes["bpjs-simulator"] = [SimulatorSettings]
     checked = 0
     for container, service in compose["services"].items():
         for setting, value in raw_environment(service).items():

@@ -1,0 +1,133 @@
+"""The BPJS Ketenagakerjaan side's rules, simulated (pure: no I/O).
+
+Everything in an answer follows from the request and the rules: the answer's CloudEvents id is
+uuid5(NAMESPACE, "bpjs-answer:" + enrollment_id), the KPJ number is a hash of the enrollment id and
+the answer's time is the request's `requested_at` plus the simulated processing time.
+
+The rules (`decide`), in order; the serials and the percentage are settings:
+1. NIK not 16 digits, or its serial (last 4 digits) is 9999 -> rejected NIK_NOT_FOUND.
+2. NIK serial 9998 -> rejected ALREADY_MEMBER.
+3. SIMULATOR_REJECT_PERCENT of the remaining requests, chosen by a hash of the enrollment id
+   (so the same ones every time) -> rejected with SIMULATOR_REJECT_REASON_CODE (DATA_MISMATCH).
+4. Otherwise confirmed: a KPJ number of SIMULATOR_KPJ_DIGITS digits (11), coverage from the
+   requested coverage_start for `months` calendar months: it ends the day before the same day
+   `months` later, or on the last day of that month when it has no such day (31 Jan + 1 month ->
+   28/29 Feb).
+"""
+
+import calendar
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+
+from shared import contracts
+from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
+
+# The CloudEvents source of the answers: the BPJS office's (shared/contracts.py).
+SOURCE: Final = contracts.SOURCES["bpjs-simulator"]
+# The namespace of the answers' event ids; changing it would make every answer look new downstream.
+NAMESPACE: Final = uuid.uuid5(
+    uuid.NAMESPACE_URL, "https://www.bpjsketenagakerjaan.go.id/simulator/kc-musi-banyuasin"
+)
+
+NIK_NOT_FOUND: Final = "NIK_NOT_FOUND"
+ALREADY_MEMBER: Final = "ALREADY_MEMBER"
+DATA_MISMATCH: Final = "DATA_MISMATCH"
+REASON_MESSAGES: Final[Mapping[str, str]] = {
+    NIK_NOT_FOUND: "NIK tidak ditemukan di Dukcapil",
+    ALREADY_MEMBER: "Pekerja sudah terdaftar sebagai peserta BPJS Ketenagakerjaan",
+    DATA_MISMATCH: "Data pekerja tidak sesuai dengan data kependudukan (Dukcapil)",
+}
+DEFAULT_REASON_MESSAGE: Final = "Pendaftaran ditolak oleh BPJS Ketenagakerjaan"
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    nik_not_found_serial: str = "9999"
+    already_member_serial: str = "9998"
+    reject_percent: float = 0.0
+    reject_reason_code: str = DATA_MISMATCH
+    kpj_digits: int = 11
+    processing_time: timedelta = timedelta(0)
+
+
+Answer = EnrollmentConfirmed | EnrollmentRejected
+
+
+def _digest(label: str, enrollment_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{label}:{enrollment_id}".encode()).digest()[:16], "big")
+
+
+def kpj_number(enrollment_id: str, digits: int = 11) -> str:
+    """The member number BPJS gives this enrollment: `digits` digits, never a leading zero."""
+    if not 2 <= digits <= 30:
+        raise ValueError(f"a KPJ number of {digits} digits is not supported")
+    lowest = 10 ** (digits - 1)
+    return str(lowest + _digest("kpj", enrollment_id) % (9 * lowest))
+
+
+def answer_id(enrollment_id: str) -> str:
+    """The CloudEvents id of the answer to an enrollment: the same on every redelivery."""
+    return str(uuid.uuid5(NAMESPACE, "bpjs-answer:" + enrollment_id))
+
+
+def rejection_score(enrollment_id: str) -> float:
+    """A fixed point in [0, 100) per enrollment: rejected when below SIMULATOR_REJECT_PERCENT."""
+    return (_digest("reject", enrollment_id) % 10_000) / 100
+
+
+def coverage_end(start: date, months: int) -> date:
+    """The last covered day of `months` calendar months from `start` (inclusive)."""
+    if months < 1:
+        raise ValueError(f"months must be at least 1, got {months}")
+    index = start.year * 12 + start.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    last_day = calendar.monthrange(year, month)[1]
+    if start.day > last_day:  # no such day in the last month: cover it to its end
+        return date(year, month, last_day)
+    return date(year, month, start.day) - timedelta(days=1)
+
+
+def answered_at(request: EnrollmentRequested, rules: Rules) -> datetime:
+    requested = request.requested_at
+    if requested.tzinfo is None:  # the contract's times are UTC
+        requested = requested.replace(tzinfo=UTC)
+    return requested.astimezone(UTC) + rules.processing_time
+
+
+def _rejected(request: EnrollmentRequested, code: str, at: datetime) -> EnrollmentRejected:
+    return EnrollmentRejected(
+        enrollment_id=request.enrollment_id,
+        worker_id=request.worker_id,
+        reason_code=code,
+        reason_message=REASON_MESSAGES.get(code, DEFAULT_REASON_MESSAGE),
+        rejected_at=at,
+    )
+
+
+DEFAULT_RULES: Final = Rules()
+
+
+def decide(request: EnrollmentRequested, rules: Rules = DEFAULT_RULES) -> Answer:
+    """BPJS's answer to one enrollment request. Raises ValueError when the request is unusable."""
+    end = coverage_end(request.coverage_start, request.months)
+    at = answered_at(request, rules)
+    nik = request.nik.strip()
+    if len(nik) != 16 or not nik.isascii() or not nik.isdigit() or nik[-4:] == rules.nik_not_found_serial:
+        return _rejected(request, NIK_NOT_FOUND, at)
+    if nik[-4:] == rules.already_member_serial:
+        return _rejected(request, ALREADY_MEMBER, at)
+    if rejection_score(request.enrollment_id) < rules.reject_percent:
+        return _rejected(request, rules.reject_reason_code, at)
+    return EnrollmentConfirmed(
+        enrollment_id=request.enrollment_id,
+        worker_id=request.worker_id,
+        kpj_number=kpj_number(request.enrollment_id, rules.kpj_digits),
+        coverage_start=request.coverage_start,
+        coverage_end=end,
+        confirmed_at=at,
+    )

@@ -1,0 +1,32 @@
+"""The wire names partners and subscribers depend on, written out literally on purpose: every other
+test derives them from shared/contracts.py, so a change to the registry that renames a topic or
+an event type (and so breaks every client generated from the published AsyncAPI) fails here."""
+
+from shared import contracts, topics
+
+PUBLISHED = {
+    # topic: CloudEvents type
+    "registry.registration-submitted.v1": "id.go.mubakab.disnaker.registration-submitted.v1",
+    "sponsorship.commitment-submitted.v1": "id.go.mubakab.disnaker.commitment-submitted.v1",
+    "registry.worker-registered.v1": "id.go.mubakab.disnaker.worker-registered.v1",
+    "registry.registration-rejected.v1": "id.go.mubakab.disnaker.registration-rejected.v1",
+    "sponsorship.commitment-accepted.v1": "id.go.mubakab.disnaker.commitment-accepted.v1",
+    "sponsorship.commitment-rejected.v1": "id.go.mubakab.disnaker.commitment-rejected.v1",
+    "sponsorship.sponsor-matched.v1": "id.go.mubakab.disnaker.sponsor-matched.v1",
+    "sponsorship.worker-waitlisted.v1": "id.go.mubakab.disnaker.worker-waitlisted.v1",
+    "bpjs.enrollment-requested.v1": "id.go.mubakab.disnaker.enrollment-requested.v1",
+    "bpjs.enrollment-confirmed.v1": "id.go.mubakab.disnaker.enrollment-confirmed.v1",
+    "bpjs.enrollment-rejected.v1": "id.go.mubakab.disnaker.enrollment-rejected.v1",
+    "sponsorship.enrollment-completed.v1": "id.go.mubakab.disnaker.enrollment-completed.v1",
+    "sponsorship.enrollment-failed.v1": "id.go.mubakab.disnaker.enrollment-failed.v1",
+    "notifications.notification-sent.v1": "id.go.mubakab.disnaker.notification-sent.v1",
+}
+
+
+def test_the_wire_names_are_the_published_ones() -> None:
+    assert {c.topic: c.event_type for c in contracts.CONTRACTS} == PUBLISHED
+
+
+def test_a_partners_intake_and_the_dead_letter_topics_keep_their_names() -> None:
+    assert topics.intake_topic("desa-online") == "registry.registration-submitted.v1.desa-online"
+    assert topics.dead_letter_topic("registry.worker-registered.v1") == "registry.worker-registered.v1.dlq"
