@@ -491,9 +491,16 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
     )
 
 
+def budget_idr(
+    tariffs: TariffTable, package: Package, slots: int, months: int, start: date, apply_discount: bool
+) -> int:
+    """What a company commits: every slot at the income floor, sector "other", for `months` months
+    from start's month."""
+    return slots * tariffs.coverage_cost(package, None, start, months, "other", apply_discount)
+
+
 def commitment_budget(c: Commitment, tariffs: TariffTable, start: date, apply_discount: bool) -> int:
-    """What the company commits: every slot at the income floor, sector "other", for `months` months."""
-    return c.slots * tariffs.coverage_cost(c.package, None, start, c.months, "other", apply_discount)
+    return budget_idr(tariffs, c.package, c.slots, c.months, start, apply_discount)
 
 
 # ---------------------------------------------------------------------------
