@@ -128,6 +128,12 @@ class Api:
         body = self.get("sponsorship", self.config.sponsorship_url, "/api/commitments")
         return _list_of_objects(body, "sponsorship /api/commitments")
 
+    def commitment_quote(self, package: str, months: int, slots: int) -> dict[str, Any]:
+        """The budget sponsorship would give such a commitment today (its tariffs, its discount setting)."""
+        params = {"package": package, "months": str(months), "slots": str(slots)}
+        body = self.get("sponsorship", self.config.sponsorship_url, "/api/commitment-quote", params)
+        return _object(body, "sponsorship /api/commitment-quote")
+
     def sponsorship_report(self) -> dict[str, Any]:
         return _object(
             self.get("sponsorship", self.config.sponsorship_url, "/api/report"), "sponsorship /api/report"

@@ -13,7 +13,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -41,13 +40,13 @@ from muba.workers_file import (
     iter_rejections,
     read_worker_file,
 )
-from services.registry.domain import normalise_nik
-from services.sponsorship.domain import TariffTable, commitment_budget, validate_commitment
 from shared import contracts, topics
+from shared.events.sponsorship import CommitmentSubmitted
 from shared.format import today_in_jakarta
 from shared.kafka_security import KafkaConfigError, KafkaConnection
-from shared.kecamatan import WHOLE_REGENCY
+from shared.kecamatan import WHOLE_REGENCY, resolve_kecamatan
 from shared.logging import mask_nik
+from shared.validation import KECAMATAN_UNKNOWN, MAX_NIK_LENGTH, Reason, contract_reasons, normalise_nik
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -234,7 +233,7 @@ def import_workers(
     for warning in worker_file.warnings:
         err.print(Text.assemble(("Warning: ", "bold yellow"), warning))
     today = today_in_jakarta()
-    checked = check_rows(source, worker_file.rows, today=today, min_age=cfg.min_age, max_age=cfg.max_age)
+    checked = check_rows(source, worker_file.rows)
     valid = [row for row in checked if row.valid]
     invalid = [row for row in checked if row.reasons and row.repeat_of is None]
     repeats = [row for row in checked if row.repeat_of is not None]
@@ -378,45 +377,43 @@ def commitments_add(
         "email": email.strip() if email else None,
         "webhook_url": webhook_url.strip() if webhook_url else None,
     }
-    result = validate_commitment(raw)
-    if isinstance(result, list):
+    problems = commitment_problems(raw)
+    if problems:
         table = Table(
             title="Komitmen ditolak (commitment refused)", title_justify="left", title_style="bold red"
         )
         table.add_column("Kolom (field)", no_wrap=True)
         table.add_column("Kode (code)", no_wrap=True)
         table.add_column("Keterangan (message)")
-        for reason in result:
+        for reason in problems:
             table.add_row(reason.field, reason.code, reason.message)
         out.print(table)
-        raise DataError(f"the commitment was not submitted: {len(result)} problem(s), see above")
+        raise DataError(f"the commitment was not submitted: {len(problems)} problem(s), see above")
     topic = cfg.topic(contracts.COMMITMENT_SUBMITTED.topic)
     operator = cfg.kafka()
     run_kafka(
         operator,
-        kafka.publish(operator, topic, contracts.COMMITMENT_SUBMITTED, [(result.commitment_id, raw)]),
+        kafka.publish(operator, topic, contracts.COMMITMENT_SUBMITTED, [(raw["commitment_id"], raw)]),
     )
-    estimate = commitment_budget(result, TariffTable(), date.today(), apply_discount=False)
+    whole_regency = WHOLE_REGENCY in raw["kecamatan"]
     where = (
         "Seluruh Kabupaten Musi Banyuasin"
-        if result.whole_regency
+        if whole_regency
         else ", ".join(sorted(k for k in raw["kecamatan"] if k != WHOLE_REGENCY))
     )
     details = key_value_table()
-    details.add_row("Komitmen", result.commitment_id)
-    details.add_row("Perusahaan", f"{result.company_name} ({result.company_id})")
+    details.add_row("Komitmen", raw["commitment_id"])
+    details.add_row("Perusahaan", f"{raw['company_name']} ({raw['company_id']})")
     details.add_row("Kecamatan", where)
-    details.add_row(
-        "Slot × bulan", f"{number(result.slots)} pekerja × {result.months} bulan, paket {result.package}"
-    )
-    details.add_row("Perkiraan anggaran", f"{rupiah(estimate)} (tanpa diskon, pada penghasilan minimum)")
+    details.add_row("Slot × bulan", f"{number(slots)} pekerja × {months} bulan, paket {raw['package']}")
+    details.add_row("Anggaran", budget_text(cfg, raw["package"], months, slots))
     out.print(Text(f"Komitmen dikirim ke {topic} (submitted).", style="bold green"))
     out.print(details)
     if wait:
         deadline = time.monotonic() + 30
         with Api(cfg) as api:
             while True:
-                found = [c for c in api.commitments() if c.get("commitment_id") == result.commitment_id]
+                found = [c for c in api.commitments() if c.get("commitment_id") == raw["commitment_id"]]
                 if found:
                     c = found[0]
                     out.print(
@@ -433,6 +430,36 @@ def commitments_add(
                         hint="it may have been rejected: `muba dlq list` and the sponsorship log say why",
                     )
                 time.sleep(0.5)
+
+
+def commitment_problems(raw: dict[str, Any]) -> list[Reason]:
+    """What the partner contract (CommitmentSubmitted) refuses, and kecamatan Musi Banyuasin does
+    not have; sponsorship checks the rest when the commitment arrives."""
+    problems = contract_reasons(CommitmentSubmitted, raw)
+    for i, entry in enumerate(raw["kecamatan"]):
+        if entry != WHOLE_REGENCY and resolve_kecamatan(entry) is None:
+            problems.append(
+                Reason(
+                    f"kecamatan[{i}]",
+                    KECAMATAN_UNKNOWN,
+                    f'Kecamatan "{entry[:100]}" tidak dikenal di Kabupaten Musi Banyuasin.',
+                )
+            )
+    return problems
+
+
+def budget_text(cfg: Config, package: str, months: int, slots: int) -> str:
+    """The budget as sponsorship computes it (its tariffs and discount setting, today), or why not."""
+    try:
+        with Api(cfg) as api:
+            quote = api.commitment_quote(package, months, slots)
+    except CliError as exc:
+        return f"? (sponsorship tidak menjawab: {exc.message}; lihat `muba commitments list`)"
+    discount = "dengan diskon" if quote.get("discount_applied") else "tanpa diskon"
+    return (
+        f"{rupiah(int(quote.get('budget_idr') or 0))} "
+        f"({rupiah(int(quote.get('per_worker_idr') or 0))} per pekerja, {discount}, pada penghasilan minimum)"
+    )
 
 
 def commitments_table(commitments: list[dict[str, Any]]) -> Table:
@@ -533,7 +560,7 @@ PACKAGE_TEXT = {"JKK_JKM": "JKK + JKM", "JKK_JKM_JHT": "JKK + JKM + JHT"}
 
 
 def valid_nik(typed: str) -> str:
-    nik = normalise_nik(typed) if len(typed) <= 64 else typed
+    nik = normalise_nik(typed) if len(typed) <= MAX_NIK_LENGTH else typed
     if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
         raise DataError(
             "a NIK has 16 digits, as on the KTP (spaces, dots and dashes between digits are ignored)",

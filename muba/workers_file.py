@@ -19,20 +19,23 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Final
 
-from services.registry.domain import (
-    DUPLICATE_NIK,
-    Reason,
-    normalise_nik,
-    validate_registration,
-)
-from shared import topics
+from shared import validation
 from shared.events.registry import RegistrationSubmitted
+from shared.kecamatan import resolve_kecamatan
+from shared.validation import (
+    DUPLICATE_NIK,
+    KECAMATAN_UNKNOWN,
+    MAX_NIK_LENGTH,
+    Reason,
+    contract_reasons,
+    normalise_nik,
+)
 
 DERIVED: Final = ("submission_id", "source")
 # The file's columns are the partner contract's fields, but for the two the CLI derives.
 COLUMNS: Final = tuple(name for name in RegistrationSubmitted.model_fields if name not in DERIVED)
 
-# Local-only reason codes (the registry's own codes come from services/registry/domain.py).
+# Local-only reason codes (the registry's own codes are shared/validation.py's).
 ROW_SHAPE: Final = "ROW_SHAPE"
 
 MAX_SOURCE_LENGTH: Final = (
@@ -246,7 +249,7 @@ def check_source(source: str) -> str | None:
         return "the partner id must not be empty"
     if len(source) > MAX_SOURCE_LENGTH:
         return f"the partner id is at most {MAX_SOURCE_LENGTH} characters"
-    if not topics.PARTNER_NAME.fullmatch(source):
+    if not validation.PARTNER_NAME.fullmatch(source):
         return (
             "the partner id may hold lower-case letters, digits and '-', starting with a letter or"
             " digit (e.g. desa-online): it names the partner's intake topic and Kafka principal"
@@ -320,11 +323,13 @@ class CheckedRow:
         return self.repeat_of is None and not any(r.code == ROW_SHAPE for r in self.reasons)
 
 
-def check_rows(
-    source: str, rows: Iterable[Row], *, today: date, min_age: int = 15, max_age: int = 60
-) -> list[CheckedRow]:
-    """Validate every row as the registry will (validate_registration), plus what only the file
-    shows: identical rows repeated, and one NIK on two different rows (the first one counts)."""
+def check_rows(source: str, rows: Iterable[Row]) -> list[CheckedRow]:
+    """Check every row against the partner contract (RegistrationSubmitted: its limits and formats,
+    with the registry's reason codes) and the kecamatan list, plus what only the file shows:
+    identical rows repeated, and one NIK on two different rows (the first valid one counts).
+
+    The registry's other rules (the NIK against the birth date and sex, the age, the letters of a
+    name) need the registry: it answers them on registry.registration-rejected.v1 (`muba report`)."""
     checked: list[CheckedRow] = []
     first_line_of_id: dict[str, int] = {}
     first_line_of_nik: dict[str, int] = {}
@@ -335,9 +340,17 @@ def check_rows(
             checked.append(CheckedRow(row.line, sid, body, (), repeat_of=first_line_of_id[sid]))
             continue
         first_line_of_id[sid] = row.line
-        result = validate_registration(body, today=today, min_age=min_age, max_age=max_age)
-        reasons = list(row.problems) + (result if isinstance(result, list) else [])
-        nik = normalise_nik(row.values["nik"]) if len(row.values["nik"]) <= 64 else ""
+        reasons = list(row.problems) + contract_reasons(RegistrationSubmitted, body)
+        if not any(r.field == "kecamatan" for r in reasons) and resolve_kecamatan(body["kecamatan"]) is None:
+            reasons.append(
+                Reason(
+                    "kecamatan",
+                    KECAMATAN_UNKNOWN,
+                    "Kecamatan tidak dikenal; isi nama atau kode kecamatan tempat bekerja di Kabupaten "
+                    "Musi Banyuasin, misalnya Sekayu atau 01.",
+                )
+            )
+        nik = normalise_nik(row.values["nik"]) if len(row.values["nik"]) <= MAX_NIK_LENGTH else ""
         if _NIK_DIGITS.fullmatch(nik) and nik in first_line_of_nik:
             reasons.append(
                 Reason(
@@ -347,8 +360,8 @@ def check_rows(
                     "satu NIK hanya didaftarkan sekali.",
                 )
             )
-        elif not reasons and not isinstance(result, list):
-            first_line_of_nik[result.nik] = row.line  # only a valid row claims its NIK
+        elif not reasons:
+            first_line_of_nik[nik] = row.line  # only a valid row claims its NIK
         checked.append(CheckedRow(row.line, sid, body, tuple(reasons)))
     return checked
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from shared import contracts
+from shared.validation import PARTNER_NAME
 
 # The topics' names come from the contract registry (shared/contracts.py). Each partner system
 # writes registrations to an intake topic of its own, `registry.registration-submitted.v1.<partner>`
@@ -25,8 +26,7 @@ def dead_letter_topic(topic: str) -> str:
     return topic + DEAD_LETTER_SUFFIX
 
 
-# A partner's name: its intake topic's last part and its principal `partner-<name>`.
-PARTNER_NAME: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+# A partner's name (shared.validation): its intake topic's last part and its principal `partner-<name>`.
 PARTNER_PRINCIPAL_PREFIX: Final = "partner-"
 
 

@@ -6,12 +6,12 @@ tokens; auditors see names masked."""
 from typing import Any
 
 from services.registry import repository
-from services.registry.domain import normalise_nik
 from shared.db import Conn
 from shared.http_access import OFFICE_AND_AUDITOR, OFFICE_ONLY, ApiParams
 from shared.kecamatan import kecamatan_name
 from shared.logging import mask_name, mask_nik, mask_phone
 from shared.runtime import BadRequest, NotFound, ServiceRuntime
+from shared.validation import normalise_nik
 
 
 async def worker_by_nik(conn: Conn, params: ApiParams) -> dict[str, Any]:

@@ -14,29 +14,37 @@ from datetime import date
 from typing import Final, Literal
 
 from shared.kecamatan import KECAMATAN, resolve_kecamatan
-
-# Reason codes.
-MISSING_FIELD: Final = "MISSING_FIELD"
-INVALID_TYPE: Final = "INVALID_TYPE"
-NIK_FORMAT: Final = "NIK_FORMAT"
-NIK_PROVINCE: Final = "NIK_PROVINCE"
-NIK_BIRTH_DATE_MISMATCH: Final = "NIK_BIRTH_DATE_MISMATCH"
-NIK_SEX_MISMATCH: Final = "NIK_SEX_MISMATCH"
-NIK_SERIAL: Final = "NIK_SERIAL"
-BIRTH_DATE_FORMAT: Final = "BIRTH_DATE_FORMAT"
-AGE_BELOW_MINIMUM: Final = "AGE_BELOW_MINIMUM"
-AGE_ABOVE_MAXIMUM: Final = "AGE_ABOVE_MAXIMUM"
-SEX_INVALID: Final = "SEX_INVALID"
-KECAMATAN_UNKNOWN: Final = "KECAMATAN_UNKNOWN"
-PHONE_INVALID: Final = "PHONE_INVALID"
-NAME_INVALID: Final = "NAME_INVALID"
-NAME_TOO_LONG: Final = "NAME_TOO_LONG"
-OCCUPATION_INVALID: Final = "OCCUPATION_INVALID"
-INCOME_INVALID: Final = "INCOME_INVALID"
-DESA_INVALID: Final = "DESA_INVALID"
-DUPLICATE_NIK: Final = "DUPLICATE_NIK"  # raised by the handler (needs the database), not by validate
-# The body names another partner than the one whose intake topic it came on.
-SOURCE_MISMATCH: Final = "SOURCE_MISMATCH"
+from shared.validation import (
+    AGE_ABOVE_MAXIMUM,
+    AGE_BELOW_MINIMUM,
+    BIRTH_DATE_FORMAT,
+    DESA_INVALID,
+    DUPLICATE_NIK,
+    INCOME_INVALID,
+    INVALID_TYPE,
+    KECAMATAN_UNKNOWN,
+    MAX_INCOME_IDR,
+    MAX_NIK_LENGTH,
+    MAX_PHONE_LENGTH,
+    MAX_REGISTRATION_TEXT,
+    MISSING_FIELD,
+    NAME_INVALID,
+    NAME_TOO_LONG,
+    NIK_BIRTH_DATE_MISMATCH,
+    NIK_FORMAT,
+    NIK_PROVINCE,
+    NIK_SERIAL,
+    NIK_SEX_MISMATCH,
+    OCCUPATION_INVALID,
+    PHONE_INVALID,
+    SEX_INVALID,
+    SOURCE_MISMATCH,
+    Reason,
+    collapse_spaces,
+    has_control_characters,
+    normalise_name,
+    normalise_nik,
+)
 
 REASON_CODES: Final = frozenset(
     {
@@ -75,8 +83,7 @@ REQUIRED_FIELDS: Final = (
     "occupation",
 )
 
-MAX_TEXT_LENGTH: Final = 100
-MAX_INCOME_IDR: Final = 1_000_000_000
+MAX_TEXT_LENGTH: Final = MAX_REGISTRATION_TEXT
 
 # Dukcapil province codes (the first two NIK digits), including the four Papua provinces of 2022.
 PROVINCE_CODES: Final = frozenset(
@@ -93,12 +100,7 @@ PROVINCE_CODES: Final = frozenset(
     }
 )
 
-# Anything longer than this is rejected before it reaches a regex or a normaliser.
-_MAX_RAW_LENGTH: Final = 1_000
-_MAX_RAW_NIK_LENGTH: Final = 64
-_MAX_RAW_PHONE_LENGTH: Final = 40
-
-_NIK_SEPARATORS = re.compile(r"(?<=[0-9])[\s.\-]+(?=[0-9])")
+# Anything longer than the limits is rejected before it reaches a regex or a normaliser.
 _NIK_DIGITS = re.compile(r"[0-9]{16}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-.()]+")
 _PHONE_SUBSCRIBER = re.compile(r"8[0-9]{8,11}")
@@ -127,13 +129,6 @@ _ABSENT: Final = object()
 
 
 @dataclass(frozen=True, slots=True)
-class Reason:
-    field: str
-    code: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
 class Registration:
     submission_id: str
     source: str
@@ -149,14 +144,9 @@ class Registration:
     declared_income_idr: int | None
 
 
-def normalise_nik(value: str) -> str:
-    """Trim and drop spaces, dots and dashes between digits ("1606.0152.0890-0003")."""
-    return _NIK_SEPARATORS.sub("", value.strip())
-
-
 def normalise_phone(value: str) -> str | None:
     """Return an Indonesian mobile number as "+628...", or None if it is not one."""
-    if len(value) > _MAX_RAW_PHONE_LENGTH:
+    if len(value) > MAX_PHONE_LENGTH:
         return None
     compact = _PHONE_SEPARATORS.sub("", value)
     if compact.startswith("+62"):
@@ -178,10 +168,6 @@ def age_on(birth: date, today: date) -> int:
     return today.year - birth.year - int(before_birthday)
 
 
-def _collapse_spaces(value: str) -> str:
-    return " ".join(value.split())
-
-
 def source_from_intake(raw: Mapping[str, object], partner: str) -> tuple[dict[str, object], Reason | None]:
     """The registration as `partner` sent it: its source is the partner whose intake topic it
     came on (only that partner may write there); a body that names another is refused."""
@@ -189,17 +175,15 @@ def source_from_intake(raw: Mapping[str, object], partner: str) -> tuple[dict[st
     body = {**raw, "source": partner}
     if claimed is None or claimed == partner:
         return body, None
-    shown = claimed if isinstance(claimed, str) and len(claimed) <= 100 else type(claimed).__name__
+    shown = (
+        claimed if isinstance(claimed, str) and len(claimed) <= MAX_TEXT_LENGTH else type(claimed).__name__
+    )
     return body, Reason(
         "source",
         SOURCE_MISMATCH,
         f"source {shown!r} tidak sama dengan mitra pengirim {partner!r} (topik intake mitra itu);"
         " hapus field source atau isi dengan nama mitra sendiri.",
     )
-
-
-def has_control_characters(value: str) -> bool:
-    return any(unicodedata.category(char) in ("Cc", "Cf") for char in value)
 
 
 class _Validator:
@@ -222,10 +206,11 @@ class _Validator:
         if not isinstance(value, str):
             self.fail(field, INVALID_TYPE, f"{label} harus berupa teks.")
             return None
-        if len(value) <= _MAX_RAW_LENGTH and not value.strip():
+        value = value.strip()  # linear: safe at any length
+        if not value:
             self.fail(field, MISSING_FIELD, f"{label} wajib diisi.")
             return None
-        return value.strip() if len(value) <= _MAX_RAW_LENGTH else value
+        return value
 
     def short_text(self, field: str, label: str) -> str | None:
         value = self.required_text(field, label)
@@ -244,7 +229,7 @@ class _Validator:
         value = self.required_text("nik", "NIK")
         if value is None:
             return None
-        nik = normalise_nik(value) if len(value) <= _MAX_RAW_NIK_LENGTH else value
+        nik = normalise_nik(value) if len(value) <= MAX_NIK_LENGTH else value
         if not _NIK_DIGITS.fullmatch(nik):
             self.fail("nik", NIK_FORMAT, "NIK harus terdiri dari 16 angka, sesuai KTP.")
             return None
@@ -364,10 +349,7 @@ class _Validator:
         value = self.required_text("full_name", "Nama lengkap")
         if value is None:
             return None
-        if len(value) > _MAX_RAW_LENGTH:
-            name = value
-        else:
-            name = unicodedata.normalize("NFC", _collapse_spaces(value))
+        name = normalise_name(value)
         if len(name) > MAX_TEXT_LENGTH:
             self.fail(
                 "full_name",
@@ -393,7 +375,7 @@ class _Validator:
         value = self.required_text("occupation", "Pekerjaan")
         if value is None:
             return None
-        occupation = _collapse_spaces(value) if len(value) <= _MAX_RAW_LENGTH else value
+        occupation = collapse_spaces(value)
         if len(occupation) > MAX_TEXT_LENGTH or has_control_characters(occupation):
             self.fail(
                 "occupation",
@@ -408,8 +390,8 @@ class _Validator:
         value = self.raw.get("desa")
         if value is None:
             return None
-        if isinstance(value, str) and len(value) <= _MAX_RAW_LENGTH:
-            desa = _collapse_spaces(value)
+        if isinstance(value, str):
+            desa = collapse_spaces(value)
             if len(desa) <= MAX_TEXT_LENGTH and not has_control_characters(desa):
                 return desa or None
         self.fail(

@@ -4,20 +4,20 @@ from datetime import datetime
 from typing import Any
 
 from services.registry import repository
-from services.registry.domain import (
-    DUPLICATE_NIK,
-    Reason,
-    Registration,
-    has_control_characters,
-    normalise_phone,
-    validate_from_intake,
-)
+from services.registry.domain import Registration, normalise_phone, validate_from_intake
 from services.registry.settings import RegistrySettings
 from shared import clock, topics
 from shared.consumer import MessageContext
 from shared.db import Conn
-from shared.events.registry import RegistrationRejected, RejectionReason, WorkerRegistered
+from shared.events.registry import RegistrationRejected, WorkerRegistered
 from shared.kecamatan import kecamatan_name, resolve_kecamatan
+from shared.validation import (
+    DUPLICATE_NIK,
+    MAX_REGISTRATION_TEXT,
+    Reason,
+    one_line_text_or_none,
+    rejection_reasons,
+)
 
 Store = Conn
 Ctx = MessageContext[Any, Store]
@@ -25,9 +25,7 @@ Ctx = MessageContext[Any, Store]
 
 def _text_or_none(value: object) -> str | None:
     """A partner's id as we may store and repeat it; anything else is no id (the validator says why)."""
-    if not isinstance(value, str) or len(value) > 100 or has_control_characters(value):
-        return None
-    return value.strip() or None
+    return one_line_text_or_none(value, MAX_REGISTRATION_TEXT)
 
 
 class RegistryHandlers:
@@ -83,7 +81,7 @@ class RegistryHandlers:
         event = RegistrationRejected(
             submission_id=submission_id,
             source=source,
-            reasons=[RejectionReason(field=r.field, code=r.code, message=r.message) for r in reasons],
+            reasons=rejection_reasons(reasons),
             full_name=name,
             phone=phone,
             rejected_at=clock.now(),

@@ -7,8 +7,9 @@ from datetime import datetime
 
 import asyncpg
 
-from services.registry.domain import Reason, Registration
+from services.registry.domain import Registration
 from shared.db import Conn
+from shared.validation import Reason
 
 
 async def claim_submission(

@@ -7,13 +7,18 @@ numbers are shown in full to the office only."""
 
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.sponsorship import repository
+from services.sponsorship.domain import PACKAGES, Package, TariffTable, budget_idr
+from services.sponsorship.settings import SponsorshipSettings
+from shared import clock
 from shared.db import Conn
 from shared.http_access import EVERY_ROLE, OFFICE_AND_AUDITOR, ApiParams, Caller, Role
 from shared.kecamatan import WHOLE_REGENCY_NAME, kecamatan_name
 from shared.runtime import BadRequest, NotFound, ServiceRuntime
+from shared.validation import MAX_MONTHS, MAX_SLOTS
 
 PROGRAMME_TARGET = 10_000
 
@@ -171,7 +176,44 @@ async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
     }
 
 
-def register(runtime: ServiceRuntime[Any]) -> None:
+def commitment_quote(
+    tariffs: TariffTable, apply_discount: bool
+) -> Callable[[Conn, ApiParams], Awaitable[dict[str, Any]]]:
+    """`GET /api/commitment-quote?package=&months=&slots=`: the budget a commitment submitted
+    today would get, by the same tariffs and discount setting the service accepts it with."""
+
+    async def quote(conn: Conn, params: ApiParams) -> dict[str, Any]:
+        package = params.get("package", "").strip().upper()
+        if package not in PACKAGES:
+            raise BadRequest("package: JKK_JKM or JKK_JKM_JHT")
+        try:
+            months, slots = int(params.get("months", "")), int(params.get("slots", ""))
+        except ValueError:
+            raise BadRequest("months, slots: whole numbers expected") from None
+        if not (1 <= months <= MAX_MONTHS and 1 <= slots <= MAX_SLOTS):
+            raise BadRequest(f"months between 1 and {MAX_MONTHS}, slots between 1 and {MAX_SLOTS}")
+        chosen: Package = "JKK_JKM" if package == "JKK_JKM" else "JKK_JKM_JHT"
+        start = clock.today_in_jakarta()
+        per_worker = budget_idr(tariffs, chosen, 1, months, start, apply_discount)
+        return {
+            "package": chosen,
+            "months": months,
+            "slots": slots,
+            "start_month": start.replace(day=1).isoformat(),
+            "income_floor_idr": tariffs.tariff_for(start).income_floor_idr,
+            "discount_applied": apply_discount,
+            "per_worker_idr": per_worker,
+            "budget_idr": per_worker * slots,
+        }
+
+    return quote
+
+
+def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings, tariffs: TariffTable) -> None:
+    """The read endpoints; the quote prices with the tariffs and setting commitments are accepted by."""
+    quote = commitment_quote(tariffs, settings.apply_discount_to_company_paid)
+    # Tariffs are public: companies may ask what a commitment would cost too.
+    runtime.api("commitment-quote", quote, roles=EVERY_ROLE)
     runtime.api("workers", worker, roles=EVERY_ROLE, personal_data=True)
     runtime.api("enrollments", enrollments, roles=EVERY_ROLE, personal_data=True)
     runtime.api("commitments", commitments, roles=EVERY_ROLE)

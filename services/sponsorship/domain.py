@@ -6,7 +6,6 @@ No I/O here. Money is integer Rupiah throughout.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,6 +14,30 @@ from typing import Literal, TypeAlias, TypeGuard, get_args
 from urllib.parse import urlsplit
 
 from shared.kecamatan import WHOLE_REGENCY, resolve_kecamatan
+from shared.validation import (
+    CONTACT_MISSING,
+    EMAIL_INVALID,
+    INVALID_CHARACTERS,
+    INVALID_TYPE,
+    KECAMATAN_EMPTY,
+    KECAMATAN_MIXED,
+    KECAMATAN_UNKNOWN,
+    MAX_COMMITMENT_TEXT,
+    MAX_MONTHS,
+    MAX_SLOTS,
+    MAX_WEBHOOK_URL_LENGTH,
+    MISSING_FIELD,
+    MONTHS_INVALID,
+    PACKAGE_UNKNOWN,
+    SLOTS_INVALID,
+    VALUE_EMPTY,
+    VALUE_TOO_LONG,
+    WEBHOOK_INVALID,
+    Reason,
+    collapse_spaces,
+    has_control_characters,
+    is_email,
+)
 
 Sector = Literal["transport", "other"]
 Package = Literal["JKK_JKM", "JKK_JKM_JHT"]
@@ -225,33 +248,8 @@ def occupation_sector(occupation: str) -> Sector:
 # Commitments
 # ---------------------------------------------------------------------------
 
-MISSING_FIELD = "MISSING_FIELD"
-INVALID_TYPE = "INVALID_TYPE"
-VALUE_EMPTY = "VALUE_EMPTY"
-VALUE_TOO_LONG = "VALUE_TOO_LONG"
-INVALID_CHARACTERS = "INVALID_CHARACTERS"
-KECAMATAN_EMPTY = "KECAMATAN_EMPTY"
-KECAMATAN_UNKNOWN = "KECAMATAN_UNKNOWN"
-KECAMATAN_MIXED = "KECAMATAN_MIXED"
-SLOTS_INVALID = "SLOTS_INVALID"
-MONTHS_INVALID = "MONTHS_INVALID"
-PACKAGE_UNKNOWN = "PACKAGE_UNKNOWN"
-CONTACT_MISSING = "CONTACT_MISSING"
-EMAIL_INVALID = "EMAIL_INVALID"
-WEBHOOK_INVALID = "WEBHOOK_INVALID"
-
-MAX_TEXT_LEN = 200
-MAX_SLOTS = 100_000
-MAX_MONTHS = 60
-
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
-
-
-@dataclass(frozen=True)
-class Reason:
-    field: str
-    code: str
-    message: str
+# The limits are the contract's (shared/validation.py, declared on CommitmentSubmitted too).
+MAX_TEXT_LEN = MAX_COMMITMENT_TEXT
 
 
 @dataclass(frozen=True)
@@ -270,27 +268,19 @@ class Commitment:
 
 
 def normalise_occupation(text: str) -> str:
-    return " ".join(text.lower().split())
+    return collapse_spaces(text.lower())
 
 
 def _is_package(value: str) -> TypeGuard[Package]:
     return value in PACKAGES
 
 
-def _has_control_characters(value: str) -> bool:
-    return any(unicodedata.category(char) in ("Cc", "Cf") for char in value)
-
-
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_valid_email(value: str) -> bool:
-    return len(value) <= 254 and _EMAIL.fullmatch(value) is not None
-
-
 def _is_valid_webhook(value: str) -> bool:
-    if len(value) > 2000 or any(ch.isspace() for ch in value):
+    if len(value) > MAX_WEBHOOK_URL_LENGTH or any(ch.isspace() for ch in value):
         return False
     try:
         parts = urlsplit(value)
@@ -316,8 +306,9 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
         reasons.append(Reason(name, INVALID_TYPE, f"Kolom {name} harus berupa {expected}."))
 
     def printable(name: str, value: str) -> bool:
-        """Text we can store and repeat: no control characters (PostgreSQL's text holds no NUL)."""
-        if _has_control_characters(value):
+        """Text we can store and repeat (trimmed): no control characters (PostgreSQL's text holds
+        no NUL)."""
+        if has_control_characters(value):
             reasons.append(
                 Reason(name, INVALID_CHARACTERS, f"Kolom {name} tidak boleh berisi karakter kontrol.")
             )
@@ -332,9 +323,9 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
         if not isinstance(value, str):
             wrong_type(name, "teks")
             return None
+        value = value.strip()
         if not printable(name, value):
             return None
-        value = value.strip()
         if not value:
             reasons.append(Reason(name, VALUE_EMPTY, f"Kolom {name} tidak boleh kosong."))
             return None
@@ -367,9 +358,9 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
         if not isinstance(value, str):
             wrong_type(name, "teks")
             return True, None
+        value = value.strip()
         if not printable(name, value):
             return True, None
-        value = value.strip()
         return bool(value), value or None
 
     commitment_id = text("commitment_id")
@@ -394,10 +385,11 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
                 wrong_type(f"kecamatan[{i}]", "teks")
                 entries_ok = False
                 continue
+            entry = entry.strip()
             if not printable(f"kecamatan[{i}]", entry):
                 entries_ok = False
                 continue
-            if entry.strip() == WHOLE_REGENCY:
+            if entry == WHOLE_REGENCY:
                 has_star = True
                 continue
             code = resolve_kecamatan(entry)
@@ -457,7 +449,7 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
                 if not isinstance(entry, str):
                     wrong_type(f"preferred_occupations[{i}]", "teks")
                     continue
-                if not printable(f"preferred_occupations[{i}]", entry):
+                if not printable(f"preferred_occupations[{i}]", normalise_occupation(entry)):
                     continue
                 normalised = normalise_occupation(entry)
                 if normalised:
@@ -466,7 +458,7 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
 
     email_given, email = optional_contact("email")
     webhook_given, webhook_url = optional_contact("webhook_url")
-    if email is not None and not _is_valid_email(email):
+    if email is not None and not is_email(email):
         reasons.append(Reason("email", EMAIL_INVALID, f'Alamat e-mail "{email[:100]}" tidak valid.'))
     if webhook_url is not None and not _is_valid_webhook(webhook_url):
         reasons.append(
@@ -499,9 +491,16 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
     )
 
 
+def budget_idr(
+    tariffs: TariffTable, package: Package, slots: int, months: int, start: date, apply_discount: bool
+) -> int:
+    """What a company commits: every slot at the income floor, sector "other", for `months` months
+    from start's month."""
+    return slots * tariffs.coverage_cost(package, None, start, months, "other", apply_discount)
+
+
 def commitment_budget(c: Commitment, tariffs: TariffTable, start: date, apply_discount: bool) -> int:
-    """What the company commits: every slot at the income floor, sector "other", for `months` months."""
-    return c.slots * tariffs.coverage_cost(c.package, None, start, c.months, "other", apply_discount)
+    return budget_idr(tariffs, c.package, c.slots, c.months, start, apply_discount)
 
 
 # ---------------------------------------------------------------------------

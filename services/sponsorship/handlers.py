@@ -8,7 +8,6 @@ import asyncpg
 from services.sponsorship import repository
 from services.sponsorship.domain import (
     OpenCommitment,
-    Reason,
     TariffTable,
     WaitlistedWorker,
     WaitlistPosition,
@@ -24,7 +23,7 @@ from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
 from shared.consumer import MessageContext, PoisonMessage, parse_uuid
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested, Payer
-from shared.events.registry import RejectionReason, WorkerRegistered
+from shared.events.registry import WorkerRegistered
 from shared.events.sponsorship import (
     CommitmentAccepted,
     CommitmentRejected,
@@ -34,6 +33,7 @@ from shared.events.sponsorship import (
     WorkerWaitlisted,
 )
 from shared.logging import mask_nik
+from shared.validation import MAX_COMMITMENT_TEXT, Reason, rejection_reasons
 
 Store = repository.Transaction
 Ctx = MessageContext[Any, Store]
@@ -43,7 +43,7 @@ MAX_RESERVATION_TRIES = 20
 
 def _text(raw: dict[str, Any], name: str) -> str | None:
     value = raw.get(name)
-    return value[:200] if isinstance(value, str) else None
+    return value[:MAX_COMMITMENT_TEXT] if isinstance(value, str) else None
 
 
 def _worker_id(value: str) -> uuid.UUID:
@@ -94,7 +94,7 @@ class SponsorshipHandlers:
         event = CommitmentRejected(
             commitment_id=_text(raw, "commitment_id"),
             company_id=_text(raw, "company_id"),
-            reasons=[RejectionReason(field=r.field, code=r.code, message=r.message) for r in reasons],
+            reasons=rejection_reasons(reasons),
             rejected_at=clock.now(),
         )
         ctx.publish(event)

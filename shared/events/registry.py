@@ -1,11 +1,16 @@
 """Events of the worker registry (and the partner-facing registration it consumes)."""
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
+from shared import validation
 from shared.events import EventModel
+from shared.validation import MAX_REGISTRATION_TEXT, rejection_codes
+
+Trimmed = BeforeValidator(validation.trimmed)
+Collapsed = BeforeValidator(validation.collapsed)
 
 
 class RegistrationSubmitted(EventModel):
@@ -13,26 +18,114 @@ class RegistrationSubmitted(EventModel):
     JSON) on its own intake topic.
 
     The registry validates the raw body itself so that it can name every problem at once; this
-    model documents the contract (AsyncAPI) and is what partner tooling should produce.
+    model documents the contract (AsyncAPI) and is what partner tooling should produce. Every
+    text is trimmed first (and, where a description says so, whitespace runs become one space); each field's limits are the registry's, and `x-rejection-codes` names
+    the reason code the registry answers when a value breaks one of them.
+
+    Rules the contract cannot express, checked by the registry only: the NIK's province code
+    (its first two digits), birth date (digits 7-12, DDMMYY, day + 40 for women) and sex must
+    agree with `birth_date` and `sex`, and its last four digits are not 0000; the birth date is
+    not in the future and the age is within the programme's limits (15 to 60 by default); the
+    name holds only letters, spaces, apostrophes, dots and dashes; `kecamatan` is one of Musi
+    Banyuasin's kecamatan; one NIK is registered once (DUPLICATE_NIK).
     """
 
-    submission_id: str = Field(description="Unique per partner (source)", max_length=100)
+    submission_id: Annotated[str, Trimmed] = Field(
+        description="Unique per partner (source)",
+        min_length=1,
+        max_length=MAX_REGISTRATION_TEXT,
+        pattern=validation.ONE_LINE_TEXT,
+        json_schema_extra=rejection_codes(
+            minLength=validation.MISSING_FIELD,
+            maxLength=validation.INVALID_TYPE,
+            pattern=validation.INVALID_TYPE,
+        ),
+    )
     source: str | None = Field(
         None,
         description="The partner system's id. Optional: the registry takes it from the intake topic"
         " (which only that partner may write); a body naming another partner is rejected"
         " (SOURCE_MISMATCH).",
-        max_length=100,
+        pattern=f"^{validation.PARTNER_NAME.pattern}$",
+        json_schema_extra=rejection_codes(
+            pattern=validation.SOURCE_MISMATCH, type=validation.SOURCE_MISMATCH
+        ),
     )
-    nik: str = Field(description="16-digit NIK; spaces, dots and dashes between digits are ignored")
-    full_name: str = Field(max_length=100, description="As on the KTP")
-    birth_date: date
-    sex: Literal["L", "P"]
-    phone: str = Field(description="Indonesian mobile number: 08..., 628... or +628...")
-    kecamatan: str = Field(description="Where the person works: a Muba kecamatan name or 2-digit code")
-    desa: str | None = None
-    occupation: str = Field(max_length=100)
-    declared_income_idr: int | None = Field(None, ge=0, description="Monthly income in whole Rupiah")
+    nik: Annotated[str, Trimmed] = Field(
+        description="16-digit NIK; spaces, dots and dashes between digits are ignored",
+        max_length=validation.MAX_NIK_LENGTH,
+        pattern=validation.NIK,
+        json_schema_extra=rejection_codes(
+            minLength=validation.MISSING_FIELD, maxLength=validation.NIK_FORMAT, pattern=validation.NIK_FORMAT
+        ),
+    )
+    full_name: Annotated[str, BeforeValidator(validation.collapsed_name)] = Field(
+        description="As on the KTP; limits apply with whitespace runs as one space (Unicode NFC)",
+        min_length=1,
+        max_length=MAX_REGISTRATION_TEXT,
+        pattern=validation.ONE_LINE_TEXT,
+        json_schema_extra=rejection_codes(
+            minLength=validation.MISSING_FIELD,
+            maxLength=validation.NAME_TOO_LONG,
+            pattern=validation.NAME_INVALID,
+        ),
+    )
+    birth_date: Annotated[date, BeforeValidator(validation.iso_date)] = Field(
+        description="YYYY-MM-DD", json_schema_extra=rejection_codes(type=validation.BIRTH_DATE_FORMAT)
+    )
+    sex: Annotated[Literal["L", "P", "l", "p"], Trimmed] = Field(
+        description="L (laki-laki) or P (perempuan); lower case is accepted",
+        json_schema_extra=rejection_codes(enum=validation.SEX_INVALID),
+    )
+    phone: Annotated[str, Trimmed] = Field(
+        description="Indonesian mobile number: 08..., 628... or +628... (spaces, dashes, dots and"
+        " brackets are ignored)",
+        max_length=validation.MAX_PHONE_LENGTH,
+        pattern=validation.PHONE,
+        json_schema_extra=rejection_codes(
+            minLength=validation.MISSING_FIELD,
+            maxLength=validation.PHONE_INVALID,
+            pattern=validation.PHONE_INVALID,
+        ),
+    )
+    kecamatan: Annotated[str, Trimmed] = Field(
+        description="Where the person works: a Muba kecamatan name or 2-digit code",
+        min_length=1,
+        json_schema_extra=rejection_codes(minLength=validation.MISSING_FIELD),
+    )
+    desa: Annotated[str | None, Collapsed] = Field(
+        None,
+        description="The village (desa/kelurahan); blank means not given; limits apply with"
+        " whitespace runs as one space",
+        max_length=MAX_REGISTRATION_TEXT,
+        pattern=validation.ONE_LINE_TEXT,
+        json_schema_extra=rejection_codes(
+            type=validation.DESA_INVALID, maxLength=validation.DESA_INVALID, pattern=validation.DESA_INVALID
+        ),
+    )
+    occupation: Annotated[str, Collapsed] = Field(
+        description="Limits apply with whitespace runs as one space",
+        min_length=1,
+        max_length=MAX_REGISTRATION_TEXT,
+        pattern=validation.ONE_LINE_TEXT,
+        json_schema_extra=rejection_codes(
+            minLength=validation.MISSING_FIELD,
+            maxLength=validation.OCCUPATION_INVALID,
+            pattern=validation.OCCUPATION_INVALID,
+        ),
+    )
+    declared_income_idr: int | None = Field(
+        None,
+        ge=0,
+        le=validation.MAX_INCOME_IDR,
+        strict=True,
+        description="Monthly income in whole Rupiah",
+        json_schema_extra=rejection_codes(
+            type=validation.INCOME_INVALID,
+            minimum=validation.INCOME_INVALID,
+            maximum=validation.INCOME_INVALID,
+        ),
+    )
 
 
 class WorkerRegistered(EventModel):

@@ -1,29 +1,115 @@
 """Events of the sponsorship service (and the partner-facing commitment it consumes)."""
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from shared import validation
 from shared.events import EventModel
 from shared.events.registry import RejectionReason
+from shared.validation import MAX_COMMITMENT_TEXT, rejection_codes
 
 Package = Literal["JKK_JKM", "JKK_JKM_JHT"]
+Trimmed = BeforeValidator(validation.trimmed)
+
+# A commitment's ids and the company's name.
+CommitmentText = Annotated[
+    str,
+    Trimmed,
+    Field(
+        min_length=1,
+        max_length=MAX_COMMITMENT_TEXT,
+        pattern=validation.ONE_LINE_TEXT,
+        json_schema_extra=rejection_codes(
+            minLength=validation.VALUE_EMPTY,
+            maxLength=validation.VALUE_TOO_LONG,
+            pattern=validation.INVALID_CHARACTERS,
+        ),
+    ),
+]
 
 
 class CommitmentSubmitted(EventModel):
-    """`sponsorship.commitment-submitted.v1`: a company commits to sponsor workers (plain JSON)."""
+    """`sponsorship.commitment-submitted.v1`: a company commits to sponsor workers (plain JSON).
 
-    commitment_id: str
-    company_id: str
-    company_name: str
-    kecamatan: list[str] = Field(description='Kecamatan names or codes, or ["*"] for the whole regency')
-    slots: int = Field(gt=0)
-    months: int = Field(gt=0)
-    package: Package
-    preferred_occupations: list[str] = Field(default_factory=list)
-    email: str | None = None
-    webhook_url: str | None = None
+    Every text is trimmed first; each field's limits are sponsorship's, and `x-rejection-codes`
+    names the reason code it answers when a value breaks one of them. At least one contact
+    (`email` or `webhook_url`, not blank) is required (CONTACT_MISSING).
+
+    Rules the contract cannot express, checked by sponsorship only: each `kecamatan` entry is one
+    of Musi Banyuasin's kecamatan (KECAMATAN_UNKNOWN), and "*" (the whole regency) stands alone
+    (KECAMATAN_MIXED); a webhook URL has a host.
+    """
+
+    commitment_id: CommitmentText = Field(description="Unique id of this commitment")
+    company_id: CommitmentText = Field(description="The company's id")
+    company_name: CommitmentText = Field(description="The company's name")
+    kecamatan: list[Annotated[str, Trimmed, Field(pattern=validation.ONE_LINE_TEXT)]] = Field(
+        description='Kecamatan names or codes, or ["*"] for the whole regency',
+        min_length=1,
+        json_schema_extra=rejection_codes(
+            minItems=validation.KECAMATAN_EMPTY, pattern=validation.INVALID_CHARACTERS
+        ),
+    )
+    slots: int = Field(
+        ge=1,
+        le=validation.MAX_SLOTS,
+        strict=True,
+        description="How many workers the company sponsors",
+        json_schema_extra=rejection_codes(minimum=validation.SLOTS_INVALID, maximum=validation.SLOTS_INVALID),
+    )
+    months: int = Field(
+        ge=1,
+        le=validation.MAX_MONTHS,
+        strict=True,
+        description="Months of coverage per worker",
+        json_schema_extra=rejection_codes(
+            minimum=validation.MONTHS_INVALID, maximum=validation.MONTHS_INVALID
+        ),
+    )
+    package: Annotated[str, Trimmed] = Field(
+        description="JKK_JKM or JKK_JKM_JHT (any case)",
+        pattern=validation.PACKAGE,
+        json_schema_extra=rejection_codes(pattern=validation.PACKAGE_UNKNOWN),
+    )
+    preferred_occupations: (
+        list[Annotated[str, BeforeValidator(validation.collapsed), Field(pattern=validation.ONE_LINE_TEXT)]]
+        | None
+    ) = Field(
+        None,
+        description="Occupations to sponsor first (whitespace runs count as one space); null: none",
+        json_schema_extra=rejection_codes(pattern=validation.INVALID_CHARACTERS),
+    )
+    email: Annotated[str | None, Trimmed] = Field(
+        None,
+        description="Where the company is told (e-mail); blank counts as absent",
+        max_length=validation.MAX_EMAIL_LENGTH,
+        pattern=validation.EMAIL,
+        json_schema_extra=rejection_codes(
+            maxLength=validation.EMAIL_INVALID, pattern=validation.EMAIL_INVALID
+        ),
+    )
+    webhook_url: Annotated[str | None, Trimmed] = Field(
+        None,
+        description="Where the company is told (http or https URL); blank counts as absent",
+        max_length=validation.MAX_WEBHOOK_URL_LENGTH,
+        pattern=validation.WEBHOOK_URL,
+        json_schema_extra=rejection_codes(
+            maxLength=validation.WEBHOOK_INVALID, pattern=validation.WEBHOOK_INVALID
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _a_contact(self) -> Self:
+        if not self.email and not self.webhook_url:
+            raise PydanticCustomError(
+                "contact_missing",
+                "Isi minimal satu kontak: e-mail atau URL webhook.",
+                {"field": "contact", "code": validation.CONTACT_MISSING},
+            )
+        return self
 
 
 class CommitmentAccepted(EventModel):

@@ -1,6 +1,7 @@
 """The `muba` CLI without servers: file parsing, submission ids, the local check, formatting, report
 rendering, and its HTTP handling against a tiny local stdlib server answering the API's shapes."""
 
+import ast
 import csv
 import io
 import json
@@ -19,6 +20,7 @@ import pytest
 from openpyxl import Workbook
 from typer.testing import CliRunner
 
+from muba import cli
 from muba import workers_file as wf
 from muba.cli import app, status_view
 from muba.config import Config
@@ -75,7 +77,7 @@ def write_csv(
 def test_the_sample_file_is_realistic_and_has_a_few_bad_rows() -> None:
     worker_file = wf.read_worker_file(SAMPLE)
     assert 28 <= len(worker_file.rows) <= 35
-    checked = wf.check_rows("desa-online", worker_file.rows, today=TODAY)
+    checked = wf.check_rows("desa-online", worker_file.rows)
     invalid = [row for row in checked if row.reasons]
     assert 3 <= len(invalid) <= 8
     assert {r.code for row in invalid for r in row.reasons} >= {
@@ -83,20 +85,31 @@ def test_the_sample_file_is_realistic_and_has_a_few_bad_rows() -> None:
         "PHONE_INVALID",
         "KECAMATAN_UNKNOWN",
         "BIRTH_DATE_FORMAT",
-        "NAME_INVALID",
-        "AGE_BELOW_MINIMUM",
         "DUPLICATE_NIK",
     }
-    # Every kecamatan of Muba appears among the valid rows.
+    # Every kecamatan of Muba appears among the rows the registry registers; the rows the local
+    # check lets through and the registry refuses break its domain rules only (age, name, NIK).
     valid = [row for row in checked if row.valid]
     from services.registry.domain import validate_registration
 
     codes = set()
+    refused_by_the_registry = set()
     for row in valid:
         result = validate_registration(row.payload, today=TODAY)
-        assert not isinstance(result, list)
-        codes.add(result.kecamatan_code)
+        if isinstance(result, list):
+            refused_by_the_registry |= {r.code for r in result}
+        else:
+            codes.add(result.kecamatan_code)
     assert codes == set(KECAMATAN)
+    assert refused_by_the_registry and refused_by_the_registry <= {
+        "AGE_BELOW_MINIMUM",
+        "AGE_ABOVE_MAXIMUM",
+        "NAME_INVALID",
+        "NIK_BIRTH_DATE_MISMATCH",
+        "NIK_SEX_MISMATCH",
+        "NIK_PROVINCE",
+        "NIK_SERIAL",
+    }
 
 
 def test_csv_with_bom_semicolons_and_any_column_order(tmp_path: Path) -> None:
@@ -162,7 +175,7 @@ def test_empty_and_foreign_files(tmp_path: Path) -> None:
 def test_a_row_with_too_many_cells_is_rejected_locally_and_never_published(tmp_path: Path) -> None:
     path = tmp_path / "w.csv"
     path.write_text(",".join(HEADER) + "\n" + ",".join(SITI[c] for c in HEADER) + ",extra\n")
-    [row] = wf.check_rows("p", wf.read_worker_file(path).rows, today=TODAY)
+    [row] = wf.check_rows("p", wf.read_worker_file(path).rows)
     assert [r.code for r in row.reasons] == [wf.ROW_SHAPE]
     assert not row.publishable_when_invalid
 
@@ -237,7 +250,7 @@ def test_xlsx_numeric_nik_is_read_but_warned_about(tmp_path: Path) -> None:
     assert worker_file.rows[0].values["nik"] == "1606015208900003"
     assert worker_file.rows[0].values["phone"] == "81273451120"
     assert len(worker_file.warnings) == 1 and "15 digits" in worker_file.warnings[0]
-    [row] = wf.check_rows("p", worker_file.rows, today=TODAY)
+    [row] = wf.check_rows("p", worker_file.rows)
     assert row.valid
 
 
@@ -263,12 +276,8 @@ def test_submission_ids_are_stable_and_follow_the_content() -> None:
 
 
 def test_row_order_does_not_change_ids(tmp_path: Path) -> None:
-    a = wf.check_rows(
-        "p", wf.read_worker_file(write_csv(tmp_path / "a.csv", [SITI, AHMAD])).rows, today=TODAY
-    )
-    b = wf.check_rows(
-        "p", wf.read_worker_file(write_csv(tmp_path / "b.csv", [AHMAD, SITI])).rows, today=TODAY
-    )
+    a = wf.check_rows("p", wf.read_worker_file(write_csv(tmp_path / "a.csv", [SITI, AHMAD])).rows)
+    b = wf.check_rows("p", wf.read_worker_file(write_csv(tmp_path / "b.csv", [AHMAD, SITI])).rows)
     assert {r.submission_id for r in a} == {r.submission_id for r in b}
     assert len({r.submission_id for r in a}) == 2
 
@@ -306,7 +315,7 @@ def test_income_parsing(text: str, expected: int | str | None) -> None:
 
 def test_payloads_of_valid_rows_follow_the_partner_contract(tmp_path: Path) -> None:
     rows = wf.read_worker_file(write_csv(tmp_path / "w.csv", [SITI, dict(AHMAD, sex="l")])).rows
-    checked = wf.check_rows("desa-online", rows, today=TODAY)
+    checked = wf.check_rows("desa-online", rows)
     assert all(row.valid for row in checked)
     for row in checked:
         model = RegistrationSubmitted.model_validate(row.payload)
@@ -322,7 +331,7 @@ def test_payloads_of_valid_rows_follow_the_partner_contract(tmp_path: Path) -> N
 def test_local_rejections_name_row_field_code_and_message(tmp_path: Path) -> None:
     bad = dict(SITI, nik="160601520890003", phone="0711-123456", kecamatan="Palembang")
     rows = wf.read_worker_file(write_csv(tmp_path / "w.csv", [AHMAD, bad])).rows
-    checked = wf.check_rows("p", rows, today=TODAY)
+    checked = wf.check_rows("p", rows)
     assert checked[0].valid
     rejections = [(line, r.field, r.code) for line, r in wf.iter_rejections(checked)]
     assert rejections == [
@@ -338,7 +347,7 @@ def test_repeated_rows_and_repeated_niks_in_one_file(tmp_path: Path) -> None:
     rows = wf.read_worker_file(
         write_csv(tmp_path / "w.csv", [corrected, SITI, SITI, dict(SITI, phone="081311112222")])
     ).rows
-    checked = wf.check_rows("p", rows, today=TODAY)
+    checked = wf.check_rows("p", rows)
     assert [r.code for r in checked[0].reasons] == ["PHONE_INVALID"]
     assert checked[1].valid  # ... then the corrected row claims the NIK
     assert checked[2].repeat_of == 3 and not checked[2].valid and not checked[2].reasons
@@ -346,9 +355,18 @@ def test_repeated_rows_and_repeated_niks_in_one_file(tmp_path: Path) -> None:
     assert "baris 3" in checked[3].reasons[0].message
 
 
-def test_the_age_limits_come_from_the_registry_settings(tmp_path: Path) -> None:
-    rows = wf.read_worker_file(write_csv(tmp_path / "w.csv", [SITI])).rows  # 36 years old
-    assert wf.check_rows("p", rows, today=TODAY, max_age=30)[0].reasons[0].code == "AGE_ABOVE_MAXIMUM"
+def test_the_local_check_is_the_contract_not_the_registry_rules(tmp_path: Path) -> None:
+    """Limits and formats the contract states are refused locally, with the registry's codes;
+    the registry's own rules (here the NIK against the birth date) are left to the registry."""
+    long_name = dict(SITI, full_name="Siti " * 20 + "A", sex="l")
+    mismatch = dict(AHMAD, birth_date="1985-03-05")
+    rows = wf.read_worker_file(write_csv(tmp_path / "w.csv", [long_name, mismatch])).rows
+    checked = wf.check_rows("p", rows)
+    assert [(r.field, r.code) for r in checked[0].reasons] == [("full_name", "NAME_TOO_LONG")]
+    assert checked[1].valid
+
+
+def test_the_age_limits_come_from_the_registry_settings() -> None:
     config = Config.from_env({"REGISTRY_MIN_AGE": "18", "REGISTRY_MAX_AGE": "55", "TOPIC_PREFIX": "t1."})
     assert (config.min_age, config.max_age, config.topic("x")) == (18, 55, "t1.x")
 
@@ -639,6 +657,14 @@ class FakeSystem:
             "/sponsorship/api/workers": lambda: self.sponsorship.get(params.get("worker_id", "")),
             "/sponsorship/api/commitments": lambda: self.commitments,
             "/sponsorship/api/report": lambda: SPONSORSHIP_REPORT,
+            "/sponsorship/api/commitment-quote": lambda: {
+                "package": params["package"],
+                "months": int(params["months"]),
+                "slots": int(params["slots"]),
+                "discount_applied": False,
+                "per_worker_idr": 201_600,
+                "budget_idr": 201_600 * int(params["slots"]),
+            },
             "/notifications/api/notifications": lambda: self.notifications.get(
                 params.get("worker_id", ""), []
             ),
@@ -903,20 +929,58 @@ def test_commitments_add_refuses_an_invalid_commitment_with_reasons() -> None:
         app,
         [
             "commitments", "add", "--commitment-id", "c1", "--company-id", "pt-x", "--company-name", "PT X",
-            "--kecamatan", "*", "--kecamatan", "Palembang", "--slots", "0", "--months", "12", "--package", "JKN",
+            "--kecamatan", "*", "--kecamatan", "Palembang", "--slots", "0", "--months", "61", "--package", "JKN",
         ],
         env=env,
     )  # fmt: skip
     assert result.exit_code == 1
-    for code in (
-        "KECAMATAN_UNKNOWN",
-        "KECAMATAN_MIXED",
-        "SLOTS_INVALID",
-        "PACKAGE_UNKNOWN",
-        "CONTACT_MISSING",
-    ):
+    for code in ("KECAMATAN_UNKNOWN", "SLOTS_INVALID", "MONTHS_INVALID", "PACKAGE_UNKNOWN"):
         assert code in result.stdout
     assert "not submitted" in result.output
+
+
+def test_commitments_add_needs_a_contact() -> None:
+    env = env_for(f"http://127.0.0.1:{closed_port()}")
+    result = runner.invoke(
+        app,
+        [
+            "commitments", "add", "--commitment-id", "c1", "--company-id", "pt-x", "--company-name", "PT X",
+            "--kecamatan", "Sekayu", "--slots", "5", "--months", "12", "--package", "JKK_JKM",
+            "--email", "  ",
+        ],
+        env=env,
+    )  # fmt: skip
+    assert result.exit_code == 1 and "CONTACT_MISSING" in result.stdout
+
+
+def test_the_budget_shown_is_the_one_sponsorship_computes(system: tuple[FakeSystem, str]) -> None:
+    fake, base = system
+    config = Config.from_env(env_for(base))
+    assert cli.budget_text(config, "JKK_JKM", 12, 20) == (
+        "Rp4.032.000 (Rp201.600 per pekerja, tanpa diskon, pada penghasilan minimum)"
+    )
+    assert fake.requests[-1][:2] == (
+        "/sponsorship/api/commitment-quote",
+        {"package": "JKK_JKM", "months": "12", "slots": "20"},
+    )
+    away = Config.from_env(env_for(f"http://127.0.0.1:{closed_port()}"))
+    assert cli.budget_text(away, "JKK_JKM", 12, 20).startswith("? (sponsorship tidak menjawab")
+
+
+def test_the_cli_imports_nothing_from_the_services() -> None:
+    """The CLI speaks Kafka (shared contracts) and the services' HTTP API only."""
+    offenders = []
+    for path in sorted((ROOT / "muba").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [f"{path.name}:{node.lineno} {n}" for n in names if n.split(".")[0] == "services"]
+    assert offenders == []
 
 
 def test_commitments_add_with_kafka_away_is_exit_3() -> None:
@@ -949,8 +1013,8 @@ def test_an_xlsx_import_matches_the_same_rows_as_csv(tmp_path: Path) -> None:
     from_csv = runner.invoke(app, ["import", "workers", str(SAMPLE), "--source", "p", "--dry-run"], env=env)
     from_xlsx = runner.invoke(app, ["import", "workers", str(book), "--source", "p", "--dry-run"], env=env)
     assert from_csv.exit_code == from_xlsx.exit_code == 0, from_xlsx.output
-    ids_csv = {r.submission_id for r in wf.check_rows("p", wf.read_worker_file(SAMPLE).rows, today=TODAY)}
-    ids_xlsx = {r.submission_id for r in wf.check_rows("p", wf.read_worker_file(book).rows, today=TODAY)}
+    ids_csv = {r.submission_id for r in wf.check_rows("p", wf.read_worker_file(SAMPLE).rows)}
+    ids_xlsx = {r.submission_id for r in wf.check_rows("p", wf.read_worker_file(book).rows)}
     assert ids_csv == ids_xlsx
     assert from_csv.stdout.replace(str(SAMPLE), "F") == from_xlsx.stdout.replace(str(book), "F")
 

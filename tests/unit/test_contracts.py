@@ -21,6 +21,7 @@ from shared import contracts, envelope
 from shared.consumer import Incoming, MessageContext, PoisonMessage, Publisher
 from shared.events import EventModel
 from simulators.bpjs.app import create_app as bpjs_simulator_app
+from testkit.samples import sample_registration
 
 ROOT = Path(__file__).resolve().parents[2]
 # An event's name with its version, as topics and CloudEvents types spell it.
@@ -58,8 +59,24 @@ def sample_value(annotation: Any) -> Any:
     }[annotation]
 
 
+# The partner-facing models carry the validators' limits and patterns: realistic bodies.
+PARTNER_SAMPLES: dict[type[BaseModel], dict[str, Any]] = {
+    contracts.REGISTRATION_SUBMITTED.model: sample_registration(1),
+    contracts.COMMITMENT_SUBMITTED.model: {
+        "commitment_id": "csr-2026-001",
+        "company_id": "pt-sawit-makmur",
+        "company_name": "PT Sawit Makmur",
+        "kecamatan": ["Sekayu"],
+        "slots": 10,
+        "months": 12,
+        "package": "JKK_JKM",
+        "email": "csr@sawitmakmur.co.id",
+    },
+}
+
+
 def sample(model: type[BaseModel]) -> Any:
-    return model.model_validate(sample_value(model))
+    return model.model_validate(PARTNER_SAMPLES.get(model) or sample_value(model))
 
 
 @pytest.mark.parametrize("contract", contracts.CONTRACTS, ids=lambda c: c.topic)
