@@ -16,7 +16,8 @@ from services.registry.app import MIGRATIONS
 from services.registry.domain import Reason, Registration, validate_registration
 from services.registry.repository import PgRegistryStore, RegistryStore, Submission, Worker
 from shared.db import connect, migrate
-from shared.testing import Infra, sample_registration
+from testkit.infra import Infra
+from testkit.samples import sample_registration
 from tests.fakes.registry import InMemoryRegistryStore
 
 TODAY = date(2026, 11, 2)

@@ -18,7 +18,7 @@ from shared import clock, contracts, topics
 from shared.consumer import Incoming, MessageContext, PoisonMessage, Publisher
 from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER, Envelope
 from shared.events.registry import RegistrationRejected, RegistrationSubmitted, WorkerRegistered
-from shared.testing import sample_registration
+from testkit.samples import sample_registration
 from tests.fakes.registry import InMemoryRegistryStore
 
 PREFIX = "t1."
