@@ -114,12 +114,15 @@ class Incoming:
     raw_key: bytes | None = None
     raw_headers: tuple[tuple[str, bytes | None], ...] = ()
     event_id: str = ""  # computed from the envelope (or body) when not given
+    # The partner whose intake topic this is (under whatever TOPIC_PREFIX), else None: read from
+    # the topic once, for the event's identity and for the registry's handler (the source).
+    partner: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        intake = topics.split_intake(self.topic)
+        object.__setattr__(self, "partner", None if intake is None else intake[1])
         if not self.event_id:
-            identity = event_identity(
-                self.envelope, self.body, self.replay_of(), self.raw_key, topics.partner_in(self.topic)
-            )
+            identity = event_identity(self.envelope, self.body, self.replay_of(), self.raw_key, self.partner)
             object.__setattr__(self, "event_id", identity)
 
     def replay_of(self, consumer: str | None = None) -> str | None:
@@ -134,9 +137,7 @@ class Incoming:
         replay_of = self.replay_of(consumer)
         if replay_of == self.replay_of():
             return self
-        identity = event_identity(
-            self.envelope, self.body, replay_of, self.raw_key, topics.partner_in(self.topic)
-        )
+        identity = event_identity(self.envelope, self.body, replay_of, self.raw_key, self.partner)
         return dataclasses.replace(self, event_id=identity)
 
     @property

@@ -6,16 +6,18 @@ from faststream.asgi import AsgiFastStream
 
 from services.registry import api
 from services.registry.handlers import RegistryHandlers
+from services.registry.repository import PgRegistryStore, RegistryStore
 from services.registry.settings import RegistrySettings
 from shared import contracts
-from shared.runtime import ServiceRuntime, conn_store
+from shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: RegistrySettings | None = None) -> AsgiFastStream:
     settings = settings or RegistrySettings()
-    runtime = ServiceRuntime("registry", settings, MIGRATIONS, store=conn_store)
+    # Handlers see the protocol (RegistryStore); the runtime makes the asyncpg one per transaction.
+    runtime = ServiceRuntime[RegistryStore]("registry", settings, MIGRATIONS, store=PgRegistryStore)
     handlers = RegistryHandlers(settings)
     runtime.subscribe(
         contracts.REGISTRATION_SUBMITTED,

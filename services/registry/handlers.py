@@ -1,15 +1,13 @@
 """The registry's subscribers: parse, validate (domain), store (repository) and publish (outbox)."""
 
 from datetime import datetime
-from typing import Any
 
-from services.registry import repository
 from services.registry.domain import Registration, normalise_phone, validate_from_intake
+from services.registry.repository import RegisteredWorker, RegistryStore
 from services.registry.settings import RegistrySettings
-from shared import clock, topics
+from shared import clock
 from shared.consumer import MessageContext
-from shared.db import Conn
-from shared.events.registry import RegistrationRejected, WorkerRegistered
+from shared.events.registry import RegistrationRejected, RegistrationSubmitted, WorkerRegistered
 from shared.kecamatan import kecamatan_name, resolve_kecamatan
 from shared.validation import (
     DUPLICATE_NIK,
@@ -19,8 +17,8 @@ from shared.validation import (
     rejection_reasons,
 )
 
-Store = Conn
-Ctx = MessageContext[Any, Store]
+Store = RegistryStore
+Ctx = MessageContext[RegistrationSubmitted, Store]
 
 
 def _text_or_none(value: object) -> str | None:
@@ -36,36 +34,34 @@ class RegistryHandlers:
     async def on_registration_submitted(self, ctx: Ctx) -> None:
         """A partner system's registration, on that partner's intake topic: register the worker
         once, or say every reason why not. The source is the partner the topic belongs to."""
-        partner = topics.partner_of(ctx.incoming.topic, self.settings.topic_prefix)
+        partner = ctx.incoming.partner
         if partner is None:
             raise ValueError(f"{ctx.incoming.topic} is no partner's intake topic")
-        raw = ctx.incoming.json_object()
+        raw = ctx.json_object()
         source, submission_id = partner, _text_or_none(raw.get("submission_id"))
-        row = await repository.claim_submission(ctx.store, source, submission_id, ctx.incoming.event_id)
-        if row is None:
+        submission = await ctx.store.claim_submission(source, submission_id, ctx.incoming.event_id)
+        if submission is None:
             return  # the same submission again: nothing changes, nothing is published
         today = clock.today_in_jakarta()
         result = validate_from_intake(
             raw, partner, today=today, min_age=self.settings.min_age, max_age=self.settings.max_age
         )
         if isinstance(result, list):
-            await self._reject(ctx, row, source, submission_id, result, raw)
+            await self._reject(ctx, submission, source, submission_id, result, raw)
             return
         registered_at = clock.now()
-        worker = await repository.insert_worker(ctx.store, result, registered_at)
+        worker = await ctx.store.register_worker(result, registered_at)
         if worker is None:
             duplicate = Reason("nik", DUPLICATE_NIK, "NIK ini sudah terdaftar dalam program.")
-            await self._reject(ctx, row, source, submission_id, [duplicate], raw, result)
+            await self._reject(ctx, submission, source, submission_id, [duplicate], raw, result)
             return
-        await repository.mark_registered(ctx.store, row, worker.worker_id)
-        ctx.publish(
-            _worker_registered(worker, result, registered_at),
-        )
+        await ctx.store.mark_registered(submission, worker.worker_id)
+        ctx.publish(_worker_registered(worker, result, registered_at))
 
     async def _reject(
         self,
         ctx: Ctx,
-        row: int,
+        submission: int,
         source: str | None,
         submission_id: str | None,
         reasons: list[Reason],
@@ -74,7 +70,7 @@ class RegistryHandlers:
     ) -> None:
         raw_kecamatan = raw.get("kecamatan")
         kecamatan = resolve_kecamatan(raw_kecamatan) if isinstance(raw_kecamatan, str) else None
-        await repository.mark_rejected(ctx.store, row, reasons, kecamatan)
+        await ctx.store.mark_rejected(submission, reasons, kecamatan)
         raw_phone = raw.get("phone")
         phone = valid.phone if valid else (normalise_phone(raw_phone) if isinstance(raw_phone, str) else None)
         name = valid.full_name if valid else None
@@ -86,13 +82,11 @@ class RegistryHandlers:
             phone=phone,
             rejected_at=clock.now(),
         )
-        ctx.publish(
-            event,
-        )
+        ctx.publish(event)
 
 
 def _worker_registered(
-    worker: repository.RegisteredWorker, r: Registration, registered_at: datetime
+    worker: RegisteredWorker, r: Registration, registered_at: datetime
 ) -> WorkerRegistered:
     return WorkerRegistered(
         worker_id=str(worker.worker_id),

@@ -1,9 +1,12 @@
-"""SQL for the registry schema only."""
+"""The registry's store: what its handler asks of the database, in the programme's words
+(`RegistryStore`), and the asyncpg implementation on the registry schema (`PgRegistryStore`).
+The read endpoints' SQL (api.py) follows as plain functions on a connection."""
 
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
 
 import asyncpg
 
@@ -11,30 +14,7 @@ from services.registry.domain import Registration
 from shared.db import Conn
 from shared.validation import Reason
 
-
-async def claim_submission(
-    conn: Conn, source: str | None, submission_id: str | None, event_id: str
-) -> int | None:
-    """Record that a submission arrived; None when this (source, submission_id) was seen before."""
-    row: int | None = await conn.fetchval(
-        "INSERT INTO submission (source, submission_id, event_id, outcome) VALUES ($1, $2, $3, 'received')"
-        " ON CONFLICT DO NOTHING RETURNING id",
-        source,
-        submission_id,
-        event_id,
-    )
-    return row
-
-
-async def mark_rejected(
-    conn: Conn, submission_row: int, reasons: Sequence[Reason], kecamatan_code: str | None
-) -> None:
-    await conn.execute(
-        "UPDATE submission SET outcome = 'rejected', reasons = $2, kecamatan_code = $3 WHERE id = $1",
-        submission_row,
-        [{"field": r.field, "code": r.code, "message": r.message} for r in reasons],
-        kecamatan_code,
-    )
+Outcome = Literal["received", "registered", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -43,39 +23,156 @@ class RegisteredWorker:
     registration_seq: int  # the registry database's order of registration (not a host's clock)
 
 
-async def insert_worker(
-    conn: Conn, registration: Registration, registered_at: datetime
-) -> RegisteredWorker | None:
-    """The new worker's id and registration number, or None when the NIK is already registered
-    (waits for a concurrent insert). The database numbers the worker (`registration_seq`)."""
-    r = registration
-    row = await conn.fetchrow(
-        "INSERT INTO worker (worker_id, nik, source, submission_id, full_name, birth_date, sex, phone,"
-        " kecamatan_code, desa, occupation, declared_income_idr, registered_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        " ON CONFLICT (nik) DO NOTHING RETURNING worker_id, registration_seq",
-        uuid.uuid4(),
-        r.nik,
-        r.source,
-        r.submission_id,
-        r.full_name,
-        r.birth_date,
-        r.sex,
-        r.phone,
-        r.kecamatan_code,
-        r.desa,
-        r.occupation,
-        r.declared_income_idr,
-        registered_at,
-    )
-    return None if row is None else RegisteredWorker(row["worker_id"], row["registration_seq"])
+@dataclass(frozen=True)
+class Submission:
+    """A submission as the registry keeps it: a rejected one keeps its reasons, no personal data."""
+
+    id: int
+    source: str | None
+    submission_id: str | None
+    event_id: str
+    outcome: Outcome
+    worker_id: uuid.UUID | None
+    reasons: tuple[Reason, ...] | None
+    kecamatan_code: str | None
 
 
-async def mark_registered(conn: Conn, submission_row: int, worker_id: uuid.UUID) -> None:
-    await conn.execute(
-        "UPDATE submission SET outcome = 'registered', worker_id = $2 WHERE id = $1",
-        submission_row,
-        worker_id,
+@dataclass(frozen=True)
+class Worker:
+    """A registered worker's row."""
+
+    worker_id: uuid.UUID
+    registration_seq: int
+    nik: str
+    source: str
+    submission_id: str
+    full_name: str
+    birth_date: date
+    sex: str
+    phone: str
+    kecamatan_code: str
+    desa: str | None
+    occupation: str
+    declared_income_idr: int | None
+    registered_at: datetime
+
+
+class RegistryStore(Protocol):
+    """What the registry's handler needs, in one transaction (the one that claims the message)."""
+
+    async def claim_submission(
+        self, source: str | None, submission_id: str | None, event_id: str
+    ) -> int | None:
+        """Record that a submission arrived (outcome 'received'): its number, or None when this
+        (source, submission_id), or this event, was seen before. A submission without a source or
+        an id is never the same as another (SQL's NULLs are distinct)."""
+        ...
+
+    async def register_worker(
+        self, registration: Registration, registered_at: datetime
+    ) -> RegisteredWorker | None:
+        """The new worker's id and registration number (increasing in the order of registration),
+        or None when the NIK is already registered."""
+        ...
+
+    async def mark_registered(self, submission: int, worker_id: uuid.UUID) -> None: ...
+
+    async def mark_rejected(
+        self, submission: int, reasons: Sequence[Reason], kecamatan_code: str | None
+    ) -> None: ...
+
+
+class PgRegistryStore:
+    """`RegistryStore` on the registry schema, on the connection of the consumer's transaction."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def claim_submission(
+        self, source: str | None, submission_id: str | None, event_id: str
+    ) -> int | None:
+        row: int | None = await self.conn.fetchval(
+            "INSERT INTO submission (source, submission_id, event_id, outcome) VALUES ($1, $2, $3, 'received')"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            source,
+            submission_id,
+            event_id,
+        )
+        return row
+
+    async def register_worker(
+        self, registration: Registration, registered_at: datetime
+    ) -> RegisteredWorker | None:
+        """Waits for a concurrent insert of the same NIK. The database numbers the worker
+        (`registration_seq`, GENERATED ALWAYS)."""
+        r = registration
+        row = await self.conn.fetchrow(
+            "INSERT INTO worker (worker_id, nik, source, submission_id, full_name, birth_date, sex, phone,"
+            " kecamatan_code, desa, occupation, declared_income_idr, registered_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            " ON CONFLICT (nik) DO NOTHING RETURNING worker_id, registration_seq",
+            uuid.uuid4(),
+            r.nik,
+            r.source,
+            r.submission_id,
+            r.full_name,
+            r.birth_date,
+            r.sex,
+            r.phone,
+            r.kecamatan_code,
+            r.desa,
+            r.occupation,
+            r.declared_income_idr,
+            registered_at,
+        )
+        return None if row is None else RegisteredWorker(row["worker_id"], row["registration_seq"])
+
+    async def mark_registered(self, submission: int, worker_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            "UPDATE submission SET outcome = 'registered', worker_id = $2 WHERE id = $1",
+            submission,
+            worker_id,
+        )
+
+    async def mark_rejected(
+        self, submission: int, reasons: Sequence[Reason], kecamatan_code: str | None
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE submission SET outcome = 'rejected', reasons = $2, kecamatan_code = $3 WHERE id = $1",
+            submission,
+            [{"field": r.field, "code": r.code, "message": r.message} for r in reasons],
+            kecamatan_code,
+        )
+
+    # What tests (and a reader) check the handler's effects by; not part of RegistryStore.
+
+    async def submission(self, source: str | None, submission_id: str | None) -> Submission | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM submission WHERE source IS NOT DISTINCT FROM $1"
+            " AND submission_id IS NOT DISTINCT FROM $2 ORDER BY id LIMIT 1",
+            source,
+            submission_id,
+        )
+        return None if row is None else _submission(row)
+
+    async def worker(self, nik: str) -> Worker | None:
+        row = await self.conn.fetchrow("SELECT * FROM worker WHERE nik = $1", nik)
+        return None if row is None else Worker(**{f: row[f] for f in Worker.__dataclass_fields__})
+
+
+def _submission(row: Any) -> Submission:
+    reasons = row["reasons"]
+    return Submission(
+        id=row["id"],
+        source=row["source"],
+        submission_id=row["submission_id"],
+        event_id=row["event_id"],
+        outcome=row["outcome"],
+        worker_id=row["worker_id"],
+        reasons=None
+        if reasons is None
+        else tuple(Reason(r["field"], r["code"], r["message"]) for r in reasons),
+        kecamatan_code=row["kecamatan_code"],
     )
 
 
