@@ -12,12 +12,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.notifications import repository
 from services.notifications.app import MIGRATIONS, create_app
 from services.notifications.delivery import DeliveryWorker, LoggingGateway, mask_recipient
 from services.notifications.domain import Notification
 from services.notifications.handlers import NotificationsHandlers
-from services.notifications.repository import StoredNotification
+from services.notifications.repository import PgNotificationsStore, StoredNotification
 from services.notifications.settings import NotificationsSettings
 from shared import contracts, outbox, topics
 from shared.consumer import Incoming, MessageContext, Publisher
@@ -335,13 +334,13 @@ async def test_delivery_worker_marks_sent_rows_delivered_and_retries_failed_ones
     async with pool.acquire() as conn:
         for i, recipient in enumerate((phone(1), phone(2), "csr@hindoli.co.id")):
             n = message(recipient, "email" if "@" in recipient else "sms")
-            assert await repository.insert(
-                conn, dedupe_key=f"k{i}", event_id="e1", worker_id=None, notification=n
+            assert await PgNotificationsStore(conn).queue(
+                dedupe_key=f"k{i}", event_id="e1", worker_id=None, notification=n
             )
         # The same dedupe key again is not queued twice.
         assert (
-            await repository.insert(
-                conn, dedupe_key="k0", event_id="e1", worker_id=None, notification=message(phone(1))
+            await PgNotificationsStore(conn).queue(
+                dedupe_key="k0", event_id="e1", worker_id=None, notification=message(phone(1))
             )
             is None
         )
@@ -377,8 +376,8 @@ async def test_delivery_worker_runs_in_the_background_until_stopped(pool: asyncp
     worker.start()
     try:
         async with pool.acquire() as conn:
-            await repository.insert(
-                conn, dedupe_key="k", event_id="e", worker_id=None, notification=message(phone(9))
+            await PgNotificationsStore(conn).queue(
+                dedupe_key="k", event_id="e", worker_id=None, notification=message(phone(9))
             )
         for _ in range(100):
             if gateway.sent:
@@ -446,7 +445,10 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
     for _ in range(2):
         async with pool.acquire() as conn, conn.transaction():
             ctx = MessageContext(
-                incoming, contracts.ENROLLMENT_FAILED, conn, Publisher("notifications", topic_prefix)
+                incoming,
+                contracts.ENROLLMENT_FAILED,
+                PgNotificationsStore(conn),
+                Publisher("notifications", topic_prefix),
             )
             await handlers.on_enrollment_failed(ctx)  # type: ignore[arg-type]
             await outbox.add_rows(conn, ctx.publisher.rows)
@@ -483,7 +485,9 @@ async def test_a_waitlisting_that_arrives_after_the_enrollment_tells_the_worker_
         async with pool.acquire() as conn, conn.transaction():
             contract = contracts.by_topic(topic)
             assert contract is not None
-            ctx = MessageContext(incoming, contract, conn, Publisher("notifications", topic_prefix))
+            ctx = MessageContext(
+                incoming, contract, PgNotificationsStore(conn), Publisher("notifications", topic_prefix)
+            )
             await handler(ctx)
             await outbox.add_rows(conn, ctx.publisher.rows)
 
