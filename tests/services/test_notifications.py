@@ -427,7 +427,9 @@ def test_mask_recipient_handles_odd_addresses() -> None:
 async def test_a_handler_queues_and_announces_each_message_once_per_event(
     pool: asyncpg.Pool, topic_prefix: str
 ) -> None:
-    """The dedupe key holds even where the inbox does not (another consumer, a replay after cleanup)."""
+    """The dedupe key holds even where the inbox does not (another consumer, a replay after cleanup),
+    on the real schema's UNIQUE constraint. (The handlers' other cases run in memory:
+    tests/unit/test_notifications_handlers.py.)"""
     handlers = NotificationsHandlers(NotificationsSettings(worker_channel="whatsapp"))
     worker_id = str(uuid.uuid4())
     envelope = new_envelope(event_type("enrollment-failed.v1"), "/muba/test", subject=worker_id)
@@ -467,61 +469,3 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
             )
             == 2
         )
-
-
-async def test_a_waitlisting_that_arrives_after_the_enrollment_tells_the_worker_nothing(
-    pool: asyncpg.Pool, topic_prefix: str
-) -> None:
-    """Enrollment and waitlisting come on different topics, so in any order: once the worker was
-    told they are enrolled, a late "you are on the waitlist" would be wrong."""
-    handlers = NotificationsHandlers(NotificationsSettings())
-    enrolled, waiting = str(uuid.uuid4()), str(uuid.uuid4())
-
-    async def handle(handler: Any, topic: str, name: str, worker_id: str, body: dict[str, Any]) -> None:
-        envelope = new_envelope(event_type(name), "/muba/test", subject=worker_id)
-        incoming = Incoming(
-            topic, 0, 1, worker_id, envelope.headers(), json.dumps(body).encode(), envelope, 0
-        )
-        async with pool.acquire() as conn, conn.transaction():
-            contract = contracts.by_topic(topic)
-            assert contract is not None
-            ctx = MessageContext(
-                incoming, contract, PgNotificationsStore(conn), Publisher("notifications", topic_prefix)
-            )
-            await handler(ctx)
-            await outbox.add_rows(conn, ctx.publisher.rows)
-
-    completed_topic, waitlisted_topic = (
-        contracts.ENROLLMENT_COMPLETED.topic,
-        contracts.WORKER_WAITLISTED.topic,
-    )
-    await handle(
-        handlers.on_enrollment_completed,
-        completed_topic,
-        "enrollment-completed.v1",
-        enrolled,
-        completed(enrolled, 1),
-    )
-    await handle(
-        handlers.on_worker_waitlisted,
-        waitlisted_topic,
-        "worker-waitlisted.v1",
-        enrolled,
-        waitlisted(enrolled, 1),
-    )
-    await handle(
-        handlers.on_worker_waitlisted,
-        waitlisted_topic,
-        "worker-waitlisted.v1",
-        waiting,
-        waitlisted(waiting, 2),
-    )
-
-    async with pool.acquire() as conn:
-        told = await conn.fetch("SELECT worker_id::text, template, audience FROM notification ORDER BY id")
-    assert [tuple(r) for r in told] == [
-        (enrolled, "enrollment_confirmed", "worker"),
-        (enrolled, "enrollment_confirmed", "company"),
-        (enrolled, "enrollment_confirmed", "company"),
-        (waiting, "worker_waitlisted", "worker"),
-    ]
