@@ -93,10 +93,13 @@ class Service:
         self.db = InMemoryNotifications(clock=lambda: NOW)
         self.keys: list[bytes | None] = []  # the Kafka keys of what the last message published
 
-    def received(self, event: EventModel, body: dict[str, Any] | None = None) -> Incoming:
+    def received(
+        self, event: EventModel, body: dict[str, Any] | None = None, event_id: str | None = None
+    ) -> Incoming:
         """`event` as it comes off its topic, with CloudEvents headers of its own (its own id)."""
         contract = contracts.of(event)
-        envelope: Envelope = new_envelope(contract.event_type, "/muba/test", subject=contract.key(event))
+        key = contract.key(event)
+        envelope: Envelope = new_envelope(contract.event_type, "/muba/test", subject=key, event_id=event_id)
         raw = json.dumps(body if body is not None else event.model_dump(mode="json")).encode()
         return Incoming(contract.topic, 0, 0, contract.key(event), envelope.headers(), raw, envelope, 0)
 
@@ -328,3 +331,81 @@ async def test_a_body_that_breaks_the_contract_is_a_contract_violation() -> None
         await service.handle(service.received(waitlisted(), body))
     assert raised.value.reason == "CONTRACT_VIOLATION" and "phone" in raised.value.detail
     assert service.rows() == []
+
+
+# --- stored names are not renamed ---------------------------------------------------------------
+
+# What the release before the rename of enrollment_confirmed/rejected to enrollment_completed/failed
+# (issue 11, item 7) stored for these events: (template, audience, channel, dedupe_key).
+STORED_BEFORE = {
+    "completed": [
+        (
+            "enrollment_confirmed",
+            "worker",
+            "sms",
+            "a62339228be0d7bc67a72bd6ba9c0916ab6ffb433481a8baf8fe99fc700e9eab",
+        ),
+        (
+            "enrollment_confirmed",
+            "company",
+            "email",
+            "f196923d27b474bd46a411bff31d5bfedbb41ce24bd67698825e0cf74b02db22",
+        ),
+        (
+            "enrollment_confirmed",
+            "company",
+            "webhook",
+            "5dc2f1f1b1659f12f09acebf10f8edc8557b21e372c568ce0ee1ca8b25c6327c",
+        ),
+    ],
+    "failed": [
+        (
+            "enrollment_rejected",
+            "worker",
+            "sms",
+            "14d38f6602673f29eac0e0f20ed55240abdcb0f867df9ff014aa5e327c76134c",
+        ),
+        (
+            "enrollment_rejected",
+            "office",
+            "email",
+            "4a05126bb73e9fc84d806004edf36e00a67ab6595398ec9ffc0752e123ee37f2",
+        ),
+    ],
+    "waitlisted": [
+        (
+            "worker_waitlisted",
+            "worker",
+            "sms",
+            "0ea76550516c755e97d650e06b65ab29869a0bc0c9687b504008182a9b07bd10",
+        ),
+    ],
+    "rejected": [
+        (
+            "registration_rejected",
+            "worker",
+            "sms",
+            "32eb14caf85ed3ff5bde255535af9e8e90e1291a5b2a7a5e9f4aad0fca175e4c",
+        ),
+        (
+            "registration_rejected",
+            "office",
+            "email",
+            "400f75fad7fcf93f66aa49635bcddcd92aee1ce2a5cf4d3a0c05ab5648a3f195",
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize("make", [completed, failed, waitlisted, rejected], ids=STORED_BEFORE.keys())
+async def test_an_event_handled_before_a_rename_queues_nothing_when_replayed(make: Any) -> None:
+    """Template names are stored in rows, sent in NotificationSent.template (and the webhook's
+    "event"), and part of the dedupe key: they stay as first published whatever the code calls
+    them, or a replayed old event would queue its messages a second time."""
+    service = Service()
+    await service.handle(service.received(make(), event_id=f"golden-{make.__name__}"))
+    stored = [
+        (r.notification.template, r.notification.audience, r.notification.channel, r.dedupe_key)
+        for r in service.rows()
+    ]
+    assert stored == STORED_BEFORE[make.__name__]
