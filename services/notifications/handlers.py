@@ -81,7 +81,7 @@ class NotificationsHandlers:
         worker_id = _worker_uuid(event.worker_id)
         await ctx.store.lock_worker(worker_id)  # see on_worker_waitlisted
         messages = _build(
-            lambda: domain.enrollment_confirmed(
+            lambda: domain.enrollment_completed(
                 worker_name=event.full_name,
                 worker_phone=event.phone,
                 worker_channel=self.settings.worker_channel,
@@ -102,11 +102,11 @@ class NotificationsHandlers:
         await self._queue(ctx, messages, worker_id=worker_id)
 
     async def on_enrollment_failed(self, ctx: MessageContext[EnrollmentFailed, Store]) -> None:
-        """BPJS refused the enrolment: tell the worker why and what to do, and the office."""
+        """BPJS refused the enrollment: tell the worker why and what to do, and the office."""
         event = ctx.event
         worker_id = _worker_uuid(event.worker_id)
         messages = _build(
-            lambda: domain.enrollment_rejected(
+            lambda: domain.enrollment_failed(
                 worker_name=event.full_name,
                 worker_phone=event.phone,
                 worker_channel=self.settings.worker_channel,

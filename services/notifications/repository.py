@@ -11,7 +11,7 @@ from typing import Protocol
 
 import asyncpg
 
-from services.notifications.domain import TEMPLATE_ENROLLMENT_CONFIRMED, Notification
+from services.notifications.domain import TEMPLATE_ENROLLMENT_COMPLETED, Notification
 from shared.db import Conn
 
 
@@ -101,7 +101,7 @@ class PgNotificationsStore:
                 "SELECT EXISTS (SELECT 1 FROM notification WHERE worker_id = $1"
                 " AND template = $2 AND audience = 'worker')",
                 worker_id,
-                TEMPLATE_ENROLLMENT_CONFIRMED,
+                TEMPLATE_ENROLLMENT_COMPLETED,
             )
         )
 

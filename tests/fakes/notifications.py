@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from services.notifications.domain import TEMPLATE_ENROLLMENT_CONFIRMED, Notification
+from services.notifications.domain import TEMPLATE_ENROLLMENT_COMPLETED, Notification
 from services.notifications.repository import Queued
 
 
@@ -87,7 +87,7 @@ class InMemoryNotificationsStore:
     async def was_told_enrolled(self, worker_id: uuid.UUID) -> bool:
         return any(
             r.worker_id == worker_id
-            and r.notification.template == TEMPLATE_ENROLLMENT_CONFIRMED
+            and r.notification.template == TEMPLATE_ENROLLMENT_COMPLETED
             and r.notification.audience == "worker"
             for r in self.db.rows.values()
         )

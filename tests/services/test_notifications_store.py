@@ -12,7 +12,7 @@ import pytest
 
 from services.notifications.app import MIGRATIONS
 from services.notifications.domain import (
-    TEMPLATE_ENROLLMENT_CONFIRMED,
+    TEMPLATE_ENROLLMENT_COMPLETED,
     TEMPLATE_WORKER_WAITLISTED,
     Notification,
 )
@@ -86,7 +86,7 @@ async def test_the_rows_of_one_transaction_share_its_start_time(transaction: Tra
 
 async def test_a_rolled_back_transaction_queues_nothing(transaction: Transaction) -> None:
     worker = uuid.uuid4()
-    enrolled = message(TEMPLATE_ENROLLMENT_CONFIRMED)
+    enrolled = message(TEMPLATE_ENROLLMENT_COMPLETED)
     with pytest.raises(RuntimeError):
         async with transaction() as store:
             gone = await store.queue(dedupe_key="k", event_id="e", worker_id=worker, notification=enrolled)
@@ -105,13 +105,13 @@ async def test_told_enrolled_means_the_workers_own_enrollment_message(transactio
         # Neither the company's copy, nor another message to the worker, nor another worker's.
         for i, n in enumerate(
             (
-                message(TEMPLATE_ENROLLMENT_CONFIRMED, "company", "csr@hindoli.co.id"),
+                message(TEMPLATE_ENROLLMENT_COMPLETED, "company", "csr@hindoli.co.id"),
                 message(TEMPLATE_WORKER_WAITLISTED),
             )
         ):
             await store.queue(dedupe_key=f"w{i}", event_id="e", worker_id=worker, notification=n)
         await store.queue(
-            dedupe_key="o", event_id="e", worker_id=other, notification=message(TEMPLATE_ENROLLMENT_CONFIRMED)
+            dedupe_key="o", event_id="e", worker_id=other, notification=message(TEMPLATE_ENROLLMENT_COMPLETED)
         )
         assert not await store.was_told_enrolled(worker)
         assert await store.was_told_enrolled(other)
@@ -120,7 +120,7 @@ async def test_told_enrolled_means_the_workers_own_enrollment_message(transactio
             dedupe_key="w",
             event_id="e",
             worker_id=worker,
-            notification=message(TEMPLATE_ENROLLMENT_CONFIRMED),
+            notification=message(TEMPLATE_ENROLLMENT_COMPLETED),
         )
     async with transaction() as store:
         assert await store.was_told_enrolled(worker)
