@@ -18,7 +18,7 @@ from services.notifications.domain import (
 )
 from services.notifications.repository import NotificationsStore, PgNotificationsStore
 from shared.db import create_pool, migrate
-from shared.testing import Infra
+from testkit.infra import Infra
 from tests.fakes.notifications import InMemoryNotifications
 from tests.support import truncate_schema
 
