@@ -7,9 +7,10 @@ from faststream.asgi import AsgiFastStream
 from services.notifications import api
 from services.notifications.delivery import DeliveryWorker, Gateway, HttpGateway, LoggingGateway
 from services.notifications.handlers import NotificationsHandlers
+from services.notifications.repository import NotificationsStore, PgNotificationsStore
 from services.notifications.settings import NotificationsSettings
 from shared import contracts
-from shared.runtime import ServiceRuntime, conn_store
+from shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -18,7 +19,9 @@ def create_app(
     settings: NotificationsSettings | None = None, gateway: Gateway | None = None
 ) -> AsgiFastStream:
     settings = settings or NotificationsSettings()
-    runtime = ServiceRuntime("notifications", settings, MIGRATIONS, store=conn_store)
+    runtime: ServiceRuntime[NotificationsStore] = ServiceRuntime(
+        "notifications", settings, MIGRATIONS, store=PgNotificationsStore
+    )
     handlers = NotificationsHandlers(settings)
     runtime.subscribe(contracts.REGISTRATION_REJECTED, handlers.on_registration_rejected)
     runtime.subscribe(contracts.WORKER_WAITLISTED, handlers.on_worker_waitlisted)

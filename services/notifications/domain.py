@@ -1,6 +1,6 @@
 """Pure rules of the notifications service: what to send, to whom, in which words.
 
-No I/O here. Builders turn a fact ("enrolment confirmed", "registration rejected", ...) into the
+No I/O here. Builders turn a fact ("enrollment completed", "registration rejected", ...) into the
 list of messages to send; the service sends them and uses `dedupe_key` so that one event never
 sends the same message twice. Texts are in Bahasa Indonesia. Worker messages go by SMS or
 WhatsApp and are kept to `SMS_MAX_CHARS` characters.
@@ -24,10 +24,15 @@ WorkerChannel = Literal["sms", "whatsapp"]
 
 SMS_MAX_CHARS = 320
 
-TEMPLATE_ENROLLMENT_CONFIRMED = "enrollment_confirmed"
+# A template's value is stored in each row, announced in NotificationSent.template (and in the
+# company webhook's "event"), counted by operators and is part of `dedupe_key`: it stays as first
+# published. The constants take the names of the facts they answer (sponsorship's enrollment
+# completed / failed); the two enrollment values keep the earlier words so that a replayed old
+# event still finds its messages and readers of the topic see no new name.
+TEMPLATE_ENROLLMENT_COMPLETED = "enrollment_confirmed"
 TEMPLATE_WORKER_WAITLISTED = "worker_waitlisted"
 TEMPLATE_REGISTRATION_REJECTED = "registration_rejected"
-TEMPLATE_ENROLLMENT_REJECTED = "enrollment_rejected"
+TEMPLATE_ENROLLMENT_FAILED = "enrollment_rejected"
 
 PROGRAMME_NAME = "Perlindungan Pekerja Rentan Kabupaten Musi Banyuasin"
 PROGRAMME_NAME_SHORT = "Perlindungan Pekerja Rentan Kab. Muba"
@@ -150,7 +155,7 @@ REJECTION_ADVICE: dict[str, str] = _AdviceMap(
             "Data Anda tidak salah: mitra pengirim salah mengisi nama mitra. "
             "Mitra/operator yang mendaftarkan Anda perlu mengirim ulang pendaftaran."
         ),
-        # BPJS Ketenagakerjaan enrolment codes.
+        # BPJS Ketenagakerjaan enrollment codes.
         "NIK_NOT_FOUND": (
             "Perbarui data kependudukan di Disdukcapil, lalu daftar ulang lewat mitra/operator."
         ),
@@ -307,7 +312,7 @@ def _worker_message(template: str, channel: WorkerChannel, phone: str, body: str
 # --------------------------------------------------------------------------------------------
 
 
-def enrollment_confirmed(
+def enrollment_completed(
     *,
     worker_name: str,
     worker_phone: str,
@@ -355,7 +360,7 @@ def enrollment_confirmed(
             "Anda tidak membayar. Kartu diterima dalam 7 hari.",
         ]
     )
-    messages = [_worker_message(TEMPLATE_ENROLLMENT_CONFIRMED, channel, phone, worker_body)]
+    messages = [_worker_message(TEMPLATE_ENROLLMENT_COMPLETED, channel, phone, worker_body)]
 
     email = _optional(company_email)
     if email is not None:
@@ -375,7 +380,7 @@ def enrollment_confirmed(
         )
         messages.append(
             Notification(
-                template=TEMPLATE_ENROLLMENT_CONFIRMED,
+                template=TEMPLATE_ENROLLMENT_COMPLETED,
                 audience="company",
                 channel="email",
                 recipient=email,
@@ -387,7 +392,7 @@ def enrollment_confirmed(
     webhook = _optional(company_webhook_url)
     if webhook is not None:
         payload = {
-            "event": TEMPLATE_ENROLLMENT_CONFIRMED,
+            "event": TEMPLATE_ENROLLMENT_COMPLETED,
             "company_name": company,
             "worker_name": name,
             "nik_masked": masked_nik,
@@ -403,7 +408,7 @@ def enrollment_confirmed(
         }
         messages.append(
             Notification(
-                template=TEMPLATE_ENROLLMENT_CONFIRMED,
+                template=TEMPLATE_ENROLLMENT_COMPLETED,
                 audience="company",
                 channel="webhook",
                 recipient=webhook,
@@ -538,7 +543,7 @@ def _registration_rejected_sms(full_name: str | None, reasons: Sequence[tuple[st
     return _first_fitting(candidates())
 
 
-def enrollment_rejected(
+def enrollment_failed(
     *,
     worker_name: str,
     worker_phone: str,
@@ -547,7 +552,7 @@ def enrollment_rejected(
     reason_message: str,
     office_email: str,
 ) -> list[Notification]:
-    """BPJS Ketenagakerjaan refused the enrolment: tell the worker why and what to do, and the office."""
+    """BPJS Ketenagakerjaan refused the enrollment: tell the worker why and what to do, and the office."""
     channel = _require_worker_channel(worker_channel)
     phone = _require_phone(worker_phone)
     office = _require(office_email, "office_email")
@@ -592,9 +597,9 @@ def enrollment_rejected(
         ]
     )
     return [
-        _worker_message(TEMPLATE_ENROLLMENT_REJECTED, channel, phone, worker_body),
+        _worker_message(TEMPLATE_ENROLLMENT_FAILED, channel, phone, worker_body),
         Notification(
-            template=TEMPLATE_ENROLLMENT_REJECTED,
+            template=TEMPLATE_ENROLLMENT_FAILED,
             audience="office",
             channel="email",
             recipient=office,

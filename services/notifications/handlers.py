@@ -6,17 +6,17 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from services.notifications import domain, repository
+from services.notifications import domain
 from services.notifications.delivery import mask_recipient
 from services.notifications.domain import Notification
+from services.notifications.repository import NotificationsStore
 from services.notifications.settings import NotificationsSettings
 from shared.consumer import MessageContext, PoisonMessage, parse_uuid
-from shared.db import Conn
 from shared.events.notifications import NotificationSent
 from shared.events.registry import RegistrationRejected
 from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
 
-Store = Conn
+Store = NotificationsStore
 Ctx = MessageContext[Any, Store]
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ class NotificationsHandlers:
         """No sponsor yet in the worker's kecamatan: tell them they are on the waitlist."""
         event = ctx.event
         worker_id = _worker_uuid(event.worker_id)
-        await repository.lock_worker(ctx.store, worker_id)
-        if await repository.was_told_enrolled(ctx.store, worker_id):
+        await ctx.store.lock_worker(worker_id)
+        if await ctx.store.was_told_enrolled(worker_id):
             # The topics are not ordered with each other: a waitlisting that arrives after the
             # enrollment is stale, and "you are on the waitlist" after "you are enrolled" is wrong.
             log.info(
@@ -79,9 +79,9 @@ class NotificationsHandlers:
         """BPJS enrolled the worker: tell the worker their KPJ and coverage, and the sponsoring company."""
         event = ctx.event
         worker_id = _worker_uuid(event.worker_id)
-        await repository.lock_worker(ctx.store, worker_id)  # see on_worker_waitlisted
+        await ctx.store.lock_worker(worker_id)  # see on_worker_waitlisted
         messages = _build(
-            lambda: domain.enrollment_confirmed(
+            lambda: domain.enrollment_completed(
                 worker_name=event.full_name,
                 worker_phone=event.phone,
                 worker_channel=self.settings.worker_channel,
@@ -102,11 +102,11 @@ class NotificationsHandlers:
         await self._queue(ctx, messages, worker_id=worker_id)
 
     async def on_enrollment_failed(self, ctx: MessageContext[EnrollmentFailed, Store]) -> None:
-        """BPJS refused the enrolment: tell the worker why and what to do, and the office."""
+        """BPJS refused the enrollment: tell the worker why and what to do, and the office."""
         event = ctx.event
         worker_id = _worker_uuid(event.worker_id)
         messages = _build(
-            lambda: domain.enrollment_rejected(
+            lambda: domain.enrollment_failed(
                 worker_name=event.full_name,
                 worker_phone=event.phone,
                 worker_channel=self.settings.worker_channel,
@@ -128,8 +128,7 @@ class NotificationsHandlers:
         """Queue each message once per event and announce the ones queued now."""
         identity = ctx.incoming.event_id
         for message in messages:
-            queued = await repository.insert(
-                ctx.store,
+            queued = await ctx.store.queue(
                 dedupe_key=domain.dedupe_key(identity, message),
                 event_id=ctx.incoming.wire_id,
                 worker_id=worker_id,

@@ -1,4 +1,5 @@
-"""SQL for the notifications schema only."""
+"""SQL for the notifications schema only: the handlers' store (`NotificationsStore`, one per
+transaction) and the delivery worker's functions on the pool."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import asyncpg
 
-from services.notifications.domain import Notification
+from services.notifications.domain import TEMPLATE_ENROLLMENT_COMPLETED, Notification
 from shared.db import Conn
 
 
@@ -35,52 +37,73 @@ class StoredNotification:
 
 @dataclass(frozen=True, slots=True)
 class Queued:
-    """What `insert` returns for a row it created."""
+    """What `queue` returns for a row it created."""
 
     id: int
     created_at: datetime
 
 
-async def insert(
-    conn: Conn, *, dedupe_key: str, event_id: str, worker_id: uuid.UUID | None, notification: Notification
-) -> Queued | None:
-    """Queue one message; None when a message with this dedupe key was queued before."""
-    n = notification
-    row = await conn.fetchrow(
-        "INSERT INTO notification (dedupe_key, event_id, worker_id, template, audience, channel, recipient,"
-        " subject, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, created_at",
-        dedupe_key,
-        event_id,
-        worker_id,
-        n.template,
-        n.audience,
-        n.channel,
-        n.recipient,
-        n.subject,
-        n.body,
-    )
-    return Queued(row["id"], row["created_at"]) if row is not None else None
+class NotificationsStore(Protocol):
+    """What the handlers need of the notifications schema, within one transaction (the one that
+    claims the message in the inbox and writes the outbox)."""
+
+    async def queue(
+        self, *, dedupe_key: str, event_id: str, worker_id: uuid.UUID | None, notification: Notification
+    ) -> Queued | None:
+        """Queue one message; None when a message with this dedupe key was queued before."""
+        ...
+
+    async def lock_worker(self, worker_id: uuid.UUID) -> None:
+        """Serialise this transaction with every other one about the same worker's messages (until
+        it ends), so "already enrolled?" and "tell them they are enrolled" cannot cross."""
+        ...
+
+    async def was_told_enrolled(self, worker_id: uuid.UUID) -> bool:
+        """Whether the worker's own enrollment-completed message is queued or sent."""
+        ...
 
 
-async def lock_worker(conn: Conn, worker_id: uuid.UUID) -> None:
-    """Serialise this transaction with every other one about the same worker's messages (until
-    it ends), so "already enrolled?" and "tell them they are enrolled" cannot cross."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('notifications:worker:' || $1::uuid::text, 0))",
-        worker_id,
-    )
+class PgNotificationsStore:
+    """`NotificationsStore` on the connection of one transaction."""
 
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
 
-async def was_told_enrolled(conn: Conn, worker_id: uuid.UUID) -> bool:
-    """Whether the worker's own enrollment-confirmed message is queued or sent."""
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM notification WHERE worker_id = $1"
-            " AND template = 'enrollment_confirmed' AND audience = 'worker')",
+    async def queue(
+        self, *, dedupe_key: str, event_id: str, worker_id: uuid.UUID | None, notification: Notification
+    ) -> Queued | None:
+        n = notification
+        row = await self.conn.fetchrow(
+            "INSERT INTO notification (dedupe_key, event_id, worker_id, template, audience, channel,"
+            " recipient, subject, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, created_at",
+            dedupe_key,
+            event_id,
+            worker_id,
+            n.template,
+            n.audience,
+            n.channel,
+            n.recipient,
+            n.subject,
+            n.body,
+        )
+        return Queued(row["id"], row["created_at"]) if row is not None else None
+
+    async def lock_worker(self, worker_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('notifications:worker:' || $1::uuid::text, 0))",
             worker_id,
         )
-    )
+
+    async def was_told_enrolled(self, worker_id: uuid.UUID) -> bool:
+        return bool(
+            await self.conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM notification WHERE worker_id = $1"
+                " AND template = $2 AND audience = 'worker')",
+                worker_id,
+                TEMPLATE_ENROLLMENT_COMPLETED,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from services.notifications import repository
 from services.notifications.app import MIGRATIONS, create_app
 from services.notifications.delivery import DeliveryWorker, HttpGateway
 from services.notifications.domain import Notification
+from services.notifications.repository import PgNotificationsStore
 from services.notifications.settings import NotificationsSettings
 from shared import contracts
 from shared.db import create_pool, migrate
@@ -96,8 +97,8 @@ async def queue(pool: asyncpg.Pool, count: int, first: int = 0) -> list[asyncpg.
     async with pool.acquire() as conn:
         for i in range(first, first + count):
             n = Notification("worker_waitlisted", "worker", "sms", phone(i), None, f"Yth. Budi {i}, ...")
-            assert await repository.insert(
-                conn, dedupe_key=f"key-{i}", event_id=f"event-{i}", worker_id=None, notification=n
+            assert await PgNotificationsStore(conn).queue(
+                dedupe_key=f"key-{i}", event_id=f"event-{i}", worker_id=None, notification=n
             )
     return await table(pool)
 

@@ -12,12 +12,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.notifications import repository
 from services.notifications.app import MIGRATIONS, create_app
 from services.notifications.delivery import DeliveryWorker, LoggingGateway, mask_recipient
 from services.notifications.domain import Notification
 from services.notifications.handlers import NotificationsHandlers
-from services.notifications.repository import StoredNotification
+from services.notifications.repository import PgNotificationsStore, StoredNotification
 from services.notifications.settings import NotificationsSettings
 from shared import contracts, outbox, topics
 from shared.consumer import Incoming, MessageContext, Publisher
@@ -335,13 +334,13 @@ async def test_delivery_worker_marks_sent_rows_delivered_and_retries_failed_ones
     async with pool.acquire() as conn:
         for i, recipient in enumerate((phone(1), phone(2), "csr@hindoli.co.id")):
             n = message(recipient, "email" if "@" in recipient else "sms")
-            assert await repository.insert(
-                conn, dedupe_key=f"k{i}", event_id="e1", worker_id=None, notification=n
+            assert await PgNotificationsStore(conn).queue(
+                dedupe_key=f"k{i}", event_id="e1", worker_id=None, notification=n
             )
         # The same dedupe key again is not queued twice.
         assert (
-            await repository.insert(
-                conn, dedupe_key="k0", event_id="e1", worker_id=None, notification=message(phone(1))
+            await PgNotificationsStore(conn).queue(
+                dedupe_key="k0", event_id="e1", worker_id=None, notification=message(phone(1))
             )
             is None
         )
@@ -377,8 +376,8 @@ async def test_delivery_worker_runs_in_the_background_until_stopped(pool: asyncp
     worker.start()
     try:
         async with pool.acquire() as conn:
-            await repository.insert(
-                conn, dedupe_key="k", event_id="e", worker_id=None, notification=message(phone(9))
+            await PgNotificationsStore(conn).queue(
+                dedupe_key="k", event_id="e", worker_id=None, notification=message(phone(9))
             )
         for _ in range(100):
             if gateway.sent:
@@ -428,7 +427,9 @@ def test_mask_recipient_handles_odd_addresses() -> None:
 async def test_a_handler_queues_and_announces_each_message_once_per_event(
     pool: asyncpg.Pool, topic_prefix: str
 ) -> None:
-    """The dedupe key holds even where the inbox does not (another consumer, a replay after cleanup)."""
+    """The dedupe key holds even where the inbox does not (another consumer, a replay after cleanup),
+    on the real schema's UNIQUE constraint. (The handlers' other cases run in memory:
+    tests/unit/test_notifications_handlers.py.)"""
     handlers = NotificationsHandlers(NotificationsSettings(worker_channel="whatsapp"))
     worker_id = str(uuid.uuid4())
     envelope = new_envelope(event_type("enrollment-failed.v1"), "/muba/test", subject=worker_id)
@@ -446,7 +447,10 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
     for _ in range(2):
         async with pool.acquire() as conn, conn.transaction():
             ctx = MessageContext(
-                incoming, contracts.ENROLLMENT_FAILED, conn, Publisher("notifications", topic_prefix)
+                incoming,
+                contracts.ENROLLMENT_FAILED,
+                PgNotificationsStore(conn),
+                Publisher("notifications", topic_prefix),
             )
             await handlers.on_enrollment_failed(ctx)  # type: ignore[arg-type]
             await outbox.add_rows(conn, ctx.publisher.rows)
@@ -465,59 +469,3 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
             )
             == 2
         )
-
-
-async def test_a_waitlisting_that_arrives_after_the_enrollment_tells_the_worker_nothing(
-    pool: asyncpg.Pool, topic_prefix: str
-) -> None:
-    """Enrollment and waitlisting come on different topics, so in any order: once the worker was
-    told they are enrolled, a late "you are on the waitlist" would be wrong."""
-    handlers = NotificationsHandlers(NotificationsSettings())
-    enrolled, waiting = str(uuid.uuid4()), str(uuid.uuid4())
-
-    async def handle(handler: Any, topic: str, name: str, worker_id: str, body: dict[str, Any]) -> None:
-        envelope = new_envelope(event_type(name), "/muba/test", subject=worker_id)
-        incoming = Incoming(
-            topic, 0, 1, worker_id, envelope.headers(), json.dumps(body).encode(), envelope, 0
-        )
-        async with pool.acquire() as conn, conn.transaction():
-            contract = contracts.by_topic(topic)
-            assert contract is not None
-            ctx = MessageContext(incoming, contract, conn, Publisher("notifications", topic_prefix))
-            await handler(ctx)
-            await outbox.add_rows(conn, ctx.publisher.rows)
-
-    completed_topic, waitlisted_topic = (
-        contracts.ENROLLMENT_COMPLETED.topic,
-        contracts.WORKER_WAITLISTED.topic,
-    )
-    await handle(
-        handlers.on_enrollment_completed,
-        completed_topic,
-        "enrollment-completed.v1",
-        enrolled,
-        completed(enrolled, 1),
-    )
-    await handle(
-        handlers.on_worker_waitlisted,
-        waitlisted_topic,
-        "worker-waitlisted.v1",
-        enrolled,
-        waitlisted(enrolled, 1),
-    )
-    await handle(
-        handlers.on_worker_waitlisted,
-        waitlisted_topic,
-        "worker-waitlisted.v1",
-        waiting,
-        waitlisted(waiting, 2),
-    )
-
-    async with pool.acquire() as conn:
-        told = await conn.fetch("SELECT worker_id::text, template, audience FROM notification ORDER BY id")
-    assert [tuple(r) for r in told] == [
-        (enrolled, "enrollment_confirmed", "worker"),
-        (enrolled, "enrollment_confirmed", "company"),
-        (enrolled, "enrollment_confirmed", "company"),
-        (waiting, "worker_waitlisted", "worker"),
-    ]

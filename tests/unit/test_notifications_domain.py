@@ -11,8 +11,8 @@ from services.notifications.domain import (
     advice_for,
     dedupe_key,
     describe_package,
-    enrollment_confirmed,
-    enrollment_rejected,
+    enrollment_completed,
+    enrollment_failed,
     is_usable_phone,
     mask_nik,
     mask_phone,
@@ -67,7 +67,7 @@ def _confirmed(
     company_webhook_url: str | None = "https://hooks.hindoli.co.id/bpjs",
     channel: str = "sms",
 ) -> list[Notification]:
-    return enrollment_confirmed(
+    return enrollment_completed(
         worker_name=worker_name,
         worker_phone=PHONE,
         worker_channel=channel,  # type: ignore[arg-type]
@@ -175,10 +175,10 @@ def test_describe_package() -> None:
     assert describe_package("jkk_jkm_jht") == "JKK, JKM dan JHT"
 
 
-# ------------------------------------------------------------------ enrollment_confirmed
+# ------------------------------------------------------------------ enrollment_completed
 
 
-def test_enrollment_confirmed_recipients_and_channels() -> None:
+def test_enrollment_completed_recipients_and_channels() -> None:
     messages = _confirmed()
     assert [(m.audience, m.channel, m.recipient) for m in messages] == [
         ("worker", "sms", PHONE),
@@ -189,7 +189,7 @@ def test_enrollment_confirmed_recipients_and_channels() -> None:
     assert _by_audience(messages, "office") == []
 
 
-def test_enrollment_confirmed_worker_message_has_kpj_dates_payer_and_card() -> None:
+def test_enrollment_completed_worker_message_has_kpj_dates_payer_and_card() -> None:
     (worker,) = _by_audience(_confirmed(), "worker")
     assert worker.subject is None
     assert KPJ in worker.body
@@ -202,18 +202,18 @@ def test_enrollment_confirmed_worker_message_has_kpj_dates_payer_and_card() -> N
     assert NIK not in worker.body
 
 
-def test_enrollment_confirmed_package_with_jht() -> None:
+def test_enrollment_completed_package_with_jht() -> None:
     (worker,) = _by_audience(_confirmed(package="JKK_JKM_JHT"), "worker")
     assert "JKK, JKM dan JHT" in worker.body
 
 
-def test_enrollment_confirmed_whatsapp_channel() -> None:
+def test_enrollment_completed_whatsapp_channel() -> None:
     (worker,) = _by_audience(_confirmed(channel="whatsapp"), "worker")
     assert worker.channel == "whatsapp"
     assert worker.recipient == PHONE
 
 
-def test_enrollment_confirmed_company_gets_masked_nik_never_full() -> None:
+def test_enrollment_completed_company_gets_masked_nik_never_full() -> None:
     company = _by_audience(_confirmed(), "company")
     assert len(company) == 2
     for message in company:
@@ -228,7 +228,7 @@ def test_enrollment_confirmed_company_gets_masked_nik_never_full() -> None:
     assert "1 Desember 2026 s.d. 30 November 2027" in email.body
 
 
-def test_enrollment_confirmed_webhook_body_is_json() -> None:
+def test_enrollment_completed_webhook_body_is_json() -> None:
     webhook = next(m for m in _confirmed() if m.channel == "webhook")
     payload = json.loads(webhook.body)
     assert payload["event"] == "enrollment_confirmed"
@@ -240,7 +240,7 @@ def test_enrollment_confirmed_webhook_body_is_json() -> None:
     assert NIK not in webhook.body
 
 
-def test_enrollment_confirmed_company_channels_are_optional() -> None:
+def test_enrollment_completed_company_channels_are_optional() -> None:
     only_email = _confirmed(company_webhook_url=None)
     assert [(m.audience, m.channel) for m in only_email] == [("worker", "sms"), ("company", "email")]
     only_webhook = _confirmed(company_email="  ")
@@ -250,7 +250,7 @@ def test_enrollment_confirmed_company_channels_are_optional() -> None:
 
 
 @pytest.mark.parametrize("package", ["JKK_JKM", "JKK_JKM_JHT"])
-def test_enrollment_confirmed_sms_fits_with_long_names(package: str) -> None:
+def test_enrollment_completed_sms_fits_with_long_names(package: str) -> None:
     assert len(LONG_NAME) >= 100
     (worker,) = _by_audience(
         _confirmed(worker_name=LONG_NAME, company_name=LONG_COMPANY, package=package), "worker"
@@ -263,11 +263,11 @@ def test_enrollment_confirmed_sms_fits_with_long_names(package: str) -> None:
     assert worker.body.endswith("7 hari.")
 
 
-def test_enrollment_confirmed_rejects_bad_input() -> None:
+def test_enrollment_completed_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
         _confirmed(channel="email")
     with pytest.raises(ValueError):
-        enrollment_confirmed(
+        enrollment_completed(
             worker_name="Siti",
             worker_phone=PHONE,
             worker_channel="sms",
@@ -410,13 +410,13 @@ def test_registration_rejected_sms_fits_with_long_name_and_many_reasons() -> Non
     assert office.body.count("Saran:") == len(reasons)
 
 
-# ------------------------------------------------------------------ enrollment_rejected
+# ------------------------------------------------------------------ enrollment_failed
 
 
-def _enrollment_rejected(
+def _enrollment_failed(
     code: str, message: str = "rejected by BPJS", name: str = "Budi"
 ) -> list[Notification]:
-    return enrollment_rejected(
+    return enrollment_failed(
         worker_name=name,
         worker_phone=PHONE,
         worker_channel="sms",
@@ -426,8 +426,8 @@ def _enrollment_rejected(
     )
 
 
-def test_enrollment_rejected_worker_and_office() -> None:
-    messages = _enrollment_rejected("NIK_NOT_FOUND", "NIK not found in Dukcapil")
+def test_enrollment_failed_worker_and_office() -> None:
+    messages = _enrollment_failed("NIK_NOT_FOUND", "NIK not found in Dukcapil")
     assert [(m.template, m.audience, m.channel, m.recipient) for m in messages] == [
         ("enrollment_rejected", "worker", "sms", PHONE),
         ("enrollment_rejected", "office", "email", OFFICE),
@@ -440,22 +440,22 @@ def test_enrollment_rejected_worker_and_office() -> None:
     assert PHONE not in office.body
 
 
-def test_enrollment_rejected_already_member_needs_no_action() -> None:
-    worker, _office = _enrollment_rejected("ALREADY_MEMBER")
+def test_enrollment_failed_already_member_needs_no_action() -> None:
+    worker, _office = _enrollment_failed("ALREADY_MEMBER")
     assert "sudah terdaftar" in worker.body
     assert "Tidak perlu tindakan" in worker.body
 
 
-def test_enrollment_rejected_masks_nik_in_bpjs_message() -> None:
-    messages = _enrollment_rejected("WHATEVER", f"nik {NIK} blocked")
+def test_enrollment_failed_masks_nik_in_bpjs_message() -> None:
+    messages = _enrollment_failed("WHATEVER", f"nik {NIK} blocked")
     for message in messages:
         assert NIK not in message.body
     assert MASKED_NIK in messages[1].body
 
 
 @pytest.mark.parametrize("code", [*BPJS_CODES, "SOMETHING_NEW"])
-def test_enrollment_rejected_sms_fits_with_long_name(code: str) -> None:
-    worker, _office = _enrollment_rejected(code, "y " * 300, name=LONG_NAME)
+def test_enrollment_failed_sms_fits_with_long_name(code: str) -> None:
+    worker, _office = _enrollment_failed(code, "y " * 300, name=LONG_NAME)
     assert len(worker.body) <= SMS_MAX_CHARS
 
 
