@@ -19,8 +19,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from deploy import docs
-from shared import contracts, envelope
+from shared import asyncapi, contracts, envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected
 from shared.events.registry import RegistrationSubmitted
 from shared.events.sponsorship import CommitmentSubmitted
@@ -84,9 +83,22 @@ def _messages(doc: dict[str, Any], topic: str) -> list[tuple[str, dict[str, Any]
     return found
 
 
+# Where each service's code is (what it builds is what it may publish).
+CODE = {"bpjs-simulator": ROOT / "simulators" / "bpjs"}
+
+
+def _code(service: str) -> Path:
+    return CODE.get(service, ROOT / "services" / service)
+
+
 def test_every_service_has_a_document() -> None:
-    services = sorted(p.parent.name for p in (ROOT / "services").glob("*/app.py"))
-    assert sorted(s.name for s in docs.SERVICES) == services, "deploy/docs.py SERVICES misses a service"
+    """Every service the contracts name (each services/*/app.py among them, and the simulator) has
+    its JSON and YAML document, and nothing else is in docs/asyncapi/."""
+    services = asyncapi.services()
+    apps = {p.parent.name for p in (ROOT / "services").glob("*/app.py")}
+    assert apps <= set(services), f"services without a contract: {sorted(apps - set(services))}"
+    assert "bpjs-simulator" in services
+    assert all(_code(s).is_dir() for s in services), services
     assert sorted(_committed()) == sorted(f"{s}.{ext}" for s in services for ext in ("json", "yaml")), (
         "docs/asyncapi/ lacks documents: run `make docs` and commit docs/asyncapi/"
     )
@@ -173,7 +185,7 @@ def test_partner_facing_topic_has_its_payload_schema(topic: str) -> None:
         assert set(required) <= set(payload.get("properties", {})), f"{where} does not describe every field"
 
 
-@pytest.mark.parametrize("service", [s.name for s in docs.SERVICES])
+@pytest.mark.parametrize("service", asyncapi.services())
 def test_every_message_has_cloudevents_headers_and_a_kafka_key(service: str) -> None:
     doc = _documents()[service]
     messages = doc["components"]["messages"]
@@ -190,14 +202,14 @@ def test_every_message_has_cloudevents_headers_and_a_kafka_key(service: str) -> 
         assert payload.get("properties"), f"{service}: {message_id} has an empty payload schema"
 
 
-@pytest.mark.parametrize("service", [s.name for s in docs.SERVICES])
+@pytest.mark.parametrize("service", asyncapi.services())
 def test_document_names_every_topic_the_service_publishes(service: str) -> None:
     """The document sends what the contracts say the service produces (a service's publisher
     refuses any other event: shared.consumer.Publisher), and the service's code builds each of
     those events somewhere: nothing is documented that is never sent."""
     constructed = {
         node.func.id
-        for p in sorted((ROOT / "services" / service).rglob("*.py"))
+        for p in sorted(_code(service).rglob("*.py"))
         for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     }
@@ -211,3 +223,44 @@ def test_document_names_every_topic_the_service_publishes(service: str) -> None:
         if operation["action"] == "send"
     }
     assert sent == {c.topic for c in produced}, f"{service}: the document says {sorted(sent)}"
+
+
+@pytest.mark.parametrize("service", asyncapi.services())
+def test_each_operation_says_what_its_contract_says(service: str) -> None:
+    """Receive what the contracts say the service consumes, send what it produces; each message's
+    topic, payload model, event type (version included) and source are its contract's."""
+    doc = _documents()[service]
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for operation in doc["operations"].values():
+        channel = _resolve(doc, operation["channel"])
+        ((message_ref,),) = [operation["messages"]]
+        found[(operation["action"], channel["address"])] = _resolve(doc, message_ref)
+    expected = [("receive", c) for c in contracts.consumed_by(service)] + [
+        ("send", c) for c in contracts.published_by(service)
+    ]
+    address = {c.topic: c.topic + (".{partner}" if c.per_partner else "") for _, c in expected}
+    assert sorted(found) == sorted((action, address[c.topic]) for action, c in expected)
+    for action, contract in expected:
+        message = found[(action, address[contract.topic])]
+        where = f"{service} {action} {contract.topic}"
+        assert message["payload"] == {"$ref": f"#/components/schemas/{contract.model.__name__}"}, where
+        schema = contract.model.model_json_schema(ref_template="#/components/schemas/{model}")
+        nested = schema.pop("$defs", {})
+        assert _resolve(doc, message["payload"]) == schema, where
+        assert all(doc["components"]["schemas"].get(name) == s for name, s in nested.items()), where
+        ce_type = message["headers"]["properties"][envelope.H_TYPE]
+        assert contract.event_type in (ce_type.get("const"), *ce_type.get("examples", [])), where
+        assert contract.event_type.endswith(f".v{contract.version}") and contract.topic.endswith(
+            f".v{contract.version}"
+        ), where
+        if not contract.partner_facing and contract.producer != "bpjs-simulator":
+            assert message["headers"]["properties"][envelope.H_SOURCE]["const"] == contract.source, where
+
+
+def test_documents_need_no_faststream() -> None:
+    """The documents come from the contract registry, not from building the services' apps."""
+    tree = ast.parse((ROOT / "shared" / "asyncapi.py").read_text(encoding="utf-8"))
+    imported = {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {m for m in imported if m.startswith(("faststream", "services", "simulators"))}
