@@ -19,10 +19,11 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from shared import asyncapi, contracts, envelope
+from shared import asyncapi, asyncapi_html, contracts, envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected
 from shared.events.registry import RegistrationSubmitted
 from shared.events.sponsorship import CommitmentSubmitted
+from tests.contracts import page_check
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "asyncapi"
@@ -264,3 +265,27 @@ def test_documents_need_no_faststream() -> None:
         alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {m for m in imported if m.startswith(("faststream", "services", "simulators"))}
+
+
+@pytest.mark.parametrize("service", asyncapi.services())
+def test_the_page_shows_the_whole_document_and_needs_nothing_from_outside(service: str) -> None:
+    """The HTML page of /docs/asyncapi: every channel, operation, message, schema and field of
+    the published document, and no URL beyond the service (a browser without internet renders it)."""
+    doc = _documents()[service]
+    assert page_check.problems(asyncapi_html.page(doc), doc) == []
+
+
+def test_the_page_check_finds_what_it_must() -> None:
+    """The check itself: a CDN script, a stylesheet URL, a protocol-relative image, a missing name."""
+    doc = _documents()["registry"]
+    good = asyncapi_html.page(doc)
+    assert page_check.problems(good, doc) == []
+    for bad in (
+        '<script src="https://unpkg.com/@asyncapi/react-component"></script>',
+        "<style>body { background: url('https://cdn.example/x.png') }</style>",
+        '<img src="//cdn.example/logo.png">',
+        '<div style="background:url(http://x.example/a.png)"></div>',
+    ):
+        assert page_check.problems(good.replace("</body>", bad + "</body>"), doc), bad
+    address = contracts.WORKER_REGISTERED.topic
+    assert page_check.problems(good.replace(address, "x"), doc)
