@@ -1,6 +1,8 @@
-"""docs/asyncapi/: the AsyncAPI contracts partners get. They are up to date with the code, the
-official AsyncAPI parser (@asyncapi/parser, run with node) accepts them, and every partner-facing
-topic is there with the JSON schema of its payload.
+"""docs/asyncapi/: the AsyncAPI contracts partners get. They are up to date with the contract
+registry (shared/asyncapi.py builds them from shared/contracts.py), each operation says what its
+contract says, the official AsyncAPI parser (@asyncapi/parser, run with node) accepts them, every
+partner-facing topic is there with the JSON schema of its payload, and the HTML page each service
+serves of them (shared/asyncapi_html.py) shows all of it and needs nothing from outside.
 
 Needs node and tests/contracts/node_modules (`make install` installs both); without them the
 validation FAILS, it never skips.
