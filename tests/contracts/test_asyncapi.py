@@ -21,10 +21,18 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from services.notifications.app import create_app as notifications
+from services.notifications.settings import NotificationsSettings
+from services.registry.app import create_app as registry
+from services.registry.settings import RegistrySettings
+from services.sponsorship.app import create_app as sponsorship
+from services.sponsorship.settings import SponsorshipSettings
 from shared import asyncapi, asyncapi_html, contracts, envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected
 from shared.events.registry import RegistrationSubmitted
 from shared.events.sponsorship import CommitmentSubmitted
+from simulators.bpjs.app import create_app as simulator
+from simulators.bpjs.settings import SimulatorSettings
 from tests.contracts import page_check
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,3 +299,55 @@ def test_the_page_check_finds_what_it_must() -> None:
         assert page_check.problems(good.replace("</body>", bad + "</body>"), doc), bad
     address = contracts.WORKER_REGISTERED.topic
     assert page_check.problems(good.replace(address, "x"), doc)
+
+
+TOKEN = "contracts-test-office-" + "ab" * 8
+
+
+def _apps() -> dict[str, Any]:
+    """Each service's app as it is wired (built, never started: no servers), with a known token."""
+    common: dict[str, Any] = {"operator_token": TOKEN, "http_host": "127.0.0.1"}
+    return {
+        "registry": registry(RegistrySettings(**common)),
+        "sponsorship": sponsorship(SponsorshipSettings(**common)),
+        "notifications": notifications(NotificationsSettings(**common)),
+        "bpjs-simulator": simulator(SimulatorSettings(**common)),
+    }
+
+
+async def _get(app: Any, path: str) -> tuple[int, bytes]:
+    """One GET through the app's ASGI interface, in process."""
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": b"",
+        "headers": [(b"authorization", f"Bearer {TOKEN}".encode())],
+        "client": ("127.0.0.1", 1),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+async def test_every_service_serves_its_published_document() -> None:
+    """What each service's /docs routes answer (the simulator's too) is docs/asyncapi/<service>.*,
+    byte for byte, and the page of that document."""
+    apps = _apps()
+    assert sorted(apps) == sorted(asyncapi.services())
+    for service, app in apps.items():
+        for suffix in ("json", "yaml"):
+            status, body = await _get(app, f"/docs/asyncapi.{suffix}")
+            assert status == 200, (service, suffix)
+            assert body == (DOCS / f"{service}.{suffix}").read_bytes(), f"{service}: /docs/asyncapi.{suffix}"
+        status, body = await _get(app, "/docs/asyncapi")
+        assert status == 200
+        assert page_check.problems(body.decode(), _documents()[service]) == [], service
