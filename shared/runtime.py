@@ -18,12 +18,11 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from faststream import AckPolicy
-from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.specification import AsyncAPI
 
-from shared import access, topics
+from shared import access, asyncapi, asyncapi_html, topics
 from shared.backoff import Backoff
 from shared.consumer import Handler, MessageContext, MessageProcessor
 from shared.contracts import Contract
@@ -393,15 +392,44 @@ class ServiceRuntime(Generic[S]):
                 ("/metrics", metrics),
                 ("/stats", stats),
                 *self.api_routes,
+                *docs_routes(self.name),
                 *routes,
             ],
             lifespan=lambda: self.lifespan(),
-            specification=AsyncAPI(title=f"muba-{self.name}", version=self.version),
-            # Without `try_it_out_path=None` FastStream also mounts POST /docs/asyncapi/try, which
-            # publishes whatever it is sent to any topic through this service's broker.
-            asyncapi_path=AsyncAPIRoute("/docs/asyncapi", try_it_out_path=None),
             logger=logging.getLogger(f"muba.{self.name}"),
         )
+
+
+def docs_routes(service: str) -> list[tuple[str, ASGIApp]]:
+    """`GET /docs/asyncapi.json` and `.yaml`: the very bytes of docs/asyncapi/<service>.*
+    (shared.asyncapi), and `/docs/asyncapi`: that document as a page needing nothing from outside
+    the service (shared.asyncapi_html). The gate (shared.http_access.screen) admits office and
+    auditor tokens only. Only GET and HEAD: FastStream's AsyncAPIRoute, with its CDN-loaded page
+    and its POST "try it out" (which published anything to any topic), is not mounted."""
+    if service not in asyncapi.DESCRIPTIONS:
+        return []  # a runtime of no contract (tests' own services): nothing to document
+
+    def serve(body: Callable[[], str], content_type: str, extra: dict[str, str] | None = None) -> ASGIApp:
+        headers = {"content-type": content_type, "x-content-type-options": "nosniff", **(extra or {})}
+
+        @get(include_in_schema=False)
+        async def handler(scope: Scope) -> AsgiResponse:
+            return AsgiResponse(body().encode(), 200, headers=headers)
+
+        return handler
+
+    return [
+        ("/docs/asyncapi.json", serve(lambda: asyncapi.json_text(service), "application/json")),
+        ("/docs/asyncapi.yaml", serve(lambda: asyncapi.yaml_text(service), "application/yaml")),
+        (
+            "/docs/asyncapi",
+            serve(
+                lambda: asyncapi_html.html_text(service),
+                "text/html; charset=utf-8",
+                {"content-security-policy": asyncapi_html.CONTENT_SECURITY_POLICY},
+            ),
+        ),
+    ]
 
 
 def is_ready(checks: dict[str, Any]) -> bool:
