@@ -31,8 +31,10 @@ and leaves readable, because they are not personal data and operators need them 
   characters with a letter in them: correlation ids must survive (the old NIK pattern, which
   accepted dashes, altered about 1 in 500 UUIDs). Whatever lies inside them is not looked at.
 - Numbers of up to 10 digits that are not mobile numbers (not 08... or 628...): counts,
-  offsets, partitions, Rupiah amounts below Rp10 miliar, and separated groups that do not add up to a NIK or a mobile number: ISO dates and times
-  ('2026-11-28T07:00:00.123+00:00'), IP addresses, amounts with thousands dots ('Rp168.000.000').
+  offsets, partitions, Rupiah amounts below Rp10 miliar.
+- Separated digit groups that do not make a NIK or a mobile number: ISO dates and times
+  ('2026-11-28T07:00:00.123+00:00'), IP addresses, amounts with thousands dots of any normal size
+  ('Rp168.000.000', 'Rp62.800.000.000').
 - Masked values ('160601********03', '+62812****7890'), so masking twice changes nothing.
 
 Names and e-mail addresses cannot be told from other words in free text: code never logs names
@@ -48,10 +50,14 @@ _HEX: Final = "[0-9a-fA-F]"
 # A lookahead finds every UUID, also overlapping ones, so text before a UUID can never hide it.
 _UUID: Final = re.compile(rf"(?=({_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}))")
 # sha256 / sha1 / md5 / trace ids / dashless UUIDs; a pure digit run of that length is no digest.
-_DIGEST: Final = re.compile(rf"(?<![0-9A-Za-z])(?={_HEX}*[a-fA-F]){_HEX}{{32,}}(?![0-9A-Za-z])")
-# Digit groups joined by single separators: the candidates for NIKs and phone numbers.
-_CHAIN: Final = re.compile(r"\d+(?:[ .-]\d+)*")
+_DIGEST: Final = re.compile(rf"(?<![0-9A-Za-z]){_HEX}{{32,}}(?![0-9A-Za-z])")
+_HEX_LETTER: Final = re.compile("[a-fA-F]")
+# Digit groups joined by single separators, with at least as many digits as the shortest thing
+# masked (a mobile number, 0 + 8 digits): the candidates for NIKs, phone and KPJ numbers.
+_CHAIN: Final = re.compile(r"\d(?:[ .-]?\d){8,}")
 _GROUP: Final = re.compile(r"\d+")
+# Thousands written with dots, as Rupiah amounts are ('62.800.000.000'): never a phone number.
+_AMOUNT: Final = re.compile(r"[1-9]\d{0,2}(?:\.\d{3})+")
 
 _MASKED_NIK: Final = re.compile(r"\d{0,6}\*+\d{0,2}")
 _MASKED_PHONE: Final = re.compile(r"\+?\d{0,6}\*+\d{0,4}")
@@ -169,7 +175,7 @@ def mask_text_quoting(text: str, channel: str, recipient: str) -> str:
 def mask_text(text: str) -> str:
     """Mask NIKs, mobile numbers, KPJ numbers and other long digit runs in free text; never touch
     a UUID or a hex digest (see the module docstring for exactly what is masked and why)."""
-    if not any(c.isdigit() for c in text):
+    if _CHAIN.search(text) is None:
         return text
     out: list[str] = []
     at = 0
@@ -184,7 +190,7 @@ def mask_text(text: str) -> str:
 def _protected(text: str) -> list[tuple[int, int]]:
     """The spans of UUIDs and digests, merged, in order."""
     spans = [(m.start(1), m.end(1)) for m in _UUID.finditer(text)] if "-" in text else []
-    spans += [m.span() for m in _DIGEST.finditer(text)]
+    spans += [m.span() for m in _DIGEST.finditer(text) if _HEX_LETTER.search(m.group(0))]
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
@@ -205,7 +211,8 @@ def _mask_chain(chain: str) -> str:
     '2026-11-28 1606 0152 0890 0003' the date stays a date; a run that is 16 digits as a whole is
     a NIK whatever its separators. A mobile number may span any groups from the run's start or
     after a space, but its prefix must show in its first group ('0812', '62812', or '62' then
-    '812'), so '08-12-2026 10' stays a date and 'Rp91.080.000.000' an amount.
+    '812') and it is not written in thousands ('62.800.000.000'), so '08-12-2026 10' stays a
+    date and 'Rp91.080.000.000' or 'Rp62.800.000.000' an amount.
     A group on its own is masked when it is a mobile number, 11 digits (KPJ) or 12+ digits.
     """
     groups = list(_GROUP.finditer(chain))
@@ -260,7 +267,7 @@ def _phone_window(chain: str, groups: list[re.Match[str]], i: int) -> tuple[int,
         digits += groups[j].group(0)
         if len(digits) > 2 + _NATIONAL_MAX:
             break
-        if _is_mobile(digits):
+        if _is_mobile(digits) and not _AMOUNT.fullmatch(chain, groups[i].start(), groups[j].end()):
             best = j, mask_phone(digits)
     return best
 

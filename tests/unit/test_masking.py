@@ -219,7 +219,7 @@ def test_rupiah_amounts_stay(amount: int) -> None:
         "127.0.0.1:9092",
         "v1.2.3",
         "08-12-2026 10:00",  # a date, not a phone number
-        "Rp168.000.000 168000000 Rp91.080.000.000",
+        "Rp168.000.000 168000000 Rp91.080.000.000 Rp62.800.000.000",
         "already 160601********03, +62812****7890, 12*******01",
         datetime.now(UTC).isoformat(),
     ],
