@@ -45,7 +45,7 @@ from shared.events.sponsorship import CommitmentSubmitted
 from shared.format import today_in_jakarta
 from shared.kafka_security import KafkaConfigError, KafkaConnection
 from shared.kecamatan import WHOLE_REGENCY, resolve_kecamatan
-from shared.logging import mask_nik
+from shared.masking import mask_nik
 from shared.validation import KECAMATAN_UNKNOWN, MAX_NIK_LENGTH, Reason, contract_reasons, normalise_nik
 
 P = ParamSpec("P")

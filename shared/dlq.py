@@ -35,7 +35,7 @@ from aiokafka.errors import UnknownTopicOrPartitionError, for_code
 from shared import topics
 from shared.envelope import REPLAY_FOR_HEADER, REPLAY_HEADER
 from shared.kafka_security import KafkaConnection, kafka_producer
-from shared.logging import mask_nik, mask_text
+from shared.masking import mask_nik, mask_text
 
 REPLAY_GROUP = topics.REPLAY_GROUP
 DLQ_HEADER_PREFIX = "dlq_"

@@ -47,7 +47,7 @@ from faststream.asgi.handlers import GetHandler
 from faststream.asgi.types import Receive, Scope, Send
 
 from shared.db import Conn
-from shared.logging import mask_nik, mask_phone, mask_text
+from shared.masking import mask_nik, mask_phone, mask_text
 
 log = logging.getLogger(__name__)
 

@@ -67,7 +67,7 @@ from shared.contracts import Contract
 from shared.db import Conn, connect
 from shared.envelope import Envelope, new_envelope
 from shared.kafka_security import KafkaConnection, kafka_producer
-from shared.logging import mask_text
+from shared.masking import mask_text
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from collections import defaultdict
 from typing import Any
 
 from services.notifications import repository
-from services.notifications.delivery import mask_recipient
 from shared.db import Conn
 from shared.http_access import OFFICE_AND_AUDITOR
+from shared.masking import mask_recipient
 from shared.runtime import BadRequest, ServiceRuntime
 
 

@@ -21,15 +21,13 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 
 from services.notifications import repository
-from services.notifications.domain import mask_phone
 from services.notifications.repository import StoredNotification
-from shared.logging import mask_text
+from shared.masking import mask_recipient, mask_text_quoting
 
 log = logging.getLogger(__name__)
 
@@ -37,27 +35,6 @@ log = logging.getLogger(__name__)
 # the arithmetic finite for any number of attempts.
 _MAX_EXPONENT: Final = 30
 _ERROR_MAX_CHARS: Final = 500
-
-
-def mask_recipient(channel: str, recipient: str) -> str:
-    """What may be shown of an address outside this schema (events, logs).
-
-    Phones keep their first 6 and last 4 characters; e-mails their first letter and domain;
-    webhooks their scheme and host (paths and query strings often carry tokens).
-    """
-    value = recipient.strip()
-    if channel in ("sms", "whatsapp"):
-        return mask_phone(value)
-    if channel == "email":
-        local, at, domain = value.rpartition("@")
-        return f"{local[:1]}***@{domain}" if at and local and domain else "***"
-    if channel == "webhook":
-        with contextlib.suppress(ValueError):
-            url = urlsplit(value)
-            if url.scheme and url.hostname:
-                return f"{url.scheme}://{url.hostname}"
-        return "***"
-    return "***"
 
 
 def retry_delay(
@@ -77,10 +54,7 @@ def masked_error(error: BaseException | str, notification: StoredNotification) -
     """The error as operators may see it (`last_error`, logs): the recipient masked, any other
     phone number or NIK masked, at most 500 characters."""
     text = error if isinstance(error, str) else (f"{type(error).__name__}: {error}".rstrip(": ") or "error")
-    masked = mask_recipient(notification.channel, notification.recipient)
-    for exact in {notification.recipient, notification.recipient.strip()} - {""}:
-        text = text.replace(exact, masked)
-    return mask_text(text)[:_ERROR_MAX_CHARS]
+    return mask_text_quoting(text, notification.channel, notification.recipient)[:_ERROR_MAX_CHARS]
 
 
 class PermanentRefusal(Exception):

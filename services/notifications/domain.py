@@ -17,6 +17,7 @@ from datetime import date
 from typing import Literal, get_args
 
 from shared.format import format_tanggal
+from shared.masking import mask_nik, mask_phone, mask_text
 
 Channel = Literal["sms", "whatsapp", "email", "webhook"]
 Audience = Literal["worker", "company", "office"]
@@ -44,8 +45,6 @@ OFFICE_SIGNATURE = "Dinas Tenaga Kerja dan Transmigrasi Kabupaten Musi Banyuasin
 
 _WORKER_CHANNELS: frozenset[str] = frozenset(get_args(WorkerChannel))
 _MOBILE_PHONE = re.compile(r"\+628\d{7,11}")
-# Any run of 12+ digits in free text may be a NIK (or a mistyped one) and is masked.
-_NIK_LIKE = re.compile(r"(?<!\d)\d{12,}(?!\d)")
 _KECAMATAN_PREFIX = re.compile(r"^\s*(kecamatan|kec\.)\s*", re.IGNORECASE)
 
 # Free-text inputs are clipped in SMS so that fixed facts (KPJ, dates) always fit.
@@ -70,25 +69,6 @@ class Notification:
 # --------------------------------------------------------------------------------------------
 
 
-def mask_nik(nik: str) -> str:
-    """Keep the first 6 (area) and last 2 digits: '160601********03'.
-
-    Anything too short to mask that way is masked completely.
-    """
-    value = nik.strip()
-    if len(value) < 12:
-        return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 8) + value[-2:]
-
-
-def mask_phone(phone: str) -> str:
-    """Keep the first 6 and last 4 characters: '+62812****7890'. Short values are masked completely."""
-    value = phone.strip()
-    if len(value) < 11:
-        return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
-
-
 def is_usable_phone(phone: str | None) -> bool:
     """True for a normalised Indonesian mobile number ('+628...'), the only kind SMS/WhatsApp reach."""
     return phone is not None and _MOBILE_PHONE.fullmatch(phone.strip()) is not None
@@ -97,11 +77,6 @@ def is_usable_phone(phone: str | None) -> bool:
 def describe_package(package: str) -> str:
     """'JKK dan JKM', or 'JKK, JKM dan JHT' when the package includes JHT (old-age savings)."""
     return "JKK, JKM dan JHT" if "JHT" in package.upper() else "JKK dan JKM"
-
-
-def redact_niks(text: str) -> str:
-    """Mask anything in free text that may be a NIK, even a mistyped one (12+ digits in a row)."""
-    return _NIK_LIKE.sub(lambda m: mask_nik(m.group(0)), text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,8 +224,9 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _clean(text: str | None) -> str:
-    """Collapse whitespace and mask anything that looks like a NIK."""
-    return redact_niks(" ".join((text or "").split()))
+    """Collapse whitespace and mask what may be personal data (NIKs, phone and KPJ numbers, any
+    run of 12+ digits: a mistyped NIK) as logs do."""
+    return mask_text(" ".join((text or "").split()))
 
 
 def _first_fitting(candidates: Iterable[str], limit: int = SMS_MAX_CHARS) -> str:

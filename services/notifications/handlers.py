@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from services.notifications import domain
-from services.notifications.delivery import mask_recipient
 from services.notifications.domain import Notification
 from services.notifications.repository import NotificationsStore
 from services.notifications.settings import NotificationsSettings
@@ -15,6 +14,7 @@ from shared.consumer import MessageContext, PoisonMessage, parse_uuid
 from shared.events.notifications import NotificationSent
 from shared.events.registry import RegistrationRejected
 from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
+from shared.masking import mask_recipient
 
 Store = NotificationsStore
 Ctx = MessageContext[Any, Store]

