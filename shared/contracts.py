@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, Literal, TypeVar
 
-from shared.envelope import EVENT_TYPE_PREFIX
+from shared.envelope import event_type
 from shared.events import EventModel
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
 from shared.events.notifications import NotificationSent
@@ -74,7 +74,7 @@ class Contract(Generic[E]):
 
     @property
     def event_type(self) -> str:
-        return EVENT_TYPE_PREFIX + self.event_name
+        return event_type(self.event_name)
 
     @property
     def partner_facing(self) -> bool:

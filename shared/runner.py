@@ -1,4 +1,4 @@
-"""`python -m services.<name> [migrate]`: one way to start any service."""
+"""`python -m services.<name> [migrate]` (and `python -m simulators.bpjs`): one way to start any service."""
 
 import asyncio
 import sys
@@ -30,7 +30,7 @@ def main(
         print(f"{name}: {len(applied)} migration(s) applied" + (f": {', '.join(applied)}" if applied else ""))
         return
     if sys.argv[1:]:
-        sys.exit(f"usage: python -m services.{name} [migrate]")
+        sys.exit(f"usage: python -m {create_app.__module__.rsplit('.', 1)[0]} [migrate]")
     try:
         app = create_app(settings)
     except AccessConfigError as exc:

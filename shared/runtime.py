@@ -145,13 +145,11 @@ class ServiceRuntime(Generic[S]):
         settings: ServiceSettings,
         migrations: Path,
         store: Callable[[Conn], S],
-        version: str = "1.0.0",
     ) -> None:
         self.name = name
         self.store = store
         self.settings = settings
         self.migrations = migrations
-        self.version = version
         self.kafka = settings.kafka(name)
         self.broker = KafkaBroker(
             self.kafka.servers,

@@ -263,16 +263,6 @@ def consumer_profile(
                 "retries": counters.get("retries", 0) - was.get("retries", 0),
                 "dead_lettered": counters.get("dead_lettered", 0) - was.get("dead_lettered", 0),
             }
-    simulator = after.get("bpjs-simulator")
-    if simulator:
-        was = before.get("bpjs-simulator", {})
-        received = simulator.get("received", 0) - was.get("received", 0)
-        batches = simulator.get("batches", 0) - was.get("batches", 0)
-        profile["bpjs-simulator: enrollment-requested"] = {
-            "processed": received,
-            "batches": batches,
-            "records_per_batch": round(received / max(batches, 1), 1),
-        }
     return profile
 
 

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, get_args
 
+from shared.events.notifications import Audience, Channel
 from shared.format import format_tanggal
 from shared.masking import mask_nik, mask_phone, mask_text
 
-Channel = Literal["sms", "whatsapp", "email", "webhook"]
-Audience = Literal["worker", "company", "office"]
 WorkerChannel = Literal["sms", "whatsapp"]
 
 SMS_MAX_CHARS = 320

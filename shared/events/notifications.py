@@ -7,6 +7,10 @@ from pydantic import Field
 
 from shared.events import EventModel
 
+# Who a notification is for, and how it leaves.
+Audience = Literal["worker", "company", "office"]
+Channel = Literal["sms", "whatsapp", "email", "webhook"]
+
 
 class NotificationSent(EventModel):
     """`notifications.notification-sent.v1`, key = worker_id (or the submission for rejections)."""
@@ -18,7 +22,7 @@ class NotificationSent(EventModel):
         default=None, description="`<source>/<submission_id>` of a rejected registration, else none"
     )
     template: str
-    audience: Literal["worker", "company", "office"]
-    channel: Literal["sms", "whatsapp", "email", "webhook"]
+    audience: Audience
+    channel: Channel
     recipient_masked: str
     sent_at: datetime
