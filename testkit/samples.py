@@ -1,8 +1,12 @@
 """Realistic sample data of Musi Banyuasin (tests, demo, benchmark): valid registrations with
 distinct NIKs and phones per index and run."""
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 from typing import Any
+
+from shared.events.registry import RegistrationRejected, RejectionReason
+from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
 
 OCCUPATIONS = (
     "penyadap karet",
@@ -73,3 +77,69 @@ def sample_registration(
         "occupation": OCCUPATIONS[i % len(OCCUPATIONS)],
         "declared_income_idr": None if i % 3 else 1_500_000,
     }
+
+
+# --- the events notifications reacts to, as sponsorship and the registry publish them -------------
+
+EVENTS_AT = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+
+
+def sample_phone(i: int) -> str:
+    return f"+62812{i:08d}"
+
+
+def enrollment_completed(worker_id: str, i: int = 1, **changes: Any) -> EnrollmentCompleted:
+    return EnrollmentCompleted(
+        worker_id=worker_id,
+        enrollment_id=str(uuid.uuid4()),
+        full_name="Siti Aminah",
+        phone=sample_phone(i),
+        nik_masked="160601********03",
+        kecamatan_name="Sungai Lilin",
+        kpj_number="12345678901",
+        coverage_start=date(2026, 12, 1),
+        coverage_end=date(2027, 11, 30),
+        package="JKK_JKM",
+        contribution_idr=201_600,
+        company_id="pt-hindoli",
+        company_name="PT Hindoli",
+        company_email="csr@hindoli.co.id",
+        company_webhook_url="https://hooks.hindoli.co.id/bpjs?token=s3cret",
+        completed_at=EVENTS_AT,
+    ).model_copy(update=changes)
+
+
+def worker_waitlisted(worker_id: str, i: int = 2, **changes: Any) -> WorkerWaitlisted:
+    return WorkerWaitlisted(
+        worker_id=worker_id,
+        full_name="Budi Santoso",
+        phone=sample_phone(i),
+        kecamatan_code="07",
+        kecamatan_name="Keluang",
+        waitlisted_at=EVENTS_AT,
+    ).model_copy(update=changes)
+
+
+def enrollment_failed(worker_id: str, i: int = 3) -> EnrollmentFailed:
+    return EnrollmentFailed(
+        worker_id=worker_id,
+        enrollment_id=str(uuid.uuid4()),
+        full_name="Rina Lestari",
+        phone=sample_phone(i),
+        reason_code="NIK_NOT_FOUND",
+        reason_message="NIK not found in Dukcapil",
+        failed_at=EVENTS_AT,
+    )
+
+
+def registration_rejected(
+    submission_id: str, phone: str | None, full_name: str | None
+) -> RegistrationRejected:
+    return RegistrationRejected(
+        submission_id=submission_id,
+        source="desa-online",
+        reasons=[RejectionReason(field="occupation", code="MISSING_FIELD", message="occupation is required")],
+        full_name=full_name,
+        phone=phone,
+        rejected_at=EVENTS_AT,
+    )

@@ -6,7 +6,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -22,78 +22,39 @@ from shared import contracts, outbox, topics
 from shared.consumer import Incoming, MessageContext, Publisher
 from shared.db import create_pool, migrate
 from shared.envelope import Envelope, event_type, new_envelope
-from shared.events.registry import RegistrationRejected, RejectionReason
-from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
 from shared.masking import mask_recipient
 from testkit.infra import Infra
 from testkit.kafka import RecordedEvent, publish_json, record_events
+from testkit.samples import (
+    EVENTS_AT,
+    enrollment_completed,
+    enrollment_failed,
+    registration_rejected,
+    sample_phone,
+    worker_waitlisted,
+)
 from tests.support import running, truncate_schema
 
 OFFICE = "disnakertrans@mubakab.go.id"
-NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
-
-
-def phone(i: int) -> str:
-    return f"+62812{i:08d}"
+NOW = EVENTS_AT
+phone = sample_phone
 
 
 def completed(worker_id: str, i: int, **overrides: Any) -> dict[str, Any]:
-    event = EnrollmentCompleted(
-        worker_id=worker_id,
-        enrollment_id=str(uuid.uuid4()),
-        full_name="Siti Aminah",
-        phone=phone(i),
-        nik_masked="160601********03",
-        kecamatan_name="Sungai Lilin",
-        kpj_number="12345678901",
-        coverage_start=date(2026, 12, 1),
-        coverage_end=date(2027, 11, 30),
-        package="JKK_JKM",
-        contribution_idr=201_600,
-        company_id="pt-hindoli",
-        company_name="PT Hindoli",
-        company_email="csr@hindoli.co.id",
-        company_webhook_url="https://hooks.hindoli.co.id/bpjs?token=s3cret",
-        completed_at=NOW,
-    )
-    return event.model_dump(mode="json") | overrides
+    return enrollment_completed(worker_id, i).model_dump(mode="json") | overrides
 
 
 def waitlisted(worker_id: str, i: int, **overrides: Any) -> dict[str, Any]:
-    event = WorkerWaitlisted(
-        worker_id=worker_id,
-        full_name="Budi Santoso",
-        phone=phone(i),
-        kecamatan_code="07",
-        kecamatan_name="Keluang",
-        waitlisted_at=NOW,
-    )
-    return event.model_dump(mode="json") | overrides
+    return worker_waitlisted(worker_id, i).model_dump(mode="json") | overrides
 
 
 def failed(worker_id: str, i: int) -> dict[str, Any]:
-    event = EnrollmentFailed(
-        worker_id=worker_id,
-        enrollment_id=str(uuid.uuid4()),
-        full_name="Rina Lestari",
-        phone=phone(i),
-        reason_code="NIK_NOT_FOUND",
-        reason_message="NIK not found in Dukcapil",
-        failed_at=NOW,
-    )
-    return event.model_dump(mode="json")
+    return enrollment_failed(worker_id, i).model_dump(mode="json")
 
 
 def rejected(submission_id: str, with_phone: str | None) -> dict[str, Any]:
-    event = RegistrationRejected(
-        submission_id=submission_id,
-        source="desa-online",
-        reasons=[RejectionReason(field="occupation", code="MISSING_FIELD", message="occupation is required")],
-        full_name="Joko Pratama" if with_phone else None,
-        phone=with_phone,
-        rejected_at=NOW,
-    )
-    return event.model_dump(mode="json")
+    full_name = "Joko Pratama" if with_phone else None
+    return registration_rejected(submission_id, with_phone, full_name).model_dump(mode="json")
 
 
 async def publish(

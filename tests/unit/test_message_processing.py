@@ -2,6 +2,7 @@
 the inbox, isolation of a failing message in its savepoint, retries, dead letters and transient
 faults. tests/services/test_consumer_faults.py attacks the same promises on the real servers."""
 
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -14,6 +15,7 @@ from shared import contracts, topics
 from shared.consumer import MessageContext, MessageProcessor, PoisonMessage
 from shared.events.registry import WorkerRegistered
 from tests.fakes.db import FakeConn, FakeDatabase
+from tests.unit.test_consumer import record
 from tests.unit.test_contracts import sample
 
 CONTRACT = contracts.WORKER_REGISTERED  # consumed by sponsorship, which publishes WorkerWaitlisted
@@ -37,19 +39,7 @@ def records(*events: WorkerRegistered | bytes, version: int = 1) -> list[Consume
             ("ce_specversion", b"1.0"),
         ]
         out.append(
-            ConsumerRecord(
-                topic=CONTRACT.topic,
-                partition=0,
-                offset=offset,
-                timestamp=0,
-                timestamp_type=0,
-                key=None,
-                value=body,
-                checksum=None,
-                serialized_key_size=0,
-                serialized_value_size=len(body),
-                headers=headers,
-            )
+            dataclasses.replace(record(headers=headers, value=body, topic=CONTRACT.topic), offset=offset)
         )
     return out
 

@@ -5,7 +5,7 @@ tests/services/test_notifications_store.py holds to the PostgreSQL store's contr
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
@@ -17,72 +17,38 @@ from shared.consumer import Handler, Incoming, MessageContext, PoisonMessage, Pu
 from shared.envelope import Envelope, new_envelope
 from shared.events import EventModel
 from shared.events.notifications import NotificationSent
-from shared.events.registry import RegistrationRejected, RejectionReason
+from shared.events.registry import RegistrationRejected
 from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
+from testkit.samples import (
+    EVENTS_AT,
+    enrollment_completed,
+    enrollment_failed,
+    registration_rejected,
+    sample_phone,
+    worker_waitlisted,
+)
 from tests.fakes.notifications import InMemoryNotifications, QueuedRow
 
 OFFICE = "disnakertrans@mubakab.go.id"
-NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+NOW = EVENTS_AT
 WORKER = "3f2b8c1e-7a4d-4e59-9c0b-5d6e7f8a9b10"
-
-
-def phone(i: int) -> str:
-    return f"+62812{i:08d}"
+phone = sample_phone
 
 
 def completed(worker_id: str = WORKER, i: int = 1, **changes: Any) -> EnrollmentCompleted:
-    return EnrollmentCompleted(
-        worker_id=worker_id,
-        enrollment_id=str(uuid.uuid4()),
-        full_name="Siti Aminah",
-        phone=phone(i),
-        nik_masked="160601********03",
-        kecamatan_name="Sungai Lilin",
-        kpj_number="12345678901",
-        coverage_start=date(2026, 12, 1),
-        coverage_end=date(2027, 11, 30),
-        package="JKK_JKM",
-        contribution_idr=201_600,
-        company_id="pt-hindoli",
-        company_name="PT Hindoli",
-        company_email="csr@hindoli.co.id",
-        company_webhook_url="https://hooks.hindoli.co.id/bpjs?token=s3cret",
-        completed_at=NOW,
-    ).model_copy(update=changes)
+    return enrollment_completed(worker_id, i, **changes)
 
 
 def waitlisted(worker_id: str = WORKER, i: int = 2, **changes: Any) -> WorkerWaitlisted:
-    return WorkerWaitlisted(
-        worker_id=worker_id,
-        full_name="Budi Santoso",
-        phone=phone(i),
-        kecamatan_code="07",
-        kecamatan_name="Keluang",
-        waitlisted_at=NOW,
-    ).model_copy(update=changes)
+    return worker_waitlisted(worker_id, i, **changes)
 
 
 def failed(worker_id: str = WORKER, i: int = 3) -> EnrollmentFailed:
-    return EnrollmentFailed(
-        worker_id=worker_id,
-        enrollment_id=str(uuid.uuid4()),
-        full_name="Rina Lestari",
-        phone=phone(i),
-        reason_code="NIK_NOT_FOUND",
-        reason_message="NIK not found in Dukcapil",
-        failed_at=NOW,
-    )
+    return enrollment_failed(worker_id, i)
 
 
 def rejected(submission_id: str = "sub-1", with_phone: str | None = phone(4)) -> RegistrationRejected:
-    return RegistrationRejected(
-        submission_id=submission_id,
-        source="desa-online",
-        reasons=[RejectionReason(field="occupation", code="MISSING_FIELD", message="occupation is required")],
-        full_name="Joko Pratama",
-        phone=with_phone,
-        rejected_at=NOW,
-    )
+    return registration_rejected(submission_id, with_phone, "Joko Pratama")
 
 
 class Service:
