@@ -114,13 +114,13 @@ async def enrollments(conn: Conn, params: ApiParams) -> dict[str, Any]:
         raise BadRequest("limit, offset: whole numbers expected") from None
     if not 1 <= limit <= 1000 or offset < 0:
         raise BadRequest("limit, offset: limit between 1 and 1000, offset 0 or more")
-    found = await repository.get_commitment(conn, commitment_id)
+    found = await repository.PgSponsorshipStore(conn).commitment(commitment_id)
     company = _company_scope(params.caller)
-    if found is None or (company is not None and found["company_id"] != company):
+    if found is None or (company is not None and found.company_id != company):
         raise NotFound("no commitment with this id")
     return {
         "commitment_id": commitment_id,
-        "company_id": found["company_id"],
+        "company_id": found.company_id,
         "enrollments": [
             {
                 "enrollment_id": str(e["enrollment_id"]),

@@ -6,7 +6,7 @@ from faststream.asgi import AsgiFastStream
 
 from services.sponsorship import api
 from services.sponsorship.handlers import SponsorshipHandlers
-from services.sponsorship.repository import Transaction
+from services.sponsorship.repository import PgSponsorshipStore, SponsorshipStore
 from services.sponsorship.settings import SponsorshipSettings
 from shared import contracts
 from shared.runtime import ServiceRuntime
@@ -16,7 +16,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
     settings = settings or SponsorshipSettings()
-    runtime = ServiceRuntime("sponsorship", settings, MIGRATIONS, store=Transaction)
+    # Typed by the protocol: the handlers see a SponsorshipStore, whichever implementation it is.
+    runtime = ServiceRuntime[SponsorshipStore]("sponsorship", settings, MIGRATIONS, store=PgSponsorshipStore)
     handlers = SponsorshipHandlers(settings)
     runtime.subscribe(contracts.COMMITMENT_SUBMITTED, handlers.on_commitment_submitted)
     runtime.subscribe(contracts.WORKER_REGISTERED, handlers.on_worker_registered)

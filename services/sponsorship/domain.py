@@ -6,7 +6,7 @@ No I/O here. Money is integer Rupiah throughout.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from fractions import Fraction
@@ -159,6 +159,12 @@ class TariffTable:
                 return d
         return None
 
+    def insured_income(self, declared_income_idr: int | None, month: date) -> int:
+        """The income contributions are computed on, and BPJS is told: the declared income, never
+        below the month's income floor (an unknown income is the floor)."""
+        floor = self.tariff_for(month).income_floor_idr
+        return max(declared_income_idr or floor, floor)
+
     def monthly_contribution(
         self,
         package: Package,
@@ -171,9 +177,7 @@ class TariffTable:
         if package not in PACKAGES:
             raise ValueError(f"unknown package {package!r}")
         tariff = self.tariff_for(month)
-        income = tariff.income_floor_idr
-        if declared_income_idr is not None and declared_income_idr > income:
-            income = declared_income_idr
+        income = self.insured_income(declared_income_idr, month)
         jkk = _div_half_up(income * tariff.jkk_rate_permille, 1000)
         base = jkk + tariff.jkm_flat_idr
         if apply_discount:
@@ -202,6 +206,40 @@ class TariffTable:
                 package, declared_income_idr, _add_months(first, i), sector, apply_discount
             )
             for i in range(months)
+        )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What one worker's coverage under one commitment's package and months costs."""
+
+    declared_income_idr: int  # what BPJS is told: the declared income, never below the floor
+    monthly_contribution_idr: int  # the first month's contribution
+    total_contribution_idr: int  # every month's, what the commitment's budget pays
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """The tariff table, the day coverage starts, and whether the PP 50/2025 discount applies to
+    company-paid members: everything a worker's coverage cost depends on besides the worker and
+    the commitment. One per message, so every cost in it is priced on the same day."""
+
+    tariffs: TariffTable
+    start: date
+    apply_discount: bool
+
+    def coverage(
+        self, package: Package, months: int, declared_income_idr: int | None, occupation: str
+    ) -> Coverage:
+        sector = occupation_sector(occupation)
+        return Coverage(
+            declared_income_idr=self.tariffs.insured_income(declared_income_idr, self.start),
+            monthly_contribution_idr=self.tariffs.monthly_contribution(
+                package, declared_income_idr, self.start, sector, self.apply_discount
+            ),
+            total_contribution_idr=self.tariffs.coverage_cost(
+                package, declared_income_idr, self.start, months, sector, self.apply_discount
+            ),
         )
 
 
@@ -519,19 +557,40 @@ class OpenCommitment:
     budget_used_idr: int
     preferred_occupations: tuple[str, ...]
     created_seq: int  # lower = older
+    package: Package
+    months: int
 
 
 @dataclass(frozen=True)
 class WorkerToMatch:
-    """A worker looking for a sponsor.
-
-    The worker's cost depends on each commitment's package and months (and the tariff table), which
-    `OpenCommitment` does not carry, so `choose_commitment` takes it as a `cost_of` callable.
-    """
+    """A worker looking for a sponsor: what matching and the worker's coverage cost depend on."""
 
     worker_id: str
     kecamatan_code: str
     occupation: str
+    declared_income_idr: int | None = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A commitment that could sponsor a worker, and what the worker's coverage would cost it."""
+
+    commitment: OpenCommitment
+    coverage: Coverage
+
+    @property
+    def cost_idr(self) -> int:
+        return self.coverage.total_contribution_idr
+
+
+def offers_for(worker: WorkerToMatch, commitments: Iterable[OpenCommitment], pricing: Pricing) -> list[Offer]:
+    """The commitments covering the worker's kecamatan, each with the worker's coverage priced
+    under its package and months."""
+    return [
+        Offer(c, pricing.coverage(c.package, c.months, worker.declared_income_idr, worker.occupation))
+        for c in commitments
+        if covers(c, worker.kecamatan_code)
+    ]
 
 
 WaitlistPosition: TypeAlias = tuple[int, datetime, int]
@@ -547,17 +606,11 @@ def waitlist_position(registration_seq: int | None, registered_at: datetime, seq
     2. `registered_at`, a host's clock: it only decides among workers without a number.
     3. `seq`, the order the worker's announcement arrived here (unique), so no two workers tie.
 
-    `repository.waitlisted_covered_by` and the index `worker_waitlist` sort by the same key.
+    This is the waitlist's only order: the store hands out the waitlist in pages sorted by it
+    (`SponsorshipStore.waitlisted_covered_by`, the index `worker_waitlist`), and nothing re-sorts
+    a page.
     """
     return (registration_seq or 0, registered_at, seq)
-
-
-@dataclass(frozen=True)
-class WaitlistedWorker:
-    worker_id: str
-    kecamatan_code: str
-    occupation: str
-    registration_seq: int  # rank in the waitlist (see waitlist_position): lower = registered earlier
 
 
 def covers(c: OpenCommitment, kecamatan_code: str) -> bool:
@@ -585,23 +638,24 @@ def has_room(c: OpenCommitment, cost_idr: int) -> bool:
     return c.slots_used < c.slots and c.budget_idr - c.budget_used_idr >= cost_idr
 
 
-def choose_commitment(
-    worker: WorkerToMatch,
-    candidates: Sequence[OpenCommitment],
-    cost_of: Callable[[OpenCommitment], int],
-) -> OpenCommitment | None:
-    """Pick the commitment that sponsors `worker`, or None when none fits.
+def choose_commitment(worker: WorkerToMatch, offers: Sequence[Offer]) -> Offer | None:
+    """Pick the offer that sponsors `worker`, or None when none fits.
 
-    Eligible: covers the worker's kecamatan, has a free slot and enough budget left for
-    `cost_of(commitment)`. Among those, in order: preferred occupation first; naming the kecamatan
-    before whole-regency; lowest share of slots used (exact fractions); oldest (created_seq);
-    finally commitment_id, so the choice is deterministic.
+    Eligible: covers the worker's kecamatan, has a free slot and enough budget left for the
+    offer's cost (`offers_for`). Among those, in order: preferred occupation first; naming the
+    kecamatan before whole-regency; lowest share of slots used (exact fractions); oldest
+    (created_seq); finally commitment_id, so the choice is deterministic.
     """
-    eligible = [c for c in candidates if covers(c, worker.kecamatan_code) and has_room(c, cost_of(c))]
+    eligible = [
+        o
+        for o in offers
+        if covers(o.commitment, worker.kecamatan_code) and has_room(o.commitment, o.cost_idr)
+    ]
     if not eligible:
         return None
 
-    def rank(c: OpenCommitment) -> tuple[bool, bool, Fraction, int, str]:
+    def rank(offer: Offer) -> tuple[bool, bool, Fraction, int, str]:
+        c = offer.commitment
         return (
             not prefers_occupation(c, worker.occupation),
             worker.kecamatan_code not in c.kecamatan_codes,
@@ -611,12 +665,3 @@ def choose_commitment(
         )
 
     return min(eligible, key=rank)
-
-
-def order_waitlist(c: OpenCommitment, waitlist: Iterable[WaitlistedWorker]) -> list[WaitlistedWorker]:
-    """Waitlisted workers `c` covers, first registered first, for when `c` opens or frees a slot.
-
-    Budget is not checked here: the caller walks this list and stops when `c` has no room left.
-    """
-    covered = [w for w in waitlist if covers(c, w.kecamatan_code)]
-    return sorted(covered, key=lambda w: (w.registration_seq, w.worker_id))

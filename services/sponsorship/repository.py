@@ -1,262 +1,485 @@
-"""SQL for the sponsorship schema only."""
+"""The sponsorship schema: the store the handlers use (`SponsorshipStore`, `PgSponsorshipStore`)
+and the operators' reads (api.py).
 
+A store lives for one consumer transaction (a batch's, or one message's) and keeps what the
+handlers need until it commits: the kecamatan locks it holds, and the open commitments as this
+transaction left them."""
+
+import dataclasses
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, TypeAlias
+from typing import Literal, Protocol
 
 import asyncpg
 
-from services.sponsorship.domain import Commitment, OpenCommitment, WaitlistPosition, waitlist_position
+from services.sponsorship.domain import (
+    Commitment,
+    OpenCommitment,
+    Package,
+    WaitlistPosition,
+    WorkerToMatch,
+    waitlist_position,
+)
 from shared.db import Conn
 from shared.events.registry import WorkerRegistered
 from shared.kecamatan import KECAMATAN
 
-
-async def lock_kecamatan_shared(conn: Conn, kecamatan_code: str) -> None:
-    """Held while a worker is matched or waitlisted in `kecamatan_code` (see lock_kecamatan_exclusive)."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock_shared(hashtext('sponsorship:kecamatan:' || $1))", kecamatan_code
-    )
-
-
-async def lock_kecamatan_exclusive(conn: Conn, kecamatan_codes: Iterable[str]) -> None:
-    """Held while slots open in these kecamatan (new commitment, released slot).
-
-    Without it a worker waitlisted in one transaction and a commitment arriving in another could
-    miss each other: each commits without seeing the other, and the worker stays waitlisted.
-    """
-    for code in sorted(set(kecamatan_codes)):
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('sponsorship:kecamatan:' || $1))", code)
-
-
-Row: TypeAlias = asyncpg.Record | Mapping[str, Any]  # a row as read, or as a batch keeps it
-
-
-@dataclass
-class Transaction:
-    """One consumer transaction (a batch's, or one message's): the connection, and what the
-    handlers keep until it commits: the kecamatan locks held, and the open commitments as this
-    transaction left them (None: read them again)."""
-
-    conn: Conn
-    kecamatan_locks: set[str] = field(default_factory=set)
-    open_commitments: dict[str, dict[str, Any]] | None = None
+WorkerStatus = Literal["waitlisted", "matched", "enrolled", "failed"]
+EnrollmentStatus = Literal["requested", "confirmed", "rejected"]
 
 
 def covered_codes(whole_regency: bool, kecamatan_codes: Iterable[str]) -> list[str]:
     return sorted(KECAMATAN) if whole_regency else sorted(kecamatan_codes)
 
 
-async def insert_commitment(conn: Conn, c: Commitment, budget_idr: int) -> int | None:
-    """The new commitment's sequence number, or None when this commitment id exists already."""
-    seq: int | None = await conn.fetchval(
-        "INSERT INTO commitment (commitment_id, company_id, company_name, kecamatan_codes, whole_regency, slots,"
-        " months, package, preferred_occupations, email, webhook_url, budget_idr)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        " ON CONFLICT (commitment_id) DO NOTHING RETURNING seq",
-        c.commitment_id,
-        c.company_id,
-        c.company_name,
-        sorted(c.kecamatan_codes),
-        c.whole_regency,
-        c.slots,
-        c.months,
-        c.package,
-        list(c.preferred_occupations),
-        c.email,
-        c.webhook_url,
-        budget_idr,
-    )
-    return seq
+@dataclass(frozen=True)
+class StoredCommitment:
+    """A company's commitment as stored, with its use so far."""
+
+    commitment_id: str
+    seq: int  # lower = older
+    company_id: str
+    company_name: str
+    kecamatan_codes: frozenset[str]
+    whole_regency: bool
+    slots: int
+    months: int
+    package: Package
+    preferred_occupations: tuple[str, ...]
+    email: str | None
+    webhook_url: str | None
+    budget_idr: int
+    slots_used: int
+    budget_used_idr: int
+
+    @property
+    def covered_codes(self) -> list[str]:
+        """The kecamatan it sponsors in (every one, for the whole regency), sorted."""
+        return covered_codes(self.whole_regency, self.kecamatan_codes)
+
+    @property
+    def free_slots(self) -> int:
+        return self.slots - self.slots_used
+
+    def open(self) -> OpenCommitment:
+        """What matching needs of it."""
+        return OpenCommitment(
+            commitment_id=self.commitment_id,
+            kecamatan_codes=self.kecamatan_codes,
+            whole_regency=self.whole_regency,
+            slots=self.slots,
+            slots_used=self.slots_used,
+            budget_idr=self.budget_idr,
+            budget_used_idr=self.budget_used_idr,
+            preferred_occupations=self.preferred_occupations,
+            created_seq=self.seq,
+            package=self.package,
+            months=self.months,
+        )
+
+    def reserved(self, cost_idr: int) -> "StoredCommitment":
+        """As it stands after one more slot at `cost_idr` was taken."""
+        return dataclasses.replace(
+            self, slots_used=self.slots_used + 1, budget_used_idr=self.budget_used_idr + cost_idr
+        )
 
 
-def open_commitment(row: Row) -> OpenCommitment:
-    return OpenCommitment(
+@dataclass(frozen=True)
+class WorkerToEnroll:
+    """A worker as the registry announced them: what matching, the waitlist and BPJS need."""
+
+    worker_id: uuid.UUID
+    seq: int  # the order the announcement arrived here
+    nik: str
+    full_name: str
+    birth_date: date
+    sex: Literal["L", "P"]
+    phone: str
+    kecamatan_code: str
+    kecamatan_name: str
+    desa: str | None
+    occupation: str
+    declared_income_idr: int | None
+    registered_at: datetime
+    registration_seq: int | None
+    status: WorkerStatus
+
+    @property
+    def position(self) -> WaitlistPosition:
+        """Where the worker stands in the waitlist (domain.waitlist_position)."""
+        return waitlist_position(self.registration_seq, self.registered_at, self.seq)
+
+    def to_match(self) -> WorkerToMatch:
+        return WorkerToMatch(
+            str(self.worker_id), self.kecamatan_code, self.occupation, self.declared_income_idr
+        )
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """An enrollment requested of BPJS, and where its answer left it."""
+
+    enrollment_id: uuid.UUID
+    worker_id: uuid.UUID
+    commitment_id: str
+    status: EnrollmentStatus
+    contribution_idr: int
+
+
+@dataclass(frozen=True)
+class ConfirmedEnrollment:
+    """What the announcement of a confirmed enrollment needs (worker, commitment, company)."""
+
+    package: Package
+    contribution_idr: int
+    full_name: str
+    phone: str
+    nik: str
+    kecamatan_name: str
+    company_id: str
+    company_name: str
+    email: str | None
+    webhook_url: str | None
+
+
+class SponsorshipStore(Protocol):
+    """What sponsorship's handlers do with their data, within one consumer transaction.
+
+    Locks: a kecamatan's shared lock is held while a worker there is matched or waitlisted, its
+    exclusive lock while slots open there (a new commitment, a released slot); kecamatan locks
+    are always taken before a commitment's row lock. `open_commitments` is this transaction's view:
+    read once, kept up to date by `reserve_slot`, read again after a lock is newly taken (slots may
+    have opened while we waited for it), after a reservation failed (another instance took the
+    slot), and after anything that opens slots (`add_commitment`, `release_slot`)."""
+
+    async def lock_kecamatan_shared(self, kecamatan_code: str) -> None:
+        """Taken once per transaction: a second call for the same kecamatan does nothing."""
+
+    async def lock_kecamatan_exclusive(self, kecamatan_codes: Iterable[str]) -> None:
+        """In code order, so two transactions never wait for each other's."""
+
+    async def add_commitment(self, c: Commitment, budget_idr: int) -> bool:
+        """False when this commitment id exists already: it stands as first received."""
+
+    async def commitment(self, commitment_id: str) -> StoredCommitment | None:
+        """Read now (not from this transaction's view)."""
+
+    async def open_commitments(self) -> list[StoredCommitment]:
+        """Commitments with a free slot, as this transaction left them (oldest first)."""
+
+    async def reserve_slot(self, commitment_id: str, cost_idr: int) -> bool:
+        """Take one slot and its cost, atomically; False when it is full or the budget left is
+        short (another transaction took it)."""
+
+    async def release_slot(self, commitment_id: str, cost_idr: int) -> None:
+        """Give back one slot and its cost (an enrollment BPJS refused)."""
+
+    async def add_worker(self, announced: WorkerRegistered) -> WorkerToEnroll | None:
+        """The new worker, waitlisted; None when this worker was announced before."""
+
+    async def worker(self, worker_id: uuid.UUID) -> WorkerToEnroll:
+        """LookupError when the worker is not known here."""
+
+    async def set_worker_status(self, worker_id: uuid.UUID, status: WorkerStatus) -> None: ...
+
+    async def waitlisted_covered_by(
+        self, commitment: StoredCommitment, limit: int, after: WaitlistPosition | None = None
+    ) -> list[WorkerToEnroll]:
+        """Up to `limit` waitlisted workers the commitment covers, in waitlist order
+        (domain.waitlist_position), after `after`; locked for this transaction."""
+
+    async def add_enrollment(
+        self,
+        *,
+        worker_id: uuid.UUID,
+        commitment_id: str,
+        package: Package,
+        months: int,
+        coverage_start: date,
+        contribution_idr: int,
+    ) -> uuid.UUID:
+        """Record the enrollment request and mark the worker matched, together. A worker holds at
+        most one live (requested or confirmed) enrollment: a second one fails."""
+
+    async def lock_enrollment(self, enrollment_id: uuid.UUID) -> Enrollment | None: ...
+
+    async def confirm_enrollment(
+        self,
+        enrollment_id: uuid.UUID,
+        worker_id: uuid.UUID,
+        kpj_number: str,
+        coverage_start: date,
+        coverage_end: date,
+        decided_at: datetime,
+    ) -> ConfirmedEnrollment | None:
+        """Confirm a requested enrollment and mark its worker enrolled, together; None when no
+        requested enrollment of this worker has this id."""
+
+    async def reject_enrollment(
+        self, enrollment_id: uuid.UUID, reason_code: str, reason_message: str, decided_at: datetime
+    ) -> None: ...
+
+
+def _commitment(row: asyncpg.Record) -> StoredCommitment:
+    return StoredCommitment(
         commitment_id=row["commitment_id"],
+        seq=row["seq"],
+        company_id=row["company_id"],
+        company_name=row["company_name"],
         kecamatan_codes=frozenset(row["kecamatan_codes"]),
         whole_regency=row["whole_regency"],
         slots=row["slots"],
-        slots_used=row["slots_used"],
-        budget_idr=row["budget_idr"],
-        budget_used_idr=row["budget_used_idr"],
+        months=row["months"],
+        package=row["package"],
         preferred_occupations=tuple(row["preferred_occupations"]),
-        created_seq=row["seq"],
+        email=row["email"],
+        webhook_url=row["webhook_url"],
+        budget_idr=row["budget_idr"],
+        slots_used=row["slots_used"],
+        budget_used_idr=row["budget_used_idr"],
     )
 
 
-async def open_commitments(conn: Conn) -> list[asyncpg.Record]:
-    """Commitments with a free slot (there are tens, not thousands: read them all at once)."""
-    return await conn.fetch("SELECT * FROM commitment WHERE slots_used < slots")
-
-
-async def get_commitment(conn: Conn, commitment_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM commitment WHERE commitment_id = $1", commitment_id)
-
-
-async def reserve_slot(conn: Conn, commitment_id: str, cost_idr: int) -> bool:
-    """Take one slot and its cost, atomically; False when another transaction took the last one."""
-    row = await conn.fetchval(
-        "UPDATE commitment SET slots_used = slots_used + 1, budget_used_idr = budget_used_idr + $2"
-        " WHERE commitment_id = $1 AND slots_used < slots AND budget_used_idr + $2 <= budget_idr"
-        " RETURNING 1",
-        commitment_id,
-        cost_idr,
-    )
-    return row is not None
-
-
-async def release_slot(conn: Conn, commitment_id: str, cost_idr: int) -> None:
-    await conn.execute(
-        "UPDATE commitment SET slots_used = slots_used - 1, budget_used_idr = budget_used_idr - $2"
-        " WHERE commitment_id = $1",
-        commitment_id,
-        cost_idr,
+def _worker(row: asyncpg.Record) -> WorkerToEnroll:
+    return WorkerToEnroll(
+        worker_id=row["worker_id"],
+        seq=row["seq"],
+        nik=row["nik"],
+        full_name=row["full_name"],
+        birth_date=row["birth_date"],
+        sex=row["sex"],
+        phone=row["phone"],
+        kecamatan_code=row["kecamatan_code"],
+        kecamatan_name=row["kecamatan_name"],
+        desa=row["desa"],
+        occupation=row["occupation"],
+        declared_income_idr=row["declared_income_idr"],
+        registered_at=row["registered_at"],
+        registration_seq=row["registration_seq"],
+        status=row["status"],
     )
 
 
-async def insert_worker(conn: Conn, w: WorkerRegistered) -> asyncpg.Record | None:
-    """The new worker's row; None when this worker was announced before (a replay with a new id)."""
-    return await conn.fetchrow(
-        "INSERT INTO worker (worker_id, nik, full_name, birth_date, sex, phone, kecamatan_code, kecamatan_name,"
-        " desa, occupation, declared_income_idr, registered_at, registration_seq, status)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'waitlisted')"
-        " ON CONFLICT (worker_id) DO NOTHING RETURNING *",
-        uuid.UUID(w.worker_id),
-        w.nik,
-        w.full_name,
-        w.birth_date,
-        w.sex,
-        w.phone,
-        w.kecamatan_code,
-        w.kecamatan_name,
-        w.desa,
-        w.occupation,
-        w.declared_income_idr,
-        w.registered_at,
-        w.registration_seq,
-    )
+class PgSponsorshipStore:
+    """`SponsorshipStore` on the sponsorship schema, over the consumer transaction's connection."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self._shared_locks: set[str] = set()
+        self._open: dict[str, StoredCommitment] | None = None  # None: read them again
+
+    async def lock_kecamatan_shared(self, kecamatan_code: str) -> None:
+        if kecamatan_code in self._shared_locks:
+            return
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock_shared(hashtext('sponsorship:kecamatan:' || $1))", kecamatan_code
+        )
+        self._shared_locks.add(kecamatan_code)
+        self._open = None
+
+    async def lock_kecamatan_exclusive(self, kecamatan_codes: Iterable[str]) -> None:
+        """Without it a worker waitlisted in one transaction and a commitment arriving in another
+        could miss each other: each commits without seeing the other, and the worker stays
+        waitlisted."""
+        for code in sorted(set(kecamatan_codes)):
+            await self.conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('sponsorship:kecamatan:' || $1))", code
+            )
+        self._open = None
+
+    async def add_commitment(self, c: Commitment, budget_idr: int) -> bool:
+        seq: int | None = await self.conn.fetchval(
+            "INSERT INTO commitment (commitment_id, company_id, company_name, kecamatan_codes, whole_regency,"
+            " slots, months, package, preferred_occupations, email, webhook_url, budget_idr)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            " ON CONFLICT (commitment_id) DO NOTHING RETURNING seq",
+            c.commitment_id,
+            c.company_id,
+            c.company_name,
+            sorted(c.kecamatan_codes),
+            c.whole_regency,
+            c.slots,
+            c.months,
+            c.package,
+            list(c.preferred_occupations),
+            c.email,
+            c.webhook_url,
+            budget_idr,
+        )
+        if seq is None:
+            return False
+        self._open = None
+        return True
+
+    async def commitment(self, commitment_id: str) -> StoredCommitment | None:
+        row = await self.conn.fetchrow("SELECT * FROM commitment WHERE commitment_id = $1", commitment_id)
+        return None if row is None else _commitment(row)
+
+    async def open_commitments(self) -> list[StoredCommitment]:
+        if self._open is None:
+            # There are tens, not thousands: read them all at once.
+            rows = await self.conn.fetch("SELECT * FROM commitment WHERE slots_used < slots ORDER BY seq")
+            self._open = {r["commitment_id"]: _commitment(r) for r in rows}
+        return [c for c in self._open.values() if c.free_slots > 0]
+
+    async def reserve_slot(self, commitment_id: str, cost_idr: int) -> bool:
+        taken = await self.conn.fetchval(
+            "UPDATE commitment SET slots_used = slots_used + 1, budget_used_idr = budget_used_idr + $2"
+            " WHERE commitment_id = $1 AND slots_used < slots AND budget_used_idr + $2 <= budget_idr"
+            " RETURNING 1",
+            commitment_id,
+            cost_idr,
+        )
+        self._after_reservation(commitment_id, cost_idr, taken is not None)
+        return taken is not None
+
+    def _after_reservation(self, commitment_id: str, cost_idr: int, taken: bool) -> None:
+        """The view shows the slot taken; it is read again when the reservation failed (another
+        transaction took the slot) or the view does not hold the commitment."""
+        if self._open is None:
+            return
+        if taken and commitment_id in self._open:
+            self._open[commitment_id] = self._open[commitment_id].reserved(cost_idr)
+        else:
+            self._open = None
+
+    async def release_slot(self, commitment_id: str, cost_idr: int) -> None:
+        await self.conn.execute(
+            "UPDATE commitment SET slots_used = slots_used - 1, budget_used_idr = budget_used_idr - $2"
+            " WHERE commitment_id = $1",
+            commitment_id,
+            cost_idr,
+        )
+        self._open = None
+
+    async def add_worker(self, announced: WorkerRegistered) -> WorkerToEnroll | None:
+        w = announced
+        row = await self.conn.fetchrow(
+            "INSERT INTO worker (worker_id, nik, full_name, birth_date, sex, phone, kecamatan_code,"
+            " kecamatan_name, desa, occupation, declared_income_idr, registered_at, registration_seq, status)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'waitlisted')"
+            " ON CONFLICT (worker_id) DO NOTHING RETURNING *",
+            uuid.UUID(w.worker_id),
+            w.nik,
+            w.full_name,
+            w.birth_date,
+            w.sex,
+            w.phone,
+            w.kecamatan_code,
+            w.kecamatan_name,
+            w.desa,
+            w.occupation,
+            w.declared_income_idr,
+            w.registered_at,
+            w.registration_seq,
+        )
+        return None if row is None else _worker(row)
+
+    async def worker(self, worker_id: uuid.UUID) -> WorkerToEnroll:
+        row = await self.conn.fetchrow("SELECT * FROM worker WHERE worker_id = $1", worker_id)
+        if row is None:
+            raise LookupError(f"worker {worker_id} is not known here")
+        return _worker(row)
+
+    async def set_worker_status(self, worker_id: uuid.UUID, status: WorkerStatus) -> None:
+        await self.conn.execute(
+            "UPDATE worker SET status = $2, status_changed_at = now() WHERE worker_id = $1", worker_id, status
+        )
+
+    async def waitlisted_covered_by(
+        self, commitment: StoredCommitment, limit: int, after: WaitlistPosition | None = None
+    ) -> list[WorkerToEnroll]:
+        """In the order of domain.waitlist_position, which the index `worker_waitlist` keeps."""
+        after_rank, after_at, after_seq = after if after else (-1, datetime.min.replace(tzinfo=UTC), 0)
+        rows = await self.conn.fetch(
+            "SELECT * FROM worker WHERE status = 'waitlisted' AND ($1 OR kecamatan_code = ANY ($2::text[]))"
+            " AND (coalesce(registration_seq, 0), registered_at, seq) > ($4, $5, $6)"
+            " ORDER BY coalesce(registration_seq, 0), registered_at, seq LIMIT $3 FOR UPDATE",
+            commitment.whole_regency,
+            sorted(commitment.kecamatan_codes),
+            limit,
+            after_rank,
+            after_at,
+            after_seq,
+        )
+        return [_worker(r) for r in rows]
+
+    async def add_enrollment(
+        self,
+        *,
+        worker_id: uuid.UUID,
+        commitment_id: str,
+        package: Package,
+        months: int,
+        coverage_start: date,
+        contribution_idr: int,
+    ) -> uuid.UUID:
+        enrollment_id = uuid.uuid4()
+        await self.conn.execute(
+            "WITH requested AS (INSERT INTO enrollment (enrollment_id, worker_id, commitment_id, package,"
+            " months, coverage_start, contribution_idr, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested'))"
+            " UPDATE worker SET status = 'matched', status_changed_at = now() WHERE worker_id = $2",
+            enrollment_id,
+            worker_id,
+            commitment_id,
+            package,
+            months,
+            coverage_start,
+            contribution_idr,
+        )
+        return enrollment_id
+
+    async def lock_enrollment(self, enrollment_id: uuid.UUID) -> Enrollment | None:
+        row = await self.conn.fetchrow(
+            "SELECT enrollment_id, worker_id, commitment_id, status, contribution_idr FROM enrollment"
+            " WHERE enrollment_id = $1 FOR UPDATE",
+            enrollment_id,
+        )
+        return None if row is None else Enrollment(**dict(row))
+
+    async def confirm_enrollment(
+        self,
+        enrollment_id: uuid.UUID,
+        worker_id: uuid.UUID,
+        kpj_number: str,
+        coverage_start: date,
+        coverage_end: date,
+        decided_at: datetime,
+    ) -> ConfirmedEnrollment | None:
+        row = await self.conn.fetchrow(
+            "WITH confirmed AS (UPDATE enrollment SET status = 'confirmed', kpj_number = $3,"
+            " coverage_start = $4, coverage_end = $5, decided_at = $6"
+            " WHERE enrollment_id = $1 AND worker_id = $2 AND status = 'requested' RETURNING *),"
+            " enrolled AS (UPDATE worker w SET status = 'enrolled', status_changed_at = now() FROM confirmed e"
+            " WHERE w.worker_id = e.worker_id RETURNING w.*)"
+            " SELECT e.package, e.contribution_idr, w.full_name, w.phone, w.nik, w.kecamatan_name, c.company_id,"
+            " c.company_name, c.email, c.webhook_url FROM confirmed e JOIN enrolled w USING (worker_id)"
+            " JOIN commitment c USING (commitment_id)",
+            enrollment_id,
+            worker_id,
+            kpj_number,
+            coverage_start,
+            coverage_end,
+            decided_at,
+        )
+        return None if row is None else ConfirmedEnrollment(**dict(row))
+
+    async def reject_enrollment(
+        self, enrollment_id: uuid.UUID, reason_code: str, reason_message: str, decided_at: datetime
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE enrollment SET status = 'rejected', reason_code = $2, reason_message = $3, decided_at = $4"
+            " WHERE enrollment_id = $1",
+            enrollment_id,
+            reason_code,
+            reason_message,
+            decided_at,
+        )
 
 
-async def get_worker(conn: Conn, worker_id: uuid.UUID) -> asyncpg.Record:
-    worker = await conn.fetchrow("SELECT * FROM worker WHERE worker_id = $1", worker_id)
-    if worker is None:
-        raise LookupError(f"worker {worker_id} is not known here")
-    return worker
-
-
-async def set_worker_status(conn: Conn, worker_id: uuid.UUID, status: str) -> None:
-    await conn.execute(
-        "UPDATE worker SET status = $2, status_changed_at = now() WHERE worker_id = $1", worker_id, status
-    )
-
-
-async def waitlisted_covered_by(
-    conn: Conn,
-    whole_regency: bool,
-    kecamatan_codes: list[str],
-    limit: int,
-    after: WaitlistPosition | None = None,
-) -> list[asyncpg.Record]:
-    """Waitlisted workers in these kecamatan, first registered first (domain.waitlist_position; a
-    page after `after`), locked for this transaction."""
-    after_rank, after_at, after_seq = after if after else (-1, datetime.min.replace(tzinfo=UTC), 0)
-    return await conn.fetch(
-        "SELECT * FROM worker WHERE status = 'waitlisted' AND ($1 OR kecamatan_code = ANY ($2::text[]))"
-        " AND (coalesce(registration_seq, 0), registered_at, seq) > ($4, $5, $6)"
-        " ORDER BY coalesce(registration_seq, 0), registered_at, seq LIMIT $3 FOR UPDATE",
-        whole_regency,
-        kecamatan_codes,
-        limit,
-        after_rank,
-        after_at,
-        after_seq,
-    )
-
-
-def position_in_waitlist(worker: Row) -> WaitlistPosition:
-    return waitlist_position(worker["registration_seq"], worker["registered_at"], worker["seq"])
-
-
-async def insert_enrollment(
-    conn: Conn,
-    *,
-    worker_id: uuid.UUID,
-    commitment_id: str,
-    package: str,
-    months: int,
-    coverage_start: date,
-    contribution_idr: int,
-) -> uuid.UUID:
-    """Record the enrollment request and mark the worker matched, in one statement."""
-    enrollment_id = uuid.uuid4()
-    await conn.execute(
-        "WITH requested AS (INSERT INTO enrollment (enrollment_id, worker_id, commitment_id, package, months,"
-        " coverage_start, contribution_idr, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested'))"
-        " UPDATE worker SET status = 'matched', status_changed_at = now() WHERE worker_id = $2",
-        enrollment_id,
-        worker_id,
-        commitment_id,
-        package,
-        months,
-        coverage_start,
-        contribution_idr,
-    )
-    return enrollment_id
-
-
-async def lock_enrollment(conn: Conn, enrollment_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM enrollment WHERE enrollment_id = $1 FOR UPDATE", enrollment_id)
-
-
-async def confirm_enrollment(
-    conn: Conn,
-    enrollment_id: uuid.UUID,
-    worker_id: uuid.UUID,
-    kpj_number: str,
-    coverage_start: date,
-    coverage_end: date,
-    decided_at: datetime,
-) -> asyncpg.Record | None:
-    """Confirm a requested enrollment and mark its worker enrolled, in one statement; returns what
-    the announcement needs, or None when no requested enrollment of this worker has this id."""
-    return await conn.fetchrow(
-        "WITH confirmed AS (UPDATE enrollment SET status = 'confirmed', kpj_number = $3, coverage_start = $4,"
-        " coverage_end = $5, decided_at = $6 WHERE enrollment_id = $1 AND worker_id = $2 AND status = 'requested'"
-        " RETURNING *),"
-        " enrolled AS (UPDATE worker w SET status = 'enrolled', status_changed_at = now() FROM confirmed e"
-        " WHERE w.worker_id = e.worker_id RETURNING w.*)"
-        " SELECT e.package, e.contribution_idr, w.full_name, w.phone, w.nik, w.kecamatan_name, c.company_id,"
-        " c.company_name, c.email, c.webhook_url FROM confirmed e JOIN enrolled w USING (worker_id)"
-        " JOIN commitment c USING (commitment_id)",
-        enrollment_id,
-        worker_id,
-        kpj_number,
-        coverage_start,
-        coverage_end,
-        decided_at,
-    )
-
-
-async def reject_enrollment(
-    conn: Conn,
-    enrollment_id: uuid.UUID,
-    reason_code: str,
-    reason_message: str,
-    decided_at: datetime,
-) -> None:
-    await conn.execute(
-        "UPDATE enrollment SET status = 'rejected', reason_code = $2, reason_message = $3, decided_at = $4"
-        " WHERE enrollment_id = $1",
-        enrollment_id,
-        reason_code,
-        reason_message,
-        decided_at,
-    )
-
-
-# --- reads for operators -------------------------------------------------------------------------
+# --- reads for operators (api.py) ----------------------------------------------------------------
 
 
 async def worker_with_enrollment(

@@ -9,18 +9,21 @@ from services.sponsorship.domain import (
     DEFAULT_DISCOUNTS,
     DEFAULT_TARIFFS,
     Commitment,
+    Coverage,
     Discount,
+    Offer,
     OpenCommitment,
+    Package,
+    Pricing,
     Reason,
     Tariff,
     TariffTable,
-    WaitlistedWorker,
     WorkerToMatch,
     choose_commitment,
     commitment_budget,
     covers,
     occupation_sector,
-    order_waitlist,
+    offers_for,
     prefers_occupation,
     validate_commitment,
 )
@@ -404,6 +407,8 @@ def open_c(
     budget_used_idr: int = 0,
     preferred_occupations: tuple[str, ...] = (),
     created_seq: int = 1,
+    package: Package = "JKK_JKM",
+    months: int = 12,
 ) -> OpenCommitment:
     return OpenCommitment(
         commitment_id=cid,
@@ -415,19 +420,21 @@ def open_c(
         budget_used_idr=budget_used_idr,
         preferred_occupations=preferred_occupations,
         created_seq=created_seq,
+        package=package,
+        months=months,
     )
 
 
 WORKER = WorkerToMatch(worker_id="w-1", kecamatan_code="07", occupation="Penyadap Karet")
 
 
-def flat_cost(_: OpenCommitment) -> int:
-    return 201_600
+def costing(c: OpenCommitment, cost_idr: int = 201_600) -> Offer:
+    return Offer(c, Coverage(1_000_000, cost_idr // c.months, cost_idr))
 
 
 def choose_id(candidates: list[OpenCommitment], worker: WorkerToMatch = WORKER) -> str | None:
-    chosen = choose_commitment(worker, candidates, flat_cost)
-    return None if chosen is None else chosen.commitment_id
+    chosen = choose_commitment(worker, [costing(c) for c in candidates])
+    return None if chosen is None else chosen.commitment.commitment_id
 
 
 def test_covers() -> None:
@@ -456,9 +463,41 @@ def test_budget_too_small_skipped() -> None:
 def test_cost_is_per_commitment() -> None:
     cheap = open_c("cheap", budget_idr=100_000, created_seq=2)
     dear = open_c("dear", budget_idr=100_000, created_seq=1)
-    costs = {"cheap": 100_000, "dear": 100_001}
-    chosen = choose_commitment(WORKER, [dear, cheap], lambda c: costs[c.commitment_id])
-    assert chosen is not None and chosen.commitment_id == "cheap"
+    chosen = choose_commitment(WORKER, [costing(dear, 100_001), costing(cheap, 100_000)])
+    assert chosen is not None and chosen.commitment.commitment_id == "cheap"
+
+
+def test_offers_are_priced_by_each_commitments_package_and_months() -> None:
+    pricing = Pricing(TABLE, date(2025, 6, 1), apply_discount=False)
+    worker = WorkerToMatch("w-1", "07", "petani", declared_income_idr=2_500_000)
+    offers = offers_for(
+        worker,
+        [
+            open_c("short", package="JKK_JKM", months=2),
+            open_c("jht", package="JKK_JKM_JHT", months=3),
+            open_c("elsewhere", kecamatan_codes=frozenset({"01"})),
+        ],
+        pricing,
+    )
+    # JKK_JKM at 2.5M: 31_800 a month; with JHT 81_800; a commitment not covering "07" is not priced
+    assert [(o.commitment.commitment_id, o.cost_idr) for o in offers] == [
+        ("short", 2 * 31_800),
+        ("jht", 3 * 81_800),
+    ]
+    assert offers[1].coverage == Coverage(2_500_000, 81_800, 3 * 81_800)
+
+
+def test_coverage_tells_bpjs_the_income_floor_when_the_declared_income_is_below_it() -> None:
+    pricing = Pricing(TABLE, date(2025, 6, 1), apply_discount=False)
+    for declared in (None, 0, 500_000):
+        assert pricing.coverage("JKK_JKM", 12, declared, "petani") == Coverage(1_000_000, 16_800, 12 * 16_800)
+    assert pricing.coverage("JKK_JKM", 1, 1_500_000, "petani").declared_income_idr == 1_500_000
+
+
+def test_coverage_discount_follows_the_workers_sector() -> None:
+    pricing = Pricing(TABLE, date(2026, 1, 15), apply_discount=True)
+    assert pricing.coverage("JKK_JKM", 1, None, "tukang ojek").total_contribution_idr == 8_400
+    assert pricing.coverage("JKK_JKM", 1, None, "petani").total_contribution_idr == 16_800
 
 
 def test_preferred_occupation_decides_first() -> None:
@@ -514,27 +553,3 @@ def test_equal_share_falls_back_to_oldest() -> None:
 
 def test_full_tie_is_deterministic() -> None:
     assert choose_id([open_c("b"), open_c("a")]) == "a"
-
-
-# --- waitlist ----------------------------------------------------------------------------------
-
-
-def test_waitlist_in_registration_order_only_covered() -> None:
-    waitlist = [
-        WaitlistedWorker("w-3", "07", "nelayan", registration_seq=30),
-        WaitlistedWorker("w-1", "07", "petani", registration_seq=10),
-        WaitlistedWorker("w-x", "01", "petani", registration_seq=5),
-        WaitlistedWorker("w-2", "07", "ojek", registration_seq=20),
-    ]
-    ordered = order_waitlist(open_c("a"), waitlist)
-    assert [w.worker_id for w in ordered] == ["w-1", "w-2", "w-3"]
-
-
-def test_waitlist_whole_regency_covers_all() -> None:
-    waitlist = [
-        WaitlistedWorker("w-2", "09", "ojek", registration_seq=2),
-        WaitlistedWorker("w-1", "01", "petani", registration_seq=1),
-    ]
-    regency = open_c("r", kecamatan_codes=frozenset(), whole_regency=True)
-    assert [w.worker_id for w in order_waitlist(regency, waitlist)] == ["w-1", "w-2"]
-    assert order_waitlist(open_c("a"), waitlist) == []
