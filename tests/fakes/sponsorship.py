@@ -1,0 +1,289 @@
+"""`InMemorySponsorshipStore`: sponsorship's store without PostgreSQL, for handler unit tests.
+
+Faithful to `PgSponsorshipStore` within one event loop (tests/services/test_sponsorship_store.py
+runs the same contract tests over both): ON CONFLICT (a commitment or worker announced again),
+the reservation's conditions (a free slot and enough budget), the waitlist's order and paging,
+one live enrollment per worker, and the per-transaction view of the open commitments. Locks are
+recorded (`locks`), not waited for: one handler runs at a time. `SponsorshipData.transaction()`
+rolls everything back when the block raises, as the consumer's transaction would.
+"""
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+import asyncpg
+
+from services.sponsorship.domain import Commitment, Package, WaitlistPosition
+from services.sponsorship.repository import (
+    ConfirmedEnrollment,
+    Enrollment,
+    EnrollmentStatus,
+    StoredCommitment,
+    WorkerStatus,
+    WorkerToEnroll,
+)
+from shared.events.registry import WorkerRegistered
+
+
+@dataclass(frozen=True)
+class EnrollmentRow:
+    """An enrollment with every column the schema keeps."""
+
+    enrollment_id: uuid.UUID
+    worker_id: uuid.UUID
+    commitment_id: str
+    package: Package
+    months: int
+    coverage_start: date
+    contribution_idr: int
+    status: EnrollmentStatus
+    kpj_number: str | None = None
+    coverage_end: date | None = None
+    reason_code: str | None = None
+    reason_message: str | None = None
+    decided_at: datetime | None = None
+
+
+@dataclass
+class SponsorshipData:
+    """The tables, shared by every transaction (store) of one test."""
+
+    commitments: dict[str, StoredCommitment] = field(default_factory=dict)
+    workers: dict[uuid.UUID, WorkerToEnroll] = field(default_factory=dict)
+    enrollments: dict[uuid.UUID, EnrollmentRow] = field(default_factory=dict)
+    last_commitment_seq: int = 0
+    last_worker_seq: int = 0
+
+    @asynccontextmanager
+    async def transaction(
+        self, store: Callable[["SponsorshipData"], "InMemorySponsorshipStore"] | None = None
+    ) -> AsyncIterator["InMemorySponsorshipStore"]:
+        """A store for one transaction; what it changed is undone when the block raises."""
+        saved = (dict(self.commitments), dict(self.workers), dict(self.enrollments))
+        try:
+            yield (store or InMemorySponsorshipStore)(self)
+        except BaseException:
+            self.commitments, self.workers, self.enrollments = saved
+            raise
+
+    def worker_status(self, worker_id: str | uuid.UUID) -> WorkerStatus:
+        return self.workers[uuid.UUID(str(worker_id))].status
+
+
+class InMemorySponsorshipStore:
+    """`SponsorshipStore` over `SponsorshipData`, for one transaction."""
+
+    def __init__(self, data: SponsorshipData) -> None:
+        self.data = data
+        self.locks: list[tuple[Literal["shared", "exclusive"], str]] = []  # in the order taken
+        self._shared_locks: set[str] = set()
+        self._open: dict[str, StoredCommitment] | None = None
+
+    async def lock_kecamatan_shared(self, kecamatan_code: str) -> None:
+        if kecamatan_code in self._shared_locks:
+            return
+        self.locks.append(("shared", kecamatan_code))
+        self._shared_locks.add(kecamatan_code)
+        self._open = None
+
+    async def lock_kecamatan_exclusive(self, kecamatan_codes: Iterable[str]) -> None:
+        for code in sorted(set(kecamatan_codes)):
+            self.locks.append(("exclusive", code))
+        self._open = None
+
+    async def add_commitment(self, c: Commitment, budget_idr: int) -> bool:
+        if c.commitment_id in self.data.commitments:
+            return False
+        if c.slots <= 0 or c.months <= 0 or budget_idr < 0:
+            raise asyncpg.exceptions.CheckViolationError("commitment violates a CHECK")
+        self.data.last_commitment_seq += 1
+        self.data.commitments[c.commitment_id] = StoredCommitment(
+            commitment_id=c.commitment_id,
+            seq=self.data.last_commitment_seq,
+            company_id=c.company_id,
+            company_name=c.company_name,
+            kecamatan_codes=frozenset(c.kecamatan_codes),
+            whole_regency=c.whole_regency,
+            slots=c.slots,
+            months=c.months,
+            package=c.package,
+            preferred_occupations=tuple(c.preferred_occupations),
+            email=c.email,
+            webhook_url=c.webhook_url,
+            budget_idr=budget_idr,
+            slots_used=0,
+            budget_used_idr=0,
+        )
+        self._open = None
+        return True
+
+    async def commitment(self, commitment_id: str) -> StoredCommitment | None:
+        return self.data.commitments.get(commitment_id)
+
+    async def open_commitments(self) -> list[StoredCommitment]:
+        if self._open is None:
+            by_age = sorted(self.data.commitments.values(), key=lambda c: c.seq)
+            self._open = {c.commitment_id: c for c in by_age if c.free_slots > 0}
+        return [c for c in self._open.values() if c.free_slots > 0]
+
+    async def reserve_slot(self, commitment_id: str, cost_idr: int) -> bool:
+        c = self.data.commitments.get(commitment_id)
+        taken = c is not None and c.free_slots > 0 and c.budget_used_idr + cost_idr <= c.budget_idr
+        if c is not None and taken:
+            self.data.commitments[commitment_id] = c.reserved(cost_idr)
+        if self._open is not None:
+            if taken and commitment_id in self._open:
+                self._open[commitment_id] = self._open[commitment_id].reserved(cost_idr)
+            else:
+                self._open = None
+        return taken
+
+    async def release_slot(self, commitment_id: str, cost_idr: int) -> None:
+        c = self.data.commitments.get(commitment_id)
+        if c is not None:
+            if c.slots_used < 1 or c.budget_used_idr < cost_idr:
+                raise asyncpg.exceptions.CheckViolationError("commitment use would be negative")
+            self.data.commitments[commitment_id] = dataclasses.replace(
+                c, slots_used=c.slots_used - 1, budget_used_idr=c.budget_used_idr - cost_idr
+            )
+        self._open = None
+
+    async def add_worker(self, announced: WorkerRegistered) -> WorkerToEnroll | None:
+        worker_id = uuid.UUID(announced.worker_id)
+        if worker_id in self.data.workers:
+            return None
+        self.data.last_worker_seq += 1
+        worker = WorkerToEnroll(
+            worker_id=worker_id,
+            seq=self.data.last_worker_seq,
+            nik=announced.nik,
+            full_name=announced.full_name,
+            birth_date=announced.birth_date,
+            sex=announced.sex,
+            phone=announced.phone,
+            kecamatan_code=announced.kecamatan_code,
+            kecamatan_name=announced.kecamatan_name,
+            desa=announced.desa,
+            occupation=announced.occupation,
+            declared_income_idr=announced.declared_income_idr,
+            registered_at=announced.registered_at,
+            registration_seq=announced.registration_seq,
+            status="waitlisted",
+        )
+        self.data.workers[worker_id] = worker
+        return worker
+
+    async def worker(self, worker_id: uuid.UUID) -> WorkerToEnroll:
+        found = self.data.workers.get(worker_id)
+        if found is None:
+            raise LookupError(f"worker {worker_id} is not known here")
+        return found
+
+    async def set_worker_status(self, worker_id: uuid.UUID, status: WorkerStatus) -> None:
+        found = self.data.workers.get(worker_id)
+        if found is not None:
+            self.data.workers[worker_id] = dataclasses.replace(found, status=status)
+
+    async def waitlisted_covered_by(
+        self, commitment: StoredCommitment, limit: int, after: WaitlistPosition | None = None
+    ) -> list[WorkerToEnroll]:
+        waiting = [
+            w
+            for w in self.data.workers.values()
+            if w.status == "waitlisted"
+            and (commitment.whole_regency or w.kecamatan_code in commitment.kecamatan_codes)
+            and (after is None or w.position > after)
+        ]
+        return sorted(waiting, key=lambda w: w.position)[:limit]
+
+    async def add_enrollment(
+        self,
+        *,
+        worker_id: uuid.UUID,
+        commitment_id: str,
+        package: Package,
+        months: int,
+        coverage_start: date,
+        contribution_idr: int,
+    ) -> uuid.UUID:
+        if worker_id not in self.data.workers or commitment_id not in self.data.commitments:
+            raise asyncpg.exceptions.ForeignKeyViolationError("enrollment names an unknown row")
+        if any(
+            e.worker_id == worker_id and e.status in ("requested", "confirmed")
+            for e in self.data.enrollments.values()
+        ):
+            raise asyncpg.exceptions.UniqueViolationError(
+                'duplicate key value violates unique constraint "enrollment_one_live_per_worker"'
+            )
+        enrollment_id = uuid.uuid4()
+        self.data.enrollments[enrollment_id] = EnrollmentRow(
+            enrollment_id,
+            worker_id,
+            commitment_id,
+            package,
+            months,
+            coverage_start,
+            contribution_idr,
+            "requested",
+        )
+        await self.set_worker_status(worker_id, "matched")
+        return enrollment_id
+
+    async def lock_enrollment(self, enrollment_id: uuid.UUID) -> Enrollment | None:
+        e = self.data.enrollments.get(enrollment_id)
+        if e is None:
+            return None
+        return Enrollment(e.enrollment_id, e.worker_id, e.commitment_id, e.status, e.contribution_idr)
+
+    async def confirm_enrollment(
+        self,
+        enrollment_id: uuid.UUID,
+        worker_id: uuid.UUID,
+        kpj_number: str,
+        coverage_start: date,
+        coverage_end: date,
+        decided_at: datetime,
+    ) -> ConfirmedEnrollment | None:
+        e = self.data.enrollments.get(enrollment_id)
+        if e is None or e.worker_id != worker_id or e.status != "requested":
+            return None
+        self.data.enrollments[enrollment_id] = dataclasses.replace(
+            e,
+            status="confirmed",
+            kpj_number=kpj_number,
+            coverage_start=coverage_start,
+            coverage_end=coverage_end,
+            decided_at=decided_at,
+        )
+        await self.set_worker_status(worker_id, "enrolled")
+        w, c = self.data.workers[worker_id], self.data.commitments[e.commitment_id]
+        return ConfirmedEnrollment(
+            package=e.package,
+            contribution_idr=e.contribution_idr,
+            full_name=w.full_name,
+            phone=w.phone,
+            nik=w.nik,
+            kecamatan_name=w.kecamatan_name,
+            company_id=c.company_id,
+            company_name=c.company_name,
+            email=c.email,
+            webhook_url=c.webhook_url,
+        )
+
+    async def reject_enrollment(
+        self, enrollment_id: uuid.UUID, reason_code: str, reason_message: str, decided_at: datetime
+    ) -> None:
+        e = self.data.enrollments.get(enrollment_id)
+        if e is not None:
+            self.data.enrollments[enrollment_id] = dataclasses.replace(
+                e,
+                status="rejected",
+                reason_code=reason_code,
+                reason_message=reason_message,
+                decided_at=decided_at,
+            )
