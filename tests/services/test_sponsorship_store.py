@@ -25,7 +25,7 @@ from services.sponsorship.repository import (
 from shared.db import connect, migrate
 from shared.events.registry import WorkerRegistered
 from shared.kecamatan import kecamatan_name
-from shared.testing import Infra
+from testkit.infra import Infra
 from tests.fakes.sponsorship import SponsorshipData
 from tests.support import truncate_schema
 
