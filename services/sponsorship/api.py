@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.sponsorship import repository
-from services.sponsorship.domain import PACKAGES, Package, TariffTable, budget_idr
+from services.sponsorship.domain.commitments import budget_idr
+from services.sponsorship.domain.tariffs import PACKAGES, Package, TariffTable
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
 from shared.db import Conn

@@ -3,16 +3,9 @@
 import uuid
 from typing import Any
 
-from services.sponsorship.domain import (
-    Coverage,
-    Pricing,
-    TariffTable,
-    WaitlistPosition,
-    choose_commitment,
-    commitment_budget,
-    offers_for,
-    validate_commitment,
-)
+from services.sponsorship.domain.commitments import commitment_budget, validate_commitment
+from services.sponsorship.domain.matching import WaitlistPosition, choose_commitment, offers_for
+from services.sponsorship.domain.tariffs import Coverage, Pricing, TariffTable
 from services.sponsorship.repository import Enrollment, SponsorshipStore, StoredCommitment, WorkerToEnroll
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock

@@ -14,14 +14,14 @@ from typing import Literal, Protocol
 
 import asyncpg
 
-from services.sponsorship.domain import (
-    Commitment,
+from services.sponsorship.domain.commitments import Commitment
+from services.sponsorship.domain.matching import (
     OpenCommitment,
-    Package,
     WaitlistPosition,
     WorkerToMatch,
     waitlist_position,
 )
+from services.sponsorship.domain.tariffs import Package
 from shared.db import Conn
 from shared.events.registry import WorkerRegistered
 from shared.kecamatan import KECAMATAN

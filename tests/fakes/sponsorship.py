@@ -18,7 +18,9 @@ from typing import Literal
 
 import asyncpg
 
-from services.sponsorship.domain import Commitment, Package, WaitlistPosition
+from services.sponsorship.domain.commitments import Commitment
+from services.sponsorship.domain.matching import WaitlistPosition
+from services.sponsorship.domain.tariffs import Package
 from services.sponsorship.repository import (
     ConfirmedEnrollment,
     Enrollment,

@@ -14,7 +14,8 @@ import asyncpg
 import pytest
 
 from services.sponsorship.app import MIGRATIONS
-from services.sponsorship.domain import Commitment, waitlist_position
+from services.sponsorship.domain.commitments import Commitment
+from services.sponsorship.domain.matching import waitlist_position
 from services.sponsorship.repository import (
     ConfirmedEnrollment,
     Enrollment,

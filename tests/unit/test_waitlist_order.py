@@ -1,4 +1,4 @@
-"""The waitlist's order (services/sponsorship/domain.py waitlist_position): the registry's number
+"""The waitlist's order (services/sponsorship/domain/matching.py waitlist_position): the registry's number
 first, host clocks only among workers the registry did not number, arrival here last."""
 
 from datetime import UTC, datetime, timedelta
