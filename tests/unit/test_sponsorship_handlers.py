@@ -28,7 +28,7 @@ from shared.events.sponsorship import (
     WorkerWaitlisted,
 )
 from shared.kecamatan import kecamatan_name
-from shared.logging import mask_nik
+from shared.masking import mask_nik
 from tests.fakes.sponsorship import InMemorySponsorshipStore, SponsorshipData
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
