@@ -12,10 +12,11 @@ from typing import Any
 
 from services.sponsorship import repository
 from services.sponsorship.domain.commitments import budget_idr
-from services.sponsorship.domain.tariffs import PACKAGES, Package, TariffTable
+from services.sponsorship.domain.tariffs import PACKAGES, TariffTable
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
 from shared.db import Conn
+from shared.events.sponsorship import Package
 from shared.http_access import EVERY_ROLE, OFFICE_AND_AUDITOR, ApiParams, Caller, Role
 from shared.kecamatan import WHOLE_REGENCY_NAME, kecamatan_name
 from shared.runtime import BadRequest, NotFound, ServiceRuntime

@@ -21,9 +21,9 @@ from services.sponsorship.domain.matching import (
     WorkerToMatch,
     waitlist_position,
 )
-from services.sponsorship.domain.tariffs import Package
 from shared.db import Conn
 from shared.events.registry import WorkerRegistered
+from shared.events.sponsorship import Package
 from shared.kecamatan import KECAMATAN
 
 WorkerStatus = Literal["waitlisted", "matched", "enrolled", "failed"]

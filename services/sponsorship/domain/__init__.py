@@ -34,7 +34,6 @@ from services.sponsorship.domain.tariffs import (
     TRANSPORT_WORDS,
     Coverage,
     Discount,
-    Package,
     Pricing,
     Sector,
     Tariff,
@@ -42,6 +41,7 @@ from services.sponsorship.domain.tariffs import (
     occupation_sector,
     occupation_words,
 )
+from shared.events.sponsorship import Package
 
 # The validation vocabulary commitments are refused in (shared/validation.py), as the domain
 # named it before it was shared.

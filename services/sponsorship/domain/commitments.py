@@ -11,7 +11,8 @@ from datetime import date
 from typing import TypeGuard
 from urllib.parse import urlsplit
 
-from services.sponsorship.domain.tariffs import PACKAGES, Package, TariffTable
+from services.sponsorship.domain.tariffs import PACKAGES, TariffTable
+from shared.events.sponsorship import Package
 from shared.kecamatan import WHOLE_REGENCY, resolve_kecamatan
 from shared.validation import (
     CONTACT_MISSING,

@@ -11,7 +11,8 @@ from datetime import datetime
 from fractions import Fraction
 from typing import TypeAlias
 
-from services.sponsorship.domain.tariffs import Coverage, Package, Pricing, occupation_words
+from services.sponsorship.domain.tariffs import Coverage, Pricing, occupation_words
+from shared.events.sponsorship import Package
 
 
 @dataclass(frozen=True)

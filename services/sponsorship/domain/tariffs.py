@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, get_args
 
+from shared.events.sponsorship import Package
+
 Sector = Literal["transport", "other"]
-Package = Literal["JKK_JKM", "JKK_JKM_JHT"]
 PACKAGES: frozenset[str] = frozenset(get_args(Package))
 
 
