@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeGuard
+from typing import TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 from services.sponsorship.domain.tariffs import PACKAGES, TariffTable
@@ -41,6 +41,8 @@ from shared.validation import (
 
 # The limits are the contract's (shared/validation.py, declared on CommitmentSubmitted too).
 MAX_TEXT_LEN = MAX_COMMITMENT_TEXT
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,174 +83,163 @@ def _is_valid_webhook(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(host)
 
 
-def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
-    """Validate a company's commitment, collecting every reason it is refused.
+# Each check below reads one field (or one group) and answers its value, or None, with the
+# reasons it is refused; `validate_commitment` keeps them in field order.
+_Checked = tuple[T | None, list[Reason]]
 
-    A field set to null counts as missing. Non-integer slots/months (including booleans) are
-    INVALID_TYPE; integers out of range are SLOTS_INVALID / MONTHS_INVALID. Contact is the two
-    top-level fields `email` and `webhook_url`; a blank or null one counts as absent.
-    """
+
+def _missing(name: str) -> Reason:
+    return Reason(name, MISSING_FIELD, f"Kolom {name} wajib diisi.")
+
+
+def _wrong_type(name: str, expected: str) -> Reason:
+    return Reason(name, INVALID_TYPE, f"Kolom {name} harus berupa {expected}.")
+
+
+def _unprintable(name: str, value: str) -> list[Reason]:
+    """Text we can store and repeat (trimmed): no control characters (PostgreSQL's text holds
+    no NUL)."""
+    if has_control_characters(value):
+        return [Reason(name, INVALID_CHARACTERS, f"Kolom {name} tidak boleh berisi karakter kontrol.")]
+    return []
+
+
+def _text(raw: Mapping[str, object], name: str) -> _Checked[str]:
+    """A required text, trimmed, 1 to MAX_TEXT_LEN characters."""
+    value = raw.get(name)
+    if value is None:
+        return None, [_missing(name)]
+    if not isinstance(value, str):
+        return None, [_wrong_type(name, "teks")]
+    value = value.strip()
+    if unprintable := _unprintable(name, value):
+        return None, unprintable
+    if not value:
+        return None, [Reason(name, VALUE_EMPTY, f"Kolom {name} tidak boleh kosong.")]
+    if len(value) > MAX_TEXT_LEN:
+        return None, [Reason(name, VALUE_TOO_LONG, f"Kolom {name} paling banyak {MAX_TEXT_LEN} karakter.")]
+    return value, []
+
+
+def _bounded_int(raw: Mapping[str, object], name: str, low: int, high: int, code: str) -> _Checked[int]:
+    value = raw.get(name)
+    if value is None:
+        return None, [_missing(name)]
+    if not _is_int(value):
+        return None, [_wrong_type(name, "bilangan bulat")]
+    if not low <= value <= high:
+        high_text = f"{high:,}".replace(",", ".")  # Indonesian thousands separator
+        return None, [Reason(name, code, f"Kolom {name} harus antara {low} dan {high_text}.")]
+    return value, []
+
+
+def _kecamatan_entry(index: int, entry: object) -> _Checked[str]:
+    """One entry of the list: WHOLE_REGENCY, a kecamatan code, or None with its reason."""
+    name = f"kecamatan[{index}]"
+    if not isinstance(entry, str):
+        return None, [_wrong_type(name, "teks")]
+    entry = entry.strip()
+    if unprintable := _unprintable(name, entry):
+        return None, unprintable
+    if entry == WHOLE_REGENCY:
+        return WHOLE_REGENCY, []
+    code = resolve_kecamatan(entry)
+    if code is None:
+        return None, [
+            Reason(
+                name,
+                KECAMATAN_UNKNOWN,
+                f'Kecamatan "{entry[:100]}" tidak dikenal di Kabupaten Musi Banyuasin.',
+            )
+        ]
+    return code, []
+
+
+def _kecamatan(raw: Mapping[str, object]) -> _Checked[tuple[bool, frozenset[str]]]:
+    """(whole regency, kecamatan codes): a non-empty list of names or codes, or just "*"."""
+    entries = raw.get("kecamatan")
+    if entries is None:
+        return None, [_missing("kecamatan")]
+    if not isinstance(entries, list | tuple):
+        return None, [_wrong_type("kecamatan", "daftar nama atau kode kecamatan")]
+    if not entries:
+        return None, [Reason("kecamatan", KECAMATAN_EMPTY, 'Pilih minimal satu kecamatan, atau "*".')]
     reasons: list[Reason] = []
+    codes: set[str] = set()
+    has_star = False
+    for i, entry in enumerate(entries):
+        code, entry_reasons = _kecamatan_entry(i, entry)
+        reasons += entry_reasons
+        if code == WHOLE_REGENCY:
+            has_star = True
+        elif code is not None:
+            codes.add(code)
+    if has_star and len(entries) > 1:
+        mixed = '"*" (seluruh kabupaten) tidak boleh digabung dengan kecamatan lain.'
+        return None, [*reasons, Reason("kecamatan", KECAMATAN_MIXED, mixed)]
+    if reasons:
+        return None, reasons
+    return (has_star, frozenset(codes)), []
 
-    def missing(name: str) -> None:
-        reasons.append(Reason(name, MISSING_FIELD, f"Kolom {name} wajib diisi."))
 
-    def wrong_type(name: str, expected: str) -> None:
-        reasons.append(Reason(name, INVALID_TYPE, f"Kolom {name} harus berupa {expected}."))
+def _package(raw: Mapping[str, object]) -> _Checked[Package]:
+    value = raw.get("package")
+    if value is None:
+        return None, [_missing("package")]
+    if not isinstance(value, str):
+        return None, [_wrong_type("package", "teks")]
+    candidate = value.strip().upper()
+    if _is_package(candidate):
+        return candidate, []
+    return None, [
+        Reason(
+            "package",
+            PACKAGE_UNKNOWN,
+            f'Paket "{value[:100]}" tidak dikenal; pilih JKK_JKM atau JKK_JKM_JHT.',
+        )
+    ]
 
-    def printable(name: str, value: str) -> bool:
-        """Text we can store and repeat (trimmed): no control characters (PostgreSQL's text holds
-        no NUL)."""
-        if has_control_characters(value):
-            reasons.append(
-                Reason(name, INVALID_CHARACTERS, f"Kolom {name} tidak boleh berisi karakter kontrol.")
-            )
-            return False
-        return True
 
-    def text(name: str) -> str | None:
-        value = raw.get(name)
-        if value is None:
-            missing(name)
-            return None
-        if not isinstance(value, str):
-            wrong_type(name, "teks")
-            return None
-        value = value.strip()
-        if not printable(name, value):
-            return None
-        if not value:
-            reasons.append(Reason(name, VALUE_EMPTY, f"Kolom {name} tidak boleh kosong."))
-            return None
-        if len(value) > MAX_TEXT_LEN:
-            reasons.append(
-                Reason(name, VALUE_TOO_LONG, f"Kolom {name} paling banyak {MAX_TEXT_LEN} karakter.")
-            )
-            return None
-        return value
+def _preferred_occupations(raw: Mapping[str, object]) -> tuple[tuple[str, ...], list[Reason]]:
+    """Optional: normalised (normalise_occupation), blanks dropped, duplicates once, first order."""
+    entries = raw.get("preferred_occupations")
+    if entries is None:
+        return (), []
+    if not isinstance(entries, list | tuple):
+        return (), [_wrong_type("preferred_occupations", "daftar pekerjaan")]
+    reasons: list[Reason] = []
+    seen: dict[str, None] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            reasons.append(_wrong_type(f"preferred_occupations[{i}]", "teks"))
+            continue
+        normalised = normalise_occupation(entry)
+        if unprintable := _unprintable(f"preferred_occupations[{i}]", normalised):
+            reasons += unprintable
+            continue
+        if normalised:
+            seen.setdefault(normalised, None)
+    return tuple(seen), reasons
 
-    def bounded_int(name: str, low: int, high: int, code: str) -> int | None:
-        value = raw.get(name)
-        if value is None:
-            missing(name)
-            return None
-        if not _is_int(value):
-            wrong_type(name, "bilangan bulat")
-            return None
-        if not low <= value <= high:
-            high_text = f"{high:,}".replace(",", ".")  # Indonesian thousands separator
-            reasons.append(Reason(name, code, f"Kolom {name} harus antara {low} dan {high_text}."))
-            return None
-        return value
 
-    def optional_contact(name: str) -> tuple[bool, str | None]:
-        """(given, valid-looking text) — a wrong type counts as given, so it is not also CONTACT_MISSING."""
-        value = raw.get(name)
-        if value is None:
-            return False, None
-        if not isinstance(value, str):
-            wrong_type(name, "teks")
-            return True, None
-        value = value.strip()
-        if not printable(name, value):
-            return True, None
-        return bool(value), value or None
+def _optional_contact(raw: Mapping[str, object], name: str) -> tuple[bool, str | None, list[Reason]]:
+    """(given, valid-looking text) — a wrong type counts as given, so it is not also CONTACT_MISSING."""
+    value = raw.get(name)
+    if value is None:
+        return False, None, []
+    if not isinstance(value, str):
+        return True, None, [_wrong_type(name, "teks")]
+    value = value.strip()
+    if unprintable := _unprintable(name, value):
+        return True, None, unprintable
+    return bool(value), value or None, []
 
-    commitment_id = text("commitment_id")
-    company_id = text("company_id")
-    company_name = text("company_name")
 
-    kecamatan_codes: frozenset[str] | None = None
-    whole_regency = False
-    kecamatan_raw = raw.get("kecamatan")
-    if kecamatan_raw is None:
-        missing("kecamatan")
-    elif not isinstance(kecamatan_raw, list | tuple):
-        wrong_type("kecamatan", "daftar nama atau kode kecamatan")
-    elif not kecamatan_raw:
-        reasons.append(Reason("kecamatan", KECAMATAN_EMPTY, 'Pilih minimal satu kecamatan, atau "*".'))
-    else:
-        codes: set[str] = set()
-        entries_ok = True
-        has_star = False
-        for i, entry in enumerate(kecamatan_raw):
-            if not isinstance(entry, str):
-                wrong_type(f"kecamatan[{i}]", "teks")
-                entries_ok = False
-                continue
-            entry = entry.strip()
-            if not printable(f"kecamatan[{i}]", entry):
-                entries_ok = False
-                continue
-            if entry == WHOLE_REGENCY:
-                has_star = True
-                continue
-            code = resolve_kecamatan(entry)
-            if code is None:
-                reasons.append(
-                    Reason(
-                        f"kecamatan[{i}]",
-                        KECAMATAN_UNKNOWN,
-                        f'Kecamatan "{entry[:100]}" tidak dikenal di Kabupaten Musi Banyuasin.',
-                    )
-                )
-                entries_ok = False
-            else:
-                codes.add(code)
-        if has_star and len(kecamatan_raw) > 1:
-            reasons.append(
-                Reason(
-                    "kecamatan",
-                    KECAMATAN_MIXED,
-                    '"*" (seluruh kabupaten) tidak boleh digabung dengan kecamatan lain.',
-                )
-            )
-        elif entries_ok:
-            whole_regency = has_star
-            kecamatan_codes = frozenset(codes)
-
-    slots = bounded_int("slots", 1, MAX_SLOTS, SLOTS_INVALID)
-    months = bounded_int("months", 1, MAX_MONTHS, MONTHS_INVALID)
-
-    package: Package | None = None
-    package_raw = raw.get("package")
-    if package_raw is None:
-        missing("package")
-    elif not isinstance(package_raw, str):
-        wrong_type("package", "teks")
-    else:
-        candidate = package_raw.strip().upper()
-        if _is_package(candidate):
-            package = candidate
-        else:
-            reasons.append(
-                Reason(
-                    "package",
-                    PACKAGE_UNKNOWN,
-                    f'Paket "{package_raw[:100]}" tidak dikenal; pilih JKK_JKM atau JKK_JKM_JHT.',
-                )
-            )
-
-    preferred: tuple[str, ...] = ()
-    preferred_raw = raw.get("preferred_occupations")
-    if preferred_raw is not None:
-        if not isinstance(preferred_raw, list | tuple):
-            wrong_type("preferred_occupations", "daftar pekerjaan")
-        else:
-            seen: dict[str, None] = {}
-            for i, entry in enumerate(preferred_raw):
-                if not isinstance(entry, str):
-                    wrong_type(f"preferred_occupations[{i}]", "teks")
-                    continue
-                if not printable(f"preferred_occupations[{i}]", normalise_occupation(entry)):
-                    continue
-                normalised = normalise_occupation(entry)
-                if normalised:
-                    seen.setdefault(normalised, None)
-            preferred = tuple(seen)
-
-    email_given, email = optional_contact("email")
-    webhook_given, webhook_url = optional_contact("webhook_url")
+def _contact(raw: Mapping[str, object]) -> tuple[str | None, str | None, list[Reason]]:
+    """(email, webhook_url): at least one given, each well formed; a blank one counts as absent."""
+    email_given, email, reasons = _optional_contact(raw, "email")
+    webhook_given, webhook_url, webhook_reasons = _optional_contact(raw, "webhook_url")
+    reasons += webhook_reasons
     if email is not None and not is_email(email):
         reasons.append(Reason("email", EMAIL_INVALID, f'Alamat e-mail "{email[:100]}" tidak valid.'))
     if webhook_url is not None and not _is_valid_webhook(webhook_url):
@@ -261,12 +252,44 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
         reasons.append(
             Reason("contact", CONTACT_MISSING, "Isi minimal satu kontak: e-mail atau URL webhook.")
         )
+    return email, webhook_url, reasons
+
+
+class _Reasons(list[Reason]):
+    """Every reason so far, in field order."""
+
+    def keep(self, checked: _Checked[T]) -> T | None:
+        value, reasons = checked
+        self.extend(reasons)
+        return value
+
+
+def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
+    """Validate a company's commitment, collecting every reason it is refused.
+
+    A field set to null counts as missing. Non-integer slots/months (including booleans) are
+    INVALID_TYPE; integers out of range are SLOTS_INVALID / MONTHS_INVALID. Contact is the two
+    top-level fields `email` and `webhook_url`; a blank or null one counts as absent.
+    """
+    reasons = _Reasons()
+    commitment_id = reasons.keep(_text(raw, "commitment_id"))
+    company_id = reasons.keep(_text(raw, "company_id"))
+    company_name = reasons.keep(_text(raw, "company_name"))
+    area = reasons.keep(_kecamatan(raw))
+    slots = reasons.keep(_bounded_int(raw, "slots", 1, MAX_SLOTS, SLOTS_INVALID))
+    months = reasons.keep(_bounded_int(raw, "months", 1, MAX_MONTHS, MONTHS_INVALID))
+    package: Package | None = reasons.keep(_package(raw))
+    preferred, preferred_reasons = _preferred_occupations(raw)
+    reasons += preferred_reasons
+    email, webhook_url, contact_reasons = _contact(raw)
+    reasons += contact_reasons
 
     if reasons:
-        return reasons
+        return list(reasons)
     assert commitment_id is not None and company_id is not None and company_name is not None
-    assert kecamatan_codes is not None and slots is not None and months is not None
+    assert area is not None and slots is not None and months is not None
     assert package is not None
+    whole_regency, kecamatan_codes = area
     return Commitment(
         commitment_id=commitment_id,
         company_id=company_id,
