@@ -287,6 +287,22 @@ def _worker_message(template: str, channel: WorkerChannel, phone: str, body: str
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Enrollment:
+    """What the enrollment-completed messages tell, cleaned for display (the NIK masked)."""
+
+    kpj: str
+    coverage_start: date
+    coverage_end: date
+    start: str  # format_tanggal(coverage_start)
+    end: str
+    cover: str  # describe_package(package)
+    company: str
+    name: str
+    kecamatan: str
+    masked_nik: str
+
+
 def enrollment_completed(
     *,
     worker_name: str,
@@ -313,85 +329,96 @@ def enrollment_completed(
     kpj = _require(kpj_number, "kpj_number")
     if coverage_end < coverage_start:
         raise ValueError("coverage_end is before coverage_start")
-    start, end = format_tanggal(coverage_start), format_tanggal(coverage_end)
-    cover = describe_package(package)
-    company = _clean(company_name) or "perusahaan sponsor"
-    name = _clean(worker_name)
-    kecamatan = _kecamatan(kecamatan_name)
-    masked_nik = mask_nik(nik)
+    enrollment = _Enrollment(
+        kpj=kpj,
+        coverage_start=coverage_start,
+        coverage_end=coverage_end,
+        start=format_tanggal(coverage_start),
+        end=format_tanggal(coverage_end),
+        cover=describe_package(package),
+        company=_clean(company_name) or "perusahaan sponsor",
+        name=_clean(worker_name),
+        kecamatan=_kecamatan(kecamatan_name),
+        masked_nik=mask_nik(nik),
+    )
+    worker_body = _enrollment_completed_sms(_greeting(worker_name), enrollment)
+    messages = [_worker_message(TEMPLATE_ENROLLMENT_COMPLETED, channel, phone, worker_body)]
+    email = _optional(company_email)
+    if email is not None:
+        messages.append(_enrollment_completed_email(email, enrollment))
+    webhook = _optional(company_webhook_url)
+    if webhook is not None:
+        messages.append(_enrollment_completed_webhook(webhook, enrollment))
+    return messages
 
-    greeting = _greeting(worker_name)
-    sms_company = _clip(company, _SMS_COMPANY_MAX)
-    worker_body = _first_fitting(
+
+def _enrollment_completed_sms(greeting: str, e: _Enrollment) -> str:
+    company = _clip(e.company, _SMS_COMPANY_MAX)
+    return _first_fitting(
         [
-            f"{greeting} Anda terdaftar sebagai peserta BPJS Ketenagakerjaan ({cover}) program "
-            f"{PROGRAMME_NAME_SHORT}. No. KPJ: {kpj}. Berlaku {start} s.d. {end}. Iuran dibayar "
-            f"oleh {sms_company}, Anda tidak perlu membayar. Kartu peserta diterima dalam 7 hari.",
-            f"{greeting} Anda peserta BPJS Ketenagakerjaan ({cover}) program {PROGRAMME_NAME_SHORT}. "
-            f"KPJ: {kpj}. Berlaku {start} s.d. {end}. Iuran dibayar oleh {sms_company}, "
+            f"{greeting} Anda terdaftar sebagai peserta BPJS Ketenagakerjaan ({e.cover}) program "
+            f"{PROGRAMME_NAME_SHORT}. No. KPJ: {e.kpj}. Berlaku {e.start} s.d. {e.end}. Iuran dibayar "
+            f"oleh {company}, Anda tidak perlu membayar. Kartu peserta diterima dalam 7 hari.",
+            f"{greeting} Anda peserta BPJS Ketenagakerjaan ({e.cover}) program {PROGRAMME_NAME_SHORT}. "
+            f"KPJ: {e.kpj}. Berlaku {e.start} s.d. {e.end}. Iuran dibayar oleh {company}, "
             "Anda tidak membayar. Kartu diterima dalam 7 hari.",
-            f"{greeting} Anda peserta BPJS Ketenagakerjaan ({cover}) program Pekerja Rentan Muba. "
-            f"KPJ: {kpj}. Berlaku {start} s.d. {end}. Iuran dibayar {sms_company}, "
+            f"{greeting} Anda peserta BPJS Ketenagakerjaan ({e.cover}) program Pekerja Rentan Muba. "
+            f"KPJ: {e.kpj}. Berlaku {e.start} s.d. {e.end}. Iuran dibayar {company}, "
             "Anda tidak membayar. Kartu diterima dalam 7 hari.",
         ]
     )
-    messages = [_worker_message(TEMPLATE_ENROLLMENT_COMPLETED, channel, phone, worker_body)]
 
-    email = _optional(company_email)
-    if email is not None:
-        body = (
-            f"Yth. {company},\n\n"
-            f"Terima kasih atas dukungan Anda pada program {PROGRAMME_NAME}. Pekerja berikut telah "
-            "terdaftar sebagai peserta BPJS Ketenagakerjaan dengan iuran ditanggung oleh "
-            f"{company}:\n\n"
-            f"Nama              : {name}\n"
-            f"NIK               : {masked_nik}\n"
-            f"No. KPJ           : {kpj}\n"
-            f"Program           : {cover}\n"
-            f"Masa perlindungan : {start} s.d. {end}\n"
-            f"Kecamatan         : {kecamatan}\n\n"
-            "Kartu peserta akan diterima pekerja dalam 7 hari.\n\n"
-            f"Hormat kami,\n{OFFICE_SIGNATURE}"
-        )
-        messages.append(
-            Notification(
-                template=TEMPLATE_ENROLLMENT_COMPLETED,
-                audience="company",
-                channel="email",
-                recipient=email,
-                subject=f"Pekerja terdaftar BPJS Ketenagakerjaan: {name} (KPJ {kpj})",
-                body=body,
-            )
-        )
 
-    webhook = _optional(company_webhook_url)
-    if webhook is not None:
-        payload = {
-            "event": TEMPLATE_ENROLLMENT_COMPLETED,
-            "company_name": company,
-            "worker_name": name,
-            "nik_masked": masked_nik,
-            "kpj_number": kpj,
-            "package": cover,
-            "coverage_start": coverage_start.isoformat(),
-            "coverage_end": coverage_end.isoformat(),
-            "kecamatan": kecamatan,
-            "pesan": (
-                f"{name} terdaftar sebagai peserta BPJS Ketenagakerjaan ({cover}), KPJ {kpj}, "
-                f"berlaku {start} s.d. {end}, kecamatan {kecamatan}; iuran ditanggung {company}."
-            ),
-        }
-        messages.append(
-            Notification(
-                template=TEMPLATE_ENROLLMENT_COMPLETED,
-                audience="company",
-                channel="webhook",
-                recipient=webhook,
-                subject=None,
-                body=json.dumps(payload, ensure_ascii=False, sort_keys=True),
-            )
-        )
-    return messages
+def _enrollment_completed_email(recipient: str, e: _Enrollment) -> Notification:
+    body = (
+        f"Yth. {e.company},\n\n"
+        f"Terima kasih atas dukungan Anda pada program {PROGRAMME_NAME}. Pekerja berikut telah "
+        "terdaftar sebagai peserta BPJS Ketenagakerjaan dengan iuran ditanggung oleh "
+        f"{e.company}:\n\n"
+        f"Nama              : {e.name}\n"
+        f"NIK               : {e.masked_nik}\n"
+        f"No. KPJ           : {e.kpj}\n"
+        f"Program           : {e.cover}\n"
+        f"Masa perlindungan : {e.start} s.d. {e.end}\n"
+        f"Kecamatan         : {e.kecamatan}\n\n"
+        "Kartu peserta akan diterima pekerja dalam 7 hari.\n\n"
+        f"Hormat kami,\n{OFFICE_SIGNATURE}"
+    )
+    return Notification(
+        template=TEMPLATE_ENROLLMENT_COMPLETED,
+        audience="company",
+        channel="email",
+        recipient=recipient,
+        subject=f"Pekerja terdaftar BPJS Ketenagakerjaan: {e.name} (KPJ {e.kpj})",
+        body=body,
+    )
+
+
+def _enrollment_completed_webhook(recipient: str, e: _Enrollment) -> Notification:
+    """A JSON document (keys sorted, non-ASCII kept)."""
+    payload = {
+        "event": TEMPLATE_ENROLLMENT_COMPLETED,
+        "company_name": e.company,
+        "worker_name": e.name,
+        "nik_masked": e.masked_nik,
+        "kpj_number": e.kpj,
+        "package": e.cover,
+        "coverage_start": e.coverage_start.isoformat(),
+        "coverage_end": e.coverage_end.isoformat(),
+        "kecamatan": e.kecamatan,
+        "pesan": (
+            f"{e.name} terdaftar sebagai peserta BPJS Ketenagakerjaan ({e.cover}), KPJ {e.kpj}, "
+            f"berlaku {e.start} s.d. {e.end}, kecamatan {e.kecamatan}; iuran ditanggung {e.company}."
+        ),
+    }
+    return Notification(
+        template=TEMPLATE_ENROLLMENT_COMPLETED,
+        audience="company",
+        channel="webhook",
+        recipient=recipient,
+        subject=None,
+        body=json.dumps(payload, ensure_ascii=False, sort_keys=True),
+    )
 
 
 def worker_waitlisted(
