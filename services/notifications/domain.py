@@ -476,6 +476,23 @@ def registration_rejected(
             )
         )
 
+    messages.append(
+        Notification(
+            template=TEMPLATE_REGISTRATION_REJECTED,
+            audience="office",
+            channel="email",
+            recipient=office,
+            subject=f"Pendaftaran pekerja ditolak ({src}): {name or 'tanpa nama'}",
+            body=_registration_rejected_office_body(src, name, phone, send_sms, reasons),
+        )
+    )
+    return messages
+
+
+def _registration_rejected_office_body(
+    src: str, name: str, phone: str | None, sms_sent: bool, reasons: Sequence[tuple[str, str, str]]
+) -> str:
+    """Who was refused (phone masked), whether they were told, and each reason with its advice."""
     raw_phone = _optional(phone)
     lines = [
         f"Pendaftaran pekerja dari sumber {src} ditolak oleh validasi data.",
@@ -483,7 +500,7 @@ def registration_rejected(
         f"Nama     : {name or '-'}",
         f"Nomor HP : {mask_phone(raw_phone) if raw_phone else '-'}",
         "Pekerja  : "
-        + ("diberi tahu lewat SMS" if send_sms else "tidak diberi tahu (nomor HP tidak ada/tidak valid)"),
+        + ("diberi tahu lewat SMS" if sms_sent else "tidak diberi tahu (nomor HP tidak ada/tidak valid)"),
         "",
         "Alasan:",
     ]
@@ -494,17 +511,7 @@ def registration_rejected(
         lines.append(f"- {_field_label(field)} [{code}]: {detail}")
         lines.append(f"  Saran: {advice_for(code)}")
     lines += ["", "Mohon bantu mitra/operator memperbaiki data lalu mengirim ulang pendaftaran."]
-    messages.append(
-        Notification(
-            template=TEMPLATE_REGISTRATION_REJECTED,
-            audience="office",
-            channel="email",
-            recipient=office,
-            subject=f"Pendaftaran pekerja ditolak ({src}): {name or 'tanpa nama'}",
-            body="\n".join(lines),
-        )
-    )
-    return messages
+    return "\n".join(lines)
 
 
 def _registration_rejected_sms(full_name: str | None, reasons: Sequence[tuple[str, str, str]]) -> str:
@@ -560,30 +567,8 @@ def enrollment_failed(
     office = _require(office_email, "office_email")
     code = reason_code.strip()
     message = _clean(reason_message)
-    greeting = _greeting(worker_name)
     advice = advice_for(code)
-
-    if code == "ALREADY_MEMBER":
-        worker_body = _first_fitting(
-            [
-                f"{greeting} Anda sudah terdaftar sebagai peserta BPJS Ketenagakerjaan, sehingga tidak "
-                f"didaftarkan lagi lewat program {PROGRAMME_NAME_SHORT}. Tidak perlu tindakan apa pun.",
-            ]
-        )
-    else:
-        why = _ENROLLMENT_PROBLEMS.get(code) or (
-            f"alasan dari BPJS: {_clip(message, _SMS_REASON_MAX)}" if message else "alasan belum diketahui"
-        )
-        stop = "" if why.endswith("...") else "."
-        worker_body = _first_fitting(
-            [
-                f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda lewat program {PROGRAMME_NAME_SHORT} "
-                f"belum berhasil karena {why}{stop} {advice}",
-                f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda belum berhasil "
-                f"karena {why}{stop} {advice}",
-            ]
-        )
-
+    worker_body = _enrollment_failed_sms(_greeting(worker_name), code, message, advice)
     name = _clean(worker_name)
     office_body = "\n".join(
         [
@@ -609,6 +594,29 @@ def enrollment_failed(
             body=office_body,
         ),
     ]
+
+
+def _enrollment_failed_sms(greeting: str, code: str, message: str, advice: str) -> str:
+    """Why, in plain words (BPJS's own message, clipped, for a code we do not know), and what to do;
+    an existing member needs to do nothing."""
+    if code == "ALREADY_MEMBER":
+        return _first_fitting(
+            [
+                f"{greeting} Anda sudah terdaftar sebagai peserta BPJS Ketenagakerjaan, sehingga tidak "
+                f"didaftarkan lagi lewat program {PROGRAMME_NAME_SHORT}. Tidak perlu tindakan apa pun.",
+            ]
+        )
+    why = _ENROLLMENT_PROBLEMS.get(code) or (
+        f"alasan dari BPJS: {_clip(message, _SMS_REASON_MAX)}" if message else "alasan belum diketahui"
+    )
+    stop = "" if why.endswith("...") else "."
+    return _first_fitting(
+        [
+            f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda lewat program {PROGRAMME_NAME_SHORT} "
+            f"belum berhasil karena {why}{stop} {advice}",
+            f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda belum berhasil karena {why}{stop} {advice}",
+        ]
+    )
 
 
 # --------------------------------------------------------------------------------------------
