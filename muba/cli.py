@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -26,18 +27,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from muba import kafka
+from muba import importing, kafka
 from muba.api import Api
 from muba.config import Config
 from muba.errors import EXIT_DATA, CliError, DataError, NotRunning, UsageError
-from muba.formatting import number, rupiah, tanggal, tanggal_text, waktu_text
+from muba.formatting import key_value_table, number, rupiah, tanggal_text, waktu_text
 from muba.report import build_report, print_report, render_csv, render_json
 from muba.workers_file import (
     CheckedRow,
     FileError,
-    check_rows,
     check_source,
-    iter_rejections,
     read_worker_file,
 )
 from shared import contracts, topics
@@ -118,6 +117,15 @@ def print_error(exc: CliError) -> None:
         err.print(Text(f"  {exc.hint}", style="dim"))
 
 
+def print_warning(message: str) -> None:
+    err.print(Text.assemble(("Warning: ", "bold yellow"), message))
+
+
+def print_all(parts: list[Any]) -> None:
+    for part in parts:
+        out.print(part)
+
+
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Expected failures end with their message and exit code, never with a traceback."""
 
@@ -154,13 +162,6 @@ def run_kafka(connection: KafkaConnection, coroutine: Coroutine[Any, Any, R]) ->
         ) from None
 
 
-def key_value_table(numbers: bool = False) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(justify="right" if numbers else "left")
-    return table
-
-
 # --- import workers ------------------------------------------------------------------------------
 
 
@@ -171,164 +172,98 @@ def _source_option(value: str) -> str:
     return value
 
 
-def rejection_table(checked: list[CheckedRow]) -> Table:
-    table = Table(
-        title="Ditolak pemeriksaan lokal (local rejections)", title_justify="left", title_style="bold"
-    )
-    table.add_column("Baris", justify="right", no_wrap=True)
-    table.add_column("NIK", no_wrap=True)
-    table.add_column("Kolom (field)", no_wrap=True)
-    table.add_column("Kode (code)", no_wrap=True)
-    table.add_column("Keterangan (message)")
-    by_line = {row.line: row for row in checked}
-    last = None
-    for line, reason in iter_rejections(checked):
-        nik = by_line[line].payload["nik"]
-        first = line != last
-        table.add_row(
-            str(line) if first else "",
-            (mask_nik(nik) if nik else "-") if first else "",
-            reason.field,
-            reason.code,
-            reason.message,
-        )
-        last = line
-    return table
+WorkerFileArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="CSV (comma or semicolon) or XLSX with exactly the columns nik, full_name, birth_date, "
+        "sex, phone, kecamatan, desa, occupation, declared_income_idr.",
+        show_default=False,
+    ),
+]
+SourceOption = Annotated[
+    str,
+    typer.Option(
+        "--source",
+        "-s",
+        help="The partner system's id (e.g. desa-online); with each row's content it makes the "
+        "row's submission id.",
+        callback=_source_option,
+        show_default=False,
+    ),
+]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Check and count, publish nothing.")]
+IncludeInvalidOption = Annotated[
+    bool,
+    typer.Option(
+        "--include-invalid",
+        help="Publish rows that fail the local check too, so that the registry records their rejection.",
+    ),
+]
 
 
 @import_app.command("workers")
 @handles_errors
 def import_workers(
-    file: Annotated[
-        Path,
-        typer.Argument(
-            help="CSV (comma or semicolon) or XLSX with exactly the columns nik, full_name, birth_date, "
-            "sex, phone, kecamatan, desa, occupation, declared_income_idr.",
-            show_default=False,
-        ),
-    ],
-    source: Annotated[
-        str,
-        typer.Option(
-            "--source",
-            "-s",
-            help="The partner system's id (e.g. desa-online); with each row's content it makes the "
-            "row's submission id.",
-            callback=_source_option,
-            show_default=False,
-        ),
-    ],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count, publish nothing.")] = False,
-    include_invalid: Annotated[
-        bool,
-        typer.Option(
-            "--include-invalid",
-            help="Publish rows that fail the local check too, so that the registry records their rejection.",
-        ),
-    ] = False,
+    file: WorkerFileArgument,
+    source: SourceOption,
+    dry_run: DryRunOption = False,
+    include_invalid: IncludeInvalidOption = False,
 ) -> None:
     """Register the workers of a partner's file: check each row locally, then publish the new ones."""
     cfg = config()
     worker_file = read_worker_file(file)
     for warning in worker_file.warnings:
-        err.print(Text.assemble(("Warning: ", "bold yellow"), warning))
+        print_warning(warning)
     today = today_in_jakarta()
-    checked = check_rows(source, worker_file.rows)
-    valid = [row for row in checked if row.valid]
-    invalid = [row for row in checked if row.reasons and row.repeat_of is None]
-    repeats = [row for row in checked if row.repeat_of is not None]
+    plan = importing.plan_import(source, worker_file.rows, include_invalid)
     # As the partner itself (`partner-<source>`), to the intake only that partner may write.
     topic = cfg.topic(topics.intake_topic(source))
     partner = cfg.kafka(topics.partner_principal(source))
+    print_all(importing.check_report(file, source, plan, today))
+    sending = _not_yet_submitted(cfg, source, plan.candidates, dry_run)
+    if sending.to_publish and not dry_run:
+        messages = importing.messages(source, sending.to_publish)
+        sending = replace(sending, published=_publish_with_progress(partner, topic, messages))
+    print_all(importing.summary(plan, sending, dry_run, include_invalid))
+    if sending.published:
+        out.print(importing.published_note(sending.published, topic))
 
-    out.print(
-        Text.assemble(
-            ("Berkas ", "bold"),
-            str(file),
-            f": {number(len(checked))} baris data, sumber (source) ",
-            (source, "bold"),
-            f", diperiksa per {tanggal(today)}",
-        )
-    )
-    if invalid:
-        out.print(rejection_table(invalid))
-    else:
-        out.print(Text("Semua baris lolos pemeriksaan lokal (no local rejections).", style="green"))
-    for row in repeats:
-        out.print(
-            Text(
-                f"Baris {row.line} sama persis dengan baris {row.repeat_of}: dikirim sekali saja.",
-                style="dim",
-            )
-        )
 
-    candidates = valid + ([row for row in invalid if row.publishable_when_invalid] if include_invalid else [])
-    known: set[str] = set()
-    registry_answered = True
+def _not_yet_submitted(
+    cfg: Config, source: str, candidates: list[CheckedRow], dry_run: bool
+) -> importing.Sending:
+    """Leave out what the registry already has; with --dry-run, a registry away is only a warning."""
     with Api(cfg) as api:
         try:
-            known = api.submission_ids(source)
+            return importing.split_known(candidates, api.submission_ids(source), registry_answered=True)
         except NotRunning as exc:
             if not dry_run:
                 raise
-            registry_answered = False
-            err.print(
-                Text.assemble(
-                    ("Warning: ", "bold yellow"),
-                    f"{exc.message} — the counts below assume the registry has none of these rows yet.",
-                )
-            )
-    already = [row for row in candidates if row.submission_id in known]
-    to_publish = [row for row in candidates if row.submission_id not in known]
+            print_warning(f"{exc.message} — the counts below assume the registry has none of these rows yet.")
+    return importing.split_known(candidates, set(), registry_answered=False)
 
-    published = 0
-    if to_publish and not dry_run:
-        messages = [(f"{source}/{row.submission_id}", row.payload) for row in to_publish]
-        with Progress(
-            TextColumn("[bold]Mengirim ke {task.fields[topic]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=out,
-            transient=False,
-        ) as progress:
-            task = progress.add_task("publish", total=len(messages), topic=topic)
-            published = run_kafka(
+
+def _publish_with_progress(
+    partner: KafkaConnection, topic: str, messages: list[tuple[str | None, dict[str, Any]]]
+) -> int:
+    with Progress(
+        TextColumn("[bold]Mengirim ke {task.fields[topic]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("publish", total=len(messages), topic=topic)
+        return run_kafka(
+            partner,
+            kafka.publish(
                 partner,
-                kafka.publish(
-                    partner,
-                    topic,
-                    contracts.REGISTRATION_SUBMITTED,
-                    messages,
-                    on_delivered=lambda n: progress.advance(task, n),
-                ),
-            )
-
-    summary = key_value_table(numbers=True)
-    summary.add_row("Baris data (rows)", number(len(checked)))
-    summary.add_row("Lolos pemeriksaan lokal (valid)", number(len(valid)))
-    summary.add_row("Ditolak lokal (invalid)", number(len(invalid)))
-    if repeats:
-        summary.add_row("Baris ganda di berkas (repeated rows)", number(len(repeats)))
-    known_label = "Sudah ada di registry (already submitted)"
-    summary.add_row(known_label, number(len(already)) if registry_answered else "? (registry not asked)")
-    if dry_run:
-        summary.add_row("Akan dikirim (would publish)", number(len(to_publish)))
-        summary.add_row("Dikirim (published)", "0 (--dry-run)")
-    else:
-        summary.add_row("Dikirim (published)", number(published))
-        if include_invalid:
-            sent_invalid = sum(1 for row in to_publish if row.reasons)
-            summary.add_row("  di antaranya tidak valid (of them invalid)", number(sent_invalid))
-    out.print(Text("Ringkasan (summary)", style="bold"))
-    out.print(summary)
-    if published:
-        out.print(
-            Text(
-                f"The registry now checks the {number(published)} submission(s) on {topic}; "
-                "see `muba report` or `muba status NIK`.",
-                style="dim",
-            )
+                topic,
+                contracts.REGISTRATION_SUBMITTED,
+                messages,
+                on_delivered=lambda n: progress.advance(task, n),
+            ),
         )
 
 
