@@ -11,7 +11,6 @@ import functools
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from enum import StrEnum
@@ -27,8 +26,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from muba import importing, kafka
+from muba import commitments, importing, kafka
 from muba.api import Api
+from muba.commitments import budget_text
 from muba.config import Config
 from muba.errors import EXIT_DATA, CliError, DataError, NotRunning, UsageError
 from muba.formatting import key_value_table, number, rupiah, tanggal_text, waktu_text
@@ -40,12 +40,10 @@ from muba.workers_file import (
     read_worker_file,
 )
 from shared import contracts, topics
-from shared.events.sponsorship import CommitmentSubmitted
 from shared.format import today_in_jakarta
 from shared.kafka_security import KafkaConfigError, KafkaConnection
-from shared.kecamatan import WHOLE_REGENCY, resolve_kecamatan
 from shared.masking import mask_nik
-from shared.validation import KECAMATAN_UNKNOWN, MAX_NIK_LENGTH, Reason, contract_reasons, normalise_nik
+from shared.validation import MAX_NIK_LENGTH, normalise_nik
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -269,60 +267,64 @@ def _publish_with_progress(
 
 # --- commitments ---------------------------------------------------------------------------------
 
+CommitmentIdOption = Annotated[str, typer.Option(help="Unique id of this commitment.", show_default=False)]
+CompanyIdOption = Annotated[str, typer.Option(help="The company's id.", show_default=False)]
+CompanyNameOption = Annotated[
+    str, typer.Option(help="The company's name, e.g. 'PT Hindoli'.", show_default=False)
+]
+KecamatanOption = Annotated[
+    list[str],
+    typer.Option(
+        help='A kecamatan name or code (repeat the option for several); "*" for the whole regency.',
+        show_default=False,
+    ),
+]
+SlotsOption = Annotated[int, typer.Option(help="How many workers the company sponsors.", show_default=False)]
+MonthsOption = Annotated[int, typer.Option(help="Months of coverage per worker.", show_default=False)]
+PackageOption = Annotated[str, typer.Option(help="JKK_JKM or JKK_JKM_JHT.", show_default=False)]
+PreferredOccupationOption = Annotated[
+    list[str] | None,
+    typer.Option(help="An occupation to sponsor first (repeatable), e.g. 'penyadap karet'."),
+]
+EmailOption = Annotated[str | None, typer.Option(help="Where the company is told (e-mail).")]
+WebhookUrlOption = Annotated[str | None, typer.Option(help="Where the company is told (webhook).")]
+WaitOption = Annotated[
+    bool, typer.Option("--wait", help="Wait (up to 30 s) until sponsorship lists the commitment.")
+]
+
 
 @commitments_app.command("add")
 @handles_errors
 def commitments_add(
-    commitment_id: Annotated[str, typer.Option(help="Unique id of this commitment.", show_default=False)],
-    company_id: Annotated[str, typer.Option(help="The company's id.", show_default=False)],
-    company_name: Annotated[
-        str, typer.Option(help="The company's name, e.g. 'PT Hindoli'.", show_default=False)
-    ],
-    kecamatan: Annotated[
-        list[str],
-        typer.Option(
-            help='A kecamatan name or code (repeat the option for several); "*" for the whole regency.',
-            show_default=False,
-        ),
-    ],
-    slots: Annotated[int, typer.Option(help="How many workers the company sponsors.", show_default=False)],
-    months: Annotated[int, typer.Option(help="Months of coverage per worker.", show_default=False)],
-    package: Annotated[str, typer.Option(help="JKK_JKM or JKK_JKM_JHT.", show_default=False)],
-    preferred_occupation: Annotated[
-        list[str] | None,
-        typer.Option(help="An occupation to sponsor first (repeatable), e.g. 'penyadap karet'."),
-    ] = None,
-    email: Annotated[str | None, typer.Option(help="Where the company is told (e-mail).")] = None,
-    webhook_url: Annotated[str | None, typer.Option(help="Where the company is told (webhook).")] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Wait (up to 30 s) until sponsorship lists the commitment.")
-    ] = False,
+    commitment_id: CommitmentIdOption,
+    company_id: CompanyIdOption,
+    company_name: CompanyNameOption,
+    kecamatan: KecamatanOption,
+    slots: SlotsOption,
+    months: MonthsOption,
+    package: PackageOption,
+    preferred_occupation: PreferredOccupationOption = None,
+    email: EmailOption = None,
+    webhook_url: WebhookUrlOption = None,
+    wait: WaitOption = False,
 ) -> None:
     """Submit a company's commitment to sponsor workers (sponsorship.commitment-submitted.v1)."""
     cfg = config()
-    raw: dict[str, Any] = {
-        "commitment_id": commitment_id.strip(),
-        "company_id": company_id.strip(),
-        "company_name": company_name.strip(),
-        "kecamatan": [k.strip() for k in kecamatan],
-        "slots": slots,
-        "months": months,
-        "package": package.strip().upper(),
-        "preferred_occupations": [o.strip() for o in preferred_occupation or []],
-        "email": email.strip() if email else None,
-        "webhook_url": webhook_url.strip() if webhook_url else None,
-    }
-    problems = commitment_problems(raw)
+    raw = commitments.commitment_body(
+        commitment_id=commitment_id,
+        company_id=company_id,
+        company_name=company_name,
+        kecamatan=kecamatan,
+        slots=slots,
+        months=months,
+        package=package,
+        preferred_occupations=preferred_occupation or [],
+        email=email,
+        webhook_url=webhook_url,
+    )
+    problems = commitments.commitment_problems(raw)
     if problems:
-        table = Table(
-            title="Komitmen ditolak (commitment refused)", title_justify="left", title_style="bold red"
-        )
-        table.add_column("Kolom (field)", no_wrap=True)
-        table.add_column("Kode (code)", no_wrap=True)
-        table.add_column("Keterangan (message)")
-        for reason in problems:
-            table.add_row(reason.field, reason.code, reason.message)
-        out.print(table)
+        out.print(commitments.refusal_table(problems))
         raise DataError(f"the commitment was not submitted: {len(problems)} problem(s), see above")
     topic = cfg.topic(contracts.COMMITMENT_SUBMITTED.topic)
     operator = cfg.kafka()
@@ -330,133 +332,11 @@ def commitments_add(
         operator,
         kafka.publish(operator, topic, contracts.COMMITMENT_SUBMITTED, [(raw["commitment_id"], raw)]),
     )
-    whole_regency = WHOLE_REGENCY in raw["kecamatan"]
-    where = (
-        "Seluruh Kabupaten Musi Banyuasin"
-        if whole_regency
-        else ", ".join(sorted(k for k in raw["kecamatan"] if k != WHOLE_REGENCY))
-    )
-    details = key_value_table()
-    details.add_row("Komitmen", raw["commitment_id"])
-    details.add_row("Perusahaan", f"{raw['company_name']} ({raw['company_id']})")
-    details.add_row("Kecamatan", where)
-    details.add_row("Slot × bulan", f"{number(slots)} pekerja × {months} bulan, paket {raw['package']}")
-    details.add_row("Anggaran", budget_text(cfg, raw["package"], months, slots))
+    details = commitments.submitted_details(raw, budget_text(cfg, raw["package"], months, slots))
     out.print(Text(f"Komitmen dikirim ke {topic} (submitted).", style="bold green"))
     out.print(details)
     if wait:
-        deadline = time.monotonic() + 30
-        with Api(cfg) as api:
-            while True:
-                found = [c for c in api.commitments() if c.get("commitment_id") == raw["commitment_id"]]
-                if found:
-                    c = found[0]
-                    out.print(
-                        Text(
-                            f"Diterima sponsorship (accepted): anggaran {rupiah(int(c.get('budget_idr') or 0))}, "
-                            f"slot {number(int(c.get('slots_used') or 0))}/{number(int(c.get('slots') or 0))} terpakai.",
-                            style="green",
-                        )
-                    )
-                    return
-                if time.monotonic() > deadline:
-                    raise DataError(
-                        "sponsorship does not list the commitment after 30 s",
-                        hint="it may have been rejected: `muba dlq list` and the sponsorship log say why",
-                    )
-                time.sleep(0.5)
-
-
-def commitment_problems(raw: dict[str, Any]) -> list[Reason]:
-    """What the partner contract (CommitmentSubmitted) refuses, and kecamatan Musi Banyuasin does
-    not have; sponsorship checks the rest when the commitment arrives."""
-    problems = contract_reasons(CommitmentSubmitted, raw)
-    for i, entry in enumerate(raw["kecamatan"]):
-        if entry != WHOLE_REGENCY and resolve_kecamatan(entry) is None:
-            problems.append(
-                Reason(
-                    f"kecamatan[{i}]",
-                    KECAMATAN_UNKNOWN,
-                    f'Kecamatan "{entry[:100]}" tidak dikenal di Kabupaten Musi Banyuasin.',
-                )
-            )
-    return problems
-
-
-def budget_text(cfg: Config, package: str, months: int, slots: int) -> str:
-    """The budget as sponsorship computes it (its tariffs and discount setting, today), or why not."""
-    try:
-        with Api(cfg) as api:
-            quote = api.commitment_quote(package, months, slots)
-    except CliError as exc:
-        return f"? (sponsorship tidak menjawab: {exc.message}; lihat `muba commitments list`)"
-    discount = "dengan diskon" if quote.get("discount_applied") else "tanpa diskon"
-    return (
-        f"{rupiah(int(quote.get('budget_idr') or 0))} "
-        f"({rupiah(int(quote.get('per_worker_idr') or 0))} per pekerja, {discount}, pada penghasilan minimum)"
-    )
-
-
-def commitments_table(commitments: list[dict[str, Any]]) -> Table:
-    rows = []
-    for c in commitments:
-        kec = c.get("kecamatan") or []
-        requested = int(c.get("requested") or 0)
-        rows.append(
-            (
-                Text.assemble(
-                    str(c.get("company_name", "")),
-                    "\n",
-                    (
-                        f"{c.get('commitment_id', '')}\n{c.get('package', '')}, {c.get('months', '?')} bulan",
-                        "dim",
-                    ),
-                ),
-                ", ".join(str(k) for k in kec) if isinstance(kec, list) else str(kec),
-                f"{number(int(c.get('slots_used') or 0))}\ndari {number(int(c.get('slots') or 0))}",
-                f"{rupiah(int(c.get('budget_used_idr') or 0))}\ndari {rupiah(int(c.get('budget_idr') or 0))}",
-                number(int(c.get("enrolled") or 0))
-                + (f"\n+{number(requested)} diproses" if requested else ""),
-            )
-        )
-
-    def widest(i: int, header: str) -> int:
-        return max([len(line) for row in rows for line in str(row[i]).splitlines()] + [len(header)])
-
-    table = Table(
-        title="Komitmen perusahaan (commitments)",
-        title_justify="left",
-        title_style="bold",
-        box=box.SIMPLE_HEAD,
-    )
-    table.add_column("Perusahaan", min_width=12, overflow="fold")
-    table.add_column("Kecamatan", min_width=10, overflow="fold")
-    # Numbers and money are never cut or wrapped: their columns are as wide as their widest value.
-    table.add_column("Slot", justify="right", min_width=widest(2, "Slot"), no_wrap=True)
-    table.add_column("Anggaran", justify="right", min_width=widest(3, "Anggaran"), no_wrap=True)
-    table.add_column("Terdaftar", justify="right", min_width=widest(4, "Terdaftar"), no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    if not rows:
-        table.add_row(Text("(belum ada komitmen)", style="dim"), "", "", "", "")
-    return table
-
-
-COMMITMENT_CSV_COLUMNS = (
-    "commitment_id",
-    "company_id",
-    "company_name",
-    "kecamatan",
-    "package",
-    "months",
-    "slots",
-    "slots_used",
-    "budget_idr",
-    "budget_used_idr",
-    "enrolled",
-    "requested",
-    "created_at",
-)
+        out.print(commitments.accepted_text(commitments.wait_until_listed(cfg, raw["commitment_id"])))
 
 
 @commitments_app.command("list")
@@ -468,19 +348,13 @@ def commitments_list(
 ) -> None:
     """List the companies' commitments: slots and budget used, workers enrolled."""
     with Api(config()) as api:
-        commitments = api.commitments()
+        listed = api.commitments()
     if output is Format.json:
-        sys.stdout.write(json.dumps(commitments, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json.dumps(listed, ensure_ascii=False, indent=2) + "\n")
     elif output is Format.csv:
-        import csv
-
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(COMMITMENT_CSV_COLUMNS)
-        for c in commitments:
-            row = dict(c, kecamatan="; ".join(str(k) for k in c.get("kecamatan") or []))
-            writer.writerow([row.get(col, "") for col in COMMITMENT_CSV_COLUMNS])
+        commitments.write_csv(listed, sys.stdout)
     else:
-        out.print(commitments_table(commitments))
+        out.print(commitments.commitments_table(listed))
 
 
 # --- status --------------------------------------------------------------------------------------
