@@ -31,8 +31,9 @@ from muba.api import Api
 from muba.commitments import budget_text
 from muba.config import Config
 from muba.errors import EXIT_DATA, CliError, DataError, NotRunning, UsageError
-from muba.formatting import key_value_table, number, rupiah, tanggal_text, waktu_text
+from muba.formatting import key_value_table, number, waktu_text
 from muba.report import build_report, print_report, render_csv, render_json
+from muba.status import status_view, valid_nik
 from muba.workers_file import (
     CheckedRow,
     FileError,
@@ -42,8 +43,6 @@ from muba.workers_file import (
 from shared import contracts, topics
 from shared.format import today_in_jakarta
 from shared.kafka_security import KafkaConfigError, KafkaConnection
-from shared.masking import mask_nik
-from shared.validation import MAX_NIK_LENGTH, normalise_nik
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -359,103 +358,6 @@ def commitments_list(
 
 # --- status --------------------------------------------------------------------------------------
 
-STATUS_TEXT = {
-    "waitlisted": ("Menunggu sponsor (waitlisted)", "yellow"),
-    "matched": ("Mendapat sponsor, menunggu konfirmasi BPJS (matched)", "cyan"),
-    "enrolled": ("Terdaftar BPJS Ketenagakerjaan (enrolled)", "bold green"),
-    "failed": ("Gagal didaftarkan BPJS (failed)", "bold red"),
-}
-PACKAGE_TEXT = {"JKK_JKM": "JKK + JKM", "JKK_JKM_JHT": "JKK + JKM + JHT"}
-
-
-def valid_nik(typed: str) -> str:
-    nik = normalise_nik(typed) if len(typed) <= MAX_NIK_LENGTH else typed
-    if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
-        raise DataError(
-            "a NIK has 16 digits, as on the KTP (spaces, dots and dashes between digits are ignored)",
-            hint="NIK harus terdiri dari 16 angka, sesuai KTP.",
-        )
-    return nik
-
-
-def status_view(
-    nik_typed: str,
-    worker: dict[str, Any],
-    sponsorship: dict[str, Any] | None,
-    notifications: list[dict[str, Any]],
-) -> list[Any]:
-    """What `muba status` prints (rich renderables), from the three services' answers."""
-    person = key_value_table()
-    person.add_row("NIK", str(worker.get("nik_masked") or mask_nik(nik_typed)))
-    person.add_row("Nama", str(worker.get("full_name", "")))
-    person.add_row("Nomor HP", str(worker.get("phone_masked", "")))
-    person.add_row(
-        "Kecamatan kerja", f"{worker.get('kecamatan_name', '')} ({worker.get('kecamatan_code', '')})"
-    )
-    person.add_row("Pekerjaan", str(worker.get("occupation", "")))
-    person.add_row(
-        "Terdaftar di registry",
-        f"{waktu_text(worker.get('registered_at'))} (sumber {worker.get('source', '-')})",
-    )
-    parts: list[Any] = [Text("Pekerja (worker)", style="bold underline"), person, Text("")]
-
-    parts.append(Text("Kepesertaan (sponsorship)", style="bold underline"))
-    spons = key_value_table()
-    if sponsorship is None:
-        spons.add_row(
-            "Status", Text("Belum diproses sponsorship (not yet seen by sponsorship)", style="yellow")
-        )
-    else:
-        status = str(sponsorship.get("status", ""))
-        label, style = STATUS_TEXT.get(status, (status, ""))
-        spons.add_row("Status", Text(label, style=style))
-        spons.add_row("Sejak", waktu_text(sponsorship.get("status_changed_at")))
-        enrollment = sponsorship.get("enrollment")
-        if isinstance(enrollment, dict):
-            package = str(enrollment.get("package", ""))
-            released = status == "failed"
-            spons.add_row(
-                "Sponsor (slot dilepas)" if released else "Sponsor", str(enrollment.get("company_name", ""))
-            )
-            spons.add_row(
-                "Paket",
-                f"{PACKAGE_TEXT.get(package, package)}, {enrollment.get('months', '?')} bulan, "
-                f"iuran {rupiah(int(enrollment.get('contribution_idr') or 0))}",
-            )
-            if enrollment.get("kpj_number"):
-                spons.add_row("Nomor KPJ", str(enrollment["kpj_number"]))
-            if enrollment.get("coverage_start") and enrollment.get("coverage_end") and not released:
-                spons.add_row(
-                    "Masa perlindungan",
-                    f"{tanggal_text(enrollment.get('coverage_start'))} s.d. "
-                    f"{tanggal_text(enrollment.get('coverage_end'))}",
-                )
-            if enrollment.get("reason_code"):
-                spons.add_row(
-                    "Alasan BPJS", f"{enrollment['reason_code']}: {enrollment.get('reason_message') or ''}"
-                )
-            spons.add_row("Diajukan ke BPJS", waktu_text(enrollment.get("requested_at")))
-    parts += [spons, Text("")]
-
-    parts.append(Text("Notifikasi (notifications)", style="bold underline"))
-    if notifications:
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("Waktu", "Pesan", "Untuk", "Kanal", "Penerima", "Status"):
-            table.add_column(column, no_wrap=column != "Pesan")
-        for n in notifications:
-            table.add_row(
-                waktu_text(n.get("delivered_at") or n.get("created_at")),
-                str(n.get("template", "")),
-                str(n.get("audience", "")),
-                str(n.get("channel", "")),
-                str(n.get("recipient_masked", "")),
-                str(n.get("status", "")),
-            )
-        parts.append(table)
-    else:
-        parts.append(Text("Belum ada notifikasi (none yet).", style="dim"))
-    return parts
-
 
 @app.command("status")
 @handles_errors
@@ -474,8 +376,7 @@ def status(
         worker_id = str(worker.get("worker_id", ""))
         sponsorship = api.sponsorship_worker(worker_id)
         notifications = api.notifications(worker_id)
-    for part in status_view(nik, worker, sponsorship, notifications):
-        out.print(part)
+    print_all(status_view(nik, worker, sponsorship, notifications))
 
 
 # --- report --------------------------------------------------------------------------------------
