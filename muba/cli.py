@@ -439,22 +439,26 @@ def dlq_list(
         return
     out.print(Text(f"Dead letters: {number(len(summaries))}", style="bold"))
     for s in summaries:
-        # Text, not str: a letter's bytes are shown as they are, never read as Rich markup.
-        details = key_value_table()
-        for label, value in (
-            ("dari (from)", s["from"]),
-            ("kunci (key)", "-" if s["key"] is None else repr(s["key"])),
-            ("id peristiwa (event id)", s["original_event_id"] or "-"),
-            ("alasan (reason)", s["reason"] or "-"),
-            ("galat (error)", s["error"] or "-"),
-            ("consumer", s["consumer"] or "-"),
-        ):
-            details.add_row(label, Text(str(value)))
-        details.add_row("waktu (failed at)", Text(waktu_text(s["failed_at"])))
-        details.add_row("ukuran (bytes)", number(int(s["bytes"] or 0)))
-        details.add_row("diputar ulang (replayed)", "ya (yes)" if s["replayed"] else "belum (not yet)")
         out.print(Text(str(s["dead_letter"]), style="bold yellow"))
-        out.print(Padding(details, (0, 0, 1, 2)))
+        out.print(Padding(_dead_letter_details(s), (0, 0, 1, 2)))
+
+
+def _dead_letter_details(s: dict[str, Any]) -> Table:
+    # Text, not str: a letter's bytes are shown as they are, never read as Rich markup.
+    details = key_value_table()
+    for label, value in (
+        ("dari (from)", s["from"]),
+        ("kunci (key)", "-" if s["key"] is None else repr(s["key"])),
+        ("id peristiwa (event id)", s["original_event_id"] or "-"),
+        ("alasan (reason)", s["reason"] or "-"),
+        ("galat (error)", s["error"] or "-"),
+        ("consumer", s["consumer"] or "-"),
+    ):
+        details.add_row(label, Text(str(value)))
+    details.add_row("waktu (failed at)", Text(waktu_text(s["failed_at"])))
+    details.add_row("ukuran (bytes)", number(int(s["bytes"] or 0)))
+    details.add_row("diputar ulang (replayed)", "ya (yes)" if s["replayed"] else "belum (not yet)")
+    return details
 
 
 @dlq_app.command("replay")
@@ -595,16 +599,8 @@ def _print_parked(found: dict[str, dict[str, Any]]) -> None:
             continue
         out.print(Text(f"{name}: {number(int(body['parked']))} baris diparkir (parked rows)", style="bold"))
         for row in rows:
-            details = key_value_table()
-            details.add_row("topic", str(row.get("topic")))
-            details.add_row("key", str(row.get("key") if row.get("key") is not None else "-"))
-            details.add_row("event", f"{row.get('event_type')} {row.get('event_id')}")
-            details.add_row("ukuran (bytes)", number(int(row.get("bytes") or 0)))
-            details.add_row("dibuat (created at)", waktu_text(row.get("created_at")))
-            details.add_row("diparkir (parked at)", waktu_text(row.get("parked_at")))
-            details.add_row("alasan (reason)", str(row.get("reason") or "-"))
             out.print(Text(f"outbox row {row.get('id')}", style="bold yellow"))
-            out.print(Padding(details, (0, 0, 1, 2)))
+            out.print(Padding(_parked_row_details(row), (0, 0, 1, 2)))
         if int(body["parked"]) > len(rows):
             out.print(Text(f"... and {number(int(body['parked']) - len(rows))} more", style="dim"))
     out.print(
@@ -613,6 +609,18 @@ def _print_parked(found: dict[str, dict[str, Any]]) -> None:
             style="dim",
         )
     )
+
+
+def _parked_row_details(row: dict[str, Any]) -> Table:
+    details = key_value_table()
+    details.add_row("topic", str(row.get("topic")))
+    details.add_row("key", str(row.get("key") if row.get("key") is not None else "-"))
+    details.add_row("event", f"{row.get('event_type')} {row.get('event_id')}")
+    details.add_row("ukuran (bytes)", number(int(row.get("bytes") or 0)))
+    details.add_row("dibuat (created at)", waktu_text(row.get("created_at")))
+    details.add_row("diparkir (parked at)", waktu_text(row.get("parked_at")))
+    details.add_row("alasan (reason)", str(row.get("reason") or "-"))
+    return details
 
 
 def main() -> None:
