@@ -34,12 +34,7 @@ from muba.errors import EXIT_DATA, CliError, DataError, NotRunning, UsageError
 from muba.formatting import key_value_table, number, waktu_text
 from muba.report import build_report, print_report, render_csv, render_json
 from muba.status import status_view, valid_nik
-from muba.workers_file import (
-    CheckedRow,
-    FileError,
-    check_source,
-    read_worker_file,
-)
+from muba.workers_file import CheckedRow, FileError, check_source, read_worker_file
 from shared import contracts, topics
 from shared.format import today_in_jakarta
 from shared.kafka_security import KafkaConfigError, KafkaConnection
