@@ -11,8 +11,8 @@ import functools
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -26,27 +26,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from muba import kafka
+from muba import commitments, importing, kafka
 from muba.api import Api
+from muba.commitments import budget_text
 from muba.config import Config
 from muba.errors import EXIT_DATA, CliError, DataError, NotRunning, UsageError
-from muba.formatting import number, rupiah, tanggal, tanggal_text, waktu_text
+from muba.formatting import key_value_table, number, waktu_text
 from muba.report import build_report, print_report, render_csv, render_json
-from muba.workers_file import (
-    CheckedRow,
-    FileError,
-    check_rows,
-    check_source,
-    iter_rejections,
-    read_worker_file,
-)
+from muba.status import status_view, valid_nik
+from muba.workers_file import CheckedRow, FileError, check_source, read_worker_file
 from shared import contracts, topics
-from shared.events.sponsorship import CommitmentSubmitted
 from shared.format import today_in_jakarta
 from shared.kafka_security import KafkaConfigError, KafkaConnection
-from shared.kecamatan import WHOLE_REGENCY, resolve_kecamatan
-from shared.masking import mask_nik
-from shared.validation import KECAMATAN_UNKNOWN, MAX_NIK_LENGTH, Reason, contract_reasons, normalise_nik
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -118,6 +109,15 @@ def print_error(exc: CliError) -> None:
         err.print(Text(f"  {exc.hint}", style="dim"))
 
 
+def print_warning(message: str) -> None:
+    err.print(Text.assemble(("Warning: ", "bold yellow"), message))
+
+
+def print_all(parts: list[Any]) -> None:
+    for part in parts:
+        out.print(part)
+
+
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Expected failures end with their message and exit code, never with a traceback."""
 
@@ -154,13 +154,6 @@ def run_kafka(connection: KafkaConnection, coroutine: Coroutine[Any, Any, R]) ->
         ) from None
 
 
-def key_value_table(numbers: bool = False) -> Table:
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(justify="right" if numbers else "left")
-    return table
-
-
 # --- import workers ------------------------------------------------------------------------------
 
 
@@ -171,223 +164,161 @@ def _source_option(value: str) -> str:
     return value
 
 
-def rejection_table(checked: list[CheckedRow]) -> Table:
-    table = Table(
-        title="Ditolak pemeriksaan lokal (local rejections)", title_justify="left", title_style="bold"
-    )
-    table.add_column("Baris", justify="right", no_wrap=True)
-    table.add_column("NIK", no_wrap=True)
-    table.add_column("Kolom (field)", no_wrap=True)
-    table.add_column("Kode (code)", no_wrap=True)
-    table.add_column("Keterangan (message)")
-    by_line = {row.line: row for row in checked}
-    last = None
-    for line, reason in iter_rejections(checked):
-        nik = by_line[line].payload["nik"]
-        first = line != last
-        table.add_row(
-            str(line) if first else "",
-            (mask_nik(nik) if nik else "-") if first else "",
-            reason.field,
-            reason.code,
-            reason.message,
-        )
-        last = line
-    return table
+WorkerFileArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="CSV (comma or semicolon) or XLSX with exactly the columns nik, full_name, birth_date, "
+        "sex, phone, kecamatan, desa, occupation, declared_income_idr.",
+        show_default=False,
+    ),
+]
+SourceOption = Annotated[
+    str,
+    typer.Option(
+        "--source",
+        "-s",
+        help="The partner system's id (e.g. desa-online); with each row's content it makes the "
+        "row's submission id.",
+        callback=_source_option,
+        show_default=False,
+    ),
+]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Check and count, publish nothing.")]
+IncludeInvalidOption = Annotated[
+    bool,
+    typer.Option(
+        "--include-invalid",
+        help="Publish rows that fail the local check too, so that the registry records their rejection.",
+    ),
+]
 
 
 @import_app.command("workers")
 @handles_errors
 def import_workers(
-    file: Annotated[
-        Path,
-        typer.Argument(
-            help="CSV (comma or semicolon) or XLSX with exactly the columns nik, full_name, birth_date, "
-            "sex, phone, kecamatan, desa, occupation, declared_income_idr.",
-            show_default=False,
-        ),
-    ],
-    source: Annotated[
-        str,
-        typer.Option(
-            "--source",
-            "-s",
-            help="The partner system's id (e.g. desa-online); with each row's content it makes the "
-            "row's submission id.",
-            callback=_source_option,
-            show_default=False,
-        ),
-    ],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count, publish nothing.")] = False,
-    include_invalid: Annotated[
-        bool,
-        typer.Option(
-            "--include-invalid",
-            help="Publish rows that fail the local check too, so that the registry records their rejection.",
-        ),
-    ] = False,
+    file: WorkerFileArgument,
+    source: SourceOption,
+    dry_run: DryRunOption = False,
+    include_invalid: IncludeInvalidOption = False,
 ) -> None:
     """Register the workers of a partner's file: check each row locally, then publish the new ones."""
     cfg = config()
     worker_file = read_worker_file(file)
     for warning in worker_file.warnings:
-        err.print(Text.assemble(("Warning: ", "bold yellow"), warning))
+        print_warning(warning)
     today = today_in_jakarta()
-    checked = check_rows(source, worker_file.rows)
-    valid = [row for row in checked if row.valid]
-    invalid = [row for row in checked if row.reasons and row.repeat_of is None]
-    repeats = [row for row in checked if row.repeat_of is not None]
+    plan = importing.plan_import(source, worker_file.rows, include_invalid)
     # As the partner itself (`partner-<source>`), to the intake only that partner may write.
     topic = cfg.topic(topics.intake_topic(source))
     partner = cfg.kafka(topics.partner_principal(source))
+    print_all(importing.check_report(file, source, plan, today))
+    sending = _not_yet_submitted(cfg, source, plan.candidates, dry_run)
+    if sending.to_publish and not dry_run:
+        messages = importing.messages(source, sending.to_publish)
+        sending = replace(sending, published=_publish_with_progress(partner, topic, messages))
+    print_all(importing.summary(plan, sending, dry_run, include_invalid))
+    if sending.published:
+        out.print(importing.published_note(sending.published, topic))
 
-    out.print(
-        Text.assemble(
-            ("Berkas ", "bold"),
-            str(file),
-            f": {number(len(checked))} baris data, sumber (source) ",
-            (source, "bold"),
-            f", diperiksa per {tanggal(today)}",
-        )
-    )
-    if invalid:
-        out.print(rejection_table(invalid))
-    else:
-        out.print(Text("Semua baris lolos pemeriksaan lokal (no local rejections).", style="green"))
-    for row in repeats:
-        out.print(
-            Text(
-                f"Baris {row.line} sama persis dengan baris {row.repeat_of}: dikirim sekali saja.",
-                style="dim",
-            )
-        )
 
-    candidates = valid + ([row for row in invalid if row.publishable_when_invalid] if include_invalid else [])
-    known: set[str] = set()
-    registry_answered = True
+def _not_yet_submitted(
+    cfg: Config, source: str, candidates: list[CheckedRow], dry_run: bool
+) -> importing.Sending:
+    """Leave out what the registry already has; with --dry-run, a registry away is only a warning."""
     with Api(cfg) as api:
         try:
-            known = api.submission_ids(source)
+            return importing.split_known(candidates, api.submission_ids(source), registry_answered=True)
         except NotRunning as exc:
             if not dry_run:
                 raise
-            registry_answered = False
-            err.print(
-                Text.assemble(
-                    ("Warning: ", "bold yellow"),
-                    f"{exc.message} — the counts below assume the registry has none of these rows yet.",
-                )
-            )
-    already = [row for row in candidates if row.submission_id in known]
-    to_publish = [row for row in candidates if row.submission_id not in known]
+            print_warning(f"{exc.message} — the counts below assume the registry has none of these rows yet.")
+    return importing.split_known(candidates, set(), registry_answered=False)
 
-    published = 0
-    if to_publish and not dry_run:
-        messages = [(f"{source}/{row.submission_id}", row.payload) for row in to_publish]
-        with Progress(
-            TextColumn("[bold]Mengirim ke {task.fields[topic]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=out,
-            transient=False,
-        ) as progress:
-            task = progress.add_task("publish", total=len(messages), topic=topic)
-            published = run_kafka(
+
+def _publish_with_progress(
+    partner: KafkaConnection, topic: str, messages: list[tuple[str | None, dict[str, Any]]]
+) -> int:
+    with Progress(
+        TextColumn("[bold]Mengirim ke {task.fields[topic]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("publish", total=len(messages), topic=topic)
+        return run_kafka(
+            partner,
+            kafka.publish(
                 partner,
-                kafka.publish(
-                    partner,
-                    topic,
-                    contracts.REGISTRATION_SUBMITTED,
-                    messages,
-                    on_delivered=lambda n: progress.advance(task, n),
-                ),
-            )
-
-    summary = key_value_table(numbers=True)
-    summary.add_row("Baris data (rows)", number(len(checked)))
-    summary.add_row("Lolos pemeriksaan lokal (valid)", number(len(valid)))
-    summary.add_row("Ditolak lokal (invalid)", number(len(invalid)))
-    if repeats:
-        summary.add_row("Baris ganda di berkas (repeated rows)", number(len(repeats)))
-    known_label = "Sudah ada di registry (already submitted)"
-    summary.add_row(known_label, number(len(already)) if registry_answered else "? (registry not asked)")
-    if dry_run:
-        summary.add_row("Akan dikirim (would publish)", number(len(to_publish)))
-        summary.add_row("Dikirim (published)", "0 (--dry-run)")
-    else:
-        summary.add_row("Dikirim (published)", number(published))
-        if include_invalid:
-            sent_invalid = sum(1 for row in to_publish if row.reasons)
-            summary.add_row("  di antaranya tidak valid (of them invalid)", number(sent_invalid))
-    out.print(Text("Ringkasan (summary)", style="bold"))
-    out.print(summary)
-    if published:
-        out.print(
-            Text(
-                f"The registry now checks the {number(published)} submission(s) on {topic}; "
-                "see `muba report` or `muba status NIK`.",
-                style="dim",
-            )
+                topic,
+                contracts.REGISTRATION_SUBMITTED,
+                messages,
+                on_delivered=lambda n: progress.advance(task, n),
+            ),
         )
 
 
 # --- commitments ---------------------------------------------------------------------------------
 
+CommitmentIdOption = Annotated[str, typer.Option(help="Unique id of this commitment.", show_default=False)]
+CompanyIdOption = Annotated[str, typer.Option(help="The company's id.", show_default=False)]
+CompanyNameOption = Annotated[
+    str, typer.Option(help="The company's name, e.g. 'PT Hindoli'.", show_default=False)
+]
+KecamatanOption = Annotated[
+    list[str],
+    typer.Option(
+        help='A kecamatan name or code (repeat the option for several); "*" for the whole regency.',
+        show_default=False,
+    ),
+]
+SlotsOption = Annotated[int, typer.Option(help="How many workers the company sponsors.", show_default=False)]
+MonthsOption = Annotated[int, typer.Option(help="Months of coverage per worker.", show_default=False)]
+PackageOption = Annotated[str, typer.Option(help="JKK_JKM or JKK_JKM_JHT.", show_default=False)]
+PreferredOccupationOption = Annotated[
+    list[str] | None,
+    typer.Option(help="An occupation to sponsor first (repeatable), e.g. 'penyadap karet'."),
+]
+EmailOption = Annotated[str | None, typer.Option(help="Where the company is told (e-mail).")]
+WebhookUrlOption = Annotated[str | None, typer.Option(help="Where the company is told (webhook).")]
+WaitOption = Annotated[
+    bool, typer.Option("--wait", help="Wait (up to 30 s) until sponsorship lists the commitment.")
+]
+
 
 @commitments_app.command("add")
 @handles_errors
 def commitments_add(
-    commitment_id: Annotated[str, typer.Option(help="Unique id of this commitment.", show_default=False)],
-    company_id: Annotated[str, typer.Option(help="The company's id.", show_default=False)],
-    company_name: Annotated[
-        str, typer.Option(help="The company's name, e.g. 'PT Hindoli'.", show_default=False)
-    ],
-    kecamatan: Annotated[
-        list[str],
-        typer.Option(
-            help='A kecamatan name or code (repeat the option for several); "*" for the whole regency.',
-            show_default=False,
-        ),
-    ],
-    slots: Annotated[int, typer.Option(help="How many workers the company sponsors.", show_default=False)],
-    months: Annotated[int, typer.Option(help="Months of coverage per worker.", show_default=False)],
-    package: Annotated[str, typer.Option(help="JKK_JKM or JKK_JKM_JHT.", show_default=False)],
-    preferred_occupation: Annotated[
-        list[str] | None,
-        typer.Option(help="An occupation to sponsor first (repeatable), e.g. 'penyadap karet'."),
-    ] = None,
-    email: Annotated[str | None, typer.Option(help="Where the company is told (e-mail).")] = None,
-    webhook_url: Annotated[str | None, typer.Option(help="Where the company is told (webhook).")] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Wait (up to 30 s) until sponsorship lists the commitment.")
-    ] = False,
+    commitment_id: CommitmentIdOption,
+    company_id: CompanyIdOption,
+    company_name: CompanyNameOption,
+    kecamatan: KecamatanOption,
+    slots: SlotsOption,
+    months: MonthsOption,
+    package: PackageOption,
+    preferred_occupation: PreferredOccupationOption = None,
+    email: EmailOption = None,
+    webhook_url: WebhookUrlOption = None,
+    wait: WaitOption = False,
 ) -> None:
     """Submit a company's commitment to sponsor workers (sponsorship.commitment-submitted.v1)."""
     cfg = config()
-    raw: dict[str, Any] = {
-        "commitment_id": commitment_id.strip(),
-        "company_id": company_id.strip(),
-        "company_name": company_name.strip(),
-        "kecamatan": [k.strip() for k in kecamatan],
-        "slots": slots,
-        "months": months,
-        "package": package.strip().upper(),
-        "preferred_occupations": [o.strip() for o in preferred_occupation or []],
-        "email": email.strip() if email else None,
-        "webhook_url": webhook_url.strip() if webhook_url else None,
-    }
-    problems = commitment_problems(raw)
+    raw = commitments.commitment_body(
+        commitment_id=commitment_id,
+        company_id=company_id,
+        company_name=company_name,
+        kecamatan=kecamatan,
+        slots=slots,
+        months=months,
+        package=package,
+        preferred_occupations=preferred_occupation or [],
+        email=email,
+        webhook_url=webhook_url,
+    )
+    problems = commitments.commitment_problems(raw)
     if problems:
-        table = Table(
-            title="Komitmen ditolak (commitment refused)", title_justify="left", title_style="bold red"
-        )
-        table.add_column("Kolom (field)", no_wrap=True)
-        table.add_column("Kode (code)", no_wrap=True)
-        table.add_column("Keterangan (message)")
-        for reason in problems:
-            table.add_row(reason.field, reason.code, reason.message)
-        out.print(table)
+        out.print(commitments.refusal_table(problems))
         raise DataError(f"the commitment was not submitted: {len(problems)} problem(s), see above")
     topic = cfg.topic(contracts.COMMITMENT_SUBMITTED.topic)
     operator = cfg.kafka()
@@ -395,133 +326,11 @@ def commitments_add(
         operator,
         kafka.publish(operator, topic, contracts.COMMITMENT_SUBMITTED, [(raw["commitment_id"], raw)]),
     )
-    whole_regency = WHOLE_REGENCY in raw["kecamatan"]
-    where = (
-        "Seluruh Kabupaten Musi Banyuasin"
-        if whole_regency
-        else ", ".join(sorted(k for k in raw["kecamatan"] if k != WHOLE_REGENCY))
-    )
-    details = key_value_table()
-    details.add_row("Komitmen", raw["commitment_id"])
-    details.add_row("Perusahaan", f"{raw['company_name']} ({raw['company_id']})")
-    details.add_row("Kecamatan", where)
-    details.add_row("Slot × bulan", f"{number(slots)} pekerja × {months} bulan, paket {raw['package']}")
-    details.add_row("Anggaran", budget_text(cfg, raw["package"], months, slots))
+    details = commitments.submitted_details(raw, budget_text(cfg, raw["package"], months, slots))
     out.print(Text(f"Komitmen dikirim ke {topic} (submitted).", style="bold green"))
     out.print(details)
     if wait:
-        deadline = time.monotonic() + 30
-        with Api(cfg) as api:
-            while True:
-                found = [c for c in api.commitments() if c.get("commitment_id") == raw["commitment_id"]]
-                if found:
-                    c = found[0]
-                    out.print(
-                        Text(
-                            f"Diterima sponsorship (accepted): anggaran {rupiah(int(c.get('budget_idr') or 0))}, "
-                            f"slot {number(int(c.get('slots_used') or 0))}/{number(int(c.get('slots') or 0))} terpakai.",
-                            style="green",
-                        )
-                    )
-                    return
-                if time.monotonic() > deadline:
-                    raise DataError(
-                        "sponsorship does not list the commitment after 30 s",
-                        hint="it may have been rejected: `muba dlq list` and the sponsorship log say why",
-                    )
-                time.sleep(0.5)
-
-
-def commitment_problems(raw: dict[str, Any]) -> list[Reason]:
-    """What the partner contract (CommitmentSubmitted) refuses, and kecamatan Musi Banyuasin does
-    not have; sponsorship checks the rest when the commitment arrives."""
-    problems = contract_reasons(CommitmentSubmitted, raw)
-    for i, entry in enumerate(raw["kecamatan"]):
-        if entry != WHOLE_REGENCY and resolve_kecamatan(entry) is None:
-            problems.append(
-                Reason(
-                    f"kecamatan[{i}]",
-                    KECAMATAN_UNKNOWN,
-                    f'Kecamatan "{entry[:100]}" tidak dikenal di Kabupaten Musi Banyuasin.',
-                )
-            )
-    return problems
-
-
-def budget_text(cfg: Config, package: str, months: int, slots: int) -> str:
-    """The budget as sponsorship computes it (its tariffs and discount setting, today), or why not."""
-    try:
-        with Api(cfg) as api:
-            quote = api.commitment_quote(package, months, slots)
-    except CliError as exc:
-        return f"? (sponsorship tidak menjawab: {exc.message}; lihat `muba commitments list`)"
-    discount = "dengan diskon" if quote.get("discount_applied") else "tanpa diskon"
-    return (
-        f"{rupiah(int(quote.get('budget_idr') or 0))} "
-        f"({rupiah(int(quote.get('per_worker_idr') or 0))} per pekerja, {discount}, pada penghasilan minimum)"
-    )
-
-
-def commitments_table(commitments: list[dict[str, Any]]) -> Table:
-    rows = []
-    for c in commitments:
-        kec = c.get("kecamatan") or []
-        requested = int(c.get("requested") or 0)
-        rows.append(
-            (
-                Text.assemble(
-                    str(c.get("company_name", "")),
-                    "\n",
-                    (
-                        f"{c.get('commitment_id', '')}\n{c.get('package', '')}, {c.get('months', '?')} bulan",
-                        "dim",
-                    ),
-                ),
-                ", ".join(str(k) for k in kec) if isinstance(kec, list) else str(kec),
-                f"{number(int(c.get('slots_used') or 0))}\ndari {number(int(c.get('slots') or 0))}",
-                f"{rupiah(int(c.get('budget_used_idr') or 0))}\ndari {rupiah(int(c.get('budget_idr') or 0))}",
-                number(int(c.get("enrolled") or 0))
-                + (f"\n+{number(requested)} diproses" if requested else ""),
-            )
-        )
-
-    def widest(i: int, header: str) -> int:
-        return max([len(line) for row in rows for line in str(row[i]).splitlines()] + [len(header)])
-
-    table = Table(
-        title="Komitmen perusahaan (commitments)",
-        title_justify="left",
-        title_style="bold",
-        box=box.SIMPLE_HEAD,
-    )
-    table.add_column("Perusahaan", min_width=12, overflow="fold")
-    table.add_column("Kecamatan", min_width=10, overflow="fold")
-    # Numbers and money are never cut or wrapped: their columns are as wide as their widest value.
-    table.add_column("Slot", justify="right", min_width=widest(2, "Slot"), no_wrap=True)
-    table.add_column("Anggaran", justify="right", min_width=widest(3, "Anggaran"), no_wrap=True)
-    table.add_column("Terdaftar", justify="right", min_width=widest(4, "Terdaftar"), no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    if not rows:
-        table.add_row(Text("(belum ada komitmen)", style="dim"), "", "", "", "")
-    return table
-
-
-COMMITMENT_CSV_COLUMNS = (
-    "commitment_id",
-    "company_id",
-    "company_name",
-    "kecamatan",
-    "package",
-    "months",
-    "slots",
-    "slots_used",
-    "budget_idr",
-    "budget_used_idr",
-    "enrolled",
-    "requested",
-    "created_at",
-)
+        out.print(commitments.accepted_text(commitments.wait_until_listed(cfg, raw["commitment_id"])))
 
 
 @commitments_app.command("list")
@@ -533,119 +342,16 @@ def commitments_list(
 ) -> None:
     """List the companies' commitments: slots and budget used, workers enrolled."""
     with Api(config()) as api:
-        commitments = api.commitments()
+        listed = api.commitments()
     if output is Format.json:
-        sys.stdout.write(json.dumps(commitments, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(json.dumps(listed, ensure_ascii=False, indent=2) + "\n")
     elif output is Format.csv:
-        import csv
-
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(COMMITMENT_CSV_COLUMNS)
-        for c in commitments:
-            row = dict(c, kecamatan="; ".join(str(k) for k in c.get("kecamatan") or []))
-            writer.writerow([row.get(col, "") for col in COMMITMENT_CSV_COLUMNS])
+        commitments.write_csv(listed, sys.stdout)
     else:
-        out.print(commitments_table(commitments))
+        out.print(commitments.commitments_table(listed))
 
 
 # --- status --------------------------------------------------------------------------------------
-
-STATUS_TEXT = {
-    "waitlisted": ("Menunggu sponsor (waitlisted)", "yellow"),
-    "matched": ("Mendapat sponsor, menunggu konfirmasi BPJS (matched)", "cyan"),
-    "enrolled": ("Terdaftar BPJS Ketenagakerjaan (enrolled)", "bold green"),
-    "failed": ("Gagal didaftarkan BPJS (failed)", "bold red"),
-}
-PACKAGE_TEXT = {"JKK_JKM": "JKK + JKM", "JKK_JKM_JHT": "JKK + JKM + JHT"}
-
-
-def valid_nik(typed: str) -> str:
-    nik = normalise_nik(typed) if len(typed) <= MAX_NIK_LENGTH else typed
-    if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
-        raise DataError(
-            "a NIK has 16 digits, as on the KTP (spaces, dots and dashes between digits are ignored)",
-            hint="NIK harus terdiri dari 16 angka, sesuai KTP.",
-        )
-    return nik
-
-
-def status_view(
-    nik_typed: str,
-    worker: dict[str, Any],
-    sponsorship: dict[str, Any] | None,
-    notifications: list[dict[str, Any]],
-) -> list[Any]:
-    """What `muba status` prints (rich renderables), from the three services' answers."""
-    person = key_value_table()
-    person.add_row("NIK", str(worker.get("nik_masked") or mask_nik(nik_typed)))
-    person.add_row("Nama", str(worker.get("full_name", "")))
-    person.add_row("Nomor HP", str(worker.get("phone_masked", "")))
-    person.add_row(
-        "Kecamatan kerja", f"{worker.get('kecamatan_name', '')} ({worker.get('kecamatan_code', '')})"
-    )
-    person.add_row("Pekerjaan", str(worker.get("occupation", "")))
-    person.add_row(
-        "Terdaftar di registry",
-        f"{waktu_text(worker.get('registered_at'))} (sumber {worker.get('source', '-')})",
-    )
-    parts: list[Any] = [Text("Pekerja (worker)", style="bold underline"), person, Text("")]
-
-    parts.append(Text("Kepesertaan (sponsorship)", style="bold underline"))
-    spons = key_value_table()
-    if sponsorship is None:
-        spons.add_row(
-            "Status", Text("Belum diproses sponsorship (not yet seen by sponsorship)", style="yellow")
-        )
-    else:
-        status = str(sponsorship.get("status", ""))
-        label, style = STATUS_TEXT.get(status, (status, ""))
-        spons.add_row("Status", Text(label, style=style))
-        spons.add_row("Sejak", waktu_text(sponsorship.get("status_changed_at")))
-        enrollment = sponsorship.get("enrollment")
-        if isinstance(enrollment, dict):
-            package = str(enrollment.get("package", ""))
-            released = status == "failed"
-            spons.add_row(
-                "Sponsor (slot dilepas)" if released else "Sponsor", str(enrollment.get("company_name", ""))
-            )
-            spons.add_row(
-                "Paket",
-                f"{PACKAGE_TEXT.get(package, package)}, {enrollment.get('months', '?')} bulan, "
-                f"iuran {rupiah(int(enrollment.get('contribution_idr') or 0))}",
-            )
-            if enrollment.get("kpj_number"):
-                spons.add_row("Nomor KPJ", str(enrollment["kpj_number"]))
-            if enrollment.get("coverage_start") and enrollment.get("coverage_end") and not released:
-                spons.add_row(
-                    "Masa perlindungan",
-                    f"{tanggal_text(enrollment.get('coverage_start'))} s.d. "
-                    f"{tanggal_text(enrollment.get('coverage_end'))}",
-                )
-            if enrollment.get("reason_code"):
-                spons.add_row(
-                    "Alasan BPJS", f"{enrollment['reason_code']}: {enrollment.get('reason_message') or ''}"
-                )
-            spons.add_row("Diajukan ke BPJS", waktu_text(enrollment.get("requested_at")))
-    parts += [spons, Text("")]
-
-    parts.append(Text("Notifikasi (notifications)", style="bold underline"))
-    if notifications:
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("Waktu", "Pesan", "Untuk", "Kanal", "Penerima", "Status"):
-            table.add_column(column, no_wrap=column != "Pesan")
-        for n in notifications:
-            table.add_row(
-                waktu_text(n.get("delivered_at") or n.get("created_at")),
-                str(n.get("template", "")),
-                str(n.get("audience", "")),
-                str(n.get("channel", "")),
-                str(n.get("recipient_masked", "")),
-                str(n.get("status", "")),
-            )
-        parts.append(table)
-    else:
-        parts.append(Text("Belum ada notifikasi (none yet).", style="dim"))
-    return parts
 
 
 @app.command("status")
@@ -665,8 +371,7 @@ def status(
         worker_id = str(worker.get("worker_id", ""))
         sponsorship = api.sponsorship_worker(worker_id)
         notifications = api.notifications(worker_id)
-    for part in status_view(nik, worker, sponsorship, notifications):
-        out.print(part)
+    print_all(status_view(nik, worker, sponsorship, notifications))
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -729,22 +434,26 @@ def dlq_list(
         return
     out.print(Text(f"Dead letters: {number(len(summaries))}", style="bold"))
     for s in summaries:
-        # Text, not str: a letter's bytes are shown as they are, never read as Rich markup.
-        details = key_value_table()
-        for label, value in (
-            ("dari (from)", s["from"]),
-            ("kunci (key)", "-" if s["key"] is None else repr(s["key"])),
-            ("id peristiwa (event id)", s["original_event_id"] or "-"),
-            ("alasan (reason)", s["reason"] or "-"),
-            ("galat (error)", s["error"] or "-"),
-            ("consumer", s["consumer"] or "-"),
-        ):
-            details.add_row(label, Text(str(value)))
-        details.add_row("waktu (failed at)", Text(waktu_text(s["failed_at"])))
-        details.add_row("ukuran (bytes)", number(int(s["bytes"] or 0)))
-        details.add_row("diputar ulang (replayed)", "ya (yes)" if s["replayed"] else "belum (not yet)")
         out.print(Text(str(s["dead_letter"]), style="bold yellow"))
-        out.print(Padding(details, (0, 0, 1, 2)))
+        out.print(Padding(_dead_letter_details(s), (0, 0, 1, 2)))
+
+
+def _dead_letter_details(s: dict[str, Any]) -> Table:
+    # Text, not str: a letter's bytes are shown as they are, never read as Rich markup.
+    details = key_value_table()
+    for label, value in (
+        ("dari (from)", s["from"]),
+        ("kunci (key)", "-" if s["key"] is None else repr(s["key"])),
+        ("id peristiwa (event id)", s["original_event_id"] or "-"),
+        ("alasan (reason)", s["reason"] or "-"),
+        ("galat (error)", s["error"] or "-"),
+        ("consumer", s["consumer"] or "-"),
+    ):
+        details.add_row(label, Text(str(value)))
+    details.add_row("waktu (failed at)", Text(waktu_text(s["failed_at"])))
+    details.add_row("ukuran (bytes)", number(int(s["bytes"] or 0)))
+    details.add_row("diputar ulang (replayed)", "ya (yes)" if s["replayed"] else "belum (not yet)")
+    return details
 
 
 @dlq_app.command("replay")
@@ -885,16 +594,8 @@ def _print_parked(found: dict[str, dict[str, Any]]) -> None:
             continue
         out.print(Text(f"{name}: {number(int(body['parked']))} baris diparkir (parked rows)", style="bold"))
         for row in rows:
-            details = key_value_table()
-            details.add_row("topic", str(row.get("topic")))
-            details.add_row("key", str(row.get("key") if row.get("key") is not None else "-"))
-            details.add_row("event", f"{row.get('event_type')} {row.get('event_id')}")
-            details.add_row("ukuran (bytes)", number(int(row.get("bytes") or 0)))
-            details.add_row("dibuat (created at)", waktu_text(row.get("created_at")))
-            details.add_row("diparkir (parked at)", waktu_text(row.get("parked_at")))
-            details.add_row("alasan (reason)", str(row.get("reason") or "-"))
             out.print(Text(f"outbox row {row.get('id')}", style="bold yellow"))
-            out.print(Padding(details, (0, 0, 1, 2)))
+            out.print(Padding(_parked_row_details(row), (0, 0, 1, 2)))
         if int(body["parked"]) > len(rows):
             out.print(Text(f"... and {number(int(body['parked']) - len(rows))} more", style="dim"))
     out.print(
@@ -903,6 +604,18 @@ def _print_parked(found: dict[str, dict[str, Any]]) -> None:
             style="dim",
         )
     )
+
+
+def _parked_row_details(row: dict[str, Any]) -> Table:
+    details = key_value_table()
+    details.add_row("topic", str(row.get("topic")))
+    details.add_row("key", str(row.get("key") if row.get("key") is not None else "-"))
+    details.add_row("event", f"{row.get('event_type')} {row.get('event_id')}")
+    details.add_row("ukuran (bytes)", number(int(row.get("bytes") or 0)))
+    details.add_row("dibuat (created at)", waktu_text(row.get("created_at")))
+    details.add_row("diparkir (parked at)", waktu_text(row.get("parked_at")))
+    details.add_row("alasan (reason)", str(row.get("reason") or "-"))
+    return details
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from rich.table import Table
+
 from shared.format import JAKARTA as JAKARTA
 from shared.format import format_number, format_rupiah, format_tanggal
 
@@ -71,3 +73,11 @@ def progress_bar(done: int, target: int, width: int = 30) -> str:
 def progress_line(done: int, target: int, width: int = 30) -> str:
     """ "[██░░…] 1.234 / 10.000 (12,3%)"."""
     return f"{progress_bar(done, target, width)} {number(done)} / {number(target)} ({percent(done, target)})"
+
+
+def key_value_table(numbers: bool = False) -> Table:
+    """Two borderless columns, label and value (values right-aligned when they are counts)."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(justify="right" if numbers else "left")
+    return table

@@ -51,7 +51,36 @@ def build_report(
     submissions = _mapping(registry.get("submissions"))
     target = _int(sponsorship.get("target")) or DEFAULT_TARGET
     enrolled = _int(sponsorship.get("enrolled"))
+    report: dict[str, Any] = {
+        "target": target,
+        "enrolled": enrolled,
+        "progress_percent": round(100.0 * enrolled / target, 2) if target else 0.0,
+        "requested": _int(sponsorship.get("requested")),
+        "waitlisted": _int(sponsorship.get("waitlisted")),
+        "failed": _int(sponsorship.get("failed")),
+        "submissions": {
+            "registered": _int(submissions.get("registered")),
+            "rejected": _int(submissions.get("rejected")),
+        },
+        "rejected_by_code": _rejected_by_code(_mapping(registry.get("rejected_by_code"))),
+        "budget_committed_idr": _int(sponsorship.get("budget_committed_idr")),
+        "budget_used_idr": _int(sponsorship.get("budget_used_idr")),
+        "by_kecamatan": _by_kecamatan(registry, sponsorship),
+        "by_company": _by_company(_mapping(sponsorship.get("by_company"))),
+        "by_occupation": _by_occupation(registry, sponsorship),
+    }
+    if notifications is not None:
+        report["notifications"] = _notifications(notifications)
+    return report
 
+
+def _rejected_by_code(by_code: Mapping[str, Any]) -> dict[str, int]:
+    """Most frequent first, then by code."""
+    return {code: _int(n) for code, n in sorted(by_code.items(), key=lambda kv: (-_int(kv[1]), kv[0]))}
+
+
+def _by_kecamatan(registry: Mapping[str, Any], sponsorship: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every kecamatan of the regency in code order, then any other name a service reported."""
     spons_kec = _mapping(sponsorship.get("by_kecamatan"))
     rejected_kec = _mapping(registry.get("rejected_by_kecamatan"))
     registered_kec = _mapping(registry.get("registered_by_kecamatan"))
@@ -69,8 +98,11 @@ def build_report(
                 "rejected": _int(rejected_kec.get(name)),
             }
         )
+    return by_kecamatan
 
-    by_company = [
+
+def _by_company(by_company: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
         {
             "company": name,
             "enrolled": _int(_mapping(row).get("enrolled")),
@@ -79,9 +111,12 @@ def build_report(
             "budget_idr": _int(_mapping(row).get("budget_idr")),
             "budget_used_idr": _int(_mapping(row).get("budget_used_idr")),
         }
-        for name, row in sorted(_mapping(sponsorship.get("by_company")).items())
+        for name, row in sorted(by_company.items())
     ]
 
+
+def _by_occupation(registry: Mapping[str, Any], sponsorship: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Most enrolled first, then most registered, then by name."""
     spons_occ = _mapping(sponsorship.get("by_occupation"))
     registered_occ = _mapping(registry.get("registered_by_occupation"))
     by_occupation: list[dict[str, Any]] = [
@@ -94,40 +129,16 @@ def build_report(
         for name in sorted(set(spons_occ) | set(registered_occ))
     ]
     by_occupation.sort(key=lambda r: (-r["enrolled"], -r["registered"], r["occupation"]))
+    return by_occupation
 
-    report: dict[str, Any] = {
-        "target": target,
-        "enrolled": enrolled,
-        "progress_percent": round(100.0 * enrolled / target, 2) if target else 0.0,
-        "requested": _int(sponsorship.get("requested")),
-        "waitlisted": _int(sponsorship.get("waitlisted")),
-        "failed": _int(sponsorship.get("failed")),
-        "submissions": {
-            "registered": _int(submissions.get("registered")),
-            "rejected": _int(submissions.get("rejected")),
-        },
-        "rejected_by_code": {
-            code: _int(n)
-            for code, n in sorted(
-                _mapping(registry.get("rejected_by_code")).items(), key=lambda kv: (-_int(kv[1]), kv[0])
-            )
-        },
-        "budget_committed_idr": _int(sponsorship.get("budget_committed_idr")),
-        "budget_used_idr": _int(sponsorship.get("budget_used_idr")),
-        "by_kecamatan": by_kecamatan,
-        "by_company": by_company,
-        "by_occupation": by_occupation,
+
+def _notifications(notifications: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "delivered": _int(notifications.get("delivered")),
+        "queued": _int(notifications.get("queued")),
+        "by_template": {k: _int(v) for k, v in sorted(_mapping(notifications.get("by_template")).items())},
+        "by_channel": {k: _int(v) for k, v in sorted(_mapping(notifications.get("by_channel")).items())},
     }
-    if notifications is not None:
-        report["notifications"] = {
-            "delivered": _int(notifications.get("delivered")),
-            "queued": _int(notifications.get("queued")),
-            "by_template": {
-                k: _int(v) for k, v in sorted(_mapping(notifications.get("by_template")).items())
-            },
-            "by_channel": {k: _int(v) for k, v in sorted(_mapping(notifications.get("by_channel")).items())},
-        }
-    return report
 
 
 # --- machine-readable ----------------------------------------------------------------------------
@@ -184,64 +195,12 @@ def _num_table(title: str, *columns: str) -> Table:
 
 
 def render_tables(report: Mapping[str, Any]) -> Group:
-    enrolled, target = report["enrolled"], report["target"]
-    subs = report["submissions"]
-    headline = Text.assemble(
-        ("Progres target ", "bold"),
-        (f"{number(target)} pekerja terdaftar BPJS Ketenagakerjaan\n", "bold"),
-        (progress_line(enrolled, target), "green"),
-        "\n",
-        f"Terdaftar BPJS {number(enrolled)} · menunggu jawaban BPJS {number(report['requested'])} · "
-        f"menunggu sponsor {number(report['waitlisted'])} · gagal di BPJS {number(report['failed'])}\n",
-        f"Pengajuan ke registry: {number(subs['registered'])} diterima, {number(subs['rejected'])} ditolak\n",
-        f"Anggaran: {rupiah(report['budget_used_idr'])} terpakai dari {rupiah(report['budget_committed_idr'])} "
-        f"({percent(report['budget_used_idr'], report['budget_committed_idr'])})",
-    )
-
-    kec = _num_table(
-        "Per kecamatan", "Kecamatan", "Terdaftar BPJS", "Menunggu sponsor", "Gagal BPJS", "Ditolak registry"
-    )
-    for row in report["by_kecamatan"]:
-        kec.add_row(
-            row["kecamatan"],
-            number(row["enrolled"]),
-            number(row["waitlisted"]),
-            number(row["failed"]),
-            number(row["rejected"]),
-        )
-    kec.add_section()
-    kec.add_row(
-        Text("Jumlah", style="bold"),
-        *(
-            number(sum(r[m] for r in report["by_kecamatan"]))
-            for m in ("enrolled", "waitlisted", "failed", "rejected")
-        ),
-    )
-
-    company = _num_table(
-        "Per perusahaan", "Perusahaan", "Terdaftar BPJS", "Slot terpakai", "Anggaran terpakai"
-    )
-    for row in report["by_company"]:
-        company.add_row(
-            row["company"],
-            number(row["enrolled"]),
-            f"{number(row['slots_used'])} / {number(row['slots'])}",
-            f"{rupiah(row['budget_used_idr'])} / {rupiah(row['budget_idr'])}",
-        )
-    if not report["by_company"]:
-        company.add_row(Text("(belum ada komitmen perusahaan)", style="dim"), "", "", "")
-
-    occupation = _num_table(
-        "Per pekerjaan", "Pekerjaan", "Terdaftar registry", "Terdaftar BPJS", "Menunggu sponsor"
-    )
-    for row in report["by_occupation"]:
-        occupation.add_row(
-            row["occupation"], number(row["registered"]), number(row["enrolled"]), number(row["waitlisted"])
-        )
-    if not report["by_occupation"]:
-        occupation.add_row(Text("(belum ada pekerja)", style="dim"), "", "", "")
-
-    parts: list[Any] = [headline, kec, company, occupation]
+    parts: list[Any] = [
+        _headline(report),
+        _kecamatan_table(report["by_kecamatan"]),
+        _company_table(report["by_company"]),
+        _occupation_table(report["by_occupation"]),
+    ]
     if report["rejected_by_code"]:
         codes = _num_table("Alasan penolakan registry", "Kode", "Jumlah")
         for code, n in report["rejected_by_code"].items():
@@ -257,6 +216,72 @@ def render_tables(report: Mapping[str, Any]) -> Group:
             )
         )
     return Group(*parts)
+
+
+def _headline(report: Mapping[str, Any]) -> Text:
+    """Progress to the target, where the workers are in the flow, submissions and the budget."""
+    enrolled, target = report["enrolled"], report["target"]
+    subs = report["submissions"]
+    return Text.assemble(
+        ("Progres target ", "bold"),
+        (f"{number(target)} pekerja terdaftar BPJS Ketenagakerjaan\n", "bold"),
+        (progress_line(enrolled, target), "green"),
+        "\n",
+        f"Terdaftar BPJS {number(enrolled)} · menunggu jawaban BPJS {number(report['requested'])} · "
+        f"menunggu sponsor {number(report['waitlisted'])} · gagal di BPJS {number(report['failed'])}\n",
+        f"Pengajuan ke registry: {number(subs['registered'])} diterima, {number(subs['rejected'])} ditolak\n",
+        f"Anggaran: {rupiah(report['budget_used_idr'])} terpakai dari {rupiah(report['budget_committed_idr'])} "
+        f"({percent(report['budget_used_idr'], report['budget_committed_idr'])})",
+    )
+
+
+def _kecamatan_table(rows: list[dict[str, Any]]) -> Table:
+    kec = _num_table(
+        "Per kecamatan", "Kecamatan", "Terdaftar BPJS", "Menunggu sponsor", "Gagal BPJS", "Ditolak registry"
+    )
+    for row in rows:
+        kec.add_row(
+            row["kecamatan"],
+            number(row["enrolled"]),
+            number(row["waitlisted"]),
+            number(row["failed"]),
+            number(row["rejected"]),
+        )
+    kec.add_section()
+    kec.add_row(
+        Text("Jumlah", style="bold"),
+        *(number(sum(r[m] for r in rows)) for m in ("enrolled", "waitlisted", "failed", "rejected")),
+    )
+    return kec
+
+
+def _company_table(rows: list[dict[str, Any]]) -> Table:
+    company = _num_table(
+        "Per perusahaan", "Perusahaan", "Terdaftar BPJS", "Slot terpakai", "Anggaran terpakai"
+    )
+    for row in rows:
+        company.add_row(
+            row["company"],
+            number(row["enrolled"]),
+            f"{number(row['slots_used'])} / {number(row['slots'])}",
+            f"{rupiah(row['budget_used_idr'])} / {rupiah(row['budget_idr'])}",
+        )
+    if not rows:
+        company.add_row(Text("(belum ada komitmen perusahaan)", style="dim"), "", "", "")
+    return company
+
+
+def _occupation_table(rows: list[dict[str, Any]]) -> Table:
+    occupation = _num_table(
+        "Per pekerjaan", "Pekerjaan", "Terdaftar registry", "Terdaftar BPJS", "Menunggu sponsor"
+    )
+    for row in rows:
+        occupation.add_row(
+            row["occupation"], number(row["registered"]), number(row["enrolled"]), number(row["waitlisted"])
+        )
+    if not rows:
+        occupation.add_row(Text("(belum ada pekerja)", style="dim"), "", "", "")
+    return occupation
 
 
 def print_report(report: Mapping[str, Any], console: Console) -> None:
