@@ -348,12 +348,26 @@ def check(
 ) -> Verdict:
     """The verdict on everything `published` so far (call it once the system is quiet)."""
     v = Verdict(seed)
-    f = v.figures
+    submissions = _Submissions(v, tail, published)
+    submissions.check_headerless()
+    submissions.check_identified()
+    submissions.check_anonymous()
+    submissions.check_strays()
+    _check_groups(v, published, tail, seed)
+    _check_pipeline(v, tail, published, gateway, office_email)
+    return v
 
-    def about(p: Published, what: str) -> str:
-        return f"{p.case.kind}: {what}: {p.case.describe(seed)} at {p.topic} {p.positions}"
 
-    # Dead letters by where their original sat.
+def _codes(r: Record) -> frozenset[str]:
+    return frozenset(x.get("code") for x in (r.payload() or {}).get("reasons", []))
+
+
+def _has_envelope(c: Case) -> bool:
+    return any(name == "ce_id" for name, _ in c.headers)
+
+
+def _letters_by_origin(v: Verdict, tail: TopicTail) -> dict[tuple[str, int, int], dict[str, Record]]:
+    """Dead letters by where their original sat; a letter that does not say so is wrong."""
     letters: dict[tuple[str, int, int], dict[str, Record]] = defaultdict(dict)
     for r in tail.dead_letters():
         h = r.headers
@@ -363,167 +377,217 @@ def check(
             v.wrong.append(f"dead_letter: a letter without its origin at {r.topic}/{r.partition}/{r.offset}")
             continue
         letters[where][h.get("dlq_id") or r.event_id] = r
-    accounted_letters: set[tuple[str, int, int]] = set()
+    return letters
 
-    def letters_of(p: Published) -> dict[str, Record]:
+
+def _by_commitment(tail: TopicTail, topic: str) -> dict[str, dict[str, Record]]:
+    found: dict[str, dict[str, Record]] = defaultdict(dict)
+    for r in _distinct(tail.on(topic)).values():
+        found[str((r.payload() or {}).get("commitment_id"))][r.event_id] = r
+    return found
+
+
+class _Submissions:
+    """Every published case against the outcome events and dead letters that name it.
+
+    The outcome indexes are consumed as cases claim them (`pop`): what is left at the end is
+    stray, an outcome nobody submitted."""
+
+    def __init__(self, v: Verdict, tail: TopicTail, published: Sequence[Published]) -> None:
+        self.v = v
+        self.published = published
+        self.letters = _letters_by_origin(v, tail)
+        self.accounted_letters: set[tuple[str, int, int]] = set()
+        self.registered: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+        for r in _distinct(tail.on(contracts.WORKER_REGISTERED.topic)).values():
+            body = r.payload() or {}
+            identity = (str(body.get("source")), str(body.get("submission_id")))
+            self.registered[identity][str(body.get("worker_id"))] = r
+        self.rejected: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+        self.anonymous: list[Record] = []
+        for r in _distinct(tail.on(contracts.REGISTRATION_REJECTED.topic)).values():
+            body = r.payload() or {}
+            if body.get("source") is None or body.get("submission_id") is None:
+                self.anonymous.append(r)
+            else:
+                self.rejected[(body["source"], body["submission_id"])][r.event_id] = r
+        self.accepted = _by_commitment(tail, contracts.COMMITMENT_ACCEPTED.topic)
+        self.refused = _by_commitment(tail, contracts.COMMITMENT_REJECTED.topic)
+        self.anonymous_owed: Counter[frozenset[str]] = Counter()
+        self.unmatched_identities: list[Published] = []
+
+    def about(self, p: Published, what: str) -> str:
+        return f"{p.case.kind}: {what}: {p.case.describe(self.v.seed)} at {p.topic} {p.positions}"
+
+    def letters_of(self, p: Published) -> dict[str, Record]:
         found: dict[str, Record] = {}
         for partition, offset in p.positions:
             where = (p.topic, partition, offset)
-            accounted_letters.add(where)
-            found.update(letters.get(where, {}))
+            self.accounted_letters.add(where)
+            found.update(self.letters.get(where, {}))
         return found
 
-    # Outcome events by the identity they name.
-    registered: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
-    for r in _distinct(tail.on(contracts.WORKER_REGISTERED.topic)).values():
-        body = r.payload() or {}
-        registered[(str(body.get("source")), str(body.get("submission_id")))][str(body.get("worker_id"))] = r
-    rejected: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
-    anonymous: list[Record] = []
-    for r in _distinct(tail.on(contracts.REGISTRATION_REJECTED.topic)).values():
-        body = r.payload() or {}
-        if body.get("source") is None or body.get("submission_id") is None:
-            anonymous.append(r)
-        else:
-            rejected[(body["source"], body["submission_id"])][r.event_id] = r
-    accepted: dict[str, dict[str, Record]] = defaultdict(dict)
-    for r in _distinct(tail.on(contracts.COMMITMENT_ACCEPTED.topic)).values():
-        accepted[str((r.payload() or {}).get("commitment_id"))][r.event_id] = r
-    refused: dict[str, dict[str, Record]] = defaultdict(dict)
-    for r in _distinct(tail.on(contracts.COMMITMENT_REJECTED.topic)).values():
-        refused[str((r.payload() or {}).get("commitment_id"))][r.event_id] = r
+    # --- cases no outcome event can name -------------------------------------------------------
 
-    def codes(r: Record) -> frozenset[str]:
-        return frozenset(x.get("code") for x in (r.payload() or {}).get("reasons", []))
+    def check_headerless(self) -> None:
+        """The cases without an identity: owed a dead letter (once per content) or an anonymous
+        rejection (counted here, matched in `check_anonymous`)."""
+        # A message without CloudEvents headers is known by its content: two partners' identical
+        # garbage (b"null", an empty body, a tombstone) is one message, owed one dead letter.
+        same_content: dict[tuple[str, Any], list[Published]] = defaultdict(list)
+        for p in self.published:
+            c = p.case
+            if c.identity is not None:
+                continue
+            if c.owed.outcomes == {DEAD_LETTERED}:
+                same_content[(c.wire_topic, c.n if _has_envelope(c) else (c.key, c.body or b""))].append(p)
+            elif c.owed.outcomes == {REJECTED}:
+                found = self.letters_of(p)
+                if found:
+                    self.v.wrong.append(self.about(p, f"dead-lettered ({_reasons(found)}), owed a rejection"))
+                else:
+                    self.anonymous_owed[c.owed.codes or frozenset()] += 1
+        for group in same_content.values():
+            self._check_content(group)
 
-    # --- every submission ----------------------------------------------------------------------
-    by_identity: dict[tuple[str, str], list[Published]] = defaultdict(list)
-    for p in published:
-        if p.case.identity is not None:
-            by_identity[p.case.identity].append(p)
-    anonymous_owed: Counter[frozenset[str]] = Counter()
-    unmatched_identities: list[Published] = []
-    # A message without CloudEvents headers is known by its content: two partners' identical
-    # garbage (b"null", an empty body, a tombstone) is one message, owed one dead letter.
-    same_content: dict[tuple[str, Any], list[Published]] = defaultdict(list)
-    for p in published:
-        c = p.case
-        if c.identity is not None:
-            continue
-        if c.owed.outcomes == {DEAD_LETTERED}:
-            has_envelope = any(name == "ce_id" for name, _ in c.headers)
-            same_content[(c.wire_topic, c.n if has_envelope else (c.key, c.body or b""))].append(p)
-        elif c.owed.outcomes == {REJECTED}:
-            found = letters_of(p)
-            if found:
-                v.wrong.append(about(p, f"dead-lettered ({_reasons(found)}), owed a rejection"))
-            else:
-                anonymous_owed[c.owed.codes or frozenset()] += 1
-    for group in same_content.values():
+    def _check_content(self, group: list[Published]) -> None:
         found = {}
         for p in group:
-            found.update(letters_of(p))
+            found.update(self.letters_of(p))
         first = group[0]
         if not found:
-            v.lost.append(about(first, f"no dead letter (sent {len(group)} times)"))
+            self.v.lost.append(self.about(first, f"no dead letter (sent {len(group)} times)"))
         elif len(found) > 1:
-            v.duplicated.append(
-                about(first, f"{len(found)} dead letters for {len(group)} sends of one content")
+            self.v.duplicated.append(
+                self.about(first, f"{len(found)} dead letters for {len(group)} sends of one content")
             )
-        f["dead_lettered"] += bool(found)
-        _dlq_reason(v, first, found, about)
-    # The dead letters of headerless content, whoever sent it: the consumer knows such a record by
-    # its key and body, so of identical ones only the first is dead-lettered.
-    letters_of_content: dict[tuple[str, bytes | None, bytes], dict[str, Record]] = defaultdict(dict)
-    for p in published:
-        if not any(name == "ce_id" for name, _ in p.case.headers):
-            letters_of_content[(p.case.wire_topic, p.case.key, p.case.body or b"")].update(letters_of(p))
-    for identity, group in by_identity.items():
+        self.v.figures["dead_lettered"] += bool(found)
+        _dlq_reason(self.v, first, found, self.about)
+
+    # --- cases an outcome event names --------------------------------------------------------
+
+    def check_identified(self) -> None:
+        """Each identity submitted (with its repeats): exactly one outcome, the one owed."""
+        by_identity: dict[tuple[str, str], list[Published]] = defaultdict(list)
+        for p in self.published:
+            if p.case.identity is not None:
+                by_identity[p.case.identity].append(p)
+        # The dead letters of headerless content, whoever sent it: the consumer knows such a record
+        # by its key and body, so of identical ones only the first is dead-lettered.
+        letters_of_content: dict[tuple[str, bytes | None, bytes], dict[str, Record]] = defaultdict(dict)
+        for p in self.published:
+            if not _has_envelope(p.case):
+                letters_of_content[(p.case.wire_topic, p.case.key, p.case.body or b"")].update(
+                    self.letters_of(p)
+                )
+        for identity, group in by_identity.items():
+            self._check_identity(identity, group, letters_of_content)
+
+    def _check_identity(
+        self,
+        identity: tuple[str, str],
+        group: list[Published],
+        letters_of_content: dict[tuple[str, bytes | None, bytes], dict[str, Record]],
+    ) -> None:
         original = next((p for p in group if p.case.repeat_of is None), group[0])
         c = original.case
         found_letters: dict[str, Record] = {}
         for p in group:
-            mine = letters_of(p)
+            mine = self.letters_of(p)
             if p is not original and mine and DEAD_LETTERED not in c.owed.outcomes:
-                v.wrong.append(about(p, f"a repeat was dead-lettered ({_reasons(mine)})"))
+                self.v.wrong.append(self.about(p, f"a repeat was dead-lettered ({_reasons(mine)})"))
             found_letters.update(mine)
-        if c.topic == contracts.COMMITMENT_SUBMITTED.topic:
-            outcomes = {
-                **{k: (ACCEPTED, r) for k, r in accepted.pop(identity[1], {}).items()},
-                **{k: (REJECTED, r) for k, r in refused.pop(identity[1], {}).items()},
-            }
-        else:
-            outcomes = {
-                **{k: (REGISTERED, r) for k, r in registered.pop(identity, {}).items()},
-                **{k: (REJECTED, r) for k, r in rejected.pop(identity, {}).items()},
-            }
+        outcomes = self._claim_outcomes(identity, c)
         outcomes.update({k: (DEAD_LETTERED, r) for k, r in found_letters.items()})
         kinds = sorted({k for k, _ in outcomes.values()})
-        f[f"{c.topic.split('.')[0]}:{'+'.join(kinds) or 'none'}"] += 1
+        self.v.figures[f"{c.topic.split('.')[0]}:{'+'.join(kinds) or 'none'}"] += 1
         if not outcomes:
             same = (c.wire_topic, c.key, c.body or b"")
             if c.owed.outcomes == {DEAD_LETTERED} and same in letters_of_content and letters_of_content[same]:
-                continue  # identical to content dead-lettered before: one message, one letter
+                return  # identical to content dead-lettered before: one message, one letter
             if c.owed.outcomes & {REJECTED} and c.identity and "\x00" in "".join(c.identity):
-                unmatched_identities.append(original)  # its rejection may name it otherwise
+                self.unmatched_identities.append(original)  # its rejection may name it otherwise
             else:
-                v.lost.append(about(original, "no outcome"))
-            continue
+                self.v.lost.append(self.about(original, "no outcome"))
+            return
         # A case the publisher had to send twice (a broker fault) may sit at two positions.
         n_letters = len(found_letters)
         effective = len(outcomes) - n_letters + (1 if 0 < n_letters <= len(original.positions) else n_letters)
         if effective > 1:
-            v.duplicated.append(about(original, f"{len(outcomes)} outcomes: {kinds}"))
-            continue
-        kind, record = next(iter(outcomes.values()))
-        if kind not in c.owed.outcomes:
-            v.wrong.append(about(original, f"{kind}, owed {c.owed}"))
-        elif kind == REJECTED and c.owed.codes is not None and codes(record) != c.owed.codes:
-            v.wrong.append(
-                about(original, f"rejected with {sorted(codes(record))}, owed {sorted(c.owed.codes)}")
+            self.v.duplicated.append(self.about(original, f"{len(outcomes)} outcomes: {kinds}"))
+            return
+        self._check_outcome(original, *next(iter(outcomes.values())), found_letters)
+
+    def _claim_outcomes(self, identity: tuple[str, str], c: Case) -> dict[str, tuple[str, Record]]:
+        """The outcome events naming the identity, taken out of the indexes."""
+        if c.topic == contracts.COMMITMENT_SUBMITTED.topic:
+            return {
+                **{k: (ACCEPTED, r) for k, r in self.accepted.pop(identity[1], {}).items()},
+                **{k: (REJECTED, r) for k, r in self.refused.pop(identity[1], {}).items()},
+            }
+        return {
+            **{k: (REGISTERED, r) for k, r in self.registered.pop(identity, {}).items()},
+            **{k: (REJECTED, r) for k, r in self.rejected.pop(identity, {}).items()},
+        }
+
+    def _check_outcome(
+        self, original: Published, kind: str, record: Record, found_letters: dict[str, Record]
+    ) -> None:
+        """The one outcome a case got, against what it is owed."""
+        owed = original.case.owed
+        if kind not in owed.outcomes:
+            self.v.wrong.append(self.about(original, f"{kind}, owed {owed}"))
+        elif kind == REJECTED and owed.codes is not None and _codes(record) != owed.codes:
+            self.v.wrong.append(
+                self.about(original, f"rejected with {sorted(_codes(record))}, owed {sorted(owed.codes)}")
             )
         elif kind == DEAD_LETTERED:
-            _dlq_reason(v, original, found_letters, about)
-    # Anonymous rejections, by their reason codes; what is left over may be the submissions whose
-    # id could not be an id (a NUL in it): the registry rejects those without naming them.
-    seen_anonymous = Counter(codes(r) for r in anonymous)
-    short: dict[frozenset[str], int] = {}
-    for reason_codes, owed in anonymous_owed.items():
-        got = min(seen_anonymous[reason_codes], owed)
-        seen_anonymous[reason_codes] -= got
-        if got < owed:
-            short[reason_codes] = owed - got
-    spare = sum(seen_anonymous.values())
-    for p in unmatched_identities:
+            _dlq_reason(self.v, original, found_letters, self.about)
+
+    # --- what is left over ---------------------------------------------------------------------
+
+    def check_anonymous(self) -> None:
+        """Anonymous rejections, by their reason codes; what is left over may be the submissions
+        whose id could not be an id (a NUL in it): the registry rejects those without naming them."""
+        v, seed = self.v, self.v.seed
+        seen_anonymous = Counter(_codes(r) for r in self.anonymous)
+        short: dict[frozenset[str], int] = {}
+        for reason_codes, owed in self.anonymous_owed.items():
+            got = min(seen_anonymous[reason_codes], owed)
+            seen_anonymous[reason_codes] -= got
+            if got < owed:
+                short[reason_codes] = owed - got
+        spare = sum(seen_anonymous.values())
+        for p in self.unmatched_identities:
+            if spare:
+                spare -= 1
+            else:
+                v.lost.append(self.about(p, "no outcome"))
+        for reason_codes, n in short.items():
+            v.lost.append(
+                f"invalid_anonymous: {n} anonymous rejections {sorted(reason_codes)} missing (seed={seed})"
+            )
         if spare:
-            spare -= 1
-        else:
-            v.lost.append(about(p, "no outcome"))
-    for reason_codes, n in short.items():
-        v.lost.append(
-            f"invalid_anonymous: {n} anonymous rejections {sorted(reason_codes)} missing (seed={seed})"
-        )
-    if spare:
-        left = {tuple(sorted(k)): n for k, n in seen_anonymous.items() if n}
-        v.duplicated.append(
-            f"registration: {spare} anonymous rejections more than owed: {left} (seed={seed})"
-        )
-    for identity, rs in registered.items():
-        v.wrong.append(f"stray: worker-registered for {identity}, never submitted ({len(rs)})")
-    for identity, rs in rejected.items():
-        v.wrong.append(f"stray: registration-rejected for {identity}, never submitted ({len(rs)})")
-    for cid in {*accepted, *refused}:
-        v.wrong.append(f"stray: a commitment outcome for {cid!r}, never submitted")
-    for where, rs in letters.items():
-        if where not in accounted_letters:
-            reason = {r.headers.get("dlq_reason") for r in rs.values()}
-            v.wrong.append(
-                f"stray: dead letter of {where[0]}/{where[1]}/{where[2]} ({reason}) matches no submission"
+            left = {tuple(sorted(k)): n for k, n in seen_anonymous.items() if n}
+            v.duplicated.append(
+                f"registration: {spare} anonymous rejections more than owed: {left} (seed={seed})"
             )
 
-    _check_groups(v, published, tail, seed)
-    _check_pipeline(v, tail, published, gateway, office_email)
-    return v
+    def check_strays(self) -> None:
+        """Outcomes and dead letters no submission claimed."""
+        v = self.v
+        for identity, rs in self.registered.items():
+            v.wrong.append(f"stray: worker-registered for {identity}, never submitted ({len(rs)})")
+        for identity, rs in self.rejected.items():
+            v.wrong.append(f"stray: registration-rejected for {identity}, never submitted ({len(rs)})")
+        for cid in {*self.accepted, *self.refused}:
+            v.wrong.append(f"stray: a commitment outcome for {cid!r}, never submitted")
+        for where, rs in self.letters.items():
+            if where not in self.accounted_letters:
+                reason = {r.headers.get("dlq_reason") for r in rs.values()}
+                v.wrong.append(
+                    f"stray: dead letter of {where[0]}/{where[1]}/{where[2]} ({reason}) matches no submission"
+                )
 
 
 def _reasons(found: dict[str, Record]) -> list[str]:
