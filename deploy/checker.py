@@ -619,6 +619,54 @@ def _check_groups(v: Verdict, published: Sequence[Published], tail: TopicTail, s
             v.duplicated.append(f"duplicate_nik: group {group}: one NIK registered {n} times (seed={seed})")
 
 
+@dataclass
+class _Enrollments:
+    """The enrollment events by enrollment id (waitlisted ones by worker id), copies counted once."""
+
+    matched: dict[str, dict[str, Record]]
+    requested: dict[str, dict[str, Record]]
+    confirmed: dict[str, dict[str, Record]]
+    refused: dict[str, dict[str, Record]]
+    completed: dict[str, dict[str, Record]]
+    failed: dict[str, dict[str, Record]]
+    waitlisted: dict[str, dict[str, Record]]
+
+    @staticmethod
+    def read(tail: TopicTail, published: Sequence[Published]) -> _Enrollments:
+        def by(topic: str, key: str) -> dict[str, dict[str, Record]]:
+            out: dict[str, dict[str, Record]] = defaultdict(dict)
+            for r in _distinct(tail.on(topic)).values():
+                out[str((r.payload() or {}).get(key))][r.event_id] = r
+            return out
+
+        matched = by(contracts.SPONSOR_MATCHED.topic, "enrollment_id")
+        requested = by(contracts.ENROLLMENT_REQUESTED.topic, "enrollment_id")
+        fuzz_positions = {(p.topic, pos) for p in published for pos in p.positions}
+        confirmed: dict[str, dict[str, Record]] = defaultdict(dict)
+        refused: dict[str, dict[str, Record]] = defaultdict(dict)
+        for topic, into in (
+            (contracts.ENROLLMENT_CONFIRMED.topic, confirmed),
+            (contracts.ENROLLMENT_REJECTED.topic, refused),
+        ):
+            for r in _distinct(tail.on(topic)).values():
+                if (tail.prefix + r.topic, (r.partition, r.offset)) in fuzz_positions:
+                    continue  # an answer nobody asked for: accounted for as a submission
+                into[str((r.payload() or {}).get("enrollment_id"))][r.event_id] = r
+        completed = by(contracts.ENROLLMENT_COMPLETED.topic, "enrollment_id")
+        failed = by(contracts.ENROLLMENT_FAILED.topic, "enrollment_id")
+        waitlisted = by(contracts.WORKER_WAITLISTED.topic, "worker_id")
+        return _Enrollments(matched, requested, confirmed, refused, completed, failed, waitlisted)
+
+
+def _first_payloads(tail: TopicTail, topic: str, key: str) -> dict[str, dict[str, Any]]:
+    """The first payload of each id named by `key` on the topic."""
+    found: dict[str, dict[str, Any]] = {}
+    for r in _distinct(tail.on(topic)).values():
+        b = r.payload() or {}
+        found.setdefault(str(b.get(key)), b)
+    return found
+
+
 def _check_pipeline(
     v: Verdict,
     tail: TopicTail,
@@ -627,108 +675,112 @@ def _check_pipeline(
     office_email: str,
 ) -> None:
     """From registered workers to enrollments, commitments and what the gateway sent."""
-    f = v.figures
-    workers: dict[str, dict[str, Any]] = {}
-    for r in _distinct(tail.on(contracts.WORKER_REGISTERED.topic)).values():
-        b = r.payload() or {}
-        workers.setdefault(str(b.get("worker_id")), b)
-    f["workers_registered"] = len(workers)
+    workers = _first_payloads(tail, contracts.WORKER_REGISTERED.topic, "worker_id")
+    v.figures["workers_registered"] = len(workers)
     refused_serials = {
         p.case.identity: p.case.worker["serial"]
         for p in published
         if p.case.worker and p.case.worker["serial"] in ("9998", "9999")
     }
-    commitments: dict[str, dict[str, Any]] = {}
-    for r in _distinct(tail.on(contracts.COMMITMENT_ACCEPTED.topic)).values():
-        b = r.payload() or {}
-        commitments.setdefault(str(b.get("commitment_id")), b)
-
-    def by(topic: str, key: str) -> dict[str, dict[str, Record]]:
-        out: dict[str, dict[str, Record]] = defaultdict(dict)
-        for r in _distinct(tail.on(topic)).values():
-            out[str((r.payload() or {}).get(key))][r.event_id] = r
-        return out
-
-    matched = by(contracts.SPONSOR_MATCHED.topic, "enrollment_id")
-    requested = by(contracts.ENROLLMENT_REQUESTED.topic, "enrollment_id")
-    fuzz_positions = {(p.topic, pos) for p in published for pos in p.positions}
-    confirmed: dict[str, dict[str, Record]] = defaultdict(dict)
-    refused: dict[str, dict[str, Record]] = defaultdict(dict)
-    for topic, into in (
-        (contracts.ENROLLMENT_CONFIRMED.topic, confirmed),
-        (contracts.ENROLLMENT_REJECTED.topic, refused),
-    ):
-        for r in _distinct(tail.on(topic)).values():
-            if (tail.prefix + r.topic, (r.partition, r.offset)) in fuzz_positions:
-                continue  # an answer nobody asked for: accounted for as a submission
-            into[str((r.payload() or {}).get("enrollment_id"))][r.event_id] = r
-    completed = by(contracts.ENROLLMENT_COMPLETED.topic, "enrollment_id")
-    failed = by(contracts.ENROLLMENT_FAILED.topic, "enrollment_id")
-    waitlisted = by(contracts.WORKER_WAITLISTED.topic, "worker_id")
-
+    commitments = _first_payloads(tail, contracts.COMMITMENT_ACCEPTED.topic, "commitment_id")
+    e = _Enrollments.read(tail, published)
     enrollments_of: dict[str, list[str]] = defaultdict(list)
-    for enrollment, events in matched.items():
-        if len(events) > 1:
-            v.duplicated.append(f"enrollment: {enrollment} matched {len(events)} times")
-        b = next(iter(events.values())).payload() or {}
-        enrollments_of[str(b.get("worker_id"))].append(enrollment)
-        if str(b.get("worker_id")) not in workers:
-            v.wrong.append(f"enrollment: {enrollment} for a worker nobody registered")
-        if str(b.get("commitment_id")) not in commitments:
-            v.wrong.append(
-                f"enrollment: {enrollment} under commitment {b.get('commitment_id')!r}, never accepted"
-            )
-        answers = len(confirmed.get(enrollment, {})) + len(refused.get(enrollment, {}))
-        if enrollment not in requested:
-            v.lost.append(f"enrollment: {enrollment} matched, never requested from BPJS")
-        elif len(requested[enrollment]) > 1:
-            v.duplicated.append(f"enrollment: {enrollment} requested {len(requested[enrollment])} times")
-        if answers == 0:
-            v.lost.append(f"enrollment: {enrollment} never answered by BPJS")
-        elif answers > 1:
-            v.duplicated.append(f"enrollment: {enrollment} answered {answers} times (distinct answers)")
-        if enrollment in confirmed:
-            f["enrolled"] += 1
-            n = len(completed.get(enrollment, {}))
-            if n != 1:
-                (v.lost if n == 0 else v.duplicated).append(
-                    f"enrollment: {enrollment} confirmed, completed {n} times"
-                )
-        if enrollment in refused:
-            f["bpjs_rejected"] += 1
-            n = len(failed.get(enrollment, {}))
-            if n != 1:
-                (v.lost if n == 0 else v.duplicated).append(
-                    f"enrollment: {enrollment} refused, failed {n} times"
-                )
-    for enrollment in {*requested, *confirmed, *refused, *completed, *failed} - set(matched):
+    for enrollment, events in e.matched.items():
+        _check_enrollment(v, e, enrollment, events, enrollments_of, workers, commitments)
+    for enrollment in {*e.requested, *e.confirmed, *e.refused, *e.completed, *e.failed} - set(e.matched):
         v.wrong.append(f"enrollment: {enrollment} seen on the BPJS/enrollment topics, never matched")
-
     serial_of = {(str(b.get("source")), str(b.get("submission_id"))): wid for wid, b in workers.items()}
     refused_workers = {serial_of[i] for i in refused_serials if i in serial_of}
+    final = _final_states(v, e, workers, enrollments_of, refused_workers)
+    v.figures.update(Counter(f"final_{s}" for s in final.values()))
+    room = _check_commitments(v, e, commitments)
+    _check_waitlist(v, final, workers, commitments, room)
+    if gateway is None:
+        v.notes.append("gateway: no record of what was sent; the messages were not checked")
+        return
+    _check_gateway(v, tail, e.completed, e.failed, e.waitlisted, gateway, office_email)
+
+
+def _check_enrollment(
+    v: Verdict,
+    e: _Enrollments,
+    enrollment: str,
+    events: dict[str, Record],
+    enrollments_of: dict[str, list[str]],
+    workers: dict[str, dict[str, Any]],
+    commitments: dict[str, dict[str, Any]],
+) -> None:
+    """One match: for a registered worker under an accepted commitment, requested from BPJS
+    once, answered once, completed or failed once."""
+    if len(events) > 1:
+        v.duplicated.append(f"enrollment: {enrollment} matched {len(events)} times")
+    b = next(iter(events.values())).payload() or {}
+    enrollments_of[str(b.get("worker_id"))].append(enrollment)
+    if str(b.get("worker_id")) not in workers:
+        v.wrong.append(f"enrollment: {enrollment} for a worker nobody registered")
+    if str(b.get("commitment_id")) not in commitments:
+        v.wrong.append(
+            f"enrollment: {enrollment} under commitment {b.get('commitment_id')!r}, never accepted"
+        )
+    answers = len(e.confirmed.get(enrollment, {})) + len(e.refused.get(enrollment, {}))
+    if enrollment not in e.requested:
+        v.lost.append(f"enrollment: {enrollment} matched, never requested from BPJS")
+    elif len(e.requested[enrollment]) > 1:
+        v.duplicated.append(f"enrollment: {enrollment} requested {len(e.requested[enrollment])} times")
+    if answers == 0:
+        v.lost.append(f"enrollment: {enrollment} never answered by BPJS")
+    elif answers > 1:
+        v.duplicated.append(f"enrollment: {enrollment} answered {answers} times (distinct answers)")
+    if enrollment in e.confirmed:
+        v.figures["enrolled"] += 1
+        n = len(e.completed.get(enrollment, {}))
+        if n != 1:
+            (v.lost if n == 0 else v.duplicated).append(
+                f"enrollment: {enrollment} confirmed, completed {n} times"
+            )
+    if enrollment in e.refused:
+        v.figures["bpjs_rejected"] += 1
+        n = len(e.failed.get(enrollment, {}))
+        if n != 1:
+            (v.lost if n == 0 else v.duplicated).append(f"enrollment: {enrollment} refused, failed {n} times")
+
+
+def _final_states(
+    v: Verdict,
+    e: _Enrollments,
+    workers: dict[str, dict[str, Any]],
+    enrollments_of: dict[str, list[str]],
+    refused_workers: set[str],
+) -> dict[str, str]:
+    """Where each registered worker ended: enrolled, failed, requested or waitlisted."""
     final: dict[str, str] = {}
     for wid in workers:
         mine = enrollments_of.get(wid, [])
         if len(mine) > 1:
             v.duplicated.append(f"worker: {wid} has {len(mine)} enrollments")
-        if len(waitlisted.get(wid, {})) > 1:
-            v.duplicated.append(f"worker: {wid} waitlisted {len(waitlisted[wid])} times")
-        if not mine and wid not in waitlisted:
+        if len(e.waitlisted.get(wid, {})) > 1:
+            v.duplicated.append(f"worker: {wid} waitlisted {len(e.waitlisted[wid])} times")
+        if not mine and wid not in e.waitlisted:
             v.lost.append(f"worker: {wid} registered, neither matched nor waitlisted")
             continue
         if mine:
-            e = mine[-1]
-            final[wid] = "enrolled" if e in confirmed else "failed" if e in refused else "requested"
-            if wid in refused_workers and e in confirmed:
+            last = mine[-1]
+            final[wid] = "enrolled" if last in e.confirmed else "failed" if last in e.refused else "requested"
+            if wid in refused_workers and last in e.confirmed:
                 v.wrong.append(f"worker: {wid} enrolled although BPJS refuses their NIK serial")
         else:
             final[wid] = "waitlisted"
-    f.update(Counter(f"final_{s}" for s in final.values()))
+    return final
 
-    # Commitments: slots and budget against the enrollments seen, released on rejections.
+
+def _check_commitments(
+    v: Verdict, e: _Enrollments, commitments: dict[str, dict[str, Any]]
+) -> dict[str, tuple[int, int]]:
+    """Slots and budget against the enrollments seen, released on rejections; returns each
+    commitment's room left (slots, Rupiah)."""
     used: dict[str, list[int]] = defaultdict(list)
-    for enrollment, events in matched.items():
-        if enrollment in refused:
+    for enrollment, events in e.matched.items():
+        if enrollment in e.refused:
             continue
         b = next(iter(events.values())).payload() or {}
         used[str(b.get("commitment_id"))].append(int(b.get("contribution_idr") or 0))
@@ -741,9 +793,20 @@ def _check_pipeline(
                 f"{budget_used}/{c['budget_idr']} Rupiah"
             )
         room[cid] = (int(c["slots"]) - slots_used, int(c["budget_idr"]) - budget_used)
-        f["budget_bound"] += room[cid][0] > 0 and room[cid][1] < monthly_cost(c["package"], None) * int(
-            c["months"]
-        )
+        v.figures["budget_bound"] += room[cid][0] > 0 and room[cid][1] < monthly_cost(
+            c["package"], None
+        ) * int(c["months"])
+    return room
+
+
+def _check_waitlist(
+    v: Verdict,
+    final: dict[str, str],
+    workers: dict[str, dict[str, Any]],
+    commitments: dict[str, dict[str, Any]],
+    room: dict[str, tuple[int, int]],
+) -> None:
+    """No worker left waiting while a commitment covering them has room for their cost."""
     for wid, state in final.items():
         if state != "waitlisted":
             continue
@@ -757,11 +820,6 @@ def _check_pipeline(
                 )
                 break
 
-    if gateway is None:
-        v.notes.append("gateway: no record of what was sent; the messages were not checked")
-        return
-    _check_gateway(v, tail, completed, failed, waitlisted, gateway, office_email)
-
 
 def _check_gateway(
     v: Verdict,
@@ -772,6 +830,46 @@ def _check_gateway(
     gateway: list[Sent],
     office_email: str,
 ) -> None:
+    """Each message owed sent under exactly one idempotency key; nothing sent that nobody was owed."""
+    owed, optional, office = _owed_messages(tail, completed, failed, waitlisted)
+    keys: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for s in gateway:
+        if s.recipient == office_email:
+            keys[("office:" + s.template, "")].add(s.key)
+        else:
+            keys[(s.template, s.recipient)].add(s.key)
+    v.figures["gateway_sent"] = len(gateway)
+    v.figures["gateway_resent_same_key"] = len(gateway) - sum(len(k) for k in keys.values())
+    for template, n in office.items():
+        got = len(keys.pop(("office:" + template, ""), set()))
+        if got != n:
+            (v.lost if got < n else v.duplicated).append(
+                f"gateway: {template} to the office sent {got} times, owed {n}"
+            )
+    for what in optional.keys() - owed.keys():
+        owed[what] = 0
+    for what, n in owed.items():
+        got = len(keys.pop(what, set()))
+        if n <= got <= n + optional[what]:
+            continue
+        if got < n:
+            v.lost.append(f"gateway: {what[0]} to {what[1][:6]}*** sent {got} times, owed {n}")
+        elif got > n:
+            v.duplicated.append(
+                f"gateway: {what[0]} to {what[1][:6]}*** sent {got} times (distinct keys), owed {n}"
+            )
+    for what, k in keys.items():
+        v.wrong.append(f"gateway: {what[0]} to {what[1][:6]}*** sent {len(k)} times, owed to nobody")
+
+
+def _owed_messages(
+    tail: TopicTail,
+    completed: dict[str, dict[str, Record]],
+    failed: dict[str, dict[str, Record]],
+    waitlisted: dict[str, dict[str, Record]],
+) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]], Counter[str]]:
+    """The messages owed by (template, recipient), those that may be left out, and the office's
+    by template."""
     owed: Counter[tuple[str, str]] = Counter()
     office: Counter[str] = Counter()
     # A worker enrolled by the time notifications read the waitlisted event is not told "you wait"
@@ -801,33 +899,4 @@ def _check_gateway(
         if isinstance(phone, str) and phone.startswith("+628") and "PHONE_INVALID" not in codes:
             owed[("registration_rejected", phone)] += 1
         office["registration_rejected"] += 1
-    keys: dict[tuple[str, str], set[str]] = defaultdict(set)
-    lines: Counter[tuple[str, str]] = Counter()
-    for s in gateway:
-        if s.recipient == office_email:
-            keys[("office:" + s.template, "")].add(s.key)
-        else:
-            keys[(s.template, s.recipient)].add(s.key)
-        lines[(s.template, s.recipient)] += 1
-    v.figures["gateway_sent"] = len(gateway)
-    v.figures["gateway_resent_same_key"] = len(gateway) - sum(len(k) for k in keys.values())
-    for template, n in office.items():
-        got = len(keys.pop(("office:" + template, ""), set()))
-        if got != n:
-            (v.lost if got < n else v.duplicated).append(
-                f"gateway: {template} to the office sent {got} times, owed {n}"
-            )
-    for what in optional.keys() - owed.keys():
-        owed[what] = 0
-    for what, n in owed.items():
-        got = len(keys.pop(what, set()))
-        if n <= got <= n + optional[what]:
-            continue
-        if got < n:
-            v.lost.append(f"gateway: {what[0]} to {what[1][:6]}*** sent {got} times, owed {n}")
-        elif got > n:
-            v.duplicated.append(
-                f"gateway: {what[0]} to {what[1][:6]}*** sent {got} times (distinct keys), owed {n}"
-            )
-    for what, k in keys.items():
-        v.wrong.append(f"gateway: {what[0]} to {what[1][:6]}*** sent {len(k)} times, owed to nobody")
+    return owed, optional, office
