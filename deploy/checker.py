@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
@@ -97,30 +97,7 @@ async def publish_cases(
         producer = kafka_producer(kafka, linger_ms=linger_ms, request_timeout_ms=20_000)
         try:
             await producer.start()
-            for p in pending:
-                if p.topic not in partitions:
-                    found = await _partitions(kafka, producer, p.topic)
-                    partitions[p.topic] = len(found)
-            futures = []
-            for i, p in enumerate(pending):
-                c = p.case
-                futures.append(
-                    await producer.send(
-                        p.topic,
-                        value=c.body,
-                        key=c.key,
-                        headers=list(c.headers),
-                        partition=(c.n + i) % partitions[p.topic],
-                    )
-                )
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = []
-            for p, r in zip(pending, results, strict=True):
-                if isinstance(r, BaseException):
-                    failed.append(p)
-                else:
-                    p.positions.append((r.partition, r.offset))
-            pending = failed
+            pending = await _send(kafka, producer, pending, partitions)
         except (KafkaError, OSError) as exc:
             del exc
         finally:
@@ -130,6 +107,36 @@ async def publish_cases(
             return out
         await asyncio.sleep(min(1.0 + attempt, 5.0))
     raise RuntimeError(f"{len(pending)} cases could not be published: {pending[0].case.describe(0)}")
+
+
+async def _send(
+    kafka: KafkaConnection, producer: AIOKafkaProducer, pending: list[Published], partitions: dict[str, int]
+) -> list[Published]:
+    """Send every pending case once; records the acknowledged positions, returns the refused."""
+    for p in pending:
+        if p.topic not in partitions:
+            found = await _partitions(kafka, producer, p.topic)
+            partitions[p.topic] = len(found)
+    futures = []
+    for i, p in enumerate(pending):
+        c = p.case
+        futures.append(
+            await producer.send(
+                p.topic,
+                value=c.body,
+                key=c.key,
+                headers=list(c.headers),
+                partition=(c.n + i) % partitions[p.topic],
+            )
+        )
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    failed = []
+    for p, r in zip(pending, results, strict=True):
+        if isinstance(r, BaseException):
+            failed.append(p)
+        else:
+            p.positions.append((r.partition, r.offset))
+    return failed
 
 
 async def _partitions(kafka: KafkaConnection, producer: AIOKafkaProducer, topic: str) -> set[int]:
@@ -199,6 +206,27 @@ class TopicTail:
 
     async def refresh(self) -> int:
         """Read up to the current end of every topic; returns how many records were new."""
+        consumer = await self._started()
+        partitions = await self._assign(consumer)
+        ends = await consumer.end_offsets(partitions)
+        new = 0
+        deadline = time.monotonic() + 120
+        while any(self._positions.get(tp, -1) < end and end > 0 for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the topics could not be read to their end in 120 s")
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                new += self._keep(tp, records)
+            for tp, end in ends.items():
+                if self._positions.get(tp, -1) < end:
+                    # Transaction markers or compacted gaps: trust the consumer's own position.
+                    with contextlib.suppress(Exception):
+                        position = await consumer.position(tp)
+                        if position >= end:
+                            self._positions[tp] = position
+        return new
+
+    async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(
                 **self.kafka.options(),
@@ -209,7 +237,11 @@ class TopicTail:
                 fetch_max_bytes=64 * 1024 * 1024,
             )
             await self._consumer.start()
-        consumer = self._consumer
+        return self._consumer
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """Every partition of the topics read, each from where this tail stopped (a new one from
+        its beginning)."""
         partitions = []
         for name in await self._topics():
             for p in consumer.partitions_for_topic(name) or await self._partitions(name):
@@ -221,36 +253,23 @@ class TopicTail:
                     consumer.seek(tp, self._positions[tp])
                 else:
                     await consumer.seek_to_beginning(tp)
-        ends = await consumer.end_offsets(partitions)
-        new = 0
-        deadline = time.monotonic() + 120
-        while any(self._positions.get(tp, -1) < end and end > 0 for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the topics could not be read to their end in 120 s")
-            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for tp, records in batches.items():
-                for r in records:
-                    self.records[tp.topic.removeprefix(self.prefix)].append(
-                        Record(
-                            tp.topic.removeprefix(self.prefix),
-                            r.partition,
-                            r.offset,
-                            r.key,
-                            {k: (v or b"").decode(errors="replace") for k, v in (r.headers or ())},
-                            r.value,
-                        )
-                    )
-                    new += 1
-                if records:
-                    self._positions[tp] = records[-1].offset + 1
-            for tp, end in ends.items():
-                if self._positions.get(tp, -1) < end:
-                    # Transaction markers or compacted gaps: trust the consumer's own position.
-                    with contextlib.suppress(Exception):
-                        position = await consumer.position(tp)
-                        if position >= end:
-                            self._positions[tp] = position
-        return new
+        return partitions
+
+    def _keep(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]]) -> int:
+        for r in records:
+            self.records[tp.topic.removeprefix(self.prefix)].append(
+                Record(
+                    tp.topic.removeprefix(self.prefix),
+                    r.partition,
+                    r.offset,
+                    r.key,
+                    {k: (v or b"").decode(errors="replace") for k, v in (r.headers or ())},
+                    r.value,
+                )
+            )
+        if records:
+            self._positions[tp] = records[-1].offset + 1
+        return len(records)
 
     async def _partitions(self, name: str) -> set[int]:
         assert self._consumer is not None
