@@ -603,15 +603,7 @@ class Campaign:
         await provision_topics(self.kafka, self.prefix, partners=partners)
         monitor: asyncio.Task[None] | None = None
         try:  # whatever fails, the processes started here are stopped
-            if self.have_gateway:
-                gateway = self.stack.start("gateway", port=free_port())
-                self.stack.env["NOTIFICATIONS_GATEWAY_URL"] = f"http://127.0.0.1:{gateway.port}"
-            self.stack.start_all(instances=s.instances)
-            await asyncio.to_thread(self.stack.wait_ready, 120)
-            self.log(
-                f"{len(self.stack.processes)} processes up ({s.instances} x registry, sponsorship, notifications,"
-                f" bpjs-simulator{', gateway' if self.have_gateway else '; no gateway stand-in: messages not checked'})"
-            )
+            await self.start_processes()
             monitor = asyncio.create_task(self.monitor.run())
             await self.publish(self.campaign_commitments(fuzz))
             await self.publish(waves[0])
@@ -631,8 +623,24 @@ class Campaign:
                 with contextlib.suppress(asyncio.CancelledError):
                     await monitor
             self.stack.stop_all()
+        return self.result(fuzz, faults, verdict)
+
+    async def start_processes(self) -> None:
+        """The gateway stand-in (if any), then every service and the BPJS simulator, ready."""
+        s = self.s
+        if self.have_gateway:
+            gateway = self.stack.start("gateway", port=free_port())
+            self.stack.env["NOTIFICATIONS_GATEWAY_URL"] = f"http://127.0.0.1:{gateway.port}"
+        self.stack.start_all(instances=s.instances)
+        await asyncio.to_thread(self.stack.wait_ready, 120)
+        self.log(
+            f"{len(self.stack.processes)} processes up ({s.instances} x registry, sponsorship, notifications,"
+            f" bpjs-simulator{', gateway' if self.have_gateway else '; no gateway stand-in: messages not checked'})"
+        )
+
+    def result(self, fuzz: FuzzRun, faults: list[str], verdict: Verdict) -> CampaignResult:
         return CampaignResult(
-            s.seed,
+            self.s.seed,
             verdict,
             [self.figure(f) for f in faults],
             self.monitor.wedged
@@ -924,7 +932,7 @@ async def _reset_database(admin_url: str, database: str) -> None:
     await asyncio.to_thread(_server_script, "postgres", "up", {"MUBA_DB_NAME": database})
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="make chaos", description=__doc__.splitlines()[0] if __doc__ else None
     )
@@ -937,7 +945,11 @@ def main() -> int:
     parser.add_argument("--wedge-after-s", type=float, default=60.0)
     parser.add_argument("--database", default="muba_chaos", help="recreated for the run")
     parser.add_argument("--keep-database", action="store_true", help="use the database as it is")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = _arguments()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**9)
     print(f"chaos: seed={seed} (rerun with --seed {seed})", flush=True)
     servers = Servers()

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
@@ -97,30 +97,7 @@ async def publish_cases(
         producer = kafka_producer(kafka, linger_ms=linger_ms, request_timeout_ms=20_000)
         try:
             await producer.start()
-            for p in pending:
-                if p.topic not in partitions:
-                    found = await _partitions(kafka, producer, p.topic)
-                    partitions[p.topic] = len(found)
-            futures = []
-            for i, p in enumerate(pending):
-                c = p.case
-                futures.append(
-                    await producer.send(
-                        p.topic,
-                        value=c.body,
-                        key=c.key,
-                        headers=list(c.headers),
-                        partition=(c.n + i) % partitions[p.topic],
-                    )
-                )
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = []
-            for p, r in zip(pending, results, strict=True):
-                if isinstance(r, BaseException):
-                    failed.append(p)
-                else:
-                    p.positions.append((r.partition, r.offset))
-            pending = failed
+            pending = await _send(kafka, producer, pending, partitions)
         except (KafkaError, OSError) as exc:
             del exc
         finally:
@@ -130,6 +107,36 @@ async def publish_cases(
             return out
         await asyncio.sleep(min(1.0 + attempt, 5.0))
     raise RuntimeError(f"{len(pending)} cases could not be published: {pending[0].case.describe(0)}")
+
+
+async def _send(
+    kafka: KafkaConnection, producer: AIOKafkaProducer, pending: list[Published], partitions: dict[str, int]
+) -> list[Published]:
+    """Send every pending case once; records the acknowledged positions, returns the refused."""
+    for p in pending:
+        if p.topic not in partitions:
+            found = await _partitions(kafka, producer, p.topic)
+            partitions[p.topic] = len(found)
+    futures = []
+    for i, p in enumerate(pending):
+        c = p.case
+        futures.append(
+            await producer.send(
+                p.topic,
+                value=c.body,
+                key=c.key,
+                headers=list(c.headers),
+                partition=(c.n + i) % partitions[p.topic],
+            )
+        )
+    results = await asyncio.gather(*futures, return_exceptions=True)
+    failed = []
+    for p, r in zip(pending, results, strict=True):
+        if isinstance(r, BaseException):
+            failed.append(p)
+        else:
+            p.positions.append((r.partition, r.offset))
+    return failed
 
 
 async def _partitions(kafka: KafkaConnection, producer: AIOKafkaProducer, topic: str) -> set[int]:
@@ -199,6 +206,27 @@ class TopicTail:
 
     async def refresh(self) -> int:
         """Read up to the current end of every topic; returns how many records were new."""
+        consumer = await self._started()
+        partitions = await self._assign(consumer)
+        ends = await consumer.end_offsets(partitions)
+        new = 0
+        deadline = time.monotonic() + 120
+        while any(self._positions.get(tp, -1) < end and end > 0 for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the topics could not be read to their end in 120 s")
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                new += self._keep(tp, records)
+            for tp, end in ends.items():
+                if self._positions.get(tp, -1) < end:
+                    # Transaction markers or compacted gaps: trust the consumer's own position.
+                    with contextlib.suppress(Exception):
+                        position = await consumer.position(tp)
+                        if position >= end:
+                            self._positions[tp] = position
+        return new
+
+    async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(
                 **self.kafka.options(),
@@ -209,7 +237,11 @@ class TopicTail:
                 fetch_max_bytes=64 * 1024 * 1024,
             )
             await self._consumer.start()
-        consumer = self._consumer
+        return self._consumer
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """Every partition of the topics read, each from where this tail stopped (a new one from
+        its beginning)."""
         partitions = []
         for name in await self._topics():
             for p in consumer.partitions_for_topic(name) or await self._partitions(name):
@@ -221,36 +253,23 @@ class TopicTail:
                     consumer.seek(tp, self._positions[tp])
                 else:
                     await consumer.seek_to_beginning(tp)
-        ends = await consumer.end_offsets(partitions)
-        new = 0
-        deadline = time.monotonic() + 120
-        while any(self._positions.get(tp, -1) < end and end > 0 for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise TimeoutError("the topics could not be read to their end in 120 s")
-            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for tp, records in batches.items():
-                for r in records:
-                    self.records[tp.topic.removeprefix(self.prefix)].append(
-                        Record(
-                            tp.topic.removeprefix(self.prefix),
-                            r.partition,
-                            r.offset,
-                            r.key,
-                            {k: (v or b"").decode(errors="replace") for k, v in (r.headers or ())},
-                            r.value,
-                        )
-                    )
-                    new += 1
-                if records:
-                    self._positions[tp] = records[-1].offset + 1
-            for tp, end in ends.items():
-                if self._positions.get(tp, -1) < end:
-                    # Transaction markers or compacted gaps: trust the consumer's own position.
-                    with contextlib.suppress(Exception):
-                        position = await consumer.position(tp)
-                        if position >= end:
-                            self._positions[tp] = position
-        return new
+        return partitions
+
+    def _keep(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]]) -> int:
+        for r in records:
+            self.records[tp.topic.removeprefix(self.prefix)].append(
+                Record(
+                    tp.topic.removeprefix(self.prefix),
+                    r.partition,
+                    r.offset,
+                    r.key,
+                    {k: (v or b"").decode(errors="replace") for k, v in (r.headers or ())},
+                    r.value,
+                )
+            )
+        if records:
+            self._positions[tp] = records[-1].offset + 1
+        return len(records)
 
     async def _partitions(self, name: str) -> set[int]:
         assert self._consumer is not None
@@ -348,12 +367,26 @@ def check(
 ) -> Verdict:
     """The verdict on everything `published` so far (call it once the system is quiet)."""
     v = Verdict(seed)
-    f = v.figures
+    submissions = _Submissions(v, tail, published)
+    submissions.check_headerless()
+    submissions.check_identified()
+    submissions.check_anonymous()
+    submissions.check_strays()
+    _check_groups(v, published, tail, seed)
+    _check_pipeline(v, tail, published, gateway, office_email)
+    return v
 
-    def about(p: Published, what: str) -> str:
-        return f"{p.case.kind}: {what}: {p.case.describe(seed)} at {p.topic} {p.positions}"
 
-    # Dead letters by where their original sat.
+def _codes(r: Record) -> frozenset[str]:
+    return frozenset(x.get("code") for x in (r.payload() or {}).get("reasons", []))
+
+
+def _has_envelope(c: Case) -> bool:
+    return any(name == "ce_id" for name, _ in c.headers)
+
+
+def _letters_by_origin(v: Verdict, tail: TopicTail) -> dict[tuple[str, int, int], dict[str, Record]]:
+    """Dead letters by where their original sat; a letter that does not say so is wrong."""
     letters: dict[tuple[str, int, int], dict[str, Record]] = defaultdict(dict)
     for r in tail.dead_letters():
         h = r.headers
@@ -363,167 +396,217 @@ def check(
             v.wrong.append(f"dead_letter: a letter without its origin at {r.topic}/{r.partition}/{r.offset}")
             continue
         letters[where][h.get("dlq_id") or r.event_id] = r
-    accounted_letters: set[tuple[str, int, int]] = set()
+    return letters
 
-    def letters_of(p: Published) -> dict[str, Record]:
+
+def _by_commitment(tail: TopicTail, topic: str) -> dict[str, dict[str, Record]]:
+    found: dict[str, dict[str, Record]] = defaultdict(dict)
+    for r in _distinct(tail.on(topic)).values():
+        found[str((r.payload() or {}).get("commitment_id"))][r.event_id] = r
+    return found
+
+
+class _Submissions:
+    """Every published case against the outcome events and dead letters that name it.
+
+    The outcome indexes are consumed as cases claim them (`pop`): what is left at the end is
+    stray, an outcome nobody submitted."""
+
+    def __init__(self, v: Verdict, tail: TopicTail, published: Sequence[Published]) -> None:
+        self.v = v
+        self.published = published
+        self.letters = _letters_by_origin(v, tail)
+        self.accounted_letters: set[tuple[str, int, int]] = set()
+        self.registered: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+        for r in _distinct(tail.on(contracts.WORKER_REGISTERED.topic)).values():
+            body = r.payload() or {}
+            identity = (str(body.get("source")), str(body.get("submission_id")))
+            self.registered[identity][str(body.get("worker_id"))] = r
+        self.rejected: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+        self.anonymous: list[Record] = []
+        for r in _distinct(tail.on(contracts.REGISTRATION_REJECTED.topic)).values():
+            body = r.payload() or {}
+            if body.get("source") is None or body.get("submission_id") is None:
+                self.anonymous.append(r)
+            else:
+                self.rejected[(body["source"], body["submission_id"])][r.event_id] = r
+        self.accepted = _by_commitment(tail, contracts.COMMITMENT_ACCEPTED.topic)
+        self.refused = _by_commitment(tail, contracts.COMMITMENT_REJECTED.topic)
+        self.anonymous_owed: Counter[frozenset[str]] = Counter()
+        self.unmatched_identities: list[Published] = []
+
+    def about(self, p: Published, what: str) -> str:
+        return f"{p.case.kind}: {what}: {p.case.describe(self.v.seed)} at {p.topic} {p.positions}"
+
+    def letters_of(self, p: Published) -> dict[str, Record]:
         found: dict[str, Record] = {}
         for partition, offset in p.positions:
             where = (p.topic, partition, offset)
-            accounted_letters.add(where)
-            found.update(letters.get(where, {}))
+            self.accounted_letters.add(where)
+            found.update(self.letters.get(where, {}))
         return found
 
-    # Outcome events by the identity they name.
-    registered: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
-    for r in _distinct(tail.on(contracts.WORKER_REGISTERED.topic)).values():
-        body = r.payload() or {}
-        registered[(str(body.get("source")), str(body.get("submission_id")))][str(body.get("worker_id"))] = r
-    rejected: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
-    anonymous: list[Record] = []
-    for r in _distinct(tail.on(contracts.REGISTRATION_REJECTED.topic)).values():
-        body = r.payload() or {}
-        if body.get("source") is None or body.get("submission_id") is None:
-            anonymous.append(r)
-        else:
-            rejected[(body["source"], body["submission_id"])][r.event_id] = r
-    accepted: dict[str, dict[str, Record]] = defaultdict(dict)
-    for r in _distinct(tail.on(contracts.COMMITMENT_ACCEPTED.topic)).values():
-        accepted[str((r.payload() or {}).get("commitment_id"))][r.event_id] = r
-    refused: dict[str, dict[str, Record]] = defaultdict(dict)
-    for r in _distinct(tail.on(contracts.COMMITMENT_REJECTED.topic)).values():
-        refused[str((r.payload() or {}).get("commitment_id"))][r.event_id] = r
+    # --- cases no outcome event can name -------------------------------------------------------
 
-    def codes(r: Record) -> frozenset[str]:
-        return frozenset(x.get("code") for x in (r.payload() or {}).get("reasons", []))
+    def check_headerless(self) -> None:
+        """The cases without an identity: owed a dead letter (once per content) or an anonymous
+        rejection (counted here, matched in `check_anonymous`)."""
+        # A message without CloudEvents headers is known by its content: two partners' identical
+        # garbage (b"null", an empty body, a tombstone) is one message, owed one dead letter.
+        same_content: dict[tuple[str, Any], list[Published]] = defaultdict(list)
+        for p in self.published:
+            c = p.case
+            if c.identity is not None:
+                continue
+            if c.owed.outcomes == {DEAD_LETTERED}:
+                same_content[(c.wire_topic, c.n if _has_envelope(c) else (c.key, c.body or b""))].append(p)
+            elif c.owed.outcomes == {REJECTED}:
+                found = self.letters_of(p)
+                if found:
+                    self.v.wrong.append(self.about(p, f"dead-lettered ({_reasons(found)}), owed a rejection"))
+                else:
+                    self.anonymous_owed[c.owed.codes or frozenset()] += 1
+        for group in same_content.values():
+            self._check_content(group)
 
-    # --- every submission ----------------------------------------------------------------------
-    by_identity: dict[tuple[str, str], list[Published]] = defaultdict(list)
-    for p in published:
-        if p.case.identity is not None:
-            by_identity[p.case.identity].append(p)
-    anonymous_owed: Counter[frozenset[str]] = Counter()
-    unmatched_identities: list[Published] = []
-    # A message without CloudEvents headers is known by its content: two partners' identical
-    # garbage (b"null", an empty body, a tombstone) is one message, owed one dead letter.
-    same_content: dict[tuple[str, Any], list[Published]] = defaultdict(list)
-    for p in published:
-        c = p.case
-        if c.identity is not None:
-            continue
-        if c.owed.outcomes == {DEAD_LETTERED}:
-            has_envelope = any(name == "ce_id" for name, _ in c.headers)
-            same_content[(c.wire_topic, c.n if has_envelope else (c.key, c.body or b""))].append(p)
-        elif c.owed.outcomes == {REJECTED}:
-            found = letters_of(p)
-            if found:
-                v.wrong.append(about(p, f"dead-lettered ({_reasons(found)}), owed a rejection"))
-            else:
-                anonymous_owed[c.owed.codes or frozenset()] += 1
-    for group in same_content.values():
+    def _check_content(self, group: list[Published]) -> None:
         found = {}
         for p in group:
-            found.update(letters_of(p))
+            found.update(self.letters_of(p))
         first = group[0]
         if not found:
-            v.lost.append(about(first, f"no dead letter (sent {len(group)} times)"))
+            self.v.lost.append(self.about(first, f"no dead letter (sent {len(group)} times)"))
         elif len(found) > 1:
-            v.duplicated.append(
-                about(first, f"{len(found)} dead letters for {len(group)} sends of one content")
+            self.v.duplicated.append(
+                self.about(first, f"{len(found)} dead letters for {len(group)} sends of one content")
             )
-        f["dead_lettered"] += bool(found)
-        _dlq_reason(v, first, found, about)
-    # The dead letters of headerless content, whoever sent it: the consumer knows such a record by
-    # its key and body, so of identical ones only the first is dead-lettered.
-    letters_of_content: dict[tuple[str, bytes | None, bytes], dict[str, Record]] = defaultdict(dict)
-    for p in published:
-        if not any(name == "ce_id" for name, _ in p.case.headers):
-            letters_of_content[(p.case.wire_topic, p.case.key, p.case.body or b"")].update(letters_of(p))
-    for identity, group in by_identity.items():
+        self.v.figures["dead_lettered"] += bool(found)
+        _dlq_reason(self.v, first, found, self.about)
+
+    # --- cases an outcome event names --------------------------------------------------------
+
+    def check_identified(self) -> None:
+        """Each identity submitted (with its repeats): exactly one outcome, the one owed."""
+        by_identity: dict[tuple[str, str], list[Published]] = defaultdict(list)
+        for p in self.published:
+            if p.case.identity is not None:
+                by_identity[p.case.identity].append(p)
+        # The dead letters of headerless content, whoever sent it: the consumer knows such a record
+        # by its key and body, so of identical ones only the first is dead-lettered.
+        letters_of_content: dict[tuple[str, bytes | None, bytes], dict[str, Record]] = defaultdict(dict)
+        for p in self.published:
+            if not _has_envelope(p.case):
+                letters_of_content[(p.case.wire_topic, p.case.key, p.case.body or b"")].update(
+                    self.letters_of(p)
+                )
+        for identity, group in by_identity.items():
+            self._check_identity(identity, group, letters_of_content)
+
+    def _check_identity(
+        self,
+        identity: tuple[str, str],
+        group: list[Published],
+        letters_of_content: dict[tuple[str, bytes | None, bytes], dict[str, Record]],
+    ) -> None:
         original = next((p for p in group if p.case.repeat_of is None), group[0])
         c = original.case
         found_letters: dict[str, Record] = {}
         for p in group:
-            mine = letters_of(p)
+            mine = self.letters_of(p)
             if p is not original and mine and DEAD_LETTERED not in c.owed.outcomes:
-                v.wrong.append(about(p, f"a repeat was dead-lettered ({_reasons(mine)})"))
+                self.v.wrong.append(self.about(p, f"a repeat was dead-lettered ({_reasons(mine)})"))
             found_letters.update(mine)
-        if c.topic == contracts.COMMITMENT_SUBMITTED.topic:
-            outcomes = {
-                **{k: (ACCEPTED, r) for k, r in accepted.pop(identity[1], {}).items()},
-                **{k: (REJECTED, r) for k, r in refused.pop(identity[1], {}).items()},
-            }
-        else:
-            outcomes = {
-                **{k: (REGISTERED, r) for k, r in registered.pop(identity, {}).items()},
-                **{k: (REJECTED, r) for k, r in rejected.pop(identity, {}).items()},
-            }
+        outcomes = self._claim_outcomes(identity, c)
         outcomes.update({k: (DEAD_LETTERED, r) for k, r in found_letters.items()})
         kinds = sorted({k for k, _ in outcomes.values()})
-        f[f"{c.topic.split('.')[0]}:{'+'.join(kinds) or 'none'}"] += 1
+        self.v.figures[f"{c.topic.split('.')[0]}:{'+'.join(kinds) or 'none'}"] += 1
         if not outcomes:
             same = (c.wire_topic, c.key, c.body or b"")
             if c.owed.outcomes == {DEAD_LETTERED} and same in letters_of_content and letters_of_content[same]:
-                continue  # identical to content dead-lettered before: one message, one letter
+                return  # identical to content dead-lettered before: one message, one letter
             if c.owed.outcomes & {REJECTED} and c.identity and "\x00" in "".join(c.identity):
-                unmatched_identities.append(original)  # its rejection may name it otherwise
+                self.unmatched_identities.append(original)  # its rejection may name it otherwise
             else:
-                v.lost.append(about(original, "no outcome"))
-            continue
+                self.v.lost.append(self.about(original, "no outcome"))
+            return
         # A case the publisher had to send twice (a broker fault) may sit at two positions.
         n_letters = len(found_letters)
         effective = len(outcomes) - n_letters + (1 if 0 < n_letters <= len(original.positions) else n_letters)
         if effective > 1:
-            v.duplicated.append(about(original, f"{len(outcomes)} outcomes: {kinds}"))
-            continue
-        kind, record = next(iter(outcomes.values()))
-        if kind not in c.owed.outcomes:
-            v.wrong.append(about(original, f"{kind}, owed {c.owed}"))
-        elif kind == REJECTED and c.owed.codes is not None and codes(record) != c.owed.codes:
-            v.wrong.append(
-                about(original, f"rejected with {sorted(codes(record))}, owed {sorted(c.owed.codes)}")
+            self.v.duplicated.append(self.about(original, f"{len(outcomes)} outcomes: {kinds}"))
+            return
+        self._check_outcome(original, *next(iter(outcomes.values())), found_letters)
+
+    def _claim_outcomes(self, identity: tuple[str, str], c: Case) -> dict[str, tuple[str, Record]]:
+        """The outcome events naming the identity, taken out of the indexes."""
+        if c.topic == contracts.COMMITMENT_SUBMITTED.topic:
+            return {
+                **{k: (ACCEPTED, r) for k, r in self.accepted.pop(identity[1], {}).items()},
+                **{k: (REJECTED, r) for k, r in self.refused.pop(identity[1], {}).items()},
+            }
+        return {
+            **{k: (REGISTERED, r) for k, r in self.registered.pop(identity, {}).items()},
+            **{k: (REJECTED, r) for k, r in self.rejected.pop(identity, {}).items()},
+        }
+
+    def _check_outcome(
+        self, original: Published, kind: str, record: Record, found_letters: dict[str, Record]
+    ) -> None:
+        """The one outcome a case got, against what it is owed."""
+        owed = original.case.owed
+        if kind not in owed.outcomes:
+            self.v.wrong.append(self.about(original, f"{kind}, owed {owed}"))
+        elif kind == REJECTED and owed.codes is not None and _codes(record) != owed.codes:
+            self.v.wrong.append(
+                self.about(original, f"rejected with {sorted(_codes(record))}, owed {sorted(owed.codes)}")
             )
         elif kind == DEAD_LETTERED:
-            _dlq_reason(v, original, found_letters, about)
-    # Anonymous rejections, by their reason codes; what is left over may be the submissions whose
-    # id could not be an id (a NUL in it): the registry rejects those without naming them.
-    seen_anonymous = Counter(codes(r) for r in anonymous)
-    short: dict[frozenset[str], int] = {}
-    for reason_codes, owed in anonymous_owed.items():
-        got = min(seen_anonymous[reason_codes], owed)
-        seen_anonymous[reason_codes] -= got
-        if got < owed:
-            short[reason_codes] = owed - got
-    spare = sum(seen_anonymous.values())
-    for p in unmatched_identities:
+            _dlq_reason(self.v, original, found_letters, self.about)
+
+    # --- what is left over ---------------------------------------------------------------------
+
+    def check_anonymous(self) -> None:
+        """Anonymous rejections, by their reason codes; what is left over may be the submissions
+        whose id could not be an id (a NUL in it): the registry rejects those without naming them."""
+        v, seed = self.v, self.v.seed
+        seen_anonymous = Counter(_codes(r) for r in self.anonymous)
+        short: dict[frozenset[str], int] = {}
+        for reason_codes, owed in self.anonymous_owed.items():
+            got = min(seen_anonymous[reason_codes], owed)
+            seen_anonymous[reason_codes] -= got
+            if got < owed:
+                short[reason_codes] = owed - got
+        spare = sum(seen_anonymous.values())
+        for p in self.unmatched_identities:
+            if spare:
+                spare -= 1
+            else:
+                v.lost.append(self.about(p, "no outcome"))
+        for reason_codes, n in short.items():
+            v.lost.append(
+                f"invalid_anonymous: {n} anonymous rejections {sorted(reason_codes)} missing (seed={seed})"
+            )
         if spare:
-            spare -= 1
-        else:
-            v.lost.append(about(p, "no outcome"))
-    for reason_codes, n in short.items():
-        v.lost.append(
-            f"invalid_anonymous: {n} anonymous rejections {sorted(reason_codes)} missing (seed={seed})"
-        )
-    if spare:
-        left = {tuple(sorted(k)): n for k, n in seen_anonymous.items() if n}
-        v.duplicated.append(
-            f"registration: {spare} anonymous rejections more than owed: {left} (seed={seed})"
-        )
-    for identity, rs in registered.items():
-        v.wrong.append(f"stray: worker-registered for {identity}, never submitted ({len(rs)})")
-    for identity, rs in rejected.items():
-        v.wrong.append(f"stray: registration-rejected for {identity}, never submitted ({len(rs)})")
-    for cid in {*accepted, *refused}:
-        v.wrong.append(f"stray: a commitment outcome for {cid!r}, never submitted")
-    for where, rs in letters.items():
-        if where not in accounted_letters:
-            reason = {r.headers.get("dlq_reason") for r in rs.values()}
-            v.wrong.append(
-                f"stray: dead letter of {where[0]}/{where[1]}/{where[2]} ({reason}) matches no submission"
+            left = {tuple(sorted(k)): n for k, n in seen_anonymous.items() if n}
+            v.duplicated.append(
+                f"registration: {spare} anonymous rejections more than owed: {left} (seed={seed})"
             )
 
-    _check_groups(v, published, tail, seed)
-    _check_pipeline(v, tail, published, gateway, office_email)
-    return v
+    def check_strays(self) -> None:
+        """Outcomes and dead letters no submission claimed."""
+        v = self.v
+        for identity, rs in self.registered.items():
+            v.wrong.append(f"stray: worker-registered for {identity}, never submitted ({len(rs)})")
+        for identity, rs in self.rejected.items():
+            v.wrong.append(f"stray: registration-rejected for {identity}, never submitted ({len(rs)})")
+        for cid in {*self.accepted, *self.refused}:
+            v.wrong.append(f"stray: a commitment outcome for {cid!r}, never submitted")
+        for where, rs in self.letters.items():
+            if where not in self.accounted_letters:
+                reason = {r.headers.get("dlq_reason") for r in rs.values()}
+                v.wrong.append(
+                    f"stray: dead letter of {where[0]}/{where[1]}/{where[2]} ({reason}) matches no submission"
+                )
 
 
 def _reasons(found: dict[str, Record]) -> list[str]:
@@ -555,6 +638,54 @@ def _check_groups(v: Verdict, published: Sequence[Published], tail: TopicTail, s
             v.duplicated.append(f"duplicate_nik: group {group}: one NIK registered {n} times (seed={seed})")
 
 
+@dataclass
+class _Enrollments:
+    """The enrollment events by enrollment id (waitlisted ones by worker id), copies counted once."""
+
+    matched: dict[str, dict[str, Record]]
+    requested: dict[str, dict[str, Record]]
+    confirmed: dict[str, dict[str, Record]]
+    refused: dict[str, dict[str, Record]]
+    completed: dict[str, dict[str, Record]]
+    failed: dict[str, dict[str, Record]]
+    waitlisted: dict[str, dict[str, Record]]
+
+    @staticmethod
+    def read(tail: TopicTail, published: Sequence[Published]) -> _Enrollments:
+        def by(topic: str, key: str) -> dict[str, dict[str, Record]]:
+            out: dict[str, dict[str, Record]] = defaultdict(dict)
+            for r in _distinct(tail.on(topic)).values():
+                out[str((r.payload() or {}).get(key))][r.event_id] = r
+            return out
+
+        matched = by(contracts.SPONSOR_MATCHED.topic, "enrollment_id")
+        requested = by(contracts.ENROLLMENT_REQUESTED.topic, "enrollment_id")
+        fuzz_positions = {(p.topic, pos) for p in published for pos in p.positions}
+        confirmed: dict[str, dict[str, Record]] = defaultdict(dict)
+        refused: dict[str, dict[str, Record]] = defaultdict(dict)
+        for topic, into in (
+            (contracts.ENROLLMENT_CONFIRMED.topic, confirmed),
+            (contracts.ENROLLMENT_REJECTED.topic, refused),
+        ):
+            for r in _distinct(tail.on(topic)).values():
+                if (tail.prefix + r.topic, (r.partition, r.offset)) in fuzz_positions:
+                    continue  # an answer nobody asked for: accounted for as a submission
+                into[str((r.payload() or {}).get("enrollment_id"))][r.event_id] = r
+        completed = by(contracts.ENROLLMENT_COMPLETED.topic, "enrollment_id")
+        failed = by(contracts.ENROLLMENT_FAILED.topic, "enrollment_id")
+        waitlisted = by(contracts.WORKER_WAITLISTED.topic, "worker_id")
+        return _Enrollments(matched, requested, confirmed, refused, completed, failed, waitlisted)
+
+
+def _first_payloads(tail: TopicTail, topic: str, key: str) -> dict[str, dict[str, Any]]:
+    """The first payload of each id named by `key` on the topic."""
+    found: dict[str, dict[str, Any]] = {}
+    for r in _distinct(tail.on(topic)).values():
+        b = r.payload() or {}
+        found.setdefault(str(b.get(key)), b)
+    return found
+
+
 def _check_pipeline(
     v: Verdict,
     tail: TopicTail,
@@ -563,108 +694,112 @@ def _check_pipeline(
     office_email: str,
 ) -> None:
     """From registered workers to enrollments, commitments and what the gateway sent."""
-    f = v.figures
-    workers: dict[str, dict[str, Any]] = {}
-    for r in _distinct(tail.on(contracts.WORKER_REGISTERED.topic)).values():
-        b = r.payload() or {}
-        workers.setdefault(str(b.get("worker_id")), b)
-    f["workers_registered"] = len(workers)
+    workers = _first_payloads(tail, contracts.WORKER_REGISTERED.topic, "worker_id")
+    v.figures["workers_registered"] = len(workers)
     refused_serials = {
         p.case.identity: p.case.worker["serial"]
         for p in published
         if p.case.worker and p.case.worker["serial"] in ("9998", "9999")
     }
-    commitments: dict[str, dict[str, Any]] = {}
-    for r in _distinct(tail.on(contracts.COMMITMENT_ACCEPTED.topic)).values():
-        b = r.payload() or {}
-        commitments.setdefault(str(b.get("commitment_id")), b)
-
-    def by(topic: str, key: str) -> dict[str, dict[str, Record]]:
-        out: dict[str, dict[str, Record]] = defaultdict(dict)
-        for r in _distinct(tail.on(topic)).values():
-            out[str((r.payload() or {}).get(key))][r.event_id] = r
-        return out
-
-    matched = by(contracts.SPONSOR_MATCHED.topic, "enrollment_id")
-    requested = by(contracts.ENROLLMENT_REQUESTED.topic, "enrollment_id")
-    fuzz_positions = {(p.topic, pos) for p in published for pos in p.positions}
-    confirmed: dict[str, dict[str, Record]] = defaultdict(dict)
-    refused: dict[str, dict[str, Record]] = defaultdict(dict)
-    for topic, into in (
-        (contracts.ENROLLMENT_CONFIRMED.topic, confirmed),
-        (contracts.ENROLLMENT_REJECTED.topic, refused),
-    ):
-        for r in _distinct(tail.on(topic)).values():
-            if (tail.prefix + r.topic, (r.partition, r.offset)) in fuzz_positions:
-                continue  # an answer nobody asked for: accounted for as a submission
-            into[str((r.payload() or {}).get("enrollment_id"))][r.event_id] = r
-    completed = by(contracts.ENROLLMENT_COMPLETED.topic, "enrollment_id")
-    failed = by(contracts.ENROLLMENT_FAILED.topic, "enrollment_id")
-    waitlisted = by(contracts.WORKER_WAITLISTED.topic, "worker_id")
-
+    commitments = _first_payloads(tail, contracts.COMMITMENT_ACCEPTED.topic, "commitment_id")
+    e = _Enrollments.read(tail, published)
     enrollments_of: dict[str, list[str]] = defaultdict(list)
-    for enrollment, events in matched.items():
-        if len(events) > 1:
-            v.duplicated.append(f"enrollment: {enrollment} matched {len(events)} times")
-        b = next(iter(events.values())).payload() or {}
-        enrollments_of[str(b.get("worker_id"))].append(enrollment)
-        if str(b.get("worker_id")) not in workers:
-            v.wrong.append(f"enrollment: {enrollment} for a worker nobody registered")
-        if str(b.get("commitment_id")) not in commitments:
-            v.wrong.append(
-                f"enrollment: {enrollment} under commitment {b.get('commitment_id')!r}, never accepted"
-            )
-        answers = len(confirmed.get(enrollment, {})) + len(refused.get(enrollment, {}))
-        if enrollment not in requested:
-            v.lost.append(f"enrollment: {enrollment} matched, never requested from BPJS")
-        elif len(requested[enrollment]) > 1:
-            v.duplicated.append(f"enrollment: {enrollment} requested {len(requested[enrollment])} times")
-        if answers == 0:
-            v.lost.append(f"enrollment: {enrollment} never answered by BPJS")
-        elif answers > 1:
-            v.duplicated.append(f"enrollment: {enrollment} answered {answers} times (distinct answers)")
-        if enrollment in confirmed:
-            f["enrolled"] += 1
-            n = len(completed.get(enrollment, {}))
-            if n != 1:
-                (v.lost if n == 0 else v.duplicated).append(
-                    f"enrollment: {enrollment} confirmed, completed {n} times"
-                )
-        if enrollment in refused:
-            f["bpjs_rejected"] += 1
-            n = len(failed.get(enrollment, {}))
-            if n != 1:
-                (v.lost if n == 0 else v.duplicated).append(
-                    f"enrollment: {enrollment} refused, failed {n} times"
-                )
-    for enrollment in {*requested, *confirmed, *refused, *completed, *failed} - set(matched):
+    for enrollment, events in e.matched.items():
+        _check_enrollment(v, e, enrollment, events, enrollments_of, workers, commitments)
+    for enrollment in {*e.requested, *e.confirmed, *e.refused, *e.completed, *e.failed} - set(e.matched):
         v.wrong.append(f"enrollment: {enrollment} seen on the BPJS/enrollment topics, never matched")
-
     serial_of = {(str(b.get("source")), str(b.get("submission_id"))): wid for wid, b in workers.items()}
     refused_workers = {serial_of[i] for i in refused_serials if i in serial_of}
+    final = _final_states(v, e, workers, enrollments_of, refused_workers)
+    v.figures.update(Counter(f"final_{s}" for s in final.values()))
+    room = _check_commitments(v, e, commitments)
+    _check_waitlist(v, final, workers, commitments, room)
+    if gateway is None:
+        v.notes.append("gateway: no record of what was sent; the messages were not checked")
+        return
+    _check_gateway(v, tail, e.completed, e.failed, e.waitlisted, gateway, office_email)
+
+
+def _check_enrollment(
+    v: Verdict,
+    e: _Enrollments,
+    enrollment: str,
+    events: dict[str, Record],
+    enrollments_of: dict[str, list[str]],
+    workers: dict[str, dict[str, Any]],
+    commitments: dict[str, dict[str, Any]],
+) -> None:
+    """One match: for a registered worker under an accepted commitment, requested from BPJS
+    once, answered once, completed or failed once."""
+    if len(events) > 1:
+        v.duplicated.append(f"enrollment: {enrollment} matched {len(events)} times")
+    b = next(iter(events.values())).payload() or {}
+    enrollments_of[str(b.get("worker_id"))].append(enrollment)
+    if str(b.get("worker_id")) not in workers:
+        v.wrong.append(f"enrollment: {enrollment} for a worker nobody registered")
+    if str(b.get("commitment_id")) not in commitments:
+        v.wrong.append(
+            f"enrollment: {enrollment} under commitment {b.get('commitment_id')!r}, never accepted"
+        )
+    answers = len(e.confirmed.get(enrollment, {})) + len(e.refused.get(enrollment, {}))
+    if enrollment not in e.requested:
+        v.lost.append(f"enrollment: {enrollment} matched, never requested from BPJS")
+    elif len(e.requested[enrollment]) > 1:
+        v.duplicated.append(f"enrollment: {enrollment} requested {len(e.requested[enrollment])} times")
+    if answers == 0:
+        v.lost.append(f"enrollment: {enrollment} never answered by BPJS")
+    elif answers > 1:
+        v.duplicated.append(f"enrollment: {enrollment} answered {answers} times (distinct answers)")
+    if enrollment in e.confirmed:
+        v.figures["enrolled"] += 1
+        n = len(e.completed.get(enrollment, {}))
+        if n != 1:
+            (v.lost if n == 0 else v.duplicated).append(
+                f"enrollment: {enrollment} confirmed, completed {n} times"
+            )
+    if enrollment in e.refused:
+        v.figures["bpjs_rejected"] += 1
+        n = len(e.failed.get(enrollment, {}))
+        if n != 1:
+            (v.lost if n == 0 else v.duplicated).append(f"enrollment: {enrollment} refused, failed {n} times")
+
+
+def _final_states(
+    v: Verdict,
+    e: _Enrollments,
+    workers: dict[str, dict[str, Any]],
+    enrollments_of: dict[str, list[str]],
+    refused_workers: set[str],
+) -> dict[str, str]:
+    """Where each registered worker ended: enrolled, failed, requested or waitlisted."""
     final: dict[str, str] = {}
     for wid in workers:
         mine = enrollments_of.get(wid, [])
         if len(mine) > 1:
             v.duplicated.append(f"worker: {wid} has {len(mine)} enrollments")
-        if len(waitlisted.get(wid, {})) > 1:
-            v.duplicated.append(f"worker: {wid} waitlisted {len(waitlisted[wid])} times")
-        if not mine and wid not in waitlisted:
+        if len(e.waitlisted.get(wid, {})) > 1:
+            v.duplicated.append(f"worker: {wid} waitlisted {len(e.waitlisted[wid])} times")
+        if not mine and wid not in e.waitlisted:
             v.lost.append(f"worker: {wid} registered, neither matched nor waitlisted")
             continue
         if mine:
-            e = mine[-1]
-            final[wid] = "enrolled" if e in confirmed else "failed" if e in refused else "requested"
-            if wid in refused_workers and e in confirmed:
+            last = mine[-1]
+            final[wid] = "enrolled" if last in e.confirmed else "failed" if last in e.refused else "requested"
+            if wid in refused_workers and last in e.confirmed:
                 v.wrong.append(f"worker: {wid} enrolled although BPJS refuses their NIK serial")
         else:
             final[wid] = "waitlisted"
-    f.update(Counter(f"final_{s}" for s in final.values()))
+    return final
 
-    # Commitments: slots and budget against the enrollments seen, released on rejections.
+
+def _check_commitments(
+    v: Verdict, e: _Enrollments, commitments: dict[str, dict[str, Any]]
+) -> dict[str, tuple[int, int]]:
+    """Slots and budget against the enrollments seen, released on rejections; returns each
+    commitment's room left (slots, Rupiah)."""
     used: dict[str, list[int]] = defaultdict(list)
-    for enrollment, events in matched.items():
-        if enrollment in refused:
+    for enrollment, events in e.matched.items():
+        if enrollment in e.refused:
             continue
         b = next(iter(events.values())).payload() or {}
         used[str(b.get("commitment_id"))].append(int(b.get("contribution_idr") or 0))
@@ -677,9 +812,20 @@ def _check_pipeline(
                 f"{budget_used}/{c['budget_idr']} Rupiah"
             )
         room[cid] = (int(c["slots"]) - slots_used, int(c["budget_idr"]) - budget_used)
-        f["budget_bound"] += room[cid][0] > 0 and room[cid][1] < monthly_cost(c["package"], None) * int(
-            c["months"]
-        )
+        v.figures["budget_bound"] += room[cid][0] > 0 and room[cid][1] < monthly_cost(
+            c["package"], None
+        ) * int(c["months"])
+    return room
+
+
+def _check_waitlist(
+    v: Verdict,
+    final: dict[str, str],
+    workers: dict[str, dict[str, Any]],
+    commitments: dict[str, dict[str, Any]],
+    room: dict[str, tuple[int, int]],
+) -> None:
+    """No worker left waiting while a commitment covering them has room for their cost."""
     for wid, state in final.items():
         if state != "waitlisted":
             continue
@@ -693,11 +839,6 @@ def _check_pipeline(
                 )
                 break
 
-    if gateway is None:
-        v.notes.append("gateway: no record of what was sent; the messages were not checked")
-        return
-    _check_gateway(v, tail, completed, failed, waitlisted, gateway, office_email)
-
 
 def _check_gateway(
     v: Verdict,
@@ -708,6 +849,46 @@ def _check_gateway(
     gateway: list[Sent],
     office_email: str,
 ) -> None:
+    """Each message owed sent under exactly one idempotency key; nothing sent that nobody was owed."""
+    owed, optional, office = _owed_messages(tail, completed, failed, waitlisted)
+    keys: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for s in gateway:
+        if s.recipient == office_email:
+            keys[("office:" + s.template, "")].add(s.key)
+        else:
+            keys[(s.template, s.recipient)].add(s.key)
+    v.figures["gateway_sent"] = len(gateway)
+    v.figures["gateway_resent_same_key"] = len(gateway) - sum(len(k) for k in keys.values())
+    for template, n in office.items():
+        got = len(keys.pop(("office:" + template, ""), set()))
+        if got != n:
+            (v.lost if got < n else v.duplicated).append(
+                f"gateway: {template} to the office sent {got} times, owed {n}"
+            )
+    for what in optional.keys() - owed.keys():
+        owed[what] = 0
+    for what, n in owed.items():
+        got = len(keys.pop(what, set()))
+        if n <= got <= n + optional[what]:
+            continue
+        if got < n:
+            v.lost.append(f"gateway: {what[0]} to {what[1][:6]}*** sent {got} times, owed {n}")
+        elif got > n:
+            v.duplicated.append(
+                f"gateway: {what[0]} to {what[1][:6]}*** sent {got} times (distinct keys), owed {n}"
+            )
+    for what, k in keys.items():
+        v.wrong.append(f"gateway: {what[0]} to {what[1][:6]}*** sent {len(k)} times, owed to nobody")
+
+
+def _owed_messages(
+    tail: TopicTail,
+    completed: dict[str, dict[str, Record]],
+    failed: dict[str, dict[str, Record]],
+    waitlisted: dict[str, dict[str, Record]],
+) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]], Counter[str]]:
+    """The messages owed by (template, recipient), those that may be left out, and the office's
+    by template."""
     owed: Counter[tuple[str, str]] = Counter()
     office: Counter[str] = Counter()
     # A worker enrolled by the time notifications read the waitlisted event is not told "you wait"
@@ -737,33 +918,4 @@ def _check_gateway(
         if isinstance(phone, str) and phone.startswith("+628") and "PHONE_INVALID" not in codes:
             owed[("registration_rejected", phone)] += 1
         office["registration_rejected"] += 1
-    keys: dict[tuple[str, str], set[str]] = defaultdict(set)
-    lines: Counter[tuple[str, str]] = Counter()
-    for s in gateway:
-        if s.recipient == office_email:
-            keys[("office:" + s.template, "")].add(s.key)
-        else:
-            keys[(s.template, s.recipient)].add(s.key)
-        lines[(s.template, s.recipient)] += 1
-    v.figures["gateway_sent"] = len(gateway)
-    v.figures["gateway_resent_same_key"] = len(gateway) - sum(len(k) for k in keys.values())
-    for template, n in office.items():
-        got = len(keys.pop(("office:" + template, ""), set()))
-        if got != n:
-            (v.lost if got < n else v.duplicated).append(
-                f"gateway: {template} to the office sent {got} times, owed {n}"
-            )
-    for what in optional.keys() - owed.keys():
-        owed[what] = 0
-    for what, n in owed.items():
-        got = len(keys.pop(what, set()))
-        if n <= got <= n + optional[what]:
-            continue
-        if got < n:
-            v.lost.append(f"gateway: {what[0]} to {what[1][:6]}*** sent {got} times, owed {n}")
-        elif got > n:
-            v.duplicated.append(
-                f"gateway: {what[0]} to {what[1][:6]}*** sent {got} times (distinct keys), owed {n}"
-            )
-    for what, k in keys.items():
-        v.wrong.append(f"gateway: {what[0]} to {what[1][:6]}*** sent {len(k)} times, owed to nobody")
+    return owed, optional, office

@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date
 
 from aiokafka.errors import TopicAuthorizationFailedError
@@ -20,7 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from deploy.stack import Stack
 from shared import access, contracts, topics
 from shared.kafka_security import KafkaConnection
-from testkit.kafka import publish_json, record_events
+from testkit.kafka import RecordedEvent, publish_json, record_events
 from testkit.samples import make_nik, sample_registration
 
 DESA_INTAKE = topics.intake_topic("desa-online")
@@ -113,14 +114,56 @@ def bad_registrations(run: str) -> list[dict[str, object]]:
     return [dict(base, submission_id=f"bad-{run}-{i}", **change) for i, change in enumerate(broken)]
 
 
-async def play(run: str, workers: int) -> Counter[str]:
-    # Everyone as who they are: the office (operator) commits for companies, each partner writes
-    # its own intake, the demo watches the topics as admin.
-    admin = KafkaConnection.from_env(access.ADMIN)
-    operator = admin.as_principal(access.OPERATOR)
-    desa_online = admin.as_principal(topics.partner_principal("desa-online"))
-    operator_sekayu = admin.as_principal(topics.partner_principal("operator-sekayu"))
-    outcome_topics = [
+@dataclass(frozen=True)
+class _Principals:
+    """Everyone as who they are: the office (operator) commits for companies, each partner writes
+    its own intake, the demo watches the topics as admin."""
+
+    admin: KafkaConnection
+    operator: KafkaConnection
+    desa_online: KafkaConnection
+    operator_sekayu: KafkaConnection
+
+    @staticmethod
+    def from_env() -> "_Principals":
+        admin = KafkaConnection.from_env(access.ADMIN)
+        return _Principals(
+            admin,
+            admin.as_principal(access.OPERATOR),
+            admin.as_principal(topics.partner_principal("desa-online")),
+            admin.as_principal(topics.partner_principal("operator-sekayu")),
+        )
+
+
+@dataclass(frozen=True)
+class _Cast:
+    """The day's workers, made from the run's seed."""
+
+    valid: list[dict[str, object]]
+    unknown: dict[str, object]  # a NIK Dukcapil does not know
+    repeats: list[dict[str, object]]
+    same_person_again: list[dict[str, object]]  # through the other partner
+    forged: dict[str, object]  # desa-online pretending to be operator-sekayu
+
+    @staticmethod
+    def of(run: str, workers: int) -> "_Cast":
+        seed = int(run[-4:], 16)
+        random.seed(seed)
+        valid = [sample_registration(i, source="desa-online", run=seed) for i in range(workers)]
+        # One NIK Dukcapil does not know (the simulator rejects serial 9999): BPJS says no.
+        unknown = sample_registration(workers, source="desa-online", run=seed)
+        unknown["nik"] = str(unknown["nik"])[:12] + "9999"
+        same_person_again = [
+            dict(v, submission_id=f"{v['submission_id']}-ulang", source="operator-sekayu") for v in valid[5:8]
+        ]
+        # desa-online pretends to be operator-sekayu: in the body (rejected: SOURCE_MISMATCH) and by
+        # writing that partner's intake (refused by Kafka: nothing reaches the registry).
+        forged = dict(valid[0], submission_id=f"forged-{run}", source="operator-sekayu")
+        return _Cast(valid, unknown, valid[:5], same_person_again, forged)
+
+
+def _watched_topics() -> list[str]:
+    return [
         contracts.WORKER_REGISTERED.topic,
         contracts.REGISTRATION_REJECTED.topic,
         contracts.COMMITMENT_ACCEPTED.topic,
@@ -132,45 +175,26 @@ async def play(run: str, workers: int) -> Counter[str]:
         contracts.NOTIFICATION_SENT.topic,
         topics.dead_letter_topic(DESA_INTAKE),
     ]
-    seed = int(run[-4:], 16)
-    random.seed(seed)
-    valid = [sample_registration(i, source="desa-online", run=seed) for i in range(workers)]
-    # One NIK Dukcapil does not know (the simulator rejects serial 9999): BPJS says no.
-    unknown = sample_registration(workers, source="desa-online", run=seed)
-    unknown["nik"] = str(unknown["nik"])[:12] + "9999"
-    repeats = valid[:5]
-    same_person_again = [
-        dict(v, submission_id=f"{v['submission_id']}-ulang", source="operator-sekayu") for v in valid[5:8]
-    ]
-    # desa-online pretends to be operator-sekayu: in the body (rejected: SOURCE_MISMATCH) and by
-    # writing that partner's intake (refused by Kafka: nothing reaches the registry).
-    forged = dict(valid[0], submission_id=f"forged-{run}", source="operator-sekayu")
-    async with record_events(admin, *outcome_topics) as recorder:
+
+
+async def play(run: str, workers: int) -> Counter[str]:
+    who = _Principals.from_env()
+    cast = _Cast.of(run, workers)
+    async with record_events(who.admin, *_watched_topics()) as recorder:
         await publish_json(
-            operator,
+            who.operator,
             contracts.COMMITMENT_SUBMITTED.topic,
             [(str(c["commitment_id"]), c) for c in commitments(run)],
         )
         await recorder.wait_for(4, topic=contracts.COMMITMENT_ACCEPTED.topic)
         # The worker Dukcapil does not know comes first, so a sponsor is surely free for them.
-        await publish_json(desa_online, DESA_INTAKE, [(None, unknown)])
+        await publish_json(who.desa_online, DESA_INTAKE, [(None, cast.unknown)])
         await recorder.wait_for(1, topic=contracts.ENROLLMENT_REJECTED.topic)
-        submissions = [*valid, *bad_registrations(run)]
+        submissions = [*cast.valid, *bad_registrations(run)]
         random.shuffle(submissions)
         started = time.monotonic()
-        for partner, intake in ((desa_online, DESA_INTAKE), (operator_sekayu, SEKAYU_INTAKE)):
-            mine = [s for s in submissions if topics.intake_topic(str(s.get("source"))) == intake]
-            await publish_json(partner, intake, [(None, s) for s in mine])
-        await publish_json(
-            desa_online, DESA_INTAKE, [(None, s) for s in [*repeats, forged]] + [(None, b"{not json")]
-        )
-        await publish_json(operator_sekayu, SEKAYU_INTAKE, [(None, s) for s in same_person_again])
-        refused = 0
-        try:
-            await publish_json(desa_online, SEKAYU_INTAKE, [(None, forged)])
-        except TopicAuthorizationFailedError:
-            refused = 1
-        expected = 1 + len(submissions) + 1 + len(same_person_again)
+        refused = await _register(who, cast, submissions)
+        expected = 1 + len(submissions) + 1 + len(cast.same_person_again)
         await _until(
             recorder,
             lambda c: (
@@ -180,36 +204,52 @@ async def play(run: str, workers: int) -> Counter[str]:
         print(f"  {expected} registrations handled in {time.monotonic() - started:.1f} s")
         await recorder.settle(2.0)
         print("  a fifth company commits: its slots go to the waiting list, first registered first")
-        await publish_json(operator, contracts.COMMITMENT_SUBMITTED.topic, [("late", late_commitment(run))])
+        await publish_json(
+            who.operator, contracts.COMMITMENT_SUBMITTED.topic, [("late", late_commitment(run))]
+        )
         await recorder.wait_for(5, topic=contracts.COMMITMENT_ACCEPTED.topic)
         await recorder.settle(3.0)
         counts = Counter(e.topic for e in recorder.events)
-        counts["submitted"] = 1 + len(submissions) + len(repeats) + 1 + len(same_person_again) + 1
-        counts["repeats"] = len(repeats)
+        counts["submitted"] = 1 + len(submissions) + len(cast.repeats) + 1 + len(cast.same_person_again) + 1
+        counts["repeats"] = len(cast.repeats)
         counts["refused_by_kafka"] = refused
-        counts["source_mismatch"] = sum(
-            1
-            for e in recorder.events
-            if e.topic == contracts.REGISTRATION_REJECTED.topic
-            and any(r["code"] == "SOURCE_MISMATCH" for r in e.payload["reasons"])
-        )
-        counts["duplicate_nik"] = sum(
-            1
-            for e in recorder.events
-            if e.topic == contracts.REGISTRATION_REJECTED.topic
-            and any(r["code"] == "DUPLICATE_NIK" for r in e.payload["reasons"])
-        )
-        counts["notified_workers"] = sum(
-            1
-            for e in recorder.events
-            if e.topic == contracts.NOTIFICATION_SENT.topic and e.payload["audience"] == "worker"
-        )
-        counts["notified_companies"] = sum(
-            1
-            for e in recorder.events
-            if e.topic == contracts.NOTIFICATION_SENT.topic and e.payload["audience"] == "company"
-        )
+        counts.update(_findings(recorder.events))
         return counts
+
+
+async def _register(who: _Principals, cast: _Cast, submissions: list[dict[str, object]]) -> int:
+    """Each partner writes its submissions to its intake, then the repeats, the forgery and one
+    message that is not JSON; returns 1 when Kafka refused the forged write to another's intake."""
+    for partner, intake in ((who.desa_online, DESA_INTAKE), (who.operator_sekayu, SEKAYU_INTAKE)):
+        mine = [s for s in submissions if topics.intake_topic(str(s.get("source"))) == intake]
+        await publish_json(partner, intake, [(None, s) for s in mine])
+    await publish_json(
+        who.desa_online,
+        DESA_INTAKE,
+        [(None, s) for s in [*cast.repeats, cast.forged]] + [(None, b"{not json")],
+    )
+    await publish_json(who.operator_sekayu, SEKAYU_INTAKE, [(None, s) for s in cast.same_person_again])
+    try:
+        await publish_json(who.desa_online, SEKAYU_INTAKE, [(None, cast.forged)])
+    except TopicAuthorizationFailedError:
+        return 1
+    return 0
+
+
+def _findings(events: list[RecordedEvent]) -> dict[str, int]:
+    """The rejections and notifications the summary names."""
+    rejected = [e for e in events if e.topic == contracts.REGISTRATION_REJECTED.topic]
+    sent = [e for e in events if e.topic == contracts.NOTIFICATION_SENT.topic]
+    return {
+        "source_mismatch": sum(
+            1 for e in rejected if any(r["code"] == "SOURCE_MISMATCH" for r in e.payload["reasons"])
+        ),
+        "duplicate_nik": sum(
+            1 for e in rejected if any(r["code"] == "DUPLICATE_NIK" for r in e.payload["reasons"])
+        ),
+        "notified_workers": sum(1 for e in sent if e.payload["audience"] == "worker"),
+        "notified_companies": sum(1 for e in sent if e.payload["audience"] == "company"),
+    }
 
 
 async def _until(recorder: object, done: object, timeout_s: float = 120) -> None:

@@ -60,6 +60,12 @@ PARTNER_TOPICS: Final = (
 )
 
 Header = tuple[str, bytes | None]
+# How a case gets its key and headers, from its number.
+Envelope = Callable[[int], tuple[bytes | None, list[Header]]]
+# An invalid registration: what is broken, the change to a valid body, exactly the codes owed.
+Variant = tuple[str, dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]], set[str]]
+# An unreadable body: what is wrong with it, how to make it, the dead-letter reason when certain.
+Unreadable = tuple[str, Callable[[], bytes | None], str | None]
 
 OCCUPATIONS: Final = (
     "penyadap karet",
@@ -166,6 +172,102 @@ def _ce(id_: bytes, source: bytes, type_: bytes = b"com.partner.registration-sub
         ("ce_type", type_),
         ("ce_specversion", b"1.0"),
         ("content-type", b"application/json"),
+    ]
+
+
+def _odd_headers_and_keys() -> list[tuple[str, Envelope]]:
+    """Keys and headers no contract forbids: non-UTF-8, null, duplicate, NUL-bearing, huge, many."""
+    return [
+        ("non-UTF-8 header value", lambda n: (None, [("x-trace", b"\xff\xfe\x80\xc3(")])),
+        ("null header value", lambda n: (None, [("x-null", None)])),
+        ("duplicate header names", lambda n: (None, [("x-dup", b"one"), ("x-dup", b"two")])),
+        ("NUL in a header value", lambda n: (None, [("x-nul", b"a\x00b")])),
+        ("NUL in a header name", lambda n: (None, [("x-\x00odd", b"v")])),
+        ("empty header name", lambda n: (None, [("", b"v")])),
+        ("NUL in the key", lambda n: (f"k\x00{n}".encode(), [])),
+        ("non-UTF-8 key", lambda n: (b"\xff\xfe" + str(n).encode(), [])),
+        ("a 60 kB header", lambda n: (None, [("x-big", b"h" * 60_000)])),
+        ("300 headers", lambda n: (None, [(f"x-h{i}", str(i).encode()) for i in range(300)])),
+    ]
+
+
+def _broken_identity() -> list[Variant]:
+    """NIK, sex and birth date broken, one at a time."""
+    return [
+        ("NIK of 11 digits", {"nik": "16060152089"}, {"NIK_FORMAT"}),
+        (
+            "NIK with a letter O",
+            lambda b: {**b, "nik": b["nik"][:8] + "O" + b["nik"][9:]},
+            {"NIK_FORMAT"},
+        ),
+        (
+            "NIK with a JSON \\u0000",
+            lambda b: {**b, "nik": b["nik"][:8] + "\u0000" + b["nik"][8:]},
+            {"NIK_FORMAT"},
+        ),
+        ("NIK province 99", lambda b: {**b, "nik": "99" + b["nik"][2:]}, {"NIK_PROVINCE"}),
+        ("NIK serial 0000", lambda b: {**b, "nik": b["nik"][:12] + "0000"}, {"NIK_SERIAL"}),
+        ("NIK as a number", lambda b: {**b, "nik": int(b["nik"])}, {"INVALID_TYPE"}),
+        (
+            "sex against the NIK",
+            lambda b: {**b, "sex": "P" if b["sex"] == "L" else "L"},
+            {"NIK_SEX_MISMATCH"},
+        ),
+        ("sex X", {"sex": "X"}, {"SEX_INVALID"}),
+        ("sex as true", {"sex": True}, {"INVALID_TYPE"}),
+        ("birth date 1990-13-45", {"birth_date": "1990-13-45"}, {"BIRTH_DATE_FORMAT"}),
+        ("birth date as a number", {"birth_date": 19900812}, {"INVALID_TYPE"}),
+    ]
+
+
+def _broken_contact() -> list[Variant]:
+    """Kecamatan, phone and name broken, one at a time."""
+    return [
+        ("kecamatan Palembang", {"kecamatan": "Palembang"}, {"KECAMATAN_UNKNOWN"}),
+        ("kecamatan as a list", {"kecamatan": ["01"]}, {"INVALID_TYPE"}),
+        ("kecamatan with a \\u0000", {"kecamatan": "Palem\u0000bang"}, {"KECAMATAN_UNKNOWN"}),
+        ("landline phone", {"phone": "021-555-1234"}, {"PHONE_INVALID"}),
+        ("phone as a number", {"phone": 81234567890}, {"INVALID_TYPE"}),
+        ("phone with a \\u0000", {"phone": "0812\u00003456789"}, {"PHONE_INVALID"}),
+        ("name with digits", {"full_name": "Budi123"}, {"NAME_INVALID"}),
+        ("name with a \\u0000", {"full_name": "Siti\u0000Aminah"}, {"NAME_INVALID"}),
+        ("name with a lone surrogate", {"full_name": "Siti \ud800 Aminah"}, {"NAME_INVALID"}),
+        ("name of 101 letters", {"full_name": "A" * 101}, {"NAME_TOO_LONG"}),
+    ]
+
+
+def _broken_details() -> list[Variant]:
+    """Occupation, income and desa broken, required fields missing, four broken at once."""
+
+    def without(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        return lambda b: {k: v for k, v in b.items() if k != name}
+
+    def nested(depth: int) -> Any:
+        value: Any = "Sekayu"
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    return [
+        ("occupation empty", {"occupation": ""}, {"MISSING_FIELD"}),
+        ("occupation with a \\u0000", {"occupation": "nel\u0000ayan"}, {"OCCUPATION_INVALID"}),
+        ("income as a string", {"declared_income_idr": "1500000"}, {"INCOME_INVALID"}),
+        ("income negative", {"declared_income_idr": -5}, {"INCOME_INVALID"}),
+        ("income with cents", {"declared_income_idr": 1500000.5}, {"INCOME_INVALID"}),
+        ("income of 10^30", {"declared_income_idr": 10**30}, {"INCOME_INVALID"}),
+        ("desa as a list", {"desa": ["a"]}, {"DESA_INVALID"}),
+        ("desa nested 200 deep", {"desa": nested(200)}, {"DESA_INVALID"}),
+        ("desa with a \\u0000", {"desa": "Teluk\u0000Kijing"}, {"DESA_INVALID"}),
+        *[
+            (f"no {f}", without(f), {"MISSING_FIELD"})
+            for f in ("nik", "full_name", "birth_date", "phone", "kecamatan")
+        ],
+        ("null sex", {"sex": None}, {"MISSING_FIELD"}),
+        (
+            "four fields broken at once",
+            {"phone": "12", "kecamatan": "Bandung", "full_name": "R2-D2", "desa": 7},
+            {"PHONE_INVALID", "KECAMATAN_UNKNOWN", "NAME_INVALID", "DESA_INVALID"},
+        ),
     ]
 
 
@@ -290,23 +392,18 @@ class _Generator:
 
     # --- registrations ---------------------------------------------------------------------------
 
-    def odd_envelopes(self) -> list[tuple[str, Callable[[int], tuple[bytes | None, list[Header]]]]]:
+    def odd_envelopes(self) -> list[tuple[str, Envelope]]:
+        """(what is odd, how to make a case's key and headers so) for valid registrations."""
+        return [*_odd_headers_and_keys(), *self.odd_cloudevents()]
+
+    def odd_cloudevents(self) -> list[tuple[str, Envelope]]:
+        """CloudEvents headers as partners set them: colliding, NUL-bearing, huge, half or no version."""
         rng = self.rng
 
         def long_id(n: int) -> bytes:
             return f"{self.tag}-{n}-".encode() + b"x" * rng.randrange(3_000, 10_001)
 
         return [
-            ("non-UTF-8 header value", lambda n: (None, [("x-trace", b"\xff\xfe\x80\xc3(")])),
-            ("null header value", lambda n: (None, [("x-null", None)])),
-            ("duplicate header names", lambda n: (None, [("x-dup", b"one"), ("x-dup", b"two")])),
-            ("NUL in a header value", lambda n: (None, [("x-nul", b"a\x00b")])),
-            ("NUL in a header name", lambda n: (None, [("x-\x00odd", b"v")])),
-            ("empty header name", lambda n: (None, [("", b"v")])),
-            ("NUL in the key", lambda n: (f"k\x00{n}".encode(), [])),
-            ("non-UTF-8 key", lambda n: (b"\xff\xfe" + str(n).encode(), [])),
-            ("a 60 kB header", lambda n: (None, [("x-big", b"h" * 60_000)])),
-            ("300 headers", lambda n: (None, [(f"x-h{i}", str(i).encode()) for i in range(300)])),
             (
                 "partner CloudEvents headers",
                 lambda n: (None, _ce(f"{self.tag}-ce-{n}".encode(), b"/partner/sipekerja")),
@@ -402,74 +499,9 @@ class _Generator:
                 )
             del i
 
-    def invalid_variants(
-        self, n: int
-    ) -> list[tuple[str, dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]], set[str]]]:
+    def invalid_variants(self, n: int) -> list[Variant]:
         """(what is broken, the change, exactly the reason codes owed)."""
-
-        def without(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-            return lambda b: {k: v for k, v in b.items() if k != name}
-
-        def nested(depth: int) -> Any:
-            value: Any = "Sekayu"
-            for _ in range(depth):
-                value = [value]
-            return value
-
-        return [
-            ("NIK of 11 digits", {"nik": "16060152089"}, {"NIK_FORMAT"}),
-            (
-                "NIK with a letter O",
-                lambda b: {**b, "nik": b["nik"][:8] + "O" + b["nik"][9:]},
-                {"NIK_FORMAT"},
-            ),
-            (
-                "NIK with a JSON \\u0000",
-                lambda b: {**b, "nik": b["nik"][:8] + "\u0000" + b["nik"][8:]},
-                {"NIK_FORMAT"},
-            ),
-            ("NIK province 99", lambda b: {**b, "nik": "99" + b["nik"][2:]}, {"NIK_PROVINCE"}),
-            ("NIK serial 0000", lambda b: {**b, "nik": b["nik"][:12] + "0000"}, {"NIK_SERIAL"}),
-            ("NIK as a number", lambda b: {**b, "nik": int(b["nik"])}, {"INVALID_TYPE"}),
-            (
-                "sex against the NIK",
-                lambda b: {**b, "sex": "P" if b["sex"] == "L" else "L"},
-                {"NIK_SEX_MISMATCH"},
-            ),
-            ("sex X", {"sex": "X"}, {"SEX_INVALID"}),
-            ("sex as true", {"sex": True}, {"INVALID_TYPE"}),
-            ("birth date 1990-13-45", {"birth_date": "1990-13-45"}, {"BIRTH_DATE_FORMAT"}),
-            ("birth date as a number", {"birth_date": 19900812}, {"INVALID_TYPE"}),
-            ("kecamatan Palembang", {"kecamatan": "Palembang"}, {"KECAMATAN_UNKNOWN"}),
-            ("kecamatan as a list", {"kecamatan": ["01"]}, {"INVALID_TYPE"}),
-            ("kecamatan with a \\u0000", {"kecamatan": "Palem\u0000bang"}, {"KECAMATAN_UNKNOWN"}),
-            ("landline phone", {"phone": "021-555-1234"}, {"PHONE_INVALID"}),
-            ("phone as a number", {"phone": 81234567890}, {"INVALID_TYPE"}),
-            ("phone with a \\u0000", {"phone": "0812\u00003456789"}, {"PHONE_INVALID"}),
-            ("name with digits", {"full_name": "Budi123"}, {"NAME_INVALID"}),
-            ("name with a \\u0000", {"full_name": "Siti\u0000Aminah"}, {"NAME_INVALID"}),
-            ("name with a lone surrogate", {"full_name": "Siti \ud800 Aminah"}, {"NAME_INVALID"}),
-            ("name of 101 letters", {"full_name": "A" * 101}, {"NAME_TOO_LONG"}),
-            ("occupation empty", {"occupation": ""}, {"MISSING_FIELD"}),
-            ("occupation with a \\u0000", {"occupation": "nel\u0000ayan"}, {"OCCUPATION_INVALID"}),
-            ("income as a string", {"declared_income_idr": "1500000"}, {"INCOME_INVALID"}),
-            ("income negative", {"declared_income_idr": -5}, {"INCOME_INVALID"}),
-            ("income with cents", {"declared_income_idr": 1500000.5}, {"INCOME_INVALID"}),
-            ("income of 10^30", {"declared_income_idr": 10**30}, {"INCOME_INVALID"}),
-            ("desa as a list", {"desa": ["a"]}, {"DESA_INVALID"}),
-            ("desa nested 200 deep", {"desa": nested(200)}, {"DESA_INVALID"}),
-            ("desa with a \\u0000", {"desa": "Teluk\u0000Kijing"}, {"DESA_INVALID"}),
-            *[
-                (f"no {f}", without(f), {"MISSING_FIELD"})
-                for f in ("nik", "full_name", "birth_date", "phone", "kecamatan")
-            ],
-            ("null sex", {"sex": None}, {"MISSING_FIELD"}),
-            (
-                "four fields broken at once",
-                {"phone": "12", "kecamatan": "Bandung", "full_name": "R2-D2", "desa": 7},
-                {"PHONE_INVALID", "KECAMATAN_UNKNOWN", "NAME_INVALID", "DESA_INVALID"},
-            ),
-        ]
+        return [*_broken_identity(), *_broken_contact(), *_broken_details()]
 
     def big_invalid_variants(
         self,
@@ -573,10 +605,10 @@ class _Generator:
                 note=note,
             )
 
-    def unreadable(self, count: int, topic: str = contracts.REGISTRATION_SUBMITTED.topic) -> None:
+    def unreadable_bodies(self, last: list[dict[str, Any]]) -> tuple[list[Unreadable], list[Unreadable]]:
+        """(what is wrong, how to make the body, the dead-letter reason if certain): the usual ones
+        and the big ones (near 1-2 MiB). A body encoding a registration appends it to `last`."""
         rng = self.rng
-
-        last: list[dict[str, Any]] = []  # the registration an encoding variant was made of
 
         def valid_bytes() -> bytes:
             last.append(self.registration(len(self.cases)))
@@ -586,7 +618,7 @@ class _Generator:
             last.append({**self.registration(len(self.cases)), "full_name": "Aminah M\u00fcller"})
             return json.dumps(last[-1], ensure_ascii=False).encode("latin-1")
 
-        variants: list[tuple[str, Callable[[], bytes | None], str | None]] = [
+        variants: list[Unreadable] = [
             ("random bytes", lambda: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))), None),
             ("truncated JSON", lambda: valid_bytes()[: rng.randrange(1, 60)], "NOT_JSON"),
             ("UTF-16 with a BOM", lambda: valid_bytes().decode().encode("utf-16"), None),
@@ -602,10 +634,16 @@ class _Generator:
             ("a JSON string", lambda: b'"just a string"', "NOT_A_JSON_OBJECT"),
             ("deep nesting, 100000 levels", lambda: b"[" * 100_000 + b"]" * 100_000, None),
         ]
-        big: list[tuple[str, Callable[[], bytes | None], str | None]] = [
+        big: list[Unreadable] = [
             ("~1 MiB of JSON cut short", lambda: b"{" + b'"a": 1, ' * (MIB // 8) + b'"b": 2', "NOT_JSON"),
             ("near-2 MiB not JSON", lambda: b"\x00" + b"z" * (BROKER_MESSAGE_LIMIT - 1_024), "NOT_JSON"),
         ]
+        return variants, big
+
+    def unreadable(self, count: int, topic: str = contracts.REGISTRATION_SUBMITTED.topic) -> None:
+        rng = self.rng
+        last: list[dict[str, Any]] = []  # the registration an encoding variant was made of
+        variants, big = self.unreadable_bodies(last)
         for _ in range(count):
             note, make, reason = rng.choice(big if rng.random() < 0.05 else variants)
             last.clear()
