@@ -9,7 +9,7 @@ from prometheus_client import registry as prometheus_registry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from shared.consumer import MessageProcessor
-from shared.outbox import RelayStats
+from shared.relay import RelayStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

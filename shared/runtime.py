@@ -45,7 +45,8 @@ from shared.kafka_admin import provision_until_done, wait_for_topics
 from shared.logging import setup_logging
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import ServiceMetrics
-from shared.outbox import OutboxRelay, outbox_status, parked_rows
+from shared.outbox import outbox_status, parked_rows
+from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from shared.db import migrate, migration_files
-from shared.outbox import prune
+from shared.relay import prune
 from testkit.infra import SERVICES, Infra
 from tests import support
 

@@ -29,7 +29,8 @@ from muba.cli import app as cli
 from shared import contracts, topics
 from shared.db import migrate
 from shared.kafka_admin import provision_topics
-from shared.outbox import OutboxRelay, add_raw, outbox_status
+from shared.outbox import add_raw, outbox_status
+from shared.relay import OutboxRelay
 from shared.runtime import ServiceRuntime, conn_store
 from shared.settings import ServiceSettings
 from testkit.infra import SERVICES, Infra
@@ -251,7 +252,7 @@ async def test_a_row_for_a_topic_the_service_may_not_write_is_parked_and_written
 RELAY_PROCESS = """
 import asyncio, json, logging, sys
 from shared.kafka_security import KafkaConnection
-from shared.outbox import OutboxRelay
+from shared.relay import OutboxRelay
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s relay-process %(name)s: %(message)s")
 logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

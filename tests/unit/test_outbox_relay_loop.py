@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-import shared.outbox as outbox
+import shared.relay as relay_module
 
 BASE_DELAY_S = 0.2  # the relay's first retry delay
 
@@ -136,8 +136,8 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[list[str], Counter[
     async def connect(dsn: str, **options: Any) -> FakeConnection:
         return FakeConnection(dbs[0])
 
-    monkeypatch.setattr(outbox, "connect", connect)
-    monkeypatch.setattr(outbox, "kafka_producer", lambda *a, **k: FakeProducer(script, sent))
+    monkeypatch.setattr(relay_module, "connect", connect)
+    monkeypatch.setattr(relay_module, "kafka_producer", lambda *a, **k: FakeProducer(script, sent))
     yield script, sent, dbs
 
 
@@ -157,8 +157,8 @@ async def test_the_retry_delay_starts_again_from_the_base_after_progress(
     dbs.append(db)
     # Two failed cycles (the delay grows), then three rows go out and the fourth fails.
     script.extend(["fail", "fail", "ok", "ok", "ok", "fail"])
-    caplog.set_level(logging.WARNING, logger="shared.outbox")
-    relay = outbox.OutboxRelay("fake", "fake", batch_size=10, idle_poll_s=0.05)
+    caplog.set_level(logging.WARNING, logger="shared.relay")
+    relay = relay_module.OutboxRelay("fake", "fake", batch_size=10, idle_poll_s=0.05)
     relay.start()
     try:
         await _until(lambda: len(db.published) == 6)
@@ -178,8 +178,8 @@ async def test_pruning_runs_on_its_timer_while_every_poll_is_full(
     _, _, dbs = fakes
     db = FakeOutbox(endless=5)
     dbs.append(db)
-    monkeypatch.setattr(outbox, "PRUNE_EVERY_S", 0.0)  # due at every cycle
-    relay = outbox.OutboxRelay("fake", "fake", batch_size=5, idle_poll_s=0.05)
+    monkeypatch.setattr(relay_module, "PRUNE_EVERY_S", 0.0)  # due at every cycle
+    relay = relay_module.OutboxRelay("fake", "fake", batch_size=5, idle_poll_s=0.05)
     relay.start()
     try:
         await _until(lambda: db.full_fetches >= 20, timeout_s=20.0)
