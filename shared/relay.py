@@ -305,10 +305,34 @@ class _Cycle:
     error: str | None = None
     producer_broken: bool = False
     settled: set[int] = field(default_factory=set)
+    # (topic, key) -> the first row of it parked in this cycle: later rows of the key wait behind it.
+    parked_keys: dict[tuple[str, bytes], int] = field(default_factory=dict)
 
     @property
     def progress(self) -> bool:
         return bool(self.published or self.parked)
+
+    def park(self, row: PendingRow, reason: str) -> None:
+        self.parked.append((row, reason))
+        if row.order_key is not None:
+            self.parked_keys.setdefault(row.order_key, row.id)
+
+
+async def _acknowledged(
+    in_flight: Sequence[tuple[PendingRow, asyncio.Future[Any]]], cycle: _Cycle
+) -> dict[int, BaseException | None]:
+    """Wait for every send in flight: acknowledged rows join `cycle.published`; the others'
+    errors are returned by row id (a failed send also breaks the producer's sequence)."""
+    results = await asyncio.gather(*(future for _, future in in_flight), return_exceptions=True)
+    outcome: dict[int, BaseException | None] = {}
+    for (row, _), result in zip(in_flight, results, strict=True):
+        if isinstance(result, BaseException):
+            outcome[row.id] = result
+            cycle.producer_broken = True
+        else:
+            outcome[row.id] = None
+            cycle.published.append(row)
+    return outcome
 
 
 class OutboxRelay:
@@ -553,72 +577,78 @@ class OutboxRelay:
         """Send `rows` in order; mark what was acknowledged, park what can never be sent, leave
         the rest pending (counted in `failed`). Returns the producer to use next."""
         cycle = _Cycle()
-        parked_keys: dict[tuple[str, bytes], int] = {}
+        in_flight, untried = await self._send_in_order(session, producer, rows, cycle)
+        outcome = await _acknowledged(in_flight, cycle)
+        # Marked as soon as acknowledged, before anything is retried: never sent twice for that.
+        await self._settle(session, cycle)
+        producer = await self._retry_refused(session, producer, [row for row, _ in in_flight], outcome, cycle)
+        cycle.failed += len(untried)
+        await self._settle(session, cycle)
+        if cycle.producer_broken:
+            producer = await self._renew(producer)
+        return cycle, producer
+
+    async def _send_in_order(
+        self, session: LeaderSession, producer: AIOKafkaProducer, rows: Sequence[PendingRow], cycle: _Cycle
+    ) -> tuple[list[tuple[PendingRow, asyncio.Future[Any]]], list[PendingRow]]:
+        """Hand each row to the producer, parking the ones that can never go; stop at the first
+        failure of the producer itself. Returns the rows in flight and the rows not tried."""
         topics: dict[str, str | None] = {}
         in_flight: list[tuple[PendingRow, asyncio.Future[Any]]] = []
-        untried: list[PendingRow] = []
-
-        def park(row: PendingRow, reason: str) -> None:
-            cycle.parked.append((row, reason))
-            if row.order_key is not None:
-                parked_keys.setdefault(row.order_key, row.id)
-
         for index, row in enumerate(rows):
             if not session.fresh:
                 await session.prove()  # e.g. woken after a freeze: lead no more unless still ours
-            root = row.held_by or (parked_keys.get(row.order_key) if row.order_key else None)
+            root = row.held_by or (cycle.parked_keys.get(row.order_key) if row.order_key else None)
             if root is not None:
-                park(row, f"held behind parked row {root} of the same topic and key (kept in order)")
+                cycle.park(row, f"held behind parked row {root} of the same topic and key (kept in order)")
                 continue
             try:
                 if row.topic not in topics:
                     topics[row.topic] = await self._topic_problem(producer, row.topic)
             except _BrokerAway as exc:
                 cycle.error = str(exc)
-                untried = list(rows[index:])
-                break
+                return in_flight, list(rows[index:])
             problem = topics[row.topic]
             if problem is not None:
-                park(row, problem)
+                cycle.park(row, problem)
                 cycle.producer_broken = True  # forget the topic: the producer asks for it otherwise
                 continue
             try:
                 headers = kafka_headers(row.raw_headers, row.headers)
                 future = await producer.send(row.topic, value=row.payload, key=row.key, headers=headers)
             except MessageSizeTooLargeError as exc:
-                park(row, f"too large to send ({row.size} bytes and headers): {exc}")
+                cycle.park(row, f"too large to send ({row.size} bytes and headers): {exc}")
                 continue
             except KafkaError as exc:  # the producer takes nothing more now (buffer full, failed)
                 cycle.error = _error(exc)
                 cycle.producer_broken = True
-                untried = list(rows[index:])
-                break
+                return in_flight, list(rows[index:])
             except Exception as exc:  # the row itself: headers, key or value the client refuses
-                park(row, f"cannot be sent: {_error(exc)}")
+                cycle.park(row, f"cannot be sent: {_error(exc)}")
                 continue
             in_flight.append((row, future))
+        return in_flight, []
 
-        results = await asyncio.gather(*(future for _, future in in_flight), return_exceptions=True)
-        outcome: dict[int, BaseException | None] = {}
-        for (row, _), result in zip(in_flight, results, strict=True):
-            if isinstance(result, BaseException):
-                outcome[row.id] = result
-                cycle.producer_broken = True
-            else:
-                outcome[row.id] = None
-                cycle.published.append(row)
-        # Marked as soon as acknowledged, before anything is retried: never sent twice for that.
-        await self._settle(session, cycle)
-
-        # Rows the broker refused: alone with a fresh producer each, to tell the row that cannot
-        # be sent from the ones that only shared its batch or its broken sequence.
+    async def _retry_refused(
+        self,
+        session: LeaderSession,
+        producer: AIOKafkaProducer,
+        sent: Sequence[PendingRow],
+        outcome: dict[int, BaseException | None],
+        cycle: _Cycle,
+    ) -> AIOKafkaProducer:
+        """Rows the broker refused: alone with a fresh producer each, to tell the row that cannot
+        be sent from the ones that only shared its batch or its broken sequence."""
         blocked: set[tuple[str, bytes]] = set()  # an earlier row of the key is still pending
-        for row, _ in in_flight:
+        for row in sent:
             error = outcome[row.id]
             if error is None:
                 continue
-            if row.order_key in parked_keys:
-                park(row, f"held behind parked row {parked_keys[row.order_key]} of the same topic and key")
+            if row.order_key in cycle.parked_keys:
+                cycle.park(
+                    row,
+                    f"held behind parked row {cycle.parked_keys[row.order_key]} of the same topic and key",
+                )
             elif isinstance(error, COLLATERAL) or row.order_key in blocked:
                 cycle.failed += 1
                 cycle.error = cycle.error or _error(error)
@@ -634,7 +664,7 @@ class OutboxRelay:
                 if verdict is None:
                     cycle.published.append(row)
                 elif isinstance(verdict, str):
-                    park(row, verdict)
+                    cycle.park(row, verdict)
                     cycle.producer_broken = True
                 else:
                     cycle.failed += 1
@@ -643,11 +673,7 @@ class OutboxRelay:
                     if row.order_key is not None:
                         blocked.add(row.order_key)
             await self._settle(session, cycle)
-        cycle.failed += len(untried)
-        await self._settle(session, cycle)
-        if cycle.producer_broken:
-            producer = await self._renew(producer)
-        return cycle, producer
+        return producer
 
     async def _settle(self, session: LeaderSession, cycle: _Cycle) -> None:
         """Write down the outcomes not written yet (published, parked)."""
