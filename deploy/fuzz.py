@@ -165,7 +165,13 @@ def _make_nik(kecamatan_code: str, birth: date, sex: str, serial: int) -> str:
     return f"1606{kecamatan_code}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
 
 
-def _ce(id_: bytes, source: bytes, type_: bytes = b"com.partner.registration-submitted.v1") -> list[Header]:
+# A partner names its events as it likes; the version after the last dot is what is checked.
+PARTNER_EVENT_TYPE: Final = ("com.partner." + contracts.REGISTRATION_SUBMITTED.event_name).encode()
+# The same event one version on: nobody reads it on a v1 intake.
+NEXT_VERSION_TYPE: Final = contracts.REGISTRATION_SUBMITTED.event_type.removesuffix(".v1").encode() + b".v2"
+
+
+def _ce(id_: bytes, source: bytes, type_: bytes = PARTNER_EVENT_TYPE) -> list[Header]:
     return [
         ("ce_id", id_),
         ("ce_source", source),
@@ -677,7 +683,7 @@ class _Generator:
                     _ce(
                         f"{self.tag}-v2-{n}".encode(),
                         b"/partner/sipekerja",
-                        b"id.go.mubakab.disnaker.registration-submitted.v2",
+                        NEXT_VERSION_TYPE,
                     )
                 ),
                 body=self.encode(self.registration(n)),

@@ -16,7 +16,7 @@ class Payer(EventModel):
 
 
 class EnrollmentRequested(EventModel):
-    """`bpjs.enrollment-requested.v1` (we publish), key = worker_id: what BPJS needs to enroll a BPU member."""
+    """What BPJS needs to enroll a BPU member."""
 
     enrollment_id: str
     worker_id: str
@@ -39,7 +39,7 @@ class EnrollmentRequested(EventModel):
 
 
 class EnrollmentConfirmed(EventModel):
-    """`bpjs.enrollment-confirmed.v1` (BPJS publishes), key = worker_id."""
+    """BPJS Ketenagakerjaan enrolled the worker: their KPJ number and coverage."""
 
     enrollment_id: str
     worker_id: str
@@ -50,7 +50,7 @@ class EnrollmentConfirmed(EventModel):
 
 
 class EnrollmentRejected(EventModel):
-    """`bpjs.enrollment-rejected.v1` (BPJS publishes), key = worker_id."""
+    """BPJS Ketenagakerjaan refused the enrollment, with its reason."""
 
     enrollment_id: str
     worker_id: str

@@ -13,7 +13,7 @@ Channel = Literal["sms", "whatsapp", "email", "webhook"]
 
 
 class NotificationSent(EventModel):
-    """`notifications.notification-sent.v1`, key = worker_id (or the submission for rejections)."""
+    """A message was stored for sending (the delivery worker hands it to the gateway)."""
 
     notification_id: str
     worker_id: str | None

@@ -14,8 +14,7 @@ Collapsed = BeforeValidator(validation.collapsed)
 
 
 class RegistrationSubmitted(EventModel):
-    """`registry.registration-submitted.v1.<partner>`: a partner system registers a worker (plain
-    JSON) on its own intake topic.
+    """A partner system registers a worker (plain JSON) on its own intake topic.
 
     The registry validates the raw body itself so that it can name every problem at once; this
     model documents the contract (AsyncAPI) and is what partner tooling should produce. Every
@@ -129,7 +128,7 @@ class RegistrationSubmitted(EventModel):
 
 
 class WorkerRegistered(EventModel):
-    """`registry.worker-registered.v1`, key = worker_id. What sponsorship needs to match and enroll."""
+    """A worker was registered: what sponsorship needs to match and enroll them."""
 
     worker_id: str
     submission_id: str
@@ -166,7 +165,7 @@ class RejectionReason(EventModel):
 
 
 class RegistrationRejected(EventModel):
-    """`registry.registration-rejected.v1`, key = source/submission_id: every reason, not only the first.
+    """A registration was refused, with every reason, not only the first.
 
     `phone` is the normalised number when it was valid (so the worker can be told), else null;
     `full_name` likewise. The NIK never travels in a rejection.

@@ -32,7 +32,7 @@ CommitmentText = Annotated[
 
 
 class CommitmentSubmitted(EventModel):
-    """`sponsorship.commitment-submitted.v1`: a company commits to sponsor workers (plain JSON).
+    """A company commits to sponsor workers (plain JSON).
 
     Every text is trimmed first; each field's limits are sponsorship's, and `x-rejection-codes`
     names the reason code it answers when a value breaks one of them. At least one contact
@@ -113,7 +113,7 @@ class CommitmentSubmitted(EventModel):
 
 
 class CommitmentAccepted(EventModel):
-    """`sponsorship.commitment-accepted.v1`, key = commitment_id."""
+    """A company's commitment was accepted, with its budget."""
 
     commitment_id: str
     company_id: str
@@ -128,7 +128,7 @@ class CommitmentAccepted(EventModel):
 
 
 class CommitmentRejected(EventModel):
-    """`sponsorship.commitment-rejected.v1`: every reason the commitment could not be taken."""
+    """A commitment was refused, with every reason it could not be taken."""
 
     commitment_id: str | None
     company_id: str | None
@@ -137,7 +137,7 @@ class CommitmentRejected(EventModel):
 
 
 class SponsorMatched(EventModel):
-    """`sponsorship.sponsor-matched.v1`, key = worker_id."""
+    """A worker was given a slot of a company's commitment; BPJS is asked to enroll them."""
 
     worker_id: str
     enrollment_id: str
@@ -151,7 +151,7 @@ class SponsorMatched(EventModel):
 
 
 class WorkerWaitlisted(EventModel):
-    """`sponsorship.worker-waitlisted.v1`, key = worker_id. Name and phone so the worker can be told."""
+    """No commitment covers the worker yet; name and phone so the worker can be told."""
 
     worker_id: str
     full_name: str
@@ -162,7 +162,7 @@ class WorkerWaitlisted(EventModel):
 
 
 class EnrollmentCompleted(EventModel):
-    """`sponsorship.enrollment-completed.v1`, key = worker_id: BPJS confirmed; who to tell and what."""
+    """BPJS confirmed the enrollment: who to tell and what."""
 
     worker_id: str
     enrollment_id: str
@@ -183,7 +183,7 @@ class EnrollmentCompleted(EventModel):
 
 
 class EnrollmentFailed(EventModel):
-    """`sponsorship.enrollment-failed.v1`, key = worker_id: BPJS rejected; the slot was released."""
+    """BPJS rejected the enrollment; the slot was released."""
 
     worker_id: str
     enrollment_id: str

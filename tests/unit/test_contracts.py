@@ -173,10 +173,20 @@ def _code_strings(path: Path) -> list[tuple[int, str]]:
         and isinstance(node.body[0].value, ast.Constant)
     }
     return [
-        (node.lineno, node.value)
+        (node.lineno, node.value if isinstance(node.value, str) else node.value.decode(errors="replace"))
         for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str | bytes)
+        and id(node) not in docstrings
     ]
+
+
+def test_the_event_models_do_not_name_their_topics() -> None:
+    """A model's docstring is its AsyncAPI summary: the contract, not the model, names the topic
+    (a docstring would not follow a new version)."""
+    for contract in contracts.CONTRACTS:
+        doc = contract.model.__doc__ or ""
+        assert not EVENT_NAMES.search(doc), f"{contract.model.__name__}: {doc[:80]!r}"
 
 
 def test_no_code_but_the_registry_spells_an_event_name() -> None:
