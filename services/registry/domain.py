@@ -83,7 +83,6 @@ REQUIRED_FIELDS: Final = (
     "occupation",
 )
 
-MAX_TEXT_LENGTH: Final = MAX_REGISTRATION_TEXT
 
 # Dukcapil province codes (the first two NIK digits), including the four Papua provinces of 2022.
 PROVINCE_CODES: Final = frozenset(
@@ -176,7 +175,9 @@ def source_from_intake(raw: Mapping[str, object], partner: str) -> tuple[dict[st
     if claimed is None or claimed == partner:
         return body, None
     shown = (
-        claimed if isinstance(claimed, str) and len(claimed) <= MAX_TEXT_LENGTH else type(claimed).__name__
+        claimed
+        if isinstance(claimed, str) and len(claimed) <= MAX_REGISTRATION_TEXT
+        else type(claimed).__name__
     )
     return body, Reason(
         "source",
@@ -216,11 +217,11 @@ class _Validator:
         value = self.required_text(field, label)
         if value is None:
             return None
-        if len(value) > MAX_TEXT_LENGTH or has_control_characters(value):
+        if len(value) > MAX_REGISTRATION_TEXT or has_control_characters(value):
             self.fail(
                 field,
                 INVALID_TYPE,
-                f"{label} harus berupa teks paling banyak {MAX_TEXT_LENGTH} karakter, tanpa karakter kontrol.",
+                f"{label} harus berupa teks paling banyak {MAX_REGISTRATION_TEXT} karakter, tanpa karakter kontrol.",
             )
             return None
         return value
@@ -350,11 +351,11 @@ class _Validator:
         if value is None:
             return None
         name = normalise_name(value)
-        if len(name) > MAX_TEXT_LENGTH:
+        if len(name) > MAX_REGISTRATION_TEXT:
             self.fail(
                 "full_name",
                 NAME_TOO_LONG,
-                f"Nama lengkap paling banyak {MAX_TEXT_LENGTH} karakter, sesuai KTP.",
+                f"Nama lengkap paling banyak {MAX_REGISTRATION_TEXT} karakter, sesuai KTP.",
             )
             return None
         allowed = all(
@@ -376,11 +377,11 @@ class _Validator:
         if value is None:
             return None
         occupation = collapse_spaces(value)
-        if len(occupation) > MAX_TEXT_LENGTH or has_control_characters(occupation):
+        if len(occupation) > MAX_REGISTRATION_TEXT or has_control_characters(occupation):
             self.fail(
                 "occupation",
                 OCCUPATION_INVALID,
-                f"Pekerjaan harus berupa teks 1 sampai {MAX_TEXT_LENGTH} karakter, misalnya penyadap karet.",
+                f"Pekerjaan harus berupa teks 1 sampai {MAX_REGISTRATION_TEXT} karakter, misalnya penyadap karet.",
             )
             return None
         return occupation
@@ -392,12 +393,12 @@ class _Validator:
             return None
         if isinstance(value, str):
             desa = collapse_spaces(value)
-            if len(desa) <= MAX_TEXT_LENGTH and not has_control_characters(desa):
+            if len(desa) <= MAX_REGISTRATION_TEXT and not has_control_characters(desa):
                 return desa or None
         self.fail(
             "desa",
             DESA_INVALID,
-            f"Desa/kelurahan, jika diisi, harus berupa teks paling banyak {MAX_TEXT_LENGTH} karakter.",
+            f"Desa/kelurahan, jika diisi, harus berupa teks paling banyak {MAX_REGISTRATION_TEXT} karakter.",
         )
         return None
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.registry import domain as registry
 from services.sponsorship import domain as sponsorship
+from shared import validation
 from shared.events.registry import RegistrationSubmitted
 from shared.events.sponsorship import CommitmentSubmitted
 
@@ -124,7 +125,7 @@ NIK_DIGITS = st.one_of(
     st.text(st.sampled_from("0123456789"), min_size=14, max_size=18),
     st.text(st.sampled_from("0123456789٣５"), min_size=16, max_size=16),
 )
-NIKS = st.one_of(separated(NIK_DIGITS, " .-\t\xa0/x_"), text_around(registry.MAX_TEXT_LENGTH))
+NIKS = st.one_of(separated(NIK_DIGITS, " .-\t\xa0/x_"), text_around(validation.MAX_REGISTRATION_TEXT))
 PHONES = st.one_of(
     separated(
         st.tuples(
@@ -150,7 +151,7 @@ KECAMATAN_NAMES = st.one_of(
 )
 INCOMES = st.one_of(
     st.integers(-2, 2),
-    st.integers(registry.MAX_INCOME_IDR - 2, registry.MAX_INCOME_IDR + 2),
+    st.integers(validation.MAX_INCOME_IDR - 2, validation.MAX_INCOME_IDR + 2),
     st.integers(),
     st.floats(),
     st.booleans(),
@@ -206,27 +207,27 @@ def lists_of(entries: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
 
 
 REGISTRATION_FIELDS: dict[str, st.SearchStrategy[object]] = {
-    "submission_id": text_around(registry.MAX_TEXT_LENGTH),
+    "submission_id": text_around(validation.MAX_REGISTRATION_TEXT),
     "source": st.one_of(
         padded(st.sampled_from([PARTNER, "other-partner", "Web-Form", "-x"])), text_around(63)
     ),
     "nik": NIKS,
-    "full_name": text_around(registry.MAX_TEXT_LENGTH),
+    "full_name": text_around(validation.MAX_REGISTRATION_TEXT),
     "birth_date": BIRTH_DATES,
     "sex": SEXES,
     "phone": PHONES,
     "kecamatan": KECAMATAN_NAMES,
-    "desa": text_around(registry.MAX_TEXT_LENGTH),
-    "occupation": text_around(registry.MAX_TEXT_LENGTH),
+    "desa": text_around(validation.MAX_REGISTRATION_TEXT),
+    "occupation": text_around(validation.MAX_REGISTRATION_TEXT),
     "declared_income_idr": INCOMES,
 }
 COMMITMENT_FIELDS: dict[str, st.SearchStrategy[object]] = {
-    "commitment_id": text_around(sponsorship.MAX_TEXT_LEN),
-    "company_id": text_around(sponsorship.MAX_TEXT_LEN),
-    "company_name": text_around(sponsorship.MAX_TEXT_LEN),
+    "commitment_id": text_around(validation.MAX_COMMITMENT_TEXT),
+    "company_id": text_around(validation.MAX_COMMITMENT_TEXT),
+    "company_name": text_around(validation.MAX_COMMITMENT_TEXT),
     "kecamatan": lists_of(KECAMATAN_NAMES),
-    "slots": integers_around(1, sponsorship.MAX_SLOTS),
-    "months": integers_around(1, sponsorship.MAX_MONTHS),
+    "slots": integers_around(1, validation.MAX_SLOTS),
+    "months": integers_around(1, validation.MAX_MONTHS),
     "package": PACKAGES,
     "preferred_occupations": lists_of(text_around(20)),
     "email": EMAILS,

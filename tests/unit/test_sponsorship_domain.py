@@ -13,9 +13,7 @@ from services.sponsorship.domain import (
     Discount,
     Offer,
     OpenCommitment,
-    Package,
     Pricing,
-    Reason,
     Tariff,
     TariffTable,
     WorkerToMatch,
@@ -27,6 +25,8 @@ from services.sponsorship.domain import (
     prefers_occupation,
     validate_commitment,
 )
+from shared.events.sponsorship import Package
+from shared.validation import Reason
 
 TABLE = TariffTable()
 

@@ -40,7 +40,6 @@ from shared.validation import (
 )
 
 # The limits are the contract's (shared/validation.py, declared on CommitmentSubmitted too).
-MAX_TEXT_LEN = MAX_COMMITMENT_TEXT
 
 T = TypeVar("T")
 
@@ -105,7 +104,7 @@ def _unprintable(name: str, value: str) -> list[Reason]:
 
 
 def _text(raw: Mapping[str, object], name: str) -> _Checked[str]:
-    """A required text, trimmed, 1 to MAX_TEXT_LEN characters."""
+    """A required text, trimmed, 1 to MAX_COMMITMENT_TEXT characters."""
     value = raw.get(name)
     if value is None:
         return None, [_missing(name)]
@@ -116,8 +115,10 @@ def _text(raw: Mapping[str, object], name: str) -> _Checked[str]:
         return None, unprintable
     if not value:
         return None, [Reason(name, VALUE_EMPTY, f"Kolom {name} tidak boleh kosong.")]
-    if len(value) > MAX_TEXT_LEN:
-        return None, [Reason(name, VALUE_TOO_LONG, f"Kolom {name} paling banyak {MAX_TEXT_LEN} karakter.")]
+    if len(value) > MAX_COMMITMENT_TEXT:
+        return None, [
+            Reason(name, VALUE_TOO_LONG, f"Kolom {name} paling banyak {MAX_COMMITMENT_TEXT} karakter.")
+        ]
     return value, []
 
 
