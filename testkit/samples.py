@@ -143,3 +143,18 @@ def registration_rejected(
         phone=phone,
         rejected_at=EVENTS_AT,
     )
+
+
+def sample_commitment(cid: str, kecamatan: list[str], slots: int, **extra: Any) -> dict[str, Any]:
+    """A company's commitment as the office submits it (plain JSON), 12 months of JKK + JKM."""
+    return {
+        "commitment_id": cid,
+        "company_id": f"co-{cid}",
+        "company_name": f"PT {cid}",
+        "kecamatan": kecamatan,
+        "slots": slots,
+        "months": 12,
+        "package": "JKK_JKM",
+        "email": "csr@example.co.id",
+        **extra,
+    }

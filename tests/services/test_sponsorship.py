@@ -18,6 +18,7 @@ from shared.events.registry import WorkerRegistered
 from shared.kecamatan import kecamatan_name
 from testkit.infra import Infra
 from testkit.kafka import RecordedEvent, publish_json, record_events
+from testkit.samples import sample_commitment
 from tests.support import running, truncate_schema
 
 
@@ -40,18 +41,7 @@ def worker(i: int, kecamatan: str, occupation: str = "penyadap karet") -> Worker
     )
 
 
-def commitment(cid: str, kecamatan: list[str], slots: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "commitment_id": cid,
-        "company_id": f"co-{cid}",
-        "company_name": f"PT {cid}",
-        "kecamatan": kecamatan,
-        "slots": slots,
-        "months": 12,
-        "package": "JKK_JKM",
-        "email": "csr@example.co.id",
-        **extra,
-    }
+commitment = sample_commitment
 
 
 async def publish_events(infra: Infra, topic: str, events: list[tuple[str, str, Any]]) -> None:

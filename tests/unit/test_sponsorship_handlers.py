@@ -29,6 +29,7 @@ from shared.events.sponsorship import (
 )
 from shared.kecamatan import kecamatan_name
 from shared.masking import mask_nik
+from testkit.samples import sample_commitment
 from tests.fakes.sponsorship import InMemorySponsorshipStore, SponsorshipData
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -84,18 +85,7 @@ class Sponsorship:
         return self.data.worker_status(worker.worker_id)
 
 
-def commitment(cid: str, kecamatan: list[str], slots: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "commitment_id": cid,
-        "company_id": f"co-{cid}",
-        "company_name": f"PT {cid}",
-        "kecamatan": kecamatan,
-        "slots": slots,
-        "months": 12,
-        "package": "JKK_JKM",
-        "email": "csr@example.co.id",
-        **extra,
-    }
+commitment = sample_commitment
 
 
 def worker(
