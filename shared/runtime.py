@@ -187,7 +187,6 @@ class ServiceRuntime(Generic[S]):
         handler: Callable[[MessageContext[E, S]], Awaitable[None]],
         *,
         group_id: str | None = None,
-        description: str | None = None,
     ) -> MessageProcessor:
         """Consume `contract`'s topic with `handler` in consumer group `group_id` (default
         `<service>.<topic>`: one group per subscriber, so a consumer joining one does not rebalance
@@ -218,7 +217,6 @@ class ServiceRuntime(Generic[S]):
             await batch_consumer(message)
 
         consume.__name__ = getattr(handler, "__name__", "handler")
-        consume.__doc__ = description or handler.__doc__
         where: dict[str, Any] = (
             {"pattern": topics.intake_pattern(self.settings.topic_prefix)} if every_partner else {}
         )

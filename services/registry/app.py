@@ -19,11 +19,6 @@ def create_app(settings: RegistrySettings | None = None) -> AsgiFastStream:
     # Handlers see the protocol (RegistryStore); the runtime makes the asyncpg one per transaction.
     runtime = ServiceRuntime[RegistryStore]("registry", settings, MIGRATIONS, store=PgRegistryStore)
     handlers = RegistryHandlers(settings)
-    runtime.subscribe(
-        contracts.REGISTRATION_SUBMITTED,
-        handlers.on_registration_submitted,
-        description="Registrations from each partner's own intake topic"
-        f" ({contracts.REGISTRATION_SUBMITTED.topic}.<partner>; the partner is the source).",
-    )
+    runtime.subscribe(contracts.REGISTRATION_SUBMITTED, handlers.on_registration_submitted)
     api.register(runtime)
     return runtime.asgi_app()
