@@ -21,7 +21,6 @@ once the table is fixed it passes, and strict xfail then fails the run until the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -73,7 +72,7 @@ from confluent_kafka.admin import (
 from shared import contracts, topics
 from shared.kafka_admin import PartnerAdded, add_partner, provision_topics
 from shared.kafka_security import KafkaConnection, secrets_dir
-from testkit.infra import Infra, unique_prefix
+from testkit.infra import Infra
 from testkit.kafka import record_events
 from testkit.samples import sample_registration
 from tests.support import running, truncate_schema
@@ -435,37 +434,23 @@ async def commit_at_end(conn: KafkaConnection, group: str, refs: list[str], scen
         await consumer.stop()
 
 
-@contextlib.asynccontextmanager
-async def _scene(infra: Infra, prefix: str, tmp_path: Path) -> AsyncIterator[Scene]:
+@pytest.fixture
+async def scene(infra: Infra, topic_prefix: str, tmp_path: Path) -> AsyncIterator[Scene]:
     tag = uuid.uuid4().hex[:6]
     names = {"a": f"a-{tag}", "b": f"b-{tag}"}
-    await provision_topics(infra.kafka, prefix, partners=list(names.values()))
+    await provision_topics(infra.kafka, topic_prefix, partners=list(names.values()))
     partners = {}
     for role, name in names.items():  # passwords given: nothing written to the secrets dir
-        partners[role] = await add_partner(infra.kafka, name, prefix, password=secrets.token_urlsafe(24))
-    made = Scene(infra, prefix, partners, tmp_path)
+        partners[role] = await add_partner(
+            infra.kafka, name, topic_prefix, password=secrets.token_urlsafe(24)
+        )
+    made = Scene(infra, topic_prefix, partners, tmp_path)
     try:
         await made.wait_for_credentials()
         await made.seed()
         yield made
     finally:
         await made.clean_up()
-
-
-@pytest.fixture
-async def scene(infra: Infra, topic_prefix: str, tmp_path: Path) -> AsyncIterator[Scene]:
-    """A namespace of its own (topics, ACLs, two partners with credentials, canaries)."""
-    async with _scene(infra, topic_prefix, tmp_path) as made:
-        yield made
-
-
-@pytest.fixture(scope="module")
-async def table_scene(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Scene]:
-    """One namespace for the whole attack table. Each attempt compares a snapshot it takes itself
-    before and after, so the attempts can share it; setting one up (every topic, the ACLs, two
-    partners' credentials, a canary on each topic) takes seconds, and the table has 118 rows."""
-    async with _scene(infra, unique_prefix(), tmp_path_factory.mktemp("scene")) as made:
-        yield made
 
 
 # --- the table -------------------------------------------------------------------------------------
@@ -1609,9 +1594,8 @@ ATTEMPTS: list[Attempt] = [*_attacks(), *_tls_attempts(), *_controls()]
 
 @pytest.mark.parametrize("attempt", [a.param() for a in ATTEMPTS])
 async def test_attempt_gets_what_the_acl_table_says_and_changes_nothing_else(
-    table_scene: Scene, attempt: Attempt, observe: Observe
+    scene: Scene, attempt: Attempt, observe: Observe
 ) -> None:
-    scene = table_scene
     row = observe(attempt.attempt, attempt.principal, attempt.expected)
     before = await scene.snapshot() if attempt.watch else None
     observed = await attempt.act(scene)
