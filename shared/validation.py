@@ -66,6 +66,16 @@ INCOME_INVALID: Final = "INCOME_INVALID"
 DESA_INVALID: Final = "DESA_INVALID"
 DUPLICATE_NIK: Final = "DUPLICATE_NIK"  # needs the register: the registry's handler, not a validator
 SOURCE_MISMATCH: Final = "SOURCE_MISMATCH"  # the body names another partner than its intake topic's
+# Already paid for by another funder (the regency's APBD list PAKE KELAMBU, another sponsor):
+# the office's funder list, by NIK; never double-funded.
+ALREADY_FUNDED: Final = "ALREADY_FUNDED"
+
+# Warnings on a registration: it is registered, and the warning travels on its events so that
+# BPJS's civil-registry (Dukcapil) check decides (a NIK never changes, even when Dukcapil
+# corrects the birth date or sex: PP 40/2019 art. 30(2)). NIK_BIRTH_DATE_MISMATCH and
+# NIK_SEX_MISMATCH above are warnings, not rejections.
+NIK_AREA_UNKNOWN: Final = "NIK_AREA_UNKNOWN"  # the NIK's regency/kecamatan digits are in no table
+NIK_WARNING_CODES: Final = frozenset({"NIK_BIRTH_DATE_MISMATCH", "NIK_SEX_MISMATCH", NIK_AREA_UNKNOWN})
 
 # A company's commitment (sponsorship.commitment-submitted.v1).
 KECAMATAN_EMPTY: Final = "KECAMATAN_EMPTY"

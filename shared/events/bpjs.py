@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from shared.events import EventModel
-from shared.events.sponsorship import Package
+from shared.events.sponsorship import Membership, Package
 
 
 class Payer(EventModel):
@@ -36,6 +36,12 @@ class EnrollmentRequested(EventModel):
     total_contribution_idr: int
     payer: Payer
     requested_at: datetime
+    nik_warnings: list[str] = Field(
+        default_factory=list,
+        description="Codes of the registry's warnings on this worker's NIK (NIK_BIRTH_DATE_MISMATCH,"
+        " NIK_SEX_MISMATCH, NIK_AREA_UNKNOWN): for BPJS's Dukcapil check to decide, which may"
+        " answer DATA_MISMATCH. Added within v1: absent means none.",
+    )
 
 
 class EnrollmentConfirmed(EventModel):
@@ -47,6 +53,12 @@ class EnrollmentConfirmed(EventModel):
     coverage_start: date
     coverage_end: date
     confirmed_at: datetime
+    membership: Membership = Field(
+        "new",
+        description="new: a new membership; continued: an active member's own KPJ number now paid"
+        " for by the sponsor; resumed: a lapsed member's KPJ number active again. Added within v1:"
+        " absent means new.",
+    )
 
 
 class EnrollmentRejected(EventModel):
@@ -55,7 +67,9 @@ class EnrollmentRejected(EventModel):
     enrollment_id: str
     worker_id: str
     reason_code: str = Field(
-        description="NIK_NOT_FOUND, ALREADY_MEMBER, AGE_NOT_ELIGIBLE, DATA_MISMATCH, ..."
+        description="NIK_NOT_FOUND, DATA_MISMATCH (the Dukcapil check disagrees: the worker brings"
+        " KTP and KK to the office), AGE_NOT_ELIGIBLE, ...; ALREADY_MEMBER is no longer sent (an"
+        " existing member is confirmed with membership continued/resumed) but stays understood"
     )
     reason_message: str
     rejected_at: datetime

@@ -127,6 +127,16 @@ class RegistrationSubmitted(EventModel):
     )
 
 
+class RegistrationWarning(EventModel):
+    """Something the registry could not confirm but must not refuse: the worker is registered,
+    and BPJS's civil-registry (Dukcapil) check decides. Codes: NIK_BIRTH_DATE_MISMATCH,
+    NIK_SEX_MISMATCH, NIK_AREA_UNKNOWN (shared/validation.py)."""
+
+    field: str
+    code: str
+    message: str
+
+
 class WorkerRegistered(EventModel):
     """A worker was registered: what sponsorship needs to match and enroll them."""
 
@@ -155,6 +165,12 @@ class WorkerRegistered(EventModel):
         " registered them. Order waiting workers by it. Added within v1: events published before"
         " it existed have none (null or absent); consumers put those first (they were registered"
         " before every numbered one), among themselves by registered_at.",
+    )
+    warnings: list[RegistrationWarning] = Field(
+        default_factory=list,
+        description="What the registry could not confirm but did not refuse (the NIK's birth-date or"
+        " sex digits disagree with birth_date/sex; its area digits are in no table): carried onward"
+        " so that BPJS's Dukcapil check decides. Added within v1: absent means none.",
     )
 
 

@@ -12,6 +12,10 @@ from shared.events.registry import RejectionReason
 from shared.validation import MAX_COMMITMENT_TEXT, rejection_codes
 
 Package = Literal["JKK_JKM", "JKK_JKM_JHT"]
+Membership = Literal["new", "continued", "resumed"]
+"""What BPJS's confirmation did: `new` a new BPU membership (a new KPJ number); `continued` the
+NIK already held an active membership, now paid for on its own KPJ number; `resumed` the NIK held
+a lapsed (nonaktif) membership, which the payment makes active again, on its own KPJ number."""
 Trimmed = BeforeValidator(validation.trimmed)
 
 # A commitment's ids and the company's name.
@@ -180,6 +184,11 @@ class EnrollmentCompleted(EventModel):
     company_email: str | None
     company_webhook_url: str | None
     completed_at: datetime
+    membership: Membership = Field(
+        "new",
+        description="As BPJS confirmed it: new, continued (an existing active member, now"
+        " sponsored) or resumed (a lapsed member, active again). Added within v1: absent means new.",
+    )
 
 
 class EnrollmentFailed(EventModel):
