@@ -72,7 +72,7 @@ from confluent_kafka.admin import (
 from shared import contracts, topics
 from shared.kafka_admin import PartnerAdded, add_partner, provision_topics
 from shared.kafka_security import KafkaConnection, secrets_dir
-from testkit.infra import Infra
+from testkit.infra import Infra, unique_prefix
 from testkit.kafka import record_events
 from testkit.samples import sample_registration
 from tests.support import running, truncate_schema
@@ -434,23 +434,94 @@ async def commit_at_end(conn: KafkaConnection, group: str, refs: list[str], scen
         await consumer.stop()
 
 
-@pytest.fixture
-async def scene(infra: Infra, topic_prefix: str, tmp_path: Path) -> AsyncIterator[Scene]:
+async def build_scene(infra: Infra, prefix: str, tmp_path: Path) -> Scene:
+    """A namespace of its own: the catalogue's topics under `prefix`, two partners of the test's
+    own, a canary on every topic, the registry's and sponsorship's groups committed at the end."""
     tag = uuid.uuid4().hex[:6]
     names = {"a": f"a-{tag}", "b": f"b-{tag}"}
-    await provision_topics(infra.kafka, topic_prefix, partners=list(names.values()))
+    await provision_topics(infra.kafka, prefix, partners=list(names.values()))
     partners = {}
     for role, name in names.items():  # passwords given: nothing written to the secrets dir
-        partners[role] = await add_partner(
-            infra.kafka, name, topic_prefix, password=secrets.token_urlsafe(24)
-        )
-    made = Scene(infra, topic_prefix, partners, tmp_path)
+        partners[role] = await add_partner(infra.kafka, name, prefix, password=secrets.token_urlsafe(24))
+    made = Scene(infra, prefix, partners, tmp_path)
     try:
         await made.wait_for_credentials()
         await made.seed()
+    except BaseException:
+        await made.clean_up()
+        raise
+    return made
+
+
+@pytest.fixture
+async def scene(infra: Infra, topic_prefix: str, tmp_path: Path) -> AsyncIterator[Scene]:
+    """A namespace built for this test, on the test's own TOPIC_PREFIX (services run in it)."""
+    made = await build_scene(infra, topic_prefix, tmp_path)
+    try:
         yield made
     finally:
         await made.clean_up()
+
+
+class ScenePool:
+    """Namespaces built ahead while earlier attempts run, and cleaned up behind them.
+
+    Every attempt still gets a namespace of its own (sharing one let an earlier attempt's late
+    effect show in a later attempt's before/after diff); building one takes seconds of waiting on
+    the broker (topics, SCRAM credentials reaching it through the metadata log), which the tests
+    spend mostly waiting too, so `depth` builds overlap the running attempt on the session's loop.
+    """
+
+    def __init__(self, infra: Infra, tmp_path_factory: pytest.TempPathFactory, depth: int) -> None:
+        self.infra = infra
+        self.tmp_path_factory = tmp_path_factory
+        self.depth = depth
+        self.building: list[asyncio.Task[Scene]] = []
+        self.cleaning: list[asyncio.Task[None]] = []
+
+    def _fill(self) -> None:
+        while len(self.building) < self.depth:
+            prefix, tmp = unique_prefix(), self.tmp_path_factory.mktemp("scene")
+            self.building.append(asyncio.create_task(build_scene(self.infra, prefix, tmp)))
+
+    async def take(self) -> Scene:
+        self._fill()
+        next_one = self.building.pop(0)
+        self._fill()
+        return await next_one
+
+    def give_back(self, used: Scene) -> None:
+        self.cleaning.append(asyncio.create_task(used.clean_up()))
+
+    async def close(self) -> None:
+        """Every namespace goes, built or half-built; then what failed is said."""
+        for task in self.building:
+            try:
+                self.give_back(await task)
+            except Exception as exc:  # build_scene cleaned up after itself
+                log.warning("a namespace built ahead failed: %s", exc)
+        results = await asyncio.gather(*self.cleaning, return_exceptions=True)
+        failed = [str(r) for r in results if isinstance(r, BaseException)]
+        assert not failed, f"clean-up of namespaces: {failed}"
+
+
+@pytest.fixture(scope="module")
+async def scene_pool(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ScenePool]:
+    pool = ScenePool(infra, tmp_path_factory, depth=2)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def pooled_scene(scene_pool: ScenePool) -> AsyncIterator[Scene]:
+    """A namespace of this attempt's own, built ahead (ScenePool)."""
+    made = await scene_pool.take()
+    try:
+        yield made
+    finally:
+        scene_pool.give_back(made)
 
 
 # --- the table -------------------------------------------------------------------------------------
@@ -1594,8 +1665,9 @@ ATTEMPTS: list[Attempt] = [*_attacks(), *_tls_attempts(), *_controls()]
 
 @pytest.mark.parametrize("attempt", [a.param() for a in ATTEMPTS])
 async def test_attempt_gets_what_the_acl_table_says_and_changes_nothing_else(
-    scene: Scene, attempt: Attempt, observe: Observe
+    pooled_scene: Scene, attempt: Attempt, observe: Observe
 ) -> None:
+    scene = pooled_scene
     row = observe(attempt.attempt, attempt.principal, attempt.expected)
     before = await scene.snapshot() if attempt.watch else None
     observed = await attempt.act(scene)
