@@ -214,11 +214,6 @@ def _broken_identity() -> list[Variant]:
         ("NIK province 99", lambda b: {**b, "nik": "99" + b["nik"][2:]}, {"NIK_PROVINCE"}),
         ("NIK serial 0000", lambda b: {**b, "nik": b["nik"][:12] + "0000"}, {"NIK_SERIAL"}),
         ("NIK as a number", lambda b: {**b, "nik": int(b["nik"])}, {"INVALID_TYPE"}),
-        (
-            "sex against the NIK",
-            lambda b: {**b, "sex": "P" if b["sex"] == "L" else "L"},
-            {"NIK_SEX_MISMATCH"},
-        ),
         ("sex X", {"sex": "X"}, {"SEX_INVALID"}),
         ("sex as true", {"sex": True}, {"INVALID_TYPE"}),
         ("birth date 1990-13-45", {"birth_date": "1990-13-45"}, {"BIRTH_DATE_FORMAT"}),
@@ -458,9 +453,14 @@ class _Generator:
             elif roll < 0.53:
                 body = self.registration(n, serial=self.rng.choice([9998, 9999]))
                 self.valid("valid_bpjs_refuses", body, f"valid; BPJS refuses NIK serial {body['nik'][-4:]}")
-            elif roll < 0.57:
+            elif roll < 0.55:
                 body = {**self.registration(n), "programme_note": "x", "extra": {"a": [1, 2]}}
                 self.valid("valid_extra_fields", body, "valid, with fields the contract does not name")
+            elif roll < 0.57:
+                # A NIK never changes when Dukcapil corrects the sex behind it: registered, warned.
+                body = self.registration(n)
+                body = {**body, "sex": "P" if body["sex"] == "L" else "L"}
+                self.valid("valid_nik_warning", body, "valid; sex against the NIK (NIK_SEX_MISMATCH warning)")
             else:
                 picked = self.rng.sample(odd, k=self.rng.choice([1, 1, 2, 3]))
                 key: bytes | None = None

@@ -2,6 +2,12 @@
 
 Every rule is checked and every failure is reported, so that one rejection message can tell the
 worker everything to fix at once. Reason messages are in Bahasa Indonesia and never echo the input.
+
+What the NIK's digits say but cannot decide is a warning, not a rejection: a NIK never changes,
+even when Dukcapil corrects the birth date or sex behind it (PP 40/2019 art. 30(2)), and its area
+code stays when the area is renumbered. Such a registration is registered with its warnings, which
+travel on its events so that BPJS's Dukcapil check decides. A NIK whose digits cannot be a NIK
+(not 16 digits, no province, no date in digits 7-12, serial 0000) is still refused.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal
 
-from shared.kecamatan import KECAMATAN, resolve_kecamatan
+from shared.kecamatan import KECAMATAN, resolve_kecamatan, suggest_kecamatan
 from shared.validation import (
     AGE_ABOVE_MAXIMUM,
     AGE_BELOW_MINIMUM,
@@ -30,11 +36,13 @@ from shared.validation import (
     MISSING_FIELD,
     NAME_INVALID,
     NAME_TOO_LONG,
+    NIK_AREA_UNKNOWN,
     NIK_BIRTH_DATE_MISMATCH,
     NIK_FORMAT,
     NIK_PROVINCE,
     NIK_SERIAL,
     NIK_SEX_MISMATCH,
+    NIK_WARNING_CODES,
     OCCUPATION_INVALID,
     PHONE_INVALID,
     SEX_INVALID,
@@ -45,6 +53,7 @@ from shared.validation import (
     normalise_name,
     normalise_nik,
 )
+from shared.wilayah import nik_area_known
 
 REASON_CODES: Final = frozenset(
     {
@@ -52,8 +61,6 @@ REASON_CODES: Final = frozenset(
         INVALID_TYPE,
         NIK_FORMAT,
         NIK_PROVINCE,
-        NIK_BIRTH_DATE_MISMATCH,
-        NIK_SEX_MISMATCH,
         NIK_SERIAL,
         BIRTH_DATE_FORMAT,
         AGE_BELOW_MINIMUM,
@@ -70,6 +77,11 @@ REASON_CODES: Final = frozenset(
         SOURCE_MISMATCH,
     }
 )
+"""Every code a rejection may carry."""
+
+WARNING_CODES: Final = NIK_WARNING_CODES
+"""Every code a registration's warnings may carry (NIK_BIRTH_DATE_MISMATCH, NIK_SEX_MISMATCH,
+NIK_AREA_UNKNOWN): never a rejection."""
 
 REQUIRED_FIELDS: Final = (
     "submission_id",
@@ -141,6 +153,8 @@ class Registration:
     desa: str | None
     occupation: str
     declared_income_idr: int | None
+    # What the registry could not confirm but does not refuse (field, code, message): WARNING_CODES.
+    warnings: tuple[Reason, ...] = ()
 
 
 def normalise_phone(value: str) -> str | None:
@@ -165,6 +179,20 @@ def age_on(birth: date, today: date) -> int:
     """Whole years completed on `today` (someone born on 29 February ages on 1 March in other years)."""
     before_birthday = (today.month, today.day) < (birth.month, birth.day)
     return today.year - birth.year - int(before_birthday)
+
+
+def _is_nik_date(raw_day: int, day: int, month: int, year: int) -> bool:
+    """Whether NIK digits 7-12 are a date: a man's day 01-31 or a woman's 41-71, and DDMMYY a
+    real date in 19YY or 20YY (29 February "00" is real: 2000 was a leap year)."""
+    if raw_day not in _MALE_NIK_DAYS and raw_day not in _FEMALE_NIK_DAYS:
+        return False
+    for century in (1900, 2000):
+        try:
+            date(century + year, month, day)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def source_from_intake(raw: Mapping[str, object], partner: str) -> tuple[dict[str, object], Reason | None]:
@@ -194,9 +222,13 @@ class _Validator:
         self.min_age = min_age
         self.max_age = max_age
         self.reasons: list[Reason] = []
+        self.warnings: list[Reason] = []
 
     def fail(self, field: str, code: str, message: str) -> None:
         self.reasons.append(Reason(field=field, code=code, message=message))
+
+    def warn(self, field: str, code: str, message: str) -> None:
+        self.warnings.append(Reason(field=field, code=code, message=message))
 
     def required_text(self, field: str, label: str) -> str | None:
         """The field as a trimmed non-empty string, or None after recording why not."""
@@ -235,45 +267,55 @@ class _Validator:
             self.fail("nik", NIK_FORMAT, "NIK harus terdiri dari 16 angka, sesuai KTP.")
             return None
         ok = True
-        if int(nik[:2]) not in PROVINCE_CODES:
+        province_known = int(nik[:2]) in PROVINCE_CODES
+        if not province_known:
             self.fail("nik", NIK_PROVINCE, "Dua angka pertama NIK bukan kode provinsi yang berlaku.")
             ok = False
         raw_day, month, year = int(nik[6:8]), int(nik[8:10]), int(nik[10:12])
         is_female = raw_day > _FEMALE_DAY_OFFSET
         day = raw_day - _FEMALE_DAY_OFFSET if is_female else raw_day
-        sex_coded = raw_day in _MALE_NIK_DAYS or raw_day in _FEMALE_NIK_DAYS
-        if not self._nik_date_matches(day, month, year, birth_date):
+        if not _is_nik_date(raw_day, day, month, year):
+            # Dukcapil keeps a corrected NIK's original digits, and those were a real date: digits
+            # that are no date in any century are a wrong NIK (a typo), not a corrected one.
             self.fail(
                 "nik",
-                NIK_BIRTH_DATE_MISMATCH,
-                "Tanggal lahir di dalam NIK (angka ke-7 sampai ke-12, DDMMYY; tanggal +40 untuk perempuan) "
-                "tidak cocok dengan tanggal lahir.",
+                NIK_FORMAT,
+                "Angka ke-7 sampai ke-12 NIK harus tanggal lahir (DDMMYY; tanggal ditambah 40 untuk "
+                "perempuan). Mohon periksa kembali NIK sesuai KTP.",
             )
             ok = False
-        if sex is not None and sex_coded and is_female != (sex == "P"):
-            self.fail(
-                "nik",
-                NIK_SEX_MISMATCH,
-                "Jenis kelamin tidak cocok dengan NIK (untuk perempuan, tanggal lahir di NIK ditambah 40).",
-            )
-            ok = False
+        else:
+            if birth_date is not None and (day, month, year) != (
+                birth_date.day,
+                birth_date.month,
+                birth_date.year % 100,
+            ):
+                self.warn(
+                    "nik",
+                    NIK_BIRTH_DATE_MISMATCH,
+                    "Tanggal lahir di NIK (angka ke-7 sampai ke-12) berbeda dengan tanggal lahir yang diisi. "
+                    "Pendaftaran tetap diterima; BPJS Ketenagakerjaan akan mencocokkannya dengan data "
+                    "Dukcapil. Mohon siapkan KTP-el dan Kartu Keluarga bila diminta.",
+                )
+            if sex is not None and is_female != (sex == "P"):
+                self.warn(
+                    "nik",
+                    NIK_SEX_MISMATCH,
+                    "Jenis kelamin yang diisi berbeda dengan kode di NIK (tanggal ditambah 40 untuk perempuan). "
+                    "Pendaftaran tetap diterima; BPJS Ketenagakerjaan akan mencocokkannya dengan data "
+                    "Dukcapil. Mohon siapkan KTP-el dan Kartu Keluarga bila diminta.",
+                )
         if nik[12:] == "0000":
             self.fail("nik", NIK_SERIAL, "Empat angka terakhir NIK tidak boleh 0000.")
             ok = False
+        if province_known and not nik_area_known(nik):
+            self.warn(
+                "nik",
+                NIK_AREA_UNKNOWN,
+                "Kode wilayah di NIK (angka ke-1 sampai ke-6) tidak ada di daftar wilayah Kemendagri. "
+                "Pendaftaran tetap diterima; BPJS Ketenagakerjaan akan mencocokkannya dengan data Dukcapil.",
+            )
         return nik if ok else None
-
-    @staticmethod
-    def _nik_date_matches(day: int, month: int, year: int, birth_date: date | None) -> bool:
-        if birth_date is not None:
-            return (day, month, year) == (birth_date.day, birth_date.month, birth_date.year % 100)
-        # Without a usable birth date, only check that some century makes DDMMYY a real date.
-        for century in (1900, 2000):
-            try:
-                date(century + year, month, day)
-            except ValueError:
-                continue
-            return True
-        return False
 
     def birth_date(self) -> date | None:
         value = self.required_text("birth_date", "Tanggal lahir")
@@ -325,11 +367,14 @@ class _Validator:
             return None
         code = resolve_kecamatan(value)
         if code is None:
+            # Only our own names are suggested; the input is never repeated.
+            suggestions = suggest_kecamatan(value)
+            hint = f" Mungkin maksud Anda: {', '.join(suggestions)}?" if suggestions else ""
             self.fail(
                 "kecamatan",
                 KECAMATAN_UNKNOWN,
                 "Kecamatan tidak dikenal; isi nama atau kode kecamatan tempat bekerja di Kabupaten "
-                "Musi Banyuasin, misalnya Sekayu atau 01.",
+                f"Musi Banyuasin, misalnya Sekayu atau 01.{hint}",
             )
         return code
 
@@ -465,6 +510,7 @@ def validate_registration(
         desa=desa,
         occupation=occupation,
         declared_income_idr=income,
+        warnings=tuple(v.warnings),
     )
 
 

@@ -7,7 +7,12 @@ from services.registry.repository import RegisteredWorker, RegistryStore
 from services.registry.settings import RegistrySettings
 from shared import clock
 from shared.consumer import MessageContext
-from shared.events.registry import RegistrationRejected, RegistrationSubmitted, WorkerRegistered
+from shared.events.registry import (
+    RegistrationRejected,
+    RegistrationSubmitted,
+    RegistrationWarning,
+    WorkerRegistered,
+)
 from shared.kecamatan import kecamatan_name, resolve_kecamatan
 from shared.validation import (
     DUPLICATE_NIK,
@@ -104,4 +109,5 @@ def _worker_registered(
         declared_income_idr=r.declared_income_idr,
         registered_at=registered_at,
         registration_seq=worker.registration_seq,
+        warnings=[RegistrationWarning(field=w.field, code=w.code, message=w.message) for w in r.warnings],
     )

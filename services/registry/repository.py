@@ -55,6 +55,8 @@ class Worker:
     occupation: str
     declared_income_idr: int | None
     registered_at: datetime
+    # The registration's warnings, as on its WorkerRegistered event (field, code, message).
+    warnings: tuple[Reason, ...] = ()
 
 
 class RegistryStore(Protocol):
@@ -108,8 +110,8 @@ class PgRegistryStore:
         r = registration
         row = await self.conn.fetchrow(
             "INSERT INTO worker (worker_id, nik, source, submission_id, full_name, birth_date, sex, phone,"
-            " kecamatan_code, desa, occupation, declared_income_idr, registered_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            " kecamatan_code, desa, occupation, declared_income_idr, registered_at, warnings)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             " ON CONFLICT (nik) DO NOTHING RETURNING worker_id, registration_seq",
             uuid.uuid4(),
             r.nik,
@@ -124,6 +126,7 @@ class PgRegistryStore:
             r.occupation,
             r.declared_income_idr,
             registered_at,
+            _reasons_json(r.warnings),
         )
         return None if row is None else RegisteredWorker(row["worker_id"], row["registration_seq"])
 
@@ -157,7 +160,18 @@ class PgRegistryStore:
 
     async def worker(self, nik: str) -> Worker | None:
         row = await self.conn.fetchrow("SELECT * FROM worker WHERE nik = $1", nik)
-        return None if row is None else Worker(**{f: row[f] for f in Worker.__dataclass_fields__})
+        if row is None:
+            return None
+        fields = {f: row[f] for f in Worker.__dataclass_fields__ if f != "warnings"}
+        return Worker(**fields, warnings=_reasons(row["warnings"]))
+
+
+def _reasons_json(reasons: Sequence[Reason]) -> list[dict[str, str]]:
+    return [{"field": r.field, "code": r.code, "message": r.message} for r in reasons]
+
+
+def _reasons(stored: list[dict[str, str]]) -> tuple[Reason, ...]:
+    return tuple(Reason(r["field"], r["code"], r["message"]) for r in stored)
 
 
 def _submission(row: Any) -> Submission:

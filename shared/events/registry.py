@@ -21,12 +21,20 @@ class RegistrationSubmitted(EventModel):
     text is trimmed first (and, where a description says so, whitespace runs become one space); each field's limits are the registry's, and `x-rejection-codes` names
     the reason code the registry answers when a value breaks one of them.
 
-    Rules the contract cannot express, checked by the registry only: the NIK's province code
-    (its first two digits), birth date (digits 7-12, DDMMYY, day + 40 for women) and sex must
-    agree with `birth_date` and `sex`, and its last four digits are not 0000; the birth date is
-    not in the future and the age is within the programme's limits (15 to 60 by default); the
-    name holds only letters, spaces, apostrophes, dots and dashes; `kecamatan` is one of Musi
-    Banyuasin's kecamatan; one NIK is registered once (DUPLICATE_NIK).
+    Rules the contract cannot express, checked by the registry only. Refused: a NIK whose first
+    two digits are no province code (NIK_PROVINCE), whose digits 7-12 are no date in any century
+    (DDMMYY, day + 40 for women: NIK_FORMAT) or whose last four digits are 0000 (NIK_SERIAL); a
+    birth date in the future, an age outside the programme's limits (15 to 60 by default); a name
+    with anything but letters, spaces, apostrophes, dots and dashes; a `kecamatan` that is none of
+    Musi Banyuasin's (KECAMATAN_UNKNOWN, naming the closest known names); a NIK already
+    registered (DUPLICATE_NIK).
+
+    Registered with a warning (WorkerRegistered.warnings), never refused, because a NIK never
+    changes even when Dukcapil corrects the data behind it (PP 40/2019 art. 30(2)) and BPJS's
+    Dukcapil check decides: NIK digits 7-12 that disagree with `birth_date`
+    (NIK_BIRTH_DATE_MISMATCH), a day coding (+ 40 for women) that disagrees with `sex`
+    (NIK_SEX_MISMATCH), regency/kecamatan digits (1-6) in no table of Kemendagri codes, current
+    or retired (NIK_AREA_UNKNOWN).
     """
 
     submission_id: Annotated[str, Trimmed] = Field(
@@ -88,7 +96,9 @@ class RegistrationSubmitted(EventModel):
         ),
     )
     kecamatan: Annotated[str, Trimmed] = Field(
-        description="Where the person works: a Muba kecamatan name or 2-digit code",
+        description="Where the person works: a Muba kecamatan name or 2-digit code (the spellings of"
+        " Kepmendagri 300.2.2-2138/2025, e.g. Lawan Wetan, and common variants such as Lawang Wetan,"
+        " Sei Lilin, Bayung Lincir, Babattoman are accepted)",
         min_length=1,
         json_schema_extra=rejection_codes(minLength=validation.MISSING_FIELD),
     )

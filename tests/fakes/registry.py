@@ -76,6 +76,7 @@ class InMemoryRegistryStore:
             occupation=r.occupation,
             declared_income_idr=r.declared_income_idr,
             registered_at=registered_at,
+            warnings=r.warnings,
         )
         self.workers[r.nik] = worker
         return RegisteredWorker(worker.worker_id, worker.registration_seq)

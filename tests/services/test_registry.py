@@ -1,5 +1,6 @@
 """The registry alone, against real Kafka and PostgreSQL: submissions in, events and rows out."""
 
+import json
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -71,6 +72,58 @@ async def test_typical_journey_valid_invalid_repeated_and_duplicate(infra: Infra
         assert outcomes == {"registered": 20, "rejected": 2}
     finally:
         await conn.close()
+
+
+async def test_a_nik_that_disagrees_is_registered_and_its_event_carries_the_warnings(
+    infra: Infra, registry: str
+) -> None:
+    """1606015208900003 is a woman born 1990-08-12 in Sekayu. Stated born 1990-08-13 and male, with
+    the Kepmendagri spelling of kecamatan 13, it is registered (BPJS's Dukcapil check decides) and
+    the warnings travel on the topic and stay with the worker's row."""
+    prefix = registry
+    mismatch = dict(
+        sample_registration(1, run=14),
+        nik="1606015208900003",
+        birth_date="1990-08-13",
+        sex="L",
+        kecamatan="Lawan Wetan",
+    )
+    unknown_area = dict(
+        sample_registration(2, run=14), nik="1699995208900003", birth_date="1990-08-12", sex="P"
+    )
+    agrees = sample_registration(3, run=14)
+    async with record_events(
+        infra.kafka,
+        prefix + contracts.WORKER_REGISTERED.topic,
+        prefix + contracts.REGISTRATION_REJECTED.topic,
+    ) as recorder:
+        await submit_registrations(infra.kafka, prefix, [mismatch, unknown_area, agrees])
+        await recorder.wait_for(3)
+        events = await recorder.settle(1.0)
+
+    assert all(e.topic.endswith(contracts.WORKER_REGISTERED.topic) for e in events), [
+        e.payload for e in events
+    ]
+    by_nik = {e.payload["nik"]: e.payload for e in events}
+    warned = by_nik["1606015208900003"]
+    assert (warned["birth_date"], warned["sex"], warned["kecamatan_code"]) == ("1990-08-13", "L", "13")
+    assert [(w["field"], w["code"]) for w in warned["warnings"]] == [
+        ("nik", "NIK_BIRTH_DATE_MISMATCH"),
+        ("nik", "NIK_SEX_MISMATCH"),
+    ]
+    assert all("Dukcapil" in w["message"] for w in warned["warnings"])
+    assert [w["code"] for w in by_nik["1699995208900003"]["warnings"]] == ["NIK_AREA_UNKNOWN"]
+    assert by_nik[agrees["nik"]]["warnings"] == []
+
+    conn = await asyncpg.connect(infra.database_urls["registry"])
+    try:
+        rows = {
+            r["nik"]: json.loads(r["warnings"]) for r in await conn.fetch("SELECT nik, warnings FROM worker")
+        }
+    finally:
+        await conn.close()
+    assert rows["1606015208900003"] == warned["warnings"]
+    assert rows[agrees["nik"]] == []
 
 
 async def test_not_json_goes_to_the_dead_letter_topic_and_the_consumer_moves_on(
@@ -250,7 +303,8 @@ async def test_the_migration_numbers_existing_workers_in_registration_order(
                 ids[name],
             )
         applied = await migrate(scratch_registry, REGISTRY_MIGRATIONS)
-        assert applied == ["0003_worker_registration_seq.sql"]
+        # 0003 and every migration after it (0004 adds the worker's warnings, an empty list here).
+        assert applied == sorted(p.name for p in REGISTRY_MIGRATIONS.glob("*.sql") if p.name >= "0003")
         numbered = await conn.fetch(
             "SELECT submission_id, registration_seq FROM worker ORDER BY registration_seq"
         )

@@ -133,6 +133,22 @@ async def test_a_registered_worker_is_kept_whole(store: InspectableStore) -> Non
     assert kept is not None and kept.desa is None and kept.declared_income_idr is None
 
 
+async def test_a_workers_warnings_are_kept_with_it_in_order(store: InspectableStore) -> None:
+    warnings = (
+        Reason("nik", "NIK_BIRTH_DATE_MISMATCH", "Tanggal lahir di NIK berbeda."),
+        Reason("nik", "NIK_SEX_MISMATCH", "Jenis kelamin berbeda."),
+    )
+    r = registration(3, warnings=warnings)
+    assert await store.register_worker(r, AT) is not None
+    kept = await store.worker(r.nik)
+    assert kept is not None and kept.warnings == warnings
+    plain = registration(4)
+    assert plain.warnings == ()
+    assert await store.register_worker(plain, AT) is not None
+    kept = await store.worker(plain.nik)
+    assert kept is not None and kept.warnings == ()
+
+
 async def test_a_nik_is_registered_once(store: InspectableStore) -> None:
     first = registration(1)
     registered = await store.register_worker(first, AT)

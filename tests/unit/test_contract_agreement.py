@@ -58,7 +58,9 @@ COMMITMENT: dict[str, object] = {
 
 # Codes of domain rules the contract cannot express (see the models' docstrings).
 DOMAIN_RULES: dict[str, frozenset[str]] = {
-    "nik": frozenset({"NIK_PROVINCE", "NIK_BIRTH_DATE_MISMATCH", "NIK_SEX_MISMATCH", "NIK_SERIAL"}),
+    # NIK_FORMAT also for 16 digits whose digits 7-12 are no date (DDMMYY, day + 40 for women); the
+    # birth-date and sex mismatches are warnings, never reasons.
+    "nik": frozenset({"NIK_PROVINCE", "NIK_FORMAT", "NIK_SERIAL"}),
     "birth_date": frozenset({"AGE_BELOW_MINIMUM", "AGE_ABOVE_MAXIMUM"}),
     "full_name": frozenset({"NAME_INVALID"}),  # letters only; control characters are in the contract
     "kecamatan": frozenset({"KECAMATAN_UNKNOWN", "KECAMATAN_MIXED"}),

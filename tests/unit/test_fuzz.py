@@ -21,6 +21,7 @@ KINDS = {
     "valid_odd_envelope",
     "valid_bpjs_refuses",
     "valid_extra_fields",
+    "valid_nik_warning",
     "valid_ce_id_collision",
     "duplicate_nik",
     "invalid",

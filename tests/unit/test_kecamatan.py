@@ -158,3 +158,128 @@ def test_kecamatan_name() -> None:
 def test_kecamatan_name_rejects_unknown_codes(code: str) -> None:
     with pytest.raises(KeyError):
         kecamatan_name(code)
+
+
+# --- the spellings partners really send (issue 12) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # 16.06.13: the decree's spelling (Kepmendagri 300.2.2-2138/2025), ours, and abbreviations.
+        ("Lawan Wetan", "13"),
+        ("LAWAN WETAN", "13"),
+        ("lawanwetan", "13"),
+        ("Kec. Lawan Wetan", "13"),
+        ("Lawang Wetan", "13"),
+        ("Lawangwetan", "13"),
+        ("Lw. Wetan", "13"),
+        ("Lw Wetan", "13"),
+        ("Lwg. Wetan", "13"),
+        ("160613", "13"),
+        ("Batanghari Leko", "04"),
+        ("Btg. Hari Leko", "04"),
+        ("BATANGHARI LEKO", "04"),
+        ("Sangadesa", "05"),
+        ("Sanga  Desa", "05"),
+        ("Babat Toman", "06"),
+        ("Babattoman", "06"),
+        ("Babat-Toman", "06"),
+        ("Sei Lilin", "07"),
+        ("S. Lilin", "07"),
+        ("Sei.Lilin", "07"),
+        ("Bayung Lincir", "09"),
+        ("Bayunglincir", "09"),
+        ("Plakat Tinggi", "10"),
+        ("Pelakat Tinggi", "10"),
+        ("Tungkaljaya", "12"),
+        ("Tungkal jaya", "12"),
+        ("Jirakjaya", "15"),
+        ("Babatsupat", "14"),
+        ("S. Keruh", "03"),
+        # The regency named after the kecamatan, accents, stray dots.
+        ("Sekayu, Musi Banyuasin", "01"),
+        ("Sekayu Kab. Musi Banyuasin", "01"),
+        ("Lais (Muba)", "02"),
+        ("Lalan - Kabupaten Muba", "11"),
+        ("Sékayu", "01"),
+        ("Keluang.", "08"),
+    ],
+)
+def test_resolves_the_spellings_partners_send(value: str, expected: str) -> None:
+    assert resolve_kecamatan(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Lawan",
+        "Wetan",
+        "Lw",
+        "Muba",
+        "Musi Banyuasin",
+        "Kabupaten Musi Banyuasin",
+        "Banyuasin III",  # a kecamatan of Banyuasin, not of Muba
+        "Talang Kelapa",
+        "Babat",  # Babat Toman or Babat Supat: ambiguous, so unknown
+        "Sungai",
+        "S.",
+        "Jaya",
+        "Lawang Wetan 2",
+    ],
+)
+def test_ambiguous_or_foreign_names_stay_unknown(value: str) -> None:
+    assert resolve_kecamatan(value) is None
+
+
+def test_no_spelling_names_two_kecamatan() -> None:
+    from shared import kecamatan
+
+    codes_by_key: dict[str, set[str]] = {}
+    spellings = [*KECAMATAN.items(), *kecamatan.KEPMENDAGRI_NAMES.items()]
+    spellings += [(code, key) for key, code in kecamatan._NAME_ALIASES.items()]
+    for code, name in spellings:
+        codes_by_key.setdefault(kecamatan._name_key(name), set()).add(code)
+    assert all(len(codes) == 1 for codes in codes_by_key.values()), codes_by_key
+    assert set(kecamatan._BY_COMPACT_NAME.values()) == set(KECAMATAN)
+
+
+def test_the_decree_spelling_of_13_is_kept_beside_the_display_name() -> None:
+    from shared.kecamatan import KEPMENDAGRI_NAMES
+
+    assert kecamatan_name("13") == "Lawang Wetan"  # what workers and the office read
+    assert KEPMENDAGRI_NAMES["13"] == "Lawan Wetan"  # Kepmendagri 300.2.2-2138/2025
+    assert {code: name for code, name in KEPMENDAGRI_NAMES.items() if name != KECAMATAN[code]} == {
+        "13": "Lawan Wetan"
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Sekayuu", ["Sekayu"]),
+        ("Sekaju", ["Sekayu"]),
+        ("Sungai Lilim", ["Sungai Lilin"]),
+        ("Lawan Weta", ["Lawang Wetan"]),
+        ("Bayung Lencer", ["Bayung Lencir"]),
+        ("Babat", ["Babat Toman", "Babat Supat"]),
+        ("Kec. Tungkal", ["Tungkal Jaya"]),
+        ("Palembang", []),
+        ("Jambi", []),
+        ("", []),
+        ("x" * 101, []),
+    ],
+)
+def test_suggests_the_closest_official_names(value: str, expected: list[str]) -> None:
+    from shared.kecamatan import suggest_kecamatan
+
+    assert suggest_kecamatan(value) == expected
+
+
+def test_suggestions_are_at_most_three_official_names() -> None:
+    from shared.kecamatan import suggest_kecamatan
+
+    suggestions = suggest_kecamatan("Sungai")
+    assert 1 <= len(suggestions) <= 3
+    assert set(suggestions) <= set(KECAMATAN.values())
+    assert all(len(suggest_kecamatan(v)) <= 3 for v in ["Sungai Jaya", "Babat Jaya", "Lalan Jaya", "S"])

@@ -17,6 +17,7 @@ from services.registry.domain import (
     MISSING_FIELD,
     NAME_INVALID,
     NAME_TOO_LONG,
+    NIK_AREA_UNKNOWN,
     NIK_BIRTH_DATE_MISMATCH,
     NIK_FORMAT,
     NIK_PROVINCE,
@@ -199,8 +200,6 @@ def test_reason_codes_are_their_own_names() -> None:
         "INVALID_TYPE",
         "NIK_FORMAT",
         "NIK_PROVINCE",
-        "NIK_BIRTH_DATE_MISMATCH",
-        "NIK_SEX_MISMATCH",
         "NIK_SERIAL",
         "BIRTH_DATE_FORMAT",
         "AGE_BELOW_MINIMUM",
@@ -219,6 +218,12 @@ def test_reason_codes_are_their_own_names() -> None:
     for name in names:
         assert getattr(domain, name) == name
     assert set(names) == domain.REASON_CODES
+    # What the NIK's digits say but cannot decide is a warning, never a rejection.
+    warnings = ["NIK_BIRTH_DATE_MISMATCH", "NIK_SEX_MISMATCH", "NIK_AREA_UNKNOWN"]
+    for name in warnings:
+        assert getattr(domain, name) == name
+    assert set(warnings) == domain.WARNING_CODES
+    assert not domain.WARNING_CODES & domain.REASON_CODES
 
 
 # --- the source is the partner whose intake topic a registration came on ----------------------
@@ -367,14 +372,27 @@ def test_nik_province(province: str) -> None:
     assert reasons(valid_raw(nik=province + EXAMPLE_NIK[2:])) == [("nik", NIK_PROVINCE)]
 
 
-def test_example_nik_with_sex_l_is_a_sex_mismatch() -> None:
-    assert reasons(valid_raw(sex="L")) == [("nik", NIK_SEX_MISMATCH)]
+def warnings(raw: dict[str, object]) -> list[tuple[str, str]]:
+    """The registration's warnings: it must be registered."""
+    return [(w.field, w.code) for w in accepted(raw).warnings]
 
 
-def test_male_nik_with_sex_p_is_a_sex_mismatch() -> None:
+def test_example_nik_registers_without_warnings() -> None:
+    assert warnings(valid_raw()) == []
+
+
+def test_example_nik_with_sex_l_is_registered_with_a_sex_mismatch() -> None:
+    # 1606015208900003: day 52 = 12 + 40, a woman's NIK; stated L. Dukcapil may have corrected
+    # the sex behind a NIK that never changes (PP 40/2019 art. 30(2)): BPJS's check decides.
+    registration = accepted(valid_raw(sex="L"))
+    assert registration.sex == "L" and registration.nik == EXAMPLE_NIK
+    assert [(w.field, w.code) for w in registration.warnings] == [("nik", NIK_SEX_MISMATCH)]
+
+
+def test_male_nik_with_sex_p_is_registered_with_a_sex_mismatch() -> None:
     nik = make_nik(date(1990, 8, 12), "L")
     assert nik[6:8] == "12"
-    assert reasons(valid_raw(nik=nik, sex="P")) == [("nik", NIK_SEX_MISMATCH)]
+    assert warnings(valid_raw(nik=nik, sex="P")) == [("nik", NIK_SEX_MISMATCH)]
 
 
 def test_sex_mismatch_is_not_reported_when_sex_itself_is_invalid() -> None:
@@ -391,15 +409,41 @@ def test_sex_mismatch_is_not_reported_when_sex_itself_is_invalid() -> None:
         "1980-08-12",
     ],
 )
-def test_nik_birth_date_mismatch(birth_date: str) -> None:
-    assert reasons(valid_raw(birth_date=birth_date)) == [("nik", NIK_BIRTH_DATE_MISMATCH)]
+def test_nik_birth_date_mismatch_is_registered_with_a_warning(birth_date: str) -> None:
+    registration = accepted(valid_raw(birth_date=birth_date))
+    assert registration.birth_date == date.fromisoformat(birth_date)  # the stated date is kept
+    assert [(w.field, w.code) for w in registration.warnings] == [("nik", NIK_BIRTH_DATE_MISMATCH)]
+
+
+def test_both_mismatches_are_two_warnings() -> None:
+    assert warnings(valid_raw(birth_date="1990-08-13", sex="L")) == [
+        ("nik", NIK_BIRTH_DATE_MISMATCH),
+        ("nik", NIK_SEX_MISMATCH),
+    ]
 
 
 def test_nik_birth_year_is_compared_modulo_100() -> None:
     # 1990 and 2090 share "90"; a birth date in 1890 would be too old, so check another century pair.
     nik = make_nik(date(2005, 6, 1), "L")
-    assert accepted(valid_raw(nik=nik, sex="L", birth_date="2005-06-01")).birth_date == date(2005, 6, 1)
-    assert reasons(valid_raw(nik=nik, sex="L", birth_date="1966-06-01")) == [("nik", NIK_BIRTH_DATE_MISMATCH)]
+    assert accepted(valid_raw(nik=nik, sex="L", birth_date="2005-06-01")).warnings == ()
+    assert warnings(valid_raw(nik=nik, sex="L", birth_date="1966-06-01")) == [
+        ("nik", NIK_BIRTH_DATE_MISMATCH)
+    ]
+
+
+def test_warning_messages_are_polite_indonesian_and_echo_nothing() -> None:
+    registration = accepted(valid_raw(nik="1699995208900003", birth_date="1990-08-13", sex="L"))
+    assert [w.code for w in registration.warnings] == [
+        NIK_BIRTH_DATE_MISMATCH,
+        NIK_SEX_MISMATCH,
+        NIK_AREA_UNKNOWN,
+    ]
+    for warning in registration.warnings:
+        assert "Pendaftaran tetap diterima" in warning.message
+        assert "Dukcapil" in warning.message
+        assert len(warning.message) < 250
+        for personal in ("1699995208900003", "169999", "520890", "1990", "13", "Siti"):
+            assert personal not in warning.message
 
 
 @pytest.mark.parametrize(
@@ -415,20 +459,25 @@ def test_nik_birth_year_is_compared_modulo_100() -> None:
         "713190",  # month 31
         "700290",  # woman, 30 Feb
         "690290",  # woman, 29 Feb 1990: not a leap year
+        "310490",  # man, 31 April
     ],
 )
-def test_nik_with_an_impossible_date_is_a_birth_date_mismatch(ddmmyy: str) -> None:
+def test_nik_whose_date_digits_are_no_date_is_refused(ddmmyy: str) -> None:
+    # Dukcapil keeps a corrected NIK's original digits, which were a real date: digits that are
+    # no date in any century are a wrong NIK, so this stays a rejection (NIK_FORMAT).
     nik = "160601" + ddmmyy + "0003"
-    assert reasons(valid_raw(nik=nik)) == [("nik", NIK_BIRTH_DATE_MISMATCH)]
+    assert reasons(valid_raw(nik=nik)) == [("nik", NIK_FORMAT)]
+    result = validate(valid_raw(nik=nik))
+    assert isinstance(result, list) and "tanggal lahir" in result[0].message
 
 
 def test_impossible_nik_date_is_reported_even_without_a_usable_birth_date() -> None:
     assert reasons(valid_raw(nik="1606010008900003", birth_date="12-08-1990")) == [
-        ("nik", NIK_BIRTH_DATE_MISMATCH),
+        ("nik", NIK_FORMAT),
         ("birth_date", BIRTH_DATE_FORMAT),
     ]
     assert reasons(valid_raw(nik="1606012902010003", sex="L", birth_date="bad")) == [
-        ("nik", NIK_BIRTH_DATE_MISMATCH),
+        ("nik", NIK_FORMAT),
         ("birth_date", BIRTH_DATE_FORMAT),
     ]
 
@@ -440,6 +489,52 @@ def test_real_nik_date_without_a_usable_birth_date_reports_only_the_birth_date()
     assert reasons(valid_raw(nik="1606016902000003", birth_date="bad")) == [("birth_date", BIRTH_DATE_FORMAT)]
 
 
+def test_a_woman_born_on_29_february_2000_registers() -> None:
+    registration = accepted(valid_raw(nik="1606016902000003", birth_date="2000-02-29"))
+    assert registration.warnings == ()
+
+
+# --- the NIK's area digits ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("nik", "where"),
+    [
+        ("1606015208900003", "Sekayu, Musi Banyuasin"),
+        ("1607015208900003", "Banyuasin (since 2002)"),
+        ("1671015208900003", "Kota Palembang"),
+        ("3171015208900003", "Gambir, Jakarta Pusat"),
+        ("3578015208900003", "Kota Surabaya"),
+        ("9601015208900003", "Sorong, Papua Barat Daya (since 2022)"),
+        ("9201015208900003", "Sorong as it was numbered before 2022 (retired)"),
+        ("9101015208900003", "Merauke as it was numbered before 2022 (retired regency)"),
+        ("9301015208900003", "Merauke, Papua Selatan (since 2022)"),
+    ],
+)
+def test_nik_from_a_known_area_has_no_area_warning(nik: str, where: str) -> None:
+    assert warnings(valid_raw(nik=nik)) == [], where
+
+
+@pytest.mark.parametrize(
+    ("nik", "why"),
+    [
+        ("1699995208900003", "regency 99 of Sumatera Selatan does not exist"),
+        ("1606995208900003", "Musi Banyuasin has no kecamatan 99"),
+        ("1606165208900003", "Musi Banyuasin has fifteen kecamatan"),
+        ("3171995208900003", "Jakarta Pusat has no kecamatan 99"),
+        ("1100015208900003", "regency 00"),
+    ],
+)
+def test_nik_from_an_unknown_area_is_registered_with_a_warning(nik: str, why: str) -> None:
+    registration = accepted(valid_raw(nik=nik))
+    assert registration.nik == nik, why
+    assert [(w.field, w.code) for w in registration.warnings] == [("nik", NIK_AREA_UNKNOWN)], why
+
+
+def test_unknown_province_stays_a_rejection_not_an_area_warning() -> None:
+    assert reasons(valid_raw(nik="9999995208900003")) == [("nik", NIK_PROVINCE)]
+
+
 def test_nik_serial_0000() -> None:
     assert reasons(valid_raw(nik=EXAMPLE_NIK[:12] + "0000")) == [("nik", NIK_SERIAL)]
     assert accepted(valid_raw(nik=EXAMPLE_NIK[:12] + "0001")).nik.endswith("0001")
@@ -447,17 +542,16 @@ def test_nik_serial_0000() -> None:
 
 
 def test_every_nik_rule_at_once() -> None:
-    # Province 99, day 72 (impossible), serial 0000; sex mismatch is not claimed for an impossible day.
+    # Province 99, day 72 (no date), serial 0000; sex mismatch is not claimed for an impossible day.
     assert reasons(valid_raw(nik="9906017208900000")) == [
         ("nik", NIK_PROVINCE),
-        ("nik", NIK_BIRTH_DATE_MISMATCH),
+        ("nik", NIK_FORMAT),
         ("nik", NIK_SERIAL),
     ]
-    # Province 00, man's day with a woman's sex, wrong year, serial 0000.
+    # Province 00, man's day with a woman's sex, wrong year, serial 0000: the mismatches are
+    # warnings, which a refused registration does not carry.
     assert reasons(valid_raw(nik="0006011208910000")) == [
         ("nik", NIK_PROVINCE),
-        ("nik", NIK_BIRTH_DATE_MISMATCH),
-        ("nik", NIK_SEX_MISMATCH),
         ("nik", NIK_SERIAL),
     ]
 
@@ -607,6 +701,45 @@ def test_kecamatan_variants(value: str, code: str, name: str) -> None:
 @pytest.mark.parametrize("value", ["Palembang", "16", "160707", "Muba", "*", "Kecamatan"])
 def test_kecamatan_unknown(value: str) -> None:
     assert reasons(valid_raw(kecamatan=value)) == [("kecamatan", KECAMATAN_UNKNOWN)]
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "name"),
+    [
+        ("Lawan Wetan", "13", "Lawang Wetan"),  # Kepmendagri 300.2.2-2138/2025's spelling
+        ("Lw. Wetan", "13", "Lawang Wetan"),
+        ("Sangadesa", "05", "Sanga Desa"),
+        ("Babattoman", "06", "Babat Toman"),
+        ("Bayung Lincir", "09", "Bayung Lencir"),
+        ("Tungkaljaya", "12", "Tungkal Jaya"),
+        ("Jirakjaya", "15", "Jirak Jaya"),
+        ("Babatsupat", "14", "Babat Supat"),
+    ],
+)
+def test_partner_spellings_register_under_the_official_name(value: str, code: str, name: str) -> None:
+    registration = accepted(valid_raw(kecamatan=value))
+    assert (registration.kecamatan_code, registration.kecamatan_name) == (code, name)
+
+
+def kecamatan_message(value: str) -> str:
+    result = validate(valid_raw(kecamatan=value))
+    assert isinstance(result, list)
+    (reason,) = result
+    assert (reason.field, reason.code) == ("kecamatan", KECAMATAN_UNKNOWN)
+    return reason.message
+
+
+def test_unknown_kecamatan_message_names_the_closest_known_names() -> None:
+    message = kecamatan_message("Sungai Lilim")
+    assert message.endswith("Mungkin maksud Anda: Sungai Lilin?")
+    assert "Lilim" not in message  # the input is never repeated
+    assert kecamatan_message("Babat").endswith("Mungkin maksud Anda: Babat Toman, Babat Supat?")
+
+
+def test_unknown_kecamatan_far_from_every_name_gets_no_suggestion() -> None:
+    message = kecamatan_message("Palembang")
+    assert "Mungkin" not in message and "Palembang" not in message
+    assert "Sekayu atau 01" in message
 
 
 # --- phone ---------------------------------------------------------------------------------------
@@ -766,8 +899,6 @@ def test_every_reason_is_collected_in_form_order() -> None:
     assert reasons(raw) == [
         ("submission_id", INVALID_TYPE),
         ("source", MISSING_FIELD),
-        ("nik", NIK_BIRTH_DATE_MISMATCH),
-        ("nik", NIK_SEX_MISMATCH),
         ("nik", NIK_SERIAL),
         ("full_name", NAME_INVALID),
         ("phone", PHONE_INVALID),
@@ -779,10 +910,9 @@ def test_every_reason_is_collected_in_form_order() -> None:
 
 
 def test_age_and_nik_reasons_together() -> None:
-    # A 12-year-old whose NIK says 1990 and female, registered as male with a bad phone.
+    # A 12-year-old whose NIK says 1990 and female, registered as male with a bad phone: the NIK's
+    # disagreements are warnings, the age and the phone are what refuse it.
     assert reasons(valid_raw(birth_date="2013-08-12", sex="L", phone="12345")) == [
-        ("nik", NIK_BIRTH_DATE_MISMATCH),
-        ("nik", NIK_SEX_MISMATCH),
         ("birth_date", AGE_BELOW_MINIMUM),
         ("phone", PHONE_INVALID),
     ]
@@ -808,7 +938,7 @@ def test_messages_are_indonesian_and_do_not_echo_the_nik_or_phone() -> None:
     phone = "0711 7654321"
     result = validate(valid_raw(nik=nik, sex="L", phone=phone, full_name="R2D2"))
     assert isinstance(result, list)
-    assert {reason.code for reason in result} == {NIK_SEX_MISMATCH, NIK_SERIAL, PHONE_INVALID, NAME_INVALID}
+    assert {reason.code for reason in result} == {NIK_SERIAL, PHONE_INVALID, NAME_INVALID}
     for reason in result:
         assert reason.message
         assert len(reason.message) < 200

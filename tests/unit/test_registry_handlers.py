@@ -108,6 +108,44 @@ async def test_a_registration_is_registered_once_and_announced_whole(registry: R
     assert envelope.correlation_id == incoming.correlation_id == incoming.event_id
 
 
+async def test_a_nik_that_disagrees_is_registered_and_announced_with_its_warnings(
+    registry: Registry,
+) -> None:
+    # 1606015208900003: a woman born 12 Aug 1990, first registered in Sekayu. Stated 13 Aug and L:
+    # Dukcapil may have corrected both behind a NIK that never changes; BPJS's check decides.
+    body = dict(sample_registration(5, run=31), nik="1606015208900003", birth_date="1990-08-13", sex="L")
+    await registry.submit(body)
+
+    (event,) = registry.publisher.events
+    assert isinstance(event, WorkerRegistered)
+    assert (event.nik, event.birth_date, event.sex) == ("1606015208900003", date(1990, 8, 13), "L")
+    assert [(w.field, w.code) for w in event.warnings] == [
+        ("nik", "NIK_BIRTH_DATE_MISMATCH"),
+        ("nik", "NIK_SEX_MISMATCH"),
+    ]
+    assert all("Dukcapil" in w.message and "1606" not in w.message for w in event.warnings)
+    worker = await registry.store.worker(body["nik"])
+    assert worker is not None
+    assert [(w.field, w.code, w.message) for w in worker.warnings] == [
+        (w.field, w.code, w.message) for w in event.warnings
+    ]
+    assert registry.rejected == []
+
+
+async def test_a_nik_from_an_unknown_area_is_registered_with_a_warning(registry: Registry) -> None:
+    body = dict(sample_registration(5, run=31), nik="1699995208900003", birth_date="1990-08-12", sex="P")
+    await registry.submit(body)
+    (event,) = registry.registered
+    assert [w.code for w in event.warnings] == ["NIK_AREA_UNKNOWN"]
+
+
+async def test_a_worker_whose_nik_agrees_is_announced_without_warnings(registry: Registry) -> None:
+    await registry.submit(sample_registration(5, run=31))
+    (event,) = registry.registered
+    assert event.warnings == []
+    assert "warnings" in event.model_dump()  # present, empty: consumers need not guess
+
+
 async def test_the_same_submission_again_changes_nothing_and_publishes_nothing(registry: Registry) -> None:
     body = sample_registration(1, run=31)
     await registry.submit(body)
