@@ -43,7 +43,8 @@ OFFICE_SIGNATURE = "Dinas Tenaga Kerja dan Transmigrasi Kabupaten Musi Banyuasin
 
 
 _WORKER_CHANNELS: frozenset[str] = frozenset(get_args(WorkerChannel))
-_MOBILE_PHONE = re.compile(r"\+628\d{7,11}")
+# The mobile ranges the registry accepts (phonenumbers' metadata, shared/validation.PHONE).
+_MOBILE_PHONE = re.compile(r"\+628[1-35-9]\d{7,10}")
 _KECAMATAN_PREFIX = re.compile(r"^\s*(kecamatan|kec\.)\s*", re.IGNORECASE)
 
 # Free-text inputs are clipped in SMS so that fixed facts (KPJ, dates) always fit.
