@@ -694,8 +694,13 @@ def _registration_rejected_office_body(
 ) -> str:
     """Who was refused (phone masked), whether they were told, and each reason with its advice."""
     raw_phone = _optional(phone)
+    codes = {code for _, code, _ in reasons}
+    nothing_to_do = bool(codes) and codes <= _NOTHING_TO_DO
     lines = [
-        f"Pendaftaran pekerja dari sumber {src} ditolak oleh validasi data.",
+        f"Pendaftaran pekerja dari sumber {src} tidak diproses: pekerja sudah terdaftar di program atau"
+        " sudah ditanggung penyandang dana lain."
+        if nothing_to_do
+        else f"Pendaftaran pekerja dari sumber {src} ditolak oleh validasi data.",
         "",
         f"Nama     : {name or '-'}",
         f"Nomor HP : {mask_phone(raw_phone) if raw_phone else '-'}",
@@ -712,8 +717,7 @@ def _registration_rejected_office_body(
         lines.append(f"  Saran: {advice_for(code)}")
         if code in _OFFICE_FOLLOW_UP:
             lines.append(f"  Tindak lanjut: {_OFFICE_FOLLOW_UP[code]}")
-    codes = {code for _, code, _ in reasons}
-    if codes and codes <= _NOTHING_TO_DO:
+    if nothing_to_do:
         lines += ["", "Tidak ada data yang perlu diperbaiki; pendaftaran ini tidak perlu dikirim ulang."]
     else:
         lines += ["", "Mohon bantu mitra/operator memperbaiki data lalu mengirim ulang pendaftaran."]

@@ -306,6 +306,7 @@ def test_an_already_funded_worker_is_told_who_protects_them_and_to_do_nothing() 
     assert "ALREADY_FUNDED" in office.body and FUNDER in office.body
     assert "tidak perlu dikirim ulang" in office.body
     assert "jangan didanai dua kali" in office.body
+    assert "ditolak oleh validasi data" not in office.body and "tidak diproses" in office.body
 
 
 def test_already_funded_from_bpjs_side_is_understood_too() -> None:
