@@ -60,8 +60,10 @@ OFFICE_SIGNATURE = "Dinas Tenaga Kerja dan Transmigrasi Kabupaten Musi Banyuasin
 
 
 _WORKER_CHANNELS: frozenset[str] = frozenset(get_args(WorkerChannel))
-# The mobile ranges the registry accepts (phonenumbers' metadata, shared/validation.PHONE).
-_MOBILE_PHONE = re.compile(r"\+628[1-35-9]\d{7,10}")
+# The shape of a normalised number. Deliberately not the registry's narrower mobile ranges
+# (issue 12): a worker registered before them keeps getting messages, and an event is never
+# dead-lettered (with the company's messages) for a number the registry once accepted.
+_MOBILE_PHONE = re.compile(r"\+628\d{7,11}")
 _KECAMATAN_PREFIX = re.compile(r"^\s*(kecamatan|kec\.)\s*", re.IGNORECASE)
 
 # Free-text inputs are clipped in SMS so that fixed facts (KPJ, dates) always fit.
