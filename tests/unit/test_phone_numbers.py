@@ -166,3 +166,15 @@ def test_a_registration_with_a_toll_free_number_is_refused_saying_why() -> None:
     assert [(r.field, r.code, r.message) for r in result] == [
         ("phone", validation.PHONE_INVALID, PHONE_NOT_MOBILE)
     ]
+
+
+@pytest.mark.parametrize("second", "0123456789")
+@pytest.mark.parametrize("digits_after_62", range(7, 15))
+def test_contract_and_library_agree_on_every_8x_range_and_length(second: str, digits_after_62: int) -> None:
+    """The pattern mirrors the library's mobile metadata: if a `phonenumbers` upgrade moves a
+    range or a length, this fails and shared/validation.PHONE must follow."""
+    for fill in "0159":
+        national = ("8" + second + fill * 12)[:digits_after_62]
+        for typed in ("0" + national, "+62" + national, "+62 0" + national):
+            kept, _why = check_phone(typed)
+            assert (CONTRACT.fullmatch(typed) is not None) == (kept is not None), typed
