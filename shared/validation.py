@@ -184,10 +184,13 @@ NIK: Final = r"^[0-9](?:[" + _WS + r".\-]*[0-9]){15}$"
 """16 digits; spaces, dots and dashes between them are ignored (1606.0152.0890-0003)."""
 _PHONE_SEP: Final = "[" + _WS + r"\-.()]*"
 PHONE: Final = (
-    f"^{_PHONE_SEP}(?:\\+{_PHONE_SEP}6{_PHONE_SEP}2|6{_PHONE_SEP}2|0)?{_PHONE_SEP}"
-    f"8(?:{_PHONE_SEP}[0-9]){{8,11}}{_PHONE_SEP}$"
+    f"^{_PHONE_SEP}(?:\\+{_PHONE_SEP}6{_PHONE_SEP}2(?:{_PHONE_SEP}0)?|6{_PHONE_SEP}2|0)?{_PHONE_SEP}"
+    f"8{_PHONE_SEP}[1-35-9](?:{_PHONE_SEP}[0-9]){{7,10}}{_PHONE_SEP}$"
 )
-"""An Indonesian mobile number, 08..., 628... or +628... (spaces, dashes, dots, brackets ignored)."""
+"""An Indonesian mobile number, 08..., 628..., +628... or +62 08... / +62 (0)8... (spaces, dashes,
+dots, brackets ignored): the mobile ranges of the `phonenumbers` metadata the registry checks
+with, 8[1-35-9] and 9 to 12 digits after +62, so not 080x (0800 toll-free, 0804 shared-cost,
+0809 premium) nor 084x (no mobile range); no letters."""
 PACKAGE: Final = "^[Jj][Kk][Kk]_[Jj][Kk][Mm](?:_[Jj][Hh][Tt])?$"
 """JKK_JKM or JKK_JKM_JHT, in any case."""
 _EMAIL_PART: Final = f"[^@{_WS}{_CTRL}]"

@@ -120,7 +120,7 @@ def worker_waitlisted(worker_id: str, i: int = 2, **changes: Any) -> WorkerWaitl
     ).model_copy(update=changes)
 
 
-def enrollment_failed(worker_id: str, i: int = 3) -> EnrollmentFailed:
+def enrollment_failed(worker_id: str, i: int = 3, **changes: Any) -> EnrollmentFailed:
     return EnrollmentFailed(
         worker_id=worker_id,
         enrollment_id=str(uuid.uuid4()),
@@ -129,7 +129,7 @@ def enrollment_failed(worker_id: str, i: int = 3) -> EnrollmentFailed:
         reason_code="NIK_NOT_FOUND",
         reason_message="NIK not found in Dukcapil",
         failed_at=EVENTS_AT,
-    )
+    ).model_copy(update=changes)
 
 
 def registration_rejected(

@@ -2,8 +2,10 @@
 
 No I/O here. Builders turn a fact ("enrollment completed", "registration rejected", ...) into the
 list of messages to send; the service sends them and uses `dedupe_key` so that one event never
-sends the same message twice. Texts are in Bahasa Indonesia. Worker messages go by SMS or
-WhatsApp and are kept to `SMS_MAX_CHARS` characters.
+sends the same message twice. Texts are in Bahasa Indonesia. A worker's SMS is written in the
+GSM-7 alphabet wherever a character has a plain equivalent (a curly apostrophe in a name would
+otherwise turn the whole SMS into UCS-2, 70 characters a segment instead of 160) and stays within
+its template's segment budget (`SMS_SEGMENT_BUDGET`) and `SMS_MAX_CHARS`.
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, get_args
 
 from shared.events.notifications import Audience, Channel
+from shared.events.sponsorship import Membership
 from shared.format import format_tanggal
 from shared.masking import mask_nik, mask_phone, mask_text
 
 WorkerChannel = Literal["sms", "whatsapp"]
 
-SMS_MAX_CHARS = 320
+# The most any worker message may carry: three concatenated GSM-7 segments (3 x 153). The
+# per-template budgets below are the tighter, real limits.
+SMS_MAX_CHARS = 3 * 153
 
 # A template's value is stored in each row, announced in NotificationSent.template (and in the
 # company webhook's "event"), counted by operators and is part of `dedupe_key`: it stays as first
@@ -34,6 +40,17 @@ TEMPLATE_WORKER_WAITLISTED = "worker_waitlisted"
 TEMPLATE_REGISTRATION_REJECTED = "registration_rejected"
 TEMPLATE_ENROLLMENT_FAILED = "enrollment_rejected"
 
+# How many SMS segments each worker template may take with the longest names (the test renders
+# each with a 100-character name, the longest kecamatan and a 200-character company): a real limit,
+# the builder picks the first wording within it. The operator pays per segment.
+SMS_SEGMENT_BUDGET: dict[str, int] = {
+    TEMPLATE_ENROLLMENT_COMPLETED: 3,
+    TEMPLATE_WORKER_WAITLISTED: 2,
+    TEMPLATE_REGISTRATION_REJECTED: 3,
+    # BPJS's own reason for a code we do not know, or what to bring on a DATA_MISMATCH
+    TEMPLATE_ENROLLMENT_FAILED: 3,
+}
+
 PROGRAMME_NAME = "Perlindungan Pekerja Rentan Kabupaten Musi Banyuasin"
 PROGRAMME_NAME_SHORT = "Perlindungan Pekerja Rentan Kab. Muba"
 OFFICE_NAME = "Disnakertrans Muba"
@@ -43,6 +60,9 @@ OFFICE_SIGNATURE = "Dinas Tenaga Kerja dan Transmigrasi Kabupaten Musi Banyuasin
 
 
 _WORKER_CHANNELS: frozenset[str] = frozenset(get_args(WorkerChannel))
+# The shape of a normalised number. Deliberately not the registry's narrower mobile ranges
+# (issue 12): a worker registered before them keeps getting messages, and an event is never
+# dead-lettered (with the company's messages) for a number the registry once accepted.
 _MOBILE_PHONE = re.compile(r"\+628\d{7,11}")
 _KECAMATAN_PREFIX = re.compile(r"^\s*(kecamatan|kec\.)\s*", re.IGNORECASE)
 
@@ -61,6 +81,108 @@ class Notification:
     recipient: str
     subject: str | None
     body: str
+
+
+# --------------------------------------------------------------------------------------------
+# The SMS alphabet (3GPP TS 23.038) and segments
+# --------------------------------------------------------------------------------------------
+
+# The GSM 7-bit default alphabet (ESC, 0x1B, left out: it only introduces the extension table).
+GSM7_BASIC: frozenset[str] = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+# The extension table: each character is sent as ESC + character, two septets.
+GSM7_EXTENSION: frozenset[str] = frozenset("\f^{}\\[~]|€")
+
+_GSM7_SEGMENT, _GSM7_SINGLE = 153, 160  # septets; a concatenated SMS spends 7 on its header
+_UCS2_SEGMENT, _UCS2_SINGLE = 67, 70  # UTF-16 code units
+
+# Plain equivalents of what phones, spreadsheets and word processors put in names and texts.
+_GSM7_PLAIN: dict[str, str] = {
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u02bc\u02bb\u0060\u00b4", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+    "\u2026": "...",
+    **dict.fromkeys("\u00a0\u2007\u202f\u2009\u200a\u2002\u2003\u3000\t", " "),
+    **dict.fromkeys("\u00ad\u200b\u200c\u200d\u2060\ufeff", ""),
+    # Latin letters NFKD does not take apart.
+    "ı": "i",
+    "ł": "l",
+    "Ł": "L",
+    "đ": "d",
+    "Đ": "D",
+    "ð": "d",
+    "Þ": "Th",
+    "þ": "th",
+    "œ": "oe",
+    "Œ": "OE",
+}
+
+
+def _gsm7_char(char: str) -> str:
+    if char in GSM7_BASIC or char in GSM7_EXTENSION:
+        return char
+    plain = _GSM7_PLAIN.get(char)
+    if plain is not None:
+        return plain
+    # An accented letter GSM-7 lacks (â, ç, ō, ş ...): its base letter, when that is in GSM-7.
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    if base and all(c in GSM7_BASIC for c in base):
+        return base
+    return char
+
+
+def to_gsm7(text: str) -> str:
+    """`text` with every character that has a plain GSM-7 equivalent replaced by it: curly quotes
+    and apostrophes, dashes, the ellipsis, non-breaking and other spaces, accented Latin letters
+    GSM-7 lacks (their base letter). Letters GSM-7 has (é, ü, ñ, à ...) stay as they are; a
+    character with no equivalent (another script) stays too, and the SMS goes out in UCS-2."""
+    return "".join(_gsm7_char(char) for char in unicodedata.normalize("NFC", text))
+
+
+def is_gsm7(text: str) -> bool:
+    return all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text)
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS segments `text` takes as sent: GSM-7 when every character is in it (extension
+    characters count two septets), else UCS-2 (UTF-16 code units); a message longer than one
+    segment is concatenated, with a smaller payload per segment, and an ESC pair or a surrogate
+    pair is never split across two."""
+    if is_gsm7(text):
+        units = [2 if char in GSM7_EXTENSION else 1 for char in text]
+        single, per_segment = _GSM7_SINGLE, _GSM7_SEGMENT
+    else:
+        units = [2 if ord(char) > 0xFFFF else 1 for char in text]
+        single, per_segment = _UCS2_SINGLE, _UCS2_SEGMENT
+    if sum(units) <= single:
+        return 1
+    segments, used = 1, 0
+    for unit in units:
+        if used + unit > per_segment:
+            segments, used = segments + 1, 0
+        used += unit
+    return segments
+
+
+def _sms_fits(text: str, budget: int) -> bool:
+    return len(text) <= SMS_MAX_CHARS and sms_segments(to_gsm7(text)) <= budget
+
+
+def _clip_to_budget(text: str, budget: int) -> str:
+    """The longest cut of `text` (ending in '...') within `budget` segments and SMS_MAX_CHARS."""
+    text = " ".join(text.split())
+    if _sms_fits(text, budget):
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits, by bisection
+        middle = (low + high + 1) // 2
+        if _sms_fits(text[:middle].rstrip() + "...", budget):
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low].rstrip() + "..."
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,6 +216,13 @@ class _AdviceMap(dict[str, str]):
         return DEFAULT_ADVICE
 
 
+# What to bring when BPJS's Dukcapil check disagrees with the registration (DATA_MISMATCH): the
+# NIK never changes (PP 40/2019 art. 30(2)); the birth date and sex on record decide.
+BRING_DOCUMENTS = (
+    "Mohon bawa KTP dan Kartu Keluarga (KK) ke Disdukcapil atau kantor Disnakertrans Muba untuk "
+    "memeriksa tanggal lahir dan jenis kelamin yang tercatat."
+)
+
 REJECTION_ADVICE: dict[str, str] = _AdviceMap(
     {
         # Registration (registry validation) codes.
@@ -101,15 +230,11 @@ REJECTION_ADVICE: dict[str, str] = _AdviceMap(
         "INVALID_TYPE": "Periksa kembali isian data; ada isian yang bentuknya tidak sesuai.",
         "NIK_FORMAT": "Tulis NIK 16 angka persis seperti di KTP.",
         "NIK_PROVINCE": "Periksa NIK dan tulis persis seperti di KTP; kode wilayahnya tidak dikenal.",
-        "NIK_BIRTH_DATE_MISMATCH": (
-            "Samakan tanggal lahir dengan KTP; bila data di KTP salah, perbaiki di Disdukcapil."
-        ),
-        "NIK_SEX_MISMATCH": (
-            "Samakan jenis kelamin dengan KTP; bila data di KTP salah, perbaiki di Disdukcapil."
-        ),
+        "NIK_BIRTH_DATE_MISMATCH": "Samakan tanggal lahir dengan yang tertulis di KTP.",
+        "NIK_SEX_MISMATCH": "Samakan jenis kelamin dengan yang tertulis di KTP.",
         "NIK_SERIAL": "Periksa 4 angka terakhir NIK dan tulis persis seperti di KTP.",
         "BIRTH_DATE_FORMAT": "Tulis tanggal lahir lengkap (tanggal, bulan, tahun) sesuai KTP.",
-        "AGE_BELOW_MINIMUM": "Usia belum cukup untuk program ini; silakan daftar lagi setelah cukup umur.",
+        "AGE_BELOW_MINIMUM": "Usia belum mencukupi untuk program ini; silakan mendaftar lagi setelah cukup umur.",
         "AGE_ABOVE_MAXIMUM": (
             "Usia melewati batas program ini; tanyakan perlindungan lain ke Disnakertrans Muba."
         ),
@@ -121,10 +246,11 @@ REJECTION_ADVICE: dict[str, str] = _AdviceMap(
         "OCCUPATION_INVALID": "Pilih pekerjaan dari daftar yang tersedia.",
         "INCOME_INVALID": "Isi perkiraan penghasilan per bulan dalam rupiah, angka saja.",
         "DESA_INVALID": "Pilih desa/kelurahan yang ada di kecamatan tersebut.",
+        # Nothing to fix: the problem text says what happened, the advice only what (not) to do.
         "DUPLICATE_NIK": (
-            "NIK ini sudah terdaftar di program; tidak perlu mendaftar lagi. "
-            "Tanyakan statusnya ke Disnakertrans Muba bila perlu."
+            "Anda tidak perlu mendaftar lagi; untuk menanyakan status, hubungi Disnakertrans Muba."
         ),
+        "ALREADY_FUNDED": "Anda tidak perlu melakukan apa pun.",
         "SOURCE_MISMATCH": (
             "Data Anda tidak salah: mitra pengirim salah mengisi nama mitra. "
             "Mitra/operator yang mendaftarkan Anda perlu mengirim ulang pendaftaran."
@@ -134,13 +260,28 @@ REJECTION_ADVICE: dict[str, str] = _AdviceMap(
             "Perbarui data kependudukan di Disdukcapil, lalu daftar ulang lewat mitra/operator."
         ),
         "ALREADY_MEMBER": "Anda sudah menjadi peserta BPJS Ketenagakerjaan; tidak perlu tindakan apa pun.",
-        "AGE_NOT_ELIGIBLE": ("Tanyakan program perlindungan lain yang sesuai ke Disnakertrans Muba."),
-        "DATA_MISMATCH": (
-            "Samakan nama dan tanggal lahir dengan KTP lewat mitra/operator; "
-            "bila data KTP salah, perbaiki di Disdukcapil."
-        ),
+        "AGE_NOT_ELIGIBLE": "Tanyakan program perlindungan lain yang sesuai ke Disnakertrans Muba.",
+        "DATA_MISMATCH": BRING_DOCUMENTS,
     }
 )
+
+# Rejections that leave the worker nothing to fix: their SMS says so, without "correct your data".
+_NOTHING_TO_DO: frozenset[str] = frozenset({"DUPLICATE_NIK", "ALREADY_FUNDED"})
+
+# What the office does about a BPJS refusal, beyond the worker's advice.
+_OFFICE_FOLLOW_UP: dict[str, str] = {
+    "DATA_MISMATCH": (
+        "Periksa KTP dan KK pekerja bersama pekerja: bila tanggal lahir atau jenis kelamin pada"
+        " pendaftaran berbeda dengan KTP/KK, minta mitra/operator mengirim ulang pendaftaran dengan"
+        " data yang benar; bila data Dukcapil sendiri keliru, pekerja memperbaikinya di Disdukcapil."
+        " NIK tidak berubah walaupun data dikoreksi (PP 40/2019 pasal 30 ayat 2)."
+    ),
+    "ALREADY_MEMBER": (
+        "Pekerja sudah memegang kepesertaan BPJS Ketenagakerjaan: iurannya dapat ditanggung pada"
+        " No. KPJ miliknya sendiri; periksa status kepesertaannya (aktif atau nonaktif)."
+    ),
+    "ALREADY_FUNDED": "Pekerja sudah ditanggung penyandang dana lain; jangan didanai dua kali.",
+}
 
 
 def advice_for(code: str) -> str:
@@ -187,7 +328,8 @@ _REGISTRATION_PROBLEMS: dict[str, str] = {
     "OCCUPATION_INVALID": "pekerjaan tidak dikenal",
     "INCOME_INVALID": "penghasilan tidak valid",
     "DESA_INVALID": "desa/kelurahan tidak dikenal",
-    "DUPLICATE_NIK": "NIK sudah terdaftar di program ini",
+    "DUPLICATE_NIK": "NIK Anda sudah terdaftar di program ini",
+    "ALREADY_FUNDED": "iuran BPJS Ketenagakerjaan Anda sudah ditanggung pihak lain",
     "SOURCE_MISMATCH": "pendaftaran dikirim atas nama mitra lain",
 }
 
@@ -209,6 +351,20 @@ def _registration_problem(field: str, code: str) -> str:
     return template.format(label=_field_label(field))
 
 
+_FUNDER_AFTER = re.compile(r"^.*\b(?:oleh|dari|melalui|program)\s+|^[^:]*:\s*", re.IGNORECASE)
+
+
+def funder_named_in(message: str) -> str | None:
+    """The funder an ALREADY_FUNDED reason names: the message itself when it is the name
+    ('PAKE KELAMBU (APBD Kabupaten Musi Banyuasin)'), or what follows 'oleh' / 'dari' /
+    'melalui' / a colon in a sentence ('... sudah ditanggung oleh PAKE KELAMBU (APBD ...)')."""
+    cleaned = _clean(message).rstrip(".;, ")
+    if not cleaned:
+        return None
+    named = _FUNDER_AFTER.sub("", cleaned, count=1).strip()
+    return named or cleaned
+
+
 # --------------------------------------------------------------------------------------------
 # Small text helpers
 # --------------------------------------------------------------------------------------------
@@ -228,14 +384,15 @@ def _clean(text: str | None) -> str:
     return mask_text(" ".join((text or "").split()))
 
 
-def _first_fitting(candidates: Iterable[str], limit: int = SMS_MAX_CHARS) -> str:
-    """The first candidate within `limit`; failing that, the last one cut to fit."""
+def _first_fitting(candidates: Iterable[str], budget: int) -> str:
+    """The first candidate within `budget` SMS segments (written in GSM-7) and SMS_MAX_CHARS;
+    failing that, the last one cut to fit."""
     last = ""
     for candidate in candidates:
-        if len(candidate) <= limit:
+        if _sms_fits(candidate, budget):
             return candidate
         last = candidate
-    return _clip(last, limit)
+    return _clip_to_budget(last, budget)
 
 
 def _kecamatan(name: str) -> str:
@@ -244,7 +401,7 @@ def _kecamatan(name: str) -> str:
 
 def _greeting(name: str | None) -> str:
     cleaned = _clip(_clean(name), _SMS_NAME_MAX)
-    return f"Yth. {cleaned}," if cleaned else "Yth. Bapak/Ibu,"
+    return f"Yth. Bapak/Ibu {cleaned}," if cleaned else "Yth. Bapak/Ibu,"
 
 
 def _require_worker_channel(channel: str) -> WorkerChannel:
@@ -271,14 +428,19 @@ def _optional(value: str | None) -> str | None:
     return stripped or None
 
 
-def _worker_message(template: str, channel: WorkerChannel, phone: str, body: str) -> Notification:
+def _worker_message(
+    template: str, channel: WorkerChannel, phone: str, candidates: Iterable[str]
+) -> Notification:
+    """The first wording within the template's segment budget; an SMS goes out in GSM-7 where a
+    character has a plain equivalent, a WhatsApp message (Unicode) as written."""
+    body = _first_fitting(candidates, SMS_SEGMENT_BUDGET[template])
     return Notification(
         template=template,
         audience="worker",
         channel=channel,
         recipient=phone,
         subject=None,
-        body=_first_fitting([body]),
+        body=to_gsm7(body) if channel == "sms" else body,
     )
 
 
@@ -301,6 +463,15 @@ class _Enrollment:
     name: str
     kecamatan: str
     masked_nik: str
+    membership: Membership
+
+
+# How the company is told what BPJS did (the worker's SMS has its own wordings).
+_MEMBERSHIP_FOR_COMPANY: dict[str, str] = {
+    "new": "kepesertaan baru",
+    "continued": "kepesertaan dilanjutkan (No. KPJ yang sama)",
+    "resumed": "kepesertaan diaktifkan kembali (No. KPJ yang sama)",
+}
 
 
 def enrollment_completed(
@@ -318,17 +489,22 @@ def enrollment_completed(
     nik: str,
     kecamatan_name: str,
     office_email: str,
+    membership: Membership = "new",
 ) -> list[Notification]:
     """Worker (KPJ, coverage, who pays, card) and sponsoring company (email and/or webhook).
 
-    `office_email` is accepted for a uniform signature; the office gets summaries elsewhere.
-    The webhook body is a JSON document; the NIK only ever appears masked.
+    `membership` says whether BPJS opened a new membership or continued / resumed the worker's
+    own (same KPJ number); both messages say which. `office_email` is accepted for a uniform
+    signature; the office gets summaries elsewhere. The webhook body is a JSON document; the NIK
+    only ever appears masked.
     """
     channel = _require_worker_channel(worker_channel)
     phone = _require_phone(worker_phone)
     kpj = _require(kpj_number, "kpj_number")
     if coverage_end < coverage_start:
         raise ValueError("coverage_end is before coverage_start")
+    if membership not in _MEMBERSHIP_FOR_COMPANY:
+        raise ValueError(f"membership must be new, continued or resumed, got {membership!r}")
     enrollment = _Enrollment(
         kpj=kpj,
         coverage_start=coverage_start,
@@ -340,6 +516,7 @@ def enrollment_completed(
         name=_clean(worker_name),
         kecamatan=_kecamatan(kecamatan_name),
         masked_nik=mask_nik(nik),
+        membership=membership,
     )
     worker_body = _enrollment_completed_sms(_greeting(worker_name), enrollment)
     messages = [_worker_message(TEMPLATE_ENROLLMENT_COMPLETED, channel, phone, worker_body)]
@@ -352,36 +529,58 @@ def enrollment_completed(
     return messages
 
 
-def _enrollment_completed_sms(greeting: str, e: _Enrollment) -> str:
+def _enrollment_completed_sms(greeting: str, e: _Enrollment) -> list[str]:
     company = _clip(e.company, _SMS_COMPANY_MAX)
-    return _first_fitting(
-        [
-            f"{greeting} Anda terdaftar sebagai peserta BPJS Ketenagakerjaan ({e.cover}) program "
-            f"{PROGRAMME_NAME_SHORT}. No. KPJ: {e.kpj}. Berlaku {e.start} s.d. {e.end}. Iuran dibayar "
-            f"oleh {company}, Anda tidak perlu membayar. Kartu peserta diterima dalam 7 hari.",
-            f"{greeting} Anda peserta BPJS Ketenagakerjaan ({e.cover}) program {PROGRAMME_NAME_SHORT}. "
-            f"KPJ: {e.kpj}. Berlaku {e.start} s.d. {e.end}. Iuran dibayar oleh {company}, "
-            "Anda tidak membayar. Kartu diterima dalam 7 hari.",
-            f"{greeting} Anda peserta BPJS Ketenagakerjaan ({e.cover}) program Pekerja Rentan Muba. "
-            f"KPJ: {e.kpj}. Berlaku {e.start} s.d. {e.end}. Iuran dibayar {company}, "
-            "Anda tidak membayar. Kartu diterima dalam 7 hari.",
+    paid = f"Iuran ditanggung {company}; Anda tidak perlu membayar."
+    if e.membership == "new":
+        return [
+            f"{greeting} Anda terdaftar sebagai peserta BPJS Ketenagakerjaan ({e.cover}), kepesertaan "
+            f"baru, lewat program {PROGRAMME_NAME_SHORT}. No. KPJ: {e.kpj}. Berlaku {e.start} s.d. "
+            f"{e.end}. {paid} Kartu peserta akan Anda terima dalam 7 hari.",
+            f"{greeting} Anda peserta baru BPJS Ketenagakerjaan ({e.cover}) program "
+            f"{PROGRAMME_NAME_SHORT}. KPJ: {e.kpj}. Berlaku {e.start} s.d. {e.end}. {paid} Kartu "
+            "diterima dalam 7 hari.",
+            f"{greeting} Anda peserta baru BPJS Ketenagakerjaan ({e.cover}) program Pekerja Rentan "
+            f"Muba. KPJ: {e.kpj}. Berlaku {e.start} s.d. {e.end}. {paid} Kartu diterima dalam 7 hari.",
         ]
-    )
+    again = "dilanjutkan" if e.membership == "continued" else "diaktifkan kembali"
+    return [
+        f"{greeting} kepesertaan BPJS Ketenagakerjaan ({e.cover}) Anda {again} lewat program "
+        f"{PROGRAMME_NAME_SHORT}, dengan No. KPJ yang sama: {e.kpj}. Berlaku {e.start} s.d. {e.end}. "
+        f"{paid} Kartu peserta Anda tetap berlaku.",
+        f"{greeting} kepesertaan BPJS Ketenagakerjaan ({e.cover}) Anda {again} lewat program "
+        f"Pekerja Rentan Muba, No. KPJ tetap {e.kpj}. Berlaku {e.start} s.d. {e.end}. {paid} "
+        "Kartu Anda tetap berlaku.",
+    ]
 
 
 def _enrollment_completed_email(recipient: str, e: _Enrollment) -> Notification:
+    if e.membership == "new":
+        what = (
+            "Pekerja berikut telah terdaftar sebagai peserta BPJS Ketenagakerjaan (kepesertaan baru)"
+            f" dengan iuran ditanggung oleh {e.company}:"
+        )
+        card = "Kartu peserta akan diterima pekerja dalam 7 hari."
+        subject = f"Pekerja terdaftar BPJS Ketenagakerjaan: {e.name} (KPJ {e.kpj})"
+    else:
+        again = "dilanjutkan" if e.membership == "continued" else "diaktifkan kembali"
+        what = (
+            f"Kepesertaan BPJS Ketenagakerjaan pekerja berikut {again} dengan No. KPJ yang sama,"
+            f" dengan iuran ditanggung oleh {e.company}:"
+        )
+        card = "Pekerja tetap memakai kartu peserta yang sudah dimilikinya."
+        subject = f"Kepesertaan BPJS Ketenagakerjaan {again}: {e.name} (KPJ {e.kpj})"
     body = (
         f"Yth. {e.company},\n\n"
-        f"Terima kasih atas dukungan Anda pada program {PROGRAMME_NAME}. Pekerja berikut telah "
-        "terdaftar sebagai peserta BPJS Ketenagakerjaan dengan iuran ditanggung oleh "
-        f"{e.company}:\n\n"
+        f"Terima kasih atas dukungan Anda pada program {PROGRAMME_NAME}. {what}\n\n"
         f"Nama              : {e.name}\n"
         f"NIK               : {e.masked_nik}\n"
         f"No. KPJ           : {e.kpj}\n"
+        f"Kepesertaan       : {_MEMBERSHIP_FOR_COMPANY[e.membership]}\n"
         f"Program           : {e.cover}\n"
         f"Masa perlindungan : {e.start} s.d. {e.end}\n"
         f"Kecamatan         : {e.kecamatan}\n\n"
-        "Kartu peserta akan diterima pekerja dalam 7 hari.\n\n"
+        f"{card}\n\n"
         f"Hormat kami,\n{OFFICE_SIGNATURE}"
     )
     return Notification(
@@ -389,26 +588,32 @@ def _enrollment_completed_email(recipient: str, e: _Enrollment) -> Notification:
         audience="company",
         channel="email",
         recipient=recipient,
-        subject=f"Pekerja terdaftar BPJS Ketenagakerjaan: {e.name} (KPJ {e.kpj})",
+        subject=subject,
         body=body,
     )
 
 
 def _enrollment_completed_webhook(recipient: str, e: _Enrollment) -> Notification:
     """A JSON document (keys sorted, non-ASCII kept)."""
+    if e.membership == "new":
+        what = f"terdaftar sebagai peserta BPJS Ketenagakerjaan ({e.cover}), kepesertaan baru"
+    else:
+        again = "dilanjutkan" if e.membership == "continued" else "diaktifkan kembali"
+        what = f"kepesertaan BPJS Ketenagakerjaan ({e.cover}) {again} dengan No. KPJ yang sama"
     payload = {
         "event": TEMPLATE_ENROLLMENT_COMPLETED,
         "company_name": e.company,
         "worker_name": e.name,
         "nik_masked": e.masked_nik,
         "kpj_number": e.kpj,
+        "membership": e.membership,
         "package": e.cover,
         "coverage_start": e.coverage_start.isoformat(),
         "coverage_end": e.coverage_end.isoformat(),
         "kecamatan": e.kecamatan,
         "pesan": (
-            f"{e.name} terdaftar sebagai peserta BPJS Ketenagakerjaan ({e.cover}), KPJ {e.kpj}, "
-            f"berlaku {e.start} s.d. {e.end}, kecamatan {e.kecamatan}; iuran ditanggung {e.company}."
+            f"{e.name}: {what}, KPJ {e.kpj}, berlaku {e.start} s.d. {e.end}, kecamatan "
+            f"{e.kecamatan}; iuran ditanggung {e.company}."
         ),
     }
     return Notification(
@@ -432,17 +637,14 @@ def worker_waitlisted(
     phone = _require_phone(worker_phone)
     greeting = _greeting(worker_name)
     kecamatan = _clip(_kecamatan(kecamatan_name), _SMS_PLACE_MAX)
-    body = _first_fitting(
-        [
-            f"{greeting} pendaftaran Anda di program {PROGRAMME_NAME_SHORT} sudah diterima. "
-            f"Saat ini Anda masuk daftar tunggu sampai ada perusahaan di Kecamatan {kecamatan} yang "
-            "menanggung iuran BPJS Ketenagakerjaan Anda. Kami akan mengabari Anda lagi. "
-            "Anda tidak perlu membayar apa pun.",
-            f"{greeting} pendaftaran Anda di program {PROGRAMME_NAME_SHORT} diterima. Anda masuk "
-            f"daftar tunggu sampai ada perusahaan di Kec. {kecamatan} yang menanggung iuran BPJS "
-            "Ketenagakerjaan Anda. Kami akan mengabari Anda lagi.",
-        ]
-    )
+    body = [
+        f"{greeting} pendaftaran Anda di program {PROGRAMME_NAME_SHORT} sudah kami terima. Anda masuk "
+        f"daftar tunggu sampai ada perusahaan di Kecamatan {kecamatan} yang menanggung iuran BPJS "
+        "Ketenagakerjaan Anda. Kami akan mengabari Anda lagi. Anda tidak perlu membayar apa pun.",
+        f"{greeting} pendaftaran Anda di program {PROGRAMME_NAME_SHORT} sudah diterima. Anda masuk "
+        f"daftar tunggu sampai ada perusahaan di Kecamatan {kecamatan} yang menanggung iuran BPJS "
+        "Ketenagakerjaan Anda. Kami akan mengabari Anda lagi.",
+    ]
     return [_worker_message(TEMPLATE_WORKER_WAITLISTED, channel, phone, body)]
 
 
@@ -494,8 +696,13 @@ def _registration_rejected_office_body(
 ) -> str:
     """Who was refused (phone masked), whether they were told, and each reason with its advice."""
     raw_phone = _optional(phone)
+    codes = {code for _, code, _ in reasons}
+    nothing_to_do = bool(codes) and codes <= _NOTHING_TO_DO
     lines = [
-        f"Pendaftaran pekerja dari sumber {src} ditolak oleh validasi data.",
+        f"Pendaftaran pekerja dari sumber {src} tidak diproses: pekerja sudah terdaftar di program atau"
+        " sudah ditanggung penyandang dana lain."
+        if nothing_to_do
+        else f"Pendaftaran pekerja dari sumber {src} ditolak oleh validasi data.",
         "",
         f"Nama     : {name or '-'}",
         f"Nomor HP : {mask_phone(raw_phone) if raw_phone else '-'}",
@@ -510,46 +717,57 @@ def _registration_rejected_office_body(
         detail = _clean(message) or _registration_problem(field, code)
         lines.append(f"- {_field_label(field)} [{code}]: {detail}")
         lines.append(f"  Saran: {advice_for(code)}")
-    lines += ["", "Mohon bantu mitra/operator memperbaiki data lalu mengirim ulang pendaftaran."]
+        if code in _OFFICE_FOLLOW_UP:
+            lines.append(f"  Tindak lanjut: {_OFFICE_FOLLOW_UP[code]}")
+    if nothing_to_do:
+        lines += ["", "Tidak ada data yang perlu diperbaiki; pendaftaran ini tidak perlu dikirim ulang."]
+    else:
+        lines += ["", "Mohon bantu mitra/operator memperbaiki data lalu mengirim ulang pendaftaran."]
     return "\n".join(lines)
 
 
-def _registration_rejected_sms(full_name: str | None, reasons: Sequence[tuple[str, str, str]]) -> str:
+def _nothing_to_do_sms(greeting: str, reasons: Sequence[tuple[str, str, str]]) -> list[str]:
+    """A registration refused because the worker is already in the programme or already funded:
+    say so once, and that nothing needs doing."""
+    funded = [message for _, code, message in reasons if code == "ALREADY_FUNDED"]
+    if funded:
+        funder = _clip(funder_named_in(funded[0]) or "pihak lain", _SMS_COMPANY_MAX + 20)
+        return [
+            f"{greeting} Anda sudah dilindungi BPJS Ketenagakerjaan dengan iuran ditanggung {funder}, "
+            f"sehingga tidak didaftarkan lagi lewat program {PROGRAMME_NAME_SHORT}. Anda tidak perlu "
+            "melakukan apa pun.",
+            f"{greeting} Anda sudah dilindungi BPJS Ketenagakerjaan dengan iuran ditanggung {funder}. "
+            "Anda tidak perlu melakukan apa pun.",
+        ]
+    return [
+        f"{greeting} NIK Anda sudah terdaftar di program {PROGRAMME_NAME_SHORT}, sehingga pendaftaran "
+        f"ini tidak diproses. {advice_for('DUPLICATE_NIK')}",
+    ]
+
+
+def _registration_rejected_sms(full_name: str | None, reasons: Sequence[tuple[str, str, str]]) -> list[str]:
     greeting = _greeting(full_name)
-    problems: list[str] = []
-    distinct_codes: list[str] = []
-    for field, code, _ in reasons:
-        problem = _registration_problem(field, code)
-        if problem not in problems:
-            problems.append(problem)
-        if code not in distinct_codes:
-            distinct_codes.append(code)
+    distinct_codes = list(dict.fromkeys(code for _, code, _ in reasons))
+    if distinct_codes and set(distinct_codes) <= _NOTHING_TO_DO:
+        return _nothing_to_do_sms(greeting, reasons)
+    problems = list(dict.fromkeys(_registration_problem(field, code) for field, code, _ in reasons))
     if not problems:
         problems = ["data tidak lengkap atau tidak sesuai"]
-    # DUPLICATE_NIK advice already says what to do and whom to ask; no "correct the data" then.
-    closing = (
-        ""
-        if distinct_codes == ["DUPLICATE_NIK"]
-        else " Hubungi mitra/operator yang mendaftarkan Anda atau Disnakertrans Muba untuk memperbaiki data."
-    )
+    closing = " Silakan hubungi mitra/operator yang mendaftarkan Anda atau Disnakertrans Muba untuk memperbaiki data."
     advices = [advice_for(code) for code in distinct_codes]
 
     def render(shown: Sequence[str], more: bool, advice: Sequence[str]) -> str:
         what = "; ".join(shown) + ("; dan lainnya" if more else "")
         extra = "".join(f" {a}" for a in advice)
         return (
-            f"{greeting} pendaftaran Anda di program {PROGRAMME_NAME_SHORT} belum dapat diproses: "
-            f"{what}.{extra}{closing}"
+            f"{greeting} mohon maaf, pendaftaran Anda di program {PROGRAMME_NAME_SHORT} belum dapat "
+            f"diproses: {what}.{extra}{closing}"
         )
 
-    def candidates() -> Iterable[str]:
-        yield render(problems, False, advices)
-        yield render(problems, False, advices[:1])
-        yield render(problems, False, [])
-        for count in range(len(problems) - 1, 0, -1):
-            yield render(problems[:count], True, [])
-
-    return _first_fitting(candidates())
+    candidates = [render(problems, False, advices), render(problems, False, advices[:1])]
+    candidates.append(render(problems, False, []))
+    candidates += [render(problems[:count], True, []) for count in range(len(problems) - 1, 0, -1)]
+    return candidates
 
 
 def enrollment_failed(
@@ -561,7 +779,8 @@ def enrollment_failed(
     reason_message: str,
     office_email: str,
 ) -> list[Notification]:
-    """BPJS Ketenagakerjaan refused the enrollment: tell the worker why and what to do, and the office."""
+    """BPJS Ketenagakerjaan refused the enrollment: tell the worker why and what to do, and the
+    office (with what it should do about it, e.g. check the KTP and KK on a DATA_MISMATCH)."""
     channel = _require_worker_channel(worker_channel)
     phone = _require_phone(worker_phone)
     office = _require(office_email, "office_email")
@@ -570,19 +789,18 @@ def enrollment_failed(
     advice = advice_for(code)
     worker_body = _enrollment_failed_sms(_greeting(worker_name), code, message, advice)
     name = _clean(worker_name)
-    office_body = "\n".join(
-        [
-            "BPJS Ketenagakerjaan menolak pendaftaran pekerja berikut.",
-            "",
-            f"Nama     : {name or '-'}",
-            f"Nomor HP : {mask_phone(phone)}",
-            f"Kode     : {code or '-'}",
-            f"Alasan   : {message or '-'}",
-            f"Saran    : {advice}",
-            "",
-            "Pekerja juga diberi tahu lewat " + ("SMS." if channel == "sms" else "WhatsApp."),
-        ]
-    )
+    office_lines = [
+        "BPJS Ketenagakerjaan menolak pendaftaran pekerja berikut.",
+        "",
+        f"Nama     : {name or '-'}",
+        f"Nomor HP : {mask_phone(phone)}",
+        f"Kode     : {code or '-'}",
+        f"Alasan   : {message or '-'}",
+        f"Saran    : {advice}",
+    ]
+    if code in _OFFICE_FOLLOW_UP:
+        office_lines.append(f"Tindak lanjut: {_OFFICE_FOLLOW_UP[code]}")
+    office_lines += ["", "Pekerja juga diberi tahu lewat " + ("SMS." if channel == "sms" else "WhatsApp.")]
     return [
         _worker_message(TEMPLATE_ENROLLMENT_FAILED, channel, phone, worker_body),
         Notification(
@@ -591,32 +809,33 @@ def enrollment_failed(
             channel="email",
             recipient=office,
             subject=f"Pendaftaran BPJS ditolak ({code or 'tanpa kode'}): {name or 'tanpa nama'}",
-            body=office_body,
+            body="\n".join(office_lines),
         ),
     ]
 
 
-def _enrollment_failed_sms(greeting: str, code: str, message: str, advice: str) -> str:
+def _enrollment_failed_sms(greeting: str, code: str, message: str, advice: str) -> list[str]:
     """Why, in plain words (BPJS's own message, clipped, for a code we do not know), and what to do;
-    an existing member needs to do nothing."""
+    an existing member (ALREADY_MEMBER, no longer sent for sponsored members but still understood)
+    or a worker already funded elsewhere needs to do nothing."""
     if code == "ALREADY_MEMBER":
-        return _first_fitting(
-            [
-                f"{greeting} Anda sudah terdaftar sebagai peserta BPJS Ketenagakerjaan, sehingga tidak "
-                f"didaftarkan lagi lewat program {PROGRAMME_NAME_SHORT}. Tidak perlu tindakan apa pun.",
-            ]
-        )
+        return [
+            f"{greeting} Anda sudah terdaftar sebagai peserta BPJS Ketenagakerjaan, sehingga tidak "
+            f"didaftarkan lagi lewat program {PROGRAMME_NAME_SHORT}. Tidak perlu tindakan apa pun.",
+        ]
+    if code == "ALREADY_FUNDED":
+        return _nothing_to_do_sms(greeting, [("nik", code, message)])
     why = _ENROLLMENT_PROBLEMS.get(code) or (
         f"alasan dari BPJS: {_clip(message, _SMS_REASON_MAX)}" if message else "alasan belum diketahui"
     )
     stop = "" if why.endswith("...") else "."
-    return _first_fitting(
-        [
-            f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda lewat program {PROGRAMME_NAME_SHORT} "
-            f"belum berhasil karena {why}{stop} {advice}",
-            f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda belum berhasil karena {why}{stop} {advice}",
-        ]
-    )
+    return [
+        f"{greeting} mohon maaf, pendaftaran BPJS Ketenagakerjaan Anda lewat program "
+        f"{PROGRAMME_NAME_SHORT} belum berhasil karena {why}{stop} {advice}",
+        f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda lewat program {PROGRAMME_NAME_SHORT} belum "
+        f"berhasil karena {why}{stop} {advice}",
+        f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda belum berhasil karena {why}{stop} {advice}",
+    ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -97,6 +97,7 @@ class NotificationsHandlers:
                 nik=event.nik_masked,
                 kecamatan_name=event.kecamatan_name,
                 office_email=self.settings.office_email,
+                membership=event.membership,  # a new membership, or the worker's own continued/resumed
             )
         )
         await self._queue(ctx, messages, worker_id=worker_id)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal
 
+import phonenumbers
+
 from shared.kecamatan import KECAMATAN, resolve_kecamatan, suggest_kecamatan
 from shared.validation import (
     AGE_ABOVE_MAXIMUM,
@@ -114,7 +116,8 @@ PROVINCE_CODES: Final = frozenset(
 # Anything longer than the limits is rejected before it reaches a regex or a normaliser.
 _NIK_DIGITS = re.compile(r"[0-9]{16}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-.()]+")
-_PHONE_SUBSCRIBER = re.compile(r"8[0-9]{8,11}")
+_PHONE_CHARACTERS = re.compile(r"\+?[0-9]+")
+_PHONE_NATIONAL = re.compile(r"[1-9][0-9]*")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NAME_PUNCTUATION: Final = frozenset(" '\u2019.-")
 _FEMALE_DAY_OFFSET: Final = 40
@@ -157,22 +160,76 @@ class Registration:
     warnings: tuple[Reason, ...] = ()
 
 
-def normalise_phone(value: str) -> str | None:
-    """Return an Indonesian mobile number as "+628...", or None if it is not one."""
+# Why a number is not taken as a worker's mobile number (Bahasa Indonesia, never echoing it).
+PHONE_HAS_LETTERS: Final = (
+    "Nomor HP tidak boleh berisi huruf; tulis angka saja (periksa huruf O atau l yang tertulis"
+    " sebagai angka 0 atau 1), misalnya 0812xxxxxxxx."
+)
+PHONE_NOT_INDONESIAN: Final = (
+    "Nomor HP harus nomor seluler Indonesia (+62 atau 08...); nomor luar negeri tidak dapat dipakai."
+)
+PHONE_NOT_MOBILE: Final = (
+    "Nomor HP ini bukan nomor seluler (misalnya telepon rumah/kantor, nomor bebas pulsa 0800 atau"
+    " premium 0809); isi nomor HP yang aktif, misalnya 0812xxxxxxxx."
+)
+PHONE_WRONG_LENGTH: Final = (
+    "Nomor HP kurang atau kelebihan angka; nomor seluler Indonesia 10 sampai 13 angka, misalnya"
+    " 0812xxxxxxxx atau +62812xxxxxxxx."
+)
+PHONE_MALFORMED: Final = "Nomor HP harus nomor seluler Indonesia, misalnya 0812xxxxxxxx atau +62812xxxxxxxx."
+
+
+def check_phone(value: str) -> tuple[str, None] | tuple[None, str]:
+    """(E.164 "+628...", None) for an Indonesian mobile number, else (None, why in Bahasa Indonesia).
+
+    Our rules first: no letters at all (the library reads `085517O92405` as another number),
+    separators ignored, then +62 (with or without the trunk 0 people write after it: `+62 0812`,
+    `+62 (0)812`), 62 or 0 before the subscriber number. Then `phonenumbers` decides: the number
+    must be valid and of type MOBILE (fixed lines, 0800 toll-free, 0809 premium, 0804 shared-cost
+    and the unallocated 084x are not). shared/validation.PHONE mirrors the library's mobile ranges.
+    """
     if len(value) > MAX_PHONE_LENGTH:
-        return None
+        return None, PHONE_WRONG_LENGTH
+    if any(char.isalpha() for char in value):
+        return None, PHONE_HAS_LETTERS
     compact = _PHONE_SEPARATORS.sub("", value)
-    if compact.startswith("+62"):
-        subscriber = compact[3:]
+    if not _PHONE_CHARACTERS.fullmatch(compact):
+        return None, PHONE_MALFORMED
+    if compact.startswith("+"):
+        if not compact.startswith("+62"):
+            return None, PHONE_NOT_INDONESIAN
+        national = compact[3:]
+        national = national[1:] if national.startswith("0") else national
     elif compact.startswith("62"):
-        subscriber = compact[2:]
+        national = compact[2:]
     elif compact.startswith("0"):
-        subscriber = compact[1:]
+        national = compact[1:]
     else:
-        subscriber = compact
-    if not _PHONE_SUBSCRIBER.fullmatch(subscriber):
-        return None
-    return "+62" + subscriber
+        national = compact
+    if not _PHONE_NATIONAL.fullmatch(national):
+        return None, PHONE_MALFORMED
+    try:
+        number = phonenumbers.parse("+62" + national)
+    except phonenumbers.NumberParseException:
+        return None, PHONE_WRONG_LENGTH
+    if str(number.national_number) != national:  # the library read it otherwise: not ours to guess
+        return None, PHONE_MALFORMED
+    if (
+        phonenumbers.is_valid_number(number)
+        and phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE
+    ):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+    possible = phonenumbers.is_possible_number_for_type_with_reason(
+        number, phonenumbers.PhoneNumberType.MOBILE
+    )
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None, PHONE_WRONG_LENGTH
+    return None, PHONE_NOT_MOBILE
+
+
+def normalise_phone(value: str) -> str | None:
+    """Return an Indonesian mobile number as "+628...", or None if it is not one (check_phone)."""
+    return check_phone(value)[0]
 
 
 def age_on(birth: date, today: date) -> int:
@@ -382,13 +439,9 @@ class _Validator:
         value = self.required_text("phone", "Nomor HP")
         if value is None:
             return None
-        phone = normalise_phone(value)
-        if phone is None:
-            self.fail(
-                "phone",
-                PHONE_INVALID,
-                "Nomor HP harus nomor seluler Indonesia, misalnya 0812xxxxxxxx atau +62812xxxxxxxx.",
-            )
+        phone, problem = check_phone(value)
+        if problem is not None:
+            self.fail("phone", PHONE_INVALID, problem)
         return phone
 
     def full_name(self) -> str | None:

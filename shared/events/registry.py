@@ -85,8 +85,9 @@ class RegistrationSubmitted(EventModel):
         json_schema_extra=rejection_codes(enum=validation.SEX_INVALID),
     )
     phone: Annotated[str, Trimmed] = Field(
-        description="Indonesian mobile number: 08..., 628... or +628... (spaces, dashes, dots and"
-        " brackets are ignored)",
+        description="Indonesian mobile number: 08..., 628..., +628..., or +62 08... / +62 (0)8..."
+        " (spaces, dashes, dots and brackets are ignored; no letters); a mobile range, 9 to 12"
+        " digits after +62: not 080x (0800 toll-free, 0809 premium) nor 084x",
         max_length=validation.MAX_PHONE_LENGTH,
         pattern=validation.PHONE,
         json_schema_extra=rejection_codes(

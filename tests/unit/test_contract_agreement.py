@@ -131,8 +131,9 @@ NIKS = st.one_of(separated(NIK_DIGITS, " .-\t\xa0/x_"), text_around(validation.M
 PHONES = st.one_of(
     separated(
         st.tuples(
-            st.sampled_from(["", "0", "62", "+62", "+", "6", "00", "620", "+0"]),
-            st.sampled_from(["8", "7", "9"]),
+            st.sampled_from(["", "0", "62", "+62", "+", "6", "00", "620", "+0", "+620", "+62(0)", "+6200"]),
+            # 8 then a mobile range's digit, or 80x / 84x (no mobile range), or not 8
+            st.sampled_from(["8", "81", "85", "80", "84", "7", "9"]),
             st.text(st.sampled_from("0123456789"), min_size=6, max_size=13),
         ).map("".join),
         " -.()\t\xa0+/",
@@ -311,6 +312,11 @@ def test_every_field_of_the_contracts_is_generated() -> None:
         (CommitmentSubmitted, sponsorship.validate_commitment, COMMITMENT, "company_name", "x" * 201),
         (RegistrationSubmitted, validate_registration, REGISTRATION, "sex", "l"),
         (RegistrationSubmitted, validate_registration, REGISTRATION, "nik", "1606 0152 0890 0003x"),
+        (RegistrationSubmitted, validate_registration, REGISTRATION, "phone", "+62 0812-3456-7890"),
+        (RegistrationSubmitted, validate_registration, REGISTRATION, "phone", "+62 (0)812 3456 7890"),
+        (RegistrationSubmitted, validate_registration, REGISTRATION, "phone", "0800 1234 567"),
+        (RegistrationSubmitted, validate_registration, REGISTRATION, "phone", "0809 1234 5678"),
+        (RegistrationSubmitted, validate_registration, REGISTRATION, "phone", "0841 2345 6789"),
     ],
 )
 def test_the_disagreements_the_issue_names(

@@ -17,7 +17,7 @@ from shared.consumer import Handler, Incoming, MessageContext, PoisonMessage, Pu
 from shared.envelope import Envelope, new_envelope
 from shared.events import EventModel
 from shared.events.notifications import NotificationSent
-from shared.events.registry import RegistrationRejected
+from shared.events.registry import RegistrationRejected, RejectionReason
 from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
 from testkit.samples import (
     EVENTS_AT,
@@ -43,8 +43,8 @@ def waitlisted(worker_id: str = WORKER, i: int = 2, **changes: Any) -> WorkerWai
     return worker_waitlisted(worker_id, i, **changes)
 
 
-def failed(worker_id: str = WORKER, i: int = 3) -> EnrollmentFailed:
-    return enrollment_failed(worker_id, i)
+def failed(worker_id: str = WORKER, i: int = 3, **changes: Any) -> EnrollmentFailed:
+    return enrollment_failed(worker_id, i, **changes)
 
 
 def rejected(submission_id: str = "sub-1", with_phone: str | None = phone(4)) -> RegistrationRejected:
@@ -164,6 +164,54 @@ async def test_enrollment_completed_tells_the_worker_and_the_sponsoring_company(
     for event in sent:  # the announcements carry no address
         body = event.model_dump_json()
         assert phone(1) not in body and "csr@" not in body and "token" not in body
+
+
+@pytest.mark.parametrize(
+    ("membership", "worker_words", "company_words"),
+    [
+        ("new", "kepesertaan baru", "kepesertaan baru"),
+        ("continued", "Anda dilanjutkan", "dilanjutkan dengan No. KPJ yang sama"),
+        ("resumed", "Anda diaktifkan kembali", "diaktifkan kembali dengan No. KPJ yang sama"),
+    ],
+)
+async def test_enrollment_completed_says_whether_the_membership_is_new_or_the_workers_own(
+    membership: str, worker_words: str, company_words: str
+) -> None:
+    service = Service()
+    await service.send(completed(membership=membership))
+    worker, email, webhook = (row.notification for row in service.rows())
+    assert worker_words in worker.body and "12345678901" in worker.body
+    assert company_words in email.body and "12345678901" in email.body
+    assert json.loads(webhook.body)["membership"] == membership
+
+
+async def test_a_data_mismatch_tells_the_worker_what_to_bring_and_the_office_what_to_check() -> None:
+    service = Service()
+    await service.send(failed(reason_code="DATA_MISMATCH", reason_message="Data tidak sesuai Dukcapil"))
+    worker, office = (row.notification for row in service.rows())
+    assert "KTP dan Kartu Keluarga (KK)" in worker.body and "Disdukcapil" in worker.body
+    assert office.recipient == OFFICE and "Tindak lanjut:" in office.body
+
+
+async def test_an_already_funded_worker_is_told_to_do_nothing() -> None:
+    service = Service()
+    event = rejected().model_copy(
+        update={
+            "reasons": [
+                RejectionReason(
+                    field="nik",
+                    code="ALREADY_FUNDED",
+                    message="Sudah didanai oleh PAKE KELAMBU (APBD Kabupaten Musi Banyuasin)",
+                )
+            ]
+        }
+    )
+    await service.send(event)
+    worker, office = (row.notification for row in service.rows())
+    assert worker.recipient == phone(4)
+    assert "sudah dilindungi BPJS Ketenagakerjaan dengan iuran ditanggung PAKE KELAMBU" in worker.body
+    assert "tidak perlu melakukan apa pun" in worker.body
+    assert "tidak perlu dikirim ulang" in office.body
 
 
 async def test_enrollment_failed_tells_the_worker_why_and_the_office() -> None:

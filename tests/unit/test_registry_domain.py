@@ -760,6 +760,7 @@ def test_unknown_kecamatan_far_from_every_name_gets_no_suggestion() -> None:
         ("0812345678", "+62812345678"),  # 9 digits after +62
         ("0812345678901", "+62812345678901"),  # 12 digits after +62
         ("+62812345678", "+62812345678"),
+        ("+62 0812 3456 7890", "+6281234567890"),  # the trunk 0 after +62 (test_phone_numbers.py)
     ],
 )
 def test_normalise_phone_accepts(value: str, expected: str) -> None:
@@ -783,7 +784,7 @@ def test_normalise_phone_accepts(value: str, expected: str) -> None:
         "++6281234567890",
         "62+81234567890",
         "008123456789",
-        "+62 0812 3456 7890",
+        "0800 1234 567",  # toll-free: not a mobile number (more in test_phone_numbers.py)
         "０８１２３４５６７８９０",  # full-width digits
         "0" * 1_000,
     ],
