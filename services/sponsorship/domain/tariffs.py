@@ -15,11 +15,13 @@ amounts an office table might bring.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 from typing import Any, Literal, get_args
 
 from shared.events.sponsorship import Package
@@ -31,6 +33,7 @@ DOCUMENT_FORMAT = "muba-bpu-tariffs/1"
 MAX_BANDS = 200
 MAX_ROWS = 100
 MAX_TEXT = 2000
+_UNBOUNDED = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,16 @@ class Tariff:
     jht_rate_permille: int  # 20 = 2% of the insured income
     note: str = ""
 
+    @cached_property
+    def _band_ends(self) -> list[int]:
+        """Each band's upper bound, the last one's (none) as unbounded: bisected by `band_for`."""
+        return [b.income_to_idr if b.income_to_idr is not None else _UNBOUNDED for b in self.jkk_bands]
+
     def band_for(self, insured_income_idr: int) -> IncomeBand:
-        for band in self.jkk_bands:
-            if band.income_to_idr is None or insured_income_idr <= band.income_to_idr:
-                return band
-        raise ValueError(f"no JKK band covers Rp{insured_income_idr}")  # the table forbids it
+        index = bisect.bisect_left(self._band_ends, insured_income_idr)
+        if index == len(self.jkk_bands):
+            raise ValueError(f"no JKK band covers Rp{insured_income_idr}")  # the table forbids it
+        return self.jkk_bands[index]
 
 
 @dataclass(frozen=True)
@@ -321,7 +329,8 @@ class TariffTable:
         if package not in PACKAGES:
             raise ValueError(f"unknown package {package!r}")
         tariff = self.tariff_for(month)
-        income = self.insured_income(declared_income_idr, month)
+        floor = tariff.income_floor_idr
+        income = max(declared_income_idr or floor, floor)  # as `insured_income`, on this tariff
         jkk, jkm = tariff.band_for(income).jkk_idr, tariff.jkm_idr
         discount = self.discount_for(month, sector) if apply_discount else None
         if discount is not None:
