@@ -56,14 +56,21 @@ OUTCOME_TOPICS = (
 )
 
 # The programme's tariff, written down again here (not imported) so that the checker can tell
-# whether a waiting worker would have fitted a commitment's remaining budget.
+# whether a waiting worker would have fitted a commitment's remaining budget: the default table
+# (services/sponsorship/tariffs/bpu.json) without PP 50/2025, so never less than is charged.
 INCOME_FLOOR_IDR = 1_000_000
 JKM_FLAT_IDR = 6_800
+JKK_BAND_WIDTH_IDR = 500_000  # each band's nominal income is its upper bound...
+JKK_TOP_BAND = (20_500_000, 207_000)  # ...up to the top band: above Rp20,500,000, JKK Rp207,000
 
 
 def monthly_cost(package: str, income: int | None) -> int:
     base = max(income or 0, INCOME_FLOOR_IDR)
-    cost = (2 * base * 10 + 1000) // 2000 + JKM_FLAT_IDR  # 1% JKK, rounded half-up
+    if base > JKK_TOP_BAND[0]:
+        jkk = JKK_TOP_BAND[1]
+    else:
+        jkk = -(-base // JKK_BAND_WIDTH_IDR) * JKK_BAND_WIDTH_IDR // 100
+    cost = jkk + JKM_FLAT_IDR
     if package == "JKK_JKM_JHT":
         cost += (2 * base * 20 + 1000) // 2000
     return cost

@@ -1,4 +1,5 @@
-"""The services' read APIs (GET /api/...), as the operator's token allows. Never the databases."""
+"""The services' APIs (GET /api/..., and PUT /api/tariffs for the office), as the operator's token
+allows. Never the databases."""
 
 from __future__ import annotations
 
@@ -43,9 +44,22 @@ class Api:
 
     def get(self, service: str, base_url: str, path: str, params: dict[str, str] | None = None) -> Any:
         """GET base_url + path and return the JSON body; map every failure to a CliError."""
+        return self.request("GET", service, base_url, path, params)
+
+    def request(
+        self,
+        method: str,
+        service: str,
+        base_url: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """`method` base_url + path (a JSON body, if any) and return the JSON answer; every failure
+        is a CliError."""
         url = base_url + path
         try:
-            response = self._client.get(url, params=params)
+            response = self._client.request(method, url, params=params, json=body)
         except httpx.TimeoutException:
             raise not_running(
                 base_url, f"{service} did not answer within {self.config.http_timeout_s:g} s"
@@ -72,7 +86,7 @@ class Api:
             if not _is_api_error(response):
                 # Not the API's own "not found" (a JSON {"error": ...}): the route itself is missing.
                 raise NotRunning(
-                    f"{service} at {base_url} does not offer GET {path} (HTTP 404); "
+                    f"{service} at {base_url} does not offer {method} {path} (HTTP 404); "
                     f"is {base_url} the {service} service, and a version with the operator API?"
                 )
             raise NotFound(error)
@@ -133,6 +147,16 @@ class Api:
         params = {"package": package, "months": str(months), "slots": str(slots)}
         body = self.get("sponsorship", self.config.sponsorship_url, "/api/commitment-quote", params)
         return _object(body, "sponsorship /api/commitment-quote")
+
+    def tariffs(self) -> dict[str, Any]:
+        """The tariff table sponsorship prices from (GET /api/tariffs): version, table, setting."""
+        body = self.get("sponsorship", self.config.sponsorship_url, "/api/tariffs")
+        return _object(body, "sponsorship /api/tariffs")
+
+    def load_tariffs(self, document: Any) -> dict[str, Any]:
+        """Replace the tariff table (PUT /api/tariffs, office); a refusal names the rows and why."""
+        body = self.request("PUT", "sponsorship", self.config.sponsorship_url, "/api/tariffs", body=document)
+        return _object(body, "sponsorship /api/tariffs")
 
     def sponsorship_report(self) -> dict[str, Any]:
         return _object(

@@ -34,6 +34,7 @@ from muba.errors import EXIT_DATA, CliError, DataError, NotRunning, UsageError
 from muba.formatting import key_value_table, number, waktu_text
 from muba.report import build_report, print_report, render_csv, render_json
 from muba.status import status_view, valid_nik
+from muba.tariffs import loaded_text, read_table_file, tariffs_view
 from muba.workers_file import CheckedRow, FileError, check_source, read_worker_file
 from shared import contracts, topics
 from shared.format import today_in_jakarta
@@ -349,6 +350,45 @@ def commitments_list(
         commitments.write_csv(listed, sys.stdout)
     else:
         out.print(commitments.commitments_table(listed))
+
+
+# --- tariffs -------------------------------------------------------------------------------------
+
+tariffs_app = typer.Typer(
+    help="The BPU tariff table sponsorship prices budgets and reservations from: show it, load one.",
+    no_args_is_help=True,
+)
+app.add_typer(tariffs_app, name="tariffs")
+
+
+@tariffs_app.command("show")
+@handles_errors
+def tariffs_show(
+    output: Annotated[
+        ListFormat, typer.Option("--format", "-f", help="table, or json (a file `muba tariffs load` takes).")
+    ] = ListFormat.table,
+) -> None:
+    """The table in force: valid from/to, each JKK income band, JKM, JHT rate, the discounts, and
+    whether PP 50/2025 applies to company-paid members."""
+    with Api(config()) as api:
+        answer = api.tariffs()
+    if output is ListFormat.json:
+        sys.stdout.write(json.dumps(answer.get("table"), ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_all(tariffs_view(answer))
+
+
+@tariffs_app.command("load")
+@handles_errors
+def tariffs_load(
+    file: Annotated[Path, typer.Argument(help="A tariff table (JSON, as `show --format json` writes).")],
+) -> None:
+    """Replace the tariff table (office token): new commitments and reservations are priced by it."""
+    document = read_table_file(file)
+    with Api(config()) as api:
+        answer = api.load_tariffs(document)
+    out.print(loaded_text(answer))
+    print_all(tariffs_view(answer))
 
 
 # --- status --------------------------------------------------------------------------------------

@@ -16,8 +16,9 @@ Every service's HTTP side goes through here (shared.runtime wires it):
 - **Roles**: `office` reads everything; `company` reads only what its own commitments cover (the
   queries scope by `ApiParams.caller`); `auditor` reads, with personal data masked. Endpoints
   name the roles they admit; the default is office alone.
-- **The gate** (one place, `screen`): only GET and HEAD, a body of at most MAX_BODY_BYTES with a
-  Content-Length (none is read), a query string of at most MAX_QUERY_STRING_BYTES, `/docs` (the
+- **The gate** (one place, `screen`): only GET and HEAD (and PUT on the few endpoints that take a
+  document from the office, `writable`: sponsorship's /api/tariffs), a body of at most
+  MAX_BODY_BYTES with a Content-Length (read by those PUTs only), a query string of at most MAX_QUERY_STRING_BYTES, `/docs` (the
   AsyncAPI pages) for office and auditor tokens only; then each parameter at most
   MAX_PARAMETER_CHARS of text without control characters (`parse_parameters`). Each refusal is a
   4xx naming the field, before any query runs.
@@ -43,8 +44,7 @@ from urllib.parse import parse_qsl
 
 import asyncpg
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
-from faststream.asgi.handlers import GetHandler
-from faststream.asgi.types import Receive, Scope, Send
+from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 
 from shared.db import Conn
 from shared.masking import mask_nik, mask_phone, mask_text
@@ -58,9 +58,10 @@ MIN_TOKEN_CHARS: Final = 16
 MAX_QUERY_STRING_BYTES: Final = 2048
 MAX_PARAMETER_CHARS: Final = 256
 MAX_PARAMETERS: Final = 20
-# No endpoint reads a body: anything larger than this is refused before it is read.
+# Only a writable endpoint's PUT reads a body: anything larger than this is refused before it is read.
 MAX_BODY_BYTES: Final = 64 * 1024
 SERVED_METHODS: Final = ("GET", "HEAD")
+WRITE_METHOD: Final = "PUT"
 DOCS_PREFIX: Final = "/docs"
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
@@ -121,6 +122,8 @@ class ApiParams(dict[str, str]):
 
 
 Query = Callable[[Conn, ApiParams], Awaitable[Any]]
+# A PUT's handler: the connection, the parameters and caller, the body's JSON.
+Write = Callable[[Conn, ApiParams, Any], Awaitable[Any]]
 
 
 def _digest(token: str) -> bytes:
@@ -366,9 +369,11 @@ def parse_parameters(query_string: bytes) -> dict[str, str]:
     return params
 
 
-def screen(scope: Scope, tokens: Tokens) -> AsgiResponse | None:
-    """The refusal of a request before it reaches a route, or None when it may go on."""
+def screen(scope: Scope, tokens: Tokens, writable: Collection[str] = ()) -> AsgiResponse | None:
+    """The refusal of a request before it reaches a route, or None when it may go on. PUT is let
+    through to the `writable` paths only (their endpoint checks the role)."""
     method = scope.get("method", "")
+    path = str(scope.get("path", ""))
     if _header(scope, b"transfer-encoding") is not None:
         # A body of unknown length: the server would have to read it to know. Nothing here takes one.
         return refusal(411, f"body: send at most {MAX_BODY_BYTES} bytes with a Content-Length", "body")
@@ -379,15 +384,16 @@ def screen(scope: Scope, tokens: Tokens) -> AsgiResponse | None:
         if int(declared) > MAX_BODY_BYTES:
             return refusal(
                 413,
-                f"body: {int(declared)} bytes, at most {MAX_BODY_BYTES} (no endpoint here takes a body)",
+                f"body: {int(declared)} bytes, at most {MAX_BODY_BYTES}",
                 "body",
             )
-    if method not in SERVED_METHODS:
+    if method not in SERVED_METHODS and not (method == WRITE_METHOD and path in writable):
+        served = [*SERVED_METHODS, WRITE_METHOD] if path in writable else list(SERVED_METHODS)
         return refusal(
             405,
-            f"method {method[:32]}: only {', '.join(SERVED_METHODS)} are served",
+            f"method {method[:32]}: only {', '.join(served)} are served",
             "method",
-            Allow="GET, HEAD",
+            Allow=", ".join(served),
         )
     query_string = bytes(scope.get("query_string") or b"")
     if len(query_string) > MAX_QUERY_STRING_BYTES:
@@ -397,7 +403,6 @@ def screen(scope: Scope, tokens: Tokens) -> AsgiResponse | None:
             f"{field}: the query string is {len(query_string)} bytes, at most {MAX_QUERY_STRING_BYTES}",
             field,
         )
-    path = str(scope.get("path", ""))
     if path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/"):
         caller = tokens.identify(_header(scope, b"authorization"))
         if caller is None:
@@ -417,13 +422,14 @@ def screen(scope: Scope, tokens: Tokens) -> AsgiResponse | None:
 class GuardedAsgi(AsgiFastStream):
     """FastStream's ASGI app with the gate (`screen`) in front of every route."""
 
-    def __init__(self, *args: Any, tokens: Tokens, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tokens: Tokens, writable: Collection[str] = (), **kwargs: Any) -> None:
         self.tokens = tokens
+        self.writable = frozenset(writable)
         super().__init__(*args, **kwargs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            refused = screen(scope, self.tokens)
+            refused = screen(scope, self.tokens, self.writable)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
@@ -482,14 +488,21 @@ def api_endpoint(
     pool: Callable[[], asyncpg.Pool],
     roles: Collection[Role] = OFFICE_ONLY,
     personal_data: bool = False,
-) -> GetHandler:
+    write: Write | None = None,
+    write_roles: Collection[Role] = OFFICE_ONLY,
+) -> ASGIApp:
     """`GET <endpoint>`: a known token of one of `roles`, valid parameters, then `query`'s answer,
-    recorded in the audit log before it is sent (a call that cannot be recorded is not answered)."""
+    recorded in the audit log before it is sent (a call that cannot be recorded is not answered).
+    With `write`, also `PUT <endpoint>` for `write_roles`: the JSON body goes to `write`, audited
+    the same way (as "PUT <endpoint>"); the gate lets PUT through only to such endpoints."""
     admitted = frozenset(roles)
+    writers = frozenset(write_roles)
 
-    @get(include_in_schema=False)
-    async def handler(scope: Scope) -> AsgiResponse:
+    async def answer(scope: Scope, body: bytes | None) -> AsgiResponse:
+        """The response to a GET (body None) or a PUT (its body)."""
         client = _client(scope)
+        allowed = admitted if body is None else writers
+        audited = endpoint if body is None else f"{WRITE_METHOD} {endpoint}"
         caller = tokens().identify(_header(scope, b"authorization"))
         if caller is None:
             log.warning("api request refused: no valid token", extra={"endpoint": endpoint, "client": client})
@@ -502,15 +515,20 @@ def api_endpoint(
             response = refusal(exc.status, str(exc), exc.field)
         shown = mask_parameters(params or {})
         async with pool().acquire() as conn:
-            if not caller.may(admitted):
+            if not caller.may(allowed):
                 response = refusal(
                     403,
-                    f"{endpoint} is not open to {caller.role.value} tokens"
-                    f" (it is for: {', '.join(sorted(r.value for r in admitted))})",
+                    f"{audited} is not open to {caller.role.value} tokens"
+                    f" (it is for: {', '.join(sorted(r.value for r in allowed))})",
                 )
             elif params is not None:
                 try:
-                    response = _json(await query(conn, ApiParams(params, caller)), 200)
+                    if body is None:
+                        result = await query(conn, ApiParams(params, caller))
+                    else:
+                        assert write is not None
+                        result = await write(conn, ApiParams(params, caller), _body_json(body))
+                    response = _json(result, 200)
                 except NotFound as exc:
                     response = refusal(404, str(exc))
                 except BadRequest as exc:
@@ -521,7 +539,7 @@ def api_endpoint(
                 except Exception:
                     log.exception("api request failed", extra={"endpoint": endpoint, "params": shown})
                     response = refusal(500, "the request failed; see the service's log")
-            call = ApiCall(caller, endpoint, shown, response.status_code, personal_data, client)
+            call = ApiCall(caller, audited, shown, response.status_code, personal_data, client)
             try:
                 await record_call(conn, call)
             except Exception as exc:
@@ -536,7 +554,7 @@ def api_endpoint(
                 "caller": caller.name,
                 "role": caller.role.value,
                 "company_id": caller.company_id,
-                "endpoint": endpoint,
+                "endpoint": audited,
                 "params": shown,
                 "status": response.status_code,
                 "personal_data": personal_data,
@@ -545,7 +563,47 @@ def api_endpoint(
         )
         return response
 
-    return handler
+    @get(include_in_schema=False)
+    async def handler(scope: Scope) -> AsgiResponse:
+        return await answer(scope, None)
+
+    if write is None:
+        return handler
+
+    async def read_or_write(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") != WRITE_METHOD:
+            await handler(scope, receive, send)
+            return
+        response = await answer(scope, await _read_body(receive))
+        await response(scope, receive, send)
+
+    return read_or_write
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The request's body; the gate has refused a declared length over MAX_BODY_BYTES, and a body
+    that grows beyond it anyway is cut there (its JSON then fails to parse: a 400)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = bytes(message.get("body", b""))
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)[: MAX_BODY_BYTES + 1]
+
+
+def _body_json(body: bytes) -> Any:
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(f"body: more than {MAX_BODY_BYTES} bytes")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("body: a JSON document (UTF-8) expected") from None
 
 
 async def audit_log(conn: Conn, params: Mapping[str, str]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from shared.http_access import (
     Query,
     Role,
     Tokens,
+    Write,
     api_endpoint,
     audit_log,
     refuse_default_token_off_loopback,
@@ -169,6 +170,7 @@ class ServiceRuntime(Generic[S]):
             self.processors, lambda: self.relay.published_by_topic, lambda: self.relay.stats
         )
         self.api_routes: list[tuple[str, ASGIApp]] = []
+        self.writable_paths: set[str] = set()  # the endpoints that take a PUT
         self.api("outbox/parked", parked_rows)
         self.api("audit", audit_log, roles=OFFICE_AND_AUDITOR)
         self._tokens: Tokens | None = None
@@ -322,10 +324,13 @@ class ServiceRuntime(Generic[S]):
         *,
         roles: Collection[Role] = OFFICE_ONLY,
         personal_data: bool = False,
+        write: Write | None = None,
+        write_roles: Collection[Role] = OFFICE_ONLY,
     ) -> None:
         """A read endpoint `GET /api/<path>` for the tokens of `roles` (shared/http_access.py):
         `query(conn, params)` answers with JSON-able data or raises NotFound / BadRequest; a query
-        that admits companies scopes its answer by `params.caller`. Each call is audited."""
+        that admits companies scopes its answer by `params.caller`. Each call is audited. With
+        `write`, `PUT /api/<path>` too, for `write_roles`: `write(conn, params, body's JSON)`."""
         endpoint = f"/api/{path}"
         handler = api_endpoint(
             endpoint,
@@ -334,8 +339,12 @@ class ServiceRuntime(Generic[S]):
             pool=lambda: self.pool,
             roles=roles,
             personal_data=personal_data,
+            write=write,
+            write_roles=write_roles,
         )
         self.api_routes.append((endpoint, handler))
+        if write is not None:
+            self.writable_paths.add(endpoint)
 
     @property
     def tokens(self) -> Tokens:
@@ -383,6 +392,7 @@ class ServiceRuntime(Generic[S]):
         return GuardedAsgi(
             self.broker,
             tokens=self.tokens,
+            writable=frozenset(self.writable_paths),
             asgi_routes=[
                 ("/healthz", healthz),
                 ("/readyz", readyz),

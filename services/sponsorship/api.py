@@ -10,14 +10,14 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.sponsorship import repository
+from services.sponsorship import repository, tariff_table
 from services.sponsorship.domain.commitments import budget_idr
-from services.sponsorship.domain.tariffs import PACKAGES, TariffTable
+from services.sponsorship.domain.tariffs import PACKAGES, Pricing, TariffTable, TariffTableError
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
 from shared.db import Conn
 from shared.events.sponsorship import Package
-from shared.http_access import EVERY_ROLE, OFFICE_AND_AUDITOR, ApiParams, Caller, Role
+from shared.http_access import EVERY_ROLE, OFFICE_AND_AUDITOR, OFFICE_ONLY, ApiParams, Caller, Role
 from shared.kecamatan import WHOLE_REGENCY_NAME, kecamatan_name
 from shared.runtime import BadRequest, NotFound, ServiceRuntime
 from shared.validation import MAX_MONTHS, MAX_SLOTS
@@ -178,11 +178,16 @@ async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
     }
 
 
+async def stored_table(conn: Conn) -> TariffTable:
+    return (await tariff_table.current(conn)).table
+
+
 def commitment_quote(
-    tariffs: TariffTable, apply_discount: bool
+    apply_discount: bool, tariffs: Callable[[Conn], Awaitable[TariffTable]] = stored_table
 ) -> Callable[[Conn, ApiParams], Awaitable[dict[str, Any]]]:
     """`GET /api/commitment-quote?package=&months=&slots=`: the budget a commitment submitted
-    today would get, by the same tariffs and discount setting the service accepts it with."""
+    today would get, by the same stored tariff table and discount setting the service accepts it
+    with."""
 
     async def quote(conn: Conn, params: ApiParams) -> dict[str, Any]:
         package = params.get("package", "").strip().upper()
@@ -195,14 +200,14 @@ def commitment_quote(
         if not (1 <= months <= MAX_MONTHS and 1 <= slots <= MAX_SLOTS):
             raise BadRequest(f"months between 1 and {MAX_MONTHS}, slots between 1 and {MAX_SLOTS}")
         chosen: Package = "JKK_JKM" if package == "JKK_JKM" else "JKK_JKM_JHT"
-        start = clock.today_in_jakarta()
-        per_worker = budget_idr(tariffs, chosen, 1, months, start, apply_discount)
+        pricing = Pricing(await tariffs(conn), clock.today_in_jakarta(), apply_discount)
+        per_worker = budget_idr(pricing, chosen, 1, months)
         return {
             "package": chosen,
             "months": months,
             "slots": slots,
-            "start_month": start.replace(day=1).isoformat(),
-            "income_floor_idr": tariffs.tariff_for(start).income_floor_idr,
+            "start_month": pricing.start.replace(day=1).isoformat(),
+            "income_floor_idr": pricing.tariffs.tariff_for(pricing.start).income_floor_idr,
             "discount_applied": apply_discount,
             "per_worker_idr": per_worker,
             "budget_idr": per_worker * slots,
@@ -211,11 +216,56 @@ def commitment_quote(
     return quote
 
 
-def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings, tariffs: TariffTable) -> None:
-    """The read endpoints; the quote prices with the tariffs and setting commitments are accepted by."""
-    quote = commitment_quote(tariffs, settings.apply_discount_to_company_paid)
+def _tariffs_answer(stored: tariff_table.StoredTable, apply_discount: bool) -> dict[str, Any]:
+    return {
+        "version": stored.version,
+        "digest": stored.digest,
+        "loaded_by": stored.loaded_by,
+        "loaded_at": stored.loaded_at.isoformat() if stored.loaded_at else None,
+        # The service's setting (SPONSORSHIP_APPLY_DISCOUNT), not the table's.
+        "discount_applies_to_company_paid": apply_discount,
+        "table": stored.document(),
+    }
+
+
+def tariffs(apply_discount: bool) -> Callable[[Conn, ApiParams], Awaitable[dict[str, Any]]]:
+    """`GET /api/tariffs`: the tariff table in force (its version, who loaded it) and whether the
+    PP 50/2025 discount applies to company-paid members here."""
+
+    async def read(conn: Conn, params: ApiParams) -> dict[str, Any]:
+        return _tariffs_answer(await tariff_table.current(conn), apply_discount)
+
+    return read
+
+
+def replace_tariffs(apply_discount: bool) -> Callable[[Conn, ApiParams, Any], Awaitable[dict[str, Any]]]:
+    """`PUT /api/tariffs` (office): a new tariff table (the document `GET /api/tariffs` answers in
+    `table`) becomes the next version, priced from by every instance from its next message. A
+    refused one is a 400 naming each row and why; nothing is stored."""
+
+    async def write(conn: Conn, params: ApiParams, document: Any) -> dict[str, Any]:
+        try:
+            stored = await tariff_table.replace(conn, document, params.caller.name)
+        except TariffTableError as exc:
+            raise BadRequest(str(exc)[:2000]) from None
+        return _tariffs_answer(stored, apply_discount)
+
+    return write
+
+
+def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings) -> None:
+    """The read endpoints, and the office's tariff table; the quote prices with the stored table
+    and the setting commitments are accepted by."""
+    apply_discount = settings.apply_discount_to_company_paid
     # Tariffs are public: companies may ask what a commitment would cost too.
-    runtime.api("commitment-quote", quote, roles=EVERY_ROLE)
+    runtime.api("commitment-quote", commitment_quote(apply_discount), roles=EVERY_ROLE)
+    runtime.api(
+        "tariffs",
+        tariffs(apply_discount),
+        roles=EVERY_ROLE,
+        write=replace_tariffs(apply_discount),
+        write_roles=OFFICE_ONLY,
+    )
     runtime.api("workers", worker, roles=EVERY_ROLE, personal_data=True)
     runtime.api("enrollments", enrollments, roles=EVERY_ROLE, personal_data=True)
     runtime.api("commitments", commitments, roles=EVERY_ROLE)

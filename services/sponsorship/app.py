@@ -23,5 +23,5 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
     runtime.subscribe(contracts.WORKER_REGISTERED, handlers.on_worker_registered)
     runtime.subscribe(contracts.ENROLLMENT_CONFIRMED, handlers.on_enrollment_confirmed)
     runtime.subscribe(contracts.ENROLLMENT_REJECTED, handlers.on_enrollment_rejected)
-    api.register(runtime, settings, handlers.tariffs)
+    api.register(runtime, settings)
     return runtime.asgi_app()

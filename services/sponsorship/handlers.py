@@ -5,7 +5,7 @@ from typing import Any
 
 from services.sponsorship.domain.commitments import commitment_budget, validate_commitment
 from services.sponsorship.domain.matching import WaitlistPosition, choose_commitment, offers_for
-from services.sponsorship.domain.tariffs import Coverage, Pricing, TariffTable
+from services.sponsorship.domain.tariffs import Coverage, Pricing
 from services.sponsorship.repository import Enrollment, SponsorshipStore, StoredCommitment, WorkerToEnroll
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
@@ -44,14 +44,18 @@ def _enrollment_id(value: str) -> uuid.UUID:
 
 
 class SponsorshipHandlers:
-    def __init__(self, settings: SponsorshipSettings, tariffs: TariffTable | None = None) -> None:
+    def __init__(self, settings: SponsorshipSettings) -> None:
         self.settings = settings
-        self.tariffs = tariffs or TariffTable()
         clock.check_skew()
 
-    def _pricing(self) -> Pricing:
-        """Coverage priced as it would start today (Jakarta), once per message."""
-        return Pricing(self.tariffs, clock.today_in_jakarta(), self.settings.apply_discount_to_company_paid)
+    async def _pricing(self, ctx: Ctx) -> Pricing:
+        """Coverage priced as it would start today (Jakarta), once per message, by the stored tariff
+        table (read once per transaction)."""
+        return Pricing(
+            await ctx.store.tariff_table(),
+            clock.today_in_jakarta(),
+            self.settings.apply_discount_to_company_paid,
+        )
 
     # --- commitments -------------------------------------------------------------------------
 
@@ -62,8 +66,8 @@ class SponsorshipHandlers:
         if isinstance(result, list):
             await self._reject_commitment(ctx, raw, result)
             return
-        pricing = self._pricing()
-        budget = commitment_budget(result, pricing.tariffs, pricing.start, pricing.apply_discount)
+        pricing = await self._pricing(ctx)
+        budget = commitment_budget(result, pricing)
         if not await ctx.store.add_commitment(result, budget):
             return  # the same commitment again: it stands as first received
         ctx.publish(
@@ -145,7 +149,7 @@ class SponsorshipHandlers:
 
     async def _match(self, ctx: Ctx, worker: WorkerToEnroll) -> bool:
         """Reserve a slot of the best offer; another instance may take it first, then choose again."""
-        wanted, pricing = worker.to_match(), self._pricing()
+        wanted, pricing = worker.to_match(), await self._pricing(ctx)
         for _ in range(MAX_RESERVATION_TRIES):
             open_now = {c.commitment_id: c for c in await ctx.store.open_commitments()}
             chosen = choose_commitment(
@@ -286,7 +290,7 @@ class SponsorshipHandlers:
                 failed_at=clock.now(),
             ),
         )
-        await self._sponsor_waitlisted(ctx, enrollment.commitment_id, self._pricing())
+        await self._sponsor_waitlisted(ctx, enrollment.commitment_id, await self._pricing(ctx))
 
     async def _enrollment_for(self, ctx: Ctx, enrollment_id: str, worker_id: str) -> Enrollment:
         enrollment = await ctx.store.lock_enrollment(_enrollment_id(enrollment_id))

@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 import asyncpg
 
+from services.sponsorship import tariff_table as stored_tariffs
 from services.sponsorship.domain.commitments import Commitment
 from services.sponsorship.domain.matching import (
     OpenCommitment,
@@ -21,6 +22,7 @@ from services.sponsorship.domain.matching import (
     WorkerToMatch,
     waitlist_position,
 )
+from services.sponsorship.domain.tariffs import TariffTable
 from shared.db import Conn
 from shared.events.registry import WorkerRegistered
 from shared.events.sponsorship import Package
@@ -154,6 +156,10 @@ class SponsorshipStore(Protocol):
     have opened while we waited for it), after a reservation failed (another instance took the
     slot), and after anything that opens slots (`add_commitment`, `release_slot`)."""
 
+    async def tariff_table(self) -> TariffTable:
+        """The tariff table in force, read once per transaction: every cost in it, one version."""
+        ...
+
     async def lock_kecamatan_shared(self, kecamatan_code: str) -> None:
         """Taken once per transaction: a second call for the same kecamatan does nothing."""
 
@@ -269,6 +275,12 @@ class PgSponsorshipStore:
         self.conn = conn
         self._shared_locks: set[str] = set()
         self._open: dict[str, StoredCommitment] | None = None  # None: read them again
+        self._tariffs: TariffTable | None = None
+
+    async def tariff_table(self) -> TariffTable:
+        if self._tariffs is None:
+            self._tariffs = (await stored_tariffs.current(self.conn)).table
+        return self._tariffs
 
     async def lock_kecamatan_shared(self, kecamatan_code: str) -> None:
         if kecamatan_code in self._shared_locks:

@@ -11,5 +11,8 @@ class SponsorshipSettings(ServiceSettings):
         validation_alias="SPONSORSHIP_DATABASE_URL",
     )
     http_port: int = Field(8002, validation_alias="SPONSORSHIP_HTTP_PORT")
-    # Whether the PP 50/2025 discount applies to company-paid (CSR) members is not settled.
-    apply_discount_to_company_paid: bool = Field(False, validation_alias="SPONSORSHIP_APPLY_DISCOUNT")
+    # Whether the PP 50/2025 discount applies to company-paid (CSR) members. The regulation excludes
+    # only members paid from APBN/APBD and BPJS applies it itself, so it does by default; the office
+    # may switch it off (SPONSORSHIP_APPLY_DISCOUNT=false) after hearing from the KC Musi Banyuasin
+    # dan Banyuasin branch. Off, budgets and reservations are priced at the full contribution.
+    apply_discount_to_company_paid: bool = Field(True, validation_alias="SPONSORSHIP_APPLY_DISCOUNT")

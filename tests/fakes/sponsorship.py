@@ -20,7 +20,7 @@ import asyncpg
 
 from services.sponsorship.domain.commitments import Commitment
 from services.sponsorship.domain.matching import WaitlistPosition
-from services.sponsorship.domain.tariffs import Package
+from services.sponsorship.domain.tariffs import Package, TariffTable
 from services.sponsorship.repository import (
     ConfirmedEnrollment,
     Enrollment,
@@ -29,6 +29,7 @@ from services.sponsorship.repository import (
     WorkerStatus,
     WorkerToEnroll,
 )
+from services.sponsorship.tariff_table import default_table
 from shared.events.registry import WorkerRegistered
 
 
@@ -60,6 +61,7 @@ class SponsorshipData:
     enrollments: dict[uuid.UUID, EnrollmentRow] = field(default_factory=dict)
     last_commitment_seq: int = 0
     last_worker_seq: int = 0
+    tariffs: TariffTable = field(default_factory=default_table)  # the stored tariff table
 
     @asynccontextmanager
     async def transaction(
@@ -85,6 +87,9 @@ class InMemorySponsorshipStore:
         self.locks: list[tuple[Literal["shared", "exclusive"], str]] = []  # in the order taken
         self._shared_locks: set[str] = set()
         self._open: dict[str, StoredCommitment] | None = None
+
+    async def tariff_table(self) -> TariffTable:
+        return self.data.tariffs
 
     async def lock_kecamatan_shared(self, kecamatan_code: str) -> None:
         if kecamatan_code in self._shared_locks:

@@ -53,7 +53,11 @@ async def publish_events(infra: Infra, topic: str, events: list[tuple[str, str, 
 
 @pytest.fixture
 async def sponsorship(infra: Infra, service_env: Callable[..., dict[str, Any]]) -> AsyncIterator[str]:
-    env = service_env(SPONSORSHIP_DATABASE_URL=infra.database_urls["sponsorship"])
+    # Full-price figures whatever month the test runs in: PP 50/2025 (on by default) has its own
+    # tests (tests/unit, tests/services/test_sponsorship_tariffs.py).
+    env = service_env(
+        SPONSORSHIP_DATABASE_URL=infra.database_urls["sponsorship"], SPONSORSHIP_APPLY_DISCOUNT="false"
+    )
     await truncate_schema(infra, "sponsorship")
     async with running(create_app(SponsorshipSettings())):
         yield env["prefix"]

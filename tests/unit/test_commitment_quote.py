@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from services.sponsorship import api
-from services.sponsorship.domain import TariffTable, commitment_budget, validate_commitment
+from services.sponsorship.domain import Pricing, TariffTable, commitment_budget, validate_commitment
+from services.sponsorship.tariff_table import default_table
 from shared import clock
 from shared.http_access import ApiParams, Caller, Role
 from shared.runtime import BadRequest
@@ -15,8 +16,12 @@ from shared.runtime import BadRequest
 OFFICE = Caller("office", Role.OFFICE)
 
 
+async def stored(conn: object) -> TariffTable:
+    return default_table()  # what an empty database stores first
+
+
 def ask(apply_discount: bool, **params: str) -> dict[str, Any]:
-    quote = api.commitment_quote(TariffTable(), apply_discount)
+    quote = api.commitment_quote(apply_discount, stored)
     return asyncio.run(quote(None, ApiParams(params, OFFICE)))  # type: ignore[arg-type]  # no database
 
 
@@ -34,7 +39,8 @@ def test_the_quote_is_the_budget_of_the_accepted_commitment(
     )  # fmt: skip
     assert not isinstance(commitment, list)
     today = clock.today_in_jakarta()
-    assert answer["budget_idr"] == commitment_budget(commitment, TariffTable(), today, apply_discount)
+    pricing = Pricing(default_table(), today, apply_discount)
+    assert answer["budget_idr"] == commitment_budget(commitment, pricing)
     assert answer["budget_idr"] == answer["per_worker_idr"] * slots
     assert answer["discount_applied"] is apply_discount and answer["package"] == package.upper()
 

@@ -294,6 +294,24 @@ def test_the_gate_refuses_with_a_4xx_naming_the_field(
     assert OFFICE not in body_of(refused)["error"]
 
 
+def test_put_passes_the_gate_only_to_a_writable_endpoint() -> None:
+    known, writable = tokens(), {"/api/tariffs"}
+    assert (
+        screen(scope("/api/tariffs", method="PUT", headers={"content-length": "900"}), known, writable)
+        is None
+    )
+    for refused in (
+        screen(scope("/api/tariffs", method="PUT"), known),  # not writable in this service
+        screen(scope("/api/commitments", method="PUT"), known, writable),
+        screen(scope("/api/tariffs", method="POST"), known, writable),
+    ):
+        assert refused is not None and refused.status_code == 405
+    allowed = screen(scope("/api/tariffs", method="DELETE"), known, writable)
+    assert allowed is not None and (b"allow", b"GET, HEAD, PUT") in allowed.raw_headers
+    too_large = scope("/api/tariffs", method="PUT", headers={"content-length": str(MAX_BODY_BYTES + 1)})
+    assert (refused := screen(too_large, known, writable)) is not None and refused.status_code == 413
+
+
 def test_parameters_are_text_of_bounded_size_without_control_characters() -> None:
     assert parse_parameters(b"nik=%27+OR+1%3D1--&x=1&x=2") == {"nik": "' OR 1=1--", "x": "2"}
     assert parse_parameters(b"source=desa%20online&empty=") == {"source": "desa online", "empty": ""}

@@ -6,16 +6,17 @@ from datetime import date
 import pytest
 
 from services.sponsorship.domain import (
-    DEFAULT_DISCOUNTS,
-    DEFAULT_TARIFFS,
     Commitment,
     Coverage,
     Discount,
+    IncomeBand,
     Offer,
     OpenCommitment,
     Pricing,
+    Sector,
     Tariff,
     TariffTable,
+    TariffTableError,
     WorkerToMatch,
     choose_commitment,
     commitment_budget,
@@ -23,65 +24,116 @@ from services.sponsorship.domain import (
     occupation_sector,
     offers_for,
     prefers_occupation,
+    table_document,
+    table_from_document,
     validate_commitment,
 )
+from services.sponsorship.tariff_table import default_table
 from shared.events.sponsorship import Package
 from shared.validation import Reason
 
-TABLE = TariffTable()
+TABLE = default_table()  # services/sponsorship/tariffs/bpu.json
+TARIFF = TABLE.tariffs[0]
+DISCOUNTS = TABLE.discounts
+JUNE_2025 = date(2025, 6, 1)  # before PP 50/2025
 
 
-# --- tariffs -----------------------------------------------------------------------------------
+def monthly(package: Package, income: int | None, month: date, sector: Sector, discount: bool) -> int:
+    return TABLE.monthly_contribution(package, income, month, sector, discount)
 
 
-def test_floor_package_costs_in_2025() -> None:
-    assert TABLE.monthly_contribution("JKK_JKM", 1_000_000, date(2025, 6, 1), "other", True) == 16_800
-    assert TABLE.monthly_contribution("JKK_JKM_JHT", 1_000_000, date(2025, 6, 1), "other", True) == 36_800
+# --- tariffs: the floor and the JKK income bands (PP 44/2015 Lampiran II as amended) ------------
+
+
+def test_floor_figures() -> None:
+    assert monthly("JKK_JKM", 1_000_000, JUNE_2025, "other", True) == 16_800  # JKK 10,000 + JKM 6,800
+    assert monthly("JKK_JKM_JHT", 1_000_000, JUNE_2025, "other", True) == 36_800  # + JHT 2% = 20,000
 
 
 def test_income_below_floor_or_unknown_uses_floor() -> None:
-    assert TABLE.monthly_contribution("JKK_JKM", 500_000, date(2025, 6, 1), "other", False) == 16_800
-    assert TABLE.monthly_contribution("JKK_JKM", None, date(2025, 6, 1), "other", False) == 16_800
-    assert TABLE.monthly_contribution("JKK_JKM_JHT", 0, date(2025, 6, 1), "other", False) == 36_800
+    assert monthly("JKK_JKM", 500_000, JUNE_2025, "other", False) == 16_800
+    assert monthly("JKK_JKM", None, JUNE_2025, "other", False) == 16_800
+    assert monthly("JKK_JKM_JHT", 0, JUNE_2025, "other", False) == 36_800
 
 
-def test_higher_income() -> None:
-    # JKK 25_000 + JKM 6_800; JHT 50_000
-    assert TABLE.monthly_contribution("JKK_JKM", 2_500_000, date(2025, 6, 1), "other", False) == 31_800
-    assert TABLE.monthly_contribution("JKK_JKM_JHT", 2_500_000, date(2025, 6, 1), "other", False) == 81_800
+def test_jkk_is_the_bands_fixed_amount_not_one_percent_of_the_declared_income() -> None:
+    # 1,250,000 falls in the band 1,000,001..1,500,000 (nominal 1,500,000): JKK 15,000, not 12,500
+    assert TABLE.jkk(1_250_000, JUNE_2025) == 15_000
+    assert monthly("JKK_JKM", 1_250_000, JUNE_2025, "other", False) == 15_000 + 6_800
+    # JHT stays 2% of the declared income
+    assert monthly("JKK_JKM_JHT", 1_250_000, JUNE_2025, "other", False) == 15_000 + 6_800 + 25_000
+    assert TABLE.jkk(1_000_001, JUNE_2025) == 15_000 and TABLE.jkk(1_500_000, JUNE_2025) == 15_000
+    assert TABLE.jkk(1_500_001, JUNE_2025) == 20_000
 
 
-def test_jkk_rounds_half_up() -> None:
-    # JKK = 12_345.5 -> 12_346; JHT = 24_691 exactly
-    assert TABLE.monthly_contribution("JKK_JKM", 1_234_550, date(2025, 6, 1), "other", False) == 19_146
-    assert TABLE.monthly_contribution("JKK_JKM_JHT", 1_234_550, date(2025, 6, 1), "other", False) == 43_837
-    # JKK = 12_345.4 -> 12_345
-    assert TABLE.monthly_contribution("JKK_JKM", 1_234_540, date(2025, 6, 1), "other", False) == 19_145
+def test_top_band() -> None:
+    assert TABLE.jkk(20_500_001, JUNE_2025) == 207_000
+    assert TABLE.jkk(100_000_000, JUNE_2025) == 207_000
+    assert TABLE.jkk(20_500_000, JUNE_2025) == 205_000  # the band below it
+    assert TARIFF.jkk_bands[-1] == IncomeBand(20_500_001, None, 20_700_000, 207_000)
+    assert monthly("JKK_JKM", 30_000_000, JUNE_2025, "other", False) == 207_000 + 6_800
 
 
-def test_discount_rounds_half_up() -> None:
-    # JKK 10_001 + JKM 6_800 = 16_801; 50% discount = 8_400.5 -> 8_401; pays 8_400
-    assert TABLE.monthly_contribution("JKK_JKM", 1_000_100, date(2026, 5, 1), "other", True) == 8_400
+def test_every_band_is_one_percent_of_its_nominal_income() -> None:
+    assert TARIFF.jkk_bands[0] == IncomeBand(0, 1_000_000, 1_000_000, 10_000)
+    assert all(b.jkk_idr * 100 == b.nominal_income_idr for b in TARIFF.jkk_bands)
 
 
-def test_discount_halves_jkk_jkm_but_not_jht() -> None:
-    assert TABLE.monthly_contribution("JKK_JKM", None, date(2026, 5, 1), "other", True) == 8_400
-    assert TABLE.monthly_contribution("JKK_JKM_JHT", None, date(2026, 5, 1), "other", True) == 28_400
+def test_the_default_table_is_marked_uncertain() -> None:
+    assert TABLE.info.uncertain is not None and "verify against Lampiran II" in TABLE.info.uncertain
+
+
+def test_jht_rounds_half_up() -> None:
+    # JHT 2% of 1,234,575 = 24,691.5 -> 24,692; JKK by band 15,000
+    assert monthly("JKK_JKM_JHT", 1_234_575, JUNE_2025, "other", False) == 15_000 + 6_800 + 24_692
+
+
+# --- PP 50/2025 ----------------------------------------------------------------------------------
+
+
+def test_discount_halves_jkk_and_jkm_but_not_jht() -> None:
+    assert monthly("JKK_JKM", None, date(2026, 5, 1), "other", True) == 8_400
+    assert monthly("JKK_JKM_JHT", None, date(2026, 5, 1), "other", True) == 28_400
+    # a band above the floor: JKK 15,000 -> 7,500, JKM 3,400, JHT 2% of 1,250,000 = 25,000 whole
+    assert monthly("JKK_JKM_JHT", 1_250_000, date(2026, 5, 1), "other", True) == 7_500 + 3_400 + 25_000
+
+
+def test_december_2026_transport_and_other() -> None:
+    dec = date(2026, 12, 1)
+    assert monthly("JKK_JKM", None, dec, "transport", True) == 8_400
+    assert monthly("JKK_JKM", None, dec, "other", True) == 8_400  # the last discounted month for "other"
+    assert monthly("JKK_JKM", None, dec, "transport", False) == 16_800
+    assert monthly("JKK_JKM", None, dec, "other", False) == 16_800
+    assert monthly("JKK_JKM_JHT", 1_250_000, dec, "transport", True) == 7_500 + 3_400 + 25_000
+
+
+def test_january_2027_only_transport() -> None:
+    jan = date(2027, 1, 1)
+    assert monthly("JKK_JKM", None, jan, "transport", True) == 8_400  # until March 2027
+    assert monthly("JKK_JKM", None, jan, "other", True) == 16_800
+    assert monthly("JKK_JKM", None, jan, "transport", False) == 16_800
+
+
+def test_discount_rounding_leaves_the_payable_amount_rounded_up() -> None:
+    # An odd amount an office table might bring: JKK 10,001 -> 5,000.5 to pay -> 5,001 (never short)
+    odd = replace(TARIFF, jkk_bands=(IncomeBand(0, None, 1_000_100, 10_001),), jkm_idr=6_801)
+    table = TariffTable([odd], DISCOUNTS)
+    assert table.monthly_contribution("JKK_JKM", None, date(2026, 5, 1), "other", True) == 5_001 + 3_401
 
 
 def test_discount_only_when_applied() -> None:
-    assert TABLE.monthly_contribution("JKK_JKM", None, date(2026, 5, 1), "other", False) == 16_800
+    assert monthly("JKK_JKM", None, date(2026, 5, 1), "other", False) == 16_800
 
 
 def test_discount_windows_per_sector() -> None:
     jan_2026 = date(2026, 1, 15)
-    assert TABLE.monthly_contribution("JKK_JKM", None, jan_2026, "transport", True) == 8_400
-    assert TABLE.monthly_contribution("JKK_JKM", None, jan_2026, "other", True) == 16_800
-    assert TABLE.monthly_contribution("JKK_JKM", None, date(2027, 3, 31), "transport", True) == 8_400
-    assert TABLE.monthly_contribution("JKK_JKM", None, date(2027, 4, 1), "transport", True) == 16_800
-    assert TABLE.monthly_contribution("JKK_JKM", None, date(2026, 12, 1), "other", True) == 8_400
-    assert TABLE.monthly_contribution("JKK_JKM", None, date(2027, 1, 1), "other", True) == 16_800
-    assert TABLE.monthly_contribution("JKK_JKM", None, date(2025, 12, 22), "transport", True) == 16_800
+    assert monthly("JKK_JKM", None, jan_2026, "transport", True) == 8_400
+    assert monthly("JKK_JKM", None, jan_2026, "other", True) == 16_800
+    assert monthly("JKK_JKM", None, date(2026, 3, 1), "other", True) == 16_800
+    assert monthly("JKK_JKM", None, date(2026, 4, 1), "other", True) == 8_400
+    assert monthly("JKK_JKM", None, date(2027, 3, 31), "transport", True) == 8_400
+    assert monthly("JKK_JKM", None, date(2027, 4, 1), "transport", True) == 16_800
+    assert monthly("JKK_JKM", None, date(2025, 12, 22), "transport", True) == 16_800
 
 
 def test_coverage_counts_calendar_months_from_start_month() -> None:
@@ -94,6 +146,13 @@ def test_coverage_spanning_end_of_discount() -> None:
     assert cost == 3 * 8_400 + 3 * 16_800
 
 
+def test_twelve_months_from_december_2026_transport() -> None:
+    # Dec 2026 .. Mar 2027 discounted (4 months), Apr .. Nov 2027 full: the Rp33,600 of the issue
+    discounted = TABLE.coverage_cost("JKK_JKM", None, date(2026, 12, 1), 12, "transport", True)
+    full = TABLE.coverage_cost("JKK_JKM", None, date(2026, 12, 1), 12, "transport", False)
+    assert discounted == 4 * 8_400 + 8 * 16_800 and full - discounted == 33_600
+
+
 def test_coverage_spanning_start_of_discount() -> None:
     # Nov, Dec 2025 full; Jan 2026 discounted for transport
     cost = TABLE.coverage_cost("JKK_JKM_JHT", None, date(2025, 11, 1), 3, "transport", True)
@@ -103,28 +162,128 @@ def test_coverage_spanning_start_of_discount() -> None:
 def test_no_tariff_raises() -> None:
     with pytest.raises(ValueError, match="no tariff covers the month 2015-06"):
         TABLE.monthly_contribution("JKK_JKM", None, date(2015, 6, 30), "other", False)
-    bounded = TariffTable([replace(DEFAULT_TARIFFS[0], valid_to=date(2025, 12, 31))], [])
-    with pytest.raises(ValueError, match="2026-01"):
-        bounded.coverage_cost("JKK_JKM", None, date(2025, 11, 1), 3, "other", False)
 
 
 def test_later_tariff_row_applies_from_its_month() -> None:
-    old = replace(DEFAULT_TARIFFS[0], valid_to=date(2026, 6, 30))
-    new = Tariff(date(2026, 7, 1), None, 10, 7_000, 20, 1_200_000)
+    old = replace(TARIFF, valid_to=date(2026, 6, 30))
+    new = Tariff(date(2026, 7, 1), None, 1_200_000, (IncomeBand(0, None, 1_200_000, 12_000),), 7_000, 20)
     table = TariffTable([old, new], [])
     assert table.coverage_cost("JKK_JKM", None, date(2026, 6, 1), 2, "other", False) == 16_800 + 19_000
 
 
-def test_overlapping_tariffs_rejected() -> None:
-    second = Tariff(date(2020, 1, 1), None, 10, 6_800, 20, 1_000_000)
-    with pytest.raises(ValueError, match="overlap"):
-        TariffTable([DEFAULT_TARIFFS[0], second], [])
+# --- the table's validation: each refusal names the row and why ------------------------------------
 
 
-def test_overlapping_discounts_same_sector_rejected() -> None:
+def problems_of(document: object) -> list[str]:
+    with pytest.raises(TariffTableError) as refused:
+        table_from_document(document)
+    return [str(p) for p in refused.value.problems]
+
+
+def document(**changes: object) -> dict[str, object]:
+    doc = table_document(TABLE)
+    doc.update(changes)
+    return doc
+
+
+def with_tariff(**changes: object) -> dict[str, object]:
+    doc = table_document(TABLE)
+    tariff = dict(doc["tariffs"][0])  # type: ignore[index]
+    tariff.update(changes)
+    doc["tariffs"] = [tariff]
+    return doc
+
+
+def test_the_document_reads_back_to_the_same_table() -> None:
+    again = table_from_document(table_document(TABLE))
+    assert again.tariffs == TABLE.tariffs and again.discounts == TABLE.discounts and again.info == TABLE.info
+
+
+def test_overlapping_tariffs_refused() -> None:
+    doc = table_document(TABLE)
+    second = dict(doc["tariffs"][0]) | {"valid_from": "2020-01-01"}  # type: ignore[index]
+    doc["tariffs"] = [doc["tariffs"][0], second]  # type: ignore[index]
+    assert any(p.startswith("tariffs[1]: overlaps tariffs[0]") for p in problems_of(doc))
+
+
+def test_a_gap_between_tariffs_refused() -> None:
+    doc = table_document(TABLE)
+    first = dict(doc["tariffs"][0]) | {"valid_to": "2019-12-31"}  # type: ignore[index]
+    second = dict(doc["tariffs"][0]) | {"valid_from": "2020-02-01"}  # type: ignore[index]
+    doc["tariffs"] = [first, second]
+    assert any(p.startswith("tariffs[1]: a gap") for p in problems_of(doc))
+
+
+def test_overlapping_discounts_same_sector_refused() -> None:
+    doc = table_document(TABLE)
+    extra = {
+        "name": "extra",
+        "sector": "other",
+        "valid_from": "2026-06-01",
+        "valid_to": "2026-07-31",
+        "percent": 10,
+    }
+    doc["discounts"] = [*doc["discounts"], extra]  # type: ignore[misc]
+    assert any(p.startswith("discounts[2]: overlaps discounts[1]") for p in problems_of(doc))
+
+
+def test_negative_amounts_refused() -> None:
+    assert "tariffs[0].jkm_idr: -1: negative amount" in problems_of(with_tariff(jkm_idr=-1))
+    bands = [dict(b) for b in with_tariff()["tariffs"][0]["jkk_bands"]]  # type: ignore[index]
+    bands[3]["jkk_idr"] = -5
+    assert "tariffs[0].jkk_bands[3].jkk_idr: -5: negative amount" in problems_of(with_tariff(jkk_bands=bands))
+
+
+def test_unsorted_bands_refused() -> None:
+    bands = [dict(b) for b in with_tariff()["tariffs"][0]["jkk_bands"]]  # type: ignore[index]
+    bands[2], bands[3] = bands[3], bands[2]
+    found = problems_of(with_tariff(jkk_bands=bands))
+    assert any(p.startswith("tariffs[0].jkk_bands[3]: not sorted") for p in found), found
+
+
+def test_gapped_and_overlapping_bands_refused() -> None:
+    bands = [dict(b) for b in with_tariff()["tariffs"][0]["jkk_bands"]]  # type: ignore[index]
+    bands[5]["income_from_idr"] += 1_000  # type: ignore[operator]
+    found = problems_of(with_tariff(jkk_bands=bands))
+    assert any(p.startswith("tariffs[0].jkk_bands[5]: a gap") for p in found), found
+    bands = [dict(b) for b in with_tariff()["tariffs"][0]["jkk_bands"]]  # type: ignore[index]
+    bands[5]["income_from_idr"] -= 1_000  # type: ignore[operator]
+    found = problems_of(with_tariff(jkk_bands=bands))
+    assert any(p.startswith("tariffs[0].jkk_bands[5]: an overlap") for p in found), found
+
+
+def test_the_last_band_must_be_open_and_the_floor_in_a_band() -> None:
+    bands = [dict(b) for b in with_tariff()["tariffs"][0]["jkk_bands"]][:-1]  # type: ignore[index]
+    assert any(
+        "the last band must have no upper bound" in p for p in problems_of(with_tariff(jkk_bands=bands))
+    )
+    bands = [dict(b) for b in with_tariff()["tariffs"][0]["jkk_bands"]][1:]  # type: ignore[index]
+    assert any("above the income floor" in p for p in problems_of(with_tariff(jkk_bands=bands)))
+
+
+def test_wrong_types_dates_and_unknown_fields_refused() -> None:
+    found = problems_of(with_tariff(valid_from="1 Juli 2015", income_floor_idr="1000000", valid_until="x"))
+    assert "tariffs[0].valid_from: '1 Juli 2015': a date YYYY-MM-DD expected" in found
+    assert "tariffs[0].income_floor_idr: '1000000': a whole number expected" in found
+    assert any(p.startswith("tariffs[0].valid_until: unknown field") for p in found)
+    assert any(p.startswith("format:") for p in problems_of(document(format="v0")))
+    assert problems_of([]) == ["(document): an object expected"]
+
+
+def test_discount_percent_and_sector_checked() -> None:
+    doc = table_document(TABLE)
+    doc["discounts"] = [dict(doc["discounts"][0]) | {"sector": "mining"}]  # type: ignore[index]
+    assert any(p.startswith("discounts[0].sector: 'mining'") for p in problems_of(doc))
+    doc["discounts"] = [dict(doc["discounts"][0]) | {"sector": "other", "percent": 150}]  # type: ignore[index]
+    assert "discounts[0].percent: 150: between 0 and 100" in problems_of(doc)
+
+
+def test_the_constructor_refuses_what_the_document_would() -> None:
+    with pytest.raises(TariffTableError, match="overlap"):
+        TariffTable([TARIFF, replace(TARIFF, valid_from=date(2020, 1, 1))], [])
     extra = Discount(date(2026, 6, 1), date(2026, 7, 31), "other", 10, "extra")
-    with pytest.raises(ValueError, match="overlap"):
-        TariffTable(DEFAULT_TARIFFS, [*DEFAULT_DISCOUNTS, extra])
+    with pytest.raises(TariffTableError, match="overlap"):
+        TariffTable([TARIFF], [*DISCOUNTS, extra])
 
 
 def test_coverage_needs_at_least_one_month() -> None:
@@ -378,19 +537,34 @@ def commitment(**changes: object) -> Commitment:
 
 def test_budget_at_floor() -> None:
     c = commitment(slots=10, months=12, package="JKK_JKM")
-    assert commitment_budget(c, TABLE, date(2025, 1, 1), apply_discount=True) == 10 * 12 * 16_800
+    assert commitment_budget(c, Pricing(TABLE, date(2025, 1, 1), apply_discount=True)) == 10 * 12 * 16_800
 
 
 def test_budget_with_jht() -> None:
     c = commitment(slots=3, months=6, package="JKK_JKM_JHT")
-    assert commitment_budget(c, TABLE, date(2025, 1, 1), apply_discount=False) == 3 * 6 * 36_800
+    assert commitment_budget(c, Pricing(TABLE, date(2025, 1, 1), apply_discount=False)) == 3 * 6 * 36_800
 
 
 def test_budget_uses_other_sector_discount_window() -> None:
     # Mar 2026 full price; Apr, May 2026 discounted for "other" (transport would discount all three)
     c = commitment(slots=2, months=3, package="JKK_JKM")
-    assert commitment_budget(c, TABLE, date(2026, 3, 1), apply_discount=True) == 2 * (16_800 + 2 * 8_400)
-    assert commitment_budget(c, TABLE, date(2026, 3, 1), apply_discount=False) == 2 * 3 * 16_800
+    march = date(2026, 3, 1)
+    assert commitment_budget(c, Pricing(TABLE, march, apply_discount=True)) == 2 * (16_800 + 2 * 8_400)
+    assert commitment_budget(c, Pricing(TABLE, march, apply_discount=False)) == 2 * 3 * 16_800
+
+
+def test_budget_over_months_spanning_the_discounts_end() -> None:
+    # From November 2026, 6 months: Nov, Dec 2026 discounted for "other", Jan..Apr 2027 full price
+    c = commitment(slots=5, months=6, package="JKK_JKM_JHT")
+    nov = date(2026, 11, 20)
+    assert commitment_budget(c, Pricing(TABLE, nov, apply_discount=True)) == 5 * (2 * 28_400 + 4 * 36_800)
+    assert commitment_budget(c, Pricing(TABLE, nov, apply_discount=False)) == 5 * 6 * 36_800
+    # the budget is what the same months cost a worker at the floor, as a reservation prices it
+    per_worker = Pricing(TABLE, nov, apply_discount=True).coverage("JKK_JKM_JHT", 6, None, "petani")
+    assert (
+        commitment_budget(c, Pricing(TABLE, nov, apply_discount=True))
+        == 5 * per_worker.total_contribution_idr
+    )
 
 
 # --- matching ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ Each message runs as the consumer runs it: in a transaction (SponsorshipData.tra
 when the handler raises), a batch of messages sharing one store and one publisher. What they
 published is `publisher.events`; what they stored is the fake's tables."""
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Sequence
@@ -12,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from services.sponsorship.domain.tariffs import IncomeBand, TariffTable
 from services.sponsorship.handlers import MAX_RESERVATION_TRIES, SponsorshipHandlers
 from services.sponsorship.settings import SponsorshipSettings
-from shared import contracts
+from services.sponsorship.tariff_table import default_table
+from shared import clock, contracts
 from shared.consumer import Handler, Incoming, MessageContext, PoisonMessage, Publisher
 from shared.events import EventModel
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
@@ -34,15 +37,20 @@ from tests.fakes.sponsorship import InMemorySponsorshipStore, SponsorshipData
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 AT_FLOOR = 12 * 16_800  # JKK_JKM for 12 months at the income floor, no discount
+# The stored table without its PP 50/2025 rows: full-price figures whatever month today is (the
+# discount, on by default, is tested on fixed dates below).
+FULL_PRICE = TariffTable(default_table().tariffs, [], default_table().info)
 Message = tuple[contracts.Contract[Any], EventModel | dict[str, Any]]
 
 
 class Sponsorship:
     """The service's handlers over one in-memory database."""
 
-    def __init__(self) -> None:
-        self.data = SponsorshipData()
-        self.handlers = SponsorshipHandlers(SponsorshipSettings())
+    def __init__(
+        self, tariffs: TariffTable = FULL_PRICE, settings: SponsorshipSettings | None = None
+    ) -> None:
+        self.data = SponsorshipData(tariffs=tariffs)
+        self.handlers = SponsorshipHandlers(settings or SponsorshipSettings())
         self.offset = 0
         self.last_store: InMemorySponsorshipStore | None = None
 
@@ -405,3 +413,50 @@ async def test_an_answer_naming_another_worker_is_poison(worker_id: str) -> None
         assert caught.value.reason == "WORKER_MISMATCH"
     assert service.status(first) == "matched"
     assert service.data.commitments["c"].slots_used == 1
+
+
+# --- pricing: the stored tariff table, PP 50/2025 by default ---------------------------------------
+
+
+async def test_budgets_and_reservations_follow_the_stored_table() -> None:
+    """The office's table (another JKK for the floor band) prices both the budget and a reservation."""
+    base = default_table().tariffs[0]
+    floor_band = IncomeBand(0, 1_000_000, 1_000_000, 12_000)
+    dearer = dataclasses.replace(base, jkk_bands=(floor_band, *base.jkk_bands[1:]))
+    service = Sponsorship(TariffTable([dearer], []))
+    [accepted] = of(await service.commit("c", ["07"], slots=2), CommitmentAccepted)
+    assert accepted.budget_idr == 2 * 12 * (12_000 + 6_800)
+    [request] = of(await service.register(worker(1, income=1_250_000)), EnrollmentRequested)
+    assert request.monthly_contribution_idr == 15_000 + 6_800  # the band 1,000,001..1,500,000
+
+
+@pytest.mark.parametrize(
+    ("occupation", "expected"),
+    [
+        # December 2026 .. November 2027: transport discounted Dec..Mar (4 months), "other" Dec only
+        ("tukang ojek", 4 * 8_400 + 8 * 16_800),
+        ("penyadap karet", 1 * 8_400 + 11 * 16_800),
+    ],
+)
+async def test_pp_50_2025_applies_to_company_paid_members_by_default(
+    monkeypatch: pytest.MonkeyPatch, occupation: str, expected: int
+) -> None:
+    monkeypatch.setattr(clock, "today_in_jakarta", lambda: date(2026, 12, 15))
+    service = Sponsorship(default_table())
+    [accepted] = of(await service.commit("c", ["07"], slots=1), CommitmentAccepted)
+    assert accepted.budget_idr == 8_400 + 11 * 16_800  # the budget prices "other" at the floor
+    [request] = of(
+        await service.register(worker(1).model_copy(update={"occupation": occupation})), EnrollmentRequested
+    )
+    assert request.total_contribution_idr == expected
+
+
+async def test_the_office_can_switch_the_discount_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(clock, "today_in_jakarta", lambda: date(2026, 12, 15))
+    monkeypatch.setenv("SPONSORSHIP_APPLY_DISCOUNT", "false")
+    service = Sponsorship(default_table(), SponsorshipSettings())
+    [accepted] = of(await service.commit("c", ["07"], slots=1), CommitmentAccepted)
+    assert accepted.budget_idr == AT_FLOOR
+    ojek = worker(1).model_copy(update={"occupation": "tukang ojek"})
+    [request] = of(await service.register(ojek), EnrollmentRequested)
+    assert request.total_contribution_idr == AT_FLOOR

@@ -1,7 +1,7 @@
 """The pure rules of the sponsorship service, in three modules:
 
-- `tariffs`: dated tariffs and discounts, a worker's coverage cost (`Pricing.coverage`, the one
-  home of the income floor), occupation sectors;
+- `tariffs`: dated tariffs (JKK by income band) and discounts, a worker's coverage cost
+  (`Pricing.coverage`, the one home of the income floor), the table's document form, sectors;
 - `commitments`: validating a company's commitment, and its budget;
 - `matching`: which commitment sponsors a worker, and the waitlist's order.
 
@@ -28,34 +28,38 @@ from services.sponsorship.domain.matching import (
     waitlist_position,
 )
 from services.sponsorship.domain.tariffs import (
-    DEFAULT_DISCOUNTS,
-    DEFAULT_TARIFFS,
     PACKAGES,
     TRANSPORT_WORDS,
     Coverage,
     Discount,
+    IncomeBand,
     Pricing,
+    Problem,
     Sector,
     Tariff,
     TariffTable,
+    TariffTableError,
     occupation_sector,
     occupation_words,
+    table_document,
+    table_from_document,
 )
 
 __all__ = [
-    "DEFAULT_DISCOUNTS",
-    "DEFAULT_TARIFFS",
     "PACKAGES",
     "TRANSPORT_WORDS",
     "Commitment",
     "Coverage",
     "Discount",
+    "IncomeBand",
     "Offer",
     "OpenCommitment",
     "Pricing",
+    "Problem",
     "Sector",
     "Tariff",
     "TariffTable",
+    "TariffTableError",
     "WaitlistPosition",
     "WorkerToMatch",
     "budget_idr",
@@ -68,6 +72,8 @@ __all__ = [
     "occupation_words",
     "offers_for",
     "prefers_occupation",
+    "table_document",
+    "table_from_document",
     "validate_commitment",
     "waitlist_position",
 ]

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
-from services.sponsorship.domain.tariffs import PACKAGES, TariffTable
+from services.sponsorship.domain.tariffs import PACKAGES, Pricing
 from shared.events.sponsorship import Package
 from shared.kecamatan import WHOLE_REGENCY, resolve_kecamatan
 from shared.validation import (
@@ -306,13 +305,11 @@ def validate_commitment(raw: Mapping[str, object]) -> Commitment | list[Reason]:
     )
 
 
-def budget_idr(
-    tariffs: TariffTable, package: Package, slots: int, months: int, start: date, apply_discount: bool
-) -> int:
-    """What a company commits: every slot at the income floor, sector "other", for `months` months
-    from start's month."""
-    return slots * tariffs.coverage_cost(package, None, start, months, "other", apply_discount)
+def budget_idr(pricing: Pricing, package: Package, slots: int, months: int) -> int:
+    """What a company commits: every slot as a worker at the income floor in the sector "other"
+    (never cheaper than transport under PP 50/2025), priced as reservations are (`Pricing.coverage`)."""
+    return slots * pricing.coverage(package, months, None, "").total_contribution_idr
 
 
-def commitment_budget(c: Commitment, tariffs: TariffTable, start: date, apply_discount: bool) -> int:
-    return budget_idr(tariffs, c.package, c.slots, c.months, start, apply_discount)
+def commitment_budget(c: Commitment, pricing: Pricing) -> int:
+    return budget_idr(pricing, c.package, c.slots, c.months)
