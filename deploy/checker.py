@@ -706,7 +706,7 @@ def _check_pipeline(
     refused_serials = {
         p.case.identity: p.case.worker["serial"]
         for p in published
-        if p.case.worker and p.case.worker["serial"] in ("9998", "9999")
+        if p.case.worker and p.case.worker["serial"] == "9999"  # 9998/9997: existing members, confirmed
     }
     commitments = _first_payloads(tail, contracts.COMMITMENT_ACCEPTED.topic, "commitment_id")
     e = _Enrollments.read(tail, published)

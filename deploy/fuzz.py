@@ -13,7 +13,7 @@ Every case is (key bytes | None, headers [(name, bytes | None)], body bytes | No
 - valid registrations, plain and with odd keys and headers (non-UTF-8 and null header values,
   duplicate names, NULs in keys, names and values, CloudEvents headers set by partners: ids that
   collide between two sources, ids with a NUL or 3-10 kB long): owed REGISTERED;
-- the same, valid, but for a NIK BPJS refuses (serials 9998/9999), so release paths run;
+- the same, valid, but for a NIK BPJS refuses (serial 9999, not in Dukcapil), so release paths run;
 - invalid registrations, every field broken in a known way (huge strings, deep nesting, NULs in
   JSON strings, numbers as strings, sizes near 1 MiB and near the broker's 2 MiB): owed REJECTED
   with exactly the reason codes listed (or, where the identity itself cannot be stored, REJECTED
@@ -451,7 +451,7 @@ class _Generator:
             if roll < 0.45:
                 self.valid("valid", self.registration(n), "a plain valid registration")
             elif roll < 0.53:
-                body = self.registration(n, serial=self.rng.choice([9998, 9999]))
+                body = self.registration(n, serial=9999)
                 self.valid("valid_bpjs_refuses", body, f"valid; BPJS refuses NIK serial {body['nik'][-4:]}")
             elif roll < 0.55:
                 body = {**self.registration(n), "programme_note": "x", "extra": {"a": [1, 2]}}

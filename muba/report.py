@@ -23,6 +23,9 @@ from shared.kecamatan import KECAMATAN
 DEFAULT_TARGET: Final = 10_000
 CSV_HEADER: Final = ("section", "name", "metric", "value")
 _KECAMATAN_ORDER: Final = {name: i for i, name in enumerate(KECAMATAN.values())}
+# Enrolled workers by what BPJS did (EnrollmentConfirmed.membership): new members, existing
+# members' own KPJ numbers continued (active) or resumed (lapsed).
+MEMBERSHIPS: Final = ("new", "continued", "resumed")
 
 
 def _int(value: Any) -> int:
@@ -68,6 +71,9 @@ def build_report(
         "by_kecamatan": _by_kecamatan(registry, sponsorship),
         "by_company": _by_company(_mapping(sponsorship.get("by_company"))),
         "by_occupation": _by_occupation(registry, sponsorship),
+        "enrolled_by_membership": {
+            m: _int(_mapping(sponsorship.get("enrolled_by_membership")).get(m)) for m in MEMBERSHIPS
+        },
     }
     if notifications is not None:
         report["notifications"] = _notifications(notifications)
@@ -166,6 +172,8 @@ def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[str, str, str, int | f
             yield "occupation", row["occupation"], metric, row[metric]
     for code, n in report["rejected_by_code"].items():
         yield "rejection_code", code, "rejected", n
+    for membership, n in report["enrolled_by_membership"].items():
+        yield "membership", membership, "enrolled", n
     notifications = report.get("notifications")
     if notifications:
         yield "notifications", "", "delivered", notifications["delivered"]
@@ -229,9 +237,19 @@ def _headline(report: Mapping[str, Any]) -> Text:
         "\n",
         f"Terdaftar BPJS {number(enrolled)} · menunggu jawaban BPJS {number(report['requested'])} · "
         f"menunggu sponsor {number(report['waitlisted'])} · gagal di BPJS {number(report['failed'])}\n",
+        _membership_line(report["enrolled_by_membership"]),
         f"Pengajuan ke registry: {number(subs['registered'])} diterima, {number(subs['rejected'])} ditolak\n",
         f"Anggaran: {rupiah(report['budget_used_idr'])} terpakai dari {rupiah(report['budget_committed_idr'])} "
         f"({percent(report['budget_used_idr'], report['budget_committed_idr'])})",
+    )
+
+
+def _membership_line(by_membership: Mapping[str, int]) -> str:
+    """Of the enrolled: new members and existing members sponsored (their own KPJ numbers)."""
+    return (
+        f"Kepesertaan: {number(by_membership['new'])} peserta baru · "
+        f"{number(by_membership['continued'])} peserta aktif dilanjutkan · "
+        f"{number(by_membership['resumed'])} peserta nonaktif diaktifkan kembali\n"
     )
 
 

@@ -21,6 +21,12 @@ STATUS_TEXT = {
     "failed": ("Gagal didaftarkan BPJS (failed)", "bold red"),
 }
 PACKAGE_TEXT = {"JKK_JKM": "JKK + JKM", "JKK_JKM_JHT": "JKK + JKM + JHT"}
+# What BPJS did with the membership (EnrollmentConfirmed.membership).
+MEMBERSHIP_TEXT = {
+    "new": "Peserta baru",
+    "continued": "Peserta aktif, iuran dilanjutkan dengan nomor KPJ-nya sendiri",
+    "resumed": "Peserta nonaktif, diaktifkan kembali dengan nomor KPJ-nya sendiri",
+}
 NOTIFICATION_COLUMNS = ("Waktu", "Pesan", "Untuk", "Kanal", "Penerima", "Status")
 
 
@@ -103,6 +109,9 @@ def _add_enrollment(spons: Table, enrollment: dict[str, Any], released: bool) ->
     )
     if enrollment.get("kpj_number"):
         spons.add_row("Nomor KPJ", str(enrollment["kpj_number"]))
+    membership = enrollment.get("membership")
+    if membership:
+        spons.add_row("Kepesertaan", MEMBERSHIP_TEXT.get(str(membership), str(membership)))
     if enrollment.get("coverage_start") and enrollment.get("coverage_end") and not released:
         spons.add_row(
             "Masa perlindungan",

@@ -68,6 +68,7 @@ async def worker(conn: Conn, params: ApiParams) -> dict[str, Any]:
             "months": enrollment["months"],
             "contribution_idr": enrollment["contribution_idr"],
             "kpj_number": _kpj(enrollment["kpj_number"], params.caller),
+            "membership": enrollment["membership"],
             "coverage_start": enrollment["coverage_start"].isoformat(),
             "coverage_end": enrollment["coverage_end"].isoformat() if enrollment["coverage_end"] else None,
             "reason_code": enrollment["reason_code"],
@@ -134,6 +135,7 @@ async def enrollments(conn: Conn, params: ApiParams) -> dict[str, Any]:
                 "months": e["months"],
                 "contribution_idr": e["contribution_idr"],
                 "kpj_number": _kpj(e["kpj_number"], params.caller),
+                "membership": e["membership"],
                 "coverage_start": e["coverage_start"].isoformat(),
                 "coverage_end": e["coverage_end"].isoformat() if e["coverage_end"] else None,
                 "reason_code": e["reason_code"],
@@ -173,6 +175,8 @@ async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
         "by_kecamatan": dict(by_kecamatan),
         "by_company": dict(by_company),
         "by_occupation": dict(by_occupation),
+        # Confirmed enrollments by what BPJS did: new members, existing ones continued or resumed.
+        "enrolled_by_membership": await repository.enrolled_by_membership(conn),
         "budget_committed_idr": sum(c["budget_idr"] for c in by_company.values()),
         "budget_used_idr": sum(c["budget_used_idr"] for c in by_company.values()),
     }

@@ -21,7 +21,7 @@ from shared.events.sponsorship import (
     WorkerWaitlisted,
 )
 from shared.masking import mask_nik
-from shared.validation import MAX_COMMITMENT_TEXT, Reason, rejection_reasons
+from shared.validation import MAX_COMMITMENT_TEXT, NIK_WARNING_CODES, Reason, rejection_reasons
 
 Store = SponsorshipStore
 Ctx = MessageContext[Any, Store]
@@ -219,13 +219,17 @@ class SponsorshipHandlers:
                     commitment_id=commitment.commitment_id,
                 ),
                 requested_at=now,
+                # The registry could not confirm these of the NIK: BPJS's Dukcapil check decides.
+                nik_warnings=[code for code in worker.warnings if code in NIK_WARNING_CODES],
             ),
         )
 
     # --- answers from BPJS -------------------------------------------------------------------
 
     async def on_enrollment_confirmed(self, ctx: MessageContext[EnrollmentConfirmed, Store]) -> None:
-        """BPJS enrolled the worker: record the KPJ number and coverage, tell the story onward."""
+        """BPJS enrolled the worker: record the KPJ number, coverage and membership, tell the story
+        onward. An existing member (membership continued or resumed) is sponsored as any other:
+        the slot and its budget stay used, the contributions are paid on their own KPJ number."""
         answer = ctx.event
         done = await ctx.store.confirm_enrollment(
             _enrollment_id(answer.enrollment_id),
@@ -234,6 +238,7 @@ class SponsorshipHandlers:
             answer.coverage_start,
             answer.coverage_end,
             answer.confirmed_at,
+            answer.membership,
         )
         if done is None:  # not a requested enrollment of this worker: say which case it is
             enrollment = await self._enrollment_for(ctx, answer.enrollment_id, answer.worker_id)
@@ -258,6 +263,7 @@ class SponsorshipHandlers:
                 company_email=done.email,
                 company_webhook_url=done.webhook_url,
                 completed_at=clock.now(),
+                membership=answer.membership,
             ),
         )
 

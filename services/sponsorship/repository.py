@@ -25,7 +25,7 @@ from services.sponsorship.domain.matching import (
 from services.sponsorship.domain.tariffs import TariffTable
 from shared.db import Conn
 from shared.events.registry import WorkerRegistered
-from shared.events.sponsorship import Package
+from shared.events.sponsorship import Membership, Package
 from shared.kecamatan import KECAMATAN
 
 WorkerStatus = Literal["waitlisted", "matched", "enrolled", "failed"]
@@ -107,6 +107,8 @@ class WorkerToEnroll:
     registered_at: datetime
     registration_seq: int | None
     status: WorkerStatus
+    # The codes of the registry's warnings (WorkerRegistered.warnings), in its order.
+    warnings: tuple[str, ...] = ()
 
     @property
     def position(self) -> WaitlistPosition:
@@ -219,9 +221,11 @@ class SponsorshipStore(Protocol):
         coverage_start: date,
         coverage_end: date,
         decided_at: datetime,
+        membership: Membership = "new",
     ) -> ConfirmedEnrollment | None:
-        """Confirm a requested enrollment and mark its worker enrolled, together; None when no
-        requested enrollment of this worker has this id."""
+        """Confirm a requested enrollment (with what BPJS did: a new, continued or resumed
+        membership) and mark its worker enrolled, together; None when no requested enrollment of
+        this worker has this id."""
 
     async def reject_enrollment(
         self, enrollment_id: uuid.UUID, reason_code: str, reason_message: str, decided_at: datetime
@@ -265,7 +269,13 @@ def _worker(row: asyncpg.Record) -> WorkerToEnroll:
         registered_at=row["registered_at"],
         registration_seq=row["registration_seq"],
         status=row["status"],
+        warnings=tuple(row["warnings"]),
     )
+
+
+def warning_codes(announced: WorkerRegistered) -> list[str]:
+    """The codes of the registry's warnings on a worker, each once, in its order."""
+    return list(dict.fromkeys(w.code for w in announced.warnings))
 
 
 class PgSponsorshipStore:
@@ -370,8 +380,8 @@ class PgSponsorshipStore:
         w = announced
         row = await self.conn.fetchrow(
             "INSERT INTO worker (worker_id, nik, full_name, birth_date, sex, phone, kecamatan_code,"
-            " kecamatan_name, desa, occupation, declared_income_idr, registered_at, registration_seq, status)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'waitlisted')"
+            " kecamatan_name, desa, occupation, declared_income_idr, registered_at, registration_seq, warnings,"
+            " status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'waitlisted')"
             " ON CONFLICT (worker_id) DO NOTHING RETURNING *",
             uuid.UUID(w.worker_id),
             w.nik,
@@ -386,6 +396,7 @@ class PgSponsorshipStore:
             w.declared_income_idr,
             w.registered_at,
             w.registration_seq,
+            warning_codes(w),
         )
         return None if row is None else _worker(row)
 
@@ -459,10 +470,11 @@ class PgSponsorshipStore:
         coverage_start: date,
         coverage_end: date,
         decided_at: datetime,
+        membership: Membership = "new",
     ) -> ConfirmedEnrollment | None:
         row = await self.conn.fetchrow(
             "WITH confirmed AS (UPDATE enrollment SET status = 'confirmed', kpj_number = $3,"
-            " coverage_start = $4, coverage_end = $5, decided_at = $6"
+            " coverage_start = $4, coverage_end = $5, decided_at = $6, membership = $7"
             " WHERE enrollment_id = $1 AND worker_id = $2 AND status = 'requested' RETURNING *),"
             " enrolled AS (UPDATE worker w SET status = 'enrolled', status_changed_at = now() FROM confirmed e"
             " WHERE w.worker_id = e.worker_id RETURNING w.*)"
@@ -475,6 +487,7 @@ class PgSponsorshipStore:
             coverage_start,
             coverage_end,
             decided_at,
+            membership,
         )
         return None if row is None else ConfirmedEnrollment(**dict(row))
 
@@ -526,6 +539,16 @@ async def enrollments_of(conn: Conn, commitment_id: str, limit: int, offset: int
         limit,
         offset,
     )
+
+
+async def enrolled_by_membership(conn: Conn) -> dict[str, int]:
+    """Confirmed enrollments: new memberships, and existing members' continued or resumed."""
+    rows = await conn.fetch(
+        "SELECT membership, count(*) AS n FROM enrollment WHERE status = 'confirmed' GROUP BY 1"
+    )
+    found = {"new": 0, "continued": 0, "resumed": 0}
+    found.update({r["membership"]: r["n"] for r in rows})
+    return found
 
 
 async def workers_by(conn: Conn, column: str) -> list[asyncpg.Record]:

@@ -1,18 +1,34 @@
 """The BPJS Ketenagakerjaan side's rules, simulated (pure: no I/O).
 
 Everything in an answer follows from the request and the rules: the answer's CloudEvents id is
-uuid5(NAMESPACE, "bpjs-answer:" + enrollment_id), the KPJ number is a hash of the enrollment id and
-the answer's time is the request's `requested_at` plus the simulated processing time.
+uuid5(NAMESPACE, "bpjs-answer:" + enrollment_id), the answer's time is the request's
+`requested_at` plus the simulated processing time. A new member's KPJ number is a hash of the
+enrollment id; an existing member's is a hash of the NIK (`member_kpj_number`): the same person
+keeps one KPJ number, whichever enrollment asks.
 
-The rules (`decide`), in order; the serials and the percentage are settings:
+The rules (`decide`), in order; the serials and the percentages are settings:
 1. NIK not 16 digits, or its serial (last 4 digits) is 9999 -> rejected NIK_NOT_FOUND.
-2. NIK serial 9998 -> rejected ALREADY_MEMBER.
-3. SIMULATOR_REJECT_PERCENT of the remaining requests, chosen by a hash of the enrollment id
-   (so the same ones every time) -> rejected with SIMULATOR_REJECT_REASON_CODE (DATA_MISMATCH).
-4. Otherwise confirmed: a KPJ number of SIMULATOR_KPJ_DIGITS digits (11), coverage from the
-   requested coverage_start for `months` calendar months: it ends the day before the same day
-   `months` later, or on the last day of that month when it has no such day (31 Jan + 1 month ->
-   28/29 Feb).
+2. The request carries a NIK warning that Dukcapil's record decides (NIK_BIRTH_DATE_MISMATCH,
+   NIK_SEX_MISMATCH: the NIK's digits disagree with the stated birth date or sex): for
+   SIMULATOR_WARNING_MISMATCH_PERCENT of such NIKs (50), chosen by a hash of the NIK (the same
+   person, the same record, every time) -> rejected DATA_MISMATCH; the others are the corrected
+   records a real check finds (a NIK never changes when Dukcapil corrects the birth date or sex,
+   PP 40/2019 art. 30(2)) and go on to the next rules. NIK_AREA_UNKNOWN is not a data mismatch
+   (the registry's table may lack the code) and decides nothing here.
+3. NIK serial 9998 (SIMULATOR_ACTIVE_MEMBER_SERIAL) -> an active member: confirmed, membership
+   "continued", on their own KPJ number.
+4. NIK serial 9997 (SIMULATOR_LAPSED_MEMBER_SERIAL) -> a lapsed (nonaktif) member: confirmed,
+   membership "resumed", on their own KPJ number.
+5. SIMULATOR_REJECT_PERCENT of the remaining (new) requests, chosen by a hash of the enrollment
+   id (so the same ones every time) -> rejected with SIMULATOR_REJECT_REASON_CODE (DATA_MISMATCH).
+6. Otherwise confirmed, membership "new": a KPJ number of SIMULATOR_KPJ_DIGITS digits (11).
+
+Coverage, for every confirmation: from the requested coverage_start for `months` calendar months:
+it ends the day before the same day `months` later, or on the last day of that month when it has
+no such day (31 Jan + 1 month -> 28/29 Feb). For a continued or resumed membership too: the
+sponsor's months are paid from coverage_start on, whatever the member paid before (months an
+active member paid in advance would in reality push the sponsored period back; the simulator
+knows of none, and how BPJS counts such months is uncertain).
 """
 
 import calendar
@@ -25,6 +41,7 @@ from typing import Final
 
 from shared import contracts
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
+from shared.events.sponsorship import Membership
 
 # The CloudEvents source of the answers: the BPJS office's (shared/contracts.py).
 SOURCE: Final = contracts.SOURCES["bpjs-simulator"]
@@ -34,24 +51,32 @@ NAMESPACE: Final = uuid.uuid5(
 )
 
 NIK_NOT_FOUND: Final = "NIK_NOT_FOUND"
-ALREADY_MEMBER: Final = "ALREADY_MEMBER"
 DATA_MISMATCH: Final = "DATA_MISMATCH"
 REASON_MESSAGES: Final[Mapping[str, str]] = {
     NIK_NOT_FOUND: "NIK tidak ditemukan di Dukcapil",
-    ALREADY_MEMBER: "Pekerja sudah terdaftar sebagai peserta BPJS Ketenagakerjaan",
     DATA_MISMATCH: "Data pekerja tidak sesuai dengan data kependudukan (Dukcapil)",
 }
+# The registry's warnings that Dukcapil's record decides (shared/validation.py NIK_WARNING_CODES
+# less NIK_AREA_UNKNOWN, which says something of the registry's table, not of the person).
+DUKCAPIL_DECIDES: Final = frozenset({"NIK_BIRTH_DATE_MISMATCH", "NIK_SEX_MISMATCH"})
 DEFAULT_REASON_MESSAGE: Final = "Pendaftaran ditolak oleh BPJS Ketenagakerjaan"
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
     nik_not_found_serial: str = "9999"
-    already_member_serial: str = "9998"
+    active_member_serial: str = "9998"
+    lapsed_member_serial: str = "9997"
     reject_percent: float = 0.0
+    warning_mismatch_percent: float = 50.0
     reject_reason_code: str = DATA_MISMATCH
     kpj_digits: int = 11
     processing_time: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        serials = (self.nik_not_found_serial, self.active_member_serial, self.lapsed_member_serial)
+        if len(set(serials)) != len(serials):
+            raise ValueError(f"the not-found, active and lapsed member serials must differ: {serials}")
 
 
 Answer = EnrollmentConfirmed | EnrollmentRejected
@@ -61,12 +86,23 @@ def _digest(label: str, enrollment_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{label}:{enrollment_id}".encode()).digest()[:16], "big")
 
 
-def kpj_number(enrollment_id: str, digits: int = 11) -> str:
-    """The member number BPJS gives this enrollment: `digits` digits, never a leading zero."""
+def _number(label: str, key: str, digits: int) -> str:
     if not 2 <= digits <= 30:
         raise ValueError(f"a KPJ number of {digits} digits is not supported")
     lowest = 10 ** (digits - 1)
-    return str(lowest + _digest("kpj", enrollment_id) % (9 * lowest))
+    return str(lowest + _digest(label, key) % (9 * lowest))
+
+
+def kpj_number(enrollment_id: str, digits: int = 11) -> str:
+    """The member number BPJS gives a new member by this enrollment: `digits` digits, never a
+    leading zero."""
+    return _number("kpj", enrollment_id, digits)
+
+
+def member_kpj_number(nik: str, digits: int = 11) -> str:
+    """An existing member's own KPJ number, from their NIK: the same for every enrollment of the
+    person (the sponsor pays on it)."""
+    return _number("member-kpj", nik, digits)
 
 
 def answer_id(enrollment_id: str) -> str:
@@ -77,6 +113,12 @@ def answer_id(enrollment_id: str) -> str:
 def rejection_score(enrollment_id: str) -> float:
     """A fixed point in [0, 100) per enrollment: rejected when below SIMULATOR_REJECT_PERCENT."""
     return (_digest("reject", enrollment_id) % 10_000) / 100
+
+
+def dukcapil_mismatch_score(nik: str) -> float:
+    """A fixed point in [0, 100) per NIK: a warned NIK's record disagrees with the stated data
+    when below SIMULATOR_WARNING_MISMATCH_PERCENT."""
+    return (_digest("dukcapil", nik) % 10_000) / 100
 
 
 def coverage_end(start: date, months: int) -> date:
@@ -119,15 +161,25 @@ def decide(request: EnrollmentRequested, rules: Rules = DEFAULT_RULES) -> Answer
     nik = request.nik.strip()
     if len(nik) != 16 or not nik.isascii() or not nik.isdigit() or nik[-4:] == rules.nik_not_found_serial:
         return _rejected(request, NIK_NOT_FOUND, at)
-    if nik[-4:] == rules.already_member_serial:
-        return _rejected(request, ALREADY_MEMBER, at)
-    if rejection_score(request.enrollment_id) < rules.reject_percent:
+    if DUKCAPIL_DECIDES.intersection(request.nik_warnings) and (
+        dukcapil_mismatch_score(nik) < rules.warning_mismatch_percent
+    ):
+        return _rejected(request, DATA_MISMATCH, at)
+    membership: Membership = "new"
+    if nik[-4:] == rules.active_member_serial:
+        membership = "continued"
+    elif nik[-4:] == rules.lapsed_member_serial:
+        membership = "resumed"
+    elif rejection_score(request.enrollment_id) < rules.reject_percent:
         return _rejected(request, rules.reject_reason_code, at)
     return EnrollmentConfirmed(
         enrollment_id=request.enrollment_id,
         worker_id=request.worker_id,
-        kpj_number=kpj_number(request.enrollment_id, rules.kpj_digits),
+        kpj_number=kpj_number(request.enrollment_id, rules.kpj_digits)
+        if membership == "new"
+        else member_kpj_number(nik, rules.kpj_digits),
         coverage_start=request.coverage_start,
         coverage_end=end,
         confirmed_at=at,
+        membership=membership,
     )

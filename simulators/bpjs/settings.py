@@ -1,8 +1,9 @@
 """The simulator's settings: the shared ones plus its rules. Every rule is an environment variable."""
 
 from datetime import timedelta
+from typing import Self
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, model_validator
 
 from shared import access
 from shared.settings import ServiceSettings
@@ -29,23 +30,41 @@ class SimulatorSettings(ServiceSettings):
     reject_reason_code: str = Field(
         "DATA_MISMATCH", min_length=1, validation_alias="SIMULATOR_REJECT_REASON_CODE"
     )
-    # NIK serials (the last 4 digits) that stand for "not in Dukcapil" and "already a member".
+    # Share of requests carrying a NIK birth-date or sex warning that Dukcapil's record does not
+    # bear out (rejected DATA_MISMATCH), chosen by a hash of the NIK (0..100).
+    warning_mismatch_percent: float = Field(
+        50.0, ge=0, le=100, validation_alias="SIMULATOR_WARNING_MISMATCH_PERCENT"
+    )
+    # NIK serials (the last 4 digits) that stand for "not in Dukcapil", "an active member" and "a
+    # lapsed member" (domain.py). SIMULATOR_ALREADY_MEMBER_SERIAL is the active one's old name.
     nik_not_found_serial: str = Field(
         "9999", pattern=r"^\d{4}$", validation_alias="SIMULATOR_NIK_NOT_FOUND_SERIAL"
     )
-    already_member_serial: str = Field(
-        "9998", pattern=r"^\d{4}$", validation_alias="SIMULATOR_ALREADY_MEMBER_SERIAL"
+    active_member_serial: str = Field(
+        "9998",
+        pattern=r"^\d{4}$",
+        validation_alias=AliasChoices("SIMULATOR_ACTIVE_MEMBER_SERIAL", "SIMULATOR_ALREADY_MEMBER_SERIAL"),
+    )
+    lapsed_member_serial: str = Field(
+        "9997", pattern=r"^\d{4}$", validation_alias="SIMULATOR_LAPSED_MEMBER_SERIAL"
     )
     # The KPJ number is reported as 11 digits (uncertain); the contract allows 8 to 16.
     kpj_digits: int = Field(11, ge=8, le=16, validation_alias="SIMULATOR_KPJ_DIGITS")
     # The consumer group (after TOPIC_PREFIX), kept from before the shared runtime: its offsets stay.
     group_id: str = Field("bpjs-simulator", validation_alias="SIMULATOR_GROUP_ID")
 
+    @model_validator(mode="after")
+    def _serials_differ(self) -> Self:
+        self.rules()  # ValueError when two serials are the same
+        return self
+
     def rules(self) -> Rules:
         return Rules(
             nik_not_found_serial=self.nik_not_found_serial,
-            already_member_serial=self.already_member_serial,
+            active_member_serial=self.active_member_serial,
+            lapsed_member_serial=self.lapsed_member_serial,
             reject_percent=self.reject_percent,
+            warning_mismatch_percent=self.warning_mismatch_percent,
             reject_reason_code=self.reject_reason_code,
             kpj_digits=self.kpj_digits,
             processing_time=timedelta(milliseconds=self.delay_ms),

@@ -28,9 +28,11 @@ from services.sponsorship.repository import (
     StoredCommitment,
     WorkerStatus,
     WorkerToEnroll,
+    warning_codes,
 )
 from services.sponsorship.tariff_table import default_table
 from shared.events.registry import WorkerRegistered
+from shared.events.sponsorship import Membership
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class EnrollmentRow:
     reason_code: str | None = None
     reason_message: str | None = None
     decided_at: datetime | None = None
+    membership: Membership | None = None
 
 
 @dataclass
@@ -181,6 +184,7 @@ class InMemorySponsorshipStore:
             registered_at=announced.registered_at,
             registration_seq=announced.registration_seq,
             status="waitlisted",
+            warnings=tuple(warning_codes(announced)),
         )
         self.data.workers[worker_id] = worker
         return worker
@@ -255,10 +259,13 @@ class InMemorySponsorshipStore:
         coverage_start: date,
         coverage_end: date,
         decided_at: datetime,
+        membership: Membership = "new",
     ) -> ConfirmedEnrollment | None:
         e = self.data.enrollments.get(enrollment_id)
         if e is None or e.worker_id != worker_id or e.status != "requested":
             return None
+        if membership not in ("new", "continued", "resumed"):
+            raise asyncpg.exceptions.CheckViolationError("enrollment membership violates a CHECK")
         self.data.enrollments[enrollment_id] = dataclasses.replace(
             e,
             status="confirmed",
@@ -266,6 +273,7 @@ class InMemorySponsorshipStore:
             coverage_start=coverage_start,
             coverage_end=coverage_end,
             decided_at=decided_at,
+            membership=membership,
         )
         await self.set_worker_status(worker_id, "enrolled")
         w, c = self.data.workers[worker_id], self.data.commitments[e.commitment_id]

@@ -23,7 +23,7 @@ from shared import contracts, topics
 from shared.envelope import event_type, new_envelope
 from shared.kafka_admin import ensure_topic
 from simulators.bpjs.app import create_app
-from simulators.bpjs.domain import SOURCE, answer_id, kpj_number
+from simulators.bpjs.domain import SOURCE, answer_id, kpj_number, member_kpj_number
 from simulators.bpjs.settings import SimulatorSettings
 from testkit.infra import Infra
 from testkit.kafka import RecordedEvent, publish_json, record_events
@@ -34,14 +34,24 @@ REQUESTER = "/muba/sponsorship"
 
 
 def enrollment_request(
-    i: int, run: str, *, serial: int | None = None, months: int = 12, start: date = date(2026, 5, 1)
+    i: int,
+    run: str,
+    *,
+    serial: int | None = None,
+    months: int = 12,
+    start: date = date(2026, 5, 1),
+    person: int | None = None,
+    nik_warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    birth = date(1975 + i % 25, 1 + i % 12, 1 + i % 28)
-    sex = "P" if i % 2 else "L"
+    """Enrollment `i` of the run, for person `person` (default: a person of its own, `i`)."""
+    j = i if person is None else person
+    birth = date(1975 + j % 25, 1 + j % 12, 1 + j % 28)
+    sex = "P" if j % 2 else "L"
     return {
+        "nik_warnings": nik_warnings or [],
         "enrollment_id": f"enr-{run}-{i}",
         "worker_id": f"wrk-{run}-{i}",
-        "nik": make_nik(f"{1 + i % 15:02d}", birth, sex, serial if serial is not None else 1 + i),
+        "nik": make_nik(f"{1 + j % 15:02d}", birth, sex, serial if serial is not None else 1 + j),
         "full_name": "Rudi Saputra",
         "birth_date": birth.isoformat(),
         "sex": sex,
@@ -202,8 +212,8 @@ async def test_typical_journey_confirmations_and_rejections(
     confirmed = by_enrollment([e for e in events if e.topic == confirmed_topic])
     rejected = by_enrollment([e for e in events if e.topic == rejected_topic])
     assert len(events) == len(bodies)
-    assert set(confirmed) == {b["enrollment_id"] for b in [*valid, leap]}
-    assert set(rejected) == {not_found["enrollment_id"], member["enrollment_id"]}
+    assert set(confirmed) == {b["enrollment_id"] for b in [*valid, leap, member]}
+    assert set(rejected) == {not_found["enrollment_id"]}
 
     correlation = {b["enrollment_id"]: h["ce_correlationid"] for b, h in zip(bodies, sent, strict=True)}
     for enrollment_id, event in {**confirmed, **rejected}.items():
@@ -226,10 +236,11 @@ async def test_typical_journey_confirmations_and_rejections(
         )
     assert confirmed[leap["enrollment_id"]].payload["coverage_end"] == "2028-02-29"
     assert len({e.payload["kpj_number"] for e in confirmed.values()}) == len(confirmed)
+    assert {e.payload["membership"] for e in confirmed.values()} == {"new", "continued"}
+    assert confirmed[member["enrollment_id"]].payload["membership"] == "continued"
 
     assert rejected[not_found["enrollment_id"]].payload["reason_code"] == "NIK_NOT_FOUND"
     assert rejected[not_found["enrollment_id"]].payload["reason_message"] == "NIK tidak ditemukan di Dukcapil"
-    assert rejected[member["enrollment_id"]].payload["reason_code"] == "ALREADY_MEMBER"
     assert all(e.event_type == event_type("enrollment-rejected.v1") for e in rejected.values())
     assert all(b["nik"] not in e.body.decode() for b in bodies for e in events)
 
@@ -243,6 +254,74 @@ async def test_typical_journey_confirmations_and_rejections(
     status, stats = await http_get(port, "/stats")
     consumer = f"{group(simulator)}:{contracts.ENROLLMENT_REQUESTED.topic}"
     assert status == 200 and stats[consumer]["processed"] == len(bodies)
+
+
+async def test_an_existing_member_is_confirmed_on_the_kpj_number_of_their_nik_every_time(
+    infra: Infra, simulator: SimulatorSettings
+) -> None:
+    """Serial 9998 is an active member, 9997 a lapsed one: confirmed (not refused) on the KPJ number
+    BPJS holds for the person, whichever enrollment asks: two enrollments of one NIK, one number."""
+    prefix = simulator.topic_prefix
+    run = prefix.strip(".")
+    active = [enrollment_request(i, run, serial=9998, person=20) for i in (20, 21)]
+    lapsed = enrollment_request(22, run, serial=9997, months=6)
+    new = enrollment_request(23, run)
+    bodies = [*active, lapsed, new]
+    confirmed_topic, rejected_topic = answer_topics(prefix)
+    async with record_events(infra.kafka, confirmed_topic, rejected_topic) as recorder:
+        await publish_requests(infra, request_topic(simulator), bodies)
+        await recorder.wait_for(len(bodies))
+        events = await recorder.settle(1.0)
+
+    assert {e.topic for e in events} == {confirmed_topic}
+    confirmed = by_enrollment(events)
+    assert len(events) == len(confirmed) == len(bodies)
+    first, second = (confirmed[b["enrollment_id"]].payload for b in active)
+    assert active[0]["nik"] == active[1]["nik"] and active[0]["enrollment_id"] != active[1]["enrollment_id"]
+    assert (first["membership"], second["membership"]) == ("continued", "continued")
+    assert first["kpj_number"] == second["kpj_number"] == member_kpj_number(active[0]["nik"])
+    assert first["kpj_number"] != kpj_number(active[0]["enrollment_id"])
+    assert len(first["kpj_number"]) == 11 and first["kpj_number"].isdigit()
+    assert (first["coverage_start"], first["coverage_end"]) == ("2026-05-01", "2027-04-30")
+    resumed = confirmed[lapsed["enrollment_id"]].payload
+    assert (resumed["membership"], resumed["kpj_number"]) == ("resumed", member_kpj_number(lapsed["nik"]))
+    assert (resumed["coverage_start"], resumed["coverage_end"]) == ("2026-05-01", "2026-10-31")
+    fresh = confirmed[new["enrollment_id"]].payload
+    assert (fresh["membership"], fresh["kpj_number"]) == ("new", kpj_number(new["enrollment_id"]))
+
+
+@pytest.mark.parametrize(("percent", "expected"), [(100, "rejected"), (0, "confirmed")])
+async def test_a_warned_nik_is_answered_by_the_configured_share_of_dukcapil_mismatches(
+    infra: Infra, simulator_settings: Callable[..., SimulatorSettings], percent: int, expected: str
+) -> None:
+    """The registry's warning travels on the request; at 100 % Dukcapil's record never agrees
+    (DATA_MISMATCH), at 0 % always (a corrected record: confirmed). An area warning decides nothing."""
+    settings = simulator_settings(SIMULATOR_WARNING_MISMATCH_PERCENT=percent)
+    run = settings.topic_prefix.strip(".")
+    birth_date = enrollment_request(30, run, nik_warnings=["NIK_BIRTH_DATE_MISMATCH"])
+    sex = enrollment_request(31, run, nik_warnings=["NIK_SEX_MISMATCH", "NIK_AREA_UNKNOWN"])
+    member = enrollment_request(32, run, serial=9998, nik_warnings=["NIK_SEX_MISMATCH"])
+    area_only = enrollment_request(33, run, nik_warnings=["NIK_AREA_UNKNOWN"])
+    warned = [birth_date, sex, member]
+    confirmed_topic, rejected_topic = answer_topics(settings.topic_prefix)
+    async with serving(settings), record_events(infra.kafka, confirmed_topic, rejected_topic) as recorder:
+        await publish_requests(infra, request_topic(settings), [*warned, area_only])
+        await recorder.wait_for(4)
+        events = await recorder.settle(1.0)
+
+    answers = by_enrollment(events)
+    assert len(events) == len(answers) == 4
+    outcome = {e: "confirmed" if a.topic == confirmed_topic else "rejected" for e, a in answers.items()}
+    assert {outcome[b["enrollment_id"]] for b in warned} == {expected}
+    assert outcome[area_only["enrollment_id"]] == "confirmed"
+    if expected == "rejected":
+        for body in warned:
+            payload = answers[body["enrollment_id"]].payload
+            assert payload["reason_code"] == "DATA_MISMATCH"
+            assert "Dukcapil" in payload["reason_message"]
+    else:
+        assert answers[member["enrollment_id"]].payload["membership"] == "continued"
+        assert answers[sex["enrollment_id"]].payload["membership"] == "new"
 
 
 async def test_a_redelivered_request_yields_no_second_answer(

@@ -14,7 +14,7 @@ from services.sponsorship.settings import SponsorshipSettings
 from shared import contracts
 from shared.envelope import event_type, new_envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected
-from shared.events.registry import WorkerRegistered
+from shared.events.registry import RegistrationWarning, WorkerRegistered
 from shared.kecamatan import kecamatan_name
 from testkit.infra import Infra
 from testkit.kafka import RecordedEvent, publish_json, record_events
@@ -109,10 +109,20 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
             ],
         )
         await rec.wait_for(2, topic=p + contracts.COMMITMENT_ACCEPTED.topic)
-        sawit = worker(1, "07", "buruh kebun sawit")  # preferred occupation -> hindoli
+        sawit = worker(1, "07", "buruh kebun sawit").model_copy(  # preferred occupation -> hindoli
+            update={
+                "warnings": [
+                    RegistrationWarning(field="birth_date", code="NIK_BIRTH_DATE_MISMATCH", message="-")
+                ]
+            }
+        )
         karet = worker(2, "07")  # names the kecamatan -> hindoli over whole-regency medco
         sekayu = worker(3, "01")  # only medco covers Sekayu
         late = [worker(4, "01"), worker(5, "07")]  # medco has 1 slot left, then nothing
+        # Waitlisted, then matched from the table: the warning is read back from the worker's row.
+        late[1] = late[1].model_copy(
+            update={"warnings": [RegistrationWarning(field="sex", code="NIK_SEX_MISMATCH", message="-")]}
+        )
         for n, w in enumerate([sawit, karet, sekayu, *late], start=1):
             # One at a time: each worker's outcome decides what the next one finds.
             await publish_events(
@@ -128,6 +138,8 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
         assert [w["worker_id"] for w in of(events, contracts.WORKER_WAITLISTED.topic)] == [late[1].worker_id]
         first = requested[sawit.worker_id]
         assert first["nik"] == sawit.nik and first["total_contribution_idr"] == 12 * 16_800
+        assert first["nik_warnings"] == ["NIK_BIRTH_DATE_MISMATCH"]
+        assert requested[karet.worker_id]["nik_warnings"] == []
         assert all(
             e.key == e.payload["worker_id"] for e in rec.events if e.topic.endswith("enrollment-requested.v1")
         )
@@ -141,6 +153,7 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
             coverage_start=date(2026, 11, 28),
             coverage_end=date(2027, 11, 27),
             confirmed_at=datetime.now(UTC),
+            membership="continued",  # an active member: sponsored on their own KPJ number
         )
         reject = EnrollmentRejected(
             enrollment_id=requested[karet.worker_id]["enrollment_id"],
@@ -168,10 +181,12 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
     completed = of(events, contracts.ENROLLMENT_COMPLETED.topic)
     assert len(completed) == 1
     assert completed[0]["kpj_number"] == "12345678901" and completed[0]["company_name"] == "PT hindoli"
+    assert completed[0]["membership"] == "continued"
     assert completed[0]["nik_masked"] != sawit.nik and completed[0]["nik_masked"].startswith("160601")
     assert [f["reason_code"] for f in of(events, contracts.ENROLLMENT_FAILED.topic)] == ["NIK_NOT_FOUND"]
     last = of(events, contracts.ENROLLMENT_REQUESTED.topic)[-1]
     assert last["worker_id"] == late[1].worker_id and last["payer"]["commitment_id"] == "hindoli"
+    assert last["nik_warnings"] == ["NIK_SEX_MISMATCH"]
 
     conn = await asyncpg.connect(infra.database_urls["sponsorship"])
     try:
@@ -180,6 +195,10 @@ async def test_matching_waitlist_and_bpjs_answers(infra: Infra, sponsorship: str
         assert rows["hindoli"]["budget_used_idr"] == 2 * 12 * 16_800
         statuses = dict(await conn.fetch("SELECT status, count(*) FROM worker GROUP BY status"))
         assert statuses == {"enrolled": 1, "failed": 1, "matched": 3}
+        memberships = dict(
+            await conn.fetch("SELECT status, membership FROM enrollment WHERE status <> 'requested'")
+        )
+        assert memberships == {"confirmed": "continued", "rejected": None}
     finally:
         await conn.close()
 

@@ -24,10 +24,10 @@ from services.sponsorship.repository import (
     WorkerToEnroll,
 )
 from shared.db import connect, migrate
-from shared.events.registry import WorkerRegistered
+from shared.events.registry import RegistrationWarning, WorkerRegistered
 from shared.kecamatan import kecamatan_name
 from testkit.infra import Infra
-from tests.fakes.sponsorship import SponsorshipData
+from tests.fakes.sponsorship import InMemorySponsorshipStore, SponsorshipData
 from tests.support import truncate_schema
 
 Transaction = Callable[[], AbstractAsyncContextManager[SponsorshipStore]]
@@ -242,12 +242,34 @@ async def test_a_worker_is_stored_once_waitlisted(transaction: Transaction) -> N
         9,
     )
     assert added.status == "waitlisted"
+    assert added.warnings == ()
     async with transaction() as store:
         assert await store.worker(added.worker_id) == added
         await store.set_worker_status(added.worker_id, "failed")
         assert (await store.worker(added.worker_id)).status == "failed"
         with pytest.raises(LookupError):
             await store.worker(uuid.UUID(int=999))
+
+
+async def test_a_workers_warnings_are_kept_as_codes_each_once_in_the_registrys_order(
+    transaction: Transaction,
+) -> None:
+    codes = ["NIK_SEX_MISMATCH", "NIK_AREA_UNKNOWN", "NIK_SEX_MISMATCH", "NIK_BIRTH_DATE_MISMATCH"]
+    worker = announced(4).model_copy(
+        update={"warnings": [RegistrationWarning(field="nik", code=c, message="periksa") for c in codes]}
+    )
+    async with transaction() as store:
+        added = await store.add_worker(worker)
+    assert added is not None
+    expected = ("NIK_SEX_MISMATCH", "NIK_AREA_UNKNOWN", "NIK_BIRTH_DATE_MISMATCH")
+    assert added.warnings == expected
+    async with transaction() as store:
+        assert (await store.worker(added.worker_id)).warnings == expected
+        c = await store.add_commitment(commitment("c", {"07"}), budget_idr=10_000_000)
+        stored = await store.commitment("c")
+        assert c and stored is not None
+        [waiting] = await store.waitlisted_covered_by(stored, 10)
+        assert waiting.warnings == expected
 
 
 async def test_the_waitlist_comes_in_the_domains_order_only_covered_and_waiting(
@@ -361,6 +383,37 @@ async def test_only_a_requested_enrollment_of_that_worker_is_confirmed(transacti
         assert (await store.worker(worker_id)).status == "enrolled"
         found = await store.lock_enrollment(enrollment_id)
         assert found is not None and found.status == "confirmed"
+    assert await membership_of(transaction, enrollment_id) == "new"
+
+
+@pytest.mark.parametrize("membership", ["continued", "resumed"])
+async def test_a_confirmation_keeps_what_bpjs_did_with_the_membership(
+    transaction: Transaction, membership: str
+) -> None:
+    worker_id = await _worker_with_commitment(transaction)
+    async with transaction() as store:
+        enrollment_id = await _enroll(store, worker_id)
+    with pytest.raises(asyncpg.CheckViolationError):
+        async with transaction() as store:
+            await store.confirm_enrollment(enrollment_id, worker_id, "1", DAY, DAY, T0, "transferred")  # type: ignore[arg-type]
+    async with transaction() as store:
+        done = await store.confirm_enrollment(
+            enrollment_id, worker_id, "23009876543", DAY, DAY + timedelta(days=364), T0, membership
+        )
+        assert done is not None and (await store.worker(worker_id)).status == "enrolled"
+    assert await membership_of(transaction, enrollment_id) == membership
+
+
+async def membership_of(transaction: Transaction, enrollment_id: uuid.UUID) -> str | None:
+    """The stored membership, read as the office reads it (the row of either store)."""
+    async with transaction() as store:
+        if isinstance(store, PgSponsorshipStore):
+            found: str | None = await store.conn.fetchval(
+                "SELECT membership FROM enrollment WHERE enrollment_id = $1", enrollment_id
+            )
+            return found
+        assert isinstance(store, InMemorySponsorshipStore)
+        return store.data.enrollments[enrollment_id].membership
 
 
 async def test_a_rejected_enrollment_is_no_longer_live(transaction: Transaction) -> None:

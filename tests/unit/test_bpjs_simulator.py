@@ -14,7 +14,6 @@ from shared.envelope import event_type, new_envelope, parse_envelope
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
 from shared.outbox import OutboxRow
 from simulators.bpjs.domain import (
-    ALREADY_MEMBER,
     DATA_MISMATCH,
     DEFAULT_RULES,
     NAMESPACE,
@@ -24,7 +23,9 @@ from simulators.bpjs.domain import (
     answer_id,
     coverage_end,
     decide,
+    dukcapil_mismatch_score,
     kpj_number,
+    member_kpj_number,
     rejection_score,
 )
 from simulators.bpjs.handlers import BpjsHandlers
@@ -221,11 +222,90 @@ def test_serial_9999_is_not_found_in_dukcapil() -> None:
     assert answer.rejected_at == REQUESTED_AT
 
 
-def test_serial_9998_is_already_a_member() -> None:
-    answer = decide(request(serial=9998))
-    assert isinstance(answer, EnrollmentRejected)
-    assert answer.reason_code == ALREADY_MEMBER
-    assert "sudah terdaftar" in answer.reason_message
+@pytest.mark.parametrize(("serial", "membership"), [(9998, "continued"), (9997, "resumed")])
+def test_an_existing_member_is_confirmed_on_their_own_kpj_number(serial: int, membership: str) -> None:
+    """An active (9998) or lapsed (9997) member is not refused: the sponsor pays on the KPJ number
+    they hold, the same whichever enrollment asks, for the requested months."""
+    nik = make_nik("01", date(1990, 8, 12), "P", serial)
+    first = decide(request("enr-a", serial=serial, months=6, start=date(2026, 4, 1)))
+    second = decide(request("enr-b", serial=serial))
+    assert isinstance(first, EnrollmentConfirmed) and isinstance(second, EnrollmentConfirmed)
+    assert (first.membership, second.membership) == (membership, membership)
+    assert first.kpj_number == second.kpj_number == member_kpj_number(nik)
+    assert first.kpj_number not in (kpj_number("enr-a"), kpj_number("enr-b"))
+    assert len(first.kpj_number) == 11 and first.kpj_number.isdigit() and first.kpj_number[0] != "0"
+    assert (first.coverage_start, first.coverage_end) == (date(2026, 4, 1), date(2026, 9, 30))
+    assert first.confirmed_at == REQUESTED_AT
+    other_person = decide(request("enr-a", serial=serial, nik=make_nik("02", date(1990, 8, 12), "P", serial)))
+    assert isinstance(other_person, EnrollmentConfirmed) and other_person.kpj_number != first.kpj_number
+    assert len(member_kpj_number(nik, 13)) == 13
+
+
+def test_a_new_member_is_confirmed_new() -> None:
+    answer = decide(request("enr-n"))
+    assert isinstance(answer, EnrollmentConfirmed)
+    assert (answer.membership, answer.kpj_number) == ("new", kpj_number("enr-n"))
+
+
+def warned(i: int, *codes: str, serial: int | None = None) -> EnrollmentRequested:
+    """Request `i` of a NIK of its own whose digits the registry warned about."""
+    birth = date(1970 + i % 30, 1 + i % 12, 1 + i % 28)
+    nik = make_nik(f"{1 + i % 15:02d}", birth, "L", serial if serial is not None else 1 + i % 9000)
+    return request(f"enr-w{i}", nik=nik, nik_warnings=list(codes))
+
+
+def test_a_warned_nik_is_refused_data_mismatch_for_the_configured_share_the_same_ones_every_time() -> None:
+    """The registry let it through with a warning; Dukcapil's record decides: for some the stated
+    birth date or sex is what Dukcapil holds (a corrected record), for the others it is not."""
+    requests = [warned(i, "NIK_BIRTH_DATE_MISMATCH" if i % 2 else "NIK_SEX_MISMATCH") for i in range(4000)]
+    answers = [decide(r, Rules(warning_mismatch_percent=30)) for r in requests]
+    refused = {a.enrollment_id for a in answers if isinstance(a, EnrollmentRejected)}
+    assert 0.26 < len(refused) / len(requests) < 0.34
+    assert refused == {r.enrollment_id for r in requests if dukcapil_mismatch_score(r.nik) < 30}
+    assert all(a.reason_code == DATA_MISMATCH for a in answers if isinstance(a, EnrollmentRejected))
+    assert all(
+        "Dukcapil" in a.reason_message and a.rejected_at == REQUESTED_AT
+        for a in answers
+        if isinstance(a, EnrollmentRejected)
+    )
+    assert answers == [decide(r, Rules(warning_mismatch_percent=30)) for r in requests]
+    # Decided by the person's record, not by the enrollment: the same NIK again, the same answer.
+    again = [r.model_copy(update={"enrollment_id": r.enrollment_id + "-again"}) for r in requests[:200]]
+    assert [type(decide(r, Rules(warning_mismatch_percent=30))) for r in again] == [
+        type(a) for a in answers[:200]
+    ]
+    # The default share is a half.
+    default = sum(isinstance(decide(r), EnrollmentRejected) for r in requests) / len(requests)
+    assert 0.45 < default < 0.55
+    assert all(
+        isinstance(decide(r, Rules(warning_mismatch_percent=100)), EnrollmentRejected) for r in requests
+    )
+    assert all(
+        isinstance(decide(r, Rules(warning_mismatch_percent=0)), EnrollmentConfirmed) for r in requests
+    )
+
+
+def test_only_the_birth_date_and_sex_warnings_go_to_dukcapil() -> None:
+    everything = Rules(warning_mismatch_percent=100)
+    assert isinstance(decide(warned(1, "NIK_AREA_UNKNOWN"), everything), EnrollmentConfirmed)
+    assert isinstance(decide(warned(1), everything), EnrollmentConfirmed)
+    assert isinstance(
+        decide(warned(1, "NIK_AREA_UNKNOWN", "NIK_SEX_MISMATCH"), everything), EnrollmentRejected
+    )
+
+
+def test_a_warned_existing_member_is_checked_against_dukcapil_first() -> None:
+    for serial, membership in ((9998, "continued"), (9997, "resumed")):
+        refused = decide(
+            warned(5, "NIK_BIRTH_DATE_MISMATCH", serial=serial), Rules(warning_mismatch_percent=100)
+        )
+        assert isinstance(refused, EnrollmentRejected) and refused.reason_code == DATA_MISMATCH
+        agreed = decide(
+            warned(5, "NIK_BIRTH_DATE_MISMATCH", serial=serial), Rules(warning_mismatch_percent=0)
+        )
+        assert isinstance(agreed, EnrollmentConfirmed) and agreed.membership == membership
+    unknown = decide(warned(5, "NIK_SEX_MISMATCH", serial=9999), Rules(warning_mismatch_percent=0))
+    assert isinstance(unknown, EnrollmentRejected) and unknown.reason_code == NIK_NOT_FOUND
 
 
 @pytest.mark.parametrize("nik", ["160601520890000", "16060152089000031", "16060152089O0003", ""])
@@ -235,16 +315,22 @@ def test_a_nik_that_is_not_16_digits_is_not_found(nik: str) -> None:
     assert answer.reason_code == NIK_NOT_FOUND
 
 
-def test_other_serials_are_confirmed() -> None:
-    for serial in (1, 9, 999, 9000, 9997):
-        assert isinstance(decide(request(serial=serial)), EnrollmentConfirmed)
+def test_other_serials_are_confirmed_new() -> None:
+    for serial in (1, 9, 999, 9000, 9996):
+        answer = decide(request(serial=serial))
+        assert isinstance(answer, EnrollmentConfirmed) and answer.membership == "new"
 
 
 def test_the_serials_are_configurable() -> None:
-    rules = Rules(nik_not_found_serial="0001", already_member_serial="0002")
+    rules = Rules(nik_not_found_serial="0001", active_member_serial="0002", lapsed_member_serial="0003")
     assert decide(request(serial=1), rules).reason_code == NIK_NOT_FOUND  # type: ignore[union-attr]
-    assert decide(request(serial=2), rules).reason_code == ALREADY_MEMBER  # type: ignore[union-attr]
-    assert isinstance(decide(request(serial=9999), rules), EnrollmentConfirmed)
+    assert decide(request(serial=2), rules).membership == "continued"  # type: ignore[union-attr]
+    assert decide(request(serial=3), rules).membership == "resumed"  # type: ignore[union-attr]
+    for serial in (9999, 9998, 9997):
+        answer = decide(request(serial=serial), rules)
+        assert isinstance(answer, EnrollmentConfirmed) and answer.membership == "new"
+    with pytest.raises(ValueError, match="must differ"):
+        Rules(active_member_serial="9997")
 
 
 def test_the_rejection_rate_picks_the_same_enrollments_every_time() -> None:
@@ -265,9 +351,12 @@ def test_the_rejection_rate_picks_the_same_enrollments_every_time() -> None:
 
 
 def test_the_nik_rules_come_before_the_rejection_rate() -> None:
-    answer = decide(request(serial=9998), Rules(reject_percent=100))
-    assert isinstance(answer, EnrollmentRejected)
-    assert answer.reason_code == ALREADY_MEMBER
+    """The rejection share stands for a new member's data that BPJS refuses; an existing member's
+    data BPJS holds already."""
+    assert decide(request(serial=9999), Rules(reject_percent=100)).reason_code == NIK_NOT_FOUND  # type: ignore[union-attr]
+    for serial in (9998, 9997):
+        answer = decide(request(serial=serial), Rules(reject_percent=100))
+        assert isinstance(answer, EnrollmentConfirmed) and answer.membership != "new"
 
 
 # --- the message ----------------------------------------------------------------------------------
@@ -333,6 +422,10 @@ def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> N
         "TOPIC_PREFIX",
         "KAFKA_USERNAME",
         "BPJS_DATABASE_URL",
+        "SIMULATOR_WARNING_MISMATCH_PERCENT",
+        "SIMULATOR_ACTIVE_MEMBER_SERIAL",
+        "SIMULATOR_ALREADY_MEMBER_SERIAL",
+        "SIMULATOR_LAPSED_MEMBER_SERIAL",
     ):
         monkeypatch.delenv(name, raising=False)
     defaults = SimulatorSettings()
@@ -347,6 +440,8 @@ def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> N
         11,
     )
     assert defaults.rules() == Rules()
+    assert (defaults.active_member_serial, defaults.lapsed_member_serial) == ("9998", "9997")
+    assert defaults.warning_mismatch_percent == 50
     monkeypatch.setenv("SIMULATOR_DELAY_MS", "250")
     monkeypatch.setenv("SIMULATOR_REJECT_PERCENT", "12.5")
     monkeypatch.setenv("SIMULATOR_NIK_NOT_FOUND_SERIAL", "0000")
@@ -360,6 +455,25 @@ def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ValueError, match="less than or equal to 100"):
         SimulatorSettings()
     monkeypatch.setenv("SIMULATOR_REJECT_PERCENT", "0")
+    monkeypatch.setenv("SIMULATOR_WARNING_MISMATCH_PERCENT", "100")
+    monkeypatch.setenv("SIMULATOR_LAPSED_MEMBER_SERIAL", "0001")
+    monkeypatch.setenv("SIMULATOR_ALREADY_MEMBER_SERIAL", "0002")  # the active serial's old name
+    rules = SimulatorSettings().rules()
+    assert (rules.warning_mismatch_percent, rules.lapsed_member_serial, rules.active_member_serial) == (
+        100,
+        "0001",
+        "0002",
+    )
+    monkeypatch.setenv("SIMULATOR_ACTIVE_MEMBER_SERIAL", "0003")  # the new name wins
+    assert SimulatorSettings().rules().active_member_serial == "0003"
+    monkeypatch.setenv("SIMULATOR_ACTIVE_MEMBER_SERIAL", "0000")  # the not-found serial
+    with pytest.raises(ValueError, match="must differ"):
+        SimulatorSettings()
+    monkeypatch.delenv("SIMULATOR_ACTIVE_MEMBER_SERIAL")
+    monkeypatch.setenv("SIMULATOR_WARNING_MISMATCH_PERCENT", "101")
+    with pytest.raises(ValueError, match="less than or equal to 100"):
+        SimulatorSettings()
+    monkeypatch.delenv("SIMULATOR_WARNING_MISMATCH_PERCENT")
     # The batch's transaction waits out the delay: kept below the roles' 60 s idle-in-transaction bound.
     monkeypatch.setenv("SIMULATOR_DELAY_MS", "60000")
     with pytest.raises(ValueError, match="less than or equal to 30000"):

@@ -435,6 +435,7 @@ SPONSORSHIP_REPORT: dict[str, Any] = {
     },
     "budget_committed_idr": 4_032_000,
     "budget_used_idr": 1_209_600,
+    "enrolled_by_membership": {"new": 3, "continued": 1, "resumed": 1},
 }
 NOTIFICATIONS_REPORT: dict[str, Any] = {
     "by_template": {"enrollment_confirmed": 10},
@@ -477,6 +478,7 @@ def test_report_csv_is_long_and_machine_readable() -> None:
     assert values[("occupation", "buruh kebun sawit", "enrolled")] == "2"
     assert values[("rejection_code", "KECAMATAN_UNKNOWN", "rejected")] == "2"
     assert values[("notification_channel", "sms", "sent")] == "5"
+    assert [values[("membership", m, "enrolled")] for m in ("new", "continued", "resumed")] == ["3", "1", "1"]
 
 
 def test_report_json_round_trips() -> None:
@@ -497,12 +499,14 @@ def test_report_tables_for_people() -> None:
     assert "5 / 10.000 (0,1%)" in text
     assert "Rp1.209.600 / Rp4.032.000" in text
     assert "6 / 20" in text and "PT Hindoli" in text and "Jirak Jaya" in text
+    assert "3 peserta baru · 1 peserta aktif dilanjutkan · 1 peserta nonaktif diaktifkan kembali" in text
 
 
 def test_an_empty_system_reports_zeros() -> None:
     report = build_report({}, {})
     assert report["target"] == 10_000 and report["enrolled"] == 0
     assert len(report["by_kecamatan"]) == 15
+    assert report["enrolled_by_membership"] == {"new": 0, "continued": 0, "resumed": 0}
     render_csv(report)
 
 
@@ -580,6 +584,19 @@ def test_status_of_an_enrolled_worker() -> None:
     ):
         assert expected in text
     assert "1606015208900003" not in text and "81273451120" not in text
+
+
+def test_status_says_an_existing_members_own_kpj_number_is_continued_or_resumed() -> None:
+    for membership, expected in (
+        ("continued", "Peserta aktif, iuran dilanjutkan dengan nomor KPJ-nya sendiri"),
+        ("resumed", "Peserta nonaktif, diaktifkan kembali dengan nomor KPJ-nya sendiri"),
+        ("new", "Peserta baru"),
+    ):
+        sponsorship = dict(ENROLLED, enrollment=dict(ENROLLED["enrollment"], membership=membership))
+        text = render(status_view("1606015208900003", WORKER, sponsorship, NOTIFICATIONS))
+        assert expected in text and "73255520712" in text
+    before = render(status_view("1606015208900003", WORKER, ENROLLED, NOTIFICATIONS))  # no membership said
+    assert "Peserta baru" not in before and "Peserta aktif" not in before
 
 
 @pytest.mark.parametrize(

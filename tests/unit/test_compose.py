@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 from jsonschema import Draft7Validator  # type: ignore[import-untyped,unused-ignore]
+from pydantic import AliasChoices
 
 from services.notifications.settings import NotificationsSettings
 from services.registry.settings import RegistrySettings
@@ -880,6 +881,10 @@ def pydantic_settings(cls: type[Any], base: type[Any] | None = None) -> dict[str
             continue
         if isinstance(field.validation_alias, str):
             found[field.validation_alias] = field
+        elif isinstance(field.validation_alias, AliasChoices):  # its first name; the rest are old names
+            first = field.validation_alias.choices[0]
+            if isinstance(first, str):
+                found[first] = field
     return found
 
 

@@ -21,7 +21,7 @@ from shared import clock, contracts
 from shared.consumer import Handler, Incoming, MessageContext, PoisonMessage, Publisher
 from shared.events import EventModel
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
-from shared.events.registry import WorkerRegistered
+from shared.events.registry import RegistrationWarning, WorkerRegistered
 from shared.events.sponsorship import (
     CommitmentAccepted,
     CommitmentRejected,
@@ -324,7 +324,81 @@ async def test_a_lost_reservation_reads_the_commitments_again_and_takes_the_next
     assert service.data.commitments["named"].slots_used == 1  # the other instance's
 
 
+def warning(code: str, field: str = "nik") -> RegistrationWarning:
+    return RegistrationWarning(field=field, code=code, message=f"{code} (peringatan)")
+
+
+async def test_the_registrys_nik_warnings_travel_on_the_enrollment_request() -> None:
+    """The registry registered the worker although it could not confirm their NIK's digits: BPJS's
+    Dukcapil check decides, so the request carries the codes, whichever path matches the worker."""
+    service = Sponsorship()
+    warned = worker(1).model_copy(
+        update={
+            "warnings": [
+                warning("NIK_BIRTH_DATE_MISMATCH", "birth_date"),
+                warning("NIK_AREA_UNKNOWN"),
+                warning("NIK_BIRTH_DATE_MISMATCH"),  # twice: sent once
+                warning("SOMETHING_ELSE", "phone"),  # not the NIK's: not BPJS's to decide
+            ]
+        }
+    )
+    waiting = worker(2).model_copy(update={"warnings": [warning("NIK_SEX_MISMATCH", "sex")]})
+    plain = worker(3)
+    await service.register(waiting)  # waitlisted: matched when the commitment arrives
+    assert service.data.workers[uuid.UUID(waiting.worker_id)].warnings == ("NIK_SEX_MISMATCH",)
+
+    events = await service.commit("c", ["07"], slots=3)
+    events += await service.register(warned, plain)
+
+    requests = {r.worker_id: r for r in of(events, EnrollmentRequested)}
+    assert requests[waiting.worker_id].nik_warnings == ["NIK_SEX_MISMATCH"]
+    assert requests[warned.worker_id].nik_warnings == ["NIK_BIRTH_DATE_MISMATCH", "NIK_AREA_UNKNOWN"]
+    assert requests[plain.worker_id].nik_warnings == []
+    stored = service.data.workers[uuid.UUID(warned.worker_id)].warnings
+    assert stored == ("NIK_BIRTH_DATE_MISMATCH", "NIK_AREA_UNKNOWN", "SOMETHING_ELSE")
+    # A warned worker is matched as any other: the warning is not a reason to hold a slot back.
+    assert all(service.status(w) == "matched" for w in (warned, waiting, plain))
+
+
 # --- answers from BPJS -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("membership", ["continued", "resumed"])
+async def test_an_existing_member_sponsored_is_a_confirmed_enrollment_on_their_own_kpj_number(
+    membership: str,
+) -> None:
+    """BPJS says the NIK already holds a membership (active, or lapsed): the sponsor pays the
+    contributions on that KPJ number. The slot and its budget stay used; the story goes on as
+    completed, saying which membership it is."""
+    service, first, request = await matched_one()
+    second = worker(2)
+    assert of(await service.register(second), WorkerWaitlisted)
+
+    answer = confirmation(request, membership=membership, kpj_number="23009876543")
+    [completed] = await service.deliver(contracts.ENROLLMENT_CONFIRMED, answer)
+
+    assert isinstance(completed, EnrollmentCompleted)
+    assert (completed.membership, completed.kpj_number, completed.contribution_idr) == (
+        membership,
+        "23009876543",
+        AT_FLOOR,
+    )
+    stored = service.data.enrollments[uuid.UUID(request.enrollment_id)]
+    assert (stored.status, stored.membership, stored.kpj_number) == ("confirmed", membership, "23009876543")
+    assert service.status(first) == "enrolled"
+    c = service.data.commitments["c"]
+    assert (c.slots_used, c.budget_used_idr) == (1, AT_FLOOR)  # not released to the next worker
+    assert service.status(second) == "waitlisted"
+
+
+async def test_a_confirmation_without_membership_is_a_new_membership() -> None:
+    """An answer from before the field (absent): a new membership, as it always was."""
+    service, _, request = await matched_one()
+    body = json.loads(confirmation(request).model_dump_json())
+    del body["membership"]
+    [completed] = await service.deliver(contracts.ENROLLMENT_CONFIRMED, body)
+    assert isinstance(completed, EnrollmentCompleted) and completed.membership == "new"
+    assert service.data.enrollments[uuid.UUID(request.enrollment_id)].membership == "new"
 
 
 async def test_a_confirmation_completes_the_enrollment_once() -> None:
