@@ -61,7 +61,8 @@ def sample_registration(
     sex = "P" if i % 2 else "L"
     birth = date(1970 + i % 35, 1 + i % 12, 1 + i % 28)
     kec = kecamatan_code or f"{1 + i % 15:02d}"
-    serial = 1 + (run * 100_003 + i) % 9997  # never 9998 or 9999: the BPJS simulator refuses those
+    # 1..9996: 9997-9999 are the BPJS simulator's lapsed member, active member and NIK not found
+    serial = 1 + (run * 100_003 + i) % 9996
     nik = make_nik(f"{1 + (i // 7) % 15:02d}", birth, sex, serial)
     name = f"{GIVEN_NAMES[i % len(GIVEN_NAMES)]} {FAMILY_NAMES[(i // 3) % len(FAMILY_NAMES)]}"
     return {
