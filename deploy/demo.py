@@ -12,7 +12,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import Field
@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from deploy.stack import Stack
 from shared import access, contracts, topics
 from shared.kafka_security import KafkaConnection
+from simulators.bpjs.domain import dukcapil_mismatch_score
 from testkit.kafka import RecordedEvent, publish_json, record_events
 from testkit.samples import make_nik, sample_registration
 
@@ -102,7 +103,6 @@ def bad_registrations(run: str) -> list[dict[str, object]]:
     broken: list[dict[str, object]] = [
         {"nik": "16060152089"},  # too short
         {"nik": "1606015208900000"},  # serial 0000
-        {"sex": "P" if base["sex"] == "L" else "L"},  # the NIK's birth day says the other sex
         {"birth_date": "1990-13-45"},
         {"phone": "021-555-1234"},  # a landline
         {"kecamatan": "Palembang"},
@@ -141,6 +141,10 @@ class _Cast:
 
     valid: list[dict[str, object]]
     unknown: dict[str, object]  # a NIK Dukcapil does not know
+    # Registered with a NIK warning (birth-date digits one day off): BPJS's Dukcapil check
+    # decides; one whose record disagrees (DATA_MISMATCH) and one whose record agrees.
+    warned: list[dict[str, object]]
+    members: list[dict[str, object]]  # already BPJS members: one active (9998), one lapsed (9997)
     repeats: list[dict[str, object]]
     same_person_again: list[dict[str, object]]  # through the other partner
     forged: dict[str, object]  # desa-online pretending to be operator-sekayu
@@ -153,13 +157,36 @@ class _Cast:
         # One NIK Dukcapil does not know (the simulator rejects serial 9999): BPJS says no.
         unknown = sample_registration(workers, source="desa-online", run=seed)
         unknown["nik"] = str(unknown["nik"])[:12] + "9999"
+        members = [sample_registration(workers + n, source="desa-online", run=seed) for n in (1, 2)]
+        for member, serial in zip(members, ("9998", "9997"), strict=True):
+            member["nik"] = str(member["nik"])[:12] + serial
+        warned = [_warned(seed, workers + 10, disagrees=True), _warned(seed, workers + 500, disagrees=False)]
         same_person_again = [
             dict(v, submission_id=f"{v['submission_id']}-ulang", source="operator-sekayu") for v in valid[5:8]
         ]
         # desa-online pretends to be operator-sekayu: in the body (rejected: SOURCE_MISMATCH) and by
         # writing that partner's intake (refused by Kafka: nothing reaches the registry).
         forged = dict(valid[0], submission_id=f"forged-{run}", source="operator-sekayu")
-        return _Cast(valid, unknown, valid[:5], same_person_again, forged)
+        return _Cast(valid, unknown, warned, members, valid[:5], same_person_again, forged)
+
+    @property
+    def first(self) -> list[dict[str, object]]:
+        """Sent before the day's crowd, so that sponsors surely have slots for them."""
+        return [self.unknown, *self.warned, *self.members]
+
+
+def _warned(seed: int, start: int, *, disagrees: bool) -> dict[str, object]:
+    """A registration whose birth date is a day after the NIK's digits, whose Dukcapil record
+    (as the simulator keeps it: shared by a hash of the NIK) disagrees, or agrees, at any
+    SIMULATOR_WARNING_MISMATCH_PERCENT between 1 and 99."""
+    i = start
+    while True:
+        registration = sample_registration(i, source="desa-online", run=seed)
+        score = dukcapil_mismatch_score(str(registration["nik"]))
+        if (score < 1) if disagrees else (score >= 99):
+            born = date.fromisoformat(str(registration["birth_date"]))
+            return dict(registration, birth_date=(born + timedelta(days=1)).isoformat())
+        i += 1
 
 
 def _watched_topics() -> list[str]:
@@ -187,14 +214,16 @@ async def play(run: str, workers: int) -> Counter[str]:
             [(str(c["commitment_id"]), c) for c in commitments(run)],
         )
         await recorder.wait_for(4, topic=contracts.COMMITMENT_ACCEPTED.topic)
-        # The worker Dukcapil does not know comes first, so a sponsor is surely free for them.
-        await publish_json(who.desa_online, DESA_INTAKE, [(None, cast.unknown)])
-        await recorder.wait_for(1, topic=contracts.ENROLLMENT_REJECTED.topic)
+        # The worker Dukcapil does not know, the warned ones and the existing members come first,
+        # so sponsors surely have slots for them: BPJS answers each.
+        await publish_json(who.desa_online, DESA_INTAKE, [(None, s) for s in cast.first])
+        await recorder.wait_for(2, topic=contracts.ENROLLMENT_REJECTED.topic, timeout_s=60)
+        await recorder.wait_for(3, topic=contracts.ENROLLMENT_CONFIRMED.topic, timeout_s=60)
         submissions = [*cast.valid, *bad_registrations(run)]
         random.shuffle(submissions)
         started = time.monotonic()
         refused = await _register(who, cast, submissions)
-        expected = 1 + len(submissions) + 1 + len(cast.same_person_again)
+        expected = len(cast.first) + len(submissions) + 1 + len(cast.same_person_again)
         await _until(
             recorder,
             lambda c: (
@@ -210,7 +239,9 @@ async def play(run: str, workers: int) -> Counter[str]:
         await recorder.wait_for(5, topic=contracts.COMMITMENT_ACCEPTED.topic)
         await recorder.settle(3.0)
         counts = Counter(e.topic for e in recorder.events)
-        counts["submitted"] = 1 + len(submissions) + len(cast.repeats) + 1 + len(cast.same_person_again) + 1
+        counts["submitted"] = (
+            len(cast.first) + len(submissions) + len(cast.repeats) + 1 + len(cast.same_person_again) + 1
+        )
         counts["repeats"] = len(cast.repeats)
         counts["refused_by_kafka"] = refused
         counts.update(_findings(recorder.events))
@@ -240,7 +271,17 @@ def _findings(events: list[RecordedEvent]) -> dict[str, int]:
     """The rejections and notifications the summary names."""
     rejected = [e for e in events if e.topic == contracts.REGISTRATION_REJECTED.topic]
     sent = [e for e in events if e.topic == contracts.NOTIFICATION_SENT.topic]
+    registered = [e for e in events if e.topic == contracts.WORKER_REGISTERED.topic]
+    confirmed = [e for e in events if e.topic == contracts.ENROLLMENT_CONFIRMED.topic]
+    refused = [e for e in events if e.topic == contracts.ENROLLMENT_REJECTED.topic]
     return {
+        "nik_warnings": sum(1 for e in registered if e.payload.get("warnings")),
+        "already_funded": sum(
+            1 for e in rejected if any(r["code"] == "ALREADY_FUNDED" for r in e.payload["reasons"])
+        ),
+        "continued": sum(1 for e in confirmed if e.payload.get("membership") == "continued"),
+        "resumed": sum(1 for e in confirmed if e.payload.get("membership") == "resumed"),
+        "data_mismatch": sum(1 for e in refused if e.payload["reason_code"] == "DATA_MISMATCH"),
         "source_mismatch": sum(
             1 for e in rejected if any(r["code"] == "SOURCE_MISMATCH" for r in e.payload["reasons"])
         ),
@@ -267,8 +308,10 @@ def summary(c: Counter[str]) -> list[tuple[str, int]]:
     return [
         ("registrations submitted (incl. repeats, 1 not JSON)", c["submitted"]),
         ("workers registered", c[contracts.WORKER_REGISTERED.topic]),
+        ("  of which: with a NIK warning (BPJS's Dukcapil check decides)", c["nik_warnings"]),
         ("registrations rejected (every reason named)", c[contracts.REGISTRATION_REJECTED.topic]),
         ("  of which: NIK already registered", c["duplicate_nik"]),
+        ("  of which: already funded (PAKE KELAMBU, APBD)", c["already_funded"]),
         ("  of which: source names another partner", c["source_mismatch"]),
         ("writes to another partner's intake refused by Kafka", c["refused_by_kafka"]),
         ("repeated submissions ignored", c["repeats"]),
@@ -277,7 +320,10 @@ def summary(c: Counter[str]) -> list[tuple[str, int]]:
         ("workers matched to a sponsor", c[contracts.SPONSOR_MATCHED.topic]),
         ("workers waitlisted", c[contracts.WORKER_WAITLISTED.topic]),
         ("BPJS enrollments confirmed (KPJ issued)", c[contracts.ENROLLMENT_CONFIRMED.topic]),
+        ("  of which: an active member, now sponsored on their KPJ", c["continued"]),
+        ("  of which: a lapsed member, active again", c["resumed"]),
         ("BPJS enrollments rejected", c[contracts.ENROLLMENT_REJECTED.topic]),
+        ("  of which: Dukcapil data mismatch (told what to bring)", c["data_mismatch"]),
         ("enrollments completed", c[contracts.ENROLLMENT_COMPLETED.topic]),
         ("notifications sent to workers", c["notified_workers"]),
         ("notifications sent to companies", c["notified_companies"]),
