@@ -83,6 +83,13 @@ make_passwords() {
     [ -s "$secrets/kafka/$p" ] && continue
     (umask 077; head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$secrets/kafka/$p")
   done
+  # Not Kafka's, but made with the local secrets: the registry's key for the funder lists' NIK
+  # hashes (services/registry/funders.py). Kept once made: a new key makes the lists unusable.
+  mkdir -p "$secrets/registry"
+  chmod 700 "$secrets/registry"
+  if [ ! -s "$secrets/registry/nik-key" ]; then
+    (umask 077; head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$secrets/registry/nik-key")
+  fi
 }
 
 # A CA of our own and the brokers' certificate (SAN: localhost, 127.0.0.1 and KAFKA_TLS_HOST), for
