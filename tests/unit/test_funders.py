@@ -208,3 +208,46 @@ async def test_a_nik_on_a_funder_list_is_rejected_already_funded_naming_the_fund
 def test_the_reason_names_a_funder_without_a_description_alone() -> None:
     reason = already_funded(Funding("Desa Sukajadi", "SD", None, "x", datetime(2026, 11, 1, tzinfo=UTC)))
     assert reason.message.startswith("NIK ini sudah dilindungi BPJS Ketenagakerjaan melalui Desa Sukajadi;")
+
+
+# --- the gate in front of the import -----------------------------------------------------------------
+
+
+def _scope(method: str, path: str, **headers: str) -> dict[str, object]:
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": b"",
+        "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()],
+    }
+
+
+def test_the_gate_takes_a_funder_list_larger_than_other_bodies_on_its_put_only() -> None:
+    from shared.http_access import MAX_BODY_BYTES, Tokens, screen
+
+    tokens = Tokens([])
+    writable, limits = {"/api/funders", "/api/tariffs"}, {"/api/funders": 10 * MAX_BODY_BYTES}
+    big = str(5 * MAX_BODY_BYTES)
+    assert screen(_scope("PUT", "/api/funders", content_length=big), tokens, writable, limits) is None
+    refusals = {
+        "too large": _scope("PUT", "/api/funders", content_length=str(10 * MAX_BODY_BYTES + 1)),
+        "chunked": _scope("PUT", "/api/funders", transfer_encoding="chunked"),
+        "a POST": _scope("POST", "/api/funders", content_length="10"),
+        "another PUT": _scope("PUT", "/api/tariffs", content_length=big),  # its own limit: the default
+        "a GET's body": _scope("GET", "/api/funders", content_length=big),
+        "elsewhere": _scope("PUT", "/api/funders/check", content_length="10"),
+    }
+    statuses = {}
+    for what, scope in refusals.items():
+        refused = screen(scope, tokens, writable, limits)
+        statuses[what] = refused.status_code if refused is not None else None
+    assert statuses == {
+        "too large": 413,
+        "chunked": 411,
+        "a POST": 405,
+        "another PUT": 413,
+        "a GET's body": 413,
+        "elsewhere": 405,
+    }
+    assert screen(_scope("GET", "/api/funders"), tokens, writable, limits) is None
