@@ -1,7 +1,7 @@
 """Funder lists for `muba funders ...`: the NIKs another payer already funds (the regency's APBD
 scheme PAKE KELAMBU, a village's APBDes, another sponsor), read from the office's file and sent to
-the registry (POST /api/funders/import), which keeps them hashed and masked and rejects their
-registrations ALREADY_FUNDED.
+the registry (PUT /api/funders: it replaces that funder's list), which keeps them hashed and
+masked and rejects their registrations ALREADY_FUNDED.
 
 The file: CSV (comma, semicolon, tab or pipe; UTF-8 with or without BOM, or Windows-1252) or XLSX,
 with a column named NIK (also "No NIK", "NIK KTP", "Nomor Induk Kependudukan"); other columns are

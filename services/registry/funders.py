@@ -156,7 +156,7 @@ def _text(body: Mapping[str, Any], field: str, limit: int, *, required: bool = T
 
 
 def parse_import(body: object) -> FunderList:
-    """`POST /api/funders/import`'s body: {"funder", "source_code", "description"?, "file_name",
+    """`PUT /api/funders`'s body: {"funder", "source_code", "description"?, "file_name",
     "niks": [...]}. A NIK that is not 16 digits (after dropping spaces, dots and dashes) is
     refused by its position in the list; the list is imported whole or not at all."""
     if not isinstance(body, dict):

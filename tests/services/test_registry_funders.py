@@ -46,9 +46,10 @@ class Registry:
     events: EventRecorder
     key_file: Path
 
-    async def post(self, token: str, body: Any, path: str = "/api/funders/import") -> httpx.Response:
+    async def post(self, token: str, body: Any, path: str = "/api/funders") -> httpx.Response:
+        """The office's import: PUT, which replaces the funder's list."""
         async with httpx.AsyncClient(base_url=self.url, timeout=60) as client:
-            return await client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+            return await client.put(path, json=body, headers={"Authorization": f"Bearer {token}"})
 
     async def get(self, token: str, path: str, **params: str) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.url, timeout=60) as client:
@@ -241,12 +242,15 @@ async def test_only_the_office_imports_and_a_bad_body_is_refused_by_field(regist
     not_json = await registry.post(OFFICE, None)
     assert not_json.status_code == 400
     async with httpx.AsyncClient(base_url=registry.url) as client:
-        assert (await client.get("/api/funders/import")).status_code == 405
+        posted = await client.post(
+            "/api/funders", json=import_body(nik), headers={"Authorization": f"Bearer {OFFICE}"}
+        )
+        assert posted.status_code == 405
     # 64 MiB announced: refused before a byte of it is read.
     port = int(registry.url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        f"POST /api/funders/import HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OFFICE}\r\n"
+        f"PUT /api/funders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OFFICE}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {64 * 1024 * 1024}\r\n\r\n".encode()
     )
     await writer.drain()
