@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from shared.http_access import AccessConfigError
 from shared.kafka_security import secrets_dir
 from shared.validation import ALREADY_FUNDED, Reason, has_control_characters, normalise_nik
 
@@ -46,8 +47,9 @@ KEY_FILE: Final = Path("registry") / "nik-key"
 _KEY_ID_LABEL: Final = b"muba registry NIK key id"
 
 
-class NikKeyError(ValueError):
-    """The NIK key is missing or unusable: the registry must not start (it could not check lists)."""
+class NikKeyError(AccessConfigError):
+    """The NIK key is missing or unusable: the registry must not start (it could not check lists).
+    A secret like the tokens: `python -m services.registry` then exits 1 saying why (shared/runner.py)."""
 
 
 class NikKey:
