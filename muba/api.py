@@ -127,6 +127,24 @@ class Api:
     def registry_report(self) -> dict[str, Any]:
         return _object(self.get("registry", self.config.registry_url, "/api/report"), "registry /api/report")
 
+    # The funder lists (services/registry/funders.py): who another payer already funds.
+
+    def import_funders(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Replace a funder's list (PUT /api/funders, office); a refusal names the field."""
+        answer = self.request("PUT", "registry", self.config.registry_url, "/api/funders", body=body)
+        return _object(answer, "registry /api/funders")
+
+    def funders(self) -> dict[str, Any]:
+        return _object(
+            self.get("registry", self.config.registry_url, "/api/funders"), "registry /api/funders"
+        )
+
+    def funders_check(self, nik: str) -> dict[str, Any]:
+        return _object(
+            self.get("registry", self.config.registry_url, "/api/funders/check", {"nik": nik}),
+            "registry /api/funders/check",
+        )
+
     # --- sponsorship ----------------------------------------------------------------------------
 
     def sponsorship_worker(self, worker_id: str) -> dict[str, Any] | None:

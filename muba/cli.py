@@ -414,6 +414,101 @@ def status(
     print_all(status_view(nik, worker, sponsorship, notifications))
 
 
+# --- funders: workers another payer already funds -------------------------------------------------
+# (the regency's APBD scheme PAKE KELAMBU, a village's APBDes, another sponsor; muba/funders.py)
+
+funders_app = typer.Typer(
+    help="Funder lists: NIKs another payer already funds (e.g. PAKE KELAMBU), so nobody is funded twice.",
+    no_args_is_help=True,
+)
+app.add_typer(funders_app, name="funders")
+
+
+def _source_code_option(value: str) -> str:
+    from muba.funders import FUNDING_SOURCES
+
+    code = value.strip().upper()
+    if code not in FUNDING_SOURCES:
+        raise typer.BadParameter(
+            "one of BPJS's funding-source codes: SA (APBD), SD (APBDes), SG (government),"
+            " SC (corporate), SB (banking), SL (other)"
+        )
+    return code
+
+
+@funders_app.command("import")
+@handles_errors
+def funders_import(
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV or XLSX with a NIK column (other columns are ignored).", show_default=False),
+    ],
+    funder: Annotated[str, typer.Option(help='Who pays, e.g. "PAKE KELAMBU".', show_default=False)],
+    source_code: Annotated[
+        str,
+        typer.Option(
+            help="BPJS's funding-source code: SA, SD, SG, SC, SB or SL (PAKE KELAMBU: SG).",
+            callback=_source_code_option,
+            show_default=False,
+        ),
+    ],
+    description: Annotated[
+        str | None,
+        typer.Option(help='Shown to the worker, e.g. "APBD Kabupaten Musi Banyuasin".', show_default=False),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the list without the lines that hold no NIK.")
+    ] = False,
+) -> None:
+    """Replace FUNDER's list with the NIKs of FILE (the same file again changes nothing)."""
+    from muba import funders
+
+    read = funders.read_funder_file(file)
+    if read.problems:
+        out.print(funders.problems_table(read.problems))
+        if not skip_invalid:
+            raise DataError(
+                f"{len(read.problems)} line(s) hold no NIK: nothing was imported (the list replaces"
+                f" {funder}'s whole list, so it must be complete)",
+                hint="correct the lines above, or import without them: --skip-invalid",
+            )
+    if not read.niks:
+        raise DataError(f"{file}: no NIK in the file; nothing was imported")
+    body = funders.import_body(read, funder, source_code, description, file.name)
+    with Api(config()) as api:
+        answer = api.import_funders(body)
+    print_all(funders.import_result(answer, read))
+
+
+@funders_app.command("show")
+@handles_errors
+def funders_show(
+    output: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json.")] = ListFormat.table,
+) -> None:
+    """Every funder's current list: how many NIKs, source code, the last import."""
+    from muba import funders
+
+    with Api(config()) as api:
+        body = api.funders()
+    if output is ListFormat.json:
+        sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.print(funders.funders_table(body))
+
+
+@funders_app.command("check")
+@handles_errors
+def funders_check(
+    nik: Annotated[str, typer.Argument(help="The worker's 16-digit NIK.", show_default=False)],
+) -> None:
+    """Which funders' lists hold this NIK (answered masked)."""
+    from muba import funders
+
+    with Api(config()) as api:
+        body = api.funders_check(valid_nik(nik))
+    print_all(funders.check_text(body))
+
+
 # --- report --------------------------------------------------------------------------------------
 
 

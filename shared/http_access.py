@@ -17,8 +17,9 @@ Every service's HTTP side goes through here (shared.runtime wires it):
   queries scope by `ApiParams.caller`); `auditor` reads, with personal data masked. Endpoints
   name the roles they admit; the default is office alone.
 - **The gate** (one place, `screen`): only GET and HEAD (and PUT on the few endpoints that take a
-  document from the office, `writable`: sponsorship's /api/tariffs), a body of at most
-  MAX_BODY_BYTES with a Content-Length (read by those PUTs only), a query string of at most MAX_QUERY_STRING_BYTES, `/docs` (the
+  document from the office, `writable`: sponsorship's /api/tariffs, the registry's /api/funders),
+  a body of at most MAX_BODY_BYTES (or the endpoint's own `body_limits`: a funder list of 45,000
+  NIKs is about 1 MB) with a Content-Length (read by those PUTs only), a query string of at most MAX_QUERY_STRING_BYTES, `/docs` (the
   AsyncAPI pages) for office and auditor tokens only; then each parameter at most
   MAX_PARAMETER_CHARS of text without control characters (`parse_parameters`). Each refusal is a
   4xx naming the field, before any query runs.
@@ -369,22 +370,31 @@ def parse_parameters(query_string: bytes) -> dict[str, str]:
     return params
 
 
-def screen(scope: Scope, tokens: Tokens, writable: Collection[str] = ()) -> AsgiResponse | None:
+def screen(
+    scope: Scope,
+    tokens: Tokens,
+    writable: Collection[str] = (),
+    body_limits: Mapping[str, int] | None = None,
+) -> AsgiResponse | None:
     """The refusal of a request before it reaches a route, or None when it may go on. PUT is let
-    through to the `writable` paths only (their endpoint checks the role)."""
+    through to the `writable` paths only (their endpoint checks the role), with a body of at most
+    MAX_BODY_BYTES or the path's own limit in `body_limits`."""
     method = scope.get("method", "")
     path = str(scope.get("path", ""))
+    limit = MAX_BODY_BYTES
+    if method == WRITE_METHOD and path in writable:
+        limit = (body_limits or {}).get(path, MAX_BODY_BYTES)
     if _header(scope, b"transfer-encoding") is not None:
         # A body of unknown length: the server would have to read it to know. Nothing here takes one.
-        return refusal(411, f"body: send at most {MAX_BODY_BYTES} bytes with a Content-Length", "body")
+        return refusal(411, f"body: send at most {limit} bytes with a Content-Length", "body")
     declared = _header(scope, b"content-length")
     if declared is not None:
         if not declared.strip().isdigit():
             return refusal(400, "content-length: a number of bytes expected", "content-length")
-        if int(declared) > MAX_BODY_BYTES:
+        if int(declared) > limit:
             return refusal(
                 413,
-                f"body: {int(declared)} bytes, at most {MAX_BODY_BYTES}",
+                f"body: {int(declared)} bytes, at most {limit}",
                 "body",
             )
     if method not in SERVED_METHODS and not (method == WRITE_METHOD and path in writable):
@@ -422,14 +432,22 @@ def screen(scope: Scope, tokens: Tokens, writable: Collection[str] = ()) -> Asgi
 class GuardedAsgi(AsgiFastStream):
     """FastStream's ASGI app with the gate (`screen`) in front of every route."""
 
-    def __init__(self, *args: Any, tokens: Tokens, writable: Collection[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        tokens: Tokens,
+        writable: Collection[str] = (),
+        body_limits: Mapping[str, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.tokens = tokens
         self.writable = frozenset(writable)
+        self.body_limits = dict(body_limits or {})
         super().__init__(*args, **kwargs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            refused = screen(scope, self.tokens, self.writable)
+            refused = screen(scope, self.tokens, self.writable, self.body_limits)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
@@ -490,6 +508,7 @@ def api_endpoint(
     personal_data: bool = False,
     write: Write | None = None,
     write_roles: Collection[Role] = OFFICE_ONLY,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> ASGIApp:
     """`GET <endpoint>`: a known token of one of `roles`, valid parameters, then `query`'s answer,
     recorded in the audit log before it is sent (a call that cannot be recorded is not answered).
@@ -527,7 +546,9 @@ def api_endpoint(
                         result = await query(conn, ApiParams(params, caller))
                     else:
                         assert write is not None
-                        result = await write(conn, ApiParams(params, caller), _body_json(body))
+                        result = await write(
+                            conn, ApiParams(params, caller), _body_json(body, max_body_bytes)
+                        )
                     response = _json(result, 200)
                 except NotFound as exc:
                     response = refusal(404, str(exc))
@@ -574,18 +595,18 @@ def api_endpoint(
         if scope.get("method") != WRITE_METHOD:
             await handler(scope, receive, send)
             return
-        response = await answer(scope, await _read_body(receive))
+        response = await answer(scope, await _read_body(receive, max_body_bytes))
         await response(scope, receive, send)
 
     return read_or_write
 
 
-async def _read_body(receive: Receive) -> bytes:
-    """The request's body; the gate has refused a declared length over MAX_BODY_BYTES, and a body
+async def _read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request's body; the gate has refused a declared length over `limit`, and a body
     that grows beyond it anyway is cut there (its JSON then fails to parse: a 400)."""
     chunks: list[bytes] = []
     size = 0
-    while size <= MAX_BODY_BYTES:
+    while size <= limit:
         message = await receive()
         if message["type"] != "http.request":
             break
@@ -594,12 +615,12 @@ async def _read_body(receive: Receive) -> bytes:
         size += len(chunk)
         if not message.get("more_body", False):
             break
-    return b"".join(chunks)[: MAX_BODY_BYTES + 1]
+    return b"".join(chunks)[: limit + 1]
 
 
-def _body_json(body: bytes) -> Any:
-    if len(body) > MAX_BODY_BYTES:
-        raise BadRequest(f"body: more than {MAX_BODY_BYTES} bytes")
+def _body_json(body: bytes, limit: int = MAX_BODY_BYTES) -> Any:
+    if len(body) > limit:
+        raise BadRequest(f"body: more than {limit} bytes")
     try:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

@@ -29,6 +29,7 @@ from shared.contracts import Contract
 from shared.db import Conn, create_pool, migrate
 from shared.events import EventModel
 from shared.http_access import (
+    MAX_BODY_BYTES,
     OFFICE_AND_AUDITOR,
     OFFICE_ONLY,
     GuardedAsgi,
@@ -171,6 +172,7 @@ class ServiceRuntime(Generic[S]):
         )
         self.api_routes: list[tuple[str, ASGIApp]] = []
         self.writable_paths: set[str] = set()  # the endpoints that take a PUT
+        self.body_limits: dict[str, int] = {}  # a PUT's body limit, where it is not MAX_BODY_BYTES
         self.api("outbox/parked", parked_rows)
         self.api("audit", audit_log, roles=OFFICE_AND_AUDITOR)
         self._tokens: Tokens | None = None
@@ -326,6 +328,7 @@ class ServiceRuntime(Generic[S]):
         personal_data: bool = False,
         write: Write | None = None,
         write_roles: Collection[Role] = OFFICE_ONLY,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         """A read endpoint `GET /api/<path>` for the tokens of `roles` (shared/http_access.py):
         `query(conn, params)` answers with JSON-able data or raises NotFound / BadRequest; a query
@@ -341,10 +344,12 @@ class ServiceRuntime(Generic[S]):
             personal_data=personal_data,
             write=write,
             write_roles=write_roles,
+            max_body_bytes=max_body_bytes,
         )
         self.api_routes.append((endpoint, handler))
         if write is not None:
             self.writable_paths.add(endpoint)
+            self.body_limits[endpoint] = max_body_bytes
 
     @property
     def tokens(self) -> Tokens:
@@ -393,6 +398,7 @@ class ServiceRuntime(Generic[S]):
             self.broker,
             tokens=self.tokens,
             writable=frozenset(self.writable_paths),
+            body_limits=self.body_limits,
             asgi_routes=[
                 ("/healthz", healthz),
                 ("/readyz", readyz),

@@ -83,6 +83,17 @@ make_passwords() {
     [ -s "$secrets/kafka/$p" ] && continue
     (umask 077; head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$secrets/kafka/$p")
   done
+  make_nik_key
+}
+
+# Not Kafka's, but made with the local secrets: the registry's key for the funder lists' NIK
+# hashes (services/registry/funders.py). Kept once made: a new key makes the lists unusable.
+# `up` makes it even when Kafka already runs (a checkout older than the key).
+make_nik_key() {
+  mkdir -p "$secrets/registry"
+  chmod 700 "$secrets" "$secrets/registry"
+  [ -s "$secrets/registry/nik-key" ] && return 0
+  (umask 077; head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$secrets/registry/nik-key")
 }
 
 # A CA of our own and the brokers' certificate (SAN: localhost, 127.0.0.1 and KAFKA_TLS_HOST), for
@@ -382,6 +393,7 @@ describe() {
 
 up() {
   refuse_other_mode
+  make_nik_key
   local n missing=()
   for n in $(nodes); do node_pid "$n" >/dev/null || missing+=("$n"); done
   if [ ${#missing[@]} -eq 0 ]; then

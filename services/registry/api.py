@@ -6,6 +6,14 @@ tokens; auditors see names masked."""
 from typing import Any
 
 from services.registry import repository
+from services.registry.funders import (
+    FUNDING_SOURCES,
+    IMPORT_MAX_BODY_BYTES,
+    FieldError,
+    FunderList,
+    NikKey,
+    parse_import,
+)
 from shared.db import Conn
 from shared.http_access import OFFICE_AND_AUDITOR, OFFICE_ONLY, ApiParams
 from shared.kecamatan import kecamatan_name
@@ -59,8 +67,106 @@ async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def register(runtime: ServiceRuntime[Any]) -> None:
+# --- funder lists (services/registry/funders.py) -------------------------------------------------
+
+
+def _import_answer(done: repository.FunderImport, changed: bool, key: NikKey) -> dict[str, Any]:
+    return {
+        "import_id": str(done.import_id),
+        "funder": done.funder,
+        "source_code": done.source_code,
+        "source_name": FUNDING_SOURCES.get(done.source_code, ""),
+        "description": done.description,
+        "file_name": done.file_name,
+        "nik_count": done.nik_count,
+        "imported_at": done.imported_at.isoformat(),
+        "imported_by": done.imported_by,
+        # Hashed with another key than today's: its NIKs cannot be found; import the file again.
+        "key_current": done.key_id == key.key_id,
+        "changed": changed,
+    }
+
+
+def import_funders(key: NikKey) -> Any:
+    async def write(conn: Conn, params: ApiParams, body: Any) -> dict[str, Any]:
+        """`PUT /api/funders`: the named funder's list replaced by this one, whole, in one
+        transaction (repository.replace_funder_list); the same list again changes nothing."""
+        try:
+            funders: FunderList = parse_import(body)
+        except FieldError as exc:
+            raise BadRequest(str(exc)) from None
+        hashes = [key.digest(nik) for nik in funders.niks]
+        async with conn.transaction():
+            done, changed = await repository.replace_funder_list(
+                conn,
+                funders,
+                hashes,
+                [mask_nik(nik) for nik in funders.niks],
+                list_digest=key.list_digest(funders, hashes),
+                key_id=key.key_id,
+                imported_by=params.caller.name,
+            )
+            answer = _import_answer(done, changed, key)
+            # Registered before the list came: the office may want to look at them (a count only).
+            answer["already_registered"] = await repository.registered_among(conn, funders.niks)
+        return answer
+
+    return write
+
+
+def funders_list(key: NikKey) -> Any:
+    async def query(conn: Conn, params: ApiParams) -> dict[str, Any]:
+        """`GET /api/funders`: every funder's current list (count, source code, last import)."""
+        imports = await repository.current_funder_imports(conn)
+        return {
+            "key_id": key.key_id,
+            "funders": [
+                _import_answer(i, False, key) | {"funded": await repository.funded_count(conn, i.import_id)}
+                for i in imports
+            ],
+        }
+
+    return query
+
+
+def funders_check(key: NikKey) -> Any:
+    async def query(conn: Conn, params: ApiParams) -> dict[str, Any]:
+        """`GET /api/funders/check?nik=`: which funders' lists hold this NIK (answered masked)."""
+        nik = normalise_nik(params.get("nik", ""))
+        if len(nik) != 16 or not nik.isdigit():
+            raise BadRequest("nik: 16 digits expected")
+        fundings = await repository.fundings_of(conn, key.digest(nik))
+        return {
+            "nik_masked": mask_nik(nik),
+            "funded": bool(fundings),
+            "funders": [
+                {
+                    "funder": f.funder,
+                    "source_code": f.source_code,
+                    "description": f.description,
+                    "import_id": f.import_id,
+                    "imported_at": f.imported_at.isoformat(),
+                }
+                for f in fundings
+            ],
+        }
+
+    return query
+
+
+def register(runtime: ServiceRuntime[Any], nik_key: NikKey) -> None:
     runtime.api("workers", worker_by_nik, roles=OFFICE_AND_AUDITOR, personal_data=True)
+    # The office's own lists of who another payer funds: it imports them (PUT replaces a funder's
+    # list; the audit log keeps the call, never the body), auditors may read them.
+    runtime.api(
+        "funders",
+        funders_list(nik_key),
+        roles=OFFICE_AND_AUDITOR,
+        write=import_funders(nik_key),
+        write_roles=OFFICE_ONLY,
+        max_body_bytes=IMPORT_MAX_BODY_BYTES,
+    )
+    runtime.api("funders/check", funders_check(nik_key), roles=OFFICE_AND_AUDITOR, personal_data=True)
     # What `muba import` asks to send nothing twice: the office's tool, nobody else's business.
     runtime.api("submissions", submissions, roles=OFFICE_ONLY)
     runtime.api("report", report, roles=OFFICE_AND_AUDITOR)

@@ -20,5 +20,5 @@ def create_app(settings: RegistrySettings | None = None) -> AsgiFastStream:
     runtime = ServiceRuntime[RegistryStore]("registry", settings, MIGRATIONS, store=PgRegistryStore)
     handlers = RegistryHandlers(settings)
     runtime.subscribe(contracts.REGISTRATION_SUBMITTED, handlers.on_registration_submitted)
-    api.register(runtime)
+    api.register(runtime, handlers.nik_key)
     return runtime.asgi_app()

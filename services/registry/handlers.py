@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from services.registry.domain import Registration, normalise_phone, validate_from_intake
+from services.registry.funders import NikKey, already_funded, load_nik_key
 from services.registry.repository import RegisteredWorker, RegistryStore
 from services.registry.settings import RegistrySettings
 from shared import clock
@@ -32,8 +33,10 @@ def _text_or_none(value: object) -> str | None:
 
 
 class RegistryHandlers:
-    def __init__(self, settings: RegistrySettings) -> None:
+    def __init__(self, settings: RegistrySettings, nik_key: NikKey | None = None) -> None:
         self.settings = settings
+        # The funder lists' key: read at start, so that a registry without it does not start.
+        self.nik_key = nik_key or load_nik_key(settings.nik_key_file)
         clock.check_skew()
 
     async def on_registration_submitted(self, ctx: Ctx) -> None:
@@ -53,6 +56,11 @@ class RegistryHandlers:
         )
         if isinstance(result, list):
             await self._reject(ctx, submission, source, submission_id, result, raw)
+            return
+        # Already paid for by another funder (the office's lists): one look-up by keyed hash.
+        funding = await ctx.store.funder_of(self.nik_key.digest(result.nik))
+        if funding is not None:
+            await self._reject(ctx, submission, source, submission_id, [already_funded(funding)], raw, result)
             return
         registered_at = clock.now()
         worker = await ctx.store.register_worker(result, registered_at)

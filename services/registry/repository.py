@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 import asyncpg
 
 from services.registry.domain import Registration
+from services.registry.funders import FunderList, Funding
 from shared.db import Conn
 from shared.validation import Reason
 
@@ -79,6 +80,11 @@ class RegistryStore(Protocol):
 
     async def mark_registered(self, submission: int, worker_id: uuid.UUID) -> None: ...
 
+    async def funder_of(self, nik_hash: bytes) -> Funding | None:
+        """Who already funds the NIK of this keyed hash (services/registry/funders.py), or None:
+        the oldest current list holding it, when several do."""
+        ...
+
     async def mark_rejected(
         self, submission: int, reasons: Sequence[Reason], kecamatan_code: str | None
     ) -> None: ...
@@ -129,6 +135,15 @@ class PgRegistryStore:
             _reasons_json(r.warnings),
         )
         return None if row is None else RegisteredWorker(row["worker_id"], row["registration_seq"])
+
+    async def funder_of(self, nik_hash: bytes) -> Funding | None:
+        row = await self.conn.fetchrow(
+            "SELECT i.funder, i.source_code, i.description, i.import_id, i.imported_at"
+            " FROM funded_nik f JOIN funder_import i USING (import_id)"
+            " WHERE f.nik_hash = $1 AND i.replaced_at IS NULL ORDER BY i.import_seq LIMIT 1",
+            nik_hash,
+        )
+        return None if row is None else _funding(row)
 
     async def mark_registered(self, submission: int, worker_id: uuid.UUID) -> None:
         await self.conn.execute(
@@ -223,3 +238,115 @@ async def rejected_by_kecamatan(conn: Conn) -> dict[str | None, int]:
         "SELECT kecamatan_code AS k, count(*) AS n FROM submission WHERE outcome = 'rejected' GROUP BY 1"
     )
     return {r["k"]: r["n"] for r in rows}
+
+
+# --- funder lists (services/registry/funders.py): the office's imports and look-ups ---------------
+
+
+def _funding(row: Any) -> Funding:
+    return Funding(
+        funder=row["funder"],
+        source_code=row["source_code"],
+        description=row["description"],
+        import_id=str(row["import_id"]),
+        imported_at=row["imported_at"],
+    )
+
+
+@dataclass(frozen=True)
+class FunderImport:
+    """One imported list, as `muba funders show` tells it."""
+
+    import_id: uuid.UUID
+    funder: str
+    source_code: str
+    description: str | None
+    file_name: str
+    nik_count: int
+    key_id: str
+    imported_at: datetime
+    imported_by: str
+
+
+async def replace_funder_list(
+    conn: Conn,
+    funders: FunderList,
+    hashes: Sequence[bytes],
+    masked: Sequence[str],
+    *,
+    list_digest: bytes,
+    key_id: str,
+    imported_by: str,
+) -> tuple[FunderImport, bool]:
+    """Make `funders` the funder's current list, in the caller's transaction: (the current import,
+    whether it changed). The same list again (same digest, same key) changes nothing. Otherwise
+    the previous list is marked replaced and its NIKs deleted, and the new ones inserted: a
+    registration running meanwhile sees the old list or the new one, never none (one transaction,
+    and imports of one funder take turns on an advisory lock)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('funder_import:' || $1, 0))", funders.funder_key
+    )
+    current = await conn.fetchrow(
+        "SELECT * FROM funder_import WHERE funder_key = $1 AND replaced_at IS NULL", funders.funder_key
+    )
+    if current is not None and current["list_digest"] == list_digest and current["key_id"] == key_id:
+        return _funder_import(current), False
+    if current is not None:
+        await conn.execute("DELETE FROM funded_nik WHERE import_id = $1", current["import_id"])
+        await conn.execute(
+            "UPDATE funder_import SET replaced_at = now() WHERE import_id = $1", current["import_id"]
+        )
+    row = await conn.fetchrow(
+        "INSERT INTO funder_import (import_id, funder_key, funder, source_code, description, file_name,"
+        " nik_count, list_digest, key_id, imported_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " RETURNING *",
+        uuid.uuid4(),
+        funders.funder_key,
+        funders.funder,
+        funders.source_code,
+        funders.description,
+        funders.file_name,
+        len(hashes),
+        list_digest,
+        key_id,
+        imported_by,
+    )
+    assert row is not None  # INSERT ... RETURNING
+    await conn.execute(
+        "INSERT INTO funded_nik (nik_hash, import_id, nik_masked)"
+        " SELECT h, $1, m FROM unnest($2::bytea[], $3::text[]) AS t(h, m)",
+        row["import_id"],
+        list(hashes),
+        list(masked),
+    )
+    return _funder_import(row), True
+
+
+def _funder_import(row: Any) -> FunderImport:
+    return FunderImport(**{f: row[f] for f in FunderImport.__dataclass_fields__})
+
+
+async def current_funder_imports(conn: Conn) -> list[FunderImport]:
+    rows = await conn.fetch("SELECT * FROM funder_import WHERE replaced_at IS NULL ORDER BY funder_key")
+    return [_funder_import(r) for r in rows]
+
+
+async def funded_count(conn: Conn, import_id: uuid.UUID) -> int:
+    count: int = await conn.fetchval("SELECT count(*) FROM funded_nik WHERE import_id = $1", import_id)
+    return count
+
+
+async def fundings_of(conn: Conn, nik_hash: bytes) -> list[Funding]:
+    rows = await conn.fetch(
+        "SELECT i.funder, i.source_code, i.description, i.import_id, i.imported_at"
+        " FROM funded_nik f JOIN funder_import i USING (import_id)"
+        " WHERE f.nik_hash = $1 AND i.replaced_at IS NULL ORDER BY i.import_seq",
+        nik_hash,
+    )
+    return [_funding(r) for r in rows]
+
+
+async def registered_among(conn: Conn, niks: Sequence[str]) -> int:
+    """How many of `niks` are registered workers already (registered before the list came)."""
+    count: int = await conn.fetchval("SELECT count(*) FROM worker WHERE nik = ANY($1::bpchar[])", list(niks))
+    return count

@@ -13,3 +13,6 @@ class RegistrySettings(ServiceSettings):
     min_age: int = Field(15, validation_alias="REGISTRY_MIN_AGE")
     # The registration age limit is not settled in public sources (15-60 is often cited).
     max_age: int = Field(60, validation_alias="REGISTRY_MAX_AGE")
+    # The secret the funder lists' NIKs are hashed with (services/registry/funders.py); empty:
+    # $MUBA_SECRETS_DIR/registry/nik-key, which `make infra-up` and deploy/compose/secrets.sh make.
+    nik_key_file: str | None = Field(None, validation_alias="REGISTRY_NIK_KEY_FILE")

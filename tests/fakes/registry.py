@@ -18,6 +18,7 @@ from datetime import datetime
 import asyncpg
 
 from services.registry.domain import Reason, Registration
+from services.registry.funders import Funding
 from services.registry.repository import RegisteredWorker, Submission, Worker
 
 
@@ -25,6 +26,7 @@ class InMemoryRegistryStore:
     def __init__(self) -> None:
         self.submissions: dict[int, Submission] = {}  # by number, in the order they arrived
         self.workers: dict[str, Worker] = {}  # by NIK, in the order they were registered
+        self.funded: dict[bytes, list[Funding]] = {}  # the current funder lists, by keyed NIK hash
         self._submission_numbers = itertools.count(1)
         self._registration_numbers = itertools.count(1)
 
@@ -80,6 +82,14 @@ class InMemoryRegistryStore:
         )
         self.workers[r.nik] = worker
         return RegisteredWorker(worker.worker_id, worker.registration_seq)
+
+    async def funder_of(self, nik_hash: bytes) -> Funding | None:
+        fundings = self.funded.get(nik_hash, [])  # in the order of import, as import_seq orders them
+        return fundings[0] if fundings else None
+
+    def fund(self, nik_hash: bytes, funding: Funding) -> None:
+        """A funder's list holds this NIK (what the office's import does in PostgreSQL)."""
+        self.funded.setdefault(nik_hash, []).append(funding)
 
     async def mark_registered(self, submission: int, worker_id: uuid.UUID) -> None:
         if not any(w.worker_id == worker_id for w in self.workers.values()):

@@ -12,8 +12,10 @@ from typing import Protocol
 import asyncpg
 import pytest
 
+from services.registry import repository
 from services.registry.app import MIGRATIONS
 from services.registry.domain import Reason, Registration, validate_registration
+from services.registry.funders import FunderList, Funding, NikKey
 from services.registry.repository import PgRegistryStore, RegistryStore, Submission, Worker
 from shared.db import connect, migrate
 from testkit.infra import Infra
@@ -45,7 +47,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[InspectableStor
     await transaction.start()
     try:
         # Empty for this test only: TRUNCATE is transactional, the rollback brings the rows back.
-        await conn.execute("TRUNCATE worker, submission RESTART IDENTITY")
+        await conn.execute("TRUNCATE worker, submission, funded_nik, funder_import RESTART IDENTITY")
         yield PgRegistryStore(conn)
     finally:
         await transaction.rollback()
@@ -231,3 +233,69 @@ async def test_the_worker_rules_of_the_schema_hold(
 ) -> None:
     with pytest.raises(asyncpg.CheckViolationError):
         await store.register_worker(registration(1, **change), AT)
+
+
+# --- funder lists: the one look-up a registration makes -------------------------------------------
+
+KEY = NikKey(b"store-contract-tests-nik-key-0123456789")
+
+
+async def import_list(store: InspectableStore, funders: FunderList, by: str = "operator") -> None:
+    """Put a funder's list in the store: in PostgreSQL the office's import (a replacement), in
+    memory what that import leaves."""
+    hashes = [KEY.digest(n) for n in funders.niks]
+    if isinstance(store, PgRegistryStore):
+        await repository.replace_funder_list(
+            store.conn,
+            funders,
+            hashes,
+            ["masked"] * len(hashes),
+            list_digest=KEY.list_digest(funders, hashes),
+            key_id=KEY.key_id,
+            imported_by=by,
+        )
+        return
+    assert isinstance(store, InMemoryRegistryStore)
+    for fundings in store.funded.values():  # a new list of the same funder replaces the old one
+        fundings[:] = [f for f in fundings if f.funder != funders.funder]
+    imported = Funding(funders.funder, funders.source_code, funders.description, str(uuid.uuid4()), AT)
+    for h in hashes:
+        store.fund(h, imported)
+
+
+def funder_list(funder: str, *niks: str, code: str = "SG", description: str | None = None) -> FunderList:
+    return FunderList(funder, code, description, f"{funder}.csv", niks)
+
+
+async def test_a_nik_on_a_funder_list_is_found_by_its_hash_and_names_the_funder(
+    store: InspectableStore,
+) -> None:
+    listed, other = registration(1).nik, registration(2).nik
+    assert await store.funder_of(KEY.digest(listed)) is None
+    await import_list(store, funder_list("PAKE KELAMBU", listed, description="APBD Kabupaten Musi Banyuasin"))
+    found = await store.funder_of(KEY.digest(listed))
+    assert found is not None
+    assert (found.funder, found.source_code, found.description) == (
+        "PAKE KELAMBU",
+        "SG",
+        "APBD Kabupaten Musi Banyuasin",
+    )
+    assert await store.funder_of(KEY.digest(other)) is None
+    assert await store.funder_of(NikKey(b"another-key-another-key-another-key").digest(listed)) is None
+
+
+async def test_a_new_list_of_a_funder_replaces_its_old_one(store: InspectableStore) -> None:
+    first, second = registration(1).nik, registration(2).nik
+    await import_list(store, funder_list("PAKE KELAMBU", first))
+    await import_list(store, funder_list("PAKE KELAMBU", second))
+    assert await store.funder_of(KEY.digest(first)) is None  # left the scheme: may be sponsored now
+    found = await store.funder_of(KEY.digest(second))
+    assert found is not None and found.funder == "PAKE KELAMBU"
+
+
+async def test_a_nik_on_two_lists_names_the_older_list(store: InspectableStore) -> None:
+    nik = registration(1).nik
+    await import_list(store, funder_list("PAKE KELAMBU", nik))
+    await import_list(store, funder_list("Desa Sukajadi", nik, code="SD"))
+    found = await store.funder_of(KEY.digest(nik))
+    assert found is not None and found.funder == "PAKE KELAMBU"

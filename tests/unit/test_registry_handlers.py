@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from services.registry.domain import validate_from_intake
+from services.registry.funders import NikKey
 from services.registry.handlers import RegistryHandlers
 from services.registry.repository import RegistryStore
 from services.registry.settings import RegistrySettings
@@ -22,6 +23,7 @@ from testkit.samples import sample_registration
 from tests.fakes.registry import InMemoryRegistryStore
 
 PREFIX = "t1."
+NIK_KEY = NikKey(b"unit-tests-nik-key-0123456789abcdef")
 # The handler's own context type: mypy checks that the in-memory store is a RegistryStore.
 Ctx = MessageContext[RegistrationSubmitted, RegistryStore]
 
@@ -46,7 +48,7 @@ class Registry:
     """One handler, one store and one publisher, as a batch's transaction has them."""
 
     def __init__(self) -> None:
-        self.handlers = RegistryHandlers(RegistrySettings(TOPIC_PREFIX=PREFIX))
+        self.handlers = RegistryHandlers(RegistrySettings(TOPIC_PREFIX=PREFIX), NIK_KEY)
         self.store = InMemoryRegistryStore()
         self.publisher = Publisher("registry", PREFIX)
 
