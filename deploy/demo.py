@@ -8,11 +8,13 @@ BPJS answers, workers and companies are told. Prints what happened, counted from
 import asyncio
 import random
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import Field
@@ -25,6 +27,7 @@ from simulators.bpjs.domain import dukcapil_mismatch_score
 from testkit.kafka import RecordedEvent, publish_json, record_events
 from testkit.samples import make_nik, sample_registration
 
+FUNDER_FILE = Path(__file__).parent / "demo_data" / "pake-kelambu.csv"
 DESA_INTAKE = topics.intake_topic("desa-online")
 SEKAYU_INTAKE = topics.intake_topic("operator-sekayu")
 
@@ -145,6 +148,7 @@ class _Cast:
     # decides; one whose record disagrees (DATA_MISMATCH) and one whose record agrees.
     warned: list[dict[str, object]]
     members: list[dict[str, object]]  # already BPJS members: one active (9998), one lapsed (9997)
+    funded: dict[str, object]  # on the PAKE KELAMBU list the office imported (FUNDER_FILE)
     repeats: list[dict[str, object]]
     same_person_again: list[dict[str, object]]  # through the other partner
     forged: dict[str, object]  # desa-online pretending to be operator-sekayu
@@ -167,12 +171,19 @@ class _Cast:
         # desa-online pretends to be operator-sekayu: in the body (rejected: SOURCE_MISMATCH) and by
         # writing that partner's intake (refused by Kafka: nothing reaches the registry).
         forged = dict(valid[0], submission_id=f"forged-{run}", source="operator-sekayu")
-        return _Cast(valid, unknown, warned, members, valid[:5], same_person_again, forged)
+        # The first person of the office's PAKE KELAMBU list (FUNDER_FILE), as a partner registers them.
+        funded = dict(
+            sample_registration(workers + 3, source="desa-online", run=seed),
+            nik="1606011203844101",
+            birth_date="1984-03-12",
+            sex="L",
+        )
+        return _Cast(valid, unknown, warned, members, funded, valid[:5], same_person_again, forged)
 
     @property
     def first(self) -> list[dict[str, object]]:
         """Sent before the day's crowd, so that sponsors surely have slots for them."""
-        return [self.unknown, *self.warned, *self.members]
+        return [self.unknown, *self.warned, *self.members, self.funded]
 
 
 def _warned(seed: int, start: int, *, disagrees: bool) -> dict[str, object]:
@@ -330,6 +341,28 @@ def summary(c: Counter[str]) -> list[tuple[str, int]]:
     ]
 
 
+def import_funders() -> None:
+    """`muba funders import` as the office runs it: the list replaces PAKE KELAMBU's, by keyed
+    hash of each NIK (the registry never keeps the NIK of a list)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "muba",
+            "funders",
+            "import",
+            str(FUNDER_FILE),
+            "--funder",
+            "PAKE KELAMBU",
+            "--source-code",
+            "SG",
+            "--description",
+            "APBD Kabupaten Musi Banyuasin",
+        ],
+        check=True,
+    )
+
+
 def main() -> int:
     # SIGTERM leaves through the `with Stack` below, which stops the services it started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -349,6 +382,8 @@ def main() -> int:
                     else ""
                 )
             )
+        print("The office imports the regency's own APBD list (PAKE KELAMBU): never double-funded ...")
+        import_funders()
         print(f"Playing the programme (run {run}, {settings.workers} workers) ...")
         counts = asyncio.run(play(run, settings.workers))
         rows = summary(counts)
