@@ -61,6 +61,9 @@ DESCRIPTIONS: Final[Mapping[str, ServiceDescription]] = {
             "then sponsor waitlisted workers it covers.",
             contracts.WORKER_REGISTERED.topic: "A newly registered worker: reserve a slot of the "
             "best-fitting commitment, or waitlist.",
+            contracts.WORKER_FUNDED_ELSEWHERE.topic: "Another payer already funds the worker (a funder "
+            "list imported after they registered): withdraw them from the waitlist, or flag their "
+            "enrollment for the office.",
             contracts.ENROLLMENT_CONFIRMED.topic: "BPJS enrolled the worker: record the KPJ number and "
             "coverage, tell the story onward.",
             contracts.ENROLLMENT_REJECTED.topic: "BPJS refused: release the slot and its budget, record "

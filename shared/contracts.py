@@ -20,7 +20,12 @@ from shared.envelope import event_type
 from shared.events import EventModel
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
 from shared.events.notifications import NotificationSent
-from shared.events.registry import RegistrationRejected, RegistrationSubmitted, WorkerRegistered
+from shared.events.registry import (
+    RegistrationRejected,
+    RegistrationSubmitted,
+    WorkerFundedElsewhere,
+    WorkerRegistered,
+)
 from shared.events.sponsorship import (
     CommitmentAccepted,
     CommitmentRejected,
@@ -151,6 +156,17 @@ REGISTRATION_REJECTED: Final = Contract(
     _rejected_submission,
     "`<source>/<submission_id>` of the rejected submission.",
 )
+WORKER_FUNDED_ELSEWHERE: Final = Contract(
+    "registry",
+    "worker-funded-elsewhere",
+    1,
+    WorkerFundedElsewhere,
+    "registry",
+    ("sponsorship",),
+    _worker,
+    WORKER_KEY,
+    "uuid",
+)
 COMMITMENT_ACCEPTED: Final = Contract(
     "sponsorship",
     "commitment-accepted",
@@ -257,6 +273,7 @@ CONTRACTS: Final[tuple[Contract[Any], ...]] = (
     COMMITMENT_SUBMITTED,
     WORKER_REGISTERED,
     REGISTRATION_REJECTED,
+    WORKER_FUNDED_ELSEWHERE,
     COMMITMENT_ACCEPTED,
     COMMITMENT_REJECTED,
     SPONSOR_MATCHED,

@@ -3,6 +3,7 @@
 The registry does not know which company sponsors whom, so nothing here is open to company
 tokens; auditors see names masked."""
 
+import uuid
 from typing import Any
 
 from services.registry import repository
@@ -12,12 +13,17 @@ from services.registry.funders import (
     FieldError,
     FunderList,
     NikKey,
+    funded_elsewhere_event_id,
     parse_import,
 )
+from shared import clock
+from shared.consumer import Publisher
 from shared.db import Conn
+from shared.events.registry import WorkerFundedElsewhere
 from shared.http_access import OFFICE_AND_AUDITOR, OFFICE_ONLY, ApiParams
 from shared.kecamatan import kecamatan_name
 from shared.masking import mask_name, mask_nik, mask_phone
+from shared.outbox import add_rows
 from shared.runtime import BadRequest, NotFound, ServiceRuntime
 from shared.validation import normalise_nik
 
@@ -87,16 +93,28 @@ def _import_answer(done: repository.FunderImport, changed: bool, key: NikKey) ->
     }
 
 
-def import_funders(key: NikKey) -> Any:
+def import_funders(key: NikKey, topic_prefix: str = "") -> Any:
     async def write(conn: Conn, params: ApiParams, body: Any) -> dict[str, Any]:
         """`PUT /api/funders`: the named funder's list replaced by this one, whole, in one
-        transaction (repository.replace_funder_list); the same list again changes nothing."""
+        transaction (repository.replace_funder_list); the same list again changes nothing. A
+        registered worker the new list adds is announced WorkerFundedElsewhere in it."""
         try:
             funders: FunderList = parse_import(body)
         except FieldError as exc:
             raise BadRequest(str(exc)) from None
         hashes = [key.digest(nik) for nik in funders.niks]
         async with conn.transaction():
+            await repository.lock_funder_lists(conn)
+            # Registered before the list came, and not on this funder's list until now: sponsorship
+            # is told (WorkerFundedElsewhere, through the outbox in this transaction), so that no
+            # sponsor's slot pays for someone another payer already pays for.
+            # (A list hashed with an older key matches nobody: its workers are announced again,
+            # with this import's id; sponsorship takes the second notice as the first.)
+            registered = [
+                (w, key.digest(nik)) for w, nik in await repository.registered_among(conn, funders.niks)
+            ]
+            on_before = await repository.listed_by(conn, funders.funder_key, [h for _, h in registered])
+            newly_listed = [w for w, h in registered if h not in on_before]
             done, changed = await repository.replace_funder_list(
                 conn,
                 funders,
@@ -108,10 +126,34 @@ def import_funders(key: NikKey) -> Any:
             )
             answer = _import_answer(done, changed, key)
             # Registered before the list came: the office may want to look at them (a count only).
-            answer["already_registered"] = await repository.registered_among(conn, funders.niks)
+            answer["already_registered"] = len(registered)
+            if changed and newly_listed:
+                await add_rows(conn, _funded_elsewhere(done, newly_listed, topic_prefix).rows)
+            answer["funded_elsewhere_published"] = len(newly_listed) if changed else 0
         return answer
 
     return write
+
+
+def _funded_elsewhere(
+    done: repository.FunderImport, worker_ids: list[uuid.UUID], topic_prefix: str
+) -> Publisher:
+    """One WorkerFundedElsewhere per worker, for the import's outbox rows (ids from import and worker)."""
+    publisher = Publisher("registry", topic_prefix)
+    noticed_at = clock.now()
+    for worker_id in worker_ids:
+        publisher.publish(
+            WorkerFundedElsewhere(
+                worker_id=str(worker_id),
+                funder=done.funder,
+                source_code=done.source_code,
+                description=done.description,
+                import_id=str(done.import_id),
+                noticed_at=noticed_at,
+            ),
+            event_id=funded_elsewhere_event_id(done.import_id, worker_id),
+        )
+    return publisher
 
 
 def funders_list(key: NikKey) -> Any:
@@ -162,7 +204,7 @@ def register(runtime: ServiceRuntime[Any], nik_key: NikKey) -> None:
         "funders",
         funders_list(nik_key),
         roles=OFFICE_AND_AUDITOR,
-        write=import_funders(nik_key),
+        write=import_funders(nik_key, runtime.settings.topic_prefix),
         write_roles=OFFICE_ONLY,
         max_body_bytes=IMPORT_MAX_BODY_BYTES,
     )

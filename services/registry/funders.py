@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +46,8 @@ IMPORT_MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 MIN_KEY_CHARS: Final = 32
 KEY_FILE: Final = Path("registry") / "nik-key"
 _KEY_ID_LABEL: Final = b"muba registry NIK key id"
+# The namespace of WorkerFundedElsewhere's event ids (uuid5 of import and worker).
+FUNDED_ELSEWHERE_EVENTS: Final = uuid.UUID("6f1d2c59-3a0e-5b7c-9d41-0c2e8a7f5b13")
 
 
 class NikKeyError(AccessConfigError):
@@ -211,3 +214,13 @@ def already_funded(funding: Funding) -> Reason:
         ALREADY_FUNDED,
         f"NIK ini sudah dilindungi BPJS Ketenagakerjaan melalui {payer}; tidak perlu didaftarkan lagi.",
     )
+
+
+# --- after registration --------------------------------------------------------------------------
+
+
+def funded_elsewhere_event_id(import_id: uuid.UUID | str, worker_id: uuid.UUID | str) -> str:
+    """The id of the WorkerFundedElsewhere that an import publishes for a worker: the same import
+    and worker, the same id, so the outbox (ON CONFLICT on the id) and sponsorship's inbox keep
+    one whatever writes it again."""
+    return str(uuid.uuid5(FUNDED_ELSEWHERE_EVENTS, f"{import_id}/{worker_id}"))

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import asyncpg
 
@@ -16,6 +16,8 @@ from shared.db import Conn
 from shared.validation import Reason
 
 Outcome = Literal["received", "registered", "rejected"]
+# The advisory lock an import takes exclusive and a registration's funder look-up shared.
+FUNDER_LISTS_LOCK: Final = "hashtextextended('registry:funder-lists', 0)"
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ class PgRegistryStore:
         return None if row is None else RegisteredWorker(row["worker_id"], row["registration_seq"])
 
     async def funder_of(self, nik_hash: bytes) -> Funding | None:
+        """Waits while a funder list is being imported (`lock_funder_lists`), then sees it."""
+        await self.conn.execute(f"SELECT pg_advisory_xact_lock_shared({FUNDER_LISTS_LOCK})")
         row = await self.conn.fetchrow(
             "SELECT i.funder, i.source_code, i.description, i.import_id, i.imported_at"
             " FROM funded_nik f JOIN funder_import i USING (import_id)"
@@ -346,7 +350,31 @@ async def fundings_of(conn: Conn, nik_hash: bytes) -> list[Funding]:
     return [_funding(r) for r in rows]
 
 
-async def registered_among(conn: Conn, niks: Sequence[str]) -> int:
-    """How many of `niks` are registered workers already (registered before the list came)."""
-    count: int = await conn.fetchval("SELECT count(*) FROM worker WHERE nik = ANY($1::bpchar[])", list(niks))
-    return count
+async def registered_among(conn: Conn, niks: Sequence[str]) -> list[tuple[uuid.UUID, str]]:
+    """The registered workers among `niks` (registered before the list came): (worker_id, NIK),
+    in registration order. By the plain NIK the list arrived with and the worker table's unique
+    index: no hash of every worker is computed, nor kept."""
+    rows = await conn.fetch(
+        "SELECT worker_id, nik FROM worker WHERE nik = ANY($1::bpchar[]) ORDER BY registration_seq",
+        list(niks),
+    )
+    return [(r["worker_id"], r["nik"]) for r in rows]
+
+
+async def lock_funder_lists(conn: Conn) -> None:
+    """An import's turn, in its transaction: registrations (`PgRegistryStore.funder_of`, which
+    takes this lock shared) wait until it commits. Without it a worker registered while a list
+    holding their NIK is imported would be neither refused (their look-up saw the old list) nor
+    found by the import (it could not see their uncommitted row): paid for twice."""
+    await conn.execute(f"SELECT pg_advisory_xact_lock({FUNDER_LISTS_LOCK})")
+
+
+async def listed_by(conn: Conn, funder_key: str, hashes: Sequence[bytes]) -> set[bytes]:
+    """Which of `hashes` the funder's current list holds (before it is replaced)."""
+    rows = await conn.fetch(
+        "SELECT f.nik_hash FROM funded_nik f JOIN funder_import i USING (import_id)"
+        " WHERE i.funder_key = $1 AND i.replaced_at IS NULL AND f.nik_hash = ANY($2::bytea[])",
+        funder_key,
+        list(hashes),
+    )
+    return {bytes(r["nik_hash"]) for r in rows}

@@ -21,6 +21,7 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
     handlers = SponsorshipHandlers(settings)
     runtime.subscribe(contracts.COMMITMENT_SUBMITTED, handlers.on_commitment_submitted)
     runtime.subscribe(contracts.WORKER_REGISTERED, handlers.on_worker_registered)
+    runtime.subscribe(contracts.WORKER_FUNDED_ELSEWHERE, handlers.on_worker_funded_elsewhere)
     runtime.subscribe(contracts.ENROLLMENT_CONFIRMED, handlers.on_enrollment_confirmed)
     runtime.subscribe(contracts.ENROLLMENT_REJECTED, handlers.on_enrollment_rejected)
     api.register(runtime, settings)

@@ -1,5 +1,6 @@
 """Sponsorship's subscribers: commitments in, workers matched (or waitlisted), BPJS answers recorded."""
 
+import logging
 import uuid
 from typing import Any
 
@@ -11,7 +12,7 @@ from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
 from shared.consumer import MessageContext, PoisonMessage, parse_uuid
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested, Payer
-from shared.events.registry import WorkerRegistered
+from shared.events.registry import WorkerFundedElsewhere, WorkerRegistered
 from shared.events.sponsorship import (
     CommitmentAccepted,
     CommitmentRejected,
@@ -23,6 +24,7 @@ from shared.events.sponsorship import (
 from shared.masking import mask_nik
 from shared.validation import MAX_COMMITMENT_TEXT, NIK_WARNING_CODES, Reason, rejection_reasons
 
+log = logging.getLogger(__name__)
 Store = SponsorshipStore
 Ctx = MessageContext[Any, Store]
 
@@ -133,6 +135,11 @@ class SponsorshipHandlers:
         worker = await ctx.store.add_worker(announced)
         if worker is None:
             return
+        if worker.status == "funded_elsewhere":
+            # Another payer's list named them before this announcement came: never matched, and
+            # not told they wait for a sponsor.
+            log.info("worker funded elsewhere: not matched", extra={"worker_id": announced.worker_id})
+            return
         await ctx.store.lock_kecamatan_shared(announced.kecamatan_code)
         if await self._match(ctx, worker):
             return
@@ -145,6 +152,19 @@ class SponsorshipHandlers:
                 kecamatan_name=announced.kecamatan_name,
                 waitlisted_at=clock.now(),
             ),
+        )
+
+    async def on_worker_funded_elsewhere(self, ctx: MessageContext[WorkerFundedElsewhere, Store]) -> None:
+        """Another payer funds the worker (a funder list imported after they registered): a
+        waitlisted worker is withdrawn, never matched; one whose enrollment is requested or
+        confirmed keeps it, flagged for the office (BPJS has it; cancelling is the office's
+        decision); one not announced here yet is remembered, and withdrawn when announced."""
+        notice = ctx.event
+        _worker_id(notice.worker_id)
+        outcome = await ctx.store.note_funded_elsewhere(notice)
+        log.info(
+            "worker funded elsewhere",
+            extra={"worker_id": notice.worker_id, "funder": notice.funder, "outcome": outcome},
         )
 
     async def _match(self, ctx: Ctx, worker: WorkerToEnroll) -> bool:

@@ -24,12 +24,18 @@ from services.sponsorship.domain.matching import (
 )
 from services.sponsorship.domain.tariffs import TariffTable
 from shared.db import Conn
-from shared.events.registry import WorkerRegistered
+from shared.events.registry import WorkerFundedElsewhere, WorkerRegistered
 from shared.events.sponsorship import Membership, Package
 from shared.kecamatan import KECAMATAN
 
-WorkerStatus = Literal["waitlisted", "matched", "enrolled", "failed"]
+# funded_elsewhere: another payer funds the worker (registry.worker-funded-elsewhere): withdrawn
+# from the waitlist, never matched.
+WorkerStatus = Literal["waitlisted", "matched", "enrolled", "failed", "funded_elsewhere"]
 EnrollmentStatus = Literal["requested", "confirmed", "rejected"]
+# What a WorkerFundedElsewhere did: a waitlisted worker withdrawn; one with an enrollment (or a
+# failed one) flagged for the office; one not announced yet remembered (withdrawn on arrival);
+# a worker noticed before: nothing.
+FundedElsewhereOutcome = Literal["withdrawn", "flagged", "remembered", "again"]
 
 
 def covered_codes(whole_regency: bool, kecamatan_codes: Iterable[str]) -> list[str]:
@@ -185,7 +191,12 @@ class SponsorshipStore(Protocol):
         """Give back one slot and its cost (an enrollment BPJS refused)."""
 
     async def add_worker(self, announced: WorkerRegistered) -> WorkerToEnroll | None:
-        """The new worker, waitlisted; None when this worker was announced before."""
+        """The new worker, waitlisted (status funded_elsewhere, when a WorkerFundedElsewhere
+        named them before); None when this worker was announced before."""
+
+    async def note_funded_elsewhere(self, notice: WorkerFundedElsewhere) -> FundedElsewhereOutcome:
+        """Record that another payer funds the worker (the first notice only) and withdraw them
+        when waitlisted. Serialised with `add_worker` of the same worker, whichever comes first."""
 
     async def worker(self, worker_id: uuid.UUID) -> WorkerToEnroll:
         """LookupError when the worker is not known here."""
@@ -376,12 +387,23 @@ class PgSponsorshipStore:
         )
         self._open = None
 
+    async def _lock_worker(self, worker_id: uuid.UUID) -> None:
+        """One worker's announcement and funded-elsewhere notice take turns: without it each could
+        commit without seeing the other (two topics, no order), and the worker stay waitlisted."""
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('sponsorship:worker'), hashtext($1::uuid::text))",
+            worker_id,
+        )
+
     async def add_worker(self, announced: WorkerRegistered) -> WorkerToEnroll | None:
         w = announced
+        await self._lock_worker(uuid.UUID(w.worker_id))
         row = await self.conn.fetchrow(
             "INSERT INTO worker (worker_id, nik, full_name, birth_date, sex, phone, kecamatan_code,"
             " kecamatan_name, desa, occupation, declared_income_idr, registered_at, registration_seq, warnings,"
-            " status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'waitlisted')"
+            " status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+            " CASE WHEN EXISTS (SELECT 1 FROM funded_elsewhere WHERE worker_id = $1)"
+            " THEN 'funded_elsewhere' ELSE 'waitlisted' END)"
             " ON CONFLICT (worker_id) DO NOTHING RETURNING *",
             uuid.UUID(w.worker_id),
             w.nik,
@@ -399,6 +421,34 @@ class PgSponsorshipStore:
             warning_codes(w),
         )
         return None if row is None else _worker(row)
+
+    async def note_funded_elsewhere(self, notice: WorkerFundedElsewhere) -> FundedElsewhereOutcome:
+        worker_id = uuid.UUID(notice.worker_id)
+        await self._lock_worker(worker_id)
+        # The worker's row lock (FOR UPDATE): a commitment draining the waitlist meanwhile either
+        # took them first (then they are matched, and flagged) or skips them (withdrawn).
+        status: str | None = await self.conn.fetchval(
+            "SELECT status FROM worker WHERE worker_id = $1 FOR UPDATE", worker_id
+        )
+        noted = await self.conn.fetchval(
+            "INSERT INTO funded_elsewhere (worker_id, funder, source_code, description, import_id, noticed_at,"
+            " status_then) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (worker_id) DO NOTHING RETURNING 1",
+            worker_id,
+            notice.funder,
+            notice.source_code,
+            notice.description,
+            uuid.UUID(notice.import_id),
+            notice.noticed_at,
+            status,
+        )
+        if noted is None:
+            return "again"
+        if status is None:
+            return "remembered"
+        if status == "waitlisted":
+            await self.set_worker_status(worker_id, "funded_elsewhere")
+            return "withdrawn"
+        return "flagged"
 
     async def worker(self, worker_id: uuid.UUID) -> WorkerToEnroll:
         row = await self.conn.fetchrow("SELECT * FROM worker WHERE worker_id = $1", worker_id)
@@ -554,3 +604,35 @@ async def enrolled_by_membership(conn: Conn) -> dict[str, int]:
 async def workers_by(conn: Conn, column: str) -> list[asyncpg.Record]:
     assert column in ("kecamatan_name", "occupation")
     return await conn.fetch(f"SELECT {column} AS k, status, count(*) AS n FROM worker GROUP BY 1, 2")
+
+
+async def funded_elsewhere(conn: Conn) -> dict[str, int]:
+    """Workers another payer funds (registry.worker-funded-elsewhere): withdrawn from the waitlist,
+    flagged with an enrollment requested or confirmed (the office decides), and noticed before
+    sponsorship heard of them."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE w.status = 'funded_elsewhere') AS withdrawn,"
+        " count(*) FILTER (WHERE w.status IN ('matched', 'enrolled')) AS flagged,"
+        " count(*) FILTER (WHERE w.worker_id IS NULL) AS not_registered"
+        " FROM funded_elsewhere f LEFT JOIN worker w USING (worker_id)"
+    )
+    assert row is not None
+    return {"withdrawn": row["withdrawn"], "flagged": row["flagged"], "not_registered": row["not_registered"]}
+
+
+async def flagged_enrollments(conn: Conn, limit: int = 100) -> list[asyncpg.Record]:
+    """Workers with an enrollment requested or confirmed whom another payer funds too: what the
+    office must decide on (the funder, the enrollment, the company), oldest notice first."""
+    return await conn.fetch(
+        "SELECT f.worker_id, f.funder, f.source_code, f.noticed_at, w.status, w.kecamatan_name,"
+        " e.enrollment_id, e.status AS enrollment_status, c.company_name"
+        " FROM funded_elsewhere f JOIN worker w USING (worker_id)"
+        " LEFT JOIN enrollment e ON e.worker_id = f.worker_id AND e.status IN ('requested', 'confirmed')"
+        " LEFT JOIN commitment c ON c.commitment_id = e.commitment_id"
+        " WHERE w.status IN ('matched', 'enrolled') ORDER BY f.noticed_at, f.worker_id LIMIT $1",
+        limit,
+    )
+
+
+async def funded_elsewhere_of(conn: Conn, worker_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM funded_elsewhere WHERE worker_id = $1", worker_id)

@@ -204,3 +204,24 @@ class RegistrationRejected(EventModel):
     full_name: str | None = None
     phone: str | None = None
     rejected_at: datetime
+
+
+class WorkerFundedElsewhere(EventModel):
+    """A registered worker's NIK is on a funder's list imported after they registered (the
+    office's `muba funders import`, PUT /api/funders): another payer (the regency's APBD scheme
+    PAKE KELAMBU, a village's APBDes, another sponsor) already pays their contributions, so the
+    programme must not pay twice. Published once per worker and import, in the import's
+    transaction; the NIK does not travel (the worker_id names the worker).
+
+    Sponsorship withdraws a waitlisted worker (never matched again) and flags one whose
+    enrollment is requested or confirmed for the office, which decides."""
+
+    worker_id: str
+    funder: str = Field(description="The funder as the office named it, e.g. PAKE KELAMBU")
+    source_code: str = Field(
+        description="BPJS Ketenagakerjaan's funding-source code: SA (APBD), SD (APBDes), SG"
+        " (pemerintah), SC (perusahaan/CSR), SB (perbankan), SL (sumber lain)"
+    )
+    description: str | None = Field(None, description="Who pays, as the list says")
+    import_id: str = Field(description="The funder-list import that named the worker")
+    noticed_at: datetime = Field(description="When the registry matched the list to the worker (UTC)")

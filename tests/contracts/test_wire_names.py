@@ -10,6 +10,7 @@ PUBLISHED = {
     "sponsorship.commitment-submitted.v1": "id.go.mubakab.disnaker.commitment-submitted.v1",
     "registry.worker-registered.v1": "id.go.mubakab.disnaker.worker-registered.v1",
     "registry.registration-rejected.v1": "id.go.mubakab.disnaker.registration-rejected.v1",
+    "registry.worker-funded-elsewhere.v1": "id.go.mubakab.disnaker.worker-funded-elsewhere.v1",
     "sponsorship.commitment-accepted.v1": "id.go.mubakab.disnaker.commitment-accepted.v1",
     "sponsorship.commitment-rejected.v1": "id.go.mubakab.disnaker.commitment-rejected.v1",
     "sponsorship.sponsor-matched.v1": "id.go.mubakab.disnaker.sponsor-matched.v1",

@@ -25,13 +25,14 @@ from services.sponsorship.repository import (
     ConfirmedEnrollment,
     Enrollment,
     EnrollmentStatus,
+    FundedElsewhereOutcome,
     StoredCommitment,
     WorkerStatus,
     WorkerToEnroll,
     warning_codes,
 )
 from services.sponsorship.tariff_table import default_table
-from shared.events.registry import WorkerRegistered
+from shared.events.registry import WorkerFundedElsewhere, WorkerRegistered
 from shared.events.sponsorship import Membership
 
 
@@ -62,6 +63,10 @@ class SponsorshipData:
     commitments: dict[str, StoredCommitment] = field(default_factory=dict)
     workers: dict[uuid.UUID, WorkerToEnroll] = field(default_factory=dict)
     enrollments: dict[uuid.UUID, EnrollmentRow] = field(default_factory=dict)
+    # Workers another payer funds: the first notice, and the worker's status when it came.
+    funded_elsewhere: dict[uuid.UUID, tuple[WorkerFundedElsewhere, WorkerStatus | None]] = field(
+        default_factory=dict
+    )
     last_commitment_seq: int = 0
     last_worker_seq: int = 0
     tariffs: TariffTable = field(default_factory=default_table)  # the stored tariff table
@@ -71,11 +76,16 @@ class SponsorshipData:
         self, store: Callable[["SponsorshipData"], "InMemorySponsorshipStore"] | None = None
     ) -> AsyncIterator["InMemorySponsorshipStore"]:
         """A store for one transaction; what it changed is undone when the block raises."""
-        saved = (dict(self.commitments), dict(self.workers), dict(self.enrollments))
+        saved = (
+            dict(self.commitments),
+            dict(self.workers),
+            dict(self.enrollments),
+            dict(self.funded_elsewhere),
+        )
         try:
             yield (store or InMemorySponsorshipStore)(self)
         except BaseException:
-            self.commitments, self.workers, self.enrollments = saved
+            self.commitments, self.workers, self.enrollments, self.funded_elsewhere = saved
             raise
 
     def worker_status(self, worker_id: str | uuid.UUID) -> WorkerStatus:
@@ -183,11 +193,24 @@ class InMemorySponsorshipStore:
             declared_income_idr=announced.declared_income_idr,
             registered_at=announced.registered_at,
             registration_seq=announced.registration_seq,
-            status="waitlisted",
+            status="funded_elsewhere" if worker_id in self.data.funded_elsewhere else "waitlisted",
             warnings=tuple(warning_codes(announced)),
         )
         self.data.workers[worker_id] = worker
         return worker
+
+    async def note_funded_elsewhere(self, notice: WorkerFundedElsewhere) -> FundedElsewhereOutcome:
+        worker_id = uuid.UUID(notice.worker_id)
+        if worker_id in self.data.funded_elsewhere:
+            return "again"
+        found = self.data.workers.get(worker_id)
+        self.data.funded_elsewhere[worker_id] = (notice, None if found is None else found.status)
+        if found is None:
+            return "remembered"
+        if found.status == "waitlisted":
+            await self.set_worker_status(worker_id, "funded_elsewhere")
+            return "withdrawn"
+        return "flagged"
 
     async def worker(self, worker_id: uuid.UUID) -> WorkerToEnroll:
         found = self.data.workers.get(worker_id)

@@ -24,7 +24,7 @@ from services.sponsorship.repository import (
     WorkerToEnroll,
 )
 from shared.db import connect, migrate
-from shared.events.registry import RegistrationWarning, WorkerRegistered
+from shared.events.registry import RegistrationWarning, WorkerFundedElsewhere, WorkerRegistered
 from shared.kecamatan import kecamatan_name
 from testkit.infra import Infra
 from tests.fakes.sponsorship import InMemorySponsorshipStore, SponsorshipData
@@ -320,6 +320,57 @@ async def test_the_waitlist_pages_after_a_position(transaction: Transaction) -> 
             pages.append([w.registration_seq for w in page])
             after = page[-1].position
     assert pages == [[94, 95, 96], [97, 98, 99], [100]]
+
+
+# --- workers another payer funds (registry.worker-funded-elsewhere) ---------------------------------
+
+
+def funded(i: int, funder: str = "PAKE KELAMBU") -> WorkerFundedElsewhere:
+    return WorkerFundedElsewhere(
+        worker_id=str(uuid.UUID(int=i + 1)),
+        funder=funder,
+        source_code="SA",
+        description="APBD Kabupaten Musi Banyuasin",
+        import_id=str(uuid.UUID(int=0xF00 + i)),
+        noticed_at=T0,
+    )
+
+
+async def test_a_worker_funded_elsewhere_leaves_the_waitlist_or_is_flagged_once(
+    transaction: Transaction,
+) -> None:
+    async with transaction() as store:
+        await store.add_commitment(commitment("c", {"07"}, slots=10), budget_idr=10_000_000)
+        for i in range(3):
+            await store.add_worker(announced(i, "07", registration_seq=i + 1))
+        await _enroll(store, uuid.UUID(int=2))
+    async with transaction() as store:
+        assert await store.note_funded_elsewhere(funded(0)) == "withdrawn"
+        assert await store.note_funded_elsewhere(funded(1)) == "flagged"
+        assert await store.note_funded_elsewhere(funded(5)) == "remembered"  # not announced yet
+    async with transaction() as store:
+        assert await store.note_funded_elsewhere(funded(0, "Desa Sukajadi")) == "again"
+        assert await store.note_funded_elsewhere(funded(1)) == "again"
+        c = await store.commitment("c")
+        assert c is not None
+        waiting = await store.waitlisted_covered_by(c, 10)
+        statuses = [(await store.worker(uuid.UUID(int=i + 1))).status for i in range(3)]
+    assert [w.worker_id.int - 1 for w in waiting] == [2]
+    assert statuses == ["funded_elsewhere", "matched", "waitlisted"]
+
+
+async def test_a_worker_noticed_before_announced_is_added_withdrawn(transaction: Transaction) -> None:
+    async with transaction() as store:
+        assert await store.note_funded_elsewhere(funded(4)) == "remembered"
+    async with transaction() as store:
+        added = await store.add_worker(announced(4))
+        assert added is not None and added.status == "funded_elsewhere"
+        other = await store.add_worker(announced(5))
+        assert other is not None and other.status == "waitlisted"
+        await store.add_commitment(commitment("c", {"07"}), budget_idr=10_000_000)
+        c = await store.commitment("c")
+        assert c is not None
+        assert [w.worker_id for w in await store.waitlisted_covered_by(c, 10)] == [other.worker_id]
 
 
 # --- enrollments -----------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ class Sponsorship:
         handlers: dict[str, Handler] = {
             contracts.COMMITMENT_SUBMITTED.topic: h.on_commitment_submitted,
             contracts.WORKER_REGISTERED.topic: h.on_worker_registered,
+            contracts.WORKER_FUNDED_ELSEWHERE.topic: h.on_worker_funded_elsewhere,
             contracts.ENROLLMENT_CONFIRMED.topic: h.on_enrollment_confirmed,
             contracts.ENROLLMENT_REJECTED.topic: h.on_enrollment_rejected,
         }
