@@ -26,6 +26,9 @@ _KECAMATAN_ORDER: Final = {name: i for i, name in enumerate(KECAMATAN.values())}
 # Enrolled workers by what BPJS did (EnrollmentConfirmed.membership): new members, existing
 # members' own KPJ numbers continued (active) or resumed (lapsed).
 MEMBERSHIPS: Final = ("new", "continued", "resumed")
+# Workers another payer funds: withdrawn from the waitlist, flagged with an enrollment (the
+# office decides), noticed before sponsorship heard of them.
+FUNDED_ELSEWHERE: Final = ("withdrawn", "flagged", "not_registered")
 
 
 def _int(value: Any) -> int:
@@ -74,6 +77,15 @@ def build_report(
         "enrolled_by_membership": {
             m: _int(_mapping(sponsorship.get("enrolled_by_membership")).get(m)) for m in MEMBERSHIPS
         },
+        # Another payer funds them (a funder list imported after they registered).
+        "funded_elsewhere": {
+            k: _int(_mapping(sponsorship.get("funded_elsewhere")).get(k)) for k in FUNDED_ELSEWHERE
+        },
+        "funded_elsewhere_flagged": [
+            dict(_mapping(r))
+            for r in sponsorship.get("funded_elsewhere_flagged") or ()
+            if isinstance(r, Mapping)
+        ],
     }
     if notifications is not None:
         report["notifications"] = _notifications(notifications)
@@ -174,6 +186,8 @@ def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[str, str, str, int | f
         yield "rejection_code", code, "rejected", n
     for membership, n in report["enrolled_by_membership"].items():
         yield "membership", membership, "enrolled", n
+    for metric, n in report["funded_elsewhere"].items():
+        yield "funded_elsewhere", "", metric, n
     notifications = report.get("notifications")
     if notifications:
         yield "notifications", "", "delivered", notifications["delivered"]
@@ -209,6 +223,24 @@ def render_tables(report: Mapping[str, Any]) -> Group:
         _company_table(report["by_company"]),
         _occupation_table(report["by_occupation"]),
     ]
+    if report["funded_elsewhere_flagged"]:
+        flagged = _num_table(
+            "Didanai pihak lain, sudah diajukan/terdaftar BPJS (funded elsewhere)",
+            "Worker",
+            "Pendana",
+            "Status",
+            "Kecamatan",
+            "Sponsor",
+        )
+        for row in report["funded_elsewhere_flagged"]:
+            flagged.add_row(
+                str(row.get("worker_id", "")),
+                str(row.get("funder", "")),
+                str(row.get("status", "")),
+                str(row.get("kecamatan_name", "")),
+                str(row.get("company_name") or "-"),
+            )
+        parts.append(flagged)
     if report["rejected_by_code"]:
         codes = _num_table("Alasan penolakan registry", "Kode", "Jumlah")
         for code, n in report["rejected_by_code"].items():
@@ -238,9 +270,18 @@ def _headline(report: Mapping[str, Any]) -> Text:
         f"Terdaftar BPJS {number(enrolled)} · menunggu jawaban BPJS {number(report['requested'])} · "
         f"menunggu sponsor {number(report['waitlisted'])} · gagal di BPJS {number(report['failed'])}\n",
         _membership_line(report["enrolled_by_membership"]),
+        _funded_elsewhere_line(report["funded_elsewhere"]),
         f"Pengajuan ke registry: {number(subs['registered'])} diterima, {number(subs['rejected'])} ditolak\n",
         f"Anggaran: {rupiah(report['budget_used_idr'])} terpakai dari {rupiah(report['budget_committed_idr'])} "
         f"({percent(report['budget_used_idr'], report['budget_committed_idr'])})",
+    )
+
+
+def _funded_elsewhere_line(funded: Mapping[str, int]) -> str:
+    """Workers another payer funds: the programme does not pay for them (flagged: the office decides)."""
+    return (
+        f"Didanai pihak lain (funded elsewhere): {number(funded['withdrawn'])} ditarik dari daftar tunggu · "
+        f"{number(funded['flagged'])} sudah diajukan/terdaftar, perlu keputusan kantor\n"
     )
 
 

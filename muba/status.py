@@ -19,6 +19,7 @@ STATUS_TEXT = {
     "matched": ("Mendapat sponsor, menunggu konfirmasi BPJS (matched)", "cyan"),
     "enrolled": ("Terdaftar BPJS Ketenagakerjaan (enrolled)", "bold green"),
     "failed": ("Gagal didaftarkan BPJS (failed)", "bold red"),
+    "funded_elsewhere": ("Didanai pihak lain, ditarik dari daftar tunggu (funded elsewhere)", "magenta"),
 }
 PACKAGE_TEXT = {"JKK_JKM": "JKK + JKM", "JKK_JKM_JHT": "JKK + JKM + JHT"}
 # What BPJS did with the membership (EnrollmentConfirmed.membership).
@@ -90,6 +91,15 @@ def sponsorship_table(sponsorship: dict[str, Any] | None) -> Table:
     label, style = STATUS_TEXT.get(status, (status, ""))
     spons.add_row("Status", Text(label, style=style))
     spons.add_row("Sejak", waktu_text(sponsorship.get("status_changed_at")))
+    elsewhere = sponsorship.get("funded_elsewhere")
+    if isinstance(elsewhere, dict):
+        payer = str(elsewhere.get("funder", ""))
+        if elsewhere.get("description"):
+            payer += f" ({elsewhere['description']})"
+        spons.add_row(
+            "Didanai pihak lain",
+            Text(f"{payer}, sejak {waktu_text(elsewhere.get('noticed_at'))}", style="magenta"),
+        )
     enrollment = sponsorship.get("enrollment")
     if isinstance(enrollment, dict):
         _add_enrollment(spons, enrollment, released=status == "failed")

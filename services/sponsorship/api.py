@@ -45,6 +45,7 @@ async def worker(conn: Conn, params: ApiParams) -> dict[str, Any]:
     except ValueError:
         raise BadRequest("worker_id: a worker id (UUID) is required") from None
     found, enrollment = await repository.worker_with_enrollment(conn, worker_id)
+    elsewhere = await repository.funded_elsewhere_of(conn, worker_id)
     company = _company_scope(params.caller)
     if company is not None and (enrollment is None or enrollment["company_id"] != company):
         # Not matched to one of this company's commitments (now): the same answer as an unknown id.
@@ -57,6 +58,15 @@ async def worker(conn: Conn, params: ApiParams) -> dict[str, Any]:
         "kecamatan_name": found["kecamatan_name"],
         "occupation": found["occupation"],
         "status_changed_at": found["status_changed_at"].isoformat(),
+        # Another payer funds the worker (registry.worker-funded-elsewhere): withdrawn, or flagged.
+        "funded_elsewhere": None
+        if elsewhere is None
+        else {
+            "funder": elsewhere["funder"],
+            "source_code": elsewhere["source_code"],
+            "description": elsewhere["description"],
+            "noticed_at": elsewhere["noticed_at"].isoformat(),
+        },
         "enrollment": None
         if enrollment is None
         else {
@@ -177,6 +187,22 @@ async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
         "by_occupation": dict(by_occupation),
         # Confirmed enrollments by what BPJS did: new members, existing ones continued or resumed.
         "enrolled_by_membership": await repository.enrolled_by_membership(conn),
+        # Another payer funds them: withdrawn from the waitlist, or flagged with an enrollment
+        # (the office decides about those; listed, oldest notice first).
+        "funded_elsewhere": await repository.funded_elsewhere(conn),
+        "funded_elsewhere_flagged": [
+            {
+                "worker_id": str(r["worker_id"]),
+                "funder": r["funder"],
+                "status": r["status"],
+                "kecamatan_name": r["kecamatan_name"],
+                "enrollment_id": str(r["enrollment_id"]) if r["enrollment_id"] else None,
+                "enrollment_status": r["enrollment_status"],
+                "company_name": r["company_name"],
+                "noticed_at": r["noticed_at"].isoformat(),
+            }
+            for r in await repository.flagged_enrollments(conn)
+        ],
         "budget_committed_idr": sum(c["budget_idr"] for c in by_company.values()),
         "budget_used_idr": sum(c["budget_used_idr"] for c in by_company.values()),
     }
