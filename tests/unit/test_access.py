@@ -93,6 +93,7 @@ def test_the_consumers_by_hand() -> None:
     assert readable("sponsorship") == {
         contracts.COMMITMENT_SUBMITTED.topic,
         contracts.WORKER_REGISTERED.topic,
+        contracts.WORKER_FUNDED_ELSEWHERE.topic,
         contracts.ENROLLMENT_CONFIRMED.topic,
         contracts.ENROLLMENT_REJECTED.topic,
     }
@@ -111,6 +112,7 @@ def test_the_consumers_by_hand() -> None:
     assert writable("registry") == {
         contracts.WORKER_REGISTERED.topic,
         contracts.REGISTRATION_REJECTED.topic,
+        contracts.WORKER_FUNDED_ELSEWHERE.topic,
         *dlq(intakes()),
     }
 

@@ -117,7 +117,11 @@ def test_partner_intakes_and_their_names() -> None:
 
 def test_used_by_holds_what_a_service_reads_and_writes() -> None:
     registry = {spec.name for spec in topics.used_by("registry")}
-    assert registry == {contracts.WORKER_REGISTERED.topic, contracts.REGISTRATION_REJECTED.topic}
+    assert registry == {
+        contracts.WORKER_REGISTERED.topic,
+        contracts.REGISTRATION_REJECTED.topic,
+        contracts.WORKER_FUNDED_ELSEWHERE.topic,
+    }
     sponsorship = {spec.name for spec in topics.used_by("sponsorship")}
     assert topics.dead_letter_topic(contracts.WORKER_REGISTERED.topic) in sponsorship
     assert (
