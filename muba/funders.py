@@ -243,14 +243,16 @@ def import_result(answer: dict[str, Any], file: FunderFile) -> list[Any]:
         ("NIKs repeated in the file", number(file.repeated)),
         ("lines without a NIK (skipped)", number(len(file.problems))),
         ("already registered before this list", number(int(answer.get("already_registered", 0)))),
+        ("sponsorship told (newly on this list)", number(int(answer.get("funded_elsewhere_published", 0)))),
     ):
         details.add_row(Text(str(name), style="dim"), str(value))
     parts.append(details)
     if int(answer.get("already_registered", 0)):
         parts.append(
             Text(
-                "Some NIKs of this list were registered before it came: see `muba funders check NIK`"
-                " and `muba status NIK` for each worker you know of.",
+                "Some NIKs of this list were registered before it came. Sponsorship is told: a worker"
+                " waiting for a sponsor is withdrawn; one already sponsored keeps the enrollment and is"
+                " listed in `muba report` (funded elsewhere) for the office to decide. See `muba status NIK`.",
                 style="yellow",
             )
         )
