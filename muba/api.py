@@ -127,7 +127,7 @@ class Api:
     def registry_report(self) -> dict[str, Any]:
         return _object(self.get("registry", self.config.registry_url, "/api/report"), "registry /api/report")
 
-    # The funder lists (services/registry/funders.py): who another payer already funds.
+    # The funder lists (services/registry/domain/funders.py): who another payer already funds.
 
     def import_funders(self, body: dict[str, Any]) -> dict[str, Any]:
         """Replace a funder's list (PUT /api/funders, office); a refusal names the field."""

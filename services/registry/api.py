@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from services.registry import repository
-from services.registry.funders import (
+from services.registry.domain.funders import (
     FUNDING_SOURCES,
     IMPORT_MAX_BODY_BYTES,
     FieldError,
@@ -73,7 +73,7 @@ async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
     }
 
 
-# --- funder lists (services/registry/funders.py) -------------------------------------------------
+# --- funder lists (services/registry/domain/funders.py) -------------------------------------------------
 
 
 def _import_answer(done: repository.FunderImport, changed: bool, key: NikKey) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 from datetime import datetime
 
-from services.registry.domain import Registration, normalise_phone, validate_from_intake
-from services.registry.funders import NikKey, already_funded, load_nik_key
+from services.registry.domain.funders import NikKey, already_funded
+from services.registry.domain.registration import Registration, normalise_phone, validate_from_intake
 from services.registry.repository import RegisteredWorker, RegistryStore
 from services.registry.settings import RegistrySettings
 from shared import clock
@@ -36,7 +36,7 @@ class RegistryHandlers:
     def __init__(self, settings: RegistrySettings, nik_key: NikKey | None = None) -> None:
         self.settings = settings
         # The funder lists' key: read at start, so that a registry without it does not start.
-        self.nik_key = nik_key or load_nik_key(settings.nik_key_file)
+        self.nik_key = nik_key or settings.nik_key()
         clock.check_skew()
 
     async def on_registration_submitted(self, ctx: Ctx) -> None:

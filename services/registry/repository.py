@@ -10,8 +10,8 @@ from typing import Any, Final, Literal, Protocol
 
 import asyncpg
 
-from services.registry.domain import Registration
-from services.registry.funders import FunderList, Funding
+from services.registry.domain.funders import FunderList, Funding
+from services.registry.domain.registration import Registration
 from shared.db import Conn
 from shared.validation import Reason
 
@@ -83,7 +83,7 @@ class RegistryStore(Protocol):
     async def mark_registered(self, submission: int, worker_id: uuid.UUID) -> None: ...
 
     async def funder_of(self, nik_hash: bytes) -> Funding | None:
-        """Who already funds the NIK of this keyed hash (services/registry/funders.py), or None:
+        """Who already funds the NIK of this keyed hash (services/registry/domain/funders.py), or None:
         the oldest current list holding it, when several do."""
         ...
 
@@ -244,7 +244,7 @@ async def rejected_by_kecamatan(conn: Conn) -> dict[str | None, int]:
     return {r["k"]: r["n"] for r in rows}
 
 
-# --- funder lists (services/registry/funders.py): the office's imports and look-ups ---------------
+# --- funder lists (services/registry/domain/funders.py): the office's imports and look-ups ---------------
 
 
 def _funding(row: Any) -> Funding:

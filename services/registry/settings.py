@@ -1,6 +1,45 @@
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
 from pydantic import Field
 
+from services.registry.domain.funders import NikKey
+from shared.http_access import AccessConfigError
+from shared.kafka_security import secrets_dir
 from shared.settings import ServiceSettings
+
+KEY_FILE: Final = Path("registry") / "nik-key"
+
+
+class NikKeyError(AccessConfigError):
+    """The NIK key is missing or unusable: the registry must not start (it could not check lists).
+    A secret like the tokens: `python -m services.registry` then exits 1 saying why (shared/runner.py)."""
+
+
+def key_path(nik_key_file: str | None, environ: Mapping[str, str] | None = None) -> tuple[Path, str]:
+    """Where the key is read from, and the setting that says so."""
+    if nik_key_file:
+        return Path(nik_key_file), "REGISTRY_NIK_KEY_FILE"
+    return secrets_dir(environ) / KEY_FILE, "MUBA_SECRETS_DIR/registry/nik-key"
+
+
+def load_nik_key(nik_key_file: str | None) -> NikKey:
+    path, setting = key_path(nik_key_file)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise NikKeyError(
+            f"{setting}: {path} does not exist. `make infra-up` (deploy/local/kafka.sh) makes it"
+            " locally, `bash deploy/compose/secrets.sh` for compose; keep it: the funder lists"
+            " are hashed with it"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NikKeyError(f"{setting}: cannot read {path}: {type(exc).__name__}") from None
+    try:
+        return NikKey(text.encode("utf-8"))
+    except ValueError as exc:
+        raise NikKeyError(f"{setting}: {exc}") from None
 
 
 class RegistrySettings(ServiceSettings):
@@ -13,6 +52,9 @@ class RegistrySettings(ServiceSettings):
     min_age: int = Field(15, validation_alias="REGISTRY_MIN_AGE")
     # The registration age limit is not settled in public sources (15-60 is often cited).
     max_age: int = Field(60, validation_alias="REGISTRY_MAX_AGE")
-    # The secret the funder lists' NIKs are hashed with (services/registry/funders.py); empty:
+    # The secret the funder lists' NIKs are hashed with (services/registry/domain/funders.py, NikKey); empty:
     # $MUBA_SECRETS_DIR/registry/nik-key, which `make infra-up` and deploy/compose/secrets.sh make.
     nik_key_file: str | None = Field(None, validation_alias="REGISTRY_NIK_KEY_FILE")
+
+    def nik_key(self) -> NikKey:
+        return load_nik_key(self.nik_key_file)

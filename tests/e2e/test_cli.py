@@ -18,7 +18,7 @@ from typing import Any
 from deploy.stack import Stack
 from muba.formatting import JAKARTA, percent
 from muba.workers_file import check_rows, read_worker_file
-from services.registry.domain import validate_registration
+from services.registry.domain.registration import validate_registration
 from shared import topics
 from testkit.infra import Infra
 from tests.support import drop_partner, new_partner, truncate_schema

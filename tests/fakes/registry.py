@@ -17,8 +17,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.registry.domain import Reason, Registration
-from services.registry.funders import Funding
+from services.registry.domain.funders import Funding
+from services.registry.domain.registration import Reason, Registration
 from services.registry.repository import RegisteredWorker, Submission, Worker
 
 

@@ -3,7 +3,7 @@ registry's PUT /api/funders publishes exactly one WorkerFundedElsewhere per regi
 list newly names (through its outbox, in the import's transaction), and none when the same list
 comes again or for a worker the funder's previous list already held."""
 
-from services.registry.funders import funded_elsewhere_event_id
+from services.registry.domain.funders import funded_elsewhere_event_id
 from shared import contracts
 from testkit.kafka import record_events, submit_registrations
 from testkit.samples import sample_registration

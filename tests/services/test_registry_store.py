@@ -14,8 +14,8 @@ import pytest
 
 from services.registry import repository
 from services.registry.app import MIGRATIONS
-from services.registry.domain import Reason, Registration, validate_registration
-from services.registry.funders import FunderList, Funding, NikKey
+from services.registry.domain.funders import FunderList, Funding, NikKey
+from services.registry.domain.registration import Reason, Registration, validate_registration
 from services.registry.repository import PgRegistryStore, RegistryStore, Submission, Worker
 from shared.db import connect, migrate
 from testkit.infra import Infra

@@ -90,7 +90,7 @@ def test_the_sample_file_is_realistic_and_has_a_few_bad_rows() -> None:
     # Every kecamatan of Muba appears among the rows the registry registers; the rows the local
     # check lets through and the registry refuses break its domain rules only (age, name, NIK).
     valid = [row for row in checked if row.valid]
-    from services.registry.domain import validate_registration
+    from services.registry.domain.registration import validate_registration
 
     codes = set()
     refused_by_the_registry = set()

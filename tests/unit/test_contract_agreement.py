@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from services.registry import domain as registry
+from services.registry.domain import registration as registry
 from services.sponsorship import domain as sponsorship
 from shared import validation
 from shared.events.registry import RegistrationSubmitted

@@ -10,19 +10,17 @@ import pytest
 
 from muba.funders import parse_csv, read_funder_file
 from muba.workers_file import FileError
-from services.registry.funders import (
+from services.registry.domain.funders import (
     FieldError,
     Funding,
     NikKey,
-    NikKeyError,
     already_funded,
     funder_key,
-    key_path,
     parse_import,
 )
 from services.registry.handlers import RegistryHandlers
 from services.registry.repository import RegistryStore
-from services.registry.settings import RegistrySettings
+from services.registry.settings import NikKeyError, RegistrySettings, key_path, load_nik_key
 from shared import contracts, topics
 from shared.consumer import Incoming, MessageContext, Publisher
 from shared.events.registry import RegistrationRejected, RegistrationSubmitted, WorkerRegistered
@@ -130,7 +128,7 @@ def test_the_hash_is_keyed_and_the_key_named_without_showing_it() -> None:
     assert KEY.digest(NIK) == KEY.digest(NIK)
     assert KEY.key_id != other_key.key_id and len(KEY.key_id) == 16
     assert "unit-tests" not in repr(KEY)
-    with pytest.raises(NikKeyError, match="too short"):
+    with pytest.raises(ValueError, match="too short"):
         NikKey(b"short")
 
 
@@ -147,9 +145,12 @@ def test_the_key_comes_from_its_file_or_the_secrets_folder(tmp_path: Path) -> No
     assert key_path(None, {"MUBA_SECRETS_DIR": str(tmp_path)})[0] == tmp_path / "registry" / "nik-key"
     key_file = tmp_path / "nik-key"
     with pytest.raises(NikKeyError, match="does not exist"):
-        NikKey.from_file(key_file, "REGISTRY_NIK_KEY_FILE")
+        load_nik_key(str(key_file))
+    key_file.write_text("k" * 10 + "\n")
+    with pytest.raises(NikKeyError, match="REGISTRY_NIK_KEY_FILE: the NIK key is too short"):
+        load_nik_key(str(key_file))
     key_file.write_text("k" * 43 + "\n")
-    assert NikKey.from_file(key_file, "REGISTRY_NIK_KEY_FILE").digest(NIK) == NikKey(b"k" * 43).digest(NIK)
+    assert load_nik_key(str(key_file)).digest(NIK) == NikKey(b"k" * 43).digest(NIK)
     with pytest.raises(NikKeyError, match="does not exist"):
         RegistryHandlers(RegistrySettings(REGISTRY_NIK_KEY_FILE=str(tmp_path / "missing")))
 

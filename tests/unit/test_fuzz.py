@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from deploy.fuzz import ACCEPTED, DEAD_LETTERED, NOTHING, PARTNER_TOPICS, REGISTERED, REJECTED, generate
-from services.registry.domain import Registration, validate_from_intake
+from services.registry.domain.registration import Registration, validate_from_intake
 from services.sponsorship.domain import validate_commitment
 from shared import contracts
 

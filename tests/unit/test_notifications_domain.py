@@ -17,7 +17,7 @@ from services.notifications.domain import (
     registration_rejected,
     worker_waitlisted,
 )
-from services.registry import domain as registry_domain
+from services.registry.domain import registration as registry_domain
 from shared.format import format_rupiah, format_tanggal, jakarta_date
 from shared.masking import mask_kpj, mask_nik, mask_phone, mask_text
 

@@ -27,7 +27,7 @@ from services.notifications.domain import (
     to_gsm7,
     worker_waitlisted,
 )
-from services.registry import domain as registry_domain
+from services.registry.domain import registration as registry_domain
 from shared.kecamatan import KECAMATAN
 from shared.validation import MAX_COMMITMENT_TEXT, MAX_REGISTRATION_TEXT
 

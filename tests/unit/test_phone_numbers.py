@@ -10,8 +10,8 @@ from datetime import date
 
 import pytest
 
-from services.registry import domain as registry
-from services.registry.domain import (
+from services.registry.domain import registration as registry
+from services.registry.domain.registration import (
     PHONE_HAS_LETTERS,
     PHONE_MALFORMED,
     PHONE_NOT_INDONESIAN,

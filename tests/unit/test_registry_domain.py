@@ -5,8 +5,8 @@ from datetime import date
 
 import pytest
 
-from services.registry import domain
-from services.registry.domain import (
+from services.registry.domain import registration as domain
+from services.registry.domain.registration import (
     AGE_ABOVE_MAXIMUM,
     AGE_BELOW_MINIMUM,
     BIRTH_DATE_FORMAT,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from services.registry.domain import validate_from_intake
-from services.registry.funders import NikKey
+from services.registry.domain.funders import NikKey
+from services.registry.domain.registration import validate_from_intake
 from services.registry.handlers import RegistryHandlers
 from services.registry.repository import RegistryStore
 from services.registry.settings import RegistrySettings

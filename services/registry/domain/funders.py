@@ -20,11 +20,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final
 
-from shared.http_access import AccessConfigError
-from shared.kafka_security import secrets_dir
 from shared.validation import ALREADY_FUNDED, Reason, has_control_characters, normalise_nik
 
 # BPJS Ketenagakerjaan's codes for who pays a BPU member's contributions.
@@ -44,15 +41,9 @@ MAX_LIST_NIKS: Final = 700_000
 # A list as JSON: 19 bytes a NIK ("1606015208900003",), with room to spare.
 IMPORT_MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 MIN_KEY_CHARS: Final = 32
-KEY_FILE: Final = Path("registry") / "nik-key"
 _KEY_ID_LABEL: Final = b"muba registry NIK key id"
 # The namespace of WorkerFundedElsewhere's event ids (uuid5 of import and worker).
 FUNDED_ELSEWHERE_EVENTS: Final = uuid.UUID("6f1d2c59-3a0e-5b7c-9d41-0c2e8a7f5b13")
-
-
-class NikKeyError(AccessConfigError):
-    """The NIK key is missing or unusable: the registry must not start (it could not check lists).
-    A secret like the tokens: `python -m services.registry` then exits 1 saying why (shared/runner.py)."""
 
 
 class NikKey:
@@ -60,7 +51,7 @@ class NikKey:
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < MIN_KEY_CHARS:
-            raise NikKeyError(f"the NIK key is too short: at least {MIN_KEY_CHARS} characters")
+            raise ValueError(f"the NIK key is too short: at least {MIN_KEY_CHARS} characters")
         self._secret = secret
 
     def __repr__(self) -> str:
@@ -83,32 +74,6 @@ class NikKey:
         for h in sorted(hashes):
             mac.update(h)
         return mac.digest()
-
-    @classmethod
-    def from_file(cls, path: Path, setting: str) -> NikKey:
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            raise NikKeyError(
-                f"{setting}: {path} does not exist. `make infra-up` (deploy/local/kafka.sh) makes it"
-                " locally, `bash deploy/compose/secrets.sh` for compose; keep it: the funder lists"
-                " are hashed with it"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise NikKeyError(f"{setting}: cannot read {path}: {type(exc).__name__}") from None
-        return cls(text.encode("utf-8"))
-
-
-def key_path(nik_key_file: str | None, environ: Mapping[str, str] | None = None) -> tuple[Path, str]:
-    """Where the key is read from, and the setting that says so."""
-    if nik_key_file:
-        return Path(nik_key_file), "REGISTRY_NIK_KEY_FILE"
-    return secrets_dir(environ) / KEY_FILE, "MUBA_SECRETS_DIR/registry/nik-key"
-
-
-def load_nik_key(nik_key_file: str | None) -> NikKey:
-    path, setting = key_path(nik_key_file)
-    return NikKey.from_file(path, setting)
 
 
 # --- an import ---------------------------------------------------------------------------------
