@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.sponsorship import repository, tariff_table
+from services.sponsorship import repository
 from services.sponsorship.domain.commitments import budget_idr
 from services.sponsorship.domain.tariffs import PACKAGES, Pricing, TariffTable, TariffTableError
 from services.sponsorship.settings import SponsorshipSettings
@@ -209,7 +209,7 @@ async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
 
 
 async def stored_table(conn: Conn) -> TariffTable:
-    return (await tariff_table.current(conn)).table
+    return (await repository.current_tariff_table(conn)).table
 
 
 def commitment_quote(
@@ -246,7 +246,7 @@ def commitment_quote(
     return quote
 
 
-def _tariffs_answer(stored: tariff_table.StoredTable, apply_discount: bool) -> dict[str, Any]:
+def _tariffs_answer(stored: repository.StoredTable, apply_discount: bool) -> dict[str, Any]:
     return {
         "version": stored.version,
         "digest": stored.digest,
@@ -263,7 +263,7 @@ def tariffs(apply_discount: bool) -> Callable[[Conn, ApiParams], Awaitable[dict[
     PP 50/2025 discount applies to company-paid members here."""
 
     async def read(conn: Conn, params: ApiParams) -> dict[str, Any]:
-        return _tariffs_answer(await tariff_table.current(conn), apply_discount)
+        return _tariffs_answer(await repository.current_tariff_table(conn), apply_discount)
 
     return read
 
@@ -275,7 +275,7 @@ def replace_tariffs(apply_discount: bool) -> Callable[[Conn, ApiParams, Any], Aw
 
     async def write(conn: Conn, params: ApiParams, document: Any) -> dict[str, Any]:
         try:
-            stored = await tariff_table.replace(conn, document, params.caller.name)
+            stored = await repository.replace_tariff_table(conn, document, params.caller.name)
         except TariffTableError as exc:
             raise BadRequest(str(exc)[:2000]) from None
         return _tariffs_answer(stored, apply_discount)

@@ -29,9 +29,9 @@ from services.sponsorship.repository import (
     StoredCommitment,
     WorkerStatus,
     WorkerToEnroll,
+    default_tariff_table,
     warning_codes,
 )
-from services.sponsorship.tariff_table import default_table
 from shared.events.registry import WorkerFundedElsewhere, WorkerRegistered
 from shared.events.sponsorship import Membership
 
@@ -69,7 +69,7 @@ class SponsorshipData:
     )
     last_commitment_seq: int = 0
     last_worker_seq: int = 0
-    tariffs: TariffTable = field(default_factory=default_table)  # the stored tariff table
+    tariffs: TariffTable = field(default_factory=default_tariff_table)  # the stored tariff table
 
     @asynccontextmanager
     async def transaction(

@@ -16,8 +16,8 @@ import pytest
 import uvicorn
 
 from services.sponsorship.app import create_app
+from services.sponsorship.repository import DEFAULT_TARIFF_FILE, DEFAULT_TARIFFS_LOADED_BY
 from services.sponsorship.settings import SponsorshipSettings
-from services.sponsorship.tariff_table import DEFAULT_FILE, DEFAULT_LOADED_BY
 from shared import contracts
 from testkit.infra import Infra, unique_prefix
 from testkit.kafka import publish_json, record_events
@@ -100,7 +100,7 @@ async def service(infra: Infra, tmp_path: Path) -> AsyncIterator[Service]:
 def office_table() -> dict[str, Any]:
     """The default file with another floor band (JKK Rp12,000), JKM Rp7,000 and one discount row
     covering every month (so the figures do not depend on the day the test runs)."""
-    document = json.loads(DEFAULT_FILE.read_text(encoding="utf-8"))
+    document = json.loads(DEFAULT_TARIFF_FILE.read_text(encoding="utf-8"))
     tariff = document["tariffs"][0]
     tariff["jkk_bands"][0]["jkk_idr"] = 12_000
     tariff["jkm_idr"] = 7_000
@@ -139,7 +139,7 @@ async def test_the_office_loads_a_table_and_new_budgets_follow_it(infra: Infra, 
     # An empty schema: the repository's default is stored as version 1, and read back by anyone.
     first = await call(port, "GET", "/api/tariffs", MEDCO)
     assert first.status == 200, first.body
-    assert (first.body["version"], first.body["loaded_by"]) == (1, DEFAULT_LOADED_BY)
+    assert (first.body["version"], first.body["loaded_by"]) == (1, DEFAULT_TARIFFS_LOADED_BY)
     assert first.body["discount_applies_to_company_paid"] is True  # PP 50/2025 by default
     default_bands = first.body["table"]["tariffs"][0]["jkk_bands"]
     assert default_bands[0]["jkk_idr"] == 10_000 and default_bands[-1]["jkk_idr"] == 207_000

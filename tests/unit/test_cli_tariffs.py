@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from muba.cli import app
 from services.sponsorship.domain.tariffs import TariffTableError, table_document, table_from_document
-from services.sponsorship.tariff_table import DEFAULT_FILE, default_table
+from services.sponsorship.repository import DEFAULT_TARIFF_FILE, default_tariff_table
 
 TOKEN = "unit-test-operator-token"
 
@@ -22,7 +22,7 @@ TOKEN = "unit-test-operator-token"
 class FakeSponsorship:
     def __init__(self) -> None:
         self.version = 1
-        self.table = table_document(default_table())
+        self.table = table_document(default_tariff_table())
         self.apply_discount = True
         self.puts: list[Any] = []
 
@@ -149,16 +149,16 @@ def test_show_json_is_a_file_load_takes(sponsorship: tuple[FakeSponsorship, str]
 
 def test_the_shipped_default_file_loads(sponsorship: tuple[FakeSponsorship, str]) -> None:
     fake, base = sponsorship
-    result = runner.invoke(app, ["tariffs", "load", str(DEFAULT_FILE)], env=env_for(base))
+    result = runner.invoke(app, ["tariffs", "load", str(DEFAULT_TARIFF_FILE)], env=env_for(base))
     assert result.exit_code == 0, result.output
-    assert fake.puts == [json.loads(DEFAULT_FILE.read_text())]
+    assert fake.puts == [json.loads(DEFAULT_TARIFF_FILE.read_text())]
 
 
 def test_a_refused_table_names_the_row_and_exits_1(
     sponsorship: tuple[FakeSponsorship, str], tmp_path: Path
 ) -> None:
     fake, base = sponsorship
-    document = json.loads(DEFAULT_FILE.read_text())
+    document = json.loads(DEFAULT_TARIFF_FILE.read_text())
     document["tariffs"][0]["jkk_bands"][4]["income_from_idr"] = 2_600_000
     path = tmp_path / "gapped.json"
     path.write_text(json.dumps(document))

@@ -8,7 +8,7 @@ import pytest
 
 from services.sponsorship import api
 from services.sponsorship.domain import Pricing, TariffTable, commitment_budget, validate_commitment
-from services.sponsorship.tariff_table import default_table
+from services.sponsorship.repository import default_tariff_table
 from shared import clock
 from shared.http_access import ApiParams, Caller, Role
 from shared.runtime import BadRequest
@@ -17,7 +17,7 @@ OFFICE = Caller("office", Role.OFFICE)
 
 
 async def stored(conn: object) -> TariffTable:
-    return default_table()  # what an empty database stores first
+    return default_tariff_table()  # what an empty database stores first
 
 
 def ask(apply_discount: bool, **params: str) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def test_the_quote_is_the_budget_of_the_accepted_commitment(
     )  # fmt: skip
     assert not isinstance(commitment, list)
     today = clock.today_in_jakarta()
-    pricing = Pricing(default_table(), today, apply_discount)
+    pricing = Pricing(default_tariff_table(), today, apply_discount)
     assert answer["budget_idr"] == commitment_budget(commitment, pricing)
     assert answer["budget_idr"] == answer["per_worker_idr"] * slots
     assert answer["discount_applied"] is apply_discount and answer["package"] == package.upper()

@@ -28,11 +28,11 @@ from services.sponsorship.domain import (
     table_from_document,
     validate_commitment,
 )
-from services.sponsorship.tariff_table import default_table
+from services.sponsorship.repository import default_tariff_table
 from shared.events.sponsorship import Package
 from shared.validation import Reason
 
-TABLE = default_table()  # services/sponsorship/tariffs/bpu.json
+TABLE = default_tariff_table()  # services/sponsorship/tariffs/bpu.json
 TARIFF = TABLE.tariffs[0]
 DISCOUNTS = TABLE.discounts
 JUNE_2025 = date(2025, 6, 1)  # before PP 50/2025

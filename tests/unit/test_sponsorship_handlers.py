@@ -15,8 +15,8 @@ import pytest
 
 from services.sponsorship.domain.tariffs import IncomeBand, TariffTable
 from services.sponsorship.handlers import MAX_RESERVATION_TRIES, SponsorshipHandlers
+from services.sponsorship.repository import default_tariff_table
 from services.sponsorship.settings import SponsorshipSettings
-from services.sponsorship.tariff_table import default_table
 from shared import clock, contracts
 from shared.consumer import Handler, Incoming, MessageContext, PoisonMessage, Publisher
 from shared.events import EventModel
@@ -39,7 +39,7 @@ T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 AT_FLOOR = 12 * 16_800  # JKK_JKM for 12 months at the income floor, no discount
 # The stored table without its PP 50/2025 rows: full-price figures whatever month today is (the
 # discount, on by default, is tested on fixed dates below).
-FULL_PRICE = TariffTable(default_table().tariffs, [], default_table().info)
+FULL_PRICE = TariffTable(default_tariff_table().tariffs, [], default_tariff_table().info)
 Message = tuple[contracts.Contract[Any], EventModel | dict[str, Any]]
 
 
@@ -495,7 +495,7 @@ async def test_an_answer_naming_another_worker_is_poison(worker_id: str) -> None
 
 async def test_budgets_and_reservations_follow_the_stored_table() -> None:
     """The office's table (another JKK for the floor band) prices both the budget and a reservation."""
-    base = default_table().tariffs[0]
+    base = default_tariff_table().tariffs[0]
     floor_band = IncomeBand(0, 1_000_000, 1_000_000, 12_000)
     dearer = dataclasses.replace(base, jkk_bands=(floor_band, *base.jkk_bands[1:]))
     service = Sponsorship(TariffTable([dearer], []))
@@ -517,7 +517,7 @@ async def test_pp_50_2025_applies_to_company_paid_members_by_default(
     monkeypatch: pytest.MonkeyPatch, occupation: str, expected: int
 ) -> None:
     monkeypatch.setattr(clock, "today_in_jakarta", lambda: date(2026, 12, 15))
-    service = Sponsorship(default_table())
+    service = Sponsorship(default_tariff_table())
     [accepted] = of(await service.commit("c", ["07"], slots=1), CommitmentAccepted)
     assert accepted.budget_idr == 8_400 + 11 * 16_800  # the budget prices "other" at the floor
     [request] = of(
@@ -529,7 +529,7 @@ async def test_pp_50_2025_applies_to_company_paid_members_by_default(
 async def test_the_office_can_switch_the_discount_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(clock, "today_in_jakarta", lambda: date(2026, 12, 15))
     monkeypatch.setenv("SPONSORSHIP_APPLY_DISCOUNT", "false")
-    service = Sponsorship(default_table(), SponsorshipSettings())
+    service = Sponsorship(default_tariff_table(), SponsorshipSettings())
     [accepted] = of(await service.commit("c", ["07"], slots=1), CommitmentAccepted)
     assert accepted.budget_idr == AT_FLOOR
     ojek = worker(1).model_copy(update={"occupation": "tukang ojek"})

@@ -2,7 +2,7 @@
 and discounts, what a worker's coverage costs, the table's document form (what the office loads
 and reads back), and the occupation sectors the PP 50/2025 discount is given by.
 
-No I/O here (services/sponsorship/tariff_table.py stores and caches the table; its default is the
+No I/O here (services/sponsorship/repository.py stores and caches the table; its default is the
 data file services/sponsorship/tariffs/bpu.json). Money is integer Rupiah throughout.
 
 Rounding (integer Rupiah): JHT = rate x insured income, rounded half-up. A discount is applied to

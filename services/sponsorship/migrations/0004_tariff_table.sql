@@ -1,5 +1,5 @@
 -- The BPU tariff table every instance prices from: budgets, reservations and the commitment quote
--- (services/sponsorship/tariff_table.py). The document is the form the office loads and reads back
+-- (services/sponsorship/repository.py, current_tariff_table). The document is the form the office loads and reads back
 -- (services/sponsorship/domain/tariffs.py `table_from_document`); the repository's data file
 -- services/sponsorship/tariffs/bpu.json is stored as version 1 by the first instance that reads an
 -- empty table. Each replacement (PUT /api/tariffs) is a new version, the highest is in force, and
