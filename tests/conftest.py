@@ -103,3 +103,30 @@ def service_env(
         return {"prefix": topic_prefix}
 
     return env
+
+
+# --- where the suite's time goes ------------------------------------------------------------------
+# `make test` ends with the files that took longest (setup, call and teardown of their tests),
+# beside pytest's --durations list of single tests: the suite must stay well under 15 minutes.
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _FILE_SECONDS:
+        return
+    total = sum(_FILE_SECONDS.values())
+    terminalreporter.section("slowest files")
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda item: -item[1])[:15]:
+        terminalreporter.write_line(f"{seconds:8.1f} s  {100 * seconds / total:4.1f} %  {path}")
+    by_tier: dict[str, float] = {}
+    for path, seconds in _FILE_SECONDS.items():
+        tier = "/".join(path.split("/")[:2])
+        by_tier[tier] = by_tier.get(tier, 0.0) + seconds
+    terminalreporter.write_line(
+        "tiers: " + ", ".join(f"{tier} {seconds:.0f} s" for tier, seconds in sorted(by_tier.items()))
+    )
