@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from muba.formatting import number
-from muba.workers_file import FileError, cell_text
+from muba.workers_file import FileError, cell_text, first_sheet_rows
 from shared.masking import mask_nik
 from shared.validation import normalise_nik
 
@@ -121,19 +121,11 @@ def parse_csv(text: str, path: Path = Path("<csv>")) -> FunderFile:
 
 
 def read_xlsx(path: Path) -> FunderFile:
-    try:
-        from openpyxl import load_workbook
-    except ImportError:  # pragma: no cover - openpyxl is a dependency
-        raise FileError("reading .xlsx needs openpyxl: pip install openpyxl") from None
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged or foreign file
-        raise FileError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
-    try:
-        numeric: list[int] = []
-        rows: list[tuple[int, list[str]]] = []
-        column: int | None = None
-        for line, cells in enumerate(workbook.worksheets[0].iter_rows(values_only=True), start=1):
+    numeric: list[int] = []
+    rows: list[tuple[int, list[str]]] = []
+    column: int | None = None
+    with first_sheet_rows(path) as cell_rows:
+        for line, cells in enumerate(cell_rows, start=1):
             texts = [cell_text(c) for c in cells]
             if column is None:
                 column = nik_column(texts) if any(texts) else None
@@ -142,9 +134,7 @@ def read_xlsx(path: Path) -> FunderFile:
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     numeric.append(line)  # Excel keeps 15 digits of a number: the 16th is lost
             rows.append((line, texts))
-        return _collect(rows, path, numeric=numeric)
-    finally:
-        workbook.close()
+    return _collect(rows, path, numeric=numeric)
 
 
 def _collect(rows: Iterable[tuple[int, Sequence[str]]], path: Path, numeric: Iterable[int]) -> FunderFile:

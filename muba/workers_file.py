@@ -14,6 +14,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -190,7 +191,10 @@ def cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def read_xlsx(path: Path) -> WorkerFile:
+@contextmanager
+def first_sheet_rows(path: Path) -> Iterator[Iterable[Sequence[object]]]:
+    """The cell values of an .xlsx workbook's first sheet, row by row (the workbook is closed
+    after); an unreadable file is a FileError naming it."""
     try:
         from openpyxl import load_workbook
     except ImportError:  # pragma: no cover - openpyxl is a dependency
@@ -198,12 +202,16 @@ def read_xlsx(path: Path) -> WorkerFile:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged or foreign file
-        raise FileError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from None
+        raise FileError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
     try:
-        sheet = workbook.worksheets[0]
-        return rows_from_cells(sheet.iter_rows(values_only=True), path)
+        yield workbook.worksheets[0].iter_rows(values_only=True)
     finally:
         workbook.close()
+
+
+def read_xlsx(path: Path) -> WorkerFile:
+    with first_sheet_rows(path) as cell_rows:
+        return rows_from_cells(cell_rows, path)
 
 
 def rows_from_cells(cell_rows: Iterable[Sequence[object]], path: Path = Path("<xlsx>")) -> WorkerFile:
