@@ -4,6 +4,7 @@ import logging
 import uuid
 from typing import Any
 
+from services.sponsorship.domain import ledger
 from services.sponsorship.domain.commitments import commitment_budget, validate_commitment
 from services.sponsorship.domain.matching import WaitlistPosition, choose_commitment, offers_for
 from services.sponsorship.domain.tariffs import Coverage, Pricing
@@ -249,7 +250,12 @@ class SponsorshipHandlers:
     async def on_enrollment_confirmed(self, ctx: MessageContext[EnrollmentConfirmed, Store]) -> None:
         """BPJS enrolled the worker: record the KPJ number, coverage and membership, tell the story
         onward. An existing member (membership continued or resumed) is sponsored as any other:
-        the slot and its budget stay used, the contributions are paid on their own KPJ number."""
+        the slot and its budget stay used, the contributions are paid on their own KPJ number.
+
+        In the same transaction its member-month lines are written (domain/ledger.py), each month
+        priced by the stored tariff table for that month, and the reservation hands over to them:
+        the commitment's use becomes the lines' total (`add_member_months`). A redelivered
+        confirmation finds the enrollment confirmed and writes nothing."""
         answer = ctx.event
         done = await ctx.store.confirm_enrollment(
             _enrollment_id(answer.enrollment_id),
@@ -265,6 +271,19 @@ class SponsorshipHandlers:
             if enrollment.status == "confirmed":
                 return  # the same confirmation again
             raise PoisonMessage("ENROLLMENT_ALREADY_REJECTED", "a confirmation arrived after a rejection")
+        enrollment_id, worker_id = _enrollment_id(answer.enrollment_id), _worker_id(answer.worker_id)
+        if answer.coverage_end != ledger.coverage_end(answer.coverage_start, done.months):
+            # BPJS's own arithmetic disagrees with ours: the lines follow the months sponsored.
+            log.warning(
+                "coverage end is not the months' end",
+                extra={"enrollment_id": answer.enrollment_id, "coverage_end": str(answer.coverage_end)},
+            )
+        lines = ledger.member_months(
+            done.sponsored(enrollment_id, worker_id, answer.coverage_start),
+            await ctx.store.tariff_table(),
+            self.settings.apply_discount_to_company_paid,
+        )
+        await ctx.store.add_member_months(lines, done.contribution_idr)
         ctx.publish(
             EnrollmentCompleted(
                 worker_id=answer.worker_id,
@@ -277,7 +296,9 @@ class SponsorshipHandlers:
                 coverage_start=answer.coverage_start,
                 coverage_end=answer.coverage_end,
                 package=done.package,
-                contribution_idr=done.contribution_idr,
+                # What the sponsor pays for the coverage: its lines' total (the reservation's,
+                # unless the tariff table changed since the request).
+                contribution_idr=sum(line.contribution_idr for line in lines),
                 company_id=done.company_id,
                 company_name=done.company_name,
                 company_email=done.email,

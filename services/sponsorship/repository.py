@@ -9,7 +9,7 @@ import dataclasses
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -18,7 +18,9 @@ from typing import Any, Literal, Protocol
 
 import asyncpg
 
+from services.sponsorship.domain import ledger
 from services.sponsorship.domain.commitments import Commitment
+from services.sponsorship.domain.ledger import LineState, MemberMonth
 from services.sponsorship.domain.matching import (
     OpenCommitment,
     WaitlistPosition,
@@ -143,10 +145,12 @@ class Enrollment:
 
 @dataclass(frozen=True)
 class ConfirmedEnrollment:
-    """What the announcement of a confirmed enrollment needs (worker, commitment, company)."""
+    """What the announcement of a confirmed enrollment needs (worker, commitment, company), and
+    what its ledger lines are priced from (the commitment's months, the worker's occupation and
+    declared income)."""
 
     package: Package
-    contribution_idr: int
+    contribution_idr: int  # the reservation: what the request was priced at
     full_name: str
     phone: str
     nik: str
@@ -155,6 +159,26 @@ class ConfirmedEnrollment:
     company_name: str
     email: str | None
     webhook_url: str | None
+    commitment_id: str
+    months: int
+    occupation: str
+    declared_income_idr: int | None
+
+    def sponsored(
+        self, enrollment_id: uuid.UUID, worker_id: uuid.UUID, coverage_start: date
+    ) -> ledger.SponsoredEnrollment:
+        """What the ledger prices the confirmed enrollment's lines from."""
+        return ledger.SponsoredEnrollment(
+            enrollment_id=enrollment_id,
+            worker_id=worker_id,
+            commitment_id=self.commitment_id,
+            company_id=self.company_id,
+            package=self.package,
+            coverage_start=coverage_start,
+            months=self.months,
+            declared_income_idr=self.declared_income_idr,
+            occupation=self.occupation,
+        )
 
 
 class SponsorshipStore(Protocol):
@@ -244,6 +268,53 @@ class SponsorshipStore(Protocol):
     async def reject_enrollment(
         self, enrollment_id: uuid.UUID, reason_code: str, reason_message: str, decided_at: datetime
     ) -> None: ...
+
+    # --- the member-month ledger (migration 0006) ---
+
+    async def add_member_months(self, lines: Sequence[MemberMonth], reserved_idr: int) -> int:
+        """Write a confirmed enrollment's lines and hand its reservation over to them: the
+        commitment's budget_used_idr moves by (the lines' total - `reserved_idr`). Lines there
+        already are left as they are, and then nothing moves (a redelivered confirmation).
+        Returns how many lines were written."""
+
+    async def member_months(self, enrollment_id: uuid.UUID) -> list[MemberMonth]:
+        """An enrollment's lines, by month."""
+
+    async def lines_of_month(
+        self,
+        month: date,
+        *,
+        company_id: str | None = None,
+        commitment_id: str | None = None,
+        state: LineState = "expected",
+    ) -> list[MemberMonth]:
+        """The lines of a calendar month (any day of it names it) in `state`, of one company or
+        one commitment (or every one), locked for this transaction: what an invoice is made of.
+        In (commitment, worker) order."""
+
+    async def mark_invoiced(
+        self, enrollment_id: uuid.UUID, month: date, invoice_id: str, at: datetime
+    ) -> MemberMonth:
+        """The line moved by ledger.invoiced (LedgerTransitionError when refused, LookupError
+        when there is no such line); the same again changes nothing. So do the other marks."""
+
+    async def mark_paid(self, enrollment_id: uuid.UUID, month: date, at: datetime) -> MemberMonth: ...
+
+    async def mark_confirmed(self, enrollment_id: uuid.UUID, month: date, at: datetime) -> MemberMonth: ...
+
+    async def mark_missed(
+        self, enrollment_id: uuid.UUID, month: date, at: datetime, due_date: date
+    ) -> MemberMonth: ...
+
+
+_LINE_COLUMNS = (
+    "enrollment_id, worker_id, commitment_id, company_id, month, contribution_idr, discount, state,"
+    " invoice_id, invoiced_at, paid_at, confirmed_at, missed_at"
+)
+
+
+def _line(row: asyncpg.Record) -> MemberMonth:
+    return MemberMonth(**dict(row))
 
 
 def _commitment(row: asyncpg.Record) -> StoredCommitment:
@@ -532,7 +603,8 @@ class PgSponsorshipStore:
             " enrolled AS (UPDATE worker w SET status = 'enrolled', status_changed_at = now() FROM confirmed e"
             " WHERE w.worker_id = e.worker_id RETURNING w.*)"
             " SELECT e.package, e.contribution_idr, w.full_name, w.phone, w.nik, w.kecamatan_name, c.company_id,"
-            " c.company_name, c.email, c.webhook_url FROM confirmed e JOIN enrolled w USING (worker_id)"
+            " c.company_name, c.email, c.webhook_url, e.commitment_id, e.months, w.occupation,"
+            " w.declared_income_idr FROM confirmed e JOIN enrolled w USING (worker_id)"
             " JOIN commitment c USING (commitment_id)",
             enrollment_id,
             worker_id,
@@ -555,6 +627,107 @@ class PgSponsorshipStore:
             reason_message,
             decided_at,
         )
+
+    async def add_member_months(self, lines: Sequence[MemberMonth], reserved_idr: int) -> int:
+        if not lines:
+            return 0
+        first = lines[0]
+        if any(
+            (x.enrollment_id, x.worker_id, x.commitment_id, x.company_id)
+            != (first.enrollment_id, first.worker_id, first.commitment_id, first.company_id)
+            for x in lines
+        ):
+            raise ValueError("the lines of one enrollment are written together")
+        written: int = await self.conn.fetchval(
+            "WITH written AS (INSERT INTO member_month (enrollment_id, worker_id, commitment_id, company_id,"
+            " month, contribution_idr, discount)"
+            " SELECT $1, $2, $3, $4, m, c, d FROM unnest($5::date[], $6::bigint[], $7::text[]) AS l (m, c, d)"
+            " ON CONFLICT (enrollment_id, month) DO NOTHING RETURNING 1)"
+            " SELECT count(*) FROM written",
+            first.enrollment_id,
+            first.worker_id,
+            first.commitment_id,
+            first.company_id,
+            [x.month for x in lines],
+            [x.contribution_idr for x in lines],
+            [x.discount for x in lines],
+        )
+        if written:
+            await self.conn.execute(
+                "UPDATE commitment SET budget_used_idr = budget_used_idr + $2 WHERE commitment_id = $1",
+                first.commitment_id,
+                sum(x.contribution_idr for x in lines) - reserved_idr,
+            )
+            self._open = None
+        return written
+
+    async def member_months(self, enrollment_id: uuid.UUID) -> list[MemberMonth]:
+        rows = await self.conn.fetch(
+            f"SELECT {_LINE_COLUMNS} FROM member_month WHERE enrollment_id = $1 ORDER BY month", enrollment_id
+        )
+        return [_line(r) for r in rows]
+
+    async def lines_of_month(
+        self,
+        month: date,
+        *,
+        company_id: str | None = None,
+        commitment_id: str | None = None,
+        state: LineState = "expected",
+    ) -> list[MemberMonth]:
+        rows = await self.conn.fetch(
+            f"SELECT {_LINE_COLUMNS} FROM member_month WHERE month = $1 AND state = $2"
+            " AND ($3::text IS NULL OR company_id = $3) AND ($4::text IS NULL OR commitment_id = $4)"
+            " ORDER BY commitment_id, worker_id, enrollment_id FOR UPDATE",
+            ledger.month_start(month),
+            state,
+            company_id,
+            commitment_id,
+        )
+        return [_line(r) for r in rows]
+
+    async def _move(
+        self, enrollment_id: uuid.UUID, month: date, change: Callable[[MemberMonth], MemberMonth]
+    ) -> MemberMonth:
+        row = await self.conn.fetchrow(
+            f"SELECT {_LINE_COLUMNS} FROM member_month WHERE enrollment_id = $1 AND month = $2 FOR UPDATE",
+            enrollment_id,
+            ledger.month_start(month),
+        )
+        if row is None:
+            raise LookupError(f"no {month:%Y-%m} line of enrollment {enrollment_id}")
+        line = _line(row)
+        moved = change(line)
+        if moved != line:
+            await self.conn.execute(
+                "UPDATE member_month SET state = $3, invoice_id = $4, invoiced_at = $5, paid_at = $6,"
+                " confirmed_at = $7, missed_at = $8 WHERE enrollment_id = $1 AND month = $2",
+                moved.enrollment_id,
+                moved.month,
+                moved.state,
+                moved.invoice_id,
+                moved.invoiced_at,
+                moved.paid_at,
+                moved.confirmed_at,
+                moved.missed_at,
+            )
+        return moved
+
+    async def mark_invoiced(
+        self, enrollment_id: uuid.UUID, month: date, invoice_id: str, at: datetime
+    ) -> MemberMonth:
+        return await self._move(enrollment_id, month, lambda line: ledger.invoiced(line, invoice_id, at))
+
+    async def mark_paid(self, enrollment_id: uuid.UUID, month: date, at: datetime) -> MemberMonth:
+        return await self._move(enrollment_id, month, lambda line: ledger.paid(line, at))
+
+    async def mark_confirmed(self, enrollment_id: uuid.UUID, month: date, at: datetime) -> MemberMonth:
+        return await self._move(enrollment_id, month, lambda line: ledger.confirmed(line, at))
+
+    async def mark_missed(
+        self, enrollment_id: uuid.UUID, month: date, at: datetime, due_date: date
+    ) -> MemberMonth:
+        return await self._move(enrollment_id, month, lambda line: ledger.missed(line, at, due_date))
 
 
 # --- reads for operators (api.py) ----------------------------------------------------------------
@@ -591,6 +764,36 @@ async def enrollments_of(conn: Conn, commitment_id: str, limit: int, offset: int
         commitment_id,
         limit,
         offset,
+    )
+
+
+async def months_of_worker(conn: Conn, worker_id: uuid.UUID) -> list[asyncpg.Record]:
+    """A worker's ledger lines, every enrollment's, by month: the proof of each paid month."""
+    return await conn.fetch(
+        f"SELECT {', '.join('m.' + c.strip() for c in _LINE_COLUMNS.split(','))}, c.company_name,"
+        " e.kpj_number FROM member_month m JOIN commitment c USING (commitment_id)"
+        " JOIN enrollment e USING (enrollment_id) WHERE m.worker_id = $1 ORDER BY m.month, m.enrollment_id",
+        worker_id,
+    )
+
+
+async def ledger_by_commitment(conn: Conn, this_month: date) -> list[asyncpg.Record]:
+    """Per commitment: its budget and use, what its requested enrollments reserve, its lines'
+    sums by state, and the months from `this_month` on that still have lines (months left)."""
+    return await conn.fetch(
+        "SELECT c.commitment_id, c.company_id, c.company_name, c.budget_idr, c.budget_used_idr,"
+        " (SELECT coalesce(sum(e.contribution_idr), 0) FROM enrollment e"
+        "   WHERE e.commitment_id = c.commitment_id AND e.status = 'requested') AS reserved_idr,"
+        " coalesce(sum(m.contribution_idr) FILTER (WHERE m.state = 'expected'), 0) AS expected_idr,"
+        " coalesce(sum(m.contribution_idr) FILTER (WHERE m.state = 'invoiced'), 0) AS invoiced_idr,"
+        " coalesce(sum(m.contribution_idr) FILTER (WHERE m.state = 'paid'), 0) AS paid_idr,"
+        " coalesce(sum(m.contribution_idr) FILTER (WHERE m.state = 'confirmed'), 0) AS confirmed_idr,"
+        " coalesce(sum(m.contribution_idr) FILTER (WHERE m.state = 'missed'), 0) AS missed_idr,"
+        " count(DISTINCT m.month) FILTER (WHERE m.month >= $1) AS months_left,"
+        " max(m.month) AS last_month"
+        " FROM commitment c LEFT JOIN member_month m USING (commitment_id)"
+        " GROUP BY c.commitment_id ORDER BY c.seq",
+        ledger.month_start(this_month),
     )
 
 

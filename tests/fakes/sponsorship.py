@@ -1,7 +1,8 @@
 """`InMemorySponsorshipStore`: sponsorship's store without PostgreSQL, for handler unit tests.
 
 Faithful to `PgSponsorshipStore` within one event loop (tests/services/test_sponsorship_store.py
-runs the same contract tests over both): ON CONFLICT (a commitment or worker announced again),
+runs the same contract tests over both): ON CONFLICT (a commitment or worker announced again, a
+confirmation's ledger lines written again),
 the reservation's conditions (a free slot and enough budget), the waitlist's order and paging,
 one live enrollment per worker, and the per-transaction view of the open commitments. Locks are
 recorded (`locks`), not waited for: one handler runs at a time. `SponsorshipData.transaction()`
@@ -10,7 +11,7 @@ rolls everything back when the block raises, as the consumer's transaction would
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -18,7 +19,9 @@ from typing import Literal
 
 import asyncpg
 
+from services.sponsorship.domain import ledger
 from services.sponsorship.domain.commitments import Commitment
+from services.sponsorship.domain.ledger import LineState, MemberMonth
 from services.sponsorship.domain.matching import WaitlistPosition
 from services.sponsorship.domain.tariffs import Package, TariffTable
 from services.sponsorship.repository import (
@@ -67,6 +70,8 @@ class SponsorshipData:
     funded_elsewhere: dict[uuid.UUID, tuple[WorkerFundedElsewhere, WorkerStatus | None]] = field(
         default_factory=dict
     )
+    # The member-month ledger, by (enrollment, month).
+    member_months: dict[tuple[uuid.UUID, date], MemberMonth] = field(default_factory=dict)
     last_commitment_seq: int = 0
     last_worker_seq: int = 0
     tariffs: TariffTable = field(default_factory=default_tariff_table)  # the stored tariff table
@@ -81,11 +86,18 @@ class SponsorshipData:
             dict(self.workers),
             dict(self.enrollments),
             dict(self.funded_elsewhere),
+            dict(self.member_months),
         )
         try:
             yield (store or InMemorySponsorshipStore)(self)
         except BaseException:
-            self.commitments, self.workers, self.enrollments, self.funded_elsewhere = saved
+            (
+                self.commitments,
+                self.workers,
+                self.enrollments,
+                self.funded_elsewhere,
+                self.member_months,
+            ) = saved
             raise
 
     def worker_status(self, worker_id: str | uuid.UUID) -> WorkerStatus:
@@ -311,6 +323,10 @@ class InMemorySponsorshipStore:
             company_name=c.company_name,
             email=c.email,
             webhook_url=c.webhook_url,
+            commitment_id=e.commitment_id,
+            months=e.months,
+            occupation=w.occupation,
+            declared_income_idr=w.declared_income_idr,
         )
 
     async def reject_enrollment(
@@ -325,3 +341,93 @@ class InMemorySponsorshipStore:
                 reason_message=reason_message,
                 decided_at=decided_at,
             )
+
+    async def add_member_months(self, lines: Sequence[MemberMonth], reserved_idr: int) -> int:
+        if not lines:
+            return 0
+        first = lines[0]
+        if any(
+            (x.enrollment_id, x.worker_id, x.commitment_id, x.company_id)
+            != (first.enrollment_id, first.worker_id, first.commitment_id, first.company_id)
+            for x in lines
+        ):
+            raise ValueError("the lines of one enrollment are written together")
+        if (
+            first.enrollment_id not in self.data.enrollments
+            or first.worker_id not in self.data.workers
+            or first.commitment_id not in self.data.commitments
+        ):
+            raise asyncpg.exceptions.ForeignKeyViolationError("a line names an unknown row")
+        if any(x.month.day != 1 or x.contribution_idr < 0 for x in lines):
+            raise asyncpg.exceptions.CheckViolationError("member_month violates a CHECK")
+        new = [x for x in lines if (x.enrollment_id, x.month) not in self.data.member_months]
+        for x in new:
+            self.data.member_months[(x.enrollment_id, x.month)] = dataclasses.replace(
+                x,
+                state="expected",
+                invoice_id=None,
+                invoiced_at=None,
+                paid_at=None,
+                confirmed_at=None,
+                missed_at=None,
+            )
+        if new:
+            c = self.data.commitments[first.commitment_id]
+            used = c.budget_used_idr + sum(x.contribution_idr for x in lines) - reserved_idr
+            if used < 0:
+                raise asyncpg.exceptions.CheckViolationError("commitment use would be negative")
+            self.data.commitments[c.commitment_id] = dataclasses.replace(c, budget_used_idr=used)
+            self._open = None
+        return len(new)
+
+    async def member_months(self, enrollment_id: uuid.UUID) -> list[MemberMonth]:
+        return sorted(
+            (x for x in self.data.member_months.values() if x.enrollment_id == enrollment_id),
+            key=lambda x: x.month,
+        )
+
+    async def lines_of_month(
+        self,
+        month: date,
+        *,
+        company_id: str | None = None,
+        commitment_id: str | None = None,
+        state: LineState = "expected",
+    ) -> list[MemberMonth]:
+        first = ledger.month_start(month)
+        found = [
+            x
+            for x in self.data.member_months.values()
+            if x.month == first
+            and x.state == state
+            and (company_id is None or x.company_id == company_id)
+            and (commitment_id is None or x.commitment_id == commitment_id)
+        ]
+        return sorted(found, key=lambda x: (x.commitment_id, x.worker_id, x.enrollment_id))
+
+    async def _move(
+        self, enrollment_id: uuid.UUID, month: date, change: Callable[[MemberMonth], MemberMonth]
+    ) -> MemberMonth:
+        key = (enrollment_id, ledger.month_start(month))
+        line = self.data.member_months.get(key)
+        if line is None:
+            raise LookupError(f"no {month:%Y-%m} line of enrollment {enrollment_id}")
+        moved = change(line)
+        self.data.member_months[key] = moved
+        return moved
+
+    async def mark_invoiced(
+        self, enrollment_id: uuid.UUID, month: date, invoice_id: str, at: datetime
+    ) -> MemberMonth:
+        return await self._move(enrollment_id, month, lambda line: ledger.invoiced(line, invoice_id, at))
+
+    async def mark_paid(self, enrollment_id: uuid.UUID, month: date, at: datetime) -> MemberMonth:
+        return await self._move(enrollment_id, month, lambda line: ledger.paid(line, at))
+
+    async def mark_confirmed(self, enrollment_id: uuid.UUID, month: date, at: datetime) -> MemberMonth:
+        return await self._move(enrollment_id, month, lambda line: ledger.confirmed(line, at))
+
+    async def mark_missed(
+        self, enrollment_id: uuid.UUID, month: date, at: datetime, due_date: date
+    ) -> MemberMonth:
+        return await self._move(enrollment_id, month, lambda line: ledger.missed(line, at, due_date))

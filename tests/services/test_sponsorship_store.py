@@ -14,7 +14,9 @@ import asyncpg
 import pytest
 
 from services.sponsorship.app import MIGRATIONS
+from services.sponsorship.domain import ledger
 from services.sponsorship.domain.commitments import Commitment
+from services.sponsorship.domain.ledger import LedgerTransitionError, MemberMonth
 from services.sponsorship.domain.matching import waitlist_position
 from services.sponsorship.repository import (
     ConfirmedEnrollment,
@@ -429,6 +431,10 @@ async def test_only_a_requested_enrollment_of_that_worker_is_confirmed(transacti
         company_name="PT c",
         email="csr@example.co.id",
         webhook_url=None,
+        commitment_id="c",
+        months=12,
+        occupation="penyadap karet",
+        declared_income_idr=None,
     )
     async with transaction() as store:
         assert (await store.worker(worker_id)).status == "enrolled"
@@ -476,3 +482,151 @@ async def test_a_rejected_enrollment_is_no_longer_live(transaction: Transaction)
         assert found is not None and found.status == "rejected"
         assert await store.confirm_enrollment(enrollment_id, worker_id, "1", DAY, DAY, T0) is None
         await _enroll(store, worker_id)  # a rejected one does not count against the worker
+
+
+# --- the member-month ledger -----------------------------------------------------------------------
+
+DECEMBER, JANUARY = date(2026, 12, 1), date(2027, 1, 1)
+
+
+async def _confirmed_lines(
+    transaction: Transaction, i: int = 1, commitment_id: str = "c", reserved: int = 201_600
+) -> tuple[uuid.UUID, list[MemberMonth]]:
+    """A worker enrolled (confirmed) under `commitment_id`, and the lines their coverage from
+    2026-12-20 would have (priced by the default table, full price: 12 x Rp16,800)."""
+    async with transaction() as store:
+        if await store.commitment(commitment_id) is None:
+            await store.add_commitment(commitment(commitment_id, {"07"}, slots=3), budget_idr=1_000_000)
+        worker = await store.add_worker(announced(i))
+        assert worker is not None
+        enrollment_id = await _enroll(store, worker.worker_id, commitment_id)
+        assert await store.reserve_slot(commitment_id, reserved)
+        done = await store.confirm_enrollment(
+            enrollment_id, worker.worker_id, "1", date(2026, 12, 20), date(2027, 12, 19), T0
+        )
+        assert done is not None
+        sponsored = done.sponsored(enrollment_id, worker.worker_id, date(2026, 12, 20))
+        lines = ledger.member_months(sponsored, await store.tariff_table(), apply_discount=False)
+    return enrollment_id, lines
+
+
+async def test_a_confirmations_lines_are_written_once_and_take_over_the_reservation(
+    transaction: Transaction,
+) -> None:
+    enrollment_id, lines = await _confirmed_lines(transaction, reserved=201_000)
+    assert [x.month for x in lines][:2] == [DECEMBER, JANUARY] and len(lines) == 12
+    async with transaction() as store:
+        assert await store.add_member_months(lines, reserved_idr=201_000) == 12  # 600 more than reserved
+        assert await store.member_months(enrollment_id) == lines
+        c = await store.commitment("c")
+        assert c is not None and c.budget_used_idr == 12 * 16_800
+    async with transaction() as store:
+        assert await store.add_member_months(lines, reserved_idr=201_000) == 0  # redelivered
+        assert await store.member_months(enrollment_id) == lines
+        c = await store.commitment("c")
+        assert c is not None and c.budget_used_idr == 12 * 16_800
+
+
+async def test_the_ledger_may_take_a_commitment_past_its_budget_but_no_reservation_may(
+    transaction: Transaction,
+) -> None:
+    """BPJS enrolled the worker: their months are owed even when the table changed and they cost
+    more than the budget had left; the next reservation is refused."""
+    async with transaction() as store:
+        await store.add_commitment(commitment("tight", {"07"}, slots=3), budget_idr=201_600)
+    _, lines = await _confirmed_lines(transaction, commitment_id="tight", reserved=201_600)
+    dearer = [replace(x, contribution_idr=x.contribution_idr + 100) for x in lines]
+    async with transaction() as store:
+        assert await store.add_member_months(dearer, reserved_idr=201_600) == 12
+        c = await store.commitment("tight")
+        assert c is not None and c.budget_used_idr == 201_600 + 1_200 > c.budget_idr
+        assert not await store.reserve_slot("tight", 1)
+
+
+async def test_a_line_goes_expected_invoiced_paid_confirmed_and_nothing_else(
+    transaction: Transaction,
+) -> None:
+    enrollment_id, lines = await _confirmed_lines(transaction)
+    async with transaction() as store:
+        await store.add_member_months(lines, reserved_idr=201_600)
+    at = T0 + timedelta(days=31)
+    async with transaction() as store:
+        with pytest.raises(LedgerTransitionError, match="is expected: it cannot become paid"):
+            await store.mark_paid(enrollment_id, DECEMBER, at)
+        with pytest.raises(LookupError):
+            await store.mark_paid(enrollment_id, date(2028, 1, 1), at)
+        line = await store.mark_invoiced(enrollment_id, date(2026, 12, 20), "inv-1", at)  # any day names it
+        assert (line.state, line.invoice_id, line.invoiced_at) == ("invoiced", "inv-1", at)
+        assert await store.mark_invoiced(enrollment_id, DECEMBER, "inv-1", at + timedelta(days=1)) == line
+        with pytest.raises(LedgerTransitionError, match="it is on inv-1"):
+            await store.mark_invoiced(enrollment_id, DECEMBER, "inv-2", at)
+    async with transaction() as store:
+        with pytest.raises(LedgerTransitionError, match="is invoiced: it cannot become confirmed"):
+            await store.mark_confirmed(enrollment_id, DECEMBER, at)
+        await store.mark_paid(enrollment_id, DECEMBER, at + timedelta(days=2))
+        done = await store.mark_confirmed(enrollment_id, DECEMBER, at + timedelta(days=3))
+    async with transaction() as store:
+        [december, january, *_] = await store.member_months(enrollment_id)
+    assert (
+        december
+        == done
+        == replace(
+            lines[0],
+            state="confirmed",
+            invoice_id="inv-1",
+            invoiced_at=at,
+            paid_at=at + timedelta(days=2),
+            confirmed_at=at + timedelta(days=3),
+        )
+    )
+    assert january == lines[1]  # untouched
+
+
+async def test_a_refused_move_changes_nothing(transaction: Transaction) -> None:
+    enrollment_id, lines = await _confirmed_lines(transaction)
+    async with transaction() as store:
+        await store.add_member_months(lines, reserved_idr=201_600)
+    with pytest.raises(LedgerTransitionError):
+        async with transaction() as store:
+            await store.mark_invoiced(enrollment_id, DECEMBER, "inv-1", T0)
+            await store.mark_confirmed(enrollment_id, DECEMBER, T0)  # the transaction is undone
+    async with transaction() as store:
+        assert (await store.member_months(enrollment_id))[0] == lines[0]
+
+
+async def test_a_month_is_missed_after_its_due_date_and_a_late_payment_still_pays_it(
+    transaction: Transaction,
+) -> None:
+    enrollment_id, lines = await _confirmed_lines(transaction)
+    async with transaction() as store:
+        await store.add_member_months(lines, reserved_idr=201_600)
+        due = date(2026, 12, 15)
+        with pytest.raises(LedgerTransitionError, match="before its due date"):
+            await store.mark_missed(enrollment_id, DECEMBER, datetime(2026, 12, 15, 12, tzinfo=UTC), due)
+        at = datetime(2026, 12, 15, 17, tzinfo=UTC)  # the 16th in Jakarta
+        missed = await store.mark_missed(enrollment_id, DECEMBER, at, due)
+        assert (missed.state, missed.missed_at) == ("missed", at)
+        late = await store.mark_paid(enrollment_id, DECEMBER, at + timedelta(days=10))
+    async with transaction() as store:
+        [december, *_] = await store.member_months(enrollment_id)
+    assert december == late and (late.state, late.missed_at) == ("paid", at)
+
+
+async def test_the_lines_of_a_month_to_invoice_by_company_or_commitment(transaction: Transaction) -> None:
+    first, lines_1 = await _confirmed_lines(transaction, 1, "c")
+    second, lines_2 = await _confirmed_lines(transaction, 2, "c")
+    third, lines_3 = await _confirmed_lines(transaction, 3, "d")
+    async with transaction() as store:
+        for lines in (lines_1, lines_2, lines_3):
+            await store.add_member_months(lines, reserved_idr=201_600)
+        await store.mark_invoiced(second, DECEMBER, "inv-1", T0)
+    async with transaction() as store:
+        december_c = await store.lines_of_month(date(2026, 12, 31), company_id="co-c")
+        assert [x.enrollment_id for x in december_c] == [first]  # the second's is invoiced
+        assert [x.enrollment_id for x in await store.lines_of_month(DECEMBER, commitment_id="d")] == [third]
+        assert {x.enrollment_id for x in await store.lines_of_month(DECEMBER)} == {first, third}
+        invoiced = await store.lines_of_month(DECEMBER, company_id="co-c", state="invoiced")
+        assert [(x.enrollment_id, x.invoice_id) for x in invoiced] == [(second, "inv-1")]
+        january = await store.lines_of_month(JANUARY, company_id="co-c")
+        assert {x.enrollment_id for x in january} == {first, second}
+        assert await store.lines_of_month(date(2027, 12, 1)) == []  # past the last line
