@@ -12,6 +12,7 @@ from typing import Any
 
 from services.sponsorship import repository
 from services.sponsorship.domain.commitments import budget_idr
+from services.sponsorship.domain.ledger import LINE_STATES, LedgerSums
 from services.sponsorship.domain.tariffs import PACKAGES, Pricing, TariffTable, TariffTableError
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
@@ -156,6 +157,80 @@ async def enrollments(conn: Conn, params: ApiParams) -> dict[str, Any]:
     }
 
 
+def _at(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def worker_months(conn: Conn, params: ApiParams) -> dict[str, Any]:
+    """`GET /api/months?worker_id=...`: a worker's member-month ledger, every enrollment's, by
+    month: what each month costs the sponsor and where it stands (invoiced, paid, confirmed by
+    BPJS: the proof of each paid month). A company sees only its own months of the worker."""
+    try:
+        worker_id = uuid.UUID(params.get("worker_id", ""))
+    except ValueError:
+        raise BadRequest("worker_id: a worker id (UUID) is required") from None
+    rows = await repository.months_of_worker(conn, worker_id)
+    company = _company_scope(params.caller)
+    if company is not None:
+        rows = [r for r in rows if r["company_id"] == company]
+    if not rows:
+        raise NotFound("no contribution months of this worker (not enrolled, or not yet confirmed)")
+    totals: dict[str, int] = defaultdict(int)
+    for r in rows:
+        totals[r["state"]] += r["contribution_idr"]
+    return {
+        "worker_id": str(worker_id),
+        "months": [
+            {
+                "month": r["month"].isoformat()[:7],
+                "enrollment_id": str(r["enrollment_id"]),
+                "commitment_id": r["commitment_id"],
+                "company_name": r["company_name"],
+                "kpj_number": _kpj(r["kpj_number"], params.caller),
+                "contribution_idr": r["contribution_idr"],
+                "discount": r["discount"],
+                "state": r["state"],
+                "invoice_id": r["invoice_id"],
+                "invoiced_at": _at(r["invoiced_at"]),
+                "paid_at": _at(r["paid_at"]),
+                "confirmed_at": _at(r["confirmed_at"]),
+                "missed_at": _at(r["missed_at"]),
+            }
+            for r in rows
+        ],
+        "totals_idr": {state: totals[state] for state in LINE_STATES},
+    }
+
+
+async def _ledger(conn: Conn) -> list[dict[str, Any]]:
+    """Per commitment: the budget, what requested enrollments reserve, what its ledger lines
+    commit (by state), and the months still to come. Committed = reserved + the ledger: the
+    budget drawn from the ledger (budget_used_idr is the same figure, kept by the handlers;
+    enrollments confirmed before the ledger existed have no lines, and show as the difference)."""
+    this_month = clock.today_in_jakarta()
+    answer = []
+    for r in await repository.ledger_by_commitment(conn, this_month):
+        sums = LedgerSums.of({state: r[f"{state}_idr"] for state in LINE_STATES})
+        committed = r["reserved_idr"] + sums.total_idr
+        answer.append(
+            {
+                "commitment_id": r["commitment_id"],
+                "company_name": r["company_name"],
+                "budget_idr": r["budget_idr"],
+                "reserved_idr": r["reserved_idr"],
+                "ledger_idr": {state: r[f"{state}_idr"] for state in LINE_STATES} | {"total": sums.total_idr},
+                "committed_idr": committed,
+                "budget_used_idr": r["budget_used_idr"],
+                "budget_left_idr": r["budget_idr"] - committed,
+                "over_budget_idr": max(committed - r["budget_idr"], 0),
+                # Calendar months from this one (Jakarta) that still have lines.
+                "months_left": r["months_left"],
+                "last_month": r["last_month"].isoformat()[:7] if r["last_month"] else None,
+            }
+        )
+    return answer
+
+
 async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
     totals: dict[str, int] = defaultdict(int)
     by_kecamatan: dict[str, dict[str, int]] = defaultdict(
@@ -203,6 +278,8 @@ async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
             }
             for r in await repository.flagged_enrollments(conn)
         ],
+        # The member-month ledger per commitment (budget, reserved, lines by state, months left).
+        "ledger": await _ledger(conn),
         "budget_committed_idr": sum(c["budget_idr"] for c in by_company.values()),
         "budget_used_idr": sum(c["budget_used_idr"] for c in by_company.values()),
     }
@@ -298,6 +375,8 @@ def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings) -> Non
     )
     runtime.api("workers", worker, roles=EVERY_ROLE, personal_data=True)
     runtime.api("enrollments", enrollments, roles=EVERY_ROLE, personal_data=True)
+    # A worker's months and their proof; a company sees its own months only.
+    runtime.api("months", worker_months, roles=EVERY_ROLE, personal_data=True)
     runtime.api("commitments", commitments, roles=EVERY_ROLE)
     # Every company's budgets and use: not scoped, so not for companies.
     runtime.api("report", report, roles=OFFICE_AND_AUDITOR)
