@@ -156,6 +156,16 @@ class Api:
             return None
         return _object(body, "sponsorship /api/workers")
 
+    def worker_months(self, worker_id: str) -> dict[str, Any] | None:
+        """A worker's contribution months (None: none yet, or not this token's to see)."""
+        try:
+            body = self.get(
+                "sponsorship", self.config.sponsorship_url, "/api/months", {"worker_id": worker_id}
+            )
+        except NotFound:
+            return None
+        return _object(body, "sponsorship /api/months")
+
     def commitments(self) -> list[dict[str, Any]]:
         body = self.get("sponsorship", self.config.sponsorship_url, "/api/commitments")
         return _list_of_objects(body, "sponsorship /api/commitments")

@@ -414,6 +414,41 @@ def status(
     print_all(status_view(nik, worker, sponsorship, notifications))
 
 
+@app.command("months")
+@handles_errors
+def months(
+    worker: Annotated[
+        str, typer.Argument(help="The worker's id, or their 16-digit NIK.", show_default=False)
+    ],
+    output: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json.")] = ListFormat.table,
+) -> None:
+    """A worker's contribution months: what each costs the sponsor, and its proof (paid, confirmed)."""
+    import uuid
+
+    from muba.months import months_table
+
+    worker_id = worker.strip()
+    with Api(config()) as api:
+        try:
+            worker_id = str(uuid.UUID(worker_id))
+        except ValueError:  # not an id: a NIK, found in the registry
+            nik = valid_nik(worker_id)
+            found = api.registry_worker(nik)
+            if found is None:
+                raise DataError(f"NIK not found: no worker with NIK {nik} is registered") from None
+            worker_id = str(found.get("worker_id", ""))
+        body = api.worker_months(worker_id)
+    if body is None:
+        raise DataError(
+            f"no contribution months of worker {worker_id}",
+            hint="months are written when BPJS confirms the enrollment: `muba status NIK` says where they stand",
+        )
+    if output is ListFormat.json:
+        sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.print(months_table(body))
+
+
 # --- funders: workers another payer already funds -------------------------------------------------
 # (the regency's APBD scheme PAKE KELAMBU, a village's APBDes, another sponsor; muba/funders.py)
 
