@@ -556,5 +556,5 @@ def dead_letter_headers(
         "dlq_original_identity": message.event_id,
         "dlq_consumer": consumer,
         "dlq_attempts": str(attempts),
-        "dlq_failed_at": clock.now().isoformat(),
+        "dlq_failed_at": clock.real_now().isoformat(),  # for operators: real time
     }

@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import registry as prometheus_registry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -140,7 +140,16 @@ class ServiceMetrics:
             ["group"],
             registry=self.registry,
         )
+        self.scheduled_runs = Counter(
+            "muba_scheduled_runs",
+            "Scheduled job runs of this process (shared/scheduler.py), by outcome: ran, failed",
+            ["job", "outcome"],
+            registry=self.registry,
+        )
         self.registry.register(_ConsumerStats(processors, published, relay))
+
+    def observe_scheduled_run(self, job: str, outcome: str) -> None:
+        self.scheduled_runs.labels(job, outcome).inc()
 
     def observe_batch(self, consumer: str, seconds: float, messages: int) -> None:
         self.batch_seconds.labels(consumer).observe(seconds)

@@ -10,6 +10,8 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, cast
@@ -22,7 +24,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from shared import access, asyncapi, asyncapi_html, topics
+from shared import access, asyncapi, asyncapi_html, clock, topics
 from shared.backoff import Backoff
 from shared.consumer import Handler, MessageContext, MessageProcessor
 from shared.contracts import Contract
@@ -49,6 +51,7 @@ from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import ServiceMetrics
 from shared.outbox import outbox_status, parked_rows
 from shared.relay import OutboxRelay
+from shared.scheduler import Job, Scheduler, default_poll_s
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -177,6 +180,7 @@ class ServiceRuntime(Generic[S]):
         self.api("audit", audit_log, roles=OFFICE_AND_AUDITOR)
         self._tokens: Tokens | None = None
         self.background: list[Background] = []
+        self.scheduler: Scheduler | None = None
         self._pool: asyncpg.Pool | None = None
 
     @property
@@ -246,6 +250,7 @@ class ServiceRuntime(Generic[S]):
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         setup_logging(self.name, self.settings.log_level)
+        clock.check_skew()  # the programme clock's settings: refused here, before anything runs
         applied = await migrate(self.settings.database_url, self.migrations)
         log.info("service starting", extra={"migrations_applied": applied})
         if self.settings.kafka_provision_at_start:
@@ -318,6 +323,21 @@ class ServiceRuntime(Generic[S]):
     def add_background(self, task: "Background") -> None:
         """Run `task` beside the consumers: started once the pool is open, stopped before it closes."""
         self.background.append(task)
+
+    def schedule(self, job: Job) -> None:
+        """Run `job` once per due moment of the programme clock, across this service's instances
+        (shared/scheduler.py): started with the other background tasks, after the migrations."""
+        if self.scheduler is None:
+            self.scheduler = Scheduler(
+                [],
+                lambda: self.pool,
+                instance=self.settings.instance_id or f"{socket.gethostname()}:{os.getpid()}",
+                poll_s=self.settings.scheduler_poll_s or default_poll_s(clock.speed()),
+                max_runs_per_poll=self.settings.scheduler_max_runs_per_poll,
+                on_run=self.metrics.observe_scheduled_run,
+            )
+            self.add_background(self.scheduler)
+        self.scheduler.add(job)
 
     def api(
         self,

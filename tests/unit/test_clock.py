@@ -82,3 +82,113 @@ def test_today_in_jakarta_is_the_utc_plus_7_date_of_the_skewed_clock(monkeypatch
 def test_format_keeps_its_names() -> None:
     assert format.JAKARTA is clock.JAKARTA
     assert format.jakarta_date(datetime(2026, 12, 31, 17, 0, tzinfo=UTC)) == date(2027, 1, 1)
+
+
+# --- the programme clock (issue 13) ------------------------------------------------------------
+
+PROGRAMME_VARIABLES = (clock.EPOCH_VARIABLE, clock.ANCHOR_VARIABLE, clock.SPEED_VARIABLE, clock.SKEW_VARIABLE)
+
+
+@pytest.fixture
+def real_time(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for variable in PROGRAMME_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    return monkeypatch
+
+
+def fix_real_time(monkeypatch: pytest.MonkeyPatch, at: datetime) -> None:
+    monkeypatch.setattr(clock, "real_now", lambda: at)
+
+
+def test_unset_the_programme_clock_is_real_time(real_time: pytest.MonkeyPatch) -> None:
+    assert clock.programme_time() is None and clock.speed() == 1.0
+    before = datetime.now(UTC)
+    stamped = clock.programme_now()
+    assert before <= stamped <= datetime.now(UTC) and stamped.utcoffset() == timedelta(0)
+
+
+def test_an_accelerated_clock_reads_epoch_at_the_anchor_and_runs_speed_times_faster(
+    real_time: pytest.MonkeyPatch,
+) -> None:
+    real_time.setenv(clock.EPOCH_VARIABLE, "2027-01-01T00:00:00+07:00")
+    real_time.setenv(clock.ANCHOR_VARIABLE, "2026-05-04T10:00:00Z")
+    real_time.setenv(clock.SPEED_VARIABLE, "86400")  # a programme day per real second
+    anchor = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    fix_real_time(real_time, anchor)
+    assert clock.programme_now() == datetime(2026, 12, 31, 17, 0, tzinfo=UTC)
+    assert clock.programme_today() == date(2027, 1, 1) == clock.today_in_jakarta()
+    fix_real_time(real_time, anchor + timedelta(seconds=31.5))
+    assert clock.programme_now() == datetime(2027, 2, 1, 5, 0, tzinfo=UTC)  # 31.5 days on
+    assert clock.now() == clock.programme_now() and clock.PROGRAMME.now() == clock.programme_now()
+    assert clock.real_now() == anchor + timedelta(seconds=31.5)  # real time stays real
+    # The fault-injection skew is added on top, in real seconds, not scaled by the speed.
+    real_time.setenv(clock.SKEW_VARIABLE, "-3600")
+    assert clock.programme_now() == datetime(2027, 2, 1, 4, 0, tzinfo=UTC)
+
+
+def test_two_processes_with_the_same_settings_read_the_same_programme_time(
+    real_time: pytest.MonkeyPatch,
+) -> None:
+    settings = clock.ProgrammeTime(
+        datetime(2027, 1, 1, tzinfo=clock.JAKARTA), datetime(2026, 5, 4, tzinfo=UTC), 3600.0
+    )
+    same = clock.ProgrammeTime(
+        datetime(2026, 12, 31, 17, tzinfo=UTC), datetime(2026, 5, 4, 7, tzinfo=clock.JAKARTA), 3600.0
+    )
+    real = datetime(2026, 5, 4, 0, 0, 10, tzinfo=UTC)
+    assert settings.at(real) == same.at(real) == datetime(2026, 12, 31, 17, tzinfo=UTC) + timedelta(hours=10)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "anchor", "speed", "complaint"),
+    [
+        ("2027-01-01T00:00:00+07:00", "", "", "go together"),
+        ("", "2026-05-04T10:00:00Z", "", "go together"),
+        ("", "", "86400", "go together"),
+        ("2027-01-01T00:00:00", "2026-05-04T10:00:00Z", "", "offset"),
+        ("2027-01-01", "2026-05-04T10:00:00Z", "", "offset"),
+        ("1 January", "2026-05-04T10:00:00Z", "", "ISO 8601"),
+        ("2027-01-01T00:00:00+07:00", "2026-05-04T10:00:00Z", "fast", "must be a number"),
+        ("2027-01-01T00:00:00+07:00", "2026-05-04T10:00:00Z", "0", "above 0"),
+        ("2027-01-01T00:00:00+07:00", "2026-05-04T10:00:00Z", "-1", "above 0"),
+        ("2027-01-01T00:00:00+07:00", "2026-05-04T10:00:00Z", "nan", "above 0"),
+        ("2027-01-01T00:00:00+07:00", "2026-05-04T10:00:00Z", "1e9", "at most"),
+    ],
+)
+def test_programme_settings_that_do_not_make_a_clock_are_refused_at_start(
+    real_time: pytest.MonkeyPatch, epoch: str, anchor: str, speed: str, complaint: str
+) -> None:
+    for variable, value in zip(PROGRAMME_VARIABLES, (epoch, anchor, speed), strict=False):
+        real_time.setenv(variable, value)
+    with pytest.raises(ValueError, match=complaint):
+        clock.check_skew()
+    with pytest.raises(ValueError, match=complaint):
+        clock.programme_now()
+
+
+def test_an_accelerated_clock_says_so_once_in_the_log(
+    real_time: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_time.setattr(clock, "_announced", set())
+    real_time.setenv(clock.EPOCH_VARIABLE, "2027-01-01T00:00:00+07:00")
+    real_time.setenv(clock.ANCHOR_VARIABLE, "2026-05-04T10:00:00Z")
+    with caplog.at_level("WARNING", logger="shared.clock"):
+        clock.check_skew()
+        clock.programme_now()
+        clock.programme_today()
+    [record] = caplog.records
+    assert record.getMessage() == "programme clock is not real time"
+    assert record.__dict__["programme_speed"] == 1.0
+
+
+def test_a_manual_clock_stands_still_until_set_or_advanced() -> None:
+    manual = clock.ManualClock(datetime(2027, 1, 31, 23, 59, tzinfo=clock.JAKARTA))
+    assert manual.now() == datetime(2027, 1, 31, 16, 59, tzinfo=UTC) == manual.now()
+    assert manual.now().utcoffset() == timedelta(0)
+    assert clock.today_of(manual) == date(2027, 1, 31)
+    assert manual.advance(timedelta(minutes=1)) == datetime(2027, 1, 31, 17, 0, tzinfo=UTC)
+    assert clock.today_of(manual) == date(2027, 2, 1)  # midnight in Jakarta, 17:00 UTC
+    manual.set(datetime(2028, 2, 29, 8, tzinfo=clock.JAKARTA))
+    assert clock.today_of(manual) == date(2028, 2, 29)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        manual.set(datetime(2028, 2, 29, 8))
