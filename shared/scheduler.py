@@ -229,7 +229,7 @@ class Scheduler:
         due_at: datetime | None = None
         try:
             async with self.pool().acquire() as conn:
-                last = await conn.fetchval(LAST_RUN, job.name)
+                last = await self._last_run(conn, job)
                 pending = due_moments(job, last, self.clock.now(), self.max_runs_per_poll)
                 for due_at in pending:
                     if self._stopping.is_set():
@@ -261,6 +261,12 @@ class Scheduler:
             return False
         self._backoff[job.name].reset()
         return len(pending) == self.max_runs_per_poll
+
+    async def _last_run(self, conn: Conn, job: Job) -> datetime | None:
+        """The job's last recorded due moment: read before the runs, so possibly stale by the
+        time they start (another instance may commit meanwhile): the claim settles it."""
+        last: datetime | None = await conn.fetchval(LAST_RUN, job.name)
+        return last
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
