@@ -37,9 +37,9 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(200, validation_alias="CONSUMER_BATCH_SIZE")
     handler_max_attempts: int = Field(3, validation_alias="HANDLER_MAX_ATTEMPTS")
     instance_id: str | None = Field(None, validation_alias="INSTANCE_ID")
-    # How often (real seconds) the scheduler looks for due jobs (shared/scheduler.py); unset: 30 s
-    # at real time, more often on an accelerated programme clock (shared.scheduler.default_poll_s).
-    scheduler_poll_s: float | None = Field(None, gt=0, validation_alias="MUBA_SCHEDULER_POLL_S")
+    # How often (real seconds) the scheduler looks for due jobs (shared/scheduler.py); 0: 30 s at
+    # real time, more often on an accelerated programme clock (shared.scheduler.default_poll_s).
+    scheduler_poll_s: float = Field(0.0, ge=0, validation_alias="MUBA_SCHEDULER_POLL_S")
     scheduler_max_runs_per_poll: int = Field(100, gt=0, validation_alias="MUBA_SCHEDULER_MAX_RUNS_PER_POLL")
     # Who may call /api/* and /docs (shared/http_access.py): the office token from the environment
     # or a file, and/or a tokens file with roles. None of the three set: the local default token,

@@ -931,7 +931,13 @@ def readers() -> dict[str, set[str]]:
 
     read_by(pydantic_settings(ServiceSettings), *APP_MODULES)
     read_by(HTTP_SETTINGS, *APP_MODULES)
-    read_by(["MUBA_CLOCK_SKEW_S"], *APP_MODULES)  # shared/clock.py
+    clock_settings = [
+        "MUBA_CLOCK_SKEW_S",
+        "MUBA_PROGRAMME_EPOCH",
+        "MUBA_PROGRAMME_ANCHOR",
+        "MUBA_PROGRAMME_SPEED",
+    ]
+    read_by(clock_settings, *APP_MODULES)  # shared/clock.py
     read_by(KAFKA_CLIENT_SETTINGS, *KAFKA_CLIENTS)
     read_by(["TOPIC_PREFIX", "LOG_LEVEL"], TOPICS_SERVICE)  # shared.kafka_admin reads ServiceSettings
     for service, cls in SERVICE_SETTINGS.items():
