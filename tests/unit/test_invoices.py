@@ -5,7 +5,7 @@ import csv
 import io
 import re
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
@@ -17,9 +17,11 @@ from services.sponsorship.domain.invoices import (
     MemberMonthLine,
     build_invoice,
     invoice_csv,
+    invoice_issued,
     invoice_number,
     reminder_due,
 )
+from shared import contracts
 from shared.calendar import Month, programme_calendar
 
 CAL = programme_calendar()
@@ -179,3 +181,29 @@ def test_no_reminder_once_paid() -> None:
     assert reminder_due(AUGUST, date(2026, 8, 18), paid=True, calendar=CAL) is None
     due = reminder_due(AUGUST, date(2026, 8, 21), paid=False, calendar=CAL)
     assert due is not None and (due.rule.kind, due.on) == ("overdue", date(2026, 8, 21))
+
+
+# --- the event ------------------------------------------------------------------------------------
+
+
+def test_the_invoice_issued_event_carries_the_summary_not_the_lines() -> None:
+    at = datetime(2026, 7, 31, 17, 0, tzinfo=UTC)  # 1 Aug 00:00 WIB
+    event = invoice_issued(
+        AUGUST, company_email="csr@hindoli.example", company_webhook_url=None, issued_at=at
+    )
+    assert contracts.of(event) is contracts.INVOICE_ISSUED
+    assert contracts.INVOICE_ISSUED.key(event) == "pt-hindoli"
+    assert event.model_dump(mode="json") == {
+        "invoice_id": AUGUST.invoice_id,
+        "invoice_number": "INV-PT-HINDOLI-2026-08",
+        "company_id": "pt-hindoli",
+        "company_name": "PT Hindoli",
+        "company_email": "csr@hindoli.example",
+        "company_webhook_url": None,
+        "month": "2026-08",
+        "lines_count": 3,
+        "total_idr": 70_400,
+        "issue_date": "2026-08-01",
+        "due_date": "2026-08-18",
+        "issued_at": "2026-07-31T17:00:00Z",
+    }

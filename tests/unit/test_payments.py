@@ -1,7 +1,7 @@
 """services/sponsorship/domain/payments.py: a company's payment validated with reason codes, and
 allocated to its open lines oldest first, whole lines only, the rest a credit, once per reference."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -11,9 +11,12 @@ from services.sponsorship.domain.payments import (
     Payment,
     allocate,
     apply_credit,
+    payment_id,
+    payment_recorded,
+    payment_rejected,
     validate_payment,
 )
-from shared import validation
+from shared import contracts, validation
 from shared.calendar import Month
 
 TODAY = date(2026, 8, 20)
@@ -156,3 +159,34 @@ def test_the_limits_are_taken() -> None:
     top = {**GOOD, "amount_idr": validation.MAX_PAYMENT_IDR, "reference": "r" * 100, "paid_on": "2026-08-20"}
     assert isinstance(validate_payment(top, today=TODAY), Payment)
     assert isinstance(validate_payment({**GOOD, "amount_idr": 1}, today=TODAY), Payment)
+
+
+# --- the events -----------------------------------------------------------------------------------
+
+AT = datetime(2026, 8, 20, 3, 0, tzinfo=UTC)
+
+
+def test_a_recorded_payment_says_what_it_paid_and_the_credit_left() -> None:
+    payment = pay(50_000, paid_on=date(2026, 8, 18))
+    event = payment_recorded(payment, allocate(payment, LINES), recorded_at=AT)
+    assert contracts.of(event) is contracts.PAYMENT_RECORDED
+    assert contracts.PAYMENT_RECORDED.key(event) == "pt-hindoli"
+    assert (event.lines_paid, event.lines_paid_late, event.months_paid) == (2, 2, ["2026-07"])
+    assert event.credit_idr == 16_400
+    assert event.payment_id == payment_id("pt-hindoli", "TRF-001") != payment_id("medco", "TRF-001")
+    repeat = allocate(payment, LINES, allocated_references={"TRF-001"})
+    with pytest.raises(ValueError):
+        payment_recorded(payment, repeat, recorded_at=AT)  # a repeat is not recorded twice
+
+
+def test_a_rejected_payment_names_its_reasons_and_what_it_could_read() -> None:
+    body = {"company_id": " pt-hindoli ", "reference": 7, "amount_idr": 0, "paid_on": "2026-08-18"}
+    result = validate_payment(body, today=TODAY)
+    assert isinstance(result, list)
+    event = payment_rejected(body, result, rejected_at=AT)
+    assert contracts.of(event) is contracts.PAYMENT_REJECTED
+    assert (event.company_id, event.reference) == ("pt-hindoli", None)
+    assert [(r.field, r.code) for r in event.reasons] == [
+        ("reference", validation.INVALID_TYPE),
+        ("amount_idr", validation.AMOUNT_INVALID),
+    ]

@@ -26,10 +26,11 @@ import re
 import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Final
 
 from shared.calendar import DEFAULT_REMINDERS, Month, ReminderRule, WorkingCalendar
+from shared.events.sponsorship import InvoiceIssued
 from shared.masking import mask_nik
 
 # The namespace of invoice ids (uuid5 of "<company_id>/<YYYY-MM>"): fixed for ever.
@@ -113,6 +114,26 @@ def build_invoice(
         total_idr=sum(line.contribution_idr for line in chosen),
         issue_date=calendar.invoice_issue_date(month),
         due_date=calendar.contribution_due_date(month),
+    )
+
+
+def invoice_issued(
+    invoice: Invoice, *, company_email: str | None, company_webhook_url: str | None, issued_at: datetime
+) -> InvoiceIssued:
+    """The event telling the company (through notifications) that its invoice is out."""
+    return InvoiceIssued(
+        invoice_id=invoice.invoice_id,
+        invoice_number=invoice.number,
+        company_id=invoice.company_id,
+        company_name=invoice.company_name,
+        company_email=company_email,
+        company_webhook_url=company_webhook_url,
+        month=str(invoice.month),
+        lines_count=len(invoice.lines),
+        total_idr=invoice.total_idr,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        issued_at=issued_at,
     )
 
 

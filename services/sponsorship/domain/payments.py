@@ -17,11 +17,14 @@ Allocation rules:
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Final
 
 from shared.calendar import Month
+from shared.events.sponsorship import PaymentRecorded, PaymentRejected
 from shared.validation import (
     AMOUNT_INVALID,
     INVALID_CHARACTERS,
@@ -36,7 +39,11 @@ from shared.validation import (
     VALUE_TOO_LONG,
     Reason,
     has_control_characters,
+    rejection_reasons,
 )
+
+# The namespace of payment ids (uuid5 of "<company_id>/<reference>"): fixed for ever.
+PAYMENTS: Final = uuid.UUID("0c7f3a52-61d4-5e8b-a2c9-7b4e1d6f3a80")
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -197,3 +204,45 @@ def apply_credit(company_id: str, credit_idr: int, open_lines: Iterable[OpenLine
     if credit_idr < 0:
         raise ValueError("a credit is never negative")
     return _settle(company_id, None, credit_idr, open_lines, on)
+
+
+# --- the events -----------------------------------------------------------------------------------
+
+
+def payment_id(company_id: str, reference: str) -> str:
+    return str(uuid.uuid5(PAYMENTS, f"{company_id}/{reference}"))
+
+
+def payment_recorded(payment: Payment, allocation: Allocation, *, recorded_at: datetime) -> PaymentRecorded:
+    """Sponsorship's answer to an allocated payment (not to a repeat: that changes nothing)."""
+    if not allocation.applied or allocation.reference != payment.reference:
+        raise ValueError("only a payment's own, applied allocation is recorded")
+    months = sorted({p.line.month for p in allocation.paid})
+    return PaymentRecorded(
+        payment_id=payment_id(payment.company_id, payment.reference),
+        company_id=payment.company_id,
+        reference=payment.reference,
+        amount_idr=payment.amount_idr,
+        paid_on=payment.paid_on,
+        lines_paid=len(allocation.paid),
+        lines_paid_late=sum(not p.on_time for p in allocation.paid),
+        months_paid=[str(m) for m in months],
+        credit_idr=allocation.credit_idr,
+        recorded_at=recorded_at,
+    )
+
+
+def _given_text(raw: Mapping[str, object], name: str) -> str | None:
+    value = raw.get(name)
+    return (value.strip()[:MAX_COMMITMENT_TEXT] or None) if isinstance(value, str) else None
+
+
+def payment_rejected(
+    raw: Mapping[str, object], reasons: list[Reason], *, rejected_at: datetime
+) -> PaymentRejected:
+    return PaymentRejected(
+        company_id=_given_text(raw, "company_id"),
+        reference=_given_text(raw, "reference"),
+        reasons=rejection_reasons(reasons),
+        rejected_at=rejected_at,
+    )
