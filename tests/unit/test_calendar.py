@@ -66,7 +66,7 @@ def test_a_year_without_data_is_refused_not_taken_as_having_no_cuti_bersama() ->
     with pytest.raises(CalendarYearUnknown, match="2028"):
         CAL.contribution_due_date(Month(2028, 2))
     with pytest.raises(CalendarYearUnknown):
-        CAL.is_working_day(date(2024, 12, 31))
+        CAL.is_working_day(date(2023, 12, 29))
     # Counting across into an unknown year is refused too, not cut short.
     with pytest.raises(CalendarYearUnknown):
         CAL.add_working_days(date(2027, 12, 30), 3)
@@ -94,6 +94,8 @@ def test_a_malformed_data_file_is_refused(document: dict[str, object], problem: 
 @pytest.mark.parametrize(
     ("month", "due"),
     [
+        (Month(2024, 9), date(2024, 9, 17)),  # 15 Sun, 16 Mon Maulid Nabi -> Tue 17
+        (Month(2024, 6), date(2024, 6, 19)),  # 15 Sat, 16 Sun, 17 Iduladha, 18 cuti bersama -> Wed 19
         (Month(2026, 8), date(2026, 8, 18)),  # 15 Sat, 16 Sun, 17 Independence Day -> Tue 18
         (Month(2026, 2), date(2026, 2, 18)),  # 15 Sun, 16 cuti bersama Imlek, 17 Imlek -> Wed 18
         (Month(2026, 3), date(2026, 3, 16)),  # 15 Sun -> Mon 16, before the Lebaran week
@@ -143,6 +145,8 @@ def test_a_reminder_after_the_due_date_skips_the_lebaran_week() -> None:
 
 
 def test_a_reminder_that_would_fall_on_the_issue_date_is_dropped() -> None:
+    # April 2024: due Tue 16 (15 is cuti bersama); 5 working days before is Mon 1 April.
+    assert [r.rule.working_days for r in CAL.reminder_dates(Month(2024, 4))] == [0, 3, 10]
     # March 2027: due Tue 16; 5 working days before reaches back past Lebaran (9-15) and Nyepi
     # (8) to Mon 1 March, the issue date itself: the invoice is the reminder.
     assert [r.rule.working_days for r in CAL.reminder_dates(Month(2027, 3))] == [0, 3, 10]
@@ -174,6 +178,8 @@ def test_leap_years_give_february_its_29th() -> None:
     assert Month(2027, 2).days == 28
     assert Month(2100, 2).days == 28  # divisible by 100, not by 400
     assert Month(2000, 2).days == 29
+    # February 2024 (a leap year with data): 10 working days after Thu 15 Feb is Thu 29 Feb.
+    assert [r.on for r in CAL.reminder_dates(Month(2024, 2))][-1] == date(2024, 2, 29)
     known_2028 = WorkingCalendar({2028: CutiBersamaYear(2028, {}, "test: no decree yet")})
     assert known_2028.is_working_day(date(2028, 2, 29))  # a Tuesday
     assert known_2028.add_working_days(date(2028, 2, 29), 1) == date(2028, 3, 1)
