@@ -1,10 +1,14 @@
 """services/sponsorship/domain/payments.py: a company's payment validated with reason codes, and
 allocated to its open lines oldest first, whole lines only, the rest a credit, once per reference."""
 
+import uuid
 from datetime import UTC, date, datetime
 
 import pytest
 
+from services.sponsorship.domain import ledger, payments
+from services.sponsorship.domain.invoices import build_invoice, invoice_id, invoice_line
+from services.sponsorship.domain.ledger import MemberMonth
 from services.sponsorship.domain.payments import (
     Allocation,
     OpenLine,
@@ -17,15 +21,17 @@ from services.sponsorship.domain.payments import (
     validate_payment,
 )
 from shared import contracts, validation
-from shared.calendar import Month
+from shared.calendar import Month, programme_calendar
 
 TODAY = date(2026, 8, 20)
+COMPANY = "pt-hindoli"
+CAL = programme_calendar()
 JUL, AUG, SEP = Month(2026, 7), Month(2026, 8), Month(2026, 9)
 DUE = {JUL: date(2026, 7, 15), AUG: date(2026, 8, 18), SEP: date(2026, 9, 15)}
 
 
 def open_line(month: Month, enrollment: str, amount: int) -> OpenLine:
-    return OpenLine(f"INV-PT-HINDOLI-{month}", enrollment, month, amount, DUE[month])
+    return OpenLine(invoice_id(COMPANY, month), enrollment, month, amount, DUE[month])
 
 
 # July: two JKK+JKM workers (Rp16,800 each); August: one of them and a JHT worker (Rp36,800).
@@ -190,3 +196,36 @@ def test_a_rejected_payment_names_its_reasons_and_what_it_could_read() -> None:
         ("reference", validation.INVALID_TYPE),
         ("amount_idr", validation.AMOUNT_INVALID),
     ]
+
+
+# --- with the member-month ledger -----------------------------------------------------------------
+
+
+def test_the_ledgers_lines_are_invoiced_allocated_and_paid() -> None:
+    """The ledger's lines (domain/ledger.py) through invoice_line, build_invoice, open_line and
+    allocate, and back into the ledger as paid: the seams the handlers will use."""
+    enrollment, worker = uuid.uuid4(), uuid.uuid4()
+    expected = [
+        MemberMonth(enrollment, worker, "csr-1", COMPANY, m.first_day, amount)
+        for m, amount in ((JUL, 16_800), (AUG, 16_800))
+    ]
+    lines = [
+        invoice_line(x, nik="1606015208900003", full_name="Siti Aminah", kpj_number="26000000001")
+        for x in expected
+    ]
+    assert {x.nik_masked for x in lines} == {"160601********03"}
+    bill = build_invoice(COMPANY, "PT Hindoli", AUG, lines, CAL)  # July billed late, with August
+    at = datetime(2026, 7, 31, 17, 0, tzinfo=UTC)
+    on_invoice = [ledger.invoiced(x, bill.invoice_id, at) for x in expected]
+    assert [
+        ledger.invoiced(x, bill.invoice_id, at) for x in on_invoice
+    ] == on_invoice  # issued again: no change
+    with pytest.raises(ValueError):
+        payments.open_line(expected[0], bill.due_date)  # an expected line is not owed yet
+
+    allocation = allocate(pay(20_000), [payments.open_line(x, bill.due_date) for x in on_invoice])
+    assert paid(allocation) == [("2026-07", str(enrollment))]
+    assert allocation.credit_idr == 3_200
+    settled = {p.line.month for p in allocation.paid}
+    after = [ledger.paid(x, AT) if Month.of(x.month) in settled else x for x in on_invoice]
+    assert [x.state for x in after] == ["paid", "invoiced"]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final
 
+from services.sponsorship.domain.ledger import MemberMonth
 from shared.calendar import DEFAULT_REMINDERS, Month, ReminderRule, WorkingCalendar
 from shared.events.sponsorship import InvoiceIssued
 from shared.masking import mask_nik
@@ -51,6 +52,20 @@ class MemberMonthLine:
     kpj_number: str
     month: Month
     contribution_idr: int
+
+
+def invoice_line(month_line: MemberMonth, *, nik: str, full_name: str, kpj_number: str) -> MemberMonthLine:
+    """A ledger line (services/sponsorship/domain/ledger.py) with the worker's particulars from
+    sponsorship's worker and enrollment tables; the NIK is masked here, as it is taken."""
+    return MemberMonthLine(
+        enrollment_id=str(month_line.enrollment_id),
+        worker_id=str(month_line.worker_id),
+        nik_masked=mask_nik(nik),
+        full_name=full_name,
+        kpj_number=kpj_number,
+        month=Month.of(month_line.month),
+        contribution_idr=month_line.contribution_idr,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ allocating the money to the company's open invoice lines. Pure; money is integer
 
 Allocation rules:
 
-- **Oldest first**: lines are taken by month, then due date, invoice number and enrollment, so
+- **Oldest first**: lines are taken by month, then due date, invoice and enrollment, so
   the oldest debt is settled before a newer one (a worker's unpaid months are what lapses them).
 - **Whole lines only**: a line is paid when the money covers it entirely. At the first line the
   money left cannot cover, allocation stops (it never skips ahead to a cheaper, newer line): what
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final
 
+from services.sponsorship.domain.ledger import MemberMonth
 from shared.calendar import Month
 from shared.events.sponsorship import PaymentRecorded, PaymentRejected
 from shared.validation import (
@@ -130,13 +131,26 @@ def validate_payment(raw: Mapping[str, object], *, today: date) -> Payment | lis
 
 @dataclass(frozen=True, slots=True)
 class OpenLine:
-    """An invoice line not paid yet (a worker-month of the company's invoices)."""
+    """A worker-month the company owes: invoiced, or missed (unpaid after its due date)."""
 
-    invoice_number: str
+    invoice_id: str | None  # None: missed before it was ever invoiced
     enrollment_id: str
     month: Month
     amount_idr: int
-    due_date: date
+    due_date: date  # its invoice's (an earlier month billed late is due with that invoice)
+
+
+def open_line(month_line: MemberMonth, due_date: date) -> OpenLine:
+    """A ledger line (services/sponsorship/domain/ledger.py) as allocation takes it."""
+    if month_line.state not in ("invoiced", "missed"):
+        raise ValueError(f"a {month_line.state} line is not open for payment")
+    return OpenLine(
+        invoice_id=month_line.invoice_id,
+        enrollment_id=str(month_line.enrollment_id),
+        month=Month.of(month_line.month),
+        amount_idr=month_line.contribution_idr,
+        due_date=due_date,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +178,7 @@ class Allocation:
 
 
 def oldest_first(lines: Iterable[OpenLine]) -> list[OpenLine]:
-    return sorted(lines, key=lambda x: (x.month, x.due_date, x.invoice_number, x.enrollment_id))
+    return sorted(lines, key=lambda x: (x.month, x.due_date, x.invoice_id or "", x.enrollment_id))
 
 
 def _settle(
