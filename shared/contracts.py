@@ -32,6 +32,10 @@ from shared.events.sponsorship import (
     CommitmentSubmitted,
     EnrollmentCompleted,
     EnrollmentFailed,
+    InvoiceIssued,
+    PaymentRecorded,
+    PaymentRejected,
+    PaymentSubmitted,
     SponsorMatched,
     WorkerWaitlisted,
 )
@@ -112,6 +116,13 @@ def _notification(event: NotificationSent) -> str:
 
 def _no_key(event: Any) -> None:
     return None
+
+
+def _company(event: Any) -> str | None:
+    return event.company_id  # type: ignore[no-any-return]
+
+
+COMPANY_KEY: Final = "The `company_id`: a company's invoices and payments share a partition, in order."
 
 
 REGISTRATION_SUBMITTED: Final = Contract(
@@ -256,6 +267,34 @@ ENROLLMENT_FAILED: Final = Contract(
     WORKER_KEY,
     "uuid",
 )
+# Invoices and payments. No consumers yet: their handlers come with the member-month ledger
+# (notifications will consume INVOICE_ISSUED, sponsorship PAYMENT_SUBMITTED).
+INVOICE_ISSUED: Final = Contract(
+    "sponsorship", "invoice-issued", 1, InvoiceIssued, "sponsorship", (), _company, COMPANY_KEY
+)
+PAYMENT_SUBMITTED: Final = Contract(
+    "sponsorship",
+    "payment-submitted",
+    1,
+    PaymentSubmitted,
+    "partner",
+    (),
+    _company,
+    "Optional and not read: sponsorship recognises a repeated payment by `company_id` + `reference`.",
+)
+PAYMENT_RECORDED: Final = Contract(
+    "sponsorship", "payment-recorded", 1, PaymentRecorded, "sponsorship", (), _company, COMPANY_KEY
+)
+PAYMENT_REJECTED: Final = Contract(
+    "sponsorship",
+    "payment-rejected",
+    1,
+    PaymentRejected,
+    "sponsorship",
+    (),
+    _company,
+    "The `company_id` (none when the submission had none).",
+)
 NOTIFICATION_SENT: Final = Contract(
     "notifications",
     "notification-sent",
@@ -283,6 +322,10 @@ CONTRACTS: Final[tuple[Contract[Any], ...]] = (
     ENROLLMENT_REJECTED,
     ENROLLMENT_COMPLETED,
     ENROLLMENT_FAILED,
+    INVOICE_ISSUED,
+    PAYMENT_SUBMITTED,
+    PAYMENT_RECORDED,
+    PAYMENT_REJECTED,
     NOTIFICATION_SENT,
 )
 _BY_MODEL: Final[dict[type[EventModel], Contract[Any]]] = {c.model: c for c in CONTRACTS}

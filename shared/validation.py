@@ -87,6 +87,11 @@ CONTACT_MISSING: Final = "CONTACT_MISSING"
 EMAIL_INVALID: Final = "EMAIL_INVALID"
 WEBHOOK_INVALID: Final = "WEBHOOK_INVALID"
 
+# A company's payment (sponsorship.payment-submitted.v1).
+AMOUNT_INVALID: Final = "AMOUNT_INVALID"
+PAID_ON_INVALID: Final = "PAID_ON_INVALID"
+PAID_ON_IN_FUTURE: Final = "PAID_ON_IN_FUTURE"  # needs today: a domain rule, not the contract's
+
 # --- limits (each declared once; the models and the validators import them) --------------------
 # A worker's texts and a partner's submission id, as the registry keeps them (trimmed).
 MAX_REGISTRATION_TEXT: Final = 100
@@ -99,6 +104,10 @@ MAX_SLOTS: Final = 100_000
 MAX_MONTHS: Final = 60
 MAX_EMAIL_LENGTH: Final = 254
 MAX_WEBHOOK_URL_LENGTH: Final = 2_000
+# A payment's reference (the bank transfer's, as the company's finance system names it, trimmed)
+# and its amount (Rp100 miliar: far above a year of the whole programme, below any overflow).
+MAX_PAYMENT_REFERENCE: Final = 100
+MAX_PAYMENT_IDR: Final = 100_000_000_000
 
 # --- text rules ----------------------------------------------------------------------------------
 # Every text is trimmed first (Python's str.strip: the characters str.isspace() calls whitespace);

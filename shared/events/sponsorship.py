@@ -9,7 +9,7 @@ from pydantic_core import PydanticCustomError
 from shared import validation
 from shared.events import EventModel
 from shared.events.registry import RejectionReason
-from shared.validation import MAX_COMMITMENT_TEXT, rejection_codes
+from shared.validation import MAX_COMMITMENT_TEXT, MAX_PAYMENT_IDR, MAX_PAYMENT_REFERENCE, rejection_codes
 
 Package = Literal["JKK_JKM", "JKK_JKM_JHT"]
 Membership = Literal["new", "continued", "resumed"]
@@ -201,3 +201,91 @@ class EnrollmentFailed(EventModel):
     reason_code: str
     reason_message: str
     failed_at: datetime
+
+
+class InvoiceIssued(EventModel):
+    """A company's invoice for a month was issued: who to tell, how much and by when.
+
+    The lines (and so the CSV of the company's workers) are not in the event: a company of
+    thousands of workers would make a record of megabytes, and the names would stay on the topic
+    for its retention. The company gets the CSV from sponsorship itself."""
+
+    invoice_id: str = Field(description="uuid5 of company and month: the same invoice when issued again")
+    invoice_number: str = Field(description="INV-<COMPANY>-<YYYY-MM>")
+    company_id: str
+    company_name: str
+    company_email: str | None
+    company_webhook_url: str | None
+    month: str = Field(description="YYYY-MM")
+    lines_count: int = Field(description="Worker-months on the invoice")
+    total_idr: int = Field(description="Whole Rupiah")
+    issue_date: date
+    due_date: date = Field(description="The 15th, or the next working day (Asia/Jakarta); due by its end")
+    issued_at: datetime
+
+
+class PaymentSubmitted(EventModel):
+    """A company's payment, as its finance system (or the office, `muba payments record`) reports
+    it (plain JSON). Texts are trimmed first; `x-rejection-codes` names the code sponsorship
+    answers when a value breaks a field's limits.
+
+    Rules the contract cannot express, checked by sponsorship only: `paid_on` is not after the
+    day the payment arrives (PAID_ON_IN_FUTURE, Asia/Jakarta). A repeated `reference` of the same
+    company is recorded once."""
+
+    company_id: CommitmentText = Field(description="The company's id, as in its commitments")
+    reference: Annotated[
+        str,
+        Trimmed,
+        Field(
+            min_length=1,
+            max_length=MAX_PAYMENT_REFERENCE,
+            pattern=validation.ONE_LINE_TEXT,
+            description="The transfer's reference: unique per company, what makes a repeat harmless",
+            json_schema_extra=rejection_codes(
+                minLength=validation.VALUE_EMPTY,
+                maxLength=validation.VALUE_TOO_LONG,
+                pattern=validation.INVALID_CHARACTERS,
+            ),
+        ),
+    ]
+    amount_idr: int = Field(
+        ge=1,
+        le=MAX_PAYMENT_IDR,
+        strict=True,
+        description="Whole Rupiah",
+        json_schema_extra=rejection_codes(
+            minimum=validation.AMOUNT_INVALID, maximum=validation.AMOUNT_INVALID
+        ),
+    )
+    paid_on: Annotated[date, BeforeValidator(validation.iso_date)] = Field(
+        description="YYYY-MM-DD: the day (Asia/Jakarta) the money was sent",
+        json_schema_extra=rejection_codes(type=validation.PAID_ON_INVALID),
+    )
+
+
+class PaymentRecorded(EventModel):
+    """A payment was recorded and allocated to the company's open invoice lines, oldest month
+    first, whole lines only; what is left is the company's credit."""
+
+    payment_id: str = Field(description="uuid5 of company and reference")
+    company_id: str
+    reference: str
+    amount_idr: int
+    paid_on: date
+    lines_paid: int = Field(description="Worker-months this payment (with the credit before it) paid")
+    lines_paid_late: int = Field(description="Of those, paid after their due date")
+    months_paid: list[str] = Field(
+        description="The months (YYYY-MM) of the lines paid, oldest first, once each"
+    )
+    credit_idr: int = Field(description="Left after the allocation (whole Rupiah), carried to the next one")
+    recorded_at: datetime
+
+
+class PaymentRejected(EventModel):
+    """A submitted payment was refused, with every reason."""
+
+    company_id: str | None
+    reference: str | None
+    reasons: list[RejectionReason]
+    rejected_at: datetime

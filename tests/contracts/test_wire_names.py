@@ -20,6 +20,10 @@ PUBLISHED = {
     "bpjs.enrollment-rejected.v1": "id.go.mubakab.disnaker.enrollment-rejected.v1",
     "sponsorship.enrollment-completed.v1": "id.go.mubakab.disnaker.enrollment-completed.v1",
     "sponsorship.enrollment-failed.v1": "id.go.mubakab.disnaker.enrollment-failed.v1",
+    "sponsorship.invoice-issued.v1": "id.go.mubakab.disnaker.invoice-issued.v1",
+    "sponsorship.payment-submitted.v1": "id.go.mubakab.disnaker.payment-submitted.v1",
+    "sponsorship.payment-recorded.v1": "id.go.mubakab.disnaker.payment-recorded.v1",
+    "sponsorship.payment-rejected.v1": "id.go.mubakab.disnaker.payment-rejected.v1",
     "notifications.notification-sent.v1": "id.go.mubakab.disnaker.notification-sent.v1",
 }
 

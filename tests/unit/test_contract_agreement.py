@@ -22,9 +22,10 @@ from pydantic import BaseModel, ValidationError
 
 from services.registry.domain import registration as registry
 from services.sponsorship import domain as sponsorship
+from services.sponsorship.domain import payments
 from shared import validation
 from shared.events.registry import RegistrationSubmitted
-from shared.events.sponsorship import CommitmentSubmitted
+from shared.events.sponsorship import CommitmentSubmitted, PaymentSubmitted
 
 TODAY = date(2026, 1, 15)
 PARTNER = "web-form"
@@ -55,6 +56,12 @@ COMMITMENT: dict[str, object] = {
     "email": "csr@hindoli.example",
     "webhook_url": None,
 }
+PAYMENT: dict[str, object] = {
+    "company_id": "pt-hindoli",
+    "reference": "TRF-20260115-001",
+    "amount_idr": 70_400,
+    "paid_on": "2026-01-15",
+}
 
 # Codes of domain rules the contract cannot express (see the models' docstrings).
 DOMAIN_RULES: dict[str, frozenset[str]] = {
@@ -66,6 +73,7 @@ DOMAIN_RULES: dict[str, frozenset[str]] = {
     "kecamatan": frozenset({"KECAMATAN_UNKNOWN", "KECAMATAN_MIXED"}),
     "source": frozenset({"SOURCE_MISMATCH"}),  # another partner's name is well-formed
     "webhook_url": frozenset({"WEBHOOK_INVALID"}),  # needs a host; the contract says http(s)://...
+    "paid_on": frozenset({"PAID_ON_IN_FUTURE"}),  # after the day it arrives
 }
 
 # --- generated values ----------------------------------------------------------------------------
@@ -236,6 +244,12 @@ COMMITMENT_FIELDS: dict[str, st.SearchStrategy[object]] = {
     "email": EMAILS,
     "webhook_url": WEBHOOKS,
 }
+PAYMENT_FIELDS: dict[str, st.SearchStrategy[object]] = {
+    "company_id": text_around(validation.MAX_COMMITMENT_TEXT),
+    "reference": text_around(validation.MAX_PAYMENT_REFERENCE),
+    "amount_idr": integers_around(1, validation.MAX_PAYMENT_IDR),
+    "paid_on": st.one_of(BIRTH_DATES, padded(st.dates(min_value=TODAY).map(date.isoformat))),
+}
 
 # --- the check -----------------------------------------------------------------------------------
 
@@ -299,9 +313,24 @@ def test_the_commitment_contract_says_what_sponsorship_accepts(field: str) -> No
     check()
 
 
+def validate_payment(body: Mapping[str, object]) -> object:
+    return payments.validate_payment(body, today=TODAY)
+
+
+@pytest.mark.parametrize("field", PAYMENT_FIELDS)
+def test_the_payment_contract_says_what_sponsorship_accepts(field: str) -> None:
+    @AGREEMENT
+    @given(PAYMENT_FIELDS[field])
+    def check(value: object) -> None:
+        agree(PaymentSubmitted, validate_payment, PAYMENT, field, value)
+
+    check()
+
+
 def test_every_field_of_the_contracts_is_generated() -> None:
     assert set(REGISTRATION_FIELDS) == set(RegistrationSubmitted.model_fields)
     assert set(COMMITMENT_FIELDS) == set(CommitmentSubmitted.model_fields)
+    assert set(PAYMENT_FIELDS) == set(PaymentSubmitted.model_fields)
 
 
 @pytest.mark.parametrize(

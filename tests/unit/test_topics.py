@@ -74,7 +74,13 @@ def test_sizes_fit_what_partners_publish_and_what_a_dead_letter_adds() -> None:
             assert spec.max_message_bytes >= original.max_message_bytes + topics.DEAD_LETTER_HEADERS_MAX_BYTES
             assert spec.partitions == original.partitions, "a dead letter keeps its key's partition order"
     partner = [spec.name for spec in topics.catalogue((PARTNER,)) if spec.partner_facing]
-    assert sorted(partner) == sorted([topics.intake_topic(PARTNER), contracts.COMMITMENT_SUBMITTED.topic])
+    assert sorted(partner) == sorted(
+        [
+            topics.intake_topic(PARTNER),
+            contracts.COMMITMENT_SUBMITTED.topic,
+            contracts.PAYMENT_SUBMITTED.topic,
+        ]
+    )
 
 
 def test_catalogue_entries_are_found_under_any_prefix() -> None:
