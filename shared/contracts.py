@@ -267,10 +267,17 @@ ENROLLMENT_FAILED: Final = Contract(
     WORKER_KEY,
     "uuid",
 )
-# Invoices and payments. No consumers yet: their handlers come with the member-month ledger
-# (notifications will consume INVOICE_ISSUED, sponsorship PAYMENT_SUBMITTED).
+# Invoices and payments: notifications tells the company of its invoice (sponsorship will
+# consume PAYMENT_SUBMITTED).
 INVOICE_ISSUED: Final = Contract(
-    "sponsorship", "invoice-issued", 1, InvoiceIssued, "sponsorship", (), _company, COMPANY_KEY
+    "sponsorship",
+    "invoice-issued",
+    1,
+    InvoiceIssued,
+    "sponsorship",
+    ("notifications",),
+    _company,
+    COMPANY_KEY,
 )
 PAYMENT_SUBMITTED: Final = Contract(
     "sponsorship",

@@ -27,6 +27,7 @@ def create_app(
     runtime.subscribe(contracts.WORKER_WAITLISTED, handlers.on_worker_waitlisted)
     runtime.subscribe(contracts.ENROLLMENT_COMPLETED, handlers.on_enrollment_completed)
     runtime.subscribe(contracts.ENROLLMENT_FAILED, handlers.on_enrollment_failed)
+    runtime.subscribe(contracts.INVOICE_ISSUED, handlers.on_invoice_issued)
     if gateway is None and settings.gateway_url:
         http = HttpGateway(settings.gateway_url, timeout_s=settings.send_timeout_s)
         runtime.add_background(http)  # started before the sender, closed after it

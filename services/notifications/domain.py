@@ -21,7 +21,7 @@ from typing import Literal, get_args
 
 from shared.events.notifications import Audience, Channel
 from shared.events.sponsorship import Membership
-from shared.format import format_tanggal
+from shared.format import BULAN, format_rupiah, format_tanggal
 from shared.masking import mask_nik, mask_phone, mask_text
 
 WorkerChannel = Literal["sms", "whatsapp"]
@@ -39,6 +39,7 @@ TEMPLATE_ENROLLMENT_COMPLETED = "enrollment_confirmed"
 TEMPLATE_WORKER_WAITLISTED = "worker_waitlisted"
 TEMPLATE_REGISTRATION_REJECTED = "registration_rejected"
 TEMPLATE_ENROLLMENT_FAILED = "enrollment_rejected"
+TEMPLATE_INVOICE_ISSUED = "invoice_issued"
 
 # How many SMS segments each worker template may take with the longest names (the test renders
 # each with a 100-character name, the longest kecamatan and a 200-character company): a real limit,
@@ -836,6 +837,90 @@ def _enrollment_failed_sms(greeting: str, code: str, message: str, advice: str) 
         f"berhasil karena {why}{stop} {advice}",
         f"{greeting} pendaftaran BPJS Ketenagakerjaan Anda belum berhasil karena {why}{stop} {advice}",
     ]
+
+
+def _bulan(month: str) -> str:
+    """'2027-03' -> 'Maret 2027'."""
+    found = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
+    if found is None or not 1 <= int(found[2]) <= 12:
+        raise ValueError(f"a month is written YYYY-MM, got {month!r}")
+    return f"{BULAN[int(found[2]) - 1]} {found[1]}"
+
+
+def invoice_issued(
+    *,
+    invoice_id: str,
+    invoice_number: str,
+    company_name: str,
+    company_email: str | None,
+    company_webhook_url: str | None,
+    month: str,
+    lines_count: int,
+    total_idr: int,
+    due_date: date,
+    csv_url: str,
+) -> list[Notification]:
+    """The company's invoice for a month: number, month, total in Rupiah, due date and where to
+    download the CSV of its workers (with its company token). An e-mail and/or a webhook (JSON)
+    to whichever the company gave; none when it gave neither (the office sees the invoice)."""
+    number = _require(invoice_number, "invoice_number")
+    period = _bulan(month)
+    total = format_rupiah(total_idr)
+    due = format_tanggal(due_date)
+    company = _clean(company_name) or "perusahaan sponsor"
+    link = f"{_require(csv_url, 'csv_url')}?invoice_id={_require(invoice_id, 'invoice_id')}"
+    messages: list[Notification] = []
+    email = _optional(company_email)
+    if email is not None:
+        body = (
+            f"Yth. {company},\n\n"
+            f"Terlampir tagihan iuran BPJS Ketenagakerjaan pekerja yang Anda tanggung dalam program"
+            f" {PROGRAMME_NAME} untuk bulan {period}.\n\n"
+            f"Nomor tagihan : {number}\n"
+            f"Bulan iuran   : {period}\n"
+            f"Jumlah pekerja: {lines_count} pekerja-bulan\n"
+            f"Total tagihan : {total}\n"
+            f"Jatuh tempo   : {due}\n\n"
+            f"Mohon lakukan pembayaran paling lambat {due} agar perlindungan pekerja tidak terputus."
+            f" Daftar pekerja (CSV, NIK disamarkan) dapat diunduh dengan token perusahaan Anda di:\n"
+            f"{link}\n\n"
+            f"Hormat kami,\n{OFFICE_SIGNATURE}"
+        )
+        messages.append(
+            Notification(
+                template=TEMPLATE_INVOICE_ISSUED,
+                audience="company",
+                channel="email",
+                recipient=email,
+                subject=f"Tagihan iuran BPJS Ketenagakerjaan {period}: {number} ({total})",
+                body=body,
+            )
+        )
+    webhook = _optional(company_webhook_url)
+    if webhook is not None:
+        payload = {
+            "event": TEMPLATE_INVOICE_ISSUED,
+            "invoice_id": invoice_id,
+            "invoice_number": number,
+            "company_name": company,
+            "month": month,
+            "lines_count": lines_count,
+            "total_idr": total_idr,
+            "due_date": due_date.isoformat(),
+            "csv_url": link,
+            "pesan": f"Tagihan {number} bulan {period}: {total}, jatuh tempo {due}.",
+        }
+        messages.append(
+            Notification(
+                template=TEMPLATE_INVOICE_ISSUED,
+                audience="company",
+                channel="webhook",
+                recipient=webhook,
+                subject=None,
+                body=json.dumps(payload, ensure_ascii=False, sort_keys=True),
+            )
+        )
+    return messages
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from services.notifications.settings import NotificationsSettings
 from shared.consumer import MessageContext, PoisonMessage, parse_uuid
 from shared.events.notifications import NotificationSent
 from shared.events.registry import RegistrationRejected
-from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
+from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, InvoiceIssued, WorkerWaitlisted
 from shared.masking import mask_recipient
 
 Store = NotificationsStore
@@ -117,6 +117,25 @@ class NotificationsHandlers:
             )
         )
         await self._queue(ctx, messages, worker_id=worker_id)
+
+    async def on_invoice_issued(self, ctx: MessageContext[InvoiceIssued, Store]) -> None:
+        """A company's invoice is out: tell the company (e-mail and/or webhook), once per event."""
+        event = ctx.event
+        messages = _build(
+            lambda: domain.invoice_issued(
+                invoice_id=event.invoice_id,
+                invoice_number=event.invoice_number,
+                company_name=event.company_name,
+                company_email=event.company_email,
+                company_webhook_url=event.company_webhook_url,
+                month=event.month,
+                lines_count=event.lines_count,
+                total_idr=event.total_idr,
+                due_date=event.due_date,
+                csv_url=self.settings.invoice_csv_url,
+            )
+        )
+        await self._queue(ctx, messages, worker_id=None)
 
     async def _queue(
         self,

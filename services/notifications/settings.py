@@ -31,3 +31,8 @@ class NotificationsSettings(ServiceSettings):
     delivery_lease_s: float = Field(60.0, gt=0, validation_alias="NOTIFICATIONS_DELIVERY_LEASE_S")
     # Sends in flight at once per instance.
     delivery_concurrency: int = Field(50, ge=1, validation_alias="NOTIFICATIONS_DELIVERY_CONCURRENCY")
+    # Where a company downloads its invoice's CSV (sponsorship's GET /api/invoices.csv, with its
+    # company token): named in the invoice message, followed by ?invoice_id=<id>.
+    invoice_csv_url: str = Field(
+        "http://127.0.0.1:8002/api/invoices.csv", validation_alias="NOTIFICATIONS_INVOICE_CSV_URL"
+    )

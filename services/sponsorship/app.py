@@ -6,9 +6,11 @@ from faststream.asgi import AsgiFastStream
 
 from services.sponsorship import api
 from services.sponsorship.handlers import SponsorshipHandlers
+from services.sponsorship.jobs import invoices_job
 from services.sponsorship.repository import PgSponsorshipStore, SponsorshipStore
 from services.sponsorship.settings import SponsorshipSettings
-from shared import contracts
+from shared import clock, contracts
+from shared.calendar import Month
 from shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,5 +26,9 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
     runtime.subscribe(contracts.WORKER_FUNDED_ELSEWHERE, handlers.on_worker_funded_elsewhere)
     runtime.subscribe(contracts.ENROLLMENT_CONFIRMED, handlers.on_enrollment_confirmed)
     runtime.subscribe(contracts.ENROLLMENT_REJECTED, handlers.on_enrollment_rejected)
+    start = (
+        Month.parse(settings.invoices_from) if settings.invoices_from else Month.of(clock.programme_today())
+    )
+    runtime.schedule(invoices_job(start, settings.topic_prefix))
     api.register(runtime, settings)
     return runtime.asgi_app()

@@ -20,6 +20,7 @@ import asyncpg
 
 from services.sponsorship.domain import ledger
 from services.sponsorship.domain.commitments import Commitment
+from services.sponsorship.domain.invoices import Invoice, MemberMonthLine, invoice_line
 from services.sponsorship.domain.ledger import LineState, MemberMonth
 from services.sponsorship.domain.matching import (
     OpenCommitment,
@@ -955,3 +956,125 @@ async def replace_tariff_table(conn: Conn, document: object, loaded_by: str) -> 
         loaded_at = await conn.fetchval("SELECT loaded_at FROM tariff_table WHERE version = $1", version)
     _parsed.setdefault(digest, table)
     return StoredTable(version, digest, table, loaded_by, loaded_at)
+
+
+# --- invoices (migration 0007; the scheduled job services/sponsorship/jobs.py) -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyContact:
+    """Who an invoice is addressed to: the company's name and channels, from its latest commitment."""
+
+    company_name: str
+    email: str | None
+    webhook_url: str | None
+
+
+_INVOICE_COLUMNS = "invoice_id, number, company_id, company_name, month, total_idr, lines_count, issue_date, due_date, issued_at"
+
+
+class PgInvoiceStore:
+    """jobs.InvoiceStore on the sponsorship schema, over the scheduled run's connection."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def companies_to_invoice(self, month: date) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT company_id FROM member_month WHERE state = 'expected' AND month <= $1"
+            " ORDER BY company_id",
+            ledger.month_start(month),
+        )
+        return [r["company_id"] for r in rows]
+
+    async def invoice_exists(self, company_id: str, month: date) -> bool:
+        found: bool = await self.conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM invoice WHERE company_id = $1 AND month = $2)",
+            company_id,
+            ledger.month_start(month),
+        )
+        return found
+
+    async def lines_to_invoice(self, company_id: str, month: date) -> list[MemberMonth]:
+        rows = await self.conn.fetch(
+            f"SELECT {_LINE_COLUMNS} FROM member_month WHERE company_id = $1 AND month <= $2"
+            " AND state = 'expected' ORDER BY month, commitment_id, worker_id, enrollment_id FOR UPDATE",
+            company_id,
+            ledger.month_start(month),
+        )
+        return [_line(r) for r in rows]
+
+    async def invoice_lines(self, lines: Sequence[MemberMonth]) -> list[MemberMonthLine]:
+        return await _invoice_lines(self.conn, lines)
+
+    async def company_contact(self, company_id: str) -> CompanyContact:
+        row = await self.conn.fetchrow(
+            "SELECT company_name, email, webhook_url FROM commitment WHERE company_id = $1"
+            " ORDER BY seq DESC LIMIT 1",
+            company_id,
+        )
+        if row is None:
+            raise LookupError(f"no commitment of company {company_id}")
+        return CompanyContact(row["company_name"], row["email"], row["webhook_url"])
+
+    async def add_invoice(self, invoice: Invoice, issued_at: datetime) -> bool:
+        added = await self.conn.fetchval(
+            f"INSERT INTO invoice ({_INVOICE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            invoice.invoice_id,
+            invoice.number,
+            invoice.company_id,
+            invoice.company_name,
+            invoice.month.first_day,
+            invoice.total_idr,
+            len(invoice.lines),
+            invoice.issue_date,
+            invoice.due_date,
+            issued_at,
+        )
+        return bool(added)
+
+    async def mark_invoiced(
+        self, enrollment_id: uuid.UUID, month: date, invoice_id: str, at: datetime
+    ) -> MemberMonth:
+        return await PgSponsorshipStore(self.conn).mark_invoiced(enrollment_id, month, invoice_id, at)
+
+
+async def _invoice_lines(conn: Conn, lines: Sequence[MemberMonth]) -> list[MemberMonthLine]:
+    rows = await conn.fetch(
+        "SELECT e.enrollment_id, w.nik, w.full_name, e.kpj_number FROM enrollment e JOIN worker w USING (worker_id)"
+        " WHERE e.enrollment_id = ANY($1::uuid[])",
+        list({x.enrollment_id for x in lines}),
+    )
+    who = {r["enrollment_id"]: r for r in rows}
+    return [
+        invoice_line(
+            x,
+            nik=who[x.enrollment_id]["nik"],
+            full_name=who[x.enrollment_id]["full_name"],
+            kpj_number=who[x.enrollment_id]["kpj_number"] or "",
+        )
+        for x in lines
+    ]
+
+
+async def invoices_of(conn: Conn, company_id: str | None, month: date | None) -> list[asyncpg.Record]:
+    """The invoices of a company (or every one), of a month (or every one), newest month first."""
+    return await conn.fetch(
+        f"SELECT {_INVOICE_COLUMNS} FROM invoice WHERE ($1::text IS NULL OR company_id = $1)"
+        " AND ($2::date IS NULL OR month = $2) ORDER BY month DESC, company_id",
+        company_id,
+        month,
+    )
+
+
+async def stored_invoice(conn: Conn, invoice_id: str) -> tuple[asyncpg.Record, list[MemberMonthLine]] | None:
+    """An invoice with its lines (the workers' particulars, NIK masked): what its CSV is made of."""
+    row = await conn.fetchrow(f"SELECT {_INVOICE_COLUMNS} FROM invoice WHERE invoice_id = $1", invoice_id)
+    if row is None:
+        return None
+    lines = await conn.fetch(
+        f"SELECT {_LINE_COLUMNS} FROM member_month WHERE invoice_id = $1 ORDER BY month, enrollment_id",
+        invoice_id,
+    )
+    return row, await _invoice_lines(conn, [_line(r) for r in lines])

@@ -16,3 +16,8 @@ class SponsorshipSettings(ServiceSettings):
     # may switch it off (SPONSORSHIP_APPLY_DISCOUNT=false) after hearing from the KC Musi Banyuasin
     # dan Banyuasin branch. Off, budgets and reservations are priced at the full contribution.
     apply_discount_to_company_paid: bool = Field(True, validation_alias="SPONSORSHIP_APPLY_DISCOUNT")
+    # The first month the scheduled job "invoices" issues (YYYY-MM): no month before it is ever
+    # invoiced by the job, so catch-up after downtime starts no earlier. Unset: the programme
+    # clock's month when the service starts (a first start invoices from that month on; later
+    # starts catch up from the last recorded run).
+    invoices_from: str | None = Field(None, validation_alias="SPONSORSHIP_INVOICES_FROM")
