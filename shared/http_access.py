@@ -549,7 +549,8 @@ def api_endpoint(
                         result = await write(
                             conn, ApiParams(params, caller), _body_json(body, max_body_bytes)
                         )
-                    response = _json(result, 200)
+                    # A query may answer with a response of its own (a CSV download).
+                    response = result if isinstance(result, AsgiResponse) else _json(result, 200)
                 except NotFound as exc:
                     response = refusal(404, str(exc))
                 except BadRequest as exc:

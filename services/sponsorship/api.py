@@ -10,12 +10,16 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from faststream.asgi import AsgiResponse
+
 from services.sponsorship import repository
 from services.sponsorship.domain.commitments import budget_idr
+from services.sponsorship.domain.invoices import build_invoice, invoice_csv
 from services.sponsorship.domain.ledger import LINE_STATES, LedgerSums
 from services.sponsorship.domain.tariffs import PACKAGES, Pricing, TariffTable, TariffTableError
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
+from shared.calendar import Month, programme_calendar
 from shared.db import Conn
 from shared.events.sponsorship import Package
 from shared.http_access import EVERY_ROLE, OFFICE_AND_AUDITOR, OFFICE_ONLY, ApiParams, Caller, Role
@@ -360,6 +364,55 @@ def replace_tariffs(apply_discount: bool) -> Callable[[Conn, ApiParams, Any], Aw
     return write
 
 
+def _invoice(r: Any) -> dict[str, Any]:
+    return {
+        "invoice_id": r["invoice_id"],
+        "number": r["number"],
+        "company_id": r["company_id"],
+        "company_name": r["company_name"],
+        "month": r["month"].isoformat()[:7],
+        "total_idr": r["total_idr"],
+        "lines_count": r["lines_count"],
+        "issue_date": r["issue_date"].isoformat(),
+        "due_date": r["due_date"].isoformat(),
+        "issued_at": r["issued_at"].isoformat(),
+    }
+
+
+async def invoices(conn: Conn, params: ApiParams) -> list[dict[str, Any]]:
+    """`GET /api/invoices?company_id=&month=YYYY-MM`: the invoices issued (a company sees only
+    its own, whatever company_id it names)."""
+    month = None
+    if params.get("month"):
+        try:
+            month = Month.parse(params.get("month", "")).first_day
+        except ValueError:
+            raise BadRequest("month: YYYY-MM expected") from None
+    company = _company_scope(params.caller) or (params.get("company_id") or None)
+    return [_invoice(r) for r in await repository.invoices_of(conn, company, month)]
+
+
+async def invoice_download(conn: Conn, params: ApiParams) -> AsgiResponse:
+    """`GET /api/invoices.csv?invoice_id=`: the invoice's CSV of its workers (NIK masked),
+    rendered from its lines. Another company's invoice is answered as an unknown one."""
+    found = await repository.stored_invoice(conn, params.get("invoice_id", "").strip())
+    company = _company_scope(params.caller)
+    if found is None or (company is not None and found[0]["company_id"] != company):
+        raise NotFound("no such invoice")
+    row, lines = found
+    invoice = build_invoice(
+        row["company_id"], row["company_name"], Month.of(row["month"]), lines, programme_calendar()
+    )
+    return AsgiResponse(
+        invoice_csv(invoice),
+        200,
+        headers={
+            "content-type": "text/csv; charset=utf-8",
+            "content-disposition": f'attachment; filename="{invoice.number}.csv"',
+        },
+    )
+
+
 def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings) -> None:
     """The read endpoints, and the office's tariff table; the quote prices with the stored table
     and the setting commitments are accepted by."""
@@ -380,3 +433,6 @@ def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings) -> Non
     runtime.api("commitments", commitments, roles=EVERY_ROLE)
     # Every company's budgets and use: not scoped, so not for companies.
     runtime.api("report", report, roles=OFFICE_AND_AUDITOR)
+    # A company sees its own invoices only; the CSV names its workers (NIK masked).
+    runtime.api("invoices", invoices, roles=EVERY_ROLE)
+    runtime.api("invoices.csv", invoice_download, roles=EVERY_ROLE, personal_data=True)
