@@ -24,5 +24,6 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
     runtime.subscribe(contracts.WORKER_FUNDED_ELSEWHERE, handlers.on_worker_funded_elsewhere)
     runtime.subscribe(contracts.ENROLLMENT_CONFIRMED, handlers.on_enrollment_confirmed)
     runtime.subscribe(contracts.ENROLLMENT_REJECTED, handlers.on_enrollment_rejected)
+    runtime.subscribe(contracts.PAYMENT_SUBMITTED, handlers.on_payment_submitted)
     api.register(runtime, settings)
     return runtime.asgi_app()
