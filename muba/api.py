@@ -166,6 +166,16 @@ class Api:
             return None
         return _object(body, "sponsorship /api/months")
 
+    def payments(self, company_id: str) -> dict[str, Any] | None:
+        """A company's payments and the months they paid (None: none recorded)."""
+        try:
+            body = self.get(
+                "sponsorship", self.config.sponsorship_url, "/api/payments", {"company_id": company_id}
+            )
+        except NotFound:
+            return None
+        return _object(body, "sponsorship /api/payments")
+
     def commitments(self) -> list[dict[str, Any]]:
         body = self.get("sponsorship", self.config.sponsorship_url, "/api/commitments")
         return _list_of_objects(body, "sponsorship /api/commitments")

@@ -62,6 +62,10 @@ partners_app = typer.Typer(
     help="Partner systems: each writes registrations to an intake topic only it may write.",
     no_args_is_help=True,
 )
+payments_app = typer.Typer(
+    help="Companies' payments: record a bank transfer, show what a company's payments paid.",
+    no_args_is_help=True,
+)
 outbox_app = typer.Typer(
     help="The services' outboxes: rows the relay parked because they can never be sent as they are.",
     no_args_is_help=True,
@@ -88,6 +92,7 @@ app.add_typer(commitments_app, name="commitments")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(partners_app, name="partners")
+app.add_typer(payments_app, name="payments")
 
 
 class Format(StrEnum):
@@ -447,6 +452,57 @@ def months(
         sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
     else:
         out.print(months_table(body))
+
+
+# --- payments: a company's bank transfer, recorded by the office ----------------------------------
+
+PaymentCompanyOption = Annotated[str, typer.Option("--company", help="The company's id.", show_default=False)]
+
+
+@payments_app.command("record")
+@handles_errors
+def payments_record(
+    company: PaymentCompanyOption,
+    amount: Annotated[int, typer.Option("--amount", help="Whole Rupiah.", show_default=False)],
+    reference: Annotated[str, typer.Option(help="The transfer's reference (unique per company).")],
+    paid_on: Annotated[str, typer.Option("--paid-on", help="The transfer's day, YYYY-MM-DD.")],
+) -> None:
+    """Record a company's payment (sponsorship.payment-submitted.v1, as the office); sponsorship
+    allocates it to the company's open months. The same reference again changes nothing."""
+    from muba import payments
+
+    cfg = config()
+    raw = payments.payment_body(company_id=company, amount_idr=amount, reference=reference, paid_on=paid_on)
+    problems = payments.payment_problems(raw)
+    if problems:
+        out.print(payments.refusal_table(problems))
+        raise DataError(f"the payment was not submitted: {len(problems)} problem(s), see above")
+    topic = cfg.topic(contracts.PAYMENT_SUBMITTED.topic)
+    operator = cfg.kafka()
+    run_kafka(
+        operator, kafka.publish(operator, topic, contracts.PAYMENT_SUBMITTED, [(raw["company_id"], raw)])
+    )
+    out.print(Text(f"Pembayaran dikirim ke {topic} (submitted).", style="bold green"))
+    out.print(f"`muba payments show --company {raw['company_id']}` shows the months it paid.")
+
+
+@payments_app.command("show")
+@handles_errors
+def payments_show(
+    company: PaymentCompanyOption,
+    output: Annotated[ListFormat, typer.Option("--format", "-f", help="table or json.")] = ListFormat.table,
+) -> None:
+    """A company's payments, every month each paid (its state: paid, confirmed by BPJS) and its credit."""
+    from muba.payments import payments_table
+
+    with Api(config()) as api:
+        body = api.payments(company.strip())
+    if body is None:
+        raise DataError(f"no payments of company {company.strip()} recorded")
+    if output is ListFormat.json:
+        sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+    else:
+        out.print(payments_table(body))
 
 
 # --- funders: workers another payer already funds -------------------------------------------------

@@ -84,6 +84,9 @@ def static_grants() -> tuple[Grant, ...]:
     # forge a registration, an enrollment or a partner. Replaying dead letters into the topic
     # they came from is an `admin` act (`muba dlq replay` connects as admin).
     grants.append(_topic(OPERATOR, "WRITE", contracts.COMMITMENT_SUBMITTED.topic))
+    # Payments too: the office records a company's bank transfer (`muba payments record`). A
+    # company's finance system has no principal of its own, so none can pay "for" another.
+    grants.append(_topic(OPERATOR, "WRITE", contracts.PAYMENT_SUBMITTED.topic))
     for spec in topics.EVENT_TOPICS:
         if spec.consumed_by:
             grants.append(_topic(OPERATOR, "READ", topics.dead_letter_topic(spec.name)))

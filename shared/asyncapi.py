@@ -68,6 +68,9 @@ DESCRIPTIONS: Final[Mapping[str, ServiceDescription]] = {
             "coverage, tell the story onward.",
             contracts.ENROLLMENT_REJECTED.topic: "BPJS refused: release the slot and its budget, record "
             "why, and offer the slot onward.",
+            contracts.PAYMENT_SUBMITTED.topic: "A company's payment, recorded by the office: allocate "
+            "it to the company's open months oldest first (whole months, the rest a credit), once "
+            "per reference, or reject it with every reason.",
         },
     ),
     "notifications": ServiceDescription(

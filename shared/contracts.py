@@ -279,13 +279,15 @@ INVOICE_ISSUED: Final = Contract(
     _company,
     COMPANY_KEY,
 )
+# One topic, written by the office (the `operator` principal, `muba payments record`) on a
+# company's behalf: no company writes it, so none can pay "for" another (shared/access.py).
 PAYMENT_SUBMITTED: Final = Contract(
     "sponsorship",
     "payment-submitted",
     1,
     PaymentSubmitted,
     "partner",
-    (),
+    ("sponsorship",),
     _company,
     "Optional and not read: sponsorship recognises a repeated payment by `company_id` + `reference`.",
 )

@@ -206,6 +206,52 @@ async def worker_months(conn: Conn, params: ApiParams) -> dict[str, Any]:
     }
 
 
+async def payments(conn: Conn, params: ApiParams) -> dict[str, Any]:
+    """`GET /api/payments?company_id=...`: a company's payments, which worker-months each paid
+    (each paid month's proof: its state, paid and confirmed times), and its credit. A company
+    sees only its own (another's: as if it had none)."""
+    company_id = params.get("company_id", "").strip()
+    if not company_id:
+        raise BadRequest("company_id: a company id is required")
+    scope = _company_scope(params.caller)
+    if scope is not None and scope != company_id:
+        raise NotFound("no payments of this company")
+    found = await repository.payments_of(conn, company_id)
+    if not found:
+        raise NotFound("no payments of this company")
+    lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in await repository.paid_lines_of(conn, company_id):
+        lines[r["reference"]].append(
+            {
+                "month": r["month"].isoformat()[:7],
+                "enrollment_id": str(r["enrollment_id"]),
+                "worker_id": str(r["worker_id"]),
+                "kpj_number": _kpj(r["kpj_number"], params.caller),
+                "amount_idr": r["amount_idr"],
+                "on_time": r["on_time"],
+                "state": r["state"],
+                "paid_at": _at(r["paid_at"]),
+                "confirmed_at": _at(r["confirmed_at"]),
+            }
+        )
+    return {
+        "company_id": company_id,
+        "credit_idr": await repository.credit_of(conn, company_id),
+        "payments": [
+            {
+                "payment_id": str(r["payment_id"]),
+                "reference": r["reference"],
+                "amount_idr": r["amount_idr"],
+                "paid_on": r["paid_on"].isoformat(),
+                "credit_idr": r["credit_idr"],
+                "recorded_at": r["recorded_at"].isoformat(),
+                "lines": lines.get(r["reference"], []),
+            }
+            for r in found
+        ],
+    }
+
+
 async def _ledger(conn: Conn) -> list[dict[str, Any]]:
     """Per commitment: the budget, what requested enrollments reserve, what its ledger lines
     commit (by state), and the months still to come. Committed = reserved + the ledger: the
@@ -431,6 +477,8 @@ def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings) -> Non
     # A worker's months and their proof; a company sees its own months only.
     runtime.api("months", worker_months, roles=EVERY_ROLE, personal_data=True)
     runtime.api("commitments", commitments, roles=EVERY_ROLE)
+    # A company's payments and the months they paid; a company sees its own only.
+    runtime.api("payments", payments, roles=EVERY_ROLE, personal_data=True)
     # Every company's budgets and use: not scoped, so not for companies.
     runtime.api("report", report, roles=OFFICE_AND_AUDITOR)
     # A company sees its own invoices only; the CSV names its workers (NIK masked).

@@ -26,6 +26,7 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
     runtime.subscribe(contracts.WORKER_FUNDED_ELSEWHERE, handlers.on_worker_funded_elsewhere)
     runtime.subscribe(contracts.ENROLLMENT_CONFIRMED, handlers.on_enrollment_confirmed)
     runtime.subscribe(contracts.ENROLLMENT_REJECTED, handlers.on_enrollment_rejected)
+    runtime.subscribe(contracts.PAYMENT_SUBMITTED, handlers.on_payment_submitted)
     start = (
         Month.parse(settings.invoices_from) if settings.invoices_from else Month.of(clock.programme_today())
     )

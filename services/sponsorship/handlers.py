@@ -1,4 +1,5 @@
-"""Sponsorship's subscribers: commitments in, workers matched (or waitlisted), BPJS answers recorded."""
+"""Sponsorship's subscribers: commitments in, workers matched (or waitlisted), BPJS answers
+recorded, companies' payments allocated to their ledger lines."""
 
 import logging
 import uuid
@@ -7,10 +8,18 @@ from typing import Any
 from services.sponsorship.domain import ledger
 from services.sponsorship.domain.commitments import commitment_budget, validate_commitment
 from services.sponsorship.domain.matching import WaitlistPosition, choose_commitment, offers_for
+from services.sponsorship.domain.payments import (
+    allocate,
+    open_line,
+    payment_recorded,
+    payment_rejected,
+    validate_payment,
+)
 from services.sponsorship.domain.tariffs import Coverage, Pricing
 from services.sponsorship.repository import Enrollment, SponsorshipStore, StoredCommitment, WorkerToEnroll
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
+from shared.calendar import Month, programme_calendar
 from shared.consumer import MessageContext, PoisonMessage, parse_uuid
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested, Payer
 from shared.events.registry import WorkerFundedElsewhere, WorkerRegistered
@@ -44,6 +53,13 @@ def _worker_id(value: str) -> uuid.UUID:
 
 def _enrollment_id(value: str) -> uuid.UUID:
     return parse_uuid(value, "UNKNOWN_ENROLLMENT", "enrollment_id is not an id we issued")
+
+
+async def contributions_paid(ctx: Ctx, lines: list[ledger.MemberMonth]) -> None:
+    """The seam where the ledger lines a payment just paid go to BPJS as ContributionPaid (in
+    the same transaction as the payment). TODO(issue 13, item 4, BPJS side): the contribution
+    confirmations are being built separately; until they land this does nothing, and the lines
+    stay `paid` until BPJS confirms them."""
 
 
 class SponsorshipHandlers:
@@ -346,3 +362,37 @@ class SponsorshipHandlers:
         if str(enrollment.worker_id) != worker_id:
             raise PoisonMessage("WORKER_MISMATCH", "the answer names another worker than the request")
         return enrollment
+
+    # --- payments ----------------------------------------------------------------------------
+
+    async def on_payment_submitted(self, ctx: Ctx) -> None:
+        """A company's payment (the office records it on the company's behalf): refused with every
+        reason, or allocated to the company's open lines (invoiced or missed) oldest month first,
+        those lines marked paid, the payment and the credit it leaves stored, PaymentRecorded
+        published, all in one transaction. The same (company, reference) again changes nothing.
+
+        Each line is due on its month's due date (the 15th or the next working day), which is
+        what decides on time or late."""
+        raw = ctx.incoming.json_object()
+        payment = validate_payment(raw, today=clock.today_in_jakarta())
+        if isinstance(payment, list):
+            ctx.publish(payment_rejected(raw, payment, rejected_at=clock.now()))
+            return
+        credit = await ctx.store.lock_company_credit(payment.company_id)
+        if await ctx.store.payment_known(payment.company_id, payment.reference):
+            log.info("payment recorded before", extra={"company_id": payment.company_id})
+            return
+        calendar = programme_calendar()
+        lines = [
+            open_line(line, calendar.contribution_due_date(Month.of(line.month)))
+            for line in await ctx.store.open_lines(payment.company_id)
+        ]
+        allocation = allocate(payment, lines, credit_idr=credit)
+        now = clock.now()
+        paid = [
+            await ctx.store.mark_paid(uuid.UUID(p.line.enrollment_id), p.line.month.first_day, now)
+            for p in allocation.paid
+        ]
+        await ctx.store.record_payment(payment, allocation, now)
+        ctx.publish(payment_recorded(payment, allocation, recorded_at=now))
+        await contributions_paid(ctx, paid)

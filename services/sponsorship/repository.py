@@ -28,6 +28,7 @@ from services.sponsorship.domain.matching import (
     WorkerToMatch,
     waitlist_position,
 )
+from services.sponsorship.domain.payments import Allocation, Payment, payment_id
 from services.sponsorship.domain.tariffs import TariffTable, table_document, table_from_document
 from shared.db import Conn
 from shared.events.registry import WorkerFundedElsewhere, WorkerRegistered
@@ -306,6 +307,21 @@ class SponsorshipStore(Protocol):
     async def mark_missed(
         self, enrollment_id: uuid.UUID, month: date, at: datetime, due_date: date
     ) -> MemberMonth: ...
+
+    # --- payments (migration 0008) ---
+
+    async def lock_company_credit(self, company_id: str) -> int:
+        """The company's credit, its row locked for this transaction: one company's payments are
+        allocated one after another, whichever instance takes them."""
+
+    async def payment_known(self, company_id: str, reference: str) -> bool:
+        """Whether the company's payment `reference` was recorded before."""
+
+    async def open_lines(self, company_id: str) -> list[MemberMonth]:
+        """The company's invoiced and missed lines, locked for this transaction, by month."""
+
+    async def record_payment(self, payment: Payment, allocation: Allocation, recorded_at: datetime) -> None:
+        """The payment, the lines it paid (marked paid by the caller) and the credit it leaves."""
 
 
 _LINE_COLUMNS = (
@@ -730,6 +746,66 @@ class PgSponsorshipStore:
     ) -> MemberMonth:
         return await self._move(enrollment_id, month, lambda line: ledger.missed(line, at, due_date))
 
+    async def lock_company_credit(self, company_id: str) -> int:
+        await self.conn.execute(
+            "INSERT INTO company_credit (company_id) VALUES ($1) ON CONFLICT DO NOTHING", company_id
+        )
+        credit: int = await self.conn.fetchval(
+            "SELECT credit_idr FROM company_credit WHERE company_id = $1 FOR UPDATE", company_id
+        )
+        return credit
+
+    async def payment_known(self, company_id: str, reference: str) -> bool:
+        return bool(
+            await self.conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM payment WHERE company_id = $1 AND reference = $2)",
+                company_id,
+                reference,
+            )
+        )
+
+    async def open_lines(self, company_id: str) -> list[MemberMonth]:
+        rows = await self.conn.fetch(
+            f"SELECT {_LINE_COLUMNS} FROM member_month WHERE company_id = $1"
+            " AND state IN ('invoiced', 'missed') ORDER BY month, enrollment_id FOR UPDATE",
+            company_id,
+        )
+        return [_line(r) for r in rows]
+
+    async def record_payment(self, payment: Payment, allocation: Allocation, recorded_at: datetime) -> None:
+        paid_id = uuid.UUID(payment_id(payment.company_id, payment.reference))
+        await self.conn.execute(
+            "INSERT INTO payment (payment_id, company_id, reference, amount_idr, paid_on, credit_idr,"
+            " recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            paid_id,
+            payment.company_id,
+            payment.reference,
+            payment.amount_idr,
+            payment.paid_on,
+            allocation.credit_idr,
+            recorded_at,
+        )
+        await self.conn.executemany(
+            "INSERT INTO payment_line (payment_id, enrollment_id, month, amount_idr, on_time)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            [
+                (
+                    paid_id,
+                    uuid.UUID(p.line.enrollment_id),
+                    p.line.month.first_day,
+                    p.line.amount_idr,
+                    p.on_time,
+                )
+                for p in allocation.paid
+            ],
+        )
+        await self.conn.execute(
+            "UPDATE company_credit SET credit_idr = $2, updated_at = $3 WHERE company_id = $1",
+            payment.company_id,
+            allocation.credit_idr,
+            recorded_at,
+        )
+
 
 # --- reads for operators (api.py) ----------------------------------------------------------------
 
@@ -796,6 +872,29 @@ async def ledger_by_commitment(conn: Conn, this_month: date) -> list[asyncpg.Rec
         " GROUP BY c.commitment_id ORDER BY c.seq",
         ledger.month_start(this_month),
     )
+
+
+async def payments_of(conn: Conn, company_id: str) -> list[asyncpg.Record]:
+    """A company's payments, newest first."""
+    return await conn.fetch(
+        "SELECT * FROM payment WHERE company_id = $1 ORDER BY recorded_at DESC, reference", company_id
+    )
+
+
+async def paid_lines_of(conn: Conn, company_id: str) -> list[asyncpg.Record]:
+    """The lines a company's payments paid: which payment paid each worker's month (the proof)."""
+    return await conn.fetch(
+        "SELECT p.reference, l.enrollment_id, l.month, l.amount_idr, l.on_time, m.state, m.worker_id,"
+        " m.paid_at, m.confirmed_at, e.kpj_number FROM payment_line l JOIN payment p USING (payment_id)"
+        " JOIN member_month m USING (enrollment_id, month) JOIN enrollment e USING (enrollment_id)"
+        " WHERE p.company_id = $1 ORDER BY l.month, l.enrollment_id",
+        company_id,
+    )
+
+
+async def credit_of(conn: Conn, company_id: str) -> int:
+    credit = await conn.fetchval("SELECT credit_idr FROM company_credit WHERE company_id = $1", company_id)
+    return int(credit or 0)
 
 
 async def enrolled_by_membership(conn: Conn) -> dict[str, int]:

@@ -23,6 +23,7 @@ from services.sponsorship.domain import ledger
 from services.sponsorship.domain.commitments import Commitment
 from services.sponsorship.domain.ledger import LineState, MemberMonth
 from services.sponsorship.domain.matching import WaitlistPosition
+from services.sponsorship.domain.payments import Allocation, Payment
 from services.sponsorship.domain.tariffs import Package, TariffTable
 from services.sponsorship.repository import (
     ConfirmedEnrollment,
@@ -72,6 +73,9 @@ class SponsorshipData:
     )
     # The member-month ledger, by (enrollment, month).
     member_months: dict[tuple[uuid.UUID, date], MemberMonth] = field(default_factory=dict)
+    # Payments by (company, reference) with what they paid, and each company's credit.
+    payments: dict[tuple[str, str], tuple[Payment, Allocation]] = field(default_factory=dict)
+    credits: dict[str, int] = field(default_factory=dict)
     last_commitment_seq: int = 0
     last_worker_seq: int = 0
     tariffs: TariffTable = field(default_factory=default_tariff_table)  # the stored tariff table
@@ -87,6 +91,8 @@ class SponsorshipData:
             dict(self.enrollments),
             dict(self.funded_elsewhere),
             dict(self.member_months),
+            dict(self.payments),
+            dict(self.credits),
         )
         try:
             yield (store or InMemorySponsorshipStore)(self)
@@ -97,6 +103,8 @@ class SponsorshipData:
                 self.enrollments,
                 self.funded_elsewhere,
                 self.member_months,
+                self.payments,
+                self.credits,
             ) = saved
             raise
 
@@ -431,3 +439,24 @@ class InMemorySponsorshipStore:
         self, enrollment_id: uuid.UUID, month: date, at: datetime, due_date: date
     ) -> MemberMonth:
         return await self._move(enrollment_id, month, lambda line: ledger.missed(line, at, due_date))
+
+    async def lock_company_credit(self, company_id: str) -> int:
+        return self.data.credits.setdefault(company_id, 0)
+
+    async def payment_known(self, company_id: str, reference: str) -> bool:
+        return (company_id, reference) in self.data.payments
+
+    async def open_lines(self, company_id: str) -> list[MemberMonth]:
+        found = (
+            x
+            for x in self.data.member_months.values()
+            if x.company_id == company_id and x.state in ("invoiced", "missed")
+        )
+        return sorted(found, key=lambda x: (x.month, x.enrollment_id))
+
+    async def record_payment(self, payment: Payment, allocation: Allocation, recorded_at: datetime) -> None:
+        key = (payment.company_id, payment.reference)
+        if key in self.data.payments:
+            raise asyncpg.UniqueViolationError("payment_company_id_reference_key")
+        self.data.payments[key] = (payment, allocation)
+        self.data.credits[payment.company_id] = allocation.credit_idr

@@ -96,6 +96,7 @@ def test_the_consumers_by_hand() -> None:
         contracts.WORKER_FUNDED_ELSEWHERE.topic,
         contracts.ENROLLMENT_CONFIRMED.topic,
         contracts.ENROLLMENT_REJECTED.topic,
+        contracts.PAYMENT_SUBMITTED.topic,
     }
     assert readable("notifications") == {
         contracts.REGISTRATION_REJECTED.topic,
@@ -228,7 +229,11 @@ def test_operators_submit_commitments_and_look_after_dead_letters() -> None:
     assert readable(access.OPERATOR) == dlq(replayable)
     # Commitments only: a replay (back into a consumed topic or an intake) is admin's, so the office
     # CLI's credentials forge no event and no partner.
-    assert writable(access.OPERATOR) == {contracts.COMMITMENT_SUBMITTED.topic}
+    # and record companies' payments on their behalf (no company writes the topic itself)
+    assert writable(access.OPERATOR) == {
+        contracts.COMMITMENT_SUBMITTED.topic,
+        contracts.PAYMENT_SUBMITTED.topic,
+    }
     grants = table()
     assert allowed(grants, access.OPERATOR, "READ", "GROUP", topics.REPLAY_GROUP)
 
