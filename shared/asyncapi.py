@@ -84,6 +84,8 @@ DESCRIPTIONS: Final[Mapping[str, ServiceDescription]] = {
             "and coverage, and the sponsoring company.",
             contracts.ENROLLMENT_FAILED.topic: "BPJS refused the enrolment: tell the worker why and what "
             "to do, and the office.",
+            contracts.INVOICE_ISSUED.topic: "A company's invoice for a month: tell the company its "
+            "number, total and due date, and where to get the CSV of its workers.",
         },
     ),
     "bpjs-simulator": ServiceDescription(

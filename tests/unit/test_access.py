@@ -103,6 +103,7 @@ def test_the_consumers_by_hand() -> None:
         contracts.WORKER_WAITLISTED.topic,
         contracts.ENROLLMENT_COMPLETED.topic,
         contracts.ENROLLMENT_FAILED.topic,
+        contracts.INVOICE_ISSUED.topic,
     }
     assert readable(access.BPJS) == {contracts.ENROLLMENT_REQUESTED.topic}
     assert writable(access.BPJS) == {
