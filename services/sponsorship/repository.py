@@ -669,11 +669,15 @@ class PgSponsorshipStore:
             [x.contribution_idr for x in lines],
             [x.discount for x in lines],
         )
-        if written:
+        difference = sum(x.contribution_idr for x in lines) - reserved_idr
+        if written and difference:
+            # Only when the tariff table changed between request and confirmation: the commitment's
+            # row is not locked by every confirmation (matching locks it after the kecamatan locks;
+            # a batch of confirmations locking commitments in its own order would wait on them).
             await self.conn.execute(
                 "UPDATE commitment SET budget_used_idr = budget_used_idr + $2 WHERE commitment_id = $1",
                 first.commitment_id,
-                sum(x.contribution_idr for x in lines) - reserved_idr,
+                difference,
             )
             self._open = None
         return written
