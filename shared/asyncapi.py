@@ -71,6 +71,8 @@ DESCRIPTIONS: Final[Mapping[str, ServiceDescription]] = {
             contracts.PAYMENT_SUBMITTED.topic: "A company's payment, recorded by the office: allocate "
             "it to the company's open months oldest first (whole months, the rest a credit), once "
             "per reference, or reject it with every reason.",
+            contracts.CONTRIBUTION_CONFIRMED.topic: "BPJS confirmed a paid month: the ledger line "
+            "becomes confirmed, the proof of the month.",
         },
     ),
     "notifications": ServiceDescription(
@@ -94,6 +96,8 @@ DESCRIPTIONS: Final[Mapping[str, ServiceDescription]] = {
         {
             contracts.ENROLLMENT_REQUESTED.topic: "An enrollment request: decide as BPJS would, and "
             "answer with a confirmation (a KPJ number) or a rejection.",
+            contracts.CONTRIBUTION_PAID.topic: "A sponsor paid a member's month: confirm it (or lose "
+            "it, SIMULATOR_CONTRIBUTION_LOSE_PERCENT of first sendings).",
         },
     ),
 }

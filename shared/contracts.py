@@ -18,7 +18,13 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 from shared.envelope import event_type
 from shared.events import EventModel
-from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
+from shared.events.bpjs import (
+    ContributionConfirmed,
+    ContributionPaid,
+    EnrollmentConfirmed,
+    EnrollmentRejected,
+    EnrollmentRequested,
+)
 from shared.events.notifications import NotificationSent
 from shared.events.registry import (
     RegistrationRejected,
@@ -304,6 +310,30 @@ PAYMENT_REJECTED: Final = Contract(
     _company,
     "The `company_id` (none when the submission had none).",
 )
+# Keyed by worker, as the enrollment's events: a worker's months (of every enrollment, whose KPJ
+# number may differ) stay in order on one partition.
+CONTRIBUTION_PAID: Final = Contract(
+    "bpjs",
+    "contribution-paid",
+    1,
+    ContributionPaid,
+    "sponsorship",
+    ("bpjs-simulator",),
+    _worker,
+    WORKER_KEY,
+    "uuid",
+)
+CONTRIBUTION_CONFIRMED: Final = Contract(
+    "bpjs",
+    "contribution-confirmed",
+    1,
+    ContributionConfirmed,
+    "bpjs-simulator",
+    ("sponsorship",),
+    _worker,
+    WORKER_KEY,
+    "uuid",
+)
 NOTIFICATION_SENT: Final = Contract(
     "notifications",
     "notification-sent",
@@ -335,6 +365,8 @@ CONTRACTS: Final[tuple[Contract[Any], ...]] = (
     PAYMENT_SUBMITTED,
     PAYMENT_RECORDED,
     PAYMENT_REJECTED,
+    CONTRIBUTION_PAID,
+    CONTRIBUTION_CONFIRMED,
     NOTIFICATION_SENT,
 )
 _BY_MODEL: Final[dict[type[EventModel], Contract[Any]]] = {c.model: c for c in CONTRACTS}

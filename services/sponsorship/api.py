@@ -12,7 +12,7 @@ from typing import Any
 
 from faststream.asgi import AsgiResponse
 
-from services.sponsorship import repository
+from services.sponsorship import contributions, repository
 from services.sponsorship.domain.commitments import budget_idr
 from services.sponsorship.domain.invoices import build_invoice, invoice_csv
 from services.sponsorship.domain.ledger import LINE_STATES, LedgerSums
@@ -20,10 +20,12 @@ from services.sponsorship.domain.tariffs import PACKAGES, Pricing, TariffTable, 
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
 from shared.calendar import Month, programme_calendar
+from shared.consumer import Publisher
 from shared.db import Conn
 from shared.events.sponsorship import Package
 from shared.http_access import EVERY_ROLE, OFFICE_AND_AUDITOR, OFFICE_ONLY, ApiParams, Caller, Role
 from shared.kecamatan import WHOLE_REGENCY_NAME, kecamatan_name
+from shared.outbox import add_rows
 from shared.runtime import BadRequest, NotFound, ServiceRuntime
 from shared.validation import MAX_MONTHS, MAX_SLOTS
 
@@ -459,6 +461,75 @@ async def invoice_download(conn: Conn, params: ApiParams) -> AsgiResponse:
     )
 
 
+def _older_than_days(value: object, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        days = int(str(value))
+    except ValueError:
+        raise BadRequest("older_than_days: a whole number of days") from None
+    if not 0 <= days <= 366:
+        raise BadRequest("older_than_days: between 0 and 366")
+    return days
+
+
+RECONCILIATION_LIMIT = 1000
+
+
+def _reconciliation_answer(
+    found: list[repository.SentContribution], days: int, caller: Caller
+) -> dict[str, Any]:
+    return {
+        "older_than_days": days,
+        "unconfirmed": len(found),
+        "unconfirmed_idr": sum(x.line.contribution_idr for x in found),
+        "months": [contributions.shown(x, _kpj(x.kpj_number, caller)) for x in found],
+    }
+
+
+def reconciliation(default_days: int) -> Callable[[Conn, ApiParams], Awaitable[dict[str, Any]]]:
+    """`GET /api/reconciliation[?older_than_days=N]`: paid months BPJS has not confirmed, paid
+    more than N days ago (SPONSORSHIP_CONFIRMATION_DAYS by default), oldest first: a lost
+    confirmation shows here, with how often the month was sent."""
+
+    async def read(conn: Conn, params: ApiParams) -> dict[str, Any]:
+        days = _older_than_days(params.get("older_than_days"), default_days)
+        store = repository.PgSponsorshipStore(conn)
+        found = await contributions.unconfirmed(store, days, RECONCILIATION_LIMIT)
+        return _reconciliation_answer(found, days, params.caller)
+
+    return read
+
+
+def resend_contributions(
+    default_days: int, topic_prefix: str
+) -> Callable[[Conn, ApiParams, Any], Awaitable[dict[str, Any]]]:
+    """`PUT /api/reconciliation` (office), body `{"older_than_days": N}` (optional): each month the
+    GET shows is sent to BPJS again (ContributionPaid, attempt + 1, through the outbox in this
+    transaction); BPJS answers a re-sent month with the confirmation it gave or would have."""
+
+    async def write(conn: Conn, params: ApiParams, body: Any) -> dict[str, Any]:
+        if body is not None and not isinstance(body, dict):
+            raise BadRequest('a JSON object expected: {"older_than_days": N}')
+        days = _older_than_days((body or {}).get("older_than_days"), default_days)
+        publisher = Publisher("sponsorship", topic_prefix)
+        async with conn.transaction():
+            store = repository.PgSponsorshipStore(conn)
+            done = await contributions.resend_unconfirmed(store, publisher, days, RECONCILIATION_LIMIT)
+            await add_rows(conn, publisher.rows)
+        return {
+            "older_than_days": days,
+            "resent": len(done.resent),
+            "resent_idr": sum(x.amount_idr for x in done.resent),
+            # Paid months with no record of being sent (no payment id to send them with).
+            "never_sent": [
+                contributions.shown(x, _kpj(x.kpj_number, params.caller)) for x in done.never_sent
+            ],
+        }
+
+    return write
+
+
 def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings) -> None:
     """The read endpoints, and the office's tariff table; the quote prices with the stored table
     and the setting commitments are accepted by."""
@@ -484,3 +555,12 @@ def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings) -> Non
     # A company sees its own invoices only; the CSV names its workers (NIK masked).
     runtime.api("invoices", invoices, roles=EVERY_ROLE)
     runtime.api("invoices.csv", invoice_download, roles=EVERY_ROLE, personal_data=True)
+    # Paid months BPJS has not confirmed; the office re-sends them.
+    runtime.api(
+        "reconciliation",
+        reconciliation(settings.confirmation_days),
+        roles=OFFICE_AND_AUDITOR,
+        personal_data=True,
+        write=resend_contributions(settings.confirmation_days, settings.topic_prefix),
+        write_roles=OFFICE_ONLY,
+    )

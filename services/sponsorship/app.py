@@ -31,5 +31,6 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
         Month.parse(settings.invoices_from) if settings.invoices_from else Month.of(clock.programme_today())
     )
     runtime.schedule(invoices_job(start, settings.topic_prefix))
+    runtime.subscribe(contracts.CONTRIBUTION_CONFIRMED, handlers.on_contribution_confirmed)
     api.register(runtime, settings)
     return runtime.asgi_app()

@@ -5,6 +5,7 @@ import logging
 import uuid
 from typing import Any
 
+from services.sponsorship import contributions
 from services.sponsorship.domain import ledger
 from services.sponsorship.domain.commitments import commitment_budget, validate_commitment
 from services.sponsorship.domain.matching import WaitlistPosition, choose_commitment, offers_for
@@ -21,7 +22,13 @@ from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
 from shared.calendar import Month, programme_calendar
 from shared.consumer import MessageContext, PoisonMessage, parse_uuid
-from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested, Payer
+from shared.events.bpjs import (
+    ContributionConfirmed,
+    EnrollmentConfirmed,
+    EnrollmentRejected,
+    EnrollmentRequested,
+    Payer,
+)
 from shared.events.registry import WorkerFundedElsewhere, WorkerRegistered
 from shared.events.sponsorship import (
     CommitmentAccepted,
@@ -354,6 +361,22 @@ class SponsorshipHandlers:
             ),
         )
         await self._sponsor_waitlisted(ctx, enrollment.commitment_id, await self._pricing(ctx))
+
+    async def on_contribution_confirmed(self, ctx: MessageContext[ContributionConfirmed, Store]) -> None:
+        """BPJS confirmed a paid month: the ledger line becomes confirmed, the proof of the month
+        (contributions.record_confirmation; the same confirmation again changes nothing)."""
+        answer = ctx.event
+        _worker_id(answer.worker_id)
+        changed = await contributions.record_confirmation(ctx.store, answer)
+        log.info(
+            "contribution confirmed" if changed else "contribution confirmed again",
+            extra={
+                "enrollment_id": answer.enrollment_id,
+                "worker_id": answer.worker_id,
+                "month": answer.month.isoformat(),
+                "payment_id": answer.payment_id,
+            },
+        )
 
     async def _enrollment_for(self, ctx: Ctx, enrollment_id: str, worker_id: str) -> Enrollment:
         enrollment = await ctx.store.lock_enrollment(_enrollment_id(enrollment_id))

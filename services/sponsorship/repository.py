@@ -183,6 +183,19 @@ class ConfirmedEnrollment:
         )
 
 
+@dataclass(frozen=True)
+class SentContribution:
+    """A paid member-month and what BPJS was told of it (table contribution_sent): what a
+    ContributionPaid is made of, and what the reconciliation shows. `attempts` 0: never sent."""
+
+    line: MemberMonth
+    kpj_number: str | None
+    payment_id: str | None = None
+    attempts: int = 0
+    first_sent_at: datetime | None = None
+    last_sent_at: datetime | None = None
+
+
 class SponsorshipStore(Protocol):
     """What sponsorship's handlers do with their data, within one consumer transaction.
 
@@ -322,6 +335,19 @@ class SponsorshipStore(Protocol):
 
     async def record_payment(self, payment: Payment, allocation: Allocation, recorded_at: datetime) -> None:
         """The payment, the lines it paid (marked paid by the caller) and the credit it leaves."""
+
+    # --- contributions told to BPJS (migration 0009) ---
+
+    async def note_contribution_sent(
+        self, enrollment_id: uuid.UUID, month: date, payment_id: str | None, at: datetime
+    ) -> SentContribution:
+        """The month goes to BPJS now: the first time with the payment's id (attempts 1), every
+        later time counts up and keeps the first payment id (a re-send; `payment_id` may then be
+        None). LookupError when there is no such line, or a first sending has no payment id."""
+
+    async def unconfirmed_paid(self, paid_before: datetime, limit: int = 1000) -> list[SentContribution]:
+        """Paid lines BPJS has not confirmed, paid before `paid_before`, oldest payment first,
+        with what was sent of them (a paid line never sent is there too, attempts 0)."""
 
 
 _LINE_COLUMNS = (
@@ -809,6 +835,57 @@ class PgSponsorshipStore:
             allocation.credit_idr,
             recorded_at,
         )
+
+    async def note_contribution_sent(
+        self, enrollment_id: uuid.UUID, month: date, payment_id: str | None, at: datetime
+    ) -> SentContribution:
+        month = ledger.month_start(month)
+        if payment_id is None:
+            sent = await self.conn.fetchrow(
+                "UPDATE contribution_sent SET attempts = attempts + 1, last_sent_at = $3"
+                " WHERE enrollment_id = $1 AND month = $2 RETURNING payment_id",
+                enrollment_id,
+                month,
+                at,
+            )
+            if sent is None:
+                raise LookupError(f"the {month:%Y-%m} line of enrollment {enrollment_id} was never sent")
+        else:
+            await self.conn.execute(
+                "INSERT INTO contribution_sent (enrollment_id, month, payment_id, first_sent_at, last_sent_at)"
+                " VALUES ($1, $2, $3, $4, $4) ON CONFLICT (enrollment_id, month) DO UPDATE"
+                " SET attempts = contribution_sent.attempts + 1, last_sent_at = excluded.last_sent_at",
+                enrollment_id,
+                month,
+                payment_id,
+                at,
+            )
+        found = await self._sent("m.enrollment_id = $1 AND m.month = $2", enrollment_id, month, limit=1)
+        if not found:
+            raise LookupError(f"no {month:%Y-%m} line of enrollment {enrollment_id}")
+        return found[0]
+
+    async def unconfirmed_paid(self, paid_before: datetime, limit: int = 1000) -> list[SentContribution]:
+        return await self._sent("m.state = 'paid' AND m.paid_at < $1", paid_before, limit=limit)
+
+    async def _sent(self, where: str, *args: Any, limit: int) -> list[SentContribution]:
+        rows = await self.conn.fetch(
+            f"SELECT {', '.join('m.' + c.strip() for c in _LINE_COLUMNS.split(','))}, e.kpj_number,"
+            " s.payment_id, coalesce(s.attempts, 0) AS attempts, s.first_sent_at, s.last_sent_at"
+            " FROM member_month m JOIN enrollment e USING (enrollment_id)"
+            " LEFT JOIN contribution_sent s USING (enrollment_id, month)"
+            f" WHERE {where} ORDER BY m.paid_at, m.enrollment_id, m.month LIMIT {int(limit)}",
+            *args,
+        )
+        return [_sent_contribution(r) for r in rows]
+
+
+def _sent_contribution(row: asyncpg.Record) -> SentContribution:
+    found = dict(row)
+    sent = {
+        k: found.pop(k) for k in ("kpj_number", "payment_id", "attempts", "first_sent_at", "last_sent_at")
+    }
+    return SentContribution(MemberMonth(**found), **sent)
 
 
 # --- reads for operators (api.py) ----------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Events exchanged with the BPJS Ketenagakerjaan side (KC Musi Banyuasin dan Banyuasin)."""
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from shared.events import EventModel
 from shared.events.sponsorship import Membership, Package
@@ -73,3 +73,50 @@ class EnrollmentRejected(EventModel):
     )
     reason_message: str
     rejected_at: datetime
+
+
+KpjNumber = Annotated[str, Field(min_length=8, max_length=16, pattern=r"^\d+$")]
+
+
+def _first_of_month(value: date) -> date:
+    if value.day != 1:
+        raise ValueError("a contribution month is named by its first day")
+    return value
+
+
+ContributionMonth = Annotated[
+    date, AfterValidator(_first_of_month), Field(description="The calendar month, by its first day")
+]
+
+
+class ContributionPaid(EventModel):
+    """The sponsor paid one member's month: sponsorship tells BPJS which KPJ number and month the
+    money is for. One event per member-month line, sent in the transaction that marks it paid."""
+
+    payment_id: str = Field(description="The sponsor's payment the month was paid from")
+    enrollment_id: str
+    worker_id: str
+    kpj_number: KpjNumber
+    month: ContributionMonth
+    amount_idr: int = Field(ge=1, description="The month's contribution, integer Rupiah")
+    paid_at: datetime
+    attempt: int = Field(
+        1,
+        ge=1,
+        description="1 when first sent; a re-send of a month BPJS has not confirmed (reconciliation)"
+        " counts up. BPJS answers a re-send with the same confirmation.",
+    )
+
+
+class ContributionConfirmed(EventModel):
+    """BPJS Ketenagakerjaan credited the month's contribution to the member: the proof of a paid
+    month. Its CloudEvents id follows from payment, enrollment and month, so a re-sent month is
+    confirmed by the same event."""
+
+    payment_id: str
+    enrollment_id: str
+    worker_id: str
+    kpj_number: KpjNumber
+    month: ContributionMonth
+    amount_idr: int = Field(ge=1)
+    confirmed_at: datetime

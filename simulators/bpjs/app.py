@@ -1,4 +1,5 @@
-"""Wiring of the BPJS simulator: the services' runtime (shared/runtime.py) with one subscriber."""
+"""Wiring of the BPJS simulator: the services' runtime (shared/runtime.py), enrollment requests and
+paid contributions in."""
 
 from pathlib import Path
 
@@ -19,5 +20,12 @@ def create_app(settings: SimulatorSettings | None = None) -> AsgiFastStream:
     handlers = BpjsHandlers(settings.rules())
     runtime.subscribe(
         contracts.ENROLLMENT_REQUESTED, handlers.on_enrollment_requested, group_id=settings.group_id
+    )
+    # A group of its own (within the principal's `bpjs-simulator*`): a consumer joining one
+    # subscription does not rebalance the other.
+    runtime.subscribe(
+        contracts.CONTRIBUTION_PAID,
+        handlers.on_contribution_paid,
+        group_id=f"{settings.group_id}.{contracts.CONTRIBUTION_PAID.topic}",
     )
     return runtime.asgi_app()

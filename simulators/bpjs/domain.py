@@ -29,6 +29,17 @@ no such day (31 Jan + 1 month -> 28/29 Feb). For a continued or resumed membersh
 sponsor's months are paid from coverage_start on, whatever the member paid before (months an
 active member paid in advance would in reality push the sponsored period back; the simulator
 knows of none, and how BPJS counts such months is uncertain).
+
+Contributions (`confirm_contribution`): each ContributionPaid (one member-month) is answered with a
+ContributionConfirmed of the same ids and amount, confirmed at `paid_at` plus
+SIMULATOR_CONTRIBUTION_DELAY_MS, with the CloudEvents id uuid5(NAMESPACE, "bpjs-contribution:" +
+payment_id + enrollment_id + month) (`contribution_answer_id`): a redelivery or a re-send is the
+same answer. SIMULATOR_CONTRIBUTION_LOSE_PERCENT of the months, chosen by a hash of the same three
+(`contribution_loss_score`, the same ones every time), are never answered when first sent ("BPJS
+loses a confirmation"); a re-send (attempt >= 2, sponsorship's reconciliation) is always answered.
+No rejection: the simulator holds neither BPJS's bill nor its member register, so it could only
+invent an amount mismatch or an unknown KPJ number; a month BPJS does not credit shows on
+sponsorship's side as paid and unconfirmed (GET /api/reconciliation), where the office looks.
 """
 
 import calendar
@@ -40,7 +51,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from shared import contracts
-from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
+from shared.events.bpjs import (
+    ContributionConfirmed,
+    ContributionPaid,
+    EnrollmentConfirmed,
+    EnrollmentRejected,
+    EnrollmentRequested,
+)
 from shared.events.sponsorship import Membership
 
 # The CloudEvents source of the answers: the BPJS office's (shared/contracts.py).
@@ -72,6 +89,8 @@ class Rules:
     reject_reason_code: str = DATA_MISMATCH
     kpj_digits: int = 11
     processing_time: timedelta = timedelta(0)
+    contribution_lose_percent: float = 0.0
+    contribution_delay: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         serials = (self.nik_not_found_serial, self.active_member_serial, self.lapsed_member_serial)
@@ -182,4 +201,38 @@ def decide(request: EnrollmentRequested, rules: Rules = DEFAULT_RULES) -> Answer
         coverage_end=end,
         confirmed_at=at,
         membership=membership,
+    )
+
+
+def _contribution(paid: ContributionPaid) -> str:
+    return f"{paid.payment_id}:{paid.enrollment_id}:{paid.month.isoformat()}"
+
+
+def contribution_answer_id(payment_id: str, enrollment_id: str, month: date) -> str:
+    """The CloudEvents id of the confirmation of one paid month: the same on every redelivery
+    and re-send. The enrollment is part of it: one payment pays many workers' same month."""
+    return str(uuid.uuid5(NAMESPACE, f"bpjs-contribution:{payment_id}:{enrollment_id}:{month.isoformat()}"))
+
+
+def contribution_loss_score(paid: ContributionPaid) -> float:
+    """A fixed point in [0, 100) per paid month: its first sending is lost when below
+    SIMULATOR_CONTRIBUTION_LOSE_PERCENT."""
+    return (_digest("lose", _contribution(paid)) % 10_000) / 100
+
+
+def confirm_contribution(
+    paid: ContributionPaid, rules: Rules = DEFAULT_RULES
+) -> ContributionConfirmed | None:
+    """BPJS's answer to one paid month, or None when BPJS loses it (first sending only)."""
+    if paid.attempt == 1 and contribution_loss_score(paid) < rules.contribution_lose_percent:
+        return None
+    at = paid.paid_at if paid.paid_at.tzinfo is not None else paid.paid_at.replace(tzinfo=UTC)
+    return ContributionConfirmed(
+        payment_id=paid.payment_id,
+        enrollment_id=paid.enrollment_id,
+        worker_id=paid.worker_id,
+        kpj_number=paid.kpj_number,
+        month=paid.month,
+        amount_idr=paid.amount_idr,
+        confirmed_at=at.astimezone(UTC) + rules.contribution_delay,
     )

@@ -1,5 +1,7 @@
-"""The BPJS side's one handler: an enrollment request in (contracts.ENROLLMENT_REQUESTED), one
-answer out through the outbox, a confirmation or a rejection (ENROLLMENT_CONFIRMED / _REJECTED).
+"""The BPJS side's handlers: an enrollment request in (contracts.ENROLLMENT_REQUESTED), one
+answer out through the outbox, a confirmation or a rejection (ENROLLMENT_CONFIRMED / _REJECTED);
+a paid month in (CONTRIBUTION_PAID), its confirmation out (CONTRIBUTION_CONFIRMED), unless the
+rules lose it (domain.confirm_contribution).
 
 The shared runtime does the rest: the inbox drops a redelivered request, the answer's outbox row
 commits with the inbox claim, and a request that breaks the contract (not JSON, not the model,
@@ -14,8 +16,14 @@ import time
 
 from shared.consumer import MessageContext, PoisonMessage
 from shared.db import Conn
-from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRequested
-from simulators.bpjs.domain import Rules, answer_id, decide
+from shared.events.bpjs import ContributionPaid, EnrollmentConfirmed, EnrollmentRequested
+from simulators.bpjs.domain import (
+    Rules,
+    answer_id,
+    confirm_contribution,
+    contribution_answer_id,
+    decide,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +40,7 @@ class BpjsHandlers:
             answer = decide(request, self.rules)
         except (ValueError, OverflowError) as exc:
             raise PoisonMessage("CONTRACT_VIOLATION", str(exc)) from None
-        await self._processing_time(ctx.incoming.timestamp_ms)
+        await self._processing_time(ctx.incoming.timestamp_ms, self.rules.processing_time.total_seconds())
         # The contract gives topic, key (worker_id), type and source (the BPJS office's).
         envelope = ctx.publish(answer, event_id=answer_id(answer.enrollment_id))
         log.info(
@@ -47,10 +55,32 @@ class BpjsHandlers:
             },
         )
 
-    async def _processing_time(self, written_ms: int) -> None:
-        """Hold the answer until SIMULATOR_DELAY_MS after the request was written. A shutdown
-        meanwhile cancels the batch: nothing of it is committed, its next reader answers it."""
-        delay_s = self.rules.processing_time.total_seconds()
+    async def on_contribution_paid(self, ctx: MessageContext[ContributionPaid, Conn]) -> None:
+        """Confirm a paid month (or lose it, by the rules). The answer's id is the month's
+        (`contribution_answer_id`): a redelivered or re-sent month adds no second answer."""
+        ctx.json_object()
+        paid = ctx.event
+        answer = confirm_contribution(paid, self.rules)
+        extra = {
+            "payment_id": paid.payment_id,
+            "enrollment_id": paid.enrollment_id,
+            "worker_id": paid.worker_id,
+            "month": paid.month.isoformat(),
+            "attempt": paid.attempt,
+        }
+        if answer is None:
+            log.info("contribution lost (simulated)", extra=extra)
+            return
+        await self._processing_time(ctx.incoming.timestamp_ms, self.rules.contribution_delay.total_seconds())
+        envelope = ctx.publish(
+            answer, event_id=contribution_answer_id(paid.payment_id, paid.enrollment_id, paid.month)
+        )
+        log.info("contribution confirmed", extra=extra | {"event_id": envelope.id})
+
+    async def _processing_time(self, written_ms: int, delay_s: float) -> None:
+        """Hold the answer until `delay_s` (SIMULATOR_DELAY_MS, SIMULATOR_CONTRIBUTION_DELAY_MS)
+        after the message was written. A shutdown meanwhile cancels the batch: nothing of it is
+        committed, its next reader answers it."""
         if delay_s <= 0:
             return
         wait_s = min(written_ms / 1000 + delay_s - time.time(), delay_s)

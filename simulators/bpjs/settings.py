@@ -50,6 +50,13 @@ class SimulatorSettings(ServiceSettings):
     )
     # The KPJ number is reported as 11 digits (uncertain); the contract allows 8 to 16.
     kpj_digits: int = Field(11, ge=8, le=16, validation_alias="SIMULATOR_KPJ_DIGITS")
+    # Contributions (domain.confirm_contribution): the share of paid months whose first sending is
+    # never answered, chosen by a hash of payment, enrollment and month (0..100), and the simulated
+    # time to a confirmation (bounded as delay_ms is: the batch's transaction stays open).
+    contribution_lose_percent: float = Field(
+        0.0, ge=0, le=100, validation_alias="SIMULATOR_CONTRIBUTION_LOSE_PERCENT"
+    )
+    contribution_delay_ms: int = Field(0, ge=0, le=30_000, validation_alias="SIMULATOR_CONTRIBUTION_DELAY_MS")
     # The consumer group (after TOPIC_PREFIX), kept from before the shared runtime: its offsets stay.
     group_id: str = Field("bpjs-simulator", validation_alias="SIMULATOR_GROUP_ID")
 
@@ -68,4 +75,6 @@ class SimulatorSettings(ServiceSettings):
             reject_reason_code=self.reject_reason_code,
             kpj_digits=self.kpj_digits,
             processing_time=timedelta(milliseconds=self.delay_ms),
+            contribution_lose_percent=self.contribution_lose_percent,
+            contribution_delay=timedelta(milliseconds=self.contribution_delay_ms),
         )

@@ -24,6 +24,8 @@ PUBLISHED = {
     "sponsorship.payment-submitted.v1": "id.go.mubakab.disnaker.payment-submitted.v1",
     "sponsorship.payment-recorded.v1": "id.go.mubakab.disnaker.payment-recorded.v1",
     "sponsorship.payment-rejected.v1": "id.go.mubakab.disnaker.payment-rejected.v1",
+    "bpjs.contribution-paid.v1": "id.go.mubakab.disnaker.contribution-paid.v1",
+    "bpjs.contribution-confirmed.v1": "id.go.mubakab.disnaker.contribution-confirmed.v1",
     "notifications.notification-sent.v1": "id.go.mubakab.disnaker.notification-sent.v1",
 }
 

@@ -30,6 +30,7 @@ from services.sponsorship.repository import (
     Enrollment,
     EnrollmentStatus,
     FundedElsewhereOutcome,
+    SentContribution,
     StoredCommitment,
     WorkerStatus,
     WorkerToEnroll,
@@ -76,6 +77,10 @@ class SponsorshipData:
     # Payments by (company, reference) with what they paid, and each company's credit.
     payments: dict[tuple[str, str], tuple[Payment, Allocation]] = field(default_factory=dict)
     credits: dict[str, int] = field(default_factory=dict)
+    # contribution_sent: (payment_id, attempts, first_sent_at, last_sent_at) by (enrollment, month).
+    contributions_sent: dict[tuple[uuid.UUID, date], tuple[str, int, datetime, datetime]] = field(
+        default_factory=dict
+    )
     last_commitment_seq: int = 0
     last_worker_seq: int = 0
     tariffs: TariffTable = field(default_factory=default_tariff_table)  # the stored tariff table
@@ -93,6 +98,7 @@ class SponsorshipData:
             dict(self.member_months),
             dict(self.payments),
             dict(self.credits),
+            dict(self.contributions_sent),
         )
         try:
             yield (store or InMemorySponsorshipStore)(self)
@@ -105,6 +111,7 @@ class SponsorshipData:
                 self.member_months,
                 self.payments,
                 self.credits,
+                self.contributions_sent,
             ) = saved
             raise
 
@@ -460,3 +467,36 @@ class InMemorySponsorshipStore:
             raise asyncpg.UniqueViolationError("payment_company_id_reference_key")
         self.data.payments[key] = (payment, allocation)
         self.data.credits[payment.company_id] = allocation.credit_idr
+
+    async def note_contribution_sent(
+        self, enrollment_id: uuid.UUID, month: date, payment_id: str | None, at: datetime
+    ) -> SentContribution:
+        key = (enrollment_id, ledger.month_start(month))
+        if key not in self.data.member_months:
+            raise LookupError(f"no {month:%Y-%m} line of enrollment {enrollment_id}")
+        sent = self.data.contributions_sent.get(key)
+        if sent is None:
+            if payment_id is None:
+                raise LookupError(f"the {month:%Y-%m} line of enrollment {enrollment_id} was never sent")
+            self.data.contributions_sent[key] = (payment_id, 1, at, at)
+        else:
+            self.data.contributions_sent[key] = (sent[0], sent[1] + 1, sent[2], at)
+        return self._sent(key)
+
+    async def unconfirmed_paid(self, paid_before: datetime, limit: int = 1000) -> list[SentContribution]:
+        found = [
+            x
+            for x in self.data.member_months.values()
+            if x.state == "paid" and x.paid_at is not None and x.paid_at < paid_before
+        ]
+        found.sort(key=lambda x: (x.paid_at or paid_before, x.enrollment_id, x.month))
+        return [self._sent((x.enrollment_id, x.month)) for x in found[:limit]]
+
+    def _sent(self, key: tuple[uuid.UUID, date]) -> SentContribution:
+        line = self.data.member_months[key]
+        kpj = self.data.enrollments[line.enrollment_id].kpj_number
+        sent = self.data.contributions_sent.get(key)
+        if sent is None:
+            return SentContribution(line, kpj)
+        payment_id, attempts, first, last = sent
+        return SentContribution(line, kpj, payment_id, attempts, first, last)

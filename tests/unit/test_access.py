@@ -97,6 +97,7 @@ def test_the_consumers_by_hand() -> None:
         contracts.ENROLLMENT_CONFIRMED.topic,
         contracts.ENROLLMENT_REJECTED.topic,
         contracts.PAYMENT_SUBMITTED.topic,
+        contracts.CONTRIBUTION_CONFIRMED.topic,
     }
     assert readable("notifications") == {
         contracts.REGISTRATION_REJECTED.topic,
@@ -105,11 +106,13 @@ def test_the_consumers_by_hand() -> None:
         contracts.ENROLLMENT_FAILED.topic,
         contracts.INVOICE_ISSUED.topic,
     }
-    assert readable(access.BPJS) == {contracts.ENROLLMENT_REQUESTED.topic}
+    assert readable(access.BPJS) == {contracts.ENROLLMENT_REQUESTED.topic, contracts.CONTRIBUTION_PAID.topic}
     assert writable(access.BPJS) == {
         contracts.ENROLLMENT_CONFIRMED.topic,
         contracts.ENROLLMENT_REJECTED.topic,
+        contracts.CONTRIBUTION_CONFIRMED.topic,
         topics.dead_letter_topic(contracts.ENROLLMENT_REQUESTED.topic),
+        topics.dead_letter_topic(contracts.CONTRIBUTION_PAID.topic),
     }
     assert writable("registry") == {
         contracts.WORKER_REGISTERED.topic,
@@ -192,6 +195,9 @@ PERSONAL_DATA_READERS = {
     contracts.ENROLLMENT_REQUESTED.topic: {access.BPJS},
     contracts.ENROLLMENT_COMPLETED.topic: {"notifications"},
     contracts.ENROLLMENT_FAILED.topic: {"notifications"},
+    # KPJ numbers (the member's number at BPJS), with the worker id and month.
+    contracts.CONTRIBUTION_PAID.topic: {access.BPJS},
+    contracts.CONTRIBUTION_CONFIRMED.topic: {"sponsorship"},
     **{topics.intake_topic(p): {"registry"} for p in PARTNERS},
 }
 

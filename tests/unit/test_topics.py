@@ -133,6 +133,8 @@ def test_used_by_holds_what_a_service_reads_and_writes() -> None:
     assert (
         contracts.COMMITMENT_SUBMITTED.topic in sponsorship
         and contracts.ENROLLMENT_REQUESTED.topic in sponsorship
+        and contracts.CONTRIBUTION_PAID.topic in sponsorship
+        and topics.dead_letter_topic(contracts.CONTRIBUTION_CONFIRMED.topic) in sponsorship
     )
 
 
