@@ -840,6 +840,14 @@ class PgSponsorshipStore:
         self, enrollment_id: uuid.UUID, month: date, payment_id: str | None, at: datetime
     ) -> SentContribution:
         month = ledger.month_start(month)
+        # The line locked first: a month that is not a line here is a LookupError, not a
+        # foreign-key violation that would abort the caller's transaction.
+        if not await self.conn.fetchval(
+            "SELECT true FROM member_month WHERE enrollment_id = $1 AND month = $2 FOR UPDATE",
+            enrollment_id,
+            month,
+        ):
+            raise LookupError(f"no {month:%Y-%m} line of enrollment {enrollment_id}")
         if payment_id is None:
             sent = await self.conn.fetchrow(
                 "UPDATE contribution_sent SET attempts = attempts + 1, last_sent_at = $3"
