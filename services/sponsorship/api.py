@@ -487,25 +487,22 @@ def _reconciliation_answer(
     }
 
 
-def reconciliation(default_days: int) -> Callable[[Conn, ApiParams], Awaitable[dict[str, Any]]]:
-    """`GET /api/reconciliation[?older_than_days=N]`: paid months BPJS has not confirmed, paid
-    more than N days ago (SPONSORSHIP_CONFIRMATION_DAYS by default), oldest first: a lost
-    confirmation shows here, with how often the month was sent."""
-
-    async def read(conn: Conn, params: ApiParams) -> dict[str, Any]:
-        days = _older_than_days(params.get("older_than_days"), default_days)
-        store = repository.PgSponsorshipStore(conn)
-        found = await contributions.unconfirmed(store, days, RECONCILIATION_LIMIT)
-        return _reconciliation_answer(found, days, params.caller)
-
-    return read
+async def reconciliation(conn: Conn, params: ApiParams) -> dict[str, Any]:
+    """`GET /api/reconciliation[?older_than_days=N]`: paid months BPJS has not confirmed (paid
+    more than N days ago; every one by default), oldest payment first, each with how often it was
+    sent (`attempts`; `resent` the daily job's and the office's re-sends): a lost confirmation
+    shows here until a re-send is confirmed."""
+    days = _older_than_days(params.get("older_than_days"), 0)
+    store = repository.PgSponsorshipStore(conn)
+    found = await contributions.unconfirmed(store, days, RECONCILIATION_LIMIT)
+    return _reconciliation_answer(found, days, params.caller)
 
 
 def resend_contributions(
     default_days: int, topic_prefix: str
 ) -> Callable[[Conn, ApiParams, Any], Awaitable[dict[str, Any]]]:
-    """`PUT /api/reconciliation` (office), body `{"older_than_days": N}` (optional): each month the
-    GET shows is sent to BPJS again (ContributionPaid, attempt + 1, through the outbox in this
+    """`PUT /api/reconciliation` (office), body `{"older_than_days": N}` (optional, by default
+    SPONSORSHIP_CONFIRMATION_RESEND_DAYS): each month the GET shows is sent to BPJS again at once (ContributionPaid, attempt + 1, through the outbox in this
     transaction); BPJS answers a re-sent month with the confirmation it gave or would have."""
 
     async def write(conn: Conn, params: ApiParams, body: Any) -> dict[str, Any]:
@@ -555,12 +552,12 @@ def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings) -> Non
     # A company sees its own invoices only; the CSV names its workers (NIK masked).
     runtime.api("invoices", invoices, roles=EVERY_ROLE)
     runtime.api("invoices.csv", invoice_download, roles=EVERY_ROLE, personal_data=True)
-    # Paid months BPJS has not confirmed; the office re-sends them.
+    # Paid months BPJS has not confirmed (the daily job re-sends them; the office may at once).
     runtime.api(
         "reconciliation",
-        reconciliation(settings.confirmation_days),
+        reconciliation,
         roles=OFFICE_AND_AUDITOR,
         personal_data=True,
-        write=resend_contributions(settings.confirmation_days, settings.topic_prefix),
+        write=resend_contributions(settings.confirmation_resend_days, settings.topic_prefix),
         write_roles=OFFICE_ONLY,
     )

@@ -4,13 +4,13 @@ from pathlib import Path
 
 from faststream.asgi import AsgiFastStream
 
-from services.sponsorship import api
+from services.sponsorship import api, contributions
 from services.sponsorship.handlers import SponsorshipHandlers
 from services.sponsorship.jobs import invoices_job
 from services.sponsorship.repository import PgSponsorshipStore, SponsorshipStore
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock, contracts
-from shared.calendar import Month
+from shared.calendar import Month, day_starts_at
 from shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,5 +32,11 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
     )
     runtime.schedule(invoices_job(start, settings.topic_prefix))
     runtime.subscribe(contracts.CONTRIBUTION_CONFIRMED, handlers.on_contribution_confirmed)
+    # From today's start: no catch-up needed, each run re-sends whatever is overdue at its moment.
+    runtime.schedule(
+        contributions.resend_job(
+            day_starts_at(clock.programme_today()), settings.topic_prefix, settings.confirmation_resend_days
+        )
+    )
     api.register(runtime, settings)
     return runtime.asgi_app()

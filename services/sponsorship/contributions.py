@@ -1,22 +1,25 @@
 """Paid months told to BPJS (ContributionPaid) and BPJS's confirmations recorded in the ledger
 (ContributionConfirmed): the seam between the payments and the member-month ledger.
 
-The seam for payments: whatever marks a line paid (the payment handler's allocation,
-`store.mark_paid`) calls `send_paid_month(store, publisher, enrollment_id, month, payment_id)` in
-the SAME transaction, with the handler's publisher (`ctx.publisher`): the ContributionPaid goes
-out through the outbox exactly when the payment commits, never without it.
-
-    line = await ctx.store.mark_paid(enrollment_id, month, paid_at)
-    await contributions.send_paid_month(ctx.store, ctx.publisher, enrollment_id, month,
-                                        payment_id, correlation_id=ctx.incoming.correlation_id)
+The seam for payments: the payment handler (handlers.on_payment_submitted, through
+`handlers.contributions_paid`) marks the lines a payment pays and calls `send_paid_months(store,
+publisher, lines, payment_id)` in the SAME transaction, with the handler's publisher: each line's
+ContributionPaid (naming the payment's id, as PaymentRecorded does) goes out through the outbox
+exactly when the payment commits, never without it.
 
 Ids: a ContributionPaid's CloudEvents id is uuid5 of payment, enrollment, month and attempt
 (`contribution_paid_id`): a redelivered payment (its transaction replayed) writes no second row;
 a re-send (attempt 2, 3 ...) is a new event, which BPJS answers with the confirmation it gave or
 would have given (simulators/bpjs/domain.contribution_answer_id: the same id whatever the attempt).
 
-Reconciliation: a paid line BPJS has not confirmed after some days (`unconfirmed`) is shown by
-GET /api/reconciliation and re-sent by PUT /api/reconciliation (`resend_unconfirmed`).
+Reconciliation: the daily job "contribution-resend" (`resend_job`, 06:00 WIB) sends again each
+paid line BPJS has not confirmed whose last sending is SPONSORSHIP_CONFIRMATION_RESEND_DAYS
+programme days old or more (`resend_overdue`): attempt + 1, stamped with the run's due moment, in
+the run's transaction. Running the same moment again finds the lines sent at that moment, so
+re-sends nothing; a run rolled back and run again counts the same attempt, so writes the same
+event id. A confirmation BPJS lost is recovered within the resend days plus a day. Every paid line
+without a confirmation, with how often it was sent, is shown by GET /api/reconciliation
+(`unconfirmed`); PUT /api/reconciliation re-sends them at once (`resend_unconfirmed`, the office).
 
 No ContributionRejected: the simulator holds no bill or member register to reject against
 (simulators/bpjs/domain.py); a month BPJS does not credit stays paid and unconfirmed, visible here.
@@ -30,10 +33,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from services.sponsorship.domain import ledger
-from services.sponsorship.repository import SentContribution, SponsorshipStore
+from services.sponsorship.repository import PgSponsorshipStore, SentContribution, SponsorshipStore
 from shared import clock
 from shared.consumer import PoisonMessage, Publisher, parse_uuid
+from shared.db import Conn
 from shared.events.bpjs import ContributionConfirmed, ContributionPaid
+from shared.outbox import add_rows
+from shared.scheduler import Job, daily
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,69 @@ async def send_paid_month(
     LedgerTransitionError when the line is not paid (the caller's transaction is to roll back)."""
     sent = await store.note_contribution_sent(enrollment_id, month, payment_id, clock.now())
     return _publish(publisher, sent, correlation_id)
+
+
+async def send_paid_months(
+    store: SponsorshipStore,
+    publisher: Publisher,
+    lines: Sequence[ledger.MemberMonth],
+    payment_id: str,
+    *,
+    correlation_id: str | None = None,
+) -> list[ContributionPaid]:
+    """`send_paid_month` for each line a payment just paid (the payment handler's seam)."""
+    return [
+        await send_paid_month(
+            store, publisher, line.enrollment_id, line.month, payment_id, correlation_id=correlation_id
+        )
+        for line in lines
+    ]
+
+
+RESEND_JOB: Final = "contribution-resend"
+# Lines re-sent per run at most: a larger backlog goes on with the next day's run.
+RESEND_LIMIT: Final = 2000
+
+
+def resend_cutoff(due_at: datetime, resend_days: int) -> datetime:
+    """An unconfirmed month last sent at or before this moment is sent again at `due_at`."""
+    if resend_days < 1:
+        raise ValueError(f"resend days must be at least 1, got {resend_days}")
+    return due_at - timedelta(days=resend_days)
+
+
+async def resend_overdue(
+    store: SponsorshipStore,
+    publisher: Publisher,
+    due_at: datetime,
+    resend_days: int,
+    limit: int = RESEND_LIMIT,
+) -> list[ContributionPaid]:
+    """Send again (attempt + 1, stamped `due_at`) each paid, unconfirmed line last sent
+    `resend_days` or more before `due_at`; the events are in `publisher`."""
+    resent = []
+    for found in await store.contributions_to_resend(resend_cutoff(due_at, resend_days), limit):
+        sent = await store.note_contribution_sent(found.line.enrollment_id, found.line.month, None, due_at)
+        resent.append(_publish(publisher, sent, None))
+    if resent:
+        log.info(
+            "unconfirmed contributions sent again",
+            extra={"due_at": due_at.isoformat(), "lines": len(resent), "resend_days": resend_days},
+        )
+    return resent
+
+
+def resend_job(start: datetime, topic_prefix: str, resend_days: int) -> Job:
+    """The scheduled job (daily, 06:00 WIB, from `start`). It needs no catch-up of missed days:
+    each run re-sends every line overdue at its moment, however long the service was down."""
+    resend_cutoff(start, resend_days)  # refuses a bad setting when the service is built
+
+    async def run(conn: Conn, due_at: datetime) -> None:
+        publisher = Publisher("sponsorship", topic_prefix)
+        await resend_overdue(PgSponsorshipStore(conn), publisher, due_at, resend_days)
+        await add_rows(conn, publisher.rows)
+
+    return Job(RESEND_JOB, daily(6), run, start)
 
 
 @dataclass(frozen=True)
@@ -179,5 +248,6 @@ def shown(found: SentContribution, kpj: str | None) -> dict[str, object]:
         "paid_at": _iso(line.paid_at),
         "payment_id": found.payment_id,
         "attempts": found.attempts,
+        "resent": max(found.attempts - 1, 0),
         "last_sent_at": _iso(found.last_sent_at),
     }

@@ -12,6 +12,7 @@ from services.sponsorship.domain.matching import WaitlistPosition, choose_commit
 from services.sponsorship.domain.payments import (
     allocate,
     open_line,
+    payment_id,
     payment_recorded,
     payment_rejected,
     validate_payment,
@@ -62,11 +63,13 @@ def _enrollment_id(value: str) -> uuid.UUID:
     return parse_uuid(value, "UNKNOWN_ENROLLMENT", "enrollment_id is not an id we issued")
 
 
-async def contributions_paid(ctx: Ctx, lines: list[ledger.MemberMonth]) -> None:
-    """The seam where the ledger lines a payment just paid go to BPJS as ContributionPaid (in
-    the same transaction as the payment). TODO(issue 13, item 4, BPJS side): the contribution
-    confirmations are being built separately; until they land this does nothing, and the lines
-    stay `paid` until BPJS confirms them."""
+async def contributions_paid(ctx: Ctx, lines: list[ledger.MemberMonth], paid_from: str) -> None:
+    """The ledger lines a payment (`paid_from`, its payment id) just paid go to BPJS as
+    ContributionPaid, through the outbox in the payment's transaction (contributions.py): they
+    stay `paid` until BPJS confirms them, and the daily job re-sends those it does not."""
+    await contributions.send_paid_months(
+        ctx.store, ctx.publisher, lines, paid_from, correlation_id=ctx.incoming.correlation_id
+    )
 
 
 class SponsorshipHandlers:
@@ -418,4 +421,4 @@ class SponsorshipHandlers:
         ]
         await ctx.store.record_payment(payment, allocation, now)
         ctx.publish(payment_recorded(payment, allocation, recorded_at=now))
-        await contributions_paid(ctx, paid)
+        await contributions_paid(ctx, paid, payment_id(payment.company_id, payment.reference))

@@ -349,6 +349,12 @@ class SponsorshipStore(Protocol):
         """Paid lines BPJS has not confirmed, paid before `paid_before`, oldest payment first,
         with what was sent of them (a paid line never sent is there too, attempts 0)."""
 
+    async def contributions_to_resend(
+        self, sent_before: datetime, limit: int = 1000
+    ) -> list[SentContribution]:
+        """Paid lines BPJS has not confirmed whose last sending was at or before `sent_before`,
+        oldest payment first (a line never sent is not among them: it has no payment to repeat)."""
+
 
 _LINE_COLUMNS = (
     "enrollment_id, worker_id, commitment_id, company_id, month, contribution_idr, discount, state,"
@@ -875,6 +881,11 @@ class PgSponsorshipStore:
 
     async def unconfirmed_paid(self, paid_before: datetime, limit: int = 1000) -> list[SentContribution]:
         return await self._sent("m.state = 'paid' AND m.paid_at < $1", paid_before, limit=limit)
+
+    async def contributions_to_resend(
+        self, sent_before: datetime, limit: int = 1000
+    ) -> list[SentContribution]:
+        return await self._sent("m.state = 'paid' AND s.last_sent_at <= $1", sent_before, limit=limit)
 
     async def _sent(self, where: str, *args: Any, limit: int) -> list[SentContribution]:
         rows = await self.conn.fetch(

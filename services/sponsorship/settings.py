@@ -21,6 +21,9 @@ class SponsorshipSettings(ServiceSettings):
     # clock's month when the service starts (a first start invoices from that month on; later
     # starts catch up from the last recorded run).
     invoices_from: str | None = Field(None, validation_alias="SPONSORSHIP_INVOICES_FROM")
-    # A paid month BPJS has not confirmed after this many days is shown by GET /api/reconciliation
-    # (and re-sent by PUT /api/reconciliation) unless the request names its own `older_than_days`.
-    confirmation_days: int = Field(3, ge=0, le=366, validation_alias="SPONSORSHIP_CONFIRMATION_DAYS")
+    # Programme days after which a paid month BPJS has not confirmed is sent again: by the daily
+    # job "contribution-resend" (counted from its last sending) and, by default, by
+    # PUT /api/reconciliation (counted from its payment).
+    confirmation_resend_days: int = Field(
+        3, ge=1, le=366, validation_alias="SPONSORSHIP_CONFIRMATION_RESEND_DAYS"
+    )

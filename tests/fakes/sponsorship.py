@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 import asyncpg
@@ -491,6 +491,18 @@ class InMemorySponsorshipStore:
         ]
         found.sort(key=lambda x: (x.paid_at or paid_before, x.enrollment_id, x.month))
         return [self._sent((x.enrollment_id, x.month)) for x in found[:limit]]
+
+    async def contributions_to_resend(
+        self, sent_before: datetime, limit: int = 1000
+    ) -> list[SentContribution]:
+        found = [
+            x
+            for x in await self.unconfirmed_paid(
+                datetime.max.replace(tzinfo=UTC), len(self.data.member_months)
+            )
+            if x.last_sent_at is not None and x.last_sent_at <= sent_before
+        ]
+        return found[:limit]
 
     def _sent(self, key: tuple[uuid.UUID, date]) -> SentContribution:
         line = self.data.member_months[key]

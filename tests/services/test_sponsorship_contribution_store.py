@@ -1,4 +1,4 @@
-"""What sponsorship records of the months it tells BPJS (migration 0007, contribution_sent), over
+"""What sponsorship records of the months it tells BPJS (migration 0009, contribution_sent), over
 PostgreSQL and the in-memory fake alike (the fixture of tests/services/test_sponsorship_store.py):
 the first sending keeps the payment id, a re-send counts up, and the unconfirmed paid months are
 read oldest payment first."""
@@ -48,6 +48,12 @@ async def test_a_paid_month_sent_then_re_sent_and_read_until_confirmed(transacti
         ]
         assert await store.unconfirmed_paid(at) == []
         assert len(await store.unconfirmed_paid(at + timedelta(days=2), limit=1)) == 1
+        # The re-send's due lines: sent at or before the cutoff (January, never sent, is not).
+        assert [x.line.month for x in await store.contributions_to_resend(at + timedelta(days=5))] == [
+            DECEMBER
+        ]
+        assert await store.contributions_to_resend(at + timedelta(days=5) - timedelta(microseconds=1)) == []
         await store.mark_confirmed(enrollment_id, DECEMBER, at + timedelta(days=6))
     async with transaction() as store:
         assert [x.line.month for x in await store.unconfirmed_paid(at + timedelta(days=9))] == [JANUARY]
+        assert await store.contributions_to_resend(at + timedelta(days=9)) == []  # confirmed

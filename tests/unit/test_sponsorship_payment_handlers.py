@@ -65,7 +65,7 @@ DEC, JAN, FEB = date(2026, 12, 1), date(2027, 1, 1), date(2027, 2, 1)
 
 async def test_a_payment_pays_the_oldest_invoiced_lines_whole_and_keeps_the_rest_as_credit() -> None:
     service, request = await enrolled_and_invoiced(DEC, JAN, FEB)
-    [recorded] = await service.deliver(contracts.PAYMENT_SUBMITTED, payment("TRF-1", 2 * HALF + 100))
+    recorded, *_sent = await service.deliver(contracts.PAYMENT_SUBMITTED, payment("TRF-1", 2 * HALF + 100))
     assert states(service, request) == {
         "2026-12": "paid",
         "2027-01": "paid",
@@ -83,7 +83,7 @@ async def test_a_payment_pays_the_oldest_invoiced_lines_whole_and_keeps_the_rest
     assert service.data.credits[COMPANY] == 100
 
     # The credit is carried: Rp8,300 more pays February's Rp8,400.
-    [second] = await service.deliver(contracts.PAYMENT_SUBMITTED, payment("TRF-2", HALF - 100))
+    second, *_sent = await service.deliver(contracts.PAYMENT_SUBMITTED, payment("TRF-2", HALF - 100))
     assert isinstance(second, PaymentRecorded)
     assert (second.months_paid, second.credit_idr) == (["2027-02"], 0)
     assert states(service, request)["2027-02"] == "paid"
@@ -135,22 +135,23 @@ async def test_a_missed_line_is_paid_late_and_another_companys_lines_are_untouch
     )
     assert await service.deliver(contracts.PAYMENT_SUBMITTED, payment("X", 5 * HALF, company_id="co-other"))
     assert states(service, request)["2026-12"] == "missed"  # another company's money pays none of it
-    [recorded] = await service.deliver(contracts.PAYMENT_SUBMITTED, payment("TRF-1", HALF))
+    recorded, *_sent = await service.deliver(contracts.PAYMENT_SUBMITTED, payment("TRF-1", HALF))
     assert isinstance(recorded, PaymentRecorded)
     assert (recorded.months_paid, recorded.lines_paid_late) == (["2026-12"], 0)
     assert states(service, request)["2026-12"] == "paid"
 
 
 async def test_the_paid_lines_reach_the_contribution_seam(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[list[MemberMonth]] = []
+    seen: list[tuple[list[MemberMonth], str]] = []
 
-    async def contributions_paid(ctx: Any, lines: list[MemberMonth]) -> None:
-        seen.append(lines)
+    async def contributions_paid(ctx: Any, lines: list[MemberMonth], paid_from: str) -> None:
+        seen.append((lines, paid_from))
 
     monkeypatch.setattr(handlers, "contributions_paid", contributions_paid)
     service, request = await enrolled_and_invoiced(DEC, JAN)
-    await service.deliver(contracts.PAYMENT_SUBMITTED, payment("TRF-1", 2 * HALF))
-    [lines] = seen
+    recorded, *_sent = await service.deliver(contracts.PAYMENT_SUBMITTED, payment("TRF-1", 2 * HALF))
+    [(lines, paid_from)] = seen
+    assert isinstance(recorded, PaymentRecorded) and paid_from == recorded.payment_id
     assert [(x.month, x.state, str(x.enrollment_id)) for x in lines] == [
         (DEC, "paid", request.enrollment_id),
         (JAN, "paid", request.enrollment_id),
@@ -167,6 +168,6 @@ async def test_the_lines_are_paid_in_the_payments_transaction() -> None:
     with pytest.raises(RuntimeError, match="payment"):
         await service.batch([(contracts.PAYMENT_SUBMITTED, payment("TRF-1", HALF))], PaymentsDown)
     assert states(service, request)["2026-12"] == "invoiced"
-    [recorded] = await service.deliver(contracts.PAYMENT_SUBMITTED, payment("TRF-1", HALF))
+    recorded, *_sent = await service.deliver(contracts.PAYMENT_SUBMITTED, payment("TRF-1", HALF))
     assert isinstance(recorded, PaymentRecorded) and recorded.lines_paid == 1
     assert uuid.UUID(recorded.payment_id)
