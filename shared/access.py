@@ -87,6 +87,7 @@ def static_grants() -> tuple[Grant, ...]:
     # Payments too: the office records a company's bank transfer (`muba payments record`). A
     # company's finance system has no principal of its own, so none can pay "for" another.
     grants.append(_topic(OPERATOR, "WRITE", contracts.PAYMENT_SUBMITTED.topic))
+    grants.append(_topic(OPERATOR, "WRITE", contracts.COMMITMENT_EXTENSION_SUBMITTED.topic))
     for spec in topics.EVENT_TOPICS:
         if spec.consumed_by:
             grants.append(_topic(OPERATOR, "READ", topics.dead_letter_topic(spec.name)))

@@ -38,7 +38,15 @@ from shared.events.sponsorship import (
     CommitmentSubmitted,
     EnrollmentCompleted,
     EnrollmentFailed,
+    CommitmentExtended,
+    CommitmentExtensionRejected,
+    CommitmentExtensionSubmitted,
+    CoverageEnded,
+    CoverageEnding,
+    CoverageExtended,
+    CoverageReported,
     InvoiceIssued,
+    InvoiceReminder,
     PaymentRecorded,
     PaymentRejected,
     PaymentSubmitted,
@@ -334,6 +342,90 @@ CONTRIBUTION_CONFIRMED: Final = Contract(
     WORKER_KEY,
     "uuid",
 )
+INVOICE_REMINDER: Final = Contract(
+    "sponsorship",
+    "invoice-reminder",
+    1,
+    InvoiceReminder,
+    "sponsorship",
+    ("notifications",),
+    _company,
+    COMPANY_KEY,
+)
+# Renewals, like payments, are written by the office on a company's behalf.
+COMMITMENT_EXTENSION_SUBMITTED: Final = Contract(
+    "sponsorship",
+    "commitment-extension-submitted",
+    1,
+    CommitmentExtensionSubmitted,
+    "partner",
+    ("sponsorship",),
+    _commitment,
+    "Optional and not read: sponsorship recognises a repeated renewal by `commitment_id` + `reference`.",
+)
+COMMITMENT_EXTENDED: Final = Contract(
+    "sponsorship",
+    "commitment-extended",
+    1,
+    CommitmentExtended,
+    "sponsorship",
+    (),
+    _commitment,
+    "The `commitment_id`.",
+)
+COMMITMENT_EXTENSION_REJECTED: Final = Contract(
+    "sponsorship",
+    "commitment-extension-rejected",
+    1,
+    CommitmentExtensionRejected,
+    "sponsorship",
+    (),
+    _commitment,
+    "The `commitment_id` (none when the submission had none).",
+)
+COVERAGE_ENDING: Final = Contract(
+    "sponsorship",
+    "coverage-ending",
+    1,
+    CoverageEnding,
+    "sponsorship",
+    ("notifications",),
+    _worker,
+    WORKER_KEY,
+    "uuid",
+)
+COVERAGE_EXTENDED: Final = Contract(
+    "sponsorship",
+    "coverage-extended",
+    1,
+    CoverageExtended,
+    "sponsorship",
+    ("notifications",),
+    _worker,
+    WORKER_KEY,
+    "uuid",
+)
+COVERAGE_ENDED: Final = Contract(
+    "sponsorship",
+    "coverage-ended",
+    1,
+    CoverageEnded,
+    "sponsorship",
+    ("notifications",),
+    _worker,
+    WORKER_KEY,
+    "uuid",
+)
+COVERAGE_REPORTED: Final = Contract(
+    "sponsorship",
+    "coverage-reported",
+    1,
+    CoverageReported,
+    "sponsorship",
+    (),
+    _no_key,
+    "None: one record a day, read in order of the day.",
+)
 NOTIFICATION_SENT: Final = Contract(
     "notifications",
     "notification-sent",
@@ -367,6 +459,14 @@ CONTRACTS: Final[tuple[Contract[Any], ...]] = (
     PAYMENT_REJECTED,
     CONTRIBUTION_PAID,
     CONTRIBUTION_CONFIRMED,
+    INVOICE_REMINDER,
+    COMMITMENT_EXTENSION_SUBMITTED,
+    COMMITMENT_EXTENDED,
+    COMMITMENT_EXTENSION_REJECTED,
+    COVERAGE_ENDING,
+    COVERAGE_EXTENDED,
+    COVERAGE_ENDED,
+    COVERAGE_REPORTED,
     NOTIFICATION_SENT,
 )
 _BY_MODEL: Final[dict[type[EventModel], Contract[Any]]] = {c.model: c for c in CONTRACTS}

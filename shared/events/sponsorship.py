@@ -289,3 +289,161 @@ class PaymentRejected(EventModel):
     reference: str | None
     reasons: list[RejectionReason]
     rejected_at: datetime
+
+
+class InvoiceReminder(EventModel):
+    """A company's invoice still has unpaid lines: a few days before its due date (`due_soon`)
+    and after it (`overdue`, each reminder once). Who to tell, how much and by when."""
+
+    invoice_id: str
+    invoice_number: str
+    company_id: str
+    company_name: str
+    company_email: str | None
+    company_webhook_url: str | None
+    month: str = Field(description="YYYY-MM")
+    due_date: date
+    kind: Literal["due_soon", "overdue"]
+    days_from_due: int = Field(description="Negative before the due date, positive after it")
+    unpaid_lines: int = Field(description="Worker-months on the invoice not paid yet")
+    unpaid_idr: int = Field(description="Whole Rupiah")
+    reminded_at: datetime
+
+
+class CommitmentExtensionSubmitted(EventModel):
+    """A company renews a commitment: `months` more for every worker it sponsors and for the
+    workers it will sponsor (plain JSON, written by the office on the company's behalf). A
+    repeated `reference` of the same commitment is applied once.
+
+    Rules the contract cannot express, checked by sponsorship only: the commitment exists and is
+    the company's (COMMITMENT_UNKNOWN), and its months stay within the limit (MONTHS_INVALID)."""
+
+    commitment_id: CommitmentText = Field(description="The commitment renewed")
+    company_id: CommitmentText = Field(description="The company's id, as in the commitment")
+    reference: Annotated[
+        str,
+        Trimmed,
+        Field(
+            min_length=1,
+            max_length=MAX_PAYMENT_REFERENCE,
+            pattern=validation.ONE_LINE_TEXT,
+            description="The renewal's reference (e.g. the decree or letter): unique per commitment",
+            json_schema_extra=rejection_codes(
+                minLength=validation.VALUE_EMPTY,
+                maxLength=validation.VALUE_TOO_LONG,
+                pattern=validation.INVALID_CHARACTERS,
+            ),
+        ),
+    ]
+    months: int = Field(
+        ge=1,
+        le=validation.MAX_MONTHS,
+        strict=True,
+        description="Months added to each worker's coverage",
+        json_schema_extra=rejection_codes(minimum=validation.MONTHS_INVALID, maximum=validation.MONTHS_INVALID),
+    )
+
+
+class CommitmentExtended(EventModel):
+    """A renewal was applied: the commitment's months and budget, and how many workers' coverage
+    it extended (each told by CoverageExtended)."""
+
+    commitment_id: str
+    company_id: str
+    reference: str
+    months_added: int
+    months: int = Field(description="The commitment's months per worker now")
+    budget_idr: int = Field(description="The commitment's budget now, whole Rupiah")
+    workers_extended: int
+    extended_at: datetime
+
+
+class CommitmentExtensionRejected(EventModel):
+    """A renewal was refused, with every reason."""
+
+    commitment_id: str | None
+    company_id: str | None
+    reference: str | None
+    reasons: list[RejectionReason]
+    rejected_at: datetime
+
+
+class CoverageEnding(EventModel):
+    """A worker's sponsored coverage ends soon (30 and 7 days before its last day): the worker
+    and the company are told, so the company can renew in time."""
+
+    worker_id: str
+    enrollment_id: str
+    full_name: str
+    phone: str
+    kpj_number: str | None
+    commitment_id: str
+    company_id: str
+    company_name: str
+    company_email: str | None
+    company_webhook_url: str | None
+    coverage_end: date = Field(description="The last covered day (Asia/Jakarta)")
+    days_left: int = Field(description="Days from the notice's day to the last covered day")
+    noticed_at: datetime
+
+
+class CoverageExtended(EventModel):
+    """A renewal extended the worker's coverage: no gap, the same KPJ number."""
+
+    worker_id: str
+    enrollment_id: str
+    full_name: str
+    phone: str
+    commitment_id: str
+    company_id: str
+    company_name: str
+    months_added: int
+    coverage_end: date = Field(description="The new last covered day (Asia/Jakarta)")
+    extended_at: datetime
+
+
+CoverageEndReason = Literal["period_ended", "lapsed"]
+"""`period_ended`: the sponsored months ran out and no renewal came; `lapsed`: three consecutive
+months unpaid after their due dates, so the membership became inactive (nonaktif)."""
+
+
+class CoverageEnded(EventModel):
+    """A worker's sponsored coverage ended: the worker, the company and the office are told, and
+    what happens next: another commitment covers them from the next day (`fallback`), or they
+    wait for one (`waitlisted`)."""
+
+    worker_id: str
+    enrollment_id: str
+    full_name: str
+    phone: str
+    kpj_number: str | None
+    commitment_id: str
+    company_id: str
+    company_name: str
+    company_email: str | None
+    company_webhook_url: str | None
+    reason: CoverageEndReason
+    last_covered_day: date = Field(description="Asia/Jakarta")
+    months_unpaid: int = Field(description="Consecutive months unpaid after their due dates (lapse)")
+    next: Literal["fallback", "waitlisted"]
+    next_company_name: str | None = Field(description="The fallback sponsor, when there is one")
+    next_coverage_start: date | None = Field(description="From when the fallback sponsor covers them")
+    ended_at: datetime
+
+
+class CoverageReported(EventModel):
+    """The programme's coverage numbers for one day (Asia/Jakarta), once a day."""
+
+    day: date
+    workers_covered: int = Field(description="Workers whose sponsored coverage includes the day")
+    workers_uncovered: int = Field(
+        description="Workers covered before and not on the day (their coverage ended or lapsed)"
+    )
+    coverage_days_lost: int = Field(description="Since the start: the sum of each day's workers_uncovered")
+    unplanned_gaps: int = Field(
+        description="Workers uncovered on the day while an open commitment with room covered them: must be 0"
+    )
+    unplanned_gap_days: int = Field(description="Since the start: the sum of each day's unplanned_gaps")
+    members_at_risk: int = Field(description="Covered workers with a month unpaid after its due date")
+    members_six_paid_months: int = Field(description="Workers with 6 or more paid months (BPJS's KPI)")
+    reported_at: datetime

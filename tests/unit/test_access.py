@@ -98,6 +98,7 @@ def test_the_consumers_by_hand() -> None:
         contracts.ENROLLMENT_REJECTED.topic,
         contracts.PAYMENT_SUBMITTED.topic,
         contracts.CONTRIBUTION_CONFIRMED.topic,
+        contracts.COMMITMENT_EXTENSION_SUBMITTED.topic,
     }
     assert readable("notifications") == {
         contracts.REGISTRATION_REJECTED.topic,
@@ -105,6 +106,10 @@ def test_the_consumers_by_hand() -> None:
         contracts.ENROLLMENT_COMPLETED.topic,
         contracts.ENROLLMENT_FAILED.topic,
         contracts.INVOICE_ISSUED.topic,
+        contracts.INVOICE_REMINDER.topic,
+        contracts.COVERAGE_ENDING.topic,
+        contracts.COVERAGE_EXTENDED.topic,
+        contracts.COVERAGE_ENDED.topic,
     }
     assert readable(access.BPJS) == {contracts.ENROLLMENT_REQUESTED.topic, contracts.CONTRIBUTION_PAID.topic}
     assert writable(access.BPJS) == {
