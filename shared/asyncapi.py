@@ -73,6 +73,9 @@ DESCRIPTIONS: Final[Mapping[str, ServiceDescription]] = {
             "per reference, or reject it with every reason.",
             contracts.CONTRIBUTION_CONFIRMED.topic: "BPJS confirmed a paid month: the ledger line "
             "becomes confirmed, the proof of the month.",
+            contracts.COMMITMENT_EXTENSION_SUBMITTED.topic: "A company renews a commitment: months more "
+            "for every worker it sponsors (no month twice, no day's gap) and its budget with them, "
+            "once per reference, or reject it with every reason.",
         },
     ),
     "notifications": ServiceDescription(

@@ -90,6 +90,7 @@ WEBHOOK_INVALID: Final = "WEBHOOK_INVALID"
 # A company's payment (sponsorship.payment-submitted.v1).
 AMOUNT_INVALID: Final = "AMOUNT_INVALID"
 PAID_ON_INVALID: Final = "PAID_ON_INVALID"
+COMMITMENT_UNKNOWN: Final = "COMMITMENT_UNKNOWN"  # a renewal of no commitment of that company
 PAID_ON_IN_FUTURE: Final = "PAID_ON_IN_FUTURE"  # needs today: a domain rule, not the contract's
 
 # --- limits (each declared once; the models and the validators import them) --------------------

@@ -1,10 +1,12 @@
 """Wiring of the sponsorship service."""
 
+from datetime import date
 from pathlib import Path
 
 from faststream.asgi import AsgiFastStream
 
 from services.sponsorship import api, contributions
+from services.sponsorship.coverage import coverage_job
 from services.sponsorship.handlers import SponsorshipHandlers
 from services.sponsorship.jobs import invoices_job
 from services.sponsorship.repository import PgSponsorshipStore, SponsorshipStore
@@ -27,6 +29,7 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
     runtime.subscribe(contracts.ENROLLMENT_CONFIRMED, handlers.on_enrollment_confirmed)
     runtime.subscribe(contracts.ENROLLMENT_REJECTED, handlers.on_enrollment_rejected)
     runtime.subscribe(contracts.PAYMENT_SUBMITTED, handlers.on_payment_submitted)
+    runtime.subscribe(contracts.COMMITMENT_EXTENSION_SUBMITTED, handlers.on_commitment_extension_submitted)
     start = (
         Month.parse(settings.invoices_from) if settings.invoices_from else Month.of(clock.programme_today())
     )
@@ -38,5 +41,9 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
             day_starts_at(clock.programme_today()), settings.topic_prefix, settings.confirmation_resend_days
         )
     )
+    first_day = (
+        date.fromisoformat(settings.coverage_from) if settings.coverage_from else clock.programme_today()
+    )
+    runtime.schedule(coverage_job(first_day, settings.topic_prefix, handlers))
     api.register(runtime, settings)
     return runtime.asgi_app()

@@ -3,11 +3,19 @@ recorded, companies' payments allocated to their ledger lines."""
 
 import logging
 import uuid
-from typing import Any
+from dataclasses import replace
+from typing import Any, Protocol
 
 from services.sponsorship import contributions
-from services.sponsorship.domain import ledger
-from services.sponsorship.domain.commitments import commitment_budget, validate_commitment
+from services.sponsorship.domain import coverage, ledger
+from services.sponsorship.domain.commitments import (
+    budget_idr,
+    commitment_budget,
+    extension_problems,
+    extension_rejected,
+    validate_commitment,
+    validate_extension,
+)
 from services.sponsorship.domain.matching import WaitlistPosition, choose_commitment, offers_for
 from services.sponsorship.domain.payments import (
     allocate,
@@ -23,6 +31,8 @@ from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
 from shared.calendar import Month, programme_calendar
 from shared.consumer import MessageContext, PoisonMessage, parse_uuid
+from shared.envelope import Envelope
+from shared.events import EventModel
 from shared.events.bpjs import (
     ContributionConfirmed,
     EnrollmentConfirmed,
@@ -33,7 +43,9 @@ from shared.events.bpjs import (
 from shared.events.registry import WorkerFundedElsewhere, WorkerRegistered
 from shared.events.sponsorship import (
     CommitmentAccepted,
+    CommitmentExtended,
     CommitmentRejected,
+    CoverageExtended,
     EnrollmentCompleted,
     EnrollmentFailed,
     SponsorMatched,
@@ -45,6 +57,17 @@ from shared.validation import MAX_COMMITMENT_TEXT, NIK_WARNING_CODES, Reason, re
 log = logging.getLogger(__name__)
 Store = SponsorshipStore
 Ctx = MessageContext[Any, Store]
+
+
+class Acting(Protocol):
+    """What matching needs to act: the store (in this transaction) and the outbox. A consumer's
+    MessageContext is one; the daily coverage job (coverage.py) makes its own."""
+
+    @property
+    def store(self) -> Store: ...
+
+    def publish(self, event: EventModel, *, event_id: str | None = None) -> Envelope: ...
+
 
 MAX_RESERVATION_TRIES = 20
 WAITLIST_PAGE = 50  # at least this many waiting workers are read at a time
@@ -77,7 +100,7 @@ class SponsorshipHandlers:
         self.settings = settings
         clock.check_skew()
 
-    async def _pricing(self, ctx: Ctx) -> Pricing:
+    async def _pricing(self, ctx: Acting) -> Pricing:
         """Coverage priced as it would start today (Jakarta), once per message, by the stored tariff
         table (read once per transaction)."""
         return Pricing(
@@ -124,12 +147,15 @@ class SponsorshipHandlers:
         )
         ctx.publish(event)
 
-    async def _sponsor_waitlisted(self, ctx: Ctx, commitment_id: str, pricing: Pricing) -> None:
+    async def _sponsor_waitlisted(self, ctx: Acting, commitment_id: str, pricing: Pricing) -> None:
         """Give the commitment's free slots to the waitlisted workers it covers, in registration
         order: the store's pages come in waitlist order (domain.waitlist_position), the registry's
-        registration_seq first, not the order events arrived here nor a host's clock."""
+        registration_seq first, not the order events arrived here nor a host's clock. A suspended
+        commitment gives none."""
         commitment = await ctx.store.commitment(commitment_id)
         assert commitment is not None
+        if commitment.suspended_on is not None:
+            return
         await ctx.store.lock_kecamatan_exclusive(commitment.covered_codes)
         after: WaitlistPosition | None = None
         while True:
@@ -168,7 +194,7 @@ class SponsorshipHandlers:
             log.info("worker funded elsewhere: not matched", extra={"worker_id": announced.worker_id})
             return
         await ctx.store.lock_kecamatan_shared(announced.kecamatan_code)
-        if await self._match(ctx, worker):
+        if await self._match(ctx, worker) is not None:
             return
         ctx.publish(
             WorkerWaitlisted(
@@ -194,29 +220,45 @@ class SponsorshipHandlers:
             extra={"worker_id": notice.worker_id, "funder": notice.funder, "outcome": outcome},
         )
 
-    async def _match(self, ctx: Ctx, worker: WorkerToEnroll) -> bool:
-        """Reserve a slot of the best offer; another instance may take it first, then choose again."""
-        wanted, pricing = worker.to_match(), await self._pricing(ctx)
+    async def _match(
+        self,
+        ctx: Acting,
+        worker: WorkerToEnroll,
+        pricing: Pricing | None = None,
+        exclude: frozenset[str] = frozenset(),
+        follows: uuid.UUID | None = None,
+    ) -> StoredCommitment | None:
+        """Reserve a slot of the best offer; another instance may take it first, then choose again.
+        `pricing` dates the coverage (today's by default); `exclude`: commitments that may not
+        take the worker (the one whose months they just had); `follows`: the enrollment this one
+        continues. Returns the commitment, or None (no offer)."""
+        wanted = worker.to_match()
+        pricing = pricing or await self._pricing(ctx)
         for _ in range(MAX_RESERVATION_TRIES):
-            open_now = {c.commitment_id: c for c in await ctx.store.open_commitments()}
+            open_now = {
+                c.commitment_id: c
+                for c in await ctx.store.open_commitments()
+                if c.commitment_id not in exclude
+            }
             chosen = choose_commitment(
                 wanted, offers_for(wanted, [c.open() for c in open_now.values()], pricing)
             )
             if chosen is None:
-                return False
+                return None
             commitment = open_now[chosen.commitment.commitment_id]
             if await ctx.store.reserve_slot(commitment.commitment_id, chosen.cost_idr):
-                await self._request_enrollment(ctx, worker, commitment, chosen.coverage, pricing)
-                return True
+                await self._request_enrollment(ctx, worker, commitment, chosen.coverage, pricing, follows)
+                return commitment
         raise RuntimeError("could not reserve a slot: too much contention; the batch will be retried")
 
     async def _request_enrollment(
         self,
-        ctx: Ctx,
+        ctx: Acting,
         worker: WorkerToEnroll,
         commitment: StoredCommitment,
         coverage: Coverage,
         pricing: Pricing,
+        follows: uuid.UUID | None = None,
     ) -> None:
         enrollment_id = await ctx.store.add_enrollment(
             worker_id=worker.worker_id,
@@ -225,6 +267,7 @@ class SponsorshipHandlers:
             months=commitment.months,
             coverage_start=pricing.start,
             contribution_idr=coverage.total_contribution_idr,
+            follows=follows,
         )
         worker_id = str(worker.worker_id)
         now = clock.now()
@@ -298,12 +341,15 @@ class SponsorshipHandlers:
                 return  # the same confirmation again
             raise PoisonMessage("ENROLLMENT_ALREADY_REJECTED", "a confirmation arrived after a rejection")
         enrollment_id, worker_id = _enrollment_id(answer.enrollment_id), _worker_id(answer.worker_id)
-        if answer.coverage_end != ledger.coverage_end(answer.coverage_start, done.months):
-            # BPJS's own arithmetic disagrees with ours: the lines follow the months sponsored.
+        coverage_end = ledger.coverage_end(answer.coverage_start, done.months)
+        if answer.coverage_end != coverage_end:
+            # A renewal while BPJS was answering, or BPJS's arithmetic differs: the sponsored
+            # period follows the months sponsored (the lines, and the end the lifecycle reads).
             log.warning(
                 "coverage end is not the months' end",
                 extra={"enrollment_id": answer.enrollment_id, "coverage_end": str(answer.coverage_end)},
             )
+            await ctx.store.extend_enrollment(enrollment_id, done.months, coverage_end)
         lines = ledger.member_months(
             done.sponsored(enrollment_id, worker_id, answer.coverage_start),
             await ctx.store.tariff_table(),
@@ -320,7 +366,7 @@ class SponsorshipHandlers:
                 kecamatan_name=done.kecamatan_name,
                 kpj_number=answer.kpj_number,
                 coverage_start=answer.coverage_start,
-                coverage_end=answer.coverage_end,
+                coverage_end=coverage_end,
                 package=done.package,
                 # What the sponsor pays for the coverage: its lines' total (the reservation's,
                 # unless the tariff table changed since the request).
@@ -422,3 +468,90 @@ class SponsorshipHandlers:
         await ctx.store.record_payment(payment, allocation, now)
         ctx.publish(payment_recorded(payment, allocation, recorded_at=now))
         await contributions_paid(ctx, paid, payment_id(payment.company_id, payment.reference))
+        # Paid what it missed: a commitment suspended by a lapse matches again.
+        pricing = None
+        for commitment_id in await ctx.store.resume_paid_up(payment.company_id):
+            log.info("commitment resumed", extra={"commitment_id": commitment_id})
+            pricing = pricing or await self._pricing(ctx)
+            await self._sponsor_waitlisted(ctx, commitment_id, pricing)
+
+    # --- renewals ----------------------------------------------------------------------------
+
+    async def on_commitment_extension_submitted(self, ctx: Ctx) -> None:
+        """A company renews a commitment: `months` more for each worker it sponsors (their new
+        lines follow the last, so no month twice and no day's gap; each worker told) and for
+        those it will sponsor; the budget grows by the added months' cost at its slots. Refused
+        with every reason; the same (commitment, reference) again changes nothing."""
+        raw = ctx.incoming.json_object()
+        extension = validate_extension(raw)
+        if isinstance(extension, list):
+            ctx.publish(extension_rejected(raw, extension, rejected_at=clock.now()))
+            return
+        commitment = await ctx.store.commitment(extension.commitment_id)
+        if commitment is not None:
+            # The kecamatan locks before the commitment's row lock: the order every path takes.
+            await ctx.store.lock_kecamatan_exclusive(commitment.covered_codes)
+            commitment = await ctx.store.lock_commitment(extension.commitment_id)
+        problems = extension_problems(extension, commitment)
+        if problems:
+            ctx.publish(extension_rejected(raw, problems, rejected_at=clock.now()))
+            return
+        assert commitment is not None
+        if await ctx.store.extension_known(extension.commitment_id, extension.reference):
+            log.info("renewal applied before", extra={"commitment_id": extension.commitment_id})
+            return
+        pricing = await self._pricing(ctx)
+        added_budget = budget_idr(pricing, commitment.package, commitment.slots, extension.months)
+        now = clock.now()
+        await ctx.store.extend_commitment(
+            commitment.commitment_id, extension.reference, extension.months, added_budget, now
+        )
+        tariffs = await ctx.store.tariff_table()
+        extended = 0
+        for enrollment in await ctx.store.live_enrollments_of(commitment.commitment_id):
+            months = enrollment.months + extension.months
+            if enrollment.status == "requested":
+                # Its lines are written at confirmation, from the months it has by then.
+                await ctx.store.extend_enrollment(enrollment.enrollment_id, months, None)
+                continue
+            longer = replace(enrollment.sponsored(), months=months)
+            added = set(coverage.new_months(enrollment.coverage_start, enrollment.months, extension.months))
+            lines = [
+                line
+                for line in ledger.member_months(
+                    longer, tariffs, self.settings.apply_discount_to_company_paid
+                )
+                if line.month in added
+            ]
+            await ctx.store.add_member_months(lines, 0)
+            end = coverage.extended_end(enrollment.coverage_start, months)
+            await ctx.store.extend_enrollment(enrollment.enrollment_id, months, end)
+            extended += 1
+            ctx.publish(
+                CoverageExtended(
+                    worker_id=str(enrollment.worker_id),
+                    enrollment_id=str(enrollment.enrollment_id),
+                    full_name=enrollment.full_name,
+                    phone=enrollment.phone,
+                    commitment_id=commitment.commitment_id,
+                    company_id=commitment.company_id,
+                    company_name=commitment.company_name,
+                    months_added=extension.months,
+                    coverage_end=end,
+                    extended_at=now,
+                )
+            )
+        ctx.publish(
+            CommitmentExtended(
+                commitment_id=commitment.commitment_id,
+                company_id=commitment.company_id,
+                reference=extension.reference,
+                months_added=extension.months,
+                months=commitment.months + extension.months,
+                budget_idr=commitment.budget_idr + added_budget,
+                workers_extended=extended,
+                extended_at=now,
+            )
+        )
+        # More budget may open slots that waited for it.
+        await self._sponsor_waitlisted(ctx, commitment.commitment_id, pricing)

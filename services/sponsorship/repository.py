@@ -38,7 +38,8 @@ from shared.kecamatan import KECAMATAN
 # funded_elsewhere: another payer funds the worker (registry.worker-funded-elsewhere): withdrawn
 # from the waitlist, never matched.
 WorkerStatus = Literal["waitlisted", "matched", "enrolled", "failed", "funded_elsewhere"]
-EnrollmentStatus = Literal["requested", "confirmed", "rejected"]
+# ended: its months ran out; lapsed: 3 consecutive months unpaid (domain/coverage.py).
+EnrollmentStatus = Literal["requested", "confirmed", "rejected", "ended", "lapsed"]
 # What a WorkerFundedElsewhere did: a waitlisted worker withdrawn; one with an enrollment (or a
 # failed one) flagged for the office; one not announced yet remembered (withdrawn on arrival);
 # a worker noticed before: nothing.
@@ -68,6 +69,7 @@ class StoredCommitment:
     budget_idr: int
     slots_used: int
     budget_used_idr: int
+    suspended_on: date | None = None  # its company let a membership lapse: matches no one
 
     @property
     def covered_codes(self) -> list[str]:
@@ -196,6 +198,68 @@ class SentContribution:
     last_sent_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class LiveEnrollment:
+    """A requested or confirmed enrollment with what its lifecycle's notices need: the worker,
+    the commitment and its company, its period and which notices went out for which last day."""
+
+    enrollment_id: uuid.UUID
+    worker_id: uuid.UUID
+    commitment_id: str
+    status: EnrollmentStatus
+    package: Package
+    months: int
+    coverage_start: date
+    coverage_end: date | None
+    kpj_number: str | None
+    notice_30_for: date | None
+    notice_7_for: date | None
+    full_name: str
+    phone: str
+    occupation: str
+    declared_income_idr: int | None
+    company_id: str
+    company_name: str
+    email: str | None
+    webhook_url: str | None
+    whole_regency: bool
+    kecamatan_codes: list[str]
+
+    def notices_sent(self) -> set[int]:
+        """The notices already sent for the current last day (domain/coverage.NOTICE_DAYS)."""
+        sent = set()
+        if self.coverage_end is not None and self.notice_30_for == self.coverage_end:
+            sent.add(30)
+        if self.coverage_end is not None and self.notice_7_for == self.coverage_end:
+            sent.add(7)
+        return sent
+
+    def sponsored(self) -> ledger.SponsoredEnrollment:
+        return ledger.SponsoredEnrollment(
+            enrollment_id=self.enrollment_id,
+            worker_id=self.worker_id,
+            commitment_id=self.commitment_id,
+            company_id=self.company_id,
+            package=self.package,
+            coverage_start=self.coverage_start,
+            months=self.months,
+            declared_income_idr=self.declared_income_idr,
+            occupation=self.occupation,
+        )
+
+
+_LIVE_SELECT = (
+    "SELECT e.enrollment_id, e.worker_id, e.commitment_id, e.status, e.package, e.months, e.coverage_start,"
+    " e.coverage_end, e.kpj_number, e.notice_30_for, e.notice_7_for, w.full_name, w.phone, w.occupation,"
+    " w.declared_income_idr, c.company_id, c.company_name, c.email, c.webhook_url, c.whole_regency,"
+    " c.kecamatan_codes FROM enrollment e JOIN worker w USING (worker_id) JOIN commitment c USING (commitment_id)"
+)
+
+
+def _live(row: asyncpg.Record) -> LiveEnrollment:
+    return LiveEnrollment(**{**dict(row), "kecamatan_codes": list(row["kecamatan_codes"])})
+
+
 class SponsorshipStore(Protocol):
     """What sponsorship's handlers do with their data, within one consumer transaction.
 
@@ -260,9 +324,37 @@ class SponsorshipStore(Protocol):
         months: int,
         coverage_start: date,
         contribution_idr: int,
+        follows: uuid.UUID | None = None,
     ) -> uuid.UUID:
         """Record the enrollment request and mark the worker matched, together. A worker holds at
         most one live (requested or confirmed) enrollment: a second one fails."""
+
+    # --- renewals and suspension (migration 0010) ---
+
+    async def lock_commitment(self, commitment_id: str) -> StoredCommitment | None:
+        """The commitment, its row locked for this transaction."""
+        ...
+
+    async def extension_known(self, commitment_id: str, reference: str) -> bool: ...
+
+    async def extend_commitment(
+        self, commitment_id: str, reference: str, months_added: int, budget_added_idr: int, at: datetime
+    ) -> None:
+        """Add the months and budget, and record the renewal (once per reference)."""
+        ...
+
+    async def live_enrollments_of(self, commitment_id: str) -> list[LiveEnrollment]:
+        """Its requested and confirmed enrollments, locked, oldest first."""
+        ...
+
+    async def extend_enrollment(
+        self, enrollment_id: uuid.UUID, months: int, coverage_end: date | None
+    ) -> None: ...
+
+    async def resume_paid_up(self, company_id: str) -> list[str]:
+        """Lift the suspension of the company's commitments with no missed line left unpaid;
+        returns their ids."""
+        ...
 
     async def lock_enrollment(self, enrollment_id: uuid.UUID) -> Enrollment | None: ...
 
@@ -383,6 +475,7 @@ def _commitment(row: asyncpg.Record) -> StoredCommitment:
         budget_idr=row["budget_idr"],
         slots_used=row["slots_used"],
         budget_used_idr=row["budget_used_idr"],
+        suspended_on=row["suspended_on"],
     )
 
 
@@ -476,7 +569,9 @@ class PgSponsorshipStore:
     async def open_commitments(self) -> list[StoredCommitment]:
         if self._open is None:
             # There are tens, not thousands: read them all at once.
-            rows = await self.conn.fetch("SELECT * FROM commitment WHERE slots_used < slots ORDER BY seq")
+            rows = await self.conn.fetch(
+                "SELECT * FROM commitment WHERE slots_used < slots AND suspended_on IS NULL ORDER BY seq"
+            )
             self._open = {r["commitment_id"]: _commitment(r) for r in rows}
         return [c for c in self._open.values() if c.free_slots > 0]
 
@@ -592,6 +687,9 @@ class PgSponsorshipStore:
         rows = await self.conn.fetch(
             "SELECT * FROM worker WHERE status = 'waitlisted' AND ($1 OR kecamatan_code = ANY ($2::text[]))"
             " AND (coalesce(registration_seq, 0), registered_at, seq) > ($4, $5, $6)"
+            # A commitment whose months a worker had (ended or lapsed) does not take them again.
+            " AND NOT EXISTS (SELECT 1 FROM enrollment e WHERE e.worker_id = worker.worker_id"
+            " AND e.commitment_id = $7 AND e.status IN ('ended', 'lapsed'))"
             " ORDER BY coalesce(registration_seq, 0), registered_at, seq LIMIT $3 FOR UPDATE",
             commitment.whole_regency,
             sorted(commitment.kecamatan_codes),
@@ -599,6 +697,7 @@ class PgSponsorshipStore:
             after_rank,
             after_at,
             after_seq,
+            commitment.commitment_id,
         )
         return [_worker(r) for r in rows]
 
@@ -611,11 +710,13 @@ class PgSponsorshipStore:
         months: int,
         coverage_start: date,
         contribution_idr: int,
+        follows: uuid.UUID | None = None,
     ) -> uuid.UUID:
         enrollment_id = uuid.uuid4()
         await self.conn.execute(
             "WITH requested AS (INSERT INTO enrollment (enrollment_id, worker_id, commitment_id, package,"
-            " months, coverage_start, contribution_idr, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested'))"
+            " months, coverage_start, contribution_idr, status, follows)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, 'requested', $8))"
             " UPDATE worker SET status = 'matched', status_changed_at = now() WHERE worker_id = $2",
             enrollment_id,
             worker_id,
@@ -624,8 +725,69 @@ class PgSponsorshipStore:
             months,
             coverage_start,
             contribution_idr,
+            follows,
         )
         return enrollment_id
+
+    async def lock_commitment(self, commitment_id: str) -> StoredCommitment | None:
+        row = await self.conn.fetchrow(
+            "SELECT * FROM commitment WHERE commitment_id = $1 FOR UPDATE", commitment_id
+        )
+        return None if row is None else _commitment(row)
+
+    async def extension_known(self, commitment_id: str, reference: str) -> bool:
+        return bool(
+            await self.conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM commitment_extension WHERE commitment_id = $1 AND reference = $2)",
+                commitment_id,
+                reference,
+            )
+        )
+
+    async def extend_commitment(
+        self, commitment_id: str, reference: str, months_added: int, budget_added_idr: int, at: datetime
+    ) -> None:
+        await self.conn.execute(
+            "WITH applied AS (INSERT INTO commitment_extension (commitment_id, reference, months, budget_idr,"
+            " workers, applied_at) SELECT $1, $2, $3, $4, count(*), $5 FROM enrollment"
+            " WHERE commitment_id = $1 AND status IN ('requested', 'confirmed'))"
+            " UPDATE commitment SET months = months + $3, budget_idr = budget_idr + $4 WHERE commitment_id = $1",
+            commitment_id,
+            reference,
+            months_added,
+            budget_added_idr,
+            at,
+        )
+        self._open = None
+
+    async def live_enrollments_of(self, commitment_id: str) -> list[LiveEnrollment]:
+        rows = await self.conn.fetch(
+            _LIVE_SELECT + " WHERE e.commitment_id = $1 AND e.status IN ('requested', 'confirmed')"
+            " ORDER BY e.requested_at, e.enrollment_id FOR UPDATE OF e",
+            commitment_id,
+        )
+        return [_live(r) for r in rows]
+
+    async def extend_enrollment(
+        self, enrollment_id: uuid.UUID, months: int, coverage_end: date | None
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE enrollment SET months = $2, coverage_end = coalesce($3, coverage_end) WHERE enrollment_id = $1",
+            enrollment_id,
+            months,
+            coverage_end,
+        )
+
+    async def resume_paid_up(self, company_id: str) -> list[str]:
+        rows = await self.conn.fetch(
+            "UPDATE commitment c SET suspended_on = NULL WHERE c.company_id = $1 AND c.suspended_on IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM member_month m WHERE m.commitment_id = c.commitment_id"
+            " AND m.state = 'missed') RETURNING c.commitment_id",
+            company_id,
+        )
+        if rows:
+            self._open = None
+        return sorted(r["commitment_id"] for r in rows)
 
     async def lock_enrollment(self, enrollment_id: uuid.UUID) -> Enrollment | None:
         row = await self.conn.fetchrow(
@@ -1277,3 +1439,165 @@ async def stored_invoice(conn: Conn, invoice_id: str) -> tuple[asyncpg.Record, l
         invoice_id,
     )
     return row, await _invoice_lines(conn, [_line(r) for r in lines])
+
+
+# --- the daily coverage job (services/sponsorship/coverage.py; migration 0010) -------------------
+
+
+class PgCoverageStore:
+    """What the daily coverage job reads and writes, in the run's transaction."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def mark_missed(self, day: date, at: datetime) -> int:
+        """Invoiced lines whose invoice's due date is before `day` become missed (ledger.missed's
+        rule, for every such line at once). Returns how many."""
+        missed: int = await self.conn.fetchval(
+            "WITH moved AS (UPDATE member_month m SET state = 'missed', missed_at = $2 FROM invoice i"
+            " WHERE m.invoice_id = i.invoice_id AND m.state = 'invoiced' AND i.due_date < $1 RETURNING 1)"
+            " SELECT count(*) FROM moved",
+            day,
+            at,
+        )
+        return missed
+
+    async def lapse_candidates(self, missed_months: int) -> list[LiveEnrollment]:
+        """Confirmed enrollments with at least `missed_months` missed lines, locked."""
+        rows = await self.conn.fetch(
+            _LIVE_SELECT + " WHERE e.status = 'confirmed' AND (SELECT count(*) FROM member_month m"
+            " WHERE m.enrollment_id = e.enrollment_id AND m.state = 'missed') >= $1"
+            " ORDER BY e.enrollment_id FOR UPDATE OF e",
+            missed_months,
+        )
+        return [_live(r) for r in rows]
+
+    async def line_states(self, enrollment_id: uuid.UUID) -> list[tuple[date, LineState]]:
+        rows = await self.conn.fetch(
+            "SELECT month, state FROM member_month WHERE enrollment_id = $1 ORDER BY month", enrollment_id
+        )
+        return [(r["month"], r["state"]) for r in rows]
+
+    async def ending_by(self, day: date) -> list[LiveEnrollment]:
+        """Confirmed enrollments whose last covered day is `day` or before, locked, by that day."""
+        rows = await self.conn.fetch(
+            _LIVE_SELECT + " WHERE e.status = 'confirmed' AND e.coverage_end <= $1"
+            " ORDER BY e.coverage_end, e.enrollment_id FOR UPDATE OF e",
+            day,
+        )
+        return [_live(r) for r in rows]
+
+    async def end_enrollment(
+        self, enrollment_id: uuid.UUID, status: EnrollmentStatus, ended_on: date
+    ) -> None:
+        await self.conn.execute(
+            "UPDATE enrollment SET status = $2, ended_on = $3 WHERE enrollment_id = $1 AND status = 'confirmed'",
+            enrollment_id,
+            status,
+            ended_on,
+        )
+
+    async def drop_future_lines(self, enrollment_id: uuid.UUID, commitment_id: str, from_month: date) -> int:
+        """A lapsed membership's lines of `from_month` on that were never invoiced: not owed. Their
+        budget goes back to the commitment. Returns the Rupiah released."""
+        released: int = await self.conn.fetchval(
+            "WITH dropped AS (DELETE FROM member_month WHERE enrollment_id = $1 AND month >= $2"
+            " AND state = 'expected' RETURNING contribution_idr)"
+            " SELECT coalesce(sum(contribution_idr), 0) FROM dropped",
+            enrollment_id,
+            from_month,
+        )
+        if released:
+            await self.conn.execute(
+                "UPDATE commitment SET budget_used_idr = budget_used_idr - $2 WHERE commitment_id = $1",
+                commitment_id,
+                released,
+            )
+        return released
+
+    async def suspend_commitment(self, commitment_id: str, day: date) -> None:
+        await self.conn.execute(
+            "UPDATE commitment SET suspended_on = $2 WHERE commitment_id = $1 AND suspended_on IS NULL",
+            commitment_id,
+            day,
+        )
+
+    async def ending_within(self, day: date, days: int) -> list[LiveEnrollment]:
+        """Confirmed enrollments whose last covered day is from `day` to `days` days after it."""
+        rows = await self.conn.fetch(
+            _LIVE_SELECT + " WHERE e.status = 'confirmed' AND e.coverage_end BETWEEN $1 AND $1 + $2::int"
+            " ORDER BY e.coverage_end, e.enrollment_id",
+            day,
+            days,
+        )
+        return [_live(r) for r in rows]
+
+    async def record_notice(self, enrollment_id: uuid.UUID, days: int, coverage_end: date) -> None:
+        column = {30: "notice_30_for", 7: "notice_7_for"}[days]
+        await self.conn.execute(
+            f"UPDATE enrollment SET {column} = $2 WHERE enrollment_id = $1", enrollment_id, coverage_end
+        )
+
+    async def periods(self) -> list[asyncpg.Record]:
+        """Every enrollment that covers or will cover someone: (worker_id, start, last covered day
+        or None when not known yet, months, pending)."""
+        return await self.conn.fetch(
+            "SELECT worker_id::text, coverage_start, months, status = 'requested' AS pending,"
+            " CASE WHEN status IN ('ended', 'lapsed') THEN least(coverage_end, ended_on - 1)"
+            " ELSE coverage_end END AS last FROM enrollment WHERE status <> 'rejected'"
+        )
+
+    async def waiting(self) -> list[tuple[WorkerToEnroll, frozenset[str]]]:
+        """Waitlisted workers, each with the commitments that may not take them again."""
+        rows = await self.conn.fetch(
+            "SELECT w.*, coalesce((SELECT array_agg(e.commitment_id) FROM enrollment e"
+            " WHERE e.worker_id = w.worker_id AND e.status IN ('ended', 'lapsed')), '{}') AS had"
+            " FROM worker w WHERE w.status = 'waitlisted'"
+        )
+        return [(_worker(r), frozenset(r["had"])) for r in rows]
+
+    async def at_risk(self) -> set[str]:
+        """Workers of confirmed enrollments with a missed line not paid."""
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT m.worker_id::text AS w FROM member_month m JOIN enrollment e USING (enrollment_id)"
+            " WHERE m.state = 'missed' AND e.status = 'confirmed'"
+        )
+        return {r["w"] for r in rows}
+
+    async def paid_months(self) -> dict[str, int]:
+        rows = await self.conn.fetch(
+            "SELECT worker_id::text AS w, count(*) AS n FROM member_month"
+            " WHERE state IN ('paid', 'confirmed') GROUP BY worker_id"
+        )
+        return {r["w"]: r["n"] for r in rows}
+
+    async def add_day(self, day: date, counts: Any, at: datetime) -> bool:
+        """Store day D's numbers once; False when the day is there already."""
+        done = await self.conn.fetchval(
+            "INSERT INTO coverage_day (day, workers_covered, workers_uncovered, unplanned_gaps, members_at_risk,"
+            " members_six_paid_months, reported_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (day) DO NOTHING RETURNING 1",
+            day,
+            counts.workers_covered,
+            counts.workers_uncovered,
+            counts.unplanned_gaps,
+            counts.members_at_risk,
+            counts.members_six_paid_months,
+            at,
+        )
+        return done is not None
+
+    async def totals(self, through: date) -> tuple[int, int]:
+        """Coverage-days lost and unplanned gap-days up to `through`."""
+        row = await self.conn.fetchrow(
+            "SELECT coalesce(sum(workers_uncovered), 0) AS lost, coalesce(sum(unplanned_gaps), 0) AS gaps"
+            " FROM coverage_day WHERE day <= $1",
+            through,
+        )
+        assert row is not None
+        return int(row["lost"]), int(row["gaps"])
+
+
+async def coverage_days(conn: Conn, limit: int = 400) -> list[asyncpg.Record]:
+    """The daily numbers, newest first (GET /api/coverage, `muba report`)."""
+    return await conn.fetch("SELECT * FROM coverage_day ORDER BY day DESC LIMIT $1", limit)

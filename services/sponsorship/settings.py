@@ -27,3 +27,7 @@ class SponsorshipSettings(ServiceSettings):
     confirmation_resend_days: int = Field(
         3, ge=1, le=366, validation_alias="SPONSORSHIP_CONFIRMATION_RESEND_DAYS"
     )
+    # The first day (YYYY-MM-DD) the daily coverage job (lapses, period ends, notices, numbers)
+    # runs for; unset: the programme clock's day when the service starts. Catch-up after downtime
+    # starts from the last recorded day.
+    coverage_from: str | None = Field(None, validation_alias="SPONSORSHIP_COVERAGE_FROM")

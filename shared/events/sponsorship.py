@@ -340,7 +340,9 @@ class CommitmentExtensionSubmitted(EventModel):
         le=validation.MAX_MONTHS,
         strict=True,
         description="Months added to each worker's coverage",
-        json_schema_extra=rejection_codes(minimum=validation.MONTHS_INVALID, maximum=validation.MONTHS_INVALID),
+        json_schema_extra=rejection_codes(
+            minimum=validation.MONTHS_INVALID, maximum=validation.MONTHS_INVALID
+        ),
     )
 
 

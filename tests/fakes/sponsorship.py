@@ -30,6 +30,7 @@ from services.sponsorship.repository import (
     Enrollment,
     EnrollmentStatus,
     FundedElsewhereOutcome,
+    LiveEnrollment,
     SentContribution,
     StoredCommitment,
     WorkerStatus,
@@ -59,6 +60,7 @@ class EnrollmentRow:
     reason_message: str | None = None
     decided_at: datetime | None = None
     membership: Membership | None = None
+    follows: uuid.UUID | None = None
 
 
 @dataclass
@@ -81,6 +83,7 @@ class SponsorshipData:
     contributions_sent: dict[tuple[uuid.UUID, date], tuple[str, int, datetime, datetime]] = field(
         default_factory=dict
     )
+    extensions: set[tuple[str, str]] = field(default_factory=set)  # (commitment, reference) applied
     last_commitment_seq: int = 0
     last_worker_seq: int = 0
     tariffs: TariffTable = field(default_factory=default_tariff_table)  # the stored tariff table
@@ -99,6 +102,7 @@ class SponsorshipData:
             dict(self.payments),
             dict(self.credits),
             dict(self.contributions_sent),
+            set(self.extensions),
         )
         try:
             yield (store or InMemorySponsorshipStore)(self)
@@ -112,6 +116,7 @@ class SponsorshipData:
                 self.payments,
                 self.credits,
                 self.contributions_sent,
+                self.extensions,
             ) = saved
             raise
 
@@ -175,7 +180,7 @@ class InMemorySponsorshipStore:
     async def open_commitments(self) -> list[StoredCommitment]:
         if self._open is None:
             by_age = sorted(self.data.commitments.values(), key=lambda c: c.seq)
-            self._open = {c.commitment_id: c for c in by_age if c.free_slots > 0}
+            self._open = {c.commitment_id: c for c in by_age if c.free_slots > 0 and c.suspended_on is None}
         return [c for c in self._open.values() if c.free_slots > 0]
 
     async def reserve_slot(self, commitment_id: str, cost_idr: int) -> bool:
@@ -259,6 +264,12 @@ class InMemorySponsorshipStore:
             if w.status == "waitlisted"
             and (commitment.whole_regency or w.kecamatan_code in commitment.kecamatan_codes)
             and (after is None or w.position > after)
+            and not any(
+                e.worker_id == w.worker_id
+                and e.commitment_id == commitment.commitment_id
+                and e.status in ("ended", "lapsed")
+                for e in self.data.enrollments.values()
+            )
         ]
         return sorted(waiting, key=lambda w: w.position)[:limit]
 
@@ -271,6 +282,7 @@ class InMemorySponsorshipStore:
         months: int,
         coverage_start: date,
         contribution_idr: int,
+        follows: uuid.UUID | None = None,
     ) -> uuid.UUID:
         if worker_id not in self.data.workers or commitment_id not in self.data.commitments:
             raise asyncpg.exceptions.ForeignKeyViolationError("enrollment names an unknown row")
@@ -291,9 +303,86 @@ class InMemorySponsorshipStore:
             coverage_start,
             contribution_idr,
             "requested",
+            follows=follows,
         )
         await self.set_worker_status(worker_id, "matched")
         return enrollment_id
+
+    async def lock_commitment(self, commitment_id: str) -> StoredCommitment | None:
+        return self.data.commitments.get(commitment_id)
+
+    async def extension_known(self, commitment_id: str, reference: str) -> bool:
+        return (commitment_id, reference) in self.data.extensions
+
+    async def extend_commitment(
+        self, commitment_id: str, reference: str, months_added: int, budget_added_idr: int, at: datetime
+    ) -> None:
+        if (commitment_id, reference) in self.data.extensions:
+            raise asyncpg.exceptions.UniqueViolationError("commitment_extension_pkey")
+        self.data.extensions.add((commitment_id, reference))
+        c = self.data.commitments[commitment_id]
+        self.data.commitments[commitment_id] = dataclasses.replace(
+            c, months=c.months + months_added, budget_idr=c.budget_idr + budget_added_idr
+        )
+        self._open = None
+
+    async def live_enrollments_of(self, commitment_id: str) -> list[LiveEnrollment]:
+        c = self.data.commitments[commitment_id]
+        found = []
+        for e in self.data.enrollments.values():
+            if e.commitment_id != commitment_id or e.status not in ("requested", "confirmed"):
+                continue
+            w = self.data.workers[e.worker_id]
+            found.append(
+                LiveEnrollment(
+                    enrollment_id=e.enrollment_id,
+                    worker_id=e.worker_id,
+                    commitment_id=e.commitment_id,
+                    status=e.status,
+                    package=e.package,
+                    months=e.months,
+                    coverage_start=e.coverage_start,
+                    coverage_end=e.coverage_end,
+                    kpj_number=e.kpj_number,
+                    notice_30_for=None,
+                    notice_7_for=None,
+                    full_name=w.full_name,
+                    phone=w.phone,
+                    occupation=w.occupation,
+                    declared_income_idr=w.declared_income_idr,
+                    company_id=c.company_id,
+                    company_name=c.company_name,
+                    email=c.email,
+                    webhook_url=c.webhook_url,
+                    whole_regency=c.whole_regency,
+                    kecamatan_codes=sorted(c.kecamatan_codes),
+                )
+            )
+        return found
+
+    async def extend_enrollment(
+        self, enrollment_id: uuid.UUID, months: int, coverage_end: date | None
+    ) -> None:
+        e = self.data.enrollments[enrollment_id]
+        self.data.enrollments[enrollment_id] = dataclasses.replace(
+            e, months=months, coverage_end=coverage_end or e.coverage_end
+        )
+
+    async def resume_paid_up(self, company_id: str) -> list[str]:
+        resumed = []
+        for c in list(self.data.commitments.values()):
+            if c.company_id != company_id or c.suspended_on is None:
+                continue
+            if any(
+                m.commitment_id == c.commitment_id and m.state == "missed"
+                for m in self.data.member_months.values()
+            ):
+                continue
+            self.data.commitments[c.commitment_id] = dataclasses.replace(c, suspended_on=None)
+            resumed.append(c.commitment_id)
+        if resumed:
+            self._open = None
+        return sorted(resumed)
 
     async def lock_enrollment(self, enrollment_id: uuid.UUID) -> Enrollment | None:
         e = self.data.enrollments.get(enrollment_id)

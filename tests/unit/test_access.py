@@ -245,6 +245,7 @@ def test_operators_submit_commitments_and_look_after_dead_letters() -> None:
     assert writable(access.OPERATOR) == {
         contracts.COMMITMENT_SUBMITTED.topic,
         contracts.PAYMENT_SUBMITTED.topic,
+        contracts.COMMITMENT_EXTENSION_SUBMITTED.topic,
     }
     grants = table()
     assert allowed(grants, access.OPERATOR, "READ", "GROUP", topics.REPLAY_GROUP)

@@ -79,6 +79,7 @@ def test_sizes_fit_what_partners_publish_and_what_a_dead_letter_adds() -> None:
             topics.intake_topic(PARTNER),
             contracts.COMMITMENT_SUBMITTED.topic,
             contracts.PAYMENT_SUBMITTED.topic,
+            contracts.COMMITMENT_EXTENSION_SUBMITTED.topic,
         ]
     )
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeGuard, TypeVar
+from datetime import datetime
+from typing import Protocol, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 from services.sponsorship.domain.tariffs import PACKAGES, Pricing
-from shared.events.sponsorship import Package
+from shared.events.sponsorship import CommitmentExtensionRejected, Package
 from shared.kecamatan import WHOLE_REGENCY, resolve_kecamatan
 from shared.validation import (
+    COMMITMENT_UNKNOWN,
     CONTACT_MISSING,
     EMAIL_INVALID,
     INVALID_CHARACTERS,
@@ -23,6 +25,7 @@ from shared.validation import (
     KECAMATAN_UNKNOWN,
     MAX_COMMITMENT_TEXT,
     MAX_MONTHS,
+    MAX_PAYMENT_REFERENCE,
     MAX_SLOTS,
     MAX_WEBHOOK_URL_LENGTH,
     MISSING_FIELD,
@@ -36,6 +39,7 @@ from shared.validation import (
     collapse_spaces,
     has_control_characters,
     is_email,
+    rejection_reasons,
 )
 
 # The limits are the contract's (shared/validation.py, declared on CommitmentSubmitted too).
@@ -102,8 +106,8 @@ def _unprintable(name: str, value: str) -> list[Reason]:
     return []
 
 
-def _text(raw: Mapping[str, object], name: str) -> _Checked[str]:
-    """A required text, trimmed, 1 to MAX_COMMITMENT_TEXT characters."""
+def _text(raw: Mapping[str, object], name: str, limit: int = MAX_COMMITMENT_TEXT) -> _Checked[str]:
+    """A required text, trimmed, 1 to `limit` characters."""
     value = raw.get(name)
     if value is None:
         return None, [_missing(name)]
@@ -114,10 +118,8 @@ def _text(raw: Mapping[str, object], name: str) -> _Checked[str]:
         return None, unprintable
     if not value:
         return None, [Reason(name, VALUE_EMPTY, f"Kolom {name} tidak boleh kosong.")]
-    if len(value) > MAX_COMMITMENT_TEXT:
-        return None, [
-            Reason(name, VALUE_TOO_LONG, f"Kolom {name} paling banyak {MAX_COMMITMENT_TEXT} karakter.")
-        ]
+    if len(value) > limit:
+        return None, [Reason(name, VALUE_TOO_LONG, f"Kolom {name} paling banyak {limit} karakter.")]
     return value, []
 
 
@@ -313,3 +315,81 @@ def budget_idr(pricing: Pricing, package: Package, slots: int, months: int) -> i
 
 def commitment_budget(c: Commitment, pricing: Pricing) -> int:
     return budget_idr(pricing, c.package, c.slots, c.months)
+
+
+# --- renewals -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A company's renewal of a commitment: `months` more per worker, once per reference."""
+
+    commitment_id: str
+    company_id: str
+    reference: str
+    months: int
+
+
+class _Renewed(Protocol):
+    @property
+    def company_id(self) -> str: ...
+
+    @property
+    def months(self) -> int: ...
+
+
+def validate_extension(raw: Mapping[str, object]) -> Extension | list[Reason]:
+    """A submitted renewal, or every reason it is refused (in field order)."""
+    commitment_id, reasons = _text(raw, "commitment_id")
+    company_id, found = _text(raw, "company_id")
+    reasons += found
+    reference, found = _text(raw, "reference", MAX_PAYMENT_REFERENCE)
+    reasons += found
+    months, found = _bounded_int(raw, "months", 1, MAX_MONTHS, MONTHS_INVALID)
+    reasons += found
+    if reasons:
+        return reasons
+    assert (
+        commitment_id is not None and company_id is not None and reference is not None and months is not None
+    )
+    return Extension(commitment_id, company_id, reference, months)
+
+
+def extension_problems(extension: Extension, commitment: _Renewed | None) -> list[Reason]:
+    """What the stored commitment refuses of a well-formed renewal: it must exist and be the
+    company's (one answer for both: a company learns nothing of another's commitments), and
+    keep its months within MAX_MONTHS."""
+    if commitment is None or commitment.company_id != extension.company_id:
+        return [
+            Reason(
+                "commitment_id",
+                COMMITMENT_UNKNOWN,
+                "Komitmen ini tidak ditemukan untuk perusahaan tersebut.",
+            )
+        ]
+    if commitment.months + extension.months > MAX_MONTHS:
+        room = MAX_MONTHS - commitment.months
+        return [
+            Reason(
+                "months",
+                MONTHS_INVALID,
+                f"Komitmen paling lama {MAX_MONTHS} bulan: paling banyak {room} bulan lagi.",
+            )
+        ]
+    return []
+
+
+def extension_rejected(
+    raw: Mapping[str, object], reasons: list[Reason], rejected_at: datetime
+) -> CommitmentExtensionRejected:
+    def text(name: str) -> str | None:
+        value = raw.get(name)
+        return value[:MAX_COMMITMENT_TEXT] if isinstance(value, str) else None
+
+    return CommitmentExtensionRejected(
+        commitment_id=text("commitment_id"),
+        company_id=text("company_id"),
+        reference=text("reference"),
+        reasons=rejection_reasons(reasons),
+        rejected_at=rejected_at,
+    )
