@@ -17,6 +17,10 @@ END
 $$;
 ALTER TABLE enrollment ADD CONSTRAINT enrollment_status_check
     CHECK (status IN ('requested', 'confirmed', 'rejected', 'ended', 'lapsed'));
+-- What BPJS confirmed stays after the coverage ended or lapsed.
+ALTER TABLE enrollment DROP CONSTRAINT enrollment_confirmed_membership;
+ALTER TABLE enrollment ADD CONSTRAINT enrollment_confirmed_membership
+    CHECK ((status IN ('confirmed', 'ended', 'lapsed')) = (membership IS NOT NULL));
 ALTER TABLE enrollment
     ADD COLUMN ended_on date,
     ADD COLUMN follows uuid REFERENCES enrollment (enrollment_id),
