@@ -20,7 +20,7 @@ import asyncpg
 
 from services.sponsorship.domain import ledger
 from services.sponsorship.domain.commitments import Commitment
-from services.sponsorship.domain.invoices import Invoice, MemberMonthLine, invoice_line
+from services.sponsorship.domain.invoices import Invoice, MemberMonthLine, ScheduledReminder, invoice_line
 from services.sponsorship.domain.ledger import LineState, MemberMonth
 from services.sponsorship.domain.matching import (
     OpenCommitment,
@@ -1601,3 +1601,82 @@ class PgCoverageStore:
 async def coverage_days(conn: Conn, limit: int = 400) -> list[asyncpg.Record]:
     """The daily numbers, newest first (GET /api/coverage, `muba report`)."""
     return await conn.fetch("SELECT * FROM coverage_day ORDER BY day DESC LIMIT $1", limit)
+
+
+# --- invoice reminders ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnpaidInvoice:
+    """An issued invoice with lines still unpaid (invoiced or missed), and the reminders sent."""
+
+    invoice_id: str
+    number: str
+    company_id: str
+    company_name: str
+    month: date
+    issue_date: date
+    due_date: date
+    unpaid_lines: int
+    unpaid_idr: int
+    sent: frozenset[tuple[str, int]]
+
+
+class PgReminderStore:
+    """jobs.ReminderStore on the sponsorship schema, over the scheduled run's connection."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def unpaid_invoices(self, today: date) -> list[UnpaidInvoice]:
+        """Invoices issued by `today` with unpaid lines, in number order (their lines are read, not
+        locked: a payment that commits meanwhile is seen by the next day's run)."""
+        rows = await self.conn.fetch(
+            "SELECT i.invoice_id, i.number, i.company_id, i.company_name, i.month, i.issue_date,"
+            " i.due_date, u.unpaid_lines, u.unpaid_idr,"
+            " coalesce((SELECT array_agg(r.kind || ':' || r.days_from_due) FROM invoice_reminder r"
+            "  WHERE r.invoice_id = i.invoice_id), '{}') AS sent"
+            " FROM invoice i JOIN LATERAL (SELECT count(*) AS unpaid_lines,"
+            "  coalesce(sum(m.contribution_idr), 0) AS unpaid_idr FROM member_month m"
+            "  WHERE m.invoice_id = i.invoice_id AND m.state IN ('invoiced', 'missed')) u ON u.unpaid_lines > 0"
+            " WHERE i.issue_date <= $1 ORDER BY i.number",
+            today,
+        )
+        found = []
+        for r in rows:
+            sent = frozenset((k, int(d)) for k, d in (x.split(":", 1) for x in r["sent"]))
+            found.append(
+                UnpaidInvoice(
+                    r["invoice_id"],
+                    r["number"],
+                    r["company_id"],
+                    r["company_name"],
+                    r["month"],
+                    r["issue_date"],
+                    r["due_date"],
+                    int(r["unpaid_lines"]),
+                    int(r["unpaid_idr"]),
+                    sent,
+                )
+            )
+        return found
+
+    async def company_contact(self, company_id: str) -> CompanyContact:
+        return await PgInvoiceStore(self.conn).company_contact(company_id)
+
+    async def add_reminder(
+        self, invoice: UnpaidInvoice, reminder: ScheduledReminder, reminded_at: datetime
+    ) -> bool:
+        """Record the reminder; False when it was recorded already (sent before)."""
+        added = await self.conn.fetchval(
+            "INSERT INTO invoice_reminder (invoice_id, kind, days_from_due, reminder_day, unpaid_lines,"
+            " unpaid_idr, reminded_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true",
+            invoice.invoice_id,
+            reminder.kind,
+            reminder.days_from_due,
+            reminder.on,
+            invoice.unpaid_lines,
+            invoice.unpaid_idr,
+            reminded_at,
+        )
+        return bool(added)

@@ -1,5 +1,9 @@
-from pydantic import Field
+import re
 
+from pydantic import Field, field_validator
+
+from services.sponsorship.domain.invoices import reminder_rules
+from shared.calendar import ReminderRule
 from shared.settings import ServiceSettings
 
 
@@ -31,3 +35,25 @@ class SponsorshipSettings(ServiceSettings):
     # runs for; unset: the programme clock's day when the service starts. Catch-up after downtime
     # starts from the last recorded day.
     coverage_from: str | None = Field(None, validation_alias="SPONSORSHIP_COVERAGE_FROM")
+    # Invoice reminders (the scheduled job "invoice-reminders", at 08:00 WIB each day): `due_soon`
+    # these many working days before an unpaid invoice's due date, `overdue` these many after it
+    # (comma-separated whole numbers, each at least 1). Each reminder goes out once, while unpaid.
+    reminder_days_before: str = Field("3", validation_alias="SPONSORSHIP_REMINDER_DAYS_BEFORE")
+    reminder_days_after: str = Field("1,7", validation_alias="SPONSORSHIP_REMINDER_DAYS_AFTER")
+
+    @field_validator("reminder_days_before", "reminder_days_after")
+    @classmethod
+    def _days_list(cls, value: str) -> str:
+        reminder_rules(parse_days(value), ())  # refused at start, not on the first run
+        return value
+
+    def reminder_rules(self) -> tuple[ReminderRule, ...]:
+        return reminder_rules(parse_days(self.reminder_days_before), parse_days(self.reminder_days_after))
+
+
+def parse_days(text: str) -> tuple[int, ...]:
+    """'1,7' -> (1, 7); empty: none. ValueError for anything but whole numbers."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(re.fullmatch(r"\d{1,3}", p) for p in parts):
+        raise ValueError(f"reminder days are comma-separated whole numbers, got {text!r}")
+    return tuple(int(p) for p in parts)

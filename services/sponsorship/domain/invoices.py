@@ -15,6 +15,16 @@ the day, shared/calendar.py the dates.
   with a leading apostrophe.
 - **Reminders**: on a day, the latest reminder whose date has come and that was not sent yet
   (after downtime only the most recent one, not a burst of stale ones); none once paid.
+- **Invoice reminders of the scheduled job** (`invoice_reminder_due`): `due_soon` a number of
+  working days before the due date, `overdue` a number of working days after it (settings
+  SPONSORSHIP_REMINDER_DAYS_BEFORE / _AFTER), counted in working days as shared/calendar's
+  reminders are, so that none lands on a weekend, holiday or cuti bersama day. A reminder on or
+  before the issue date is dropped (the invoice itself says it). Each (invoice, kind, days) is
+  sent at most once, and only while some line of the invoice is unpaid. On a day, the one to send
+  is the latest whose date has come, if no later or equal one was sent: the scheduler's catch-up
+  runs each missed day in order, so after downtime every reminder still goes out once, in order;
+  a day the job never ran for (its start) sends only the latest, never a stale "due soon" after
+  the due date.
 """
 
 from __future__ import annotations
@@ -24,14 +34,14 @@ import hashlib
 import io
 import re
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final
+from typing import Final, Literal
 
 from services.sponsorship.domain.ledger import MemberMonth
 from shared.calendar import DEFAULT_REMINDERS, Month, ReminderRule, WorkingCalendar
-from shared.events.sponsorship import InvoiceIssued
+from shared.events.sponsorship import InvoiceIssued, InvoiceReminder
 from shared.masking import mask_nik
 
 # The namespace of invoice ids (uuid5 of "<company_id>/<YYYY-MM>"): fixed for ever.
@@ -211,3 +221,106 @@ def reminder_due(
     latest = come[-1]
     due = ReminderDue(invoice.number, latest.rule, latest.on)
     return None if due.key in sent else due
+
+
+ReminderKind = Literal["due_soon", "overdue"]
+
+
+def reminder_rules(days_before: Sequence[int], days_after: Sequence[int]) -> tuple[ReminderRule, ...]:
+    """The job's rules: each `days_before` working days before the due date (due_soon), each
+    `days_after` after it (overdue). Every count is at least 1: "on the due date" is neither."""
+    counts = [*days_before, *days_after]
+    if any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in counts):
+        raise ValueError(f"reminder days are whole working days, at least 1, got {counts}")
+    rules = {ReminderRule(-n) for n in days_before} | {ReminderRule(n) for n in days_after}
+    return tuple(sorted(rules, key=lambda r: r.working_days))
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledReminder:
+    """One reminder of an invoice: its kind, signed working days from the due date, and its day."""
+
+    kind: ReminderKind
+    days_from_due: int
+    on: date
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.kind, self.days_from_due)
+
+
+def reminder_schedule(
+    due_date: date, issue_date: date, rules: Sequence[ReminderRule], calendar: WorkingCalendar
+) -> tuple[ScheduledReminder, ...]:
+    """An invoice's reminders in date order (see the module's rules)."""
+    found = []
+    for rule in rules:
+        if rule.working_days == 0:
+            raise ValueError("a reminder is before or after the due date, not on it")
+        on = calendar.add_working_days(due_date, rule.working_days)
+        if on > issue_date:
+            kind: ReminderKind = "due_soon" if rule.working_days < 0 else "overdue"
+            found.append(ScheduledReminder(kind, rule.working_days, on))
+    return tuple(sorted(found, key=lambda r: (r.on, r.days_from_due)))
+
+
+def invoice_reminder_due(
+    *,
+    due_date: date,
+    issue_date: date,
+    today: date,
+    unpaid: bool,
+    sent: Collection[tuple[str, int]],
+    rules: Sequence[ReminderRule],
+    calendar: WorkingCalendar,
+) -> ScheduledReminder | None:
+    """The reminder to send on `today` (a Jakarta date) for an invoice, or None: none while paid,
+    none before the first reminder's day, none when the latest come (or a later one) was sent."""
+    if not unpaid:
+        return None
+    schedule = reminder_schedule(due_date, issue_date, rules, calendar)
+    come = [i for i, r in enumerate(schedule) if r.on <= today]
+    if not come:
+        return None
+    latest = come[-1]
+    if any(r.key in sent for r in schedule[latest:]):
+        return None  # sent already, or superseded by a later one sent before
+    return schedule[latest]
+
+
+def invoice_reminder(
+    reminder: ScheduledReminder,
+    *,
+    invoice_id: str,
+    invoice_number: str,
+    company_id: str,
+    company_name: str,
+    company_email: str | None,
+    company_webhook_url: str | None,
+    month: Month,
+    due_date: date,
+    unpaid_lines: int,
+    unpaid_idr: int,
+    reminded_at: datetime,
+) -> InvoiceReminder:
+    return InvoiceReminder(
+        invoice_id=invoice_id,
+        invoice_number=invoice_number,
+        company_id=company_id,
+        company_name=company_name,
+        company_email=company_email,
+        company_webhook_url=company_webhook_url,
+        month=str(month),
+        due_date=due_date,
+        kind=reminder.kind,
+        days_from_due=reminder.days_from_due,
+        unpaid_lines=unpaid_lines,
+        unpaid_idr=unpaid_idr,
+        reminded_at=reminded_at,
+    )
+
+
+def reminder_event_id(invoice_id: str, reminder: ScheduledReminder) -> str:
+    """The reminder event's id: one per (invoice, kind, days), so a second publication of it would
+    be the same outbox row."""
+    return str(uuid.uuid5(INVOICES, f"{invoice_id}/reminder/{reminder.kind}/{reminder.days_from_due:+d}"))
