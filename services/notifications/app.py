@@ -28,6 +28,10 @@ def create_app(
     runtime.subscribe(contracts.ENROLLMENT_COMPLETED, handlers.on_enrollment_completed)
     runtime.subscribe(contracts.ENROLLMENT_FAILED, handlers.on_enrollment_failed)
     runtime.subscribe(contracts.INVOICE_ISSUED, handlers.on_invoice_issued)
+    runtime.subscribe(contracts.INVOICE_REMINDER, handlers.on_invoice_reminder)
+    runtime.subscribe(contracts.COVERAGE_ENDING, handlers.on_coverage_ending)
+    runtime.subscribe(contracts.COVERAGE_EXTENDED, handlers.on_coverage_extended)
+    runtime.subscribe(contracts.COVERAGE_ENDED, handlers.on_coverage_ended)
     if gateway is None and settings.gateway_url:
         http = HttpGateway(settings.gateway_url, timeout_s=settings.send_timeout_s)
         runtime.add_background(http)  # started before the sender, closed after it

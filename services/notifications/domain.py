@@ -40,6 +40,10 @@ TEMPLATE_WORKER_WAITLISTED = "worker_waitlisted"
 TEMPLATE_REGISTRATION_REJECTED = "registration_rejected"
 TEMPLATE_ENROLLMENT_FAILED = "enrollment_rejected"
 TEMPLATE_INVOICE_ISSUED = "invoice_issued"
+TEMPLATE_INVOICE_REMINDER = "invoice_reminder"
+TEMPLATE_COVERAGE_ENDING = "coverage_ending"
+TEMPLATE_COVERAGE_EXTENDED = "coverage_extended"
+TEMPLATE_COVERAGE_ENDED = "coverage_ended"
 
 # How many SMS segments each worker template may take with the longest names (the test renders
 # each with a 100-character name, the longest kecamatan and a 200-character company): a real limit,
@@ -50,6 +54,10 @@ SMS_SEGMENT_BUDGET: dict[str, int] = {
     TEMPLATE_REGISTRATION_REJECTED: 3,
     # BPJS's own reason for a code we do not know, or what to bring on a DATA_MISMATCH
     TEMPLATE_ENROLLMENT_FAILED: 3,
+    TEMPLATE_COVERAGE_ENDING: 2,
+    TEMPLATE_COVERAGE_EXTENDED: 2,
+    # what happens next: the fallback sponsor and from when, or the waitlist
+    TEMPLATE_COVERAGE_ENDED: 3,
 }
 
 PROGRAMME_NAME = "Perlindungan Pekerja Rentan Kabupaten Musi Banyuasin"
@@ -920,6 +928,318 @@ def invoice_issued(
                 body=json.dumps(payload, ensure_ascii=False, sort_keys=True),
             )
         )
+    return messages
+
+
+def _company_messages(
+    template: str,
+    *,
+    email: str | None,
+    webhook: str | None,
+    subject: str,
+    body: str,
+    payload: dict[str, object],
+) -> list[Notification]:
+    """The company's e-mail and/or webhook (a JSON document, keys sorted, `event` the template),
+    to whichever it gave; none when it gave neither."""
+    messages: list[Notification] = []
+    to = _optional(email)
+    if to is not None:
+        messages.append(Notification(template, "company", "email", to, subject, body))
+    hook = _optional(webhook)
+    if hook is not None:
+        document = json.dumps({"event": template, **payload}, ensure_ascii=False, sort_keys=True)
+        messages.append(Notification(template, "company", "webhook", hook, None, document))
+    return messages
+
+
+def _working_days(count: int) -> str:
+    return f"{abs(count)} hari kerja"
+
+
+def invoice_reminder(
+    *,
+    invoice_id: str,
+    invoice_number: str,
+    company_name: str,
+    company_email: str | None,
+    company_webhook_url: str | None,
+    month: str,
+    due_date: date,
+    kind: str,
+    days_from_due: int,
+    unpaid_lines: int,
+    unpaid_idr: int,
+    csv_url: str,
+) -> list[Notification]:
+    """A reminder of an unpaid invoice (`due_soon` before its due date, `overdue` after it, in
+    working days): how much is unpaid, by when, what an unpaid month costs the workers, and where
+    the CSV is. E-mail and/or webhook, like the invoice itself."""
+    if kind not in ("due_soon", "overdue"):
+        raise ValueError(f"a reminder is due_soon or overdue, got {kind!r}")
+    number = _require(invoice_number, "invoice_number")
+    period = _bulan(month)
+    unpaid = format_rupiah(unpaid_idr)
+    due = format_tanggal(due_date)
+    company = _clean(company_name) or "perusahaan sponsor"
+    link = f"{_require(csv_url, 'csv_url')}?invoice_id={_require(invoice_id, 'invoice_id')}"
+    if kind == "due_soon":
+        subject = f"Pengingat: tagihan {number} jatuh tempo {due} ({unpaid})"
+        opening = (
+            f"Tagihan iuran BPJS Ketenagakerjaan bulan {period} untuk pekerja yang Anda tanggung dalam"
+            f" program {PROGRAMME_NAME} jatuh tempo {_working_days(days_from_due)} lagi, pada {due},"
+            " dan pembayarannya belum kami terima."
+        )
+        summary = f"Tagihan {number} bulan {period}: {unpaid} belum dibayar, jatuh tempo {due}."
+    else:
+        subject = f"Tagihan {number} lewat jatuh tempo {due}: {unpaid} belum dibayar"
+        opening = (
+            f"Tagihan iuran BPJS Ketenagakerjaan bulan {period} untuk pekerja yang Anda tanggung dalam"
+            f" program {PROGRAMME_NAME} sudah lewat jatuh tempo {due} ({_working_days(days_from_due)})"
+            " dan belum dibayar lunas."
+        )
+        summary = f"Tagihan {number} bulan {period}: {unpaid} belum dibayar, lewat jatuh tempo {due}."
+    body = (
+        f"Yth. {company},\n\n"
+        f"{opening}\n\n"
+        f"Nomor tagihan : {number}\n"
+        f"Bulan iuran   : {period}\n"
+        f"Belum dibayar : {unpaid_lines} pekerja-bulan, {unpaid}\n"
+        f"Jatuh tempo   : {due}\n\n"
+        "Iuran yang tidak dibayar tiga bulan berturut-turut membuat kepesertaan pekerja nonaktif:"
+        " kecelakaan kerja atau kematian pada masa itu tidak ditanggung BPJS Ketenagakerjaan."
+        " Abaikan pesan ini bila pembayaran sudah dilakukan.\n"
+        f"Daftar pekerja (CSV, NIK disamarkan) dapat diunduh dengan token perusahaan Anda di:\n{link}\n\n"
+        f"Hormat kami,\n{OFFICE_SIGNATURE}"
+    )
+    payload: dict[str, object] = {
+        "invoice_id": invoice_id,
+        "invoice_number": number,
+        "company_name": company,
+        "month": month,
+        "kind": kind,
+        "days_from_due": days_from_due,
+        "unpaid_lines": unpaid_lines,
+        "unpaid_idr": unpaid_idr,
+        "due_date": due_date.isoformat(),
+        "csv_url": link,
+        "pesan": summary,
+    }
+    return _company_messages(
+        TEMPLATE_INVOICE_REMINDER,
+        email=company_email,
+        webhook=company_webhook_url,
+        subject=subject,
+        body=body,
+        payload=payload,
+    )
+
+
+def _days_left(days: int) -> str:
+    return "hari ini" if days <= 0 else ("besok" if days == 1 else f"{days} hari lagi")
+
+
+def coverage_ending(
+    *,
+    worker_name: str,
+    worker_phone: str,
+    worker_channel: WorkerChannel,
+    kpj_number: str | None,
+    company_name: str,
+    company_email: str | None,
+    company_webhook_url: str | None,
+    coverage_end: date,
+    days_left: int,
+) -> list[Notification]:
+    """The worker's sponsored coverage ends soon: the worker (nothing to pay; the company is asked
+    to renew) and the company (renew in time for no gap)."""
+    channel = _require_worker_channel(worker_channel)
+    phone = _require_phone(worker_phone)
+    greeting = _greeting(worker_name)
+    company = _clean(company_name) or "perusahaan sponsor"
+    short = _clip(company, _SMS_COMPANY_MAX)
+    end = format_tanggal(coverage_end)
+    left = _days_left(days_left)
+    sms = [
+        f"{greeting} perlindungan BPJS Ketenagakerjaan Anda lewat program {PROGRAMME_NAME_SHORT} dengan"
+        f" iuran ditanggung {short} berakhir {end} ({left}). Perusahaan sudah kami minta memperpanjang;"
+        " kami kabari lagi. Anda tidak perlu membayar apa pun.",
+        f"{greeting} perlindungan BPJS Ketenagakerjaan Anda (iuran ditanggung {short}) berakhir {end}"
+        f" ({left}). Perusahaan sudah kami minta memperpanjang; kami kabari lagi.",
+    ]
+    messages = [_worker_message(TEMPLATE_COVERAGE_ENDING, channel, phone, sms)]
+    name = _clean(worker_name)
+    kpj = _clean(kpj_number) or "-"
+    body = (
+        f"Yth. {company},\n\n"
+        f"Masa iuran BPJS Ketenagakerjaan yang Anda tanggung untuk pekerja berikut dalam program"
+        f" {PROGRAMME_NAME} berakhir {end} ({left}).\n\n"
+        f"Nama        : {name or '-'}\n"
+        f"No. KPJ     : {kpj}\n"
+        f"Hari terakhir ditanggung: {end}\n\n"
+        "Bila Anda memperpanjang komitmen sebelum tanggal tersebut, perlindungan pekerja berlanjut"
+        " tanpa jeda dengan No. KPJ yang sama. Hubungi Disnakertrans Muba untuk perpanjangan.\n\n"
+        f"Hormat kami,\n{OFFICE_SIGNATURE}"
+    )
+    payload: dict[str, object] = {
+        "company_name": company,
+        "worker_name": name,
+        "kpj_number": kpj_number,
+        "coverage_end": coverage_end.isoformat(),
+        "days_left": days_left,
+        "pesan": f"Iuran {name} (KPJ {kpj}) yang Anda tanggung berakhir {end} ({left}); perpanjang agar tanpa jeda.",
+    }
+    messages += _company_messages(
+        TEMPLATE_COVERAGE_ENDING,
+        email=company_email,
+        webhook=company_webhook_url,
+        subject=f"Masa iuran pekerja berakhir {end}: {name or 'pekerja'} (KPJ {kpj})",
+        body=body,
+        payload=payload,
+    )
+    return messages
+
+
+def coverage_extended(
+    *,
+    worker_name: str,
+    worker_phone: str,
+    worker_channel: WorkerChannel,
+    company_name: str,
+    months_added: int,
+    coverage_end: date,
+) -> list[Notification]:
+    """A renewal extended the worker's coverage: no gap, the same KPJ number, nothing to pay."""
+    channel = _require_worker_channel(worker_channel)
+    phone = _require_phone(worker_phone)
+    greeting = _greeting(worker_name)
+    short = _clip(_clean(company_name) or "perusahaan sponsor", _SMS_COMPANY_MAX)
+    end = format_tanggal(coverage_end)
+    sms = [
+        f"{greeting} kabar baik: {short} memperpanjang iuran BPJS Ketenagakerjaan Anda {months_added} bulan"
+        f" lewat program {PROGRAMME_NAME_SHORT}. Perlindungan Anda berlanjut tanpa jeda sampai {end},"
+        " dengan No. KPJ yang sama. Anda tidak perlu membayar apa pun.",
+        f"{greeting} {short} memperpanjang iuran BPJS Ketenagakerjaan Anda {months_added} bulan."
+        f" Perlindungan berlanjut tanpa jeda sampai {end}, No. KPJ tetap. Anda tidak perlu membayar.",
+    ]
+    return [_worker_message(TEMPLATE_COVERAGE_EXTENDED, channel, phone, sms)]
+
+
+def coverage_ended(
+    *,
+    worker_name: str,
+    worker_phone: str,
+    worker_channel: WorkerChannel,
+    kpj_number: str | None,
+    company_name: str,
+    company_email: str | None,
+    company_webhook_url: str | None,
+    reason: str,
+    last_covered_day: date,
+    months_unpaid: int,
+    next_step: str,
+    next_company_name: str | None,
+    next_coverage_start: date | None,
+    office_email: str,
+) -> list[Notification]:
+    """The worker's sponsored coverage ended (`period_ended` or `lapsed`): the worker is told what
+    happens next (another sponsor from a date, or the waitlist), the company and the office why."""
+    channel = _require_worker_channel(worker_channel)
+    phone = _require_phone(worker_phone)
+    office = _require(office_email, "office_email")
+    if reason not in ("period_ended", "lapsed"):
+        raise ValueError(f"reason must be period_ended or lapsed, got {reason!r}")
+    if next_step not in ("fallback", "waitlisted"):
+        raise ValueError(f"next must be fallback or waitlisted, got {next_step!r}")
+    if next_step == "fallback" and next_coverage_start is None:
+        raise ValueError("a fallback sponsor needs the day its coverage starts")
+    greeting = _greeting(worker_name)
+    company = _clean(company_name) or "perusahaan sponsor"
+    short = _clip(company, _SMS_COMPANY_MAX)
+    last = format_tanggal(last_covered_day)
+    name = _clean(worker_name)
+    kpj = _clean(kpj_number) or "-"
+    if reason == "lapsed":
+        why_sms = f"iuran dari {short} tidak dibayar {months_unpaid} bulan sehingga kepesertaan nonaktif"
+        why = (
+            f"iuran tidak dibayar {months_unpaid} bulan berturut-turut setelah jatuh tempo, sehingga"
+            " kepesertaan menjadi nonaktif"
+        )
+    else:
+        why_sms = f"masa iuran yang ditanggung {short} selesai"
+        why = "masa iuran yang ditanggung telah selesai dan tidak diperpanjang"
+    if next_step == "fallback" and next_coverage_start is not None:
+        fallback = _clip(_clean(next_company_name) or "perusahaan sponsor lain", _SMS_COMPANY_MAX)
+        start = format_tanggal(next_coverage_start)
+        next_sms = [
+            f"Mulai {start} iuran Anda ditanggung {fallback}, dengan No. KPJ yang sama. Anda tidak perlu"
+            " membayar apa pun.",
+            f"Mulai {start} iuran ditanggung {fallback}, No. KPJ tetap. Anda tidak perlu membayar.",
+        ]
+        next_text = f"ditanggung {_clean(next_company_name) or 'perusahaan sponsor lain'} mulai {start}"
+    else:
+        next_sms = [
+            "Anda masuk daftar tunggu sampai ada perusahaan lain yang menanggung iuran Anda; kami akan"
+            " mengabari Anda. Info: Disnakertrans Muba.",
+            "Anda masuk daftar tunggu sampai ada sponsor lain; kami akan mengabari Anda.",
+        ]
+        next_text = "masuk daftar tunggu (belum ada komitmen lain dengan kuota di kecamatannya)"
+    sms = [
+        f"{greeting} perlindungan BPJS Ketenagakerjaan Anda lewat program {PROGRAMME_NAME_SHORT} berakhir"
+        f" {last} karena {why_sms}. {then}"
+        for then in next_sms
+    ] + [f"{greeting} perlindungan BPJS Ketenagakerjaan Anda berakhir {last}. {next_sms[-1]}"]
+    messages = [_worker_message(TEMPLATE_COVERAGE_ENDED, channel, phone, sms)]
+    details = (
+        f"Nama                    : {name or '-'}\n"
+        f"No. KPJ                 : {kpj}\n"
+        f"Hari terakhir ditanggung: {last}\n"
+        f"Alasan                  : {why}\n"
+        f"Selanjutnya             : {next_text}\n"
+    )
+    messages += _company_messages(
+        TEMPLATE_COVERAGE_ENDED,
+        email=company_email,
+        webhook=company_webhook_url,
+        subject=f"Perlindungan pekerja berakhir {last}: {name or 'pekerja'} (KPJ {kpj})",
+        body=(
+            f"Yth. {company},\n\nPerlindungan BPJS Ketenagakerjaan pekerja berikut yang iurannya Anda"
+            f" tanggung dalam program {PROGRAMME_NAME} telah berakhir.\n\n{details}\n"
+            f"Hormat kami,\n{OFFICE_SIGNATURE}"
+        ),
+        payload={
+            "company_name": company,
+            "worker_name": name,
+            "kpj_number": kpj_number,
+            "reason": reason,
+            "last_covered_day": last_covered_day.isoformat(),
+            "months_unpaid": months_unpaid,
+            "next": next_step,
+            "next_coverage_start": next_coverage_start.isoformat() if next_coverage_start else None,
+            "pesan": f"Perlindungan {name} (KPJ {kpj}) berakhir {last}: {why}; selanjutnya {next_text}.",
+        },
+    )
+    messages.append(
+        Notification(
+            template=TEMPLATE_COVERAGE_ENDED,
+            audience="office",
+            channel="email",
+            recipient=office,
+            subject=(
+                f"Perlindungan pekerja berakhir ({'nonaktif' if reason == 'lapsed' else 'masa iuran selesai'},"
+                f" {'sponsor pengganti' if next_step == 'fallback' else 'daftar tunggu'}): {name or 'tanpa nama'}"
+            ),
+            body=(
+                f"Perlindungan BPJS Ketenagakerjaan pekerja berikut (iuran ditanggung {company}) telah"
+                f" berakhir.\n\n{details}Nomor HP                : {mask_phone(phone)}\n\n"
+                + (
+                    "Pekerja diberi tahu siapa yang menanggung iurannya selanjutnya."
+                    if next_step == "fallback"
+                    else "Pekerja diberi tahu bahwa ia masuk daftar tunggu; mohon bantu mencarikan sponsor."
+                )
+            ),
+        )
+    )
     return messages
 
 

@@ -13,7 +13,16 @@ from services.notifications.settings import NotificationsSettings
 from shared.consumer import MessageContext, PoisonMessage, parse_uuid
 from shared.events.notifications import NotificationSent
 from shared.events.registry import RegistrationRejected
-from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, InvoiceIssued, WorkerWaitlisted
+from shared.events.sponsorship import (
+    CoverageEnded,
+    CoverageEnding,
+    CoverageExtended,
+    EnrollmentCompleted,
+    EnrollmentFailed,
+    InvoiceIssued,
+    InvoiceReminder,
+    WorkerWaitlisted,
+)
 from shared.masking import mask_recipient
 
 Store = NotificationsStore
@@ -136,6 +145,87 @@ class NotificationsHandlers:
             )
         )
         await self._queue(ctx, messages, worker_id=None)
+
+    async def on_invoice_reminder(self, ctx: MessageContext[InvoiceReminder, Store]) -> None:
+        """An invoice is still unpaid before or after its due date: remind the company, once per event
+        (sponsorship sends each reminder of an invoice once, under an event id of its own)."""
+        event = ctx.event
+        messages = _build(
+            lambda: domain.invoice_reminder(
+                invoice_id=event.invoice_id,
+                invoice_number=event.invoice_number,
+                company_name=event.company_name,
+                company_email=event.company_email,
+                company_webhook_url=event.company_webhook_url,
+                month=event.month,
+                due_date=event.due_date,
+                kind=event.kind,
+                days_from_due=event.days_from_due,
+                unpaid_lines=event.unpaid_lines,
+                unpaid_idr=event.unpaid_idr,
+                csv_url=self.settings.invoice_csv_url,
+            )
+        )
+        await self._queue(ctx, messages, worker_id=None)
+
+    async def on_coverage_ending(self, ctx: MessageContext[CoverageEnding, Store]) -> None:
+        """A worker's coverage ends soon: tell the worker and the company (so it can renew)."""
+        event = ctx.event
+        worker_id = _worker_uuid(event.worker_id)
+        messages = _build(
+            lambda: domain.coverage_ending(
+                worker_name=event.full_name,
+                worker_phone=event.phone,
+                worker_channel=self.settings.worker_channel,
+                kpj_number=event.kpj_number,
+                company_name=event.company_name,
+                company_email=event.company_email,
+                company_webhook_url=event.company_webhook_url,
+                coverage_end=event.coverage_end,
+                days_left=event.days_left,
+            )
+        )
+        await self._queue(ctx, messages, worker_id=worker_id)
+
+    async def on_coverage_extended(self, ctx: MessageContext[CoverageExtended, Store]) -> None:
+        """A renewal extended the worker's coverage: tell the worker there is no gap."""
+        event = ctx.event
+        worker_id = _worker_uuid(event.worker_id)
+        messages = _build(
+            lambda: domain.coverage_extended(
+                worker_name=event.full_name,
+                worker_phone=event.phone,
+                worker_channel=self.settings.worker_channel,
+                company_name=event.company_name,
+                months_added=event.months_added,
+                coverage_end=event.coverage_end,
+            )
+        )
+        await self._queue(ctx, messages, worker_id=worker_id)
+
+    async def on_coverage_ended(self, ctx: MessageContext[CoverageEnded, Store]) -> None:
+        """A worker's coverage ended: the worker (what happens next), the company and the office."""
+        event = ctx.event
+        worker_id = _worker_uuid(event.worker_id)
+        messages = _build(
+            lambda: domain.coverage_ended(
+                worker_name=event.full_name,
+                worker_phone=event.phone,
+                worker_channel=self.settings.worker_channel,
+                kpj_number=event.kpj_number,
+                company_name=event.company_name,
+                company_email=event.company_email,
+                company_webhook_url=event.company_webhook_url,
+                reason=event.reason,
+                last_covered_day=event.last_covered_day,
+                months_unpaid=event.months_unpaid,
+                next_step=event.next,
+                next_company_name=event.next_company_name,
+                next_coverage_start=event.next_coverage_start,
+                office_email=self.settings.office_email,
+            )
+        )
+        await self._queue(ctx, messages, worker_id=worker_id)
 
     async def _queue(
         self,
