@@ -91,6 +91,15 @@ DESCRIPTIONS: Final[Mapping[str, ServiceDescription]] = {
             "to do, and the office.",
             contracts.INVOICE_ISSUED.topic: "A company's invoice for a month: tell the company its "
             "number, total and due date, and where to get the CSV of its workers.",
+            contracts.INVOICE_REMINDER.topic: "An invoice still unpaid a few working days before its due "
+            "date or after it: remind the company how much is unpaid and by when.",
+            contracts.COVERAGE_ENDING.topic: "A worker's sponsored coverage ends in 30 or 7 days: tell "
+            "the worker, and the company so that it can renew in time.",
+            contracts.COVERAGE_EXTENDED.topic: "A renewal extended the worker's coverage: tell the worker "
+            "it continues without a gap, on the same KPJ number.",
+            contracts.COVERAGE_ENDED.topic: "A worker's sponsored coverage ended (its months ran out, or "
+            "it lapsed unpaid): tell the worker what happens next (a fallback sponsor from a date, or "
+            "the waitlist), the company and the office.",
         },
     ),
     "bpjs-simulator": ServiceDescription(
