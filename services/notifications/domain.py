@@ -1069,7 +1069,7 @@ def coverage_ending(
     ]
     messages = [_worker_message(TEMPLATE_COVERAGE_ENDING, channel, phone, sms)]
     name = _clean(worker_name)
-    kpj = _clean(kpj_number) or "-"
+    kpj = _optional(kpj_number) or "-"  # the KPJ is what the company looks the worker up by
     body = (
         f"Yth. {company},\n\n"
         f"Masa iuran BPJS Ketenagakerjaan yang Anda tanggung untuk pekerja berikut dalam program"
@@ -1158,7 +1158,7 @@ def coverage_ended(
     short = _clip(company, _SMS_COMPANY_MAX)
     last = format_tanggal(last_covered_day)
     name = _clean(worker_name)
-    kpj = _clean(kpj_number) or "-"
+    kpj = _optional(kpj_number) or "-"  # the KPJ is what the company looks the worker up by
     if reason == "lapsed":
         why_sms = f"iuran dari {short} tidak dibayar {months_unpaid} bulan sehingga kepesertaan nonaktif"
         why = (

@@ -13,11 +13,17 @@ from services.notifications.domain import (
     BRING_DOCUMENTS,
     SMS_MAX_CHARS,
     SMS_SEGMENT_BUDGET,
+    TEMPLATE_COVERAGE_ENDED,
+    TEMPLATE_COVERAGE_ENDING,
+    TEMPLATE_COVERAGE_EXTENDED,
     TEMPLATE_ENROLLMENT_COMPLETED,
     TEMPLATE_ENROLLMENT_FAILED,
     TEMPLATE_REGISTRATION_REJECTED,
     TEMPLATE_WORKER_WAITLISTED,
     Notification,
+    coverage_ended,
+    coverage_ending,
+    coverage_extended,
     enrollment_completed,
     enrollment_failed,
     funder_named_in,
@@ -205,6 +211,40 @@ def _every_worker_sms() -> Iterator[tuple[str, str, Notification, list[str]]]:
         for code in ["NIK_NOT_FOUND", "AGE_NOT_ELIGIBLE", "DATA_MISMATCH", "ALREADY_MEMBER", "SOMETHING_NEW"]:
             yield TEMPLATE_ENROLLMENT_FAILED, code, _failed(name, code)[0], []
         yield TEMPLATE_ENROLLMENT_FAILED, "funded", _failed(name, "ALREADY_FUNDED", FUNDER)[0], [FUNDER]
+        yield from _lifecycle_sms(name)
+
+
+def _lifecycle_sms(name: str) -> Iterator[tuple[str, str, Notification, list[str]]]:
+    """Coverage ending, extended and ended (both reasons, both next steps), longest inputs."""
+    who = {"worker_name": name, "worker_phone": PHONE, "worker_channel": "sms"}
+    company = {
+        "company_name": LONGEST_COMPANY,
+        "company_email": "csr@example.co.id",
+        "company_webhook_url": None,
+    }
+    for days in (30, 7, 1, 0):
+        (sms, *_) = coverage_ending(**who, kpj_number=KPJ, **company, coverage_end=END, days_left=days)  # type: ignore[arg-type]
+        yield TEMPLATE_COVERAGE_ENDING, f"ending {days}", sms, ["29 September 2027"]
+    (sms,) = coverage_extended(**who, company_name=LONGEST_COMPANY, months_added=12, coverage_end=END)  # type: ignore[arg-type]
+    yield TEMPLATE_COVERAGE_EXTENDED, "extended", sms, ["29 September 2027", "tanpa jeda"]
+    for reason in ("period_ended", "lapsed"):
+        for step, start, facts in [
+            ("fallback", START, ["29 September 2027", "30 September 2026"]),
+            ("waitlisted", None, ["29 September 2027", "daftar tunggu"]),
+        ]:
+            (sms, *_) = coverage_ended(
+                **who,  # type: ignore[arg-type]
+                kpj_number=KPJ,
+                **company,  # type: ignore[arg-type]
+                reason=reason,
+                last_covered_day=END,
+                months_unpaid=3,
+                next_step=step,
+                next_company_name=LONGEST_COMPANY if step == "fallback" else None,
+                next_coverage_start=start,
+                office_email=OFFICE,
+            )
+            yield TEMPLATE_COVERAGE_ENDED, f"ended {reason} {step}", sms, facts
 
 
 def test_every_worker_template_has_a_budget_and_is_rendered() -> None:
