@@ -26,6 +26,14 @@ PUBLISHED = {
     "sponsorship.payment-rejected.v1": "id.go.mubakab.disnaker.payment-rejected.v1",
     "bpjs.contribution-paid.v1": "id.go.mubakab.disnaker.contribution-paid.v1",
     "bpjs.contribution-confirmed.v1": "id.go.mubakab.disnaker.contribution-confirmed.v1",
+    "sponsorship.invoice-reminder.v1": "id.go.mubakab.disnaker.invoice-reminder.v1",
+    "sponsorship.commitment-extension-submitted.v1": "id.go.mubakab.disnaker.commitment-extension-submitted.v1",
+    "sponsorship.commitment-extended.v1": "id.go.mubakab.disnaker.commitment-extended.v1",
+    "sponsorship.commitment-extension-rejected.v1": "id.go.mubakab.disnaker.commitment-extension-rejected.v1",
+    "sponsorship.coverage-ending.v1": "id.go.mubakab.disnaker.coverage-ending.v1",
+    "sponsorship.coverage-extended.v1": "id.go.mubakab.disnaker.coverage-extended.v1",
+    "sponsorship.coverage-ended.v1": "id.go.mubakab.disnaker.coverage-ended.v1",
+    "sponsorship.coverage-reported.v1": "id.go.mubakab.disnaker.coverage-reported.v1",
     "notifications.notification-sent.v1": "id.go.mubakab.disnaker.notification-sent.v1",
 }
 

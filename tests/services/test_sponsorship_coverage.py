@@ -5,8 +5,8 @@ the outbox, and the day's numbers, including an unplanned gap when one is made o
 
 import json
 import uuid
-from dataclasses import replace
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
