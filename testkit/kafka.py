@@ -53,6 +53,12 @@ class EventRecorder:
                     RecordedEvent(r.topic, key, headers, r.value or b"", r.partition, r.offset)
                 )
 
+    async def poll(self, timeout_s: float) -> list[RecordedEvent]:
+        """What arrives within `timeout_s` (maybe nothing); every event stays in `events`."""
+        before = len(self.events)
+        await self._drain(int(timeout_s * 1000))
+        return self.events[before:]
+
     async def wait_for(
         self, count: int, timeout_s: float = 20.0, topic: str | None = None
     ) -> list[RecordedEvent]:
