@@ -201,6 +201,12 @@ class Api:
             self.get("sponsorship", self.config.sponsorship_url, "/api/report"), "sponsorship /api/report"
         )
 
+    def coverage(self) -> dict[str, Any]:
+        """The coverage job's days, their totals and each commitment's budget burn."""
+        return _object(
+            self.get("sponsorship", self.config.sponsorship_url, "/api/coverage"), "sponsorship /api/coverage"
+        )
+
     # --- notifications --------------------------------------------------------------------------
 
     def notifications(self, worker_id: str) -> list[dict[str, Any]]:

@@ -55,7 +55,7 @@ app = typer.Typer(
 )
 import_app = typer.Typer(help="Import partner files (workers).", no_args_is_help=True)
 commitments_app = typer.Typer(
-    help="Company sponsorship commitments: add one, list them.", no_args_is_help=True
+    help="Company sponsorship commitments: add one, renew one, list them.", no_args_is_help=True
 )
 dlq_app = typer.Typer(help="Dead letters: list them, replay them after a fix.", no_args_is_help=True)
 partners_app = typer.Typer(
@@ -339,6 +339,41 @@ def commitments_add(
         out.print(commitments.accepted_text(commitments.wait_until_listed(cfg, raw["commitment_id"])))
 
 
+@commitments_app.command("extend")
+@handles_errors
+def commitments_extend(
+    commitment: Annotated[
+        str, typer.Option("--commitment", help="The commitment renewed.", show_default=False)
+    ],
+    company: Annotated[str, typer.Option("--company", help="The company's id.", show_default=False)],
+    months: Annotated[int, typer.Option("--months", help="Months more for each worker.", show_default=False)],
+    reference: Annotated[
+        str, typer.Option(help="The renewal's reference, e.g. the decree (unique per commitment).")
+    ],
+) -> None:
+    """Renew a commitment: months more for every worker it sponsors, with no day's gap
+    (sponsorship.commitment-extension-submitted.v1, as the office). The same reference again
+    changes nothing; `muba commitments list` shows the months and budget after."""
+    cfg = config()
+    raw = commitments.extension_body(
+        commitment_id=commitment, company_id=company, months=months, reference=reference
+    )
+    problems = commitments.extension_problems(raw)
+    if problems:
+        out.print(commitments.refusal_table(problems, "Perpanjangan ditolak (renewal refused)"))
+        raise DataError(f"the renewal was not submitted: {len(problems)} problem(s), see above")
+    topic = cfg.topic(contracts.COMMITMENT_EXTENSION_SUBMITTED.topic)
+    operator = cfg.kafka()
+    run_kafka(
+        operator,
+        kafka.publish(
+            operator, topic, contracts.COMMITMENT_EXTENSION_SUBMITTED, [(raw["commitment_id"], raw)]
+        ),
+    )
+    out.print(Text(f"Perpanjangan dikirim ke {topic} (submitted).", style="bold green"))
+    out.print(commitments.extension_details(raw))
+
+
 @commitments_app.command("list")
 @handles_errors
 def commitments_list(
@@ -611,9 +646,13 @@ def report(
         typer.Option("--format", "-f", help="table for people; csv or json for spreadsheets and scripts."),
     ] = Format.table,
 ) -> None:
-    """Progress to the 10,000 target, by kecamatan, company and occupation; budget committed and used."""
+    """Progress to the 10,000 target, by kecamatan, company and occupation; budget committed and used;
+    coverage today (covered, uncovered, unplanned gaps, at risk, >= 6 paid months) and each
+    commitment's budget burn."""
     with Api(config()) as api:
-        joined = build_report(api.registry_report(), api.sponsorship_report(), api.notifications_report())
+        joined = build_report(
+            api.registry_report(), api.sponsorship_report(), api.notifications_report(), api.coverage()
+        )
     if output is Format.json:
         sys.stdout.write(render_json(joined))
     elif output is Format.csv:

@@ -1,4 +1,5 @@
-"""The programme's progress, joined from the three services' /api/report answers.
+"""The programme's progress, joined from the three services' /api/report answers (and
+sponsorship's /api/coverage: the coverage lifecycle's numbers and each commitment's budget burn).
 
 `build_report` is pure (dicts in, dict out) so that rendering can be tested without servers.
 CSV is long ("tidy"): one `section,name,metric,value` line per number, easy to pivot in a
@@ -17,7 +18,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from muba.formatting import number, percent, progress_line, rupiah
+from muba.formatting import number, percent, progress_line, rupiah, tanggal_text
 from shared.kecamatan import KECAMATAN
 
 DEFAULT_TARGET: Final = 10_000
@@ -29,6 +30,23 @@ MEMBERSHIPS: Final = ("new", "continued", "resumed")
 # Workers another payer funds: withdrawn from the waitlist, flagged with an enrollment (the
 # office decides), noticed before sponsorship heard of them.
 FUNDED_ELSEWHERE: Final = ("withdrawn", "flagged", "not_registered")
+# The coverage job's numbers of its latest day (GET /api/coverage), and its totals since the start.
+COVERAGE_DAY: Final = (
+    "workers_covered",
+    "workers_uncovered",
+    "unplanned_gaps",
+    "members_at_risk",
+    "members_six_paid_months",
+)
+COVERAGE_TOTALS: Final = ("coverage_days_lost", "unplanned_gap_days")
+BURN_NUMBERS: Final = (
+    "budget_idr",
+    "ledger_idr",
+    "paid_idr",
+    "missed_idr",
+    "months_left",
+    "live_enrollments",
+)
 
 
 def _int(value: Any) -> int:
@@ -51,9 +69,11 @@ def build_report(
     registry: Mapping[str, Any],
     sponsorship: Mapping[str, Any],
     notifications: Mapping[str, Any] | None = None,
+    coverage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Join the services' reports: kecamatan rows list all 15 kecamatan (in code order) with
-    sponsorship's enrolled/waitlisted/failed and the registry's rejections."""
+    sponsorship's enrolled/waitlisted/failed and the registry's rejections; with sponsorship's
+    /api/coverage, a coverage section."""
     submissions = _mapping(registry.get("submissions"))
     target = _int(sponsorship.get("target")) or DEFAULT_TARGET
     enrolled = _int(sponsorship.get("enrolled"))
@@ -89,7 +109,33 @@ def build_report(
     }
     if notifications is not None:
         report["notifications"] = _notifications(notifications)
+    if coverage is not None:
+        report["coverage"] = _coverage(coverage)
     return report
+
+
+def _coverage(coverage: Mapping[str, Any]) -> dict[str, Any]:
+    """The latest day's numbers (the newest of `days`: today's once the job ran), the totals, and
+    each commitment's budget burn."""
+    days = [d for d in coverage.get("days") or () if isinstance(d, Mapping)]
+    latest: Mapping[str, Any] = days[0] if days else {}
+    totals = _mapping(coverage.get("totals"))
+    return {
+        "day": latest.get("day"),
+        **{k: _int(latest.get(k)) for k in COVERAGE_DAY},
+        **{k: _int(totals.get(k)) for k in COVERAGE_TOTALS},
+        "commitments": [
+            {
+                "commitment_id": str(c.get("commitment_id", "")),
+                "company_name": str(c.get("company_name", "")),
+                **{k: _int(c.get(k)) for k in BURN_NUMBERS},
+                "covered_until": c.get("covered_until"),
+                "suspended_on": c.get("suspended_on"),
+            }
+            for c in coverage.get("commitments") or ()
+            if isinstance(c, Mapping)
+        ],
+    }
 
 
 def _rejected_by_code(by_code: Mapping[str, Any]) -> dict[str, int]:
@@ -196,6 +242,13 @@ def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[str, str, str, int | f
             yield "notification_template", name, "sent", n
         for name, n in notifications["by_channel"].items():
             yield "notification_channel", name, "sent", n
+    coverage = report.get("coverage")
+    if coverage:
+        for metric in (*COVERAGE_DAY, *COVERAGE_TOTALS):
+            yield "coverage", coverage["day"] or "", metric, coverage[metric]
+        for c in coverage["commitments"]:
+            for metric in BURN_NUMBERS:
+                yield "budget_burn", c["commitment_id"], metric, c[metric]
 
 
 def render_csv(report: Mapping[str, Any]) -> str:
@@ -246,6 +299,10 @@ def render_tables(report: Mapping[str, Any]) -> Group:
         for code, n in report["rejected_by_code"].items():
             codes.add_row(code, number(n))
         parts.append(codes)
+    coverage = report.get("coverage")
+    if coverage:
+        parts.append(_coverage_text(coverage))
+        parts.append(_burn_table(coverage["commitments"]))
     notifications = report.get("notifications")
     if notifications:
         channels = ", ".join(f"{name} {number(n)}" for name, n in notifications["by_channel"].items()) or "-"
@@ -275,6 +332,61 @@ def _headline(report: Mapping[str, Any]) -> Text:
         f"Anggaran: {rupiah(report['budget_used_idr'])} terpakai dari {rupiah(report['budget_committed_idr'])} "
         f"({percent(report['budget_used_idr'], report['budget_committed_idr'])})",
     )
+
+
+def _coverage_text(coverage: Mapping[str, Any]) -> Text:
+    """The latest day's coverage numbers; an unplanned gap (must be 0) in red."""
+    gaps = coverage["unplanned_gaps"]
+    if coverage["day"] is None:
+        return Text("Cakupan (coverage): belum ada hari yang dihitung (the coverage job has not run yet)")
+    return Text.assemble(
+        (f"Cakupan (coverage) {tanggal_text(coverage['day'])}\n", "bold"),
+        f"Pekerja tertanggung {number(coverage['workers_covered'])} · "
+        f"tidak tertanggung lagi {number(coverage['workers_uncovered'])} · ",
+        (
+            f"celah tak terencana {number(gaps)} (harus 0)",
+            "bold red" if gaps or coverage["unplanned_gap_days"] else "green",
+        ),
+        f" · berisiko (iuran terlewat) {number(coverage['members_at_risk'])} · "
+        f">= 6 bulan iuran dibayar (KPI BPJS) {number(coverage['members_six_paid_months'])}\n",
+        f"Sejak awal: {number(coverage['coverage_days_lost'])} hari-cakupan hilang (coverage-days lost) · "
+        f"{number(coverage['unplanned_gap_days'])} hari-celah tak terencana (unplanned gap-days)",
+    )
+
+
+def _burn_table(rows: list[dict[str, Any]]) -> Table:
+    burn = _num_table(
+        "Pemakaian anggaran per komitmen (budget burn)",
+        "Komitmen",
+        "Perusahaan",
+        "Anggaran",
+        "Tagihan (ledger)",
+        "Dibayar",
+        "Terlewat",
+        "Sisa bulan",
+        "Tertanggung s.d.",
+        "Status",
+    )
+    for row in rows:
+        status = (
+            Text(f"ditangguhkan {tanggal_text(row['suspended_on'])}", style="red")
+            if row["suspended_on"]
+            else Text("aktif")
+        )
+        burn.add_row(
+            row["commitment_id"],
+            row["company_name"],
+            rupiah(row["budget_idr"]),
+            f"{rupiah(row['ledger_idr'])} ({percent(row['ledger_idr'], row['budget_idr'])})",
+            f"{rupiah(row['paid_idr'])} ({percent(row['paid_idr'], row['budget_idr'])})",
+            rupiah(row["missed_idr"]),
+            number(row["months_left"]),
+            tanggal_text(row["covered_until"]),
+            status,
+        )
+    if not rows:
+        burn.add_row(Text("(belum ada komitmen perusahaan)", style="dim"), *[""] * 8)
+    return burn
 
 
 def _funded_elsewhere_line(funded: Mapping[str, int]) -> str:

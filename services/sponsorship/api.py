@@ -8,6 +8,7 @@ numbers are shown in full to the office only."""
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 from faststream.asgi import AsgiResponse
@@ -15,7 +16,7 @@ from faststream.asgi import AsgiResponse
 from services.sponsorship import contributions, repository
 from services.sponsorship.domain.commitments import budget_idr
 from services.sponsorship.domain.invoices import build_invoice, invoice_csv
-from services.sponsorship.domain.ledger import LINE_STATES, LedgerSums
+from services.sponsorship.domain.ledger import LINE_STATES, LedgerSums, coverage_end
 from services.sponsorship.domain.tariffs import PACKAGES, Pricing, TariffTable, TariffTableError
 from services.sponsorship.settings import SponsorshipSettings
 from shared import clock
@@ -337,6 +338,95 @@ async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
     }
 
 
+def months_left(today: date, until: date | None) -> int:
+    """Whole months of coverage from `today` to the last covered day `until` (the programme's
+    month arithmetic, ledger.coverage_end): 0 when less than a month is left or none."""
+    if until is None or until < today:
+        return 0
+    n = (until.year - today.year) * 12 + until.month - today.month + 1
+    while n > 0 and coverage_end(today, n) > until:
+        n -= 1
+    return n
+
+
+def _day_param(params: ApiParams, name: str) -> date | None:
+    value = params.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{name}: a day, YYYY-MM-DD") from None
+
+
+COVERAGE_DAYS_LIMIT = 400  # about a year of days and the month before it
+
+
+async def coverage(conn: Conn, params: ApiParams) -> dict[str, Any]:
+    """`GET /api/coverage[?from=YYYY-MM-DD&to=YYYY-MM-DD]` (office, auditor): the coverage job's
+    daily numbers, newest first (at most COVERAGE_DAYS_LIMIT days); their totals over the same
+    days (coverage-days lost, unplanned gap-days: the latter must be 0); and per commitment its
+    budget burn: the budget, its ledger's total, what is paid of it, what was missed, the months
+    left (today, Jakarta, to the latest last day of its live enrollments) and whether a lapse
+    suspended it."""
+    first, last = _day_param(params, "from"), _day_param(params, "to")
+    if first is not None and last is not None and first > last:
+        raise BadRequest("from: a day on or before `to`")
+    today = clock.today_in_jakarta()
+    until: dict[str, date] = {}
+    for r in await repository.requested_periods(conn):
+        end = coverage_end(r["coverage_start"], r["months"])
+        until[r["commitment_id"]] = max(until.get(r["commitment_id"], end), end)
+    commitments_burn = []
+    for r in await repository.coverage_by_commitment(conn):
+        ends = [d for d in (r["confirmed_until"], until.get(r["commitment_id"])) if d is not None]
+        covered_until = max(ends) if ends else None
+        commitments_burn.append(
+            {
+                "commitment_id": r["commitment_id"],
+                "company_id": r["company_id"],
+                "company_name": r["company_name"],
+                "months": r["months"],
+                "budget_idr": r["budget_idr"],
+                "budget_used_idr": r["budget_used_idr"],
+                "ledger_idr": r["ledger_idr"],
+                "paid_idr": r["paid_idr"],
+                "missed_idr": r["missed_idr"],
+                "live_enrollments": r["live"],
+                "covered_until": covered_until.isoformat() if covered_until else None,
+                "days_left": (covered_until - today).days + 1
+                if covered_until and covered_until >= today
+                else 0,
+                "months_left": months_left(today, covered_until),
+                "suspended_on": r["suspended_on"].isoformat() if r["suspended_on"] else None,
+            }
+        )
+    totals = await repository.coverage_totals(conn, first, last)
+    return {
+        "today": today.isoformat(),
+        "from": first.isoformat() if first else None,
+        "to": last.isoformat() if last else None,
+        "days": [
+            {
+                "day": r["day"].isoformat(),
+                "workers_covered": r["workers_covered"],
+                "workers_uncovered": r["workers_uncovered"],
+                "unplanned_gaps": r["unplanned_gaps"],
+                "members_at_risk": r["members_at_risk"],
+                "members_six_paid_months": r["members_six_paid_months"],
+                "reported_at": r["reported_at"].isoformat(),
+            }
+            for r in await repository.coverage_days(conn, first, last, COVERAGE_DAYS_LIMIT)
+        ],
+        "totals": {
+            "days": totals["days"],
+            "coverage_days_lost": totals["coverage_days_lost"],
+            "unplanned_gap_days": totals["unplanned_gap_days"],
+        },
+        "commitments": commitments_burn,
+    }
+
+
 async def stored_table(conn: Conn) -> TariffTable:
     return (await repository.current_tariff_table(conn)).table
 
@@ -549,6 +639,8 @@ def register(runtime: ServiceRuntime[Any], settings: SponsorshipSettings) -> Non
     runtime.api("payments", payments, roles=EVERY_ROLE, personal_data=True)
     # Every company's budgets and use: not scoped, so not for companies.
     runtime.api("report", report, roles=OFFICE_AND_AUDITOR)
+    # The coverage lifecycle's numbers and each commitment's budget burn (`muba report`).
+    runtime.api("coverage", coverage, roles=OFFICE_AND_AUDITOR)
     # A company sees its own invoices only; the CSV names its workers (NIK masked).
     runtime.api("invoices", invoices, roles=EVERY_ROLE)
     runtime.api("invoices.csv", invoice_download, roles=EVERY_ROLE, personal_data=True)

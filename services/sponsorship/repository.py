@@ -1598,9 +1598,60 @@ class PgCoverageStore:
         return int(row["lost"]), int(row["gaps"])
 
 
-async def coverage_days(conn: Conn, limit: int = 400) -> list[asyncpg.Record]:
-    """The daily numbers, newest first (GET /api/coverage, `muba report`)."""
-    return await conn.fetch("SELECT * FROM coverage_day ORDER BY day DESC LIMIT $1", limit)
+async def coverage_days(
+    conn: Conn, first: date | None = None, last: date | None = None, limit: int = 400
+) -> list[asyncpg.Record]:
+    """The daily numbers from `first` to `last` (inclusive, either open), newest first
+    (GET /api/coverage, `muba report`)."""
+    return await conn.fetch(
+        "SELECT * FROM coverage_day WHERE ($1::date IS NULL OR day >= $1) AND ($2::date IS NULL OR day <= $2)"
+        " ORDER BY day DESC LIMIT $3",
+        first,
+        last,
+        limit,
+    )
+
+
+async def coverage_totals(conn: Conn, first: date | None = None, last: date | None = None) -> asyncpg.Record:
+    """Coverage-days lost and unplanned gap-days (sums of the daily numbers) from `first` to `last`."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS days, coalesce(sum(workers_uncovered), 0)::bigint AS coverage_days_lost,"
+        " coalesce(sum(unplanned_gaps), 0)::bigint AS unplanned_gap_days FROM coverage_day"
+        " WHERE ($1::date IS NULL OR day >= $1) AND ($2::date IS NULL OR day <= $2)",
+        first,
+        last,
+    )
+    assert row is not None
+    return row
+
+
+async def coverage_by_commitment(conn: Conn) -> list[asyncpg.Record]:
+    """Per commitment, for its budget burn: the budget, its ledger's total and what is paid of it
+    (paid or confirmed by BPJS), whether it is suspended, the latest last day of its confirmed
+    enrollments and how many are live (requested or confirmed)."""
+    return await conn.fetch(
+        "SELECT c.commitment_id, c.company_id, c.company_name, c.months, c.budget_idr, c.budget_used_idr,"
+        " c.suspended_on,"
+        " (SELECT coalesce(sum(m.contribution_idr), 0)::bigint FROM member_month m"
+        "   WHERE m.commitment_id = c.commitment_id) AS ledger_idr,"
+        " (SELECT coalesce(sum(m.contribution_idr), 0)::bigint FROM member_month m"
+        "   WHERE m.commitment_id = c.commitment_id AND m.state IN ('paid', 'confirmed')) AS paid_idr,"
+        " (SELECT coalesce(sum(m.contribution_idr), 0)::bigint FROM member_month m"
+        "   WHERE m.commitment_id = c.commitment_id AND m.state = 'missed') AS missed_idr,"
+        " (SELECT max(e.coverage_end) FROM enrollment e"
+        "   WHERE e.commitment_id = c.commitment_id AND e.status = 'confirmed') AS confirmed_until,"
+        " (SELECT count(*) FROM enrollment e"
+        "   WHERE e.commitment_id = c.commitment_id AND e.status IN ('requested', 'confirmed')) AS live"
+        " FROM commitment c ORDER BY c.seq"
+    )
+
+
+async def requested_periods(conn: Conn) -> list[asyncpg.Record]:
+    """The (commitment, start, months) of enrollments BPJS has not answered yet: their last day
+    is the months' end (ledger.coverage_end), not stored until the answer."""
+    return await conn.fetch(
+        "SELECT DISTINCT commitment_id, coverage_start, months FROM enrollment WHERE status = 'requested'"
+    )
 
 
 # --- invoice reminders ----------------------------------------------------------------------------

@@ -443,6 +443,29 @@ NOTIFICATIONS_REPORT: dict[str, Any] = {
     "delivered": 9,
     "queued": 1,
 }
+# Sponsorship's GET /api/coverage (see tests/unit/test_cli_coverage.py).
+COVERAGE: dict[str, Any] = {
+    "today": "2027-02-02",
+    "from": None,
+    "to": None,
+    "days": [
+        {"day": "2027-02-02", "workers_covered": 1234, "workers_uncovered": 7, "unplanned_gaps": 0,
+         "members_at_risk": 12, "members_six_paid_months": 845, "reported_at": "2027-02-01T17:00:00+00:00"},
+        {"day": "2027-02-01", "workers_covered": 1230, "workers_uncovered": 5, "unplanned_gaps": 0,
+         "members_at_risk": 3, "members_six_paid_months": 800, "reported_at": "2027-01-31T17:00:00+00:00"},
+    ],
+    "totals": {"days": 2, "coverage_days_lost": 12, "unplanned_gap_days": 0},
+    "commitments": [
+        {"commitment_id": "hindoli-2026", "company_id": "pt-hindoli", "company_name": "PT Hindoli", "months": 12,
+         "budget_idr": 4_032_000, "budget_used_idr": 1_209_600, "ledger_idr": 1_209_600, "paid_idr": 403_200,
+         "missed_idr": 0, "live_enrollments": 6, "covered_until": "2027-11-30", "days_left": 302,
+         "months_left": 9, "suspended_on": None},
+        {"commitment_id": "medco-2026", "company_id": "medco", "company_name": "PT Medco", "months": 12,
+         "budget_idr": 2_016_000, "budget_used_idr": 504_000, "ledger_idr": 504_000, "paid_idr": 0,
+         "missed_idr": 151_200, "live_enrollments": 0, "covered_until": None, "days_left": 0,
+         "months_left": 0, "suspended_on": "2027-01-17"},
+    ],
+}  # fmt: skip
 
 
 def test_the_report_joins_registry_and_sponsorship_by_kecamatan() -> None:
@@ -686,6 +709,7 @@ class FakeSystem:
                 params.get("worker_id", ""), []
             ),
             "/notifications/api/report": lambda: NOTIFICATIONS_REPORT,
+            "/sponsorship/api/coverage": lambda: COVERAGE,
         }
         if path not in routes:
             return 404, "Not Found"
@@ -833,7 +857,7 @@ def test_report_formats_are_machine_readable(system: tuple[FakeSystem, str], out
     result = runner.invoke(app, ["report", "--format", output], env=env_for(base))
     assert result.exit_code == 0, result.output
     assert not ANSI.search(result.stdout)
-    expected = build_report(REGISTRY_REPORT, SPONSORSHIP_REPORT, NOTIFICATIONS_REPORT)
+    expected = build_report(REGISTRY_REPORT, SPONSORSHIP_REPORT, NOTIFICATIONS_REPORT, COVERAGE)
     if output == "json":
         assert json.loads(result.stdout) == expected
     else:

@@ -22,10 +22,10 @@ from pydantic import BaseModel, ValidationError
 
 from services.registry.domain import registration as registry
 from services.sponsorship import domain as sponsorship
-from services.sponsorship.domain import payments
+from services.sponsorship.domain import commitments, payments
 from shared import validation
 from shared.events.registry import RegistrationSubmitted
-from shared.events.sponsorship import CommitmentSubmitted, PaymentSubmitted
+from shared.events.sponsorship import CommitmentExtensionSubmitted, CommitmentSubmitted, PaymentSubmitted
 
 TODAY = date(2026, 1, 15)
 PARTNER = "web-form"
@@ -61,6 +61,12 @@ PAYMENT: dict[str, object] = {
     "reference": "TRF-20260115-001",
     "amount_idr": 70_400,
     "paid_on": "2026-01-15",
+}
+EXTENSION: dict[str, object] = {
+    "commitment_id": "c-0001",
+    "company_id": "pt-hindoli",
+    "reference": "SK-2027-001",
+    "months": 12,
 }
 
 # Codes of domain rules the contract cannot express (see the models' docstrings).
@@ -250,6 +256,12 @@ PAYMENT_FIELDS: dict[str, st.SearchStrategy[object]] = {
     "amount_idr": integers_around(1, validation.MAX_PAYMENT_IDR),
     "paid_on": st.one_of(BIRTH_DATES, padded(st.dates(min_value=TODAY).map(date.isoformat))),
 }
+EXTENSION_FIELDS: dict[str, st.SearchStrategy[object]] = {
+    "commitment_id": text_around(validation.MAX_COMMITMENT_TEXT),
+    "company_id": text_around(validation.MAX_COMMITMENT_TEXT),
+    "reference": text_around(validation.MAX_PAYMENT_REFERENCE),
+    "months": integers_around(1, validation.MAX_MONTHS),
+}
 
 # --- the check -----------------------------------------------------------------------------------
 
@@ -327,10 +339,21 @@ def test_the_payment_contract_says_what_sponsorship_accepts(field: str) -> None:
     check()
 
 
+@pytest.mark.parametrize("field", EXTENSION_FIELDS)
+def test_the_renewal_contract_says_what_sponsorship_accepts(field: str) -> None:
+    @AGREEMENT
+    @given(EXTENSION_FIELDS[field])
+    def check(value: object) -> None:
+        agree(CommitmentExtensionSubmitted, commitments.validate_extension, EXTENSION, field, value)
+
+    check()
+
+
 def test_every_field_of_the_contracts_is_generated() -> None:
     assert set(REGISTRATION_FIELDS) == set(RegistrationSubmitted.model_fields)
     assert set(COMMITMENT_FIELDS) == set(CommitmentSubmitted.model_fields)
     assert set(PAYMENT_FIELDS) == set(PaymentSubmitted.model_fields)
+    assert set(EXTENSION_FIELDS) == set(CommitmentExtensionSubmitted.model_fields)
 
 
 @pytest.mark.parametrize(
