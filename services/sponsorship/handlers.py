@@ -454,9 +454,15 @@ class SponsorshipHandlers:
         if await ctx.store.payment_known(payment.company_id, payment.reference):
             log.info("payment recorded before", extra={"company_id": payment.company_id})
             return
+        # A line is due with its invoice (a month billed late, on the next month's invoice, is
+        # due with that one); a line on no invoice, by its own month's due date.
         calendar = programme_calendar()
+        due_dates = await ctx.store.invoice_due_dates(payment.company_id)
         lines = [
-            open_line(line, calendar.contribution_due_date(Month.of(line.month)))
+            open_line(
+                line,
+                due_dates.get(line.invoice_id or "") or calendar.contribution_due_date(Month.of(line.month)),
+            )
             for line in await ctx.store.open_lines(payment.company_id)
         ]
         allocation = allocate(payment, lines, credit_idr=credit)
@@ -492,14 +498,20 @@ class SponsorshipHandlers:
             # The kecamatan locks before the commitment's row lock: the order every path takes.
             await ctx.store.lock_kecamatan_exclusive(commitment.covered_codes)
             commitment = await ctx.store.lock_commitment(extension.commitment_id)
+        # A redelivered renewal is known before its months are checked: once applied, the
+        # commitment's months may be at the limit the renewal itself took them to.
+        if (
+            commitment is not None
+            and commitment.company_id == extension.company_id
+            and await ctx.store.extension_known(extension.commitment_id, extension.reference)
+        ):
+            log.info("renewal applied before", extra={"commitment_id": extension.commitment_id})
+            return
         problems = extension_problems(extension, commitment)
         if problems:
             ctx.publish(extension_rejected(raw, problems, rejected_at=clock.now()))
             return
         assert commitment is not None
-        if await ctx.store.extension_known(extension.commitment_id, extension.reference):
-            log.info("renewal applied before", extra={"commitment_id": extension.commitment_id})
-            return
         pricing = await self._pricing(ctx)
         added_budget = budget_idr(pricing, commitment.package, commitment.slots, extension.months)
         now = clock.now()

@@ -422,6 +422,10 @@ class SponsorshipStore(Protocol):
     async def payment_known(self, company_id: str, reference: str) -> bool:
         """Whether the company's payment `reference` was recorded before."""
 
+    async def invoice_due_dates(self, company_id: str) -> dict[str, date]:
+        """The due date of each of the company's invoices, by invoice id."""
+        ...
+
     async def open_lines(self, company_id: str) -> list[MemberMonth]:
         """The company's invoiced and missed lines, locked for this transaction, by month."""
 
@@ -961,6 +965,12 @@ class PgSponsorshipStore:
                 reference,
             )
         )
+
+    async def invoice_due_dates(self, company_id: str) -> dict[str, date]:
+        rows = await self.conn.fetch(
+            "SELECT invoice_id, due_date FROM invoice WHERE company_id = $1", company_id
+        )
+        return {r["invoice_id"]: r["due_date"] for r in rows}
 
     async def open_lines(self, company_id: str) -> list[MemberMonth]:
         rows = await self.conn.fetch(

@@ -84,6 +84,7 @@ class SponsorshipData:
         default_factory=dict
     )
     extensions: set[tuple[str, str]] = field(default_factory=set)  # (commitment, reference) applied
+    invoice_due: dict[str, date] = field(default_factory=dict)  # invoices' due dates, by invoice id
     last_commitment_seq: int = 0
     last_worker_seq: int = 0
     tariffs: TariffTable = field(default_factory=default_tariff_table)  # the stored tariff table
@@ -541,6 +542,9 @@ class InMemorySponsorshipStore:
 
     async def payment_known(self, company_id: str, reference: str) -> bool:
         return (company_id, reference) in self.data.payments
+
+    async def invoice_due_dates(self, company_id: str) -> dict[str, date]:
+        return dict(self.data.invoice_due)
 
     async def open_lines(self, company_id: str) -> list[MemberMonth]:
         found = (

@@ -151,12 +151,6 @@ async def test_the_same_reference_again_changes_nothing() -> None:
     assert service.enrollment(confirmed).coverage_end == date(2028, 3, 14)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (handlers.on_commitment_extension_submitted): extension_problems is checked before"
-    " extension_known, so a redelivered renewal that took the commitment to MAX_MONTHS is answered"
-    " with CommitmentExtensionRejected MONTHS_INVALID instead of nothing",
-)
 async def test_a_redelivered_renewal_up_to_the_limit_is_not_rejected() -> None:
     service, _, _ = await two_sponsored()
     assert of(await service.renew(extension(months=validation.MAX_MONTHS - 12)), CommitmentExtended)
