@@ -64,6 +64,9 @@ class YearSettings:
     lose_percent: float = 1.0  # the paid months whose confirmation BPJS loses
     log_dir: Path = Path(".cache/logs")
     startup_s: float = 15.0  # real seconds the services get to start before the year's clock runs
+    # Faults during the year: every `kill_every_s` real seconds one of sponsorship, the BPJS
+    # simulator and notifications in turn is SIGKILLed mid-work and started again (0: none).
+    kill_every_s: float = 0.0
 
     @property
     def short_months(self) -> int:
@@ -236,6 +239,8 @@ class Year:
         self.paid: set[str] = set()  # invoice ids paid or decided not to be
         self.pending: list[tuple[date, dict[str, Any]]] = []  # (programme day to pay, invoice)
         self.renewed = False
+        self.kills: Counter[str] = Counter()
+        self.submitted: set[str] = set()  # payment references the finance systems sent
 
     def env(self) -> dict[str, str]:
         return {
@@ -284,7 +289,7 @@ class Year:
                 stack.start_all()
                 stack.wait_ready(120)
                 year_started = time.monotonic()
-                await self._live(rec)
+                await self._live(rec, stack)
                 self.log(
                     f"demo-year: {self.s.months} months played in {time.monotonic() - year_started:.0f} s"
                 )
@@ -292,9 +297,11 @@ class Year:
                 stack.stop_all()
                 await rec.poll(1.0)
                 totals, problems = await self._reconcile()
+                problems += self._once(rec.events)
                 months = self._months(rec.events)
         finally:
             stack.stop_all()
+        totals["processes killed and restarted"] = sum(self.kills.values())
         totals["unplanned gap-days (must be 0)"] = sum(m["gaps"] for m in months)
         if totals["unplanned gap-days (must be 0)"]:
             problems.append("unplanned coverage gaps")
@@ -324,9 +331,11 @@ class Year:
 
     # --- the year -----------------------------------------------------------------------------
 
-    async def _live(self, rec: Any) -> None:
-        """Read the invoices as they come and pay them each company's way, renew D, until the
-        last day's numbers are reported."""
+    async def _live(self, rec: Any, stack: Stack) -> None:
+        """Read the invoices as they come and pay them each company's way, renew D, kill and
+        restart a process now and then (`kill_every_s`), until the last day's numbers are reported."""
+        victims = ("sponsorship", "bpjs-simulator", "notifications")
+        last_kill = time.monotonic()
         reported = self.t(contracts.COVERAGE_REPORTED.topic)
         seen = 0
         renew_on = _add_months(YEAR_START.date(), max(1, self.s.short_months * 2 // 3)) + timedelta(days=9)
@@ -344,10 +353,36 @@ class Year:
             await self._pay_due(today)
             if not self.renewed and today >= renew_on:
                 await self._renew()
+            if self.s.kill_every_s and time.monotonic() - last_kill > self.s.kill_every_s:
+                name = victims[sum(self.kills.values()) % len(victims)]
+                victim = next(p for p in stack.processes if p.name == name)
+                stack.kill(victim)
+                stack.start(name, victim.instance)
+                self.kills[name] += 1
+                last_kill = time.monotonic()
             if any(e.topic == reported and e.payload["day"] == self.end.isoformat() for e in rec.events):
+                await self._until_confirmed()
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the year did not reach {self.end}; see {self.s.log_dir}")
+
+    async def _until_confirmed(self, timeout_s: float = 120.0) -> None:
+        """The year's last payments reach BPJS, and the confirmations it lost are re-sent (three
+        programme days later): wait until every paid month of the year's invoices is confirmed."""
+        conn = await asyncpg.connect(self.urls["sponsorship"])
+        try:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                waiting = await conn.fetchval(
+                    "SELECT count(*) FROM member_month m JOIN invoice i USING (invoice_id)"
+                    " WHERE i.month <= $1 AND m.state = 'paid'",
+                    _add_months(self.end, 0),
+                )
+                if not waiting:
+                    return
+                await asyncio.sleep(0.5)
+        finally:
+            await conn.close()
 
     def _invoice(self, invoice: dict[str, Any]) -> None:
         company = self.by_company_id.get(invoice["company_id"])
@@ -378,6 +413,7 @@ class Year:
             }
             for _, inv in due
         ]
+        self.submitted |= {b["reference"] for b in bodies}
         await publish_json(
             self.who.operator,
             self.t(contracts.PAYMENT_SUBMITTED.topic),
@@ -400,6 +436,29 @@ class Year:
         self.renewed = True
 
     # --- the summary --------------------------------------------------------------------------
+
+    def _once(self, events: list[RecordedEvent]) -> list[str]:
+        """From the topics: no company's month invoiced twice (one invoice id, one event id), and
+        every payment sent recorded once (a redelivery carries the same event id)."""
+        problems = []
+        invoices: defaultdict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+        recorded: defaultdict[str, set[str]] = defaultdict(set)
+        for e in events:
+            name = e.topic.removeprefix(self.prefix)
+            if name == contracts.INVOICE_ISSUED.topic:
+                p = e.payload
+                invoices[(p["company_id"], p["month"])].add((p["invoice_id"], e.headers.get("ce_id", "")))
+            elif name == contracts.PAYMENT_RECORDED.topic:
+                recorded[e.payload["reference"]].add(e.headers.get("ce_id", ""))
+        twice = sorted(k for k, ids in invoices.items() if len(ids) > 1)
+        if twice:
+            problems.append(f"months invoiced twice: {twice[:5]}")
+        lost = sorted(self.submitted - set(recorded))
+        if lost:
+            problems.append(f"payments sent, never recorded: {lost[:5]}")
+        if any(len(ids) > 1 for ids in recorded.values()):
+            problems.append("a payment recorded twice")
+        return problems
 
     def _months(self, events: list[RecordedEvent]) -> list[dict[str, Any]]:
         rows: defaultdict[str, Counter[str]] = defaultdict(Counter)
