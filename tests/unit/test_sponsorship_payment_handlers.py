@@ -176,7 +176,7 @@ async def test_the_lines_are_paid_in_the_payments_transaction() -> None:
 async def test_a_month_billed_late_is_due_with_the_invoice_it_is_on() -> None:
     """December, confirmed after December's invoice, goes on January's (due 15 January): paid on
     5 January it is on time, though December's own due date (15 December) has passed."""
-    service, request = await enrolled_and_invoiced(DEC)
+    service, _request = await enrolled_and_invoiced(DEC)
     service.data.invoice_due["inv-2026-12"] = date(2027, 1, 15)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(clock, "today_in_jakarta", lambda: date(2027, 1, 5))
