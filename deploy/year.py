@@ -60,7 +60,7 @@ NAMES = {
 class YearSettings:
     workers: int = 2000
     months: int = 12  # the programme months played
-    speed: float = 150_000.0  # programme seconds per real second in the year itself
+    speed: float = 100_000.0  # programme seconds per real second in the year itself
     lose_percent: float = 1.0  # the paid months whose confirmation BPJS loses
     log_dir: Path = Path(".cache/logs")
     startup_s: float = 15.0  # real seconds the services get to start before the year's clock runs
@@ -102,7 +102,9 @@ def companies(run: str, s: YearSettings) -> list[Company]:
     own_a = s.workers - 4 * share
     short = s.short_months
     return [
-        Company("A", f"a-{run}", "medco", 24, own_a + 2 * share + max(10, s.workers // 20), ["*"], "on_time"),
+        # A's room: its own, C's and E's workers, and a margin (a fallback worker's 24 months are
+        # priced when they move, at that day's tariffs: the budget is what binds).
+        Company("A", f"a-{run}", "medco", 24, own_a + 2 * share + max(20, s.workers // 4), ["*"], "on_time"),
         Company("B", f"b-{run}", "phe", 24, share, [KECAMATAN[c] for c in AREAS["B"]], "late"),
         Company("C", f"c-{run}", "ssl", 12, share, [KECAMATAN[c] for c in AREAS["C"]], "stops"),
         Company("D", f"d-{run}", "pusri", short, share, [KECAMATAN[c] for c in AREAS["D"]], "renews"),
@@ -247,7 +249,8 @@ class Year:
             "TOPIC_PREFIX": self.prefix,
             "KAFKA_BOOTSTRAP_SERVERS": self.who.admin.bootstrap_servers,
             "SIMULATOR_CONTRIBUTION_LOSE_PERCENT": str(self.s.lose_percent),
-            "SPONSORSHIP_CONFIRMATION_RESEND_DAYS": "3",
+            # BPJS answers thousands of months within seconds, a week of this clock.
+            "SPONSORSHIP_CONFIRMATION_RESEND_DAYS": "7",
             "MUBA_SCHEDULER_POLL_S": "0.25",
             **{f"{s.upper()}_DATABASE_URL": url for s, url in self.urls.items()},
         }
@@ -529,12 +532,21 @@ class Year:
                 " WHERE s.attempts > 1 AND m.state = 'confirmed'"
             )
             invoices = await conn.fetchval("SELECT count(*) FROM invoice WHERE month <= $1", last_month)
-            lapsed = await conn.fetchval("SELECT count(*) FROM enrollment WHERE status = 'lapsed'")
-            ended = await conn.fetchval("SELECT count(*) FROM enrollment WHERE status = 'ended'")
-            followed = await conn.fetchval("SELECT count(*) FROM enrollment WHERE follows IS NOT NULL")
+            # Within the year played (the clock ran on a little while the last months were confirmed).
+            after = self.end + timedelta(days=1)
+            lapsed = await conn.fetchval(
+                "SELECT count(*) FROM enrollment WHERE status = 'lapsed' AND ended_on <= $1", after
+            )
+            ended = await conn.fetchval(
+                "SELECT count(*) FROM enrollment WHERE status = 'ended' AND ended_on <= $1", after
+            )
+            followed = await conn.fetchval(
+                "SELECT count(*) FROM enrollment WHERE follows IS NOT NULL AND coverage_start <= $1", after
+            )
             gapless = await conn.fetchval(
                 "SELECT count(*) FROM enrollment n JOIN enrollment o ON o.enrollment_id = n.follows"
-                " WHERE n.coverage_start = least(o.coverage_end, o.ended_on - 1) + 1"
+                " WHERE n.coverage_start <= $1 AND n.coverage_start = least(o.coverage_end, o.ended_on - 1) + 1",
+                after,
             )
             days = await conn.fetchrow(
                 "SELECT coalesce(sum(workers_uncovered), 0) AS lost, count(*) AS days FROM coverage_day"
@@ -605,7 +617,7 @@ def main() -> int:
     from shared import access
 
     workers = int(os.environ.get("DEMO_YEAR_WORKERS", "2000"))
-    speed = float(os.environ.get("DEMO_YEAR_SPEED", "150000"))
+    speed = float(os.environ.get("DEMO_YEAR_SPEED", "100000"))
     s = YearSettings(workers=workers, speed=speed)
     servers = Servers()
     database = "muba_year"

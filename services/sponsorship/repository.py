@@ -1057,15 +1057,21 @@ class PgSponsorshipStore:
     async def contributions_to_resend(
         self, sent_before: datetime, limit: int = 1000
     ) -> list[SentContribution]:
-        return await self._sent("m.state = 'paid' AND s.last_sent_at <= $1", sent_before, limit=limit)
+        # Locked, so a confirmation arriving meanwhile waits for the re-send's commit (or the line
+        # is skipped while a confirmation holds it, and PostgreSQL rechecks `state` once locked):
+        # a month confirmed since it was read is never re-sent.
+        return await self._sent(
+            "m.state = 'paid' AND s.last_sent_at <= $1", sent_before, limit=limit, lock=True
+        )
 
-    async def _sent(self, where: str, *args: Any, limit: int) -> list[SentContribution]:
+    async def _sent(self, where: str, *args: Any, limit: int, lock: bool = False) -> list[SentContribution]:
         rows = await self.conn.fetch(
             f"SELECT {', '.join('m.' + c.strip() for c in _LINE_COLUMNS.split(','))}, e.kpj_number,"
             " s.payment_id, coalesce(s.attempts, 0) AS attempts, s.first_sent_at, s.last_sent_at"
             " FROM member_month m JOIN enrollment e USING (enrollment_id)"
             " LEFT JOIN contribution_sent s USING (enrollment_id, month)"
-            f" WHERE {where} ORDER BY m.paid_at, m.enrollment_id, m.month LIMIT {int(limit)}",
+            f" WHERE {where} ORDER BY m.paid_at, m.enrollment_id, m.month LIMIT {int(limit)}"
+            + (" FOR UPDATE OF m SKIP LOCKED" if lock else ""),
             *args,
         )
         return [_sent_contribution(r) for r in rows]
