@@ -147,6 +147,13 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.registry.register(_ConsumerStats(processors, published, relay))
+        self._service_gauges: dict[str, Gauge] = {}
+
+    def gauge(self, name: str, help_text: str) -> Gauge:
+        """A service's own gauge (ServiceRuntime.gauges), made on first use."""
+        if name not in self._service_gauges:
+            self._service_gauges[name] = Gauge(name, help_text, registry=self.registry)
+        return self._service_gauges[name]
 
     def observe_scheduled_run(self, job: str, outcome: str) -> None:
         self.scheduled_runs.labels(job, outcome).inc()

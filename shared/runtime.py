@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, cast
 
@@ -182,6 +182,7 @@ class ServiceRuntime(Generic[S]):
         self.background: list[Background] = []
         self.scheduler: Scheduler | None = None
         self._pool: asyncpg.Pool | None = None
+        self.gauge_reads: list[Callable[[Conn], Awaitable[Mapping[str, tuple[str, float]]]]] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -339,6 +340,23 @@ class ServiceRuntime(Generic[S]):
             self.add_background(self.scheduler)
         self.scheduler.add(job)
 
+    def gauges(self, read: Callable[[Conn], Awaitable[Mapping[str, tuple[str, float]]]]) -> None:
+        """Service gauges for /metrics, read at each scrape from the service's schema:
+        `read(conn)` answers {name: (help, value)} (e.g. the programme's coverage numbers). A read
+        that fails leaves the gauges as they were (the scrape still answers)."""
+        self.gauge_reads.append(read)
+
+    async def read_gauges(self) -> None:
+        for read in self.gauge_reads:
+            try:
+                async with self.pool.acquire() as conn:
+                    values = await read(conn)
+            except Exception:  # the scrape must answer; the service's health says what is wrong
+                log.warning("service gauges not read", exc_info=True)
+                continue
+            for name, (help_text, value) in values.items():
+                self.metrics.gauge(name, help_text).set(value)
+
     def api(
         self,
         path: str,
@@ -412,6 +430,7 @@ class ServiceRuntime(Generic[S]):
             runtime.metrics.ready.set(1 if is_ready(checks) else 0)
             runtime.metrics.observe_outbox(checks)
             await runtime.measure_lag()
+            await runtime.read_gauges()
             return AsgiResponse(runtime.metrics.render(), 200, headers={"content-type": METRICS_CONTENT_TYPE})
 
         return GuardedAsgi(

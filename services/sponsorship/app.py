@@ -6,7 +6,7 @@ from pathlib import Path
 from faststream.asgi import AsgiFastStream
 
 from services.sponsorship import api, contributions
-from services.sponsorship.coverage import coverage_job
+from services.sponsorship.coverage import coverage_gauges, coverage_job
 from services.sponsorship.handlers import SponsorshipHandlers
 from services.sponsorship.jobs import invoices_job, reminders_job
 from services.sponsorship.repository import PgSponsorshipStore, SponsorshipStore
@@ -45,6 +45,7 @@ def create_app(settings: SponsorshipSettings | None = None) -> AsgiFastStream:
         date.fromisoformat(settings.coverage_from) if settings.coverage_from else clock.programme_today()
     )
     runtime.schedule(coverage_job(first_day, settings.topic_prefix, handlers))
+    runtime.gauges(coverage_gauges)
     runtime.schedule(reminders_job(start, settings.topic_prefix, settings.reminder_rules()))
     api.register(runtime, settings)
     return runtime.asgi_app()

@@ -328,3 +328,27 @@ def coverage_job(start: date, topic_prefix: str, handlers: SponsorshipHandlers) 
             )
 
     return Job(COVERAGE_JOB, daily(0), run, day_starts_at(start))
+
+
+COVERAGE_GAUGES = {
+    "workers_covered": "Workers whose sponsored coverage includes the latest reported day",
+    "workers_uncovered": "Workers covered before and not on the latest reported day",
+    "unplanned_gaps": "Workers uncovered on the latest reported day while a commitment with room covered them (must be 0)",
+    "members_at_risk": "Covered workers with a month unpaid after its due date, on the latest reported day",
+    "members_six_paid_months": "Workers with 6 or more paid months (BPJS's KPI), on the latest reported day",
+}
+
+
+async def coverage_gauges(conn: Conn) -> dict[str, tuple[str, float]]:
+    """The latest reported day's numbers as gauges (muba_coverage_*), and the totals since the start."""
+    row = await conn.fetchrow("SELECT * FROM coverage_day ORDER BY day DESC LIMIT 1")
+    if row is None:
+        return {}
+    lost, gap_days = await PgCoverageStore(conn).totals(row["day"])
+    gauges = {f"muba_coverage_{k}": (text, float(row[k])) for k, text in COVERAGE_GAUGES.items()}
+    gauges["muba_coverage_days_lost"] = (
+        "Coverage-days lost since the start (sum of workers uncovered)",
+        lost,
+    )
+    gauges["muba_coverage_unplanned_gap_days"] = ("Unplanned gap-days since the start (must be 0)", gap_days)
+    return gauges

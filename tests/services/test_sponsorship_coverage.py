@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from services.sponsorship.app import MIGRATIONS
-from services.sponsorship.coverage import coverage_job
+from services.sponsorship.coverage import coverage_gauges, coverage_job
 from services.sponsorship.domain import ledger
 from services.sponsorship.handlers import SponsorshipHandlers
 from services.sponsorship.jobs import invoices_job
@@ -224,3 +224,7 @@ async def test_a_waiting_worker_an_open_commitment_would_take_is_an_unplanned_ga
     assert (day["unplanned_gaps"], day["workers_covered"]) == (1, 0)
     reported = _of(await _day(conn, date(2027, 1, 6)), contracts.COVERAGE_REPORTED)
     assert [(r["unplanned_gaps"], r["unplanned_gap_days"]) for r in reported] == [(1, 2)]
+    # /metrics reads the same numbers: the latest day's, and the totals.
+    gauges = {name: value for name, (_, value) in (await coverage_gauges(conn)).items()}
+    assert gauges["muba_coverage_unplanned_gaps"] == 1 and gauges["muba_coverage_unplanned_gap_days"] == 2
+    assert gauges["muba_coverage_workers_covered"] == 0
