@@ -563,7 +563,7 @@ class Year:
             "invoice lines missed (lapsed)": int(lines.get("missed", 0)),
             "invoice lines paid, awaiting BPJS": int(lines.get("paid", 0)),
             "invoice lines unpaid": int(lines.get("invoiced", 0)),
-            "paid months whose confirmation BPJS lost, re-sent": int(resent),
+            "paid months sent again (BPJS lost or had not yet sent the confirmation)": int(resent),
             "  of which confirmed since": int(resent_confirmed),
             "memberships lapsed (3 months unpaid)": int(lapsed),
             "coverage periods ended": int(ended),

@@ -4,8 +4,10 @@ order: lines missed, memberships lapsed, coverage periods ended (the worker to a
 or the waitlist), notices of coming ends, then D's numbers (CoverageReported). A crash leaves
 nothing behind and the day runs again; a day already run finds nothing left to do.
 
-The job takes every kecamatan's lock first, in code order (the order every path takes them), so
-no matching runs beside it and none of its re-matches can deadlock with a consumer's."""
+On a day when a coverage ends or lapses the job takes every kecamatan's lock first, in code order,
+before any row lock, so no matching runs beside its re-matches; on other days it takes none.
+(A consumer's batch takes its kecamatan's shared locks as its messages come: a deadlock with it is
+PostgreSQL's to detect, and the run or the batch is retried.)"""
 
 import logging
 import uuid
@@ -85,10 +87,13 @@ class CoverageDay:
         self.result = DayResult(self.day)
 
     async def run(self) -> DayResult:
-        await self.store.lock_kecamatan_exclusive(KECAMATAN)
         self.result.missed = await self.coverage.mark_missed(self.day, self.due_at)
-        await self._lapse()
-        await self._end_periods()
+        if await self.coverage.anything_ends(self.day, coverage.LAPSE_AFTER_MISSED_MONTHS):
+            # Slots are released and workers matched again: every kecamatan's lock first (before
+            # any row lock), as matching takes them; most days nothing ends and none is taken.
+            await self.store.lock_kecamatan_exclusive(KECAMATAN)
+            await self._lapse()
+            await self._end_periods()
         await self._notices()
         await self._count()
         await add_rows(self.conn, self.actions.publisher.rows)

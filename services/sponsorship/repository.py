@@ -1478,6 +1478,20 @@ class PgCoverageStore:
         )
         return missed
 
+    async def anything_ends(self, day: date, missed_months: int) -> bool:
+        """Whether a confirmed coverage ends by `day` or has `missed_months` missed lines (read
+        without locks: the caller then locks and reads them again)."""
+        return bool(
+            await self.conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM enrollment WHERE status = 'confirmed' AND coverage_end <= $1)"
+                " OR EXISTS (SELECT 1 FROM member_month m JOIN enrollment e USING (enrollment_id)"
+                " WHERE m.state = 'missed' AND e.status = 'confirmed' GROUP BY m.enrollment_id"
+                " HAVING count(*) >= $2)",
+                day,
+                missed_months,
+            )
+        )
+
     async def lapse_candidates(self, missed_months: int) -> list[LiveEnrollment]:
         """Confirmed enrollments with at least `missed_months` missed lines, locked."""
         rows = await self.conn.fetch(

@@ -33,7 +33,7 @@ async def test_a_shortened_year_has_no_unplanned_gap_and_every_invoice_reconcile
     assert totals["workers taken over by another sponsor"] == (
         totals["memberships lapsed (3 months unpaid)"] + totals["coverage periods ended"]
     )
-    assert totals["paid months whose confirmation BPJS lost, re-sent"] > 0
+    assert totals["paid months sent again (BPJS lost or had not yet sent the confirmation)"] > 0
     months = result.months
     assert [m["month"] for m in months] == [f"2027-{m:02d}" for m in range(1, 6)]
     assert totals["processes killed and restarted"] >= 3
