@@ -208,16 +208,7 @@ class CoverageDay:
             self.result.notices += 1
             self.actions.publish(
                 CoverageEnding(
-                    worker_id=str(enrollment.worker_id),
-                    enrollment_id=str(enrollment.enrollment_id),
-                    full_name=enrollment.full_name,
-                    phone=enrollment.phone,
-                    kpj_number=enrollment.kpj_number,
-                    commitment_id=enrollment.commitment_id,
-                    company_id=enrollment.company_id,
-                    company_name=enrollment.company_name,
-                    company_email=enrollment.email,
-                    company_webhook_url=enrollment.webhook_url,
+                    **enrollment.told(),
                     coverage_end=enrollment.coverage_end,
                     days_left=(enrollment.coverage_end - self.day).days,
                     noticed_at=self.due_at,
@@ -293,16 +284,7 @@ def _ended(
     at: datetime,
 ) -> CoverageEnded:
     return CoverageEnded(
-        worker_id=str(enrollment.worker_id),
-        enrollment_id=str(enrollment.enrollment_id),
-        full_name=enrollment.full_name,
-        phone=enrollment.phone,
-        kpj_number=enrollment.kpj_number,
-        commitment_id=enrollment.commitment_id,
-        company_id=enrollment.company_id,
-        company_name=enrollment.company_name,
-        company_email=enrollment.email,
-        company_webhook_url=enrollment.webhook_url,
+        **enrollment.told(),
         reason=reason,
         last_covered_day=last_covered_day,
         months_unpaid=months_unpaid,

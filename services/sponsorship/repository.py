@@ -225,6 +225,22 @@ class LiveEnrollment:
     whole_regency: bool
     kecamatan_codes: list[str]
 
+    def told(self) -> dict[str, Any]:
+        """Who a lifecycle event names (CoverageEnding, CoverageEnded): the worker, the enrollment,
+        the commitment and where its company is told."""
+        return {
+            "worker_id": str(self.worker_id),
+            "enrollment_id": str(self.enrollment_id),
+            "full_name": self.full_name,
+            "phone": self.phone,
+            "kpj_number": self.kpj_number,
+            "commitment_id": self.commitment_id,
+            "company_id": self.company_id,
+            "company_name": self.company_name,
+            "company_email": self.email,
+            "company_webhook_url": self.webhook_url,
+        }
+
     def notices_sent(self) -> set[int]:
         """The notices already sent for the current last day (domain/coverage.NOTICE_DAYS)."""
         sent = set()

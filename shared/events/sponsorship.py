@@ -18,6 +18,21 @@ NIK already held an active membership, now paid for on its own KPJ number; `resu
 a lapsed (nonaktif) membership, which the payment makes active again, on its own KPJ number."""
 Trimmed = BeforeValidator(validation.trimmed)
 
+# A payment's or a renewal's reference: what makes a repeat of it harmless.
+ReferenceText = Annotated[
+    str,
+    Trimmed,
+    Field(
+        min_length=1,
+        max_length=MAX_PAYMENT_REFERENCE,
+        pattern=validation.ONE_LINE_TEXT,
+        json_schema_extra=rejection_codes(
+            minLength=validation.VALUE_EMPTY,
+            maxLength=validation.VALUE_TOO_LONG,
+            pattern=validation.INVALID_CHARACTERS,
+        ),
+    ),
+]
 # A commitment's ids and the company's name.
 CommitmentText = Annotated[
     str,
@@ -234,21 +249,9 @@ class PaymentSubmitted(EventModel):
     company is recorded once."""
 
     company_id: CommitmentText = Field(description="The company's id, as in its commitments")
-    reference: Annotated[
-        str,
-        Trimmed,
-        Field(
-            min_length=1,
-            max_length=MAX_PAYMENT_REFERENCE,
-            pattern=validation.ONE_LINE_TEXT,
-            description="The transfer's reference: unique per company, what makes a repeat harmless",
-            json_schema_extra=rejection_codes(
-                minLength=validation.VALUE_EMPTY,
-                maxLength=validation.VALUE_TOO_LONG,
-                pattern=validation.INVALID_CHARACTERS,
-            ),
-        ),
-    ]
+    reference: ReferenceText = Field(
+        description="The transfer's reference: unique per company, what makes a repeat harmless"
+    )
     amount_idr: int = Field(
         ge=1,
         le=MAX_PAYMENT_IDR,
@@ -320,21 +323,9 @@ class CommitmentExtensionSubmitted(EventModel):
 
     commitment_id: CommitmentText = Field(description="The commitment renewed")
     company_id: CommitmentText = Field(description="The company's id, as in the commitment")
-    reference: Annotated[
-        str,
-        Trimmed,
-        Field(
-            min_length=1,
-            max_length=MAX_PAYMENT_REFERENCE,
-            pattern=validation.ONE_LINE_TEXT,
-            description="The renewal's reference (e.g. the decree or letter): unique per commitment",
-            json_schema_extra=rejection_codes(
-                minLength=validation.VALUE_EMPTY,
-                maxLength=validation.VALUE_TOO_LONG,
-                pattern=validation.INVALID_CHARACTERS,
-            ),
-        ),
-    ]
+    reference: ReferenceText = Field(
+        description="The renewal's reference (e.g. the decree or letter): unique per commitment"
+    )
     months: int = Field(
         ge=1,
         le=validation.MAX_MONTHS,
