@@ -368,7 +368,10 @@ class Monitor:
 def _group_topic(group: str) -> str | None:
     """The topic a group consumes: `<service>.<topic>` for the services, the simulator's own."""
     if group.startswith("bpjs-simulator"):
-        return contracts.ENROLLMENT_REQUESTED.topic
+        # `bpjs-simulator` reads the enrollment requests; `bpjs-simulator.<topic>` another topic
+        # (the paid contributions), in a group of its own.
+        _, _, topic = group.partition(".")
+        return topic or contracts.ENROLLMENT_REQUESTED.topic
     service, _, topic = group.partition(".")
     return topic if service in SERVICES and topic else None
 
