@@ -148,12 +148,12 @@ class CoverageDay:
         table = await self.store.tariff_table()
         apply_discount = self.handlers.settings.apply_discount_to_company_paid
         if reason == "period_ended":
-            await self.handlers._sponsor_waitlisted(
+            await self.handlers.sponsor_waitlisted(
                 self.actions, enrollment.commitment_id, await self._pricing()
             )
         worker = await self.store.worker(enrollment.worker_id)
         pricing = Pricing(table, next_start, apply_discount)
-        chosen = await self.handlers._match(
+        chosen = await self.handlers.match(
             self.actions,
             worker,
             pricing,

@@ -136,7 +136,7 @@ class SponsorshipHandlers:
                 accepted_at=clock.now(),
             ),
         )
-        await self._sponsor_waitlisted(ctx, result.commitment_id, pricing)
+        await self.sponsor_waitlisted(ctx, result.commitment_id, pricing)
 
     async def _reject_commitment(self, ctx: Ctx, raw: dict[str, Any], reasons: list[Reason]) -> None:
         event = CommitmentRejected(
@@ -147,7 +147,7 @@ class SponsorshipHandlers:
         )
         ctx.publish(event)
 
-    async def _sponsor_waitlisted(self, ctx: Acting, commitment_id: str, pricing: Pricing) -> None:
+    async def sponsor_waitlisted(self, ctx: Acting, commitment_id: str, pricing: Pricing) -> None:
         """Give the commitment's free slots to the waitlisted workers it covers, in registration
         order: the store's pages come in waitlist order (domain.waitlist_position), the registry's
         registration_seq first, not the order events arrived here nor a host's clock. A suspended
@@ -194,7 +194,7 @@ class SponsorshipHandlers:
             log.info("worker funded elsewhere: not matched", extra={"worker_id": announced.worker_id})
             return
         await ctx.store.lock_kecamatan_shared(announced.kecamatan_code)
-        if await self._match(ctx, worker) is not None:
+        if await self.match(ctx, worker) is not None:
             return
         ctx.publish(
             WorkerWaitlisted(
@@ -220,7 +220,7 @@ class SponsorshipHandlers:
             extra={"worker_id": notice.worker_id, "funder": notice.funder, "outcome": outcome},
         )
 
-    async def _match(
+    async def match(
         self,
         ctx: Acting,
         worker: WorkerToEnroll,
@@ -409,7 +409,7 @@ class SponsorshipHandlers:
                 failed_at=clock.now(),
             ),
         )
-        await self._sponsor_waitlisted(ctx, enrollment.commitment_id, await self._pricing(ctx))
+        await self.sponsor_waitlisted(ctx, enrollment.commitment_id, await self._pricing(ctx))
 
     async def on_contribution_confirmed(self, ctx: MessageContext[ContributionConfirmed, Store]) -> None:
         """BPJS confirmed a paid month: the ledger line becomes confirmed, the proof of the month
@@ -479,7 +479,7 @@ class SponsorshipHandlers:
         for commitment_id in await ctx.store.resume_paid_up(payment.company_id):
             log.info("commitment resumed", extra={"commitment_id": commitment_id})
             pricing = pricing or await self._pricing(ctx)
-            await self._sponsor_waitlisted(ctx, commitment_id, pricing)
+            await self.sponsor_waitlisted(ctx, commitment_id, pricing)
 
     # --- renewals ----------------------------------------------------------------------------
 
@@ -566,4 +566,4 @@ class SponsorshipHandlers:
             )
         )
         # More budget may open slots that waited for it.
-        await self._sponsor_waitlisted(ctx, commitment.commitment_id, pricing)
+        await self.sponsor_waitlisted(ctx, commitment.commitment_id, pricing)
