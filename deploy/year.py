@@ -200,6 +200,9 @@ def _clock_env(epoch: datetime, speed: float, in_s: float = 0.0) -> dict[str, st
     }
 
 
+CLOCK_VARIABLES = (clock.EPOCH_VARIABLE, clock.ANCHOR_VARIABLE, clock.SPEED_VARIABLE)
+JOB_STARTS = ("SPONSORSHIP_INVOICES_FROM", "SPONSORSHIP_COVERAGE_FROM")
+
 WATCHED = (
     contracts.COMMITMENT_ACCEPTED,
     contracts.ENROLLMENT_COMPLETED,
@@ -259,6 +262,19 @@ class Year:
         return self.prefix + name
 
     async def play(self) -> YearResult:
+        """The year; this process reads the programme clock from its environment (as the services
+        do), so the clock's settings are set here for the year and restored after it."""
+        saved = {name: os.environ.get(name) for name in (*CLOCK_VARIABLES, *JOB_STARTS)}
+        try:
+            return await self._play()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    async def _play(self) -> YearResult:
         await provision_topics(self.who.admin, self.prefix, partners=[self.who.partner_name])
         stack = Stack(env=self.env(), log_dir=self.s.log_dir)
         watched = [self.t(c.topic) for c in WATCHED]

@@ -5,9 +5,11 @@ confirmations that are re-sent, and sponsorship, the simulator and notifications
 while the jobs run. Checked from the topics and the ledger: no month invoiced twice, no payment
 lost, unplanned gaps 0, every invoice reconciled, every take-over from the very next day."""
 
+import os
 from pathlib import Path
 
 from deploy.year import Who, YearSettings, play_year
+from shared import clock
 from testkit.infra import Infra
 from tests.support import a_partner, truncate_schema
 
@@ -26,6 +28,8 @@ async def test_a_shortened_year_has_no_unplanned_gap_and_every_invoice_reconcile
         who = Who(infra.kafka, infra.kafka_as("operator"), as_partner, partner)
         result = await play_year(settings, who, infra.database_urls, topic_prefix)
     print(result.report())
+    # The programme clock of this process is real time again (later tests run services in it).
+    assert clock.speed() == 1.0 and "SPONSORSHIP_COVERAGE_FROM" not in os.environ
     assert result.ok, result.report()
     totals = result.totals
     assert totals["memberships lapsed (3 months unpaid)"] > 0  # C stopped paying
