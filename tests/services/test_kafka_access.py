@@ -557,8 +557,11 @@ class _Lines(logging.Handler):
 def _rd_logger() -> tuple[logging.Logger, _Lines]:
     """A logger of its own for one librdkafka client: what it says is how it was refused."""
     lines = _Lines()
-    logger = logging.getLogger(f"{__name__}.librdkafka.{uuid.uuid4().hex[:8]}")
-    logger.handlers[:] = [lines]
+    # Made, not got: a logger registered with `logging` would stay in its table for good, and
+    # pytest walks that table at every test's setup while librdkafka threads add to it
+    # ("dictionary changed size during iteration" in a CI run).
+    logger = logging.Logger(f"{__name__}.librdkafka.{uuid.uuid4().hex[:8]}")
+    logger.addHandler(lines)
     logger.propagate = False
     logger.setLevel(logging.DEBUG)
     return logger, lines
