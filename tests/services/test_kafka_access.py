@@ -470,6 +470,11 @@ class ScenePool:
     effect show in a later attempt's before/after diff); building one takes seconds of waiting on
     the broker (topics, SCRAM credentials reaching it through the metadata log), which the tests
     spend mostly waiting too, so `depth` builds overlap the running attempt on the session's loop.
+
+    Only the attempts that are let in get one of their own: the others (refused, or reading
+    without a snapshot) share one namespace, `quiet()`. A refused attempt must change nothing,
+    then or later; were one to change something late, the next attempt on the shared namespace
+    fails on it, so the promise is still attacked, at a third of the builds.
     """
 
     def __init__(self, infra: Infra, tmp_path_factory: pytest.TempPathFactory, depth: int) -> None:
@@ -478,6 +483,7 @@ class ScenePool:
         self.depth = depth
         self.building: list[asyncio.Task[Scene]] = []
         self.cleaning: list[asyncio.Task[None]] = []
+        self.shared: asyncio.Task[Scene] | None = None
 
     def _fill(self) -> None:
         while len(self.building) < self.depth:
@@ -490,12 +496,18 @@ class ScenePool:
         self._fill()
         return await next_one
 
+    async def quiet(self) -> Scene:
+        if self.shared is None:
+            prefix, tmp = unique_prefix(), self.tmp_path_factory.mktemp("scene")
+            self.shared = asyncio.create_task(build_scene(self.infra, prefix, tmp))
+        return await self.shared
+
     def give_back(self, used: Scene) -> None:
         self.cleaning.append(asyncio.create_task(used.clean_up()))
 
     async def close(self) -> None:
         """Every namespace goes, built or half-built; then what failed is said."""
-        for task in self.building:
+        for task in [*self.building, *([self.shared] if self.shared else [])]:
             try:
                 self.give_back(await task)
             except Exception as exc:  # build_scene cleaned up after itself
@@ -515,8 +527,11 @@ async def scene_pool(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture
-async def pooled_scene(scene_pool: ScenePool) -> AsyncIterator[Scene]:
-    """A namespace of this attempt's own, built ahead (ScenePool)."""
+async def pooled_scene(scene_pool: ScenePool, attempt: Attempt) -> AsyncIterator[Scene]:
+    """A namespace built ahead: of this attempt's own if it is let in, else the shared one."""
+    if not attempt.grows:
+        yield await scene_pool.quiet()
+        return
     made = await scene_pool.take()
     try:
         yield made
