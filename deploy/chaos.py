@@ -160,6 +160,7 @@ class CampaignResult:
     verdict: Verdict
     faults: list[FaultFigures]
     wedged: list[str]
+    longest_stall: tuple[float, str]
     fuzz: FuzzRun
     published: list[Published]
     seconds: float
@@ -183,6 +184,8 @@ class CampaignResult:
             + ", ".join(f"{k}={n}" for k, n in sorted(f.items()))
         )
         lines += [f"wedged: {w}" for w in self.wedged]
+        stall, name = self.longest_stall
+        lines.append(f"longest stall with work to do (no fault holding it): {stall:.0f} s ({name or '-'})")
         if not self.verdict.ok:
             lines.append(self.verdict.explain())
         lines.append(f"chaos: {self.seconds:.0f} s, seed={self.seed} (rerun: --seed {self.seed})")
@@ -214,6 +217,7 @@ class Monitor:
         self.work: dict[str, int] = {}  # per consumer-group partition and per outbox
         self.parked: dict[str, int] = {}  # outbox rows the relay parked, per schema
         self.wedged: list[str] = []
+        self.longest_stall: tuple[float, str] = (0.0, "")  # outside holds: the margin to the bound
         self._committed: dict[str, int] = {}
         self._published: dict[str, int] = {}
         self._progress: dict[str, float] = {}
@@ -335,6 +339,8 @@ class Monitor:
                 self._progress[name] = now
         for name, since in self._progress.items():
             work = self.work.get(name, 0)
+            if work and now - since > self.longest_stall[0]:
+                self.longest_stall = (now - since, name.removeprefix(self.prefix))
             if work and now - since > self.wedge_after_s and name not in self._flagged:
                 self._flagged.add(name)
                 self.wedged.append(f"{name}: no progress for {now - since:.0f} s with {work} to do")
@@ -651,6 +657,7 @@ class Campaign:
             [self.figure(f) for f in faults],
             self.monitor.wedged
             + [f"outbox:{k}: {n} rows parked" for k, n in self.monitor.parked.items() if n],
+            self.monitor.longest_stall,
             fuzz,
             self.published,
             time.monotonic() - self.started,

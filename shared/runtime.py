@@ -58,6 +58,12 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", bound=EventModel)
 S = TypeVar("S")
 
+# How long a consumer-group member that stopped heartbeating (killed, frozen, scaled in: static
+# members never send LeaveGroup) keeps its partitions before a twin gets them. A restart quicker
+# than this rejoins without a rebalance; a frozen member's database locks are gone by then
+# (idle_in_transaction_session_timeout 10 s, deploy/sql/init.sql).
+SESSION_TIMEOUT_MS = 10_000
+
 
 def _raw_body(message: Any) -> Any:
     """Hand the handler raw records: decoding (and its failures) belong to MessageProcessor."""
@@ -242,8 +248,8 @@ class ServiceRuntime(Generic[S]):
             decoder=_raw_body,
             group_instance_id=f"{group}-{self.settings.instance_id}" if self.settings.instance_id else None,
             max_poll_interval_ms=600_000,
-            session_timeout_ms=15_000,
-            heartbeat_interval_ms=3_000,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=SESSION_TIMEOUT_MS // 5,
             title=f"{self.name}:{handler.__name__}",
         )(consume)
         return processor

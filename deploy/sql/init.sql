@@ -33,18 +33,24 @@ FROM unnest(ARRAY['registry', 'sponsorship', 'notifications', 'bpjs']) AS r
 \gexec
 
 -- Liveness bounds: a frozen or lost client (SIGSTOP, a dead host, a partition) cannot hold its
--- locks (inbox keys, kecamatan advisory locks, row locks) for ever. Sized for the services' work:
--- a batch is one short transaction. Migrations lift the first two for their own session
--- (shared/db.py); the outbox relay's session adds a short idle_session_timeout (shared/outbox.py).
+-- locks (inbox keys, kecamatan advisory locks, row locks) for long. Sized for the services' work:
+-- a batch is one short transaction, so one idle for 10 s belongs to a frozen instance, and its
+-- locks are free before its consumer-group session (10 s, shared/runtime.py) hands its partitions
+-- to a twin. The BPJS simulator keeps its batch open through its simulated processing time (up
+-- to 30 s, simulators/bpjs/settings.py): 40 s for it. Migrations lift the first two for their own
+-- session (shared/db.py); the outbox relay's session adds a short idle_session_timeout.
 --   statement_timeout                   30 s   one statement; the batch is then retried
 --   lock_timeout                        10 s   waiting for a lock another instance holds
---   idle_in_transaction_session_timeout 60 s   a transaction left open by a frozen instance
+--   idle_in_transaction_session_timeout 10 s   a transaction left open by a frozen instance
+--                                       (bpjs 40 s)
 --   tcp_keepalives_*                    10/5/3 a silent peer is noticed within ~25 s
-SELECT format('ALTER ROLE %I IN DATABASE %I SET %s = %L', r, current_database(), s.name, s.value)
+SELECT format('ALTER ROLE %I IN DATABASE %I SET %s = %L', r, current_database(), s.name,
+              CASE WHEN s.name = 'idle_in_transaction_session_timeout' AND r = 'bpjs' THEN '40s'
+                   ELSE s.value END)
 FROM unnest(ARRAY['registry', 'sponsorship', 'notifications', 'bpjs']) AS r,
      (VALUES ('statement_timeout', '30s'),
              ('lock_timeout', '10s'),
-             ('idle_in_transaction_session_timeout', '60s'),
+             ('idle_in_transaction_session_timeout', '10s'),
              ('tcp_keepalives_idle', '10'),
              ('tcp_keepalives_interval', '5'),
              ('tcp_keepalives_count', '3')) AS s(name, value)

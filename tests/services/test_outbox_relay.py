@@ -502,6 +502,6 @@ async def test_service_roles_have_statement_lock_and_idle_transaction_timeouts(
     assert shown == {
         "statement_timeout": "30s",
         "lock_timeout": "10s",
-        "idle_in_transaction_session_timeout": "1min",
+        "idle_in_transaction_session_timeout": "40s" if service == "bpjs" else "10s",
         "tcp_keepalives_idle": "10",
     }
