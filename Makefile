@@ -62,7 +62,7 @@ env: ## the variables that point a shell at the local servers
 	@env | grep -E '^(KAFKA_BOOTSTRAP_SERVERS|KAFKA_BROKERS|MUBA_ADMIN_DATABASE_URL|[A-Z]+_DATABASE_URL|MUBA_KAFKA_LIBS|MUBA_SECRETS_DIR)=' | sed 's/^/export /'
 
 test: infra-up ## the whole suite against the real servers
-	@$(PYTEST) -q --durations=25
+	@$(PYTEST) -q -n 2 --dist loadfile --durations=25
 
 test-unit: install ## the fast unit tests only (no servers)
 	@$(PYTEST) -q tests/unit
