@@ -5,10 +5,17 @@ from pathlib import Path
 from faststream.asgi import AsgiFastStream
 
 from services.notifications import api
-from services.notifications.delivery import DeliveryWorker, Gateway, HttpGateway, LoggingGateway
+from services.notifications.delivery import (
+    ChannelGateway,
+    DeliveryWorker,
+    Gateway,
+    HttpGateway,
+    LoggingGateway,
+)
 from services.notifications.handlers import NotificationsHandlers
 from services.notifications.repository import NotificationsStore, PgNotificationsStore
 from services.notifications.settings import NotificationsSettings
+from services.notifications.smtp import SmtpGateway
 from shared import contracts
 from shared.runtime import ServiceRuntime
 
@@ -32,14 +39,12 @@ def create_app(
     runtime.subscribe(contracts.COVERAGE_ENDING, handlers.on_coverage_ending)
     runtime.subscribe(contracts.COVERAGE_EXTENDED, handlers.on_coverage_extended)
     runtime.subscribe(contracts.COVERAGE_ENDED, handlers.on_coverage_ended)
-    if gateway is None and settings.gateway_url:
-        http = HttpGateway(settings.gateway_url, timeout_s=settings.send_timeout_s)
-        runtime.add_background(http)  # started before the sender, closed after it
-        gateway = http
+    if gateway is None:
+        gateway = _gateway(settings, runtime)
     runtime.add_background(
         DeliveryWorker(
             lambda: runtime.pool,
-            gateway or LoggingGateway(),
+            gateway,
             batch_size=settings.delivery_concurrency,
             send_timeout_s=settings.send_timeout_s,
             lease_s=settings.delivery_lease_s,
@@ -50,3 +55,25 @@ def create_app(
     )
     api.register(runtime)
     return runtime.asgi_app()
+
+
+def _gateway(settings: NotificationsSettings, runtime: ServiceRuntime[NotificationsStore]) -> Gateway:
+    """The provider gateway (NOTIFICATIONS_GATEWAY_URL) or the logging stand-in for every channel,
+    and SMTP for e-mail when NOTIFICATIONS_SMTP_HOST is set."""
+    default: Gateway = LoggingGateway()
+    if settings.gateway_url:
+        http = HttpGateway(settings.gateway_url, timeout_s=settings.send_timeout_s)
+        runtime.add_background(http)  # started before the sender, closed after it
+        default = http
+    if not settings.smtp_host:
+        return default
+    smtp = SmtpGateway(
+        settings.smtp_host,
+        settings.smtp_port,
+        sender=settings.smtp_from,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        timeout_s=settings.send_timeout_s,
+    )
+    return ChannelGateway(default, {"email": smtp})

@@ -80,6 +80,18 @@ class Gateway(Protocol):
         """
 
 
+class ChannelGateway:
+    """Hands each message to the gateway of its channel (`email` to SMTP, ...); a channel without
+    one of its own goes to `default` (the provider gateway, or the logging stand-in)."""
+
+    def __init__(self, default: Gateway, by_channel: dict[str, Gateway]) -> None:
+        self.default = default
+        self.by_channel = by_channel
+
+    async def send(self, notification: StoredNotification) -> None:
+        await self.by_channel.get(notification.channel, self.default).send(notification)
+
+
 class LoggingGateway:
     """Stands in for the SMS, WhatsApp, e-mail and webhook providers, which are not reachable
     from here: it only logs that a message went out (never the body or the real address)."""

@@ -36,3 +36,18 @@ class NotificationsSettings(ServiceSettings):
     invoice_csv_url: str = Field(
         "http://127.0.0.1:8002/api/invoices.csv", validation_alias="NOTIFICATIONS_INVOICE_CSV_URL"
     )
+
+    # E-mail (services/notifications/smtp.py). Empty host: e-mails go the way of the other
+    # channels (the provider gateway, or the logging stand-in).
+    smtp_host: str = Field("", validation_alias="NOTIFICATIONS_SMTP_HOST")
+    smtp_port: int = Field(587, ge=1, le=65535, validation_alias="NOTIFICATIONS_SMTP_PORT")
+    # starttls (submission, 587), tls (implicit TLS, 465) or none (a local relay, a test server).
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", validation_alias="NOTIFICATIONS_SMTP_SECURITY"
+    )
+    smtp_username: str | None = Field(None, validation_alias="NOTIFICATIONS_SMTP_USERNAME")
+    smtp_password: str | None = Field(None, validation_alias="NOTIFICATIONS_SMTP_PASSWORD", repr=False)
+    smtp_from: str = Field(
+        "Program BPJS Ketenagakerjaan Muba <bpjs-muba@mubakab.go.id>",
+        validation_alias="NOTIFICATIONS_SMTP_FROM",
+    )

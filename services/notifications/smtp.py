@@ -1,0 +1,116 @@
+"""E-mail over SMTP (aiosmtplib): the `email` channel's gateway.
+
+Each message is one plain-text UTF-8 e-mail in Bahasa Indonesia. Its Message-ID is made from the
+notification's id and idempotency key, the same on every attempt, so a repeat after an attempt
+whose answer was lost can be recognised by the mailbox (and by us: `X-Muba-Notification-Id`).
+The SMTP server's answer decides what happens next: a 5xx refusal (a bad or unknown address) is
+for good; a 4xx, a timeout or a lost connection is tried again later.
+"""
+
+import logging
+import ssl
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Literal
+
+import aiosmtplib
+
+from services.notifications.delivery import PermanentRefusal, TemporaryFailure
+from services.notifications.repository import StoredNotification
+from shared.clock import JAKARTA
+from shared.masking import mask_recipient
+
+log = logging.getLogger(__name__)
+
+Security = Literal["none", "starttls", "tls"]
+
+
+def build_message(notification: StoredNotification, sender: str, now: datetime) -> EmailMessage:
+    """The e-mail as it leaves: From, To, Subject, Date (WIB), Message-ID, and the body."""
+    n = notification
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = n.recipient
+    message["Subject"] = n.subject or "Program BPJS Ketenagakerjaan Muba"
+    message["Date"] = format_datetime(now.astimezone(JAKARTA))
+    domain = sender.rsplit("@", 1)[-1].strip(">") or "localhost"
+    message["Message-ID"] = message_id(n, domain)
+    message["X-Muba-Notification-Id"] = str(n.id)
+    message["X-Muba-Template"] = n.template
+    message.set_content(n.body, charset="utf-8")
+    message["Content-Language"] = "id"  # after set_content, which sets the Content-* headers anew
+    return message
+
+
+def message_id(notification: StoredNotification, domain: str) -> str:
+    """`<notification-<id>.<key>@domain>`: one id per message, whatever the attempt."""
+    return f"<notification-{notification.id}.{notification.idempotency_key[:16]}@{domain}>"
+
+
+class SmtpGateway:
+    """Sends `email` notifications through one SMTP server (NOTIFICATIONS_SMTP_*).
+
+    `security`: "starttls" (submission, port 587), "tls" (implicit TLS, port 465) or "none"
+    (a local relay or a test server). `username`/`password` when the server asks for AUTH.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        sender: str,
+        security: Security = "starttls",
+        username: str | None = None,
+        password: str | None = None,
+        timeout_s: float = 10.0,
+        tls_context: ssl.SSLContext | None = None,
+        clock: type[datetime] = datetime,
+    ) -> None:
+        if "@" not in sender:
+            raise ValueError("the sender must be an e-mail address (NOTIFICATIONS_SMTP_FROM)")
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.security = security
+        self.username = username
+        self.password = password
+        self.timeout_s = timeout_s
+        self.tls_context = tls_context
+        self.clock = clock
+
+    async def send(self, notification: StoredNotification) -> None:
+        message = build_message(notification, self.sender, self.clock.now(JAKARTA))
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                use_tls=self.security == "tls",
+                start_tls=self.security == "starttls",
+                tls_context=self.tls_context,
+                timeout=self.timeout_s,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [error.code for error in exc.recipients]
+            if all(500 <= code < 600 for code in codes):
+                raise PermanentRefusal(f"SMTP refused the recipient ({codes})") from None
+            raise TemporaryFailure(f"SMTP deferred the recipient ({codes})") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            answer = f"SMTP answered {exc.code}: {exc.message[:200]}"
+            if 500 <= exc.code < 600 and exc.code not in (530, 535):
+                raise PermanentRefusal(answer) from None  # the message itself is refused
+            raise TemporaryFailure(answer) from None  # 4xx, or our own AUTH: fix it and retry
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TemporaryFailure(f"SMTP server unreachable ({type(exc).__name__})") from None
+        log.info(
+            "e-mail accepted by the SMTP server",
+            extra={
+                "notification_id": notification.id,
+                "template": notification.template,
+                "recipient": mask_recipient("email", notification.recipient),
+            },
+        )
