@@ -84,6 +84,7 @@ make_passwords() {
     (umask 077; head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$secrets/kafka/$p")
   done
   make_nik_key
+  make_webhook_key
 }
 
 # Not Kafka's, but made with the local secrets: the registry's key for the funder lists' NIK
@@ -94,6 +95,15 @@ make_nik_key() {
   chmod 700 "$secrets" "$secrets/registry"
   [ -s "$secrets/registry/nik-key" ] && return 0
   (umask 077; head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$secrets/registry/nik-key")
+}
+
+# The notifications service's webhook key: each company's signing secret is derived from it
+# (services/notifications/webhooks.py). Kept once made: a new key gives every company a new secret.
+make_webhook_key() {
+  mkdir -p "$secrets/notifications"
+  chmod 700 "$secrets/notifications"
+  [ -s "$secrets/notifications/webhook-key" ] && return 0
+  (umask 077; head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$secrets/notifications/webhook-key")
 }
 
 # A CA of our own and the brokers' certificate (SAN: localhost, 127.0.0.1 and KAFKA_TLS_HOST), for
@@ -394,6 +404,7 @@ describe() {
 up() {
   refuse_other_mode
   make_nik_key
+  make_webhook_key
   local n missing=()
   for n in $(nodes); do node_pid "$n" >/dev/null || missing+=("$n"); done
   if [ ${#missing[@]} -eq 0 ]; then

@@ -1,15 +1,16 @@
 """Notifications' read endpoints (GET /api/...): what the `muba` CLI asks.
 
-Messages are not kept by commitment, so nothing here is open to company tokens; recipients are
-masked for every role."""
+Messages are not kept by commitment, so no message is open to company tokens; recipients are
+masked for every role. A company's token reads one thing: its own webhook secret."""
 
 import uuid
 from collections import defaultdict
 from typing import Any
 
 from services.notifications import repository
+from services.notifications.webhooks import company_secret
 from shared.db import Conn
-from shared.http_access import OFFICE_AND_AUDITOR
+from shared.http_access import OFFICE_AND_AUDITOR, ApiParams, Query, Role
 from shared.masking import mask_recipient
 from shared.runtime import BadRequest, ServiceRuntime
 
@@ -58,6 +59,31 @@ async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def register(runtime: ServiceRuntime[Any]) -> None:
+def webhook_secret(key: bytes) -> Query:
+    """GET /api/webhook-secret?company_id=: the secret a company verifies our webhooks with
+    (Standard Webhooks). The office reads any company's, to hand it over; a company's token only
+    its own (company_id may be left out)."""
+
+    async def query(conn: Conn, params: ApiParams) -> dict[str, str]:
+        asked = params.get("company_id", "").strip()
+        caller = params.caller
+        if caller.role is Role.COMPANY:
+            if asked and asked != caller.company_id:
+                raise BadRequest("company_id: a company token reads its own webhook secret only")
+            asked = caller.company_id or ""
+        if not asked:
+            raise BadRequest("company_id: the company whose webhook secret is asked for")
+        return {
+            "company_id": asked,
+            "secret": company_secret(key, asked),
+            "scheme": "Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature v1 (HMAC-SHA256)",
+        }
+
+    return query
+
+
+def register(runtime: ServiceRuntime[Any], webhook_key: bytes | None = None) -> None:
     runtime.api("notifications", of_worker, roles=OFFICE_AND_AUDITOR, personal_data=True)
     runtime.api("report", report, roles=OFFICE_AND_AUDITOR)
+    if webhook_key is not None:  # webhooks are signed: the companies need their secrets
+        runtime.api("webhook-secret", webhook_secret(webhook_key), roles=(Role.OFFICE, Role.COMPANY))

@@ -16,7 +16,9 @@ from services.notifications.handlers import NotificationsHandlers
 from services.notifications.repository import NotificationsStore, PgNotificationsStore
 from services.notifications.settings import NotificationsSettings
 from services.notifications.smtp import SmtpGateway
+from services.notifications.webhooks import WebhookGateway, load_key
 from shared import contracts
+from shared.kafka_security import secrets_dir
 from shared.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,8 +41,9 @@ def create_app(
     runtime.subscribe(contracts.COVERAGE_ENDING, handlers.on_coverage_ending)
     runtime.subscribe(contracts.COVERAGE_EXTENDED, handlers.on_coverage_extended)
     runtime.subscribe(contracts.COVERAGE_ENDED, handlers.on_coverage_ended)
+    webhook_key = load_key(settings.webhook_key_file, secrets_dir()) if settings.webhook_delivery else None
     if gateway is None:
-        gateway = _gateway(settings, runtime)
+        gateway = _gateway(settings, runtime, webhook_key)
     runtime.add_background(
         DeliveryWorker(
             lambda: runtime.pool,
@@ -53,27 +56,34 @@ def create_app(
             retry_max_delay_s=settings.retry_max_delay_s,
         )
     )
-    api.register(runtime)
+    api.register(runtime, webhook_key)
     return runtime.asgi_app()
 
 
-def _gateway(settings: NotificationsSettings, runtime: ServiceRuntime[NotificationsStore]) -> Gateway:
-    """The provider gateway (NOTIFICATIONS_GATEWAY_URL) or the logging stand-in for every channel,
-    and SMTP for e-mail when NOTIFICATIONS_SMTP_HOST is set."""
+def _gateway(
+    settings: NotificationsSettings, runtime: ServiceRuntime[NotificationsStore], webhook_key: bytes | None
+) -> Gateway:
+    """The provider gateway (NOTIFICATIONS_GATEWAY_URL) or the logging stand-in for every channel;
+    SMTP for e-mail when NOTIFICATIONS_SMTP_HOST is set, signed webhooks when
+    NOTIFICATIONS_WEBHOOK_DELIVERY is on. Each is started before the sender and closed after it."""
     default: Gateway = LoggingGateway()
     if settings.gateway_url:
         http = HttpGateway(settings.gateway_url, timeout_s=settings.send_timeout_s)
-        runtime.add_background(http)  # started before the sender, closed after it
+        runtime.add_background(http)
         default = http
-    if not settings.smtp_host:
-        return default
-    smtp = SmtpGateway(
-        settings.smtp_host,
-        settings.smtp_port,
-        sender=settings.smtp_from,
-        security=settings.smtp_security,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        timeout_s=settings.send_timeout_s,
-    )
-    return ChannelGateway(default, {"email": smtp})
+    by_channel: dict[str, Gateway] = {}
+    if settings.smtp_host:
+        by_channel["email"] = SmtpGateway(
+            settings.smtp_host,
+            settings.smtp_port,
+            sender=settings.smtp_from,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            timeout_s=settings.send_timeout_s,
+        )
+    if webhook_key is not None:
+        webhooks = WebhookGateway(webhook_key, timeout_s=settings.send_timeout_s)
+        runtime.add_background(webhooks)
+        by_channel["webhook"] = webhooks
+    return ChannelGateway(default, by_channel) if by_channel else default

@@ -109,7 +109,7 @@ class LoggingGateway:
         )
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
     with contextlib.suppress(KeyError, ValueError):
         return max(float(response.headers["retry-after"]), 0.0)
     return None
@@ -190,7 +190,7 @@ class HttpGateway:
         answer = f"gateway answered HTTP {status}: {response.text[:200]}".rstrip(": ")
         if 400 <= status < 500 and status not in (408, 429):
             raise PermanentRefusal(answer)
-        raise TemporaryFailure(answer, _retry_after(response))
+        raise TemporaryFailure(answer, retry_after(response))
 
 
 class DeliveryWorker:

@@ -109,7 +109,7 @@ class NotificationsHandlers:
                 membership=event.membership,  # a new membership, or the worker's own continued/resumed
             )
         )
-        await self._queue(ctx, messages, worker_id=worker_id)
+        await self._queue(ctx, messages, worker_id=worker_id, company_id=event.company_id)
 
     async def on_enrollment_failed(self, ctx: MessageContext[EnrollmentFailed, Store]) -> None:
         """BPJS refused the enrollment: tell the worker why and what to do, and the office."""
@@ -144,7 +144,7 @@ class NotificationsHandlers:
                 csv_url=self.settings.invoice_csv_url,
             )
         )
-        await self._queue(ctx, messages, worker_id=None)
+        await self._queue(ctx, messages, worker_id=None, company_id=event.company_id)
 
     async def on_invoice_reminder(self, ctx: MessageContext[InvoiceReminder, Store]) -> None:
         """An invoice is still unpaid before or after its due date: remind the company, once per event
@@ -166,7 +166,7 @@ class NotificationsHandlers:
                 csv_url=self.settings.invoice_csv_url,
             )
         )
-        await self._queue(ctx, messages, worker_id=None)
+        await self._queue(ctx, messages, worker_id=None, company_id=event.company_id)
 
     async def on_coverage_ending(self, ctx: MessageContext[CoverageEnding, Store]) -> None:
         """A worker's coverage ends soon: tell the worker and the company (so it can renew)."""
@@ -185,7 +185,7 @@ class NotificationsHandlers:
                 days_left=event.days_left,
             )
         )
-        await self._queue(ctx, messages, worker_id=worker_id)
+        await self._queue(ctx, messages, worker_id=worker_id, company_id=event.company_id)
 
     async def on_coverage_extended(self, ctx: MessageContext[CoverageExtended, Store]) -> None:
         """A renewal extended the worker's coverage: tell the worker there is no gap."""
@@ -225,7 +225,7 @@ class NotificationsHandlers:
                 office_email=self.settings.office_email,
             )
         )
-        await self._queue(ctx, messages, worker_id=worker_id)
+        await self._queue(ctx, messages, worker_id=worker_id, company_id=event.company_id)
 
     async def _queue(
         self,
@@ -234,8 +234,10 @@ class NotificationsHandlers:
         *,
         worker_id: uuid.UUID | None,
         submission: str | None = None,
+        company_id: str | None = None,
     ) -> None:
-        """Queue each message once per event and announce the ones queued now."""
+        """Queue each message once per event and announce the ones queued now. `company_id`: the
+        sponsor the company's messages are for (its secret signs their webhooks)."""
         identity = ctx.incoming.event_id
         for message in messages:
             queued = await ctx.store.queue(
@@ -243,6 +245,7 @@ class NotificationsHandlers:
                 event_id=ctx.incoming.wire_id,
                 worker_id=worker_id,
                 notification=message,
+                company_id=company_id,
             )
             if queued is None:
                 continue  # this event already queued this message

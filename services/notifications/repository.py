@@ -33,6 +33,7 @@ class StoredNotification:
     body: str
     attempts: int
     idempotency_key: str
+    company_id: str | None = None  # whose secret signs a webhook
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,13 @@ class NotificationsStore(Protocol):
     claims the message in the inbox and writes the outbox)."""
 
     async def queue(
-        self, *, dedupe_key: str, event_id: str, worker_id: uuid.UUID | None, notification: Notification
+        self,
+        *,
+        dedupe_key: str,
+        event_id: str,
+        worker_id: uuid.UUID | None,
+        notification: Notification,
+        company_id: str | None = None,
     ) -> Queued | None:
         """Queue one message; None when a message with this dedupe key was queued before."""
         ...
@@ -70,12 +77,18 @@ class PgNotificationsStore:
         self.conn = conn
 
     async def queue(
-        self, *, dedupe_key: str, event_id: str, worker_id: uuid.UUID | None, notification: Notification
+        self,
+        *,
+        dedupe_key: str,
+        event_id: str,
+        worker_id: uuid.UUID | None,
+        notification: Notification,
+        company_id: str | None = None,
     ) -> Queued | None:
         n = notification
         row = await self.conn.fetchrow(
             "INSERT INTO notification (dedupe_key, event_id, worker_id, template, audience, channel,"
-            " recipient, subject, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " recipient, subject, body, company_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, created_at",
             dedupe_key,
             event_id,
@@ -86,6 +99,7 @@ class PgNotificationsStore:
             n.recipient,
             n.subject,
             n.body,
+            company_id if n.audience == "company" else None,
         )
         return Queued(row["id"], row["created_at"]) if row is not None else None
 
@@ -141,7 +155,7 @@ async def claim_due(
         " || coalesce('; last error: ' || n.last_error, ''), 1000) ELSE n.last_error END"
         " FROM due WHERE n.id = due.id"
         " RETURNING n.status, n.id, n.worker_id, n.template, n.audience, n.channel, n.recipient, n.subject,"
-        " n.body, n.attempts, n.idempotency_key::text AS idempotency_key",
+        " n.body, n.attempts, n.idempotency_key::text AS idempotency_key, n.company_id",
         limit,
         claim_id,
         lease_s,

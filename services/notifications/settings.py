@@ -51,3 +51,11 @@ class NotificationsSettings(ServiceSettings):
         "Program BPJS Ketenagakerjaan Muba <bpjs-muba@mubakab.go.id>",
         validation_alias="NOTIFICATIONS_SMTP_FROM",
     )
+
+    # Webhooks to companies (services/notifications/webhooks.py): signed POSTs to each company's
+    # URL. Off: webhooks go the way of the other channels (the provider gateway or the log).
+    webhook_delivery: bool = Field(False, validation_alias="NOTIFICATIONS_WEBHOOK_DELIVERY")
+    # The key the companies' secrets are derived from; empty: $MUBA_SECRETS_DIR/notifications/
+    # webhook-key, which `make infra-up` and deploy/compose/secrets.sh make. Keep it: a new key
+    # gives every company a new secret.
+    webhook_key_file: str | None = Field(None, validation_alias="NOTIFICATIONS_WEBHOOK_KEY_FILE")

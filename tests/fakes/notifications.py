@@ -32,6 +32,7 @@ class QueuedRow:
     worker_id: uuid.UUID | None
     notification: Notification
     created_at: datetime
+    company_id: str | None = None
 
 
 @dataclass
@@ -68,11 +69,20 @@ class InMemoryNotificationsStore:
     held: list[asyncio.Lock] = field(default_factory=list)
 
     async def queue(
-        self, *, dedupe_key: str, event_id: str, worker_id: uuid.UUID | None, notification: Notification
+        self,
+        *,
+        dedupe_key: str,
+        event_id: str,
+        worker_id: uuid.UUID | None,
+        notification: Notification,
+        company_id: str | None = None,
     ) -> Queued | None:
         if dedupe_key in self.db.rows:
             return None
-        row = QueuedRow(next(self.db.ids), dedupe_key, event_id, worker_id, notification, self.started_at)
+        company = company_id if notification.audience == "company" else None
+        row = QueuedRow(
+            next(self.db.ids), dedupe_key, event_id, worker_id, notification, self.started_at, company
+        )
         self.db.rows[dedupe_key] = row
         self.queued_keys.append(dedupe_key)
         return Queued(row.id, row.created_at)
