@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,9 +21,11 @@ from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from deploy.stack import Stack
+from deploy.catcher import Catcher
+from deploy.stack import ROOT, Stack
+from services.notifications.webhooks import load_key
 from shared import access, contracts, topics
-from shared.kafka_security import KafkaConnection
+from shared.kafka_security import KafkaConnection, secrets_dir
 from simulators.bpjs.domain import dukcapil_mismatch_score
 from testkit.kafka import RecordedEvent, publish_json, record_events
 from testkit.samples import make_nik, sample_registration
@@ -40,9 +43,13 @@ class DemoSettings(BaseSettings):
     workers: int = Field(400, validation_alias="DEMO_WORKERS")
     # KEEP_RUNNING=1: the services stay up after the summary, until Ctrl+C.
     keep_running: bool = Field(False, validation_alias="KEEP_RUNNING")
+    # The demo's own SMTP server and the companies' webhook receiver (deploy/catcher.py).
+    smtp_port: int = Field(8025, validation_alias="DEMO_SMTP_PORT")
+    hooks_port: int = Field(8006, validation_alias="DEMO_HOOKS_PORT")
 
 
-def commitments(run: str) -> list[dict[str, object]]:
+def commitments(run: str, hook_url: Callable[[str], str]) -> list[dict[str, object]]:
+    """The four companies; PHE and Hindoli take their news by webhook (`hook_url(company_id)`)."""
     return [
         {
             "commitment_id": f"medco-{run}",
@@ -62,7 +69,7 @@ def commitments(run: str) -> list[dict[str, object]]:
             "slots": 50,
             "months": 6,
             "package": "JKK_JKM",
-            "webhook_url": "https://csr.phe.example/bpjs",
+            "webhook_url": hook_url("phe-jambi-merang"),
         },
         {
             "commitment_id": f"hindoli-{run}",
@@ -74,6 +81,7 @@ def commitments(run: str) -> list[dict[str, object]]:
             "package": "JKK_JKM_JHT",
             "preferred_occupations": ["buruh kebun sawit", "petani sawit"],
             "email": "csr@hindoli.example",
+            "webhook_url": hook_url("pt-hindoli"),
         },
         {
             "commitment_id": f"bsb-{run}",
@@ -215,14 +223,14 @@ def _watched_topics() -> list[str]:
     ]
 
 
-async def play(run: str, workers: int) -> Counter[str]:
+async def play(run: str, workers: int, catcher: Catcher) -> Counter[str]:
     who = _Principals.from_env()
     cast = _Cast.of(run, workers)
     async with record_events(who.admin, *_watched_topics()) as recorder:
         await publish_json(
             who.operator,
             contracts.COMMITMENT_SUBMITTED.topic,
-            [(str(c["commitment_id"]), c) for c in commitments(run)],
+            [(str(c["commitment_id"]), c) for c in commitments(run, catcher.hook_url)],
         )
         await recorder.wait_for(4, topic=contracts.COMMITMENT_ACCEPTED.topic)
         # The worker Dukcapil does not know, the warned ones and the existing members come first,
@@ -256,7 +264,33 @@ async def play(run: str, workers: int) -> Counter[str]:
         counts["repeats"] = len(cast.repeats)
         counts["refused_by_kafka"] = refused
         counts.update(_findings(recorder.events))
+        counts.update(await _delivered(recorder.events, catcher))
         return counts
+
+
+async def _delivered(events: list[RecordedEvent], catcher: Catcher, timeout_s: float = 90) -> Counter[str]:
+    """Wait until every e-mail and webhook the service announced has reached the catcher, and
+    count them there: what left the system, seen from outside it."""
+    sent = [e.payload for e in events if e.topic == contracts.NOTIFICATION_SENT.topic]
+    emails = len({p["notification_id"] for p in sent if p["channel"] == "email"})
+    hooks = len({p["notification_id"] for p in sent if p["channel"] == "webhook"})
+    received = catcher.received
+    deadline = time.monotonic() + timeout_s
+    while len(received.emails) < emails or len(received.webhooks) < hooks:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{len(received.emails)} of {emails} e-mails and {len(received.webhooks)} of {hooks}"
+                " webhooks arrived: see .cache/logs/notifications-1.log"
+            )
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(1.0)  # room for one more than announced, were one to come
+    return Counter(
+        emails_in_mailbox=len(received.emails),
+        emails_announced=emails,
+        webhooks_verified=len(received.webhooks),
+        webhooks_announced=hooks,
+        webhooks_unverified=received.unverified,
+    )
 
 
 async def _register(who: _Principals, cast: _Cast, submissions: list[dict[str, object]]) -> int:
@@ -338,6 +372,8 @@ def summary(c: Counter[str]) -> list[tuple[str, int]]:
         ("enrollments completed", c[contracts.ENROLLMENT_COMPLETED.topic]),
         ("notifications sent to workers", c["notified_workers"]),
         ("notifications sent to companies", c["notified_companies"]),
+        ("e-mails in the demo's SMTP mailbox (.cache/mailbox/)", c["emails_in_mailbox"]),
+        ("signed webhooks received, each signature verified", c["webhooks_verified"]),
     ]
 
 
@@ -368,8 +404,22 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     settings = DemoSettings()
     run = f"{int(time.time()):x}"
+    catcher = Catcher(
+        load_key(None, secrets_dir()), ROOT / ".cache" / "mailbox", settings.smtp_port, settings.hooks_port
+    )
+    catcher.start()
+    print(
+        f"The demo's SMTP server on 127.0.0.1:{settings.smtp_port} and the companies' webhook receiver"
+        f" on 127.0.0.1:{settings.hooks_port} (deploy/catcher.py)"
+    )
     print("Starting the services (logs in .cache/logs/), each as its own Kafka principal ...")
-    with Stack(fixed_ports=True) as stack:
+    delivery = {
+        "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
+        "NOTIFICATIONS_SMTP_PORT": str(settings.smtp_port),
+        "NOTIFICATIONS_SMTP_SECURITY": "none",
+        "NOTIFICATIONS_WEBHOOK_DELIVERY": "true",
+    }
+    with Stack(fixed_ports=True, env=delivery) as stack:
         stack.start_all()
         health = stack.wait_ready()
         for label, status in health.items():
@@ -385,7 +435,11 @@ def main() -> int:
         print("The office imports the regency's own APBD list (PAKE KELAMBU): never double-funded ...")
         import_funders()
         print(f"Playing the programme (run {run}, {settings.workers} workers) ...")
-        counts = asyncio.run(play(run, settings.workers))
+        try:
+            counts = asyncio.run(play(run, settings.workers, catcher))
+        finally:
+            if not settings.keep_running:
+                catcher.stop()
         rows = summary(counts)
         width = max(len(label) for label, _ in rows)
         print("\nSummary")
@@ -398,9 +452,18 @@ def main() -> int:
                     time.sleep(3600)
             except KeyboardInterrupt:
                 pass
+    catcher.stop()
     empty = [label for label, value in rows if value == 0]
     if empty:
         print(f"\ndemo: these rows are empty, something is wrong: {', '.join(empty)}", file=sys.stderr)
+        return 1
+    wrong = {
+        "webhooks whose signature did not verify": counts["webhooks_unverified"],
+        "e-mails beyond those announced": counts["emails_in_mailbox"] - counts["emails_announced"],
+        "webhooks beyond those announced": counts["webhooks_verified"] - counts["webhooks_announced"],
+    }
+    if any(wrong.values()):
+        print(f"\ndemo: {wrong}", file=sys.stderr)
         return 1
     return 0
 

@@ -45,7 +45,7 @@ def build_message(notification: StoredNotification, sender: str, now: datetime) 
 
 def message_id(notification: StoredNotification, domain: str) -> str:
     """`<notification-<id>.<key>@domain>`: one id per message, whatever the attempt."""
-    return f"<notification-{notification.id}.{notification.idempotency_key[:16]}@{domain}>"
+    return f"<notification-{notification.id}.{notification.idempotency_key.replace('-', '')[:16]}@{domain}>"
 
 
 class SmtpGateway:
