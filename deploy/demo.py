@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy.catcher import Catcher
+from deploy.chaos import Servers, _reset_database
 from deploy.stack import ROOT, Stack
 from services.notifications.webhooks import load_key
 from shared import access, contracts, topics
@@ -31,6 +33,7 @@ from testkit.kafka import RecordedEvent, publish_json, record_events
 from testkit.samples import make_nik, sample_registration
 
 FUNDER_FILE = Path(__file__).parent / "demo_data" / "pake-kelambu.csv"
+DATABASE = "muba_demo"
 DESA_INTAKE = topics.intake_topic("desa-online")
 SEKAYU_INTAKE = topics.intake_topic("operator-sekayu")
 
@@ -412,14 +415,24 @@ def main() -> int:
         f"The demo's SMTP server on 127.0.0.1:{settings.smtp_port} and the companies' webhook receiver"
         f" on 127.0.0.1:{settings.hooks_port} (deploy/catcher.py)"
     )
+    # A database of the demo's own, made anew each run (as demo-year's): a run never meets the
+    # workers an earlier one left on the waitlist, who would take its new slots first.
+    servers = Servers()
+    print(f"The demo's database {DATABASE} (recreated) ...")
+    asyncio.run(_reset_database(servers.admin_database_url, DATABASE))
+    databases = {
+        f"{name.upper()}_DATABASE_URL": urlunsplit(urlsplit(url)._replace(path="/" + DATABASE))
+        for name, url in servers.database_urls().items()
+    }
     print("Starting the services (logs in .cache/logs/), each as its own Kafka principal ...")
-    delivery = {
+    env = {
+        **databases,
         "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
         "NOTIFICATIONS_SMTP_PORT": str(settings.smtp_port),
         "NOTIFICATIONS_SMTP_SECURITY": "none",
         "NOTIFICATIONS_WEBHOOK_DELIVERY": "true",
     }
-    with Stack(fixed_ports=True, env=delivery) as stack:
+    with Stack(fixed_ports=True, env=env) as stack:  # its database, and where messages go
         stack.start_all()
         health = stack.wait_ready()
         for label, status in health.items():
