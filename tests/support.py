@@ -42,6 +42,35 @@ async def running(app: AsgiFastStream) -> AsyncIterator[AsgiFastStream]:
         await task
 
 
+@asynccontextmanager
+async def served(app: AsgiFastStream, name: str) -> AsyncIterator[int]:
+    """The app served over HTTP by uvicorn on a free loopback port (lifespan on), for as long as
+    the block runs; yields the port."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(900):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.1)
+    if task.done():
+        task.result()
+    assert server.started, f"{name} did not start"
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task
+
+
 async def truncate_schema(infra: Infra, service: str) -> None:
     """Service tests start from an empty schema (the tables are the service's, kept by migrations)."""
     await empty_schema(infra.database_urls[service])

@@ -115,29 +115,24 @@ def retry_after(response: httpx.Response) -> float | None:
     return None
 
 
-class HttpGateway:
-    """Sends every message as one JSON POST to a provider gateway (`NOTIFICATIONS_GATEWAY_URL`).
-
-    Body: notification_id, idempotency_key, channel, recipient, subject, body, template, audience;
-    header `Idempotency-Key`. 2xx: delivered. 408, 429, 5xx, any other answer, timeouts and
-    connection errors: try again later (429/503 `Retry-After` is honoured). Any other 4xx: the
-    gateway refused the message for good.
-
-    `start()` / `stop()` (the runtime's background protocol) open and close the connection pool;
-    `send` opens it on first use when nobody started it.
-    """
+class HttpSender:
+    """The HTTP side every gateway that POSTs shares: one connection pool (`start()` / `stop()`,
+    the runtime's background protocol; `post` opens it on first use when nobody started it),
+    redirects never followed, and what each answer means. 2xx: accepted. 408, 429, 5xx, any other
+    answer, timeouts and connection errors: try again later (Retry-After honoured). Any other 4xx:
+    refused for good. `what` names the other side in the reasons; `detail` adds what it said."""
 
     def __init__(
         self,
-        url: str,
+        what: str,
         *,
+        detail: bool,
         timeout_s: float = 10.0,
         max_connections: int = 50,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError("the gateway URL must start with http:// or https://")
-        self.url = url
+        self.what = what
+        self.detail = detail
         self.timeout_s = timeout_s
         self.max_connections = max_connections
         self.transport = transport  # unit tests hand in an in-memory one
@@ -157,6 +152,49 @@ class HttpGateway:
         if client is not None:
             await client.aclose()
 
+    async def post(self, url: str, **request: Any) -> None:
+        self.start()
+        assert self._client is not None
+        try:
+            response = await self._client.post(url, **request)
+        except httpx.TimeoutException as exc:
+            raise TemporaryFailure(f"{self.what} timeout ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            said = f": {exc}" if self.detail else ""
+            raise TemporaryFailure(f"{self.what} unreachable ({type(exc).__name__}{said})") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        answer = f"{self.what} answered HTTP {status}"
+        if self.detail:
+            answer = f"{answer}: {response.text[:200]}".rstrip(": ")
+        if 400 <= status < 500 and status not in (408, 429):
+            raise PermanentRefusal(answer)
+        raise TemporaryFailure(answer, retry_after(response))
+
+
+class HttpGateway(HttpSender):
+    """Sends every message as one JSON POST to a provider gateway (`NOTIFICATIONS_GATEWAY_URL`).
+
+    Body: notification_id, idempotency_key, channel, recipient, subject, body, template, audience;
+    header `Idempotency-Key`. What the answers mean: HttpSender.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 10.0,
+        max_connections: int = 50,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("the gateway URL must start with http:// or https://")
+        super().__init__(
+            "gateway", detail=True, timeout_s=timeout_s, max_connections=max_connections, transport=transport
+        )
+        self.url = url
+
     @staticmethod
     def payload(notification: StoredNotification) -> dict[str, Any]:
         n = notification
@@ -172,25 +210,11 @@ class HttpGateway:
         }
 
     async def send(self, notification: StoredNotification) -> None:
-        self.start()
-        assert self._client is not None
-        try:
-            response = await self._client.post(
-                self.url,
-                json=self.payload(notification),
-                headers={"Idempotency-Key": notification.idempotency_key},
-            )
-        except httpx.TimeoutException as exc:
-            raise TemporaryFailure(f"gateway timeout ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise TemporaryFailure(f"gateway unreachable ({type(exc).__name__}: {exc})") from None
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        answer = f"gateway answered HTTP {status}: {response.text[:200]}".rstrip(": ")
-        if 400 <= status < 500 and status not in (408, 429):
-            raise PermanentRefusal(answer)
-        raise TemporaryFailure(answer, retry_after(response))
+        await self.post(
+            self.url,
+            json=self.payload(notification),
+            headers={"Idempotency-Key": notification.idempotency_key},
+        )
 
 
 class DeliveryWorker:

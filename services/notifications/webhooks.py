@@ -25,7 +25,7 @@ from typing import Final
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from services.notifications.delivery import PermanentRefusal, TemporaryFailure, retry_after
+from services.notifications.delivery import HttpSender, PermanentRefusal
 from services.notifications.repository import StoredNotification
 from shared.masking import mask_recipient
 
@@ -54,8 +54,9 @@ def signed_headers(secret: str, webhook_id: str, body: str, at: datetime) -> dic
     }
 
 
-class WebhookGateway:
-    """POSTs `webhook` notifications to their URL, signed with their company's secret."""
+class WebhookGateway(HttpSender):
+    """POSTs `webhook` notifications to their URL, signed with their company's secret. What the
+    answers mean: HttpSender (the company's reply bodies are not kept)."""
 
     def __init__(
         self,
@@ -68,26 +69,11 @@ class WebhookGateway:
     ) -> None:
         if len(key) < 16:
             raise ValueError("the webhook key must have at least 16 bytes")
+        super().__init__(
+            "webhook", detail=False, timeout_s=timeout_s, max_connections=max_connections, transport=transport
+        )
         self.key = key
-        self.timeout_s = timeout_s
-        self.max_connections = max_connections
-        self.transport = transport
         self.clock = clock
-        self._client: httpx.AsyncClient | None = None
-
-    def start(self) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout_s,
-                limits=httpx.Limits(max_connections=self.max_connections),
-                follow_redirects=False,
-                transport=self.transport,
-            )
-
-    async def stop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
 
     async def send(self, notification: StoredNotification) -> None:
         n = notification
@@ -95,36 +81,22 @@ class WebhookGateway:
             raise PermanentRefusal("a webhook without its company: nothing to sign it with")
         if not n.recipient.startswith(("https://", "http://")):
             raise PermanentRefusal("the webhook address is not an http(s) URL")
-        self.start()
-        assert self._client is not None
         headers = signed_headers(
             company_secret(self.key, n.company_id), n.idempotency_key, n.body, self.clock()
         )
-        try:
-            response = await self._client.post(
-                n.recipient,
-                content=n.body.encode("utf-8"),
-                headers={**headers, "content-type": "application/json; charset=utf-8"},
-            )
-        except httpx.TimeoutException as exc:
-            raise TemporaryFailure(f"webhook timeout ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise TemporaryFailure(f"webhook unreachable ({type(exc).__name__})") from None
-        status = response.status_code
-        if 200 <= status < 300:
-            log.info(
-                "webhook accepted",
-                extra={
-                    "notification_id": n.id,
-                    "template": n.template,
-                    "recipient": mask_recipient("webhook", n.recipient),
-                },
-            )
-            return
-        answer = f"webhook answered HTTP {status}"
-        if 400 <= status < 500 and status not in (408, 429):
-            raise PermanentRefusal(answer)
-        raise TemporaryFailure(answer, retry_after(response))
+        await self.post(
+            n.recipient,
+            content=n.body.encode("utf-8"),
+            headers={**headers, "content-type": "application/json; charset=utf-8"},
+        )
+        log.info(
+            "webhook accepted",
+            extra={
+                "notification_id": n.id,
+                "template": n.template,
+                "recipient": mask_recipient("webhook", n.recipient),
+            },
+        )
 
 
 def load_key(key_file: str | None, secrets_dir: Path) -> bytes:

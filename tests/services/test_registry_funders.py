@@ -5,7 +5,6 @@ plain NIK is anywhere in what the registry keeps of a list (read with SQL as the
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from muba.cli import app as muba
@@ -26,7 +24,7 @@ from shared.validation import ALREADY_FUNDED
 from testkit.infra import Infra, unique_prefix
 from testkit.kafka import EventRecorder, record_events, submit_registrations
 from testkit.samples import sample_registration
-from tests.support import truncate_schema
+from tests.support import served, truncate_schema
 
 OFFICE = "ani-office-" + "9f3c" * 8
 MEDCO = "medco-csr-" + "77aa" * 8
@@ -77,12 +75,6 @@ class Registry:
             await conn.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def registry(infra: Infra, tmp_path: Path) -> AsyncIterator[Registry]:
     prefix = unique_prefix()
@@ -99,35 +91,15 @@ async def registry(infra: Infra, tmp_path: Path) -> AsyncIterator[Registry]:
         http_host="127.0.0.1",
         nik_key_file=str(key_file),
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(900):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.1)
-    if task.done():
-        task.result()
-    assert server.started, "the registry did not start"
-    try:
-        async with record_events(
+    async with (
+        served(create_app(settings), "the registry") as port,
+        record_events(
             infra.kafka,
             prefix + contracts.WORKER_REGISTERED.topic,
             prefix + contracts.REGISTRATION_REJECTED.topic,
-        ) as events:
-            yield Registry(infra, prefix, f"http://127.0.0.1:{port}", events, key_file)
-    finally:
-        server.should_exit = True
-        await task
+        ) as events,
+    ):
+        yield Registry(infra, prefix, f"http://127.0.0.1:{port}", events, key_file)
 
 
 def import_body(*niks: str, funder: str = "PAKE KELAMBU", **changes: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ new commitment's budget, its reservations and the commitment quote once stored."
 import asyncio
 import http.client
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-import uvicorn
 
 from services.sponsorship.app import create_app
 from services.sponsorship.repository import DEFAULT_TARIFF_FILE, DEFAULT_TARIFFS_LOADED_BY
@@ -22,7 +20,7 @@ from shared import contracts
 from testkit.infra import Infra, unique_prefix
 from testkit.kafka import publish_json, record_events
 from testkit.samples import sample_commitment
-from tests.support import truncate_schema
+from tests.support import served, truncate_schema
 
 OFFICE = "ani-office-" + "9f3c" * 8
 AUDITOR = "bpk-audit-" + "c0de" * 8
@@ -76,25 +74,8 @@ async def service(infra: Infra, tmp_path: Path) -> AsyncIterator[Service]:
             http_host="127.0.0.1",
         )
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(900):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.1)
-    if task.done():
-        task.result()
-    assert server.started, "sponsorship did not start"
-    try:
+    async with served(app, "sponsorship") as port:
         yield Service(port, prefix)
-    finally:
-        server.should_exit = True
-        await task
 
 
 def office_table() -> dict[str, Any]:

@@ -6,7 +6,6 @@ for itself) reads a company's secret from the API."""
 
 import asyncio
 import json
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notifications.app import create_app
@@ -28,6 +26,7 @@ from testkit.infra import Infra, unique_prefix
 from tests.services.test_notifications import publish, rows
 from tests.services.test_sponsorship_tariffs import AUDITOR, MEDCO, OFFICE, TOKENS_FILE, call
 from tests.support import running, truncate_schema
+from tests.support import served as served_over_http
 
 KEY = "webhook-key-of-this-test-0123456789abcdef"
 
@@ -186,25 +185,8 @@ async def served(infra: Infra, tmp_path: Path) -> AsyncIterator[int]:
             webhook_key_file=str(tmp_path / "webhook-key"),
         )
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(900):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.1)
-    if task.done():
-        task.result()
-    assert server.started, "notifications did not start"
-    try:
+    async with served_over_http(app, "notifications") as port:
         yield port
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_the_office_hands_each_company_its_secret_and_a_company_reads_only_its_own(served: int) -> None:
