@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from shared.events.registry import RegistrationRejected, RejectionReason
-from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
+from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, InvoiceIssued, WorkerWaitlisted
 
 OCCUPATIONS = (
     "penyadap karet",
@@ -130,6 +130,25 @@ def enrollment_failed(worker_id: str, i: int = 3, **changes: Any) -> EnrollmentF
         reason_code="NIK_NOT_FOUND",
         reason_message="NIK not found in Dukcapil",
         failed_at=EVENTS_AT,
+    ).model_copy(update=changes)
+
+
+def invoice_issued(**changes: Any) -> InvoiceIssued:
+    """PT Hindoli's invoice for December 2026 (2 worker-months, Rp33,600), to neither e-mail nor
+    webhook unless `changes` give one."""
+    return InvoiceIssued(
+        invoice_id=str(uuid.uuid4()),
+        invoice_number="INV-PT-HINDOLI-2026-12",
+        company_id="pt-hindoli",
+        company_name="PT Hindoli",
+        company_email=None,
+        company_webhook_url=None,
+        month="2026-12",
+        lines_count=2,
+        total_idr=33_600,
+        issue_date=date(2026, 12, 1),
+        due_date=date(2026, 12, 15),
+        issued_at=datetime(2026, 12, 1, 0, 0, tzinfo=UTC),
     ).model_copy(update=changes)
 
 

@@ -8,9 +8,8 @@ import email
 import email.policy
 import ssl
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ from services.notifications.repository import StoredNotification
 from services.notifications.settings import NotificationsSettings
 from services.notifications.smtp import SmtpGateway, message_id
 from shared import contracts
-from shared.events.sponsorship import InvoiceIssued
 from testkit.infra import Infra
+from testkit.samples import invoice_issued
 from tests.services.test_db_dsn import free_port
 from tests.services.test_notifications import publish, wait_until_delivered
 from tests.support import running, truncate_schema
@@ -240,21 +239,7 @@ async def test_the_service_sends_an_invoice_email_once(
     infra: Infra, notifications_with_smtp: tuple[str, Mailbox]
 ) -> None:
     prefix, box = notifications_with_smtp
-    invoice = InvoiceIssued(
-        invoice_id=str(uuid.uuid4()),
-        invoice_number="INV-PT-HINDOLI-2026-12",
-        company_id="pt-hindoli",
-        company_name="PT Hindoli",
-        company_email="csr@hindoli.co.id",
-        company_webhook_url=None,
-        month="2026-12",
-        lines_count=2,
-        total_idr=33_600,
-        issue_date=date(2026, 12, 1),
-        due_date=date(2026, 12, 15),
-        issued_at=datetime(2026, 12, 1, 0, 0, tzinfo=UTC),
-    )
-    body = invoice.model_dump(mode="json")
+    body = invoice_issued(company_email="csr@hindoli.co.id").model_dump(mode="json")
     envelope = await publish(
         infra, prefix + contracts.INVOICE_ISSUED.topic, "invoice-issued.v1", "pt-hindoli", body
     )

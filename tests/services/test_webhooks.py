@@ -7,9 +7,7 @@ for itself) reads a company's secret from the API."""
 import asyncio
 import json
 import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,8 @@ from services.notifications.app import create_app
 from services.notifications.settings import NotificationsSettings
 from services.notifications.webhooks import company_secret
 from shared import contracts
-from shared.events.sponsorship import InvoiceIssued
 from testkit.infra import Infra, unique_prefix
+from testkit.samples import invoice_issued
 from tests.services.test_notifications import publish, rows
 from tests.services.test_sponsorship_tariffs import AUDITOR, MEDCO, OFFICE, TOKENS_FILE, call
 from tests.support import running, truncate_schema
@@ -96,20 +94,7 @@ async def notifications_with_webhooks(
 
 
 def invoice(webhook_url: str) -> dict[str, Any]:
-    return InvoiceIssued(
-        invoice_id=str(uuid.uuid4()),
-        invoice_number="INV-PT-HINDOLI-2026-12",
-        company_id="pt-hindoli",
-        company_name="PT Hindoli",
-        company_email=None,
-        company_webhook_url=webhook_url,
-        month="2026-12",
-        lines_count=2,
-        total_idr=33_600,
-        issue_date=date(2026, 12, 1),
-        due_date=date(2026, 12, 15),
-        issued_at=datetime(2026, 12, 1, 0, 0, tzinfo=UTC),
-    ).model_dump(mode="json")
+    return invoice_issued(company_webhook_url=webhook_url).model_dump(mode="json")
 
 
 async def settled(infra: Infra, timeout_s: float = 20.0) -> list[Any]:
