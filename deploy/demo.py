@@ -221,7 +221,7 @@ def _watched_topics() -> list[str]:
         contracts.ENROLLMENT_CONFIRMED.topic,
         contracts.ENROLLMENT_REJECTED.topic,
         contracts.ENROLLMENT_COMPLETED.topic,
-        contracts.NOTIFICATION_SENT.topic,
+        contracts.NOTIFICATION_SENT_V1.topic,
         topics.dead_letter_topic(DESA_INTAKE),
     ]
 
@@ -274,7 +274,7 @@ async def play(run: str, workers: int, catcher: Catcher) -> Counter[str]:
 async def _delivered(events: list[RecordedEvent], catcher: Catcher, timeout_s: float = 90) -> Counter[str]:
     """Wait until every e-mail and webhook the service announced has reached the catcher, and
     count them there: what left the system, seen from outside it."""
-    sent = [e.payload for e in events if e.topic == contracts.NOTIFICATION_SENT.topic]
+    sent = [e.payload for e in events if e.topic == contracts.NOTIFICATION_SENT_V1.topic]
     emails = len({p["notification_id"] for p in sent if p["channel"] == "email"})
     hooks = len({p["notification_id"] for p in sent if p["channel"] == "webhook"})
     received = catcher.received
@@ -318,7 +318,7 @@ async def _register(who: _Principals, cast: _Cast, submissions: list[dict[str, o
 def _findings(events: list[RecordedEvent]) -> dict[str, int]:
     """The rejections and notifications the summary names."""
     rejected = [e for e in events if e.topic == contracts.REGISTRATION_REJECTED.topic]
-    sent = [e for e in events if e.topic == contracts.NOTIFICATION_SENT.topic]
+    sent = [e for e in events if e.topic == contracts.NOTIFICATION_SENT_V1.topic]
     registered = [e for e in events if e.topic == contracts.WORKER_REGISTERED.topic]
     confirmed = [e for e in events if e.topic == contracts.ENROLLMENT_CONFIRMED.topic]
     refused = [e for e in events if e.topic == contracts.ENROLLMENT_REJECTED.topic]

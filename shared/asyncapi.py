@@ -246,6 +246,12 @@ def _channel(service: str, contract: Contract[Any], action: str, message_id: str
     else:
         readers = ", ".join(f"`{c}`" for c in contract.consumers) or "no service of the programme"
         description = f"`{service}` publishes here through its transactional outbox. Read by {readers}."
+    deprecation = contract.deprecation
+    if deprecation is not None:
+        description += (
+            f"\n\n**Deprecated**: superseded by `{deprecation.superseded_by}`, published beside it until"
+            f" {deprecation.until.isoformat()}, then removed. {deprecation.why}"
+        )
     channel: dict[str, Any] = {
         "address": _address(contract),
         "description": description,
@@ -257,6 +263,11 @@ def _channel(service: str, contract: Contract[Any], action: str, message_id: str
             | {"bindingVersion": KAFKA_BINDING_VERSION}
         },
     }
+    if deprecation is not None:
+        channel["x-deprecated"] = {
+            "supersededBy": deprecation.superseded_by,
+            "until": deprecation.until.isoformat(),
+        }
     if contract.per_partner:
         channel["parameters"] = {
             "partner": {"description": PARTNER_PARAMETER, "examples": ["desa-online", "operator-sekayu"]}

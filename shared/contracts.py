@@ -14,6 +14,7 @@ A breaking change to a payload is a new contract with the next version (and so a
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Final, Generic, Literal, TypeVar
 
 from shared.envelope import event_type
@@ -25,7 +26,12 @@ from shared.events.bpjs import (
     EnrollmentRejected,
     EnrollmentRequested,
 )
-from shared.events.notifications import NotificationSent
+from shared.events.notifications import (
+    NotificationDelivered,
+    NotificationFailed,
+    NotificationSent,
+    NotificationStored,
+)
 from shared.events.registry import (
     RegistrationRejected,
     RegistrationSubmitted,
@@ -72,6 +78,16 @@ WORKER_KEY: Final = "The worker's `worker_id` (UUID): all of a worker's events s
 
 
 @dataclass(frozen=True, slots=True)
+class Deprecation:
+    """A version on its way out: still published, side by side with its successor, until `until`
+    (then removed); subscribers move to `superseded_by` (an event name, `<name>.v<N>`)."""
+
+    superseded_by: str
+    until: date
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class Contract(Generic[E]):
     """One event type on one topic."""
 
@@ -86,6 +102,7 @@ class Contract(Generic[E]):
     key_format: str | None = None
     # Partners write it on a topic of their own, `<topic>.<partner>` (shared/topics.intake_topic).
     per_partner: bool = False
+    deprecation: Deprecation | None = None
 
     @property
     def topic(self) -> str:
@@ -124,7 +141,9 @@ def _rejected_submission(event: RegistrationRejected) -> str:
     return f"{event.source}/{event.submission_id}"
 
 
-def _notification(event: NotificationSent) -> str:
+def _notification(
+    event: NotificationStored | NotificationSent | NotificationDelivered | NotificationFailed,
+) -> str:
     return event.worker_id or event.submission or event.notification_id
 
 
@@ -426,15 +445,55 @@ COVERAGE_REPORTED: Final = Contract(
     _no_key,
     "None: one record a day, read in order of the day.",
 )
-NOTIFICATION_SENT: Final = Contract(
+NOTIFICATION_KEY: Final = "The `worker_id`, or `<source>/<submission_id>` for a rejected registration."
+# The way out of a message (shared/events/notifications.py): stored, accepted by the provider,
+# delivered or failed. v1 of notification-sent meant "stored for sending"; it stays for the
+# deprecation period (README, "Versions and deprecation") beside v2, which means "accepted".
+NOTIFICATION_SENT_V1: Final = Contract(
     "notifications",
     "notification-sent",
     1,
+    NotificationStored,
+    "notifications",
+    (),
+    _notification,
+    NOTIFICATION_KEY,
+    deprecation=Deprecation(
+        "notification-sent.v2",
+        date(2027, 6, 30),
+        "v1 is published when a message is stored for sending, before any provider saw it; v2 when"
+        " the provider accepted it (notification-delivered.v1 and notification-failed.v1 follow).",
+    ),
+)
+NOTIFICATION_SENT: Final = Contract(
+    "notifications",
+    "notification-sent",
+    2,
     NotificationSent,
     "notifications",
     (),
     _notification,
-    "The `worker_id`, or `<source>/<submission_id>` for a rejected registration.",
+    NOTIFICATION_KEY,
+)
+NOTIFICATION_DELIVERED: Final = Contract(
+    "notifications",
+    "notification-delivered",
+    1,
+    NotificationDelivered,
+    "notifications",
+    (),
+    _notification,
+    NOTIFICATION_KEY,
+)
+NOTIFICATION_FAILED: Final = Contract(
+    "notifications",
+    "notification-failed",
+    1,
+    NotificationFailed,
+    "notifications",
+    (),
+    _notification,
+    NOTIFICATION_KEY,
 )
 
 # In the order of the flow (the documents list channels in this order).
@@ -467,7 +526,10 @@ CONTRACTS: Final[tuple[Contract[Any], ...]] = (
     COVERAGE_EXTENDED,
     COVERAGE_ENDED,
     COVERAGE_REPORTED,
+    NOTIFICATION_SENT_V1,
     NOTIFICATION_SENT,
+    NOTIFICATION_DELIVERED,
+    NOTIFICATION_FAILED,
 )
 _BY_MODEL: Final[dict[type[EventModel], Contract[Any]]] = {c.model: c for c in CONTRACTS}
 _BY_TOPIC: Final[dict[str, Contract[Any]]] = {c.topic: c for c in CONTRACTS}

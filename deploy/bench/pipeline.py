@@ -215,7 +215,7 @@ async def read_run_topics(kafka: KafkaConnection, prefix: str) -> dict[str, list
             contracts.ENROLLMENT_REQUESTED.topic,
             contracts.ENROLLMENT_CONFIRMED.topic,
             contracts.ENROLLMENT_COMPLETED.topic,
-            contracts.NOTIFICATION_SENT.topic,
+            contracts.NOTIFICATION_SENT_V1.topic,
         )
     ]
     records = await read_back(kafka, names)
@@ -236,7 +236,7 @@ async def run_pipeline(
     sampler = Sampler()
     sampler.start()
     probe = TopicProbe(infra.kafka, prefix)
-    completions = Completions(infra.kafka, prefix + contracts.NOTIFICATION_SENT.topic)
+    completions = Completions(infra.kafka, prefix + contracts.NOTIFICATION_SENT_V1.topic)
     watch = Watch(infra, prefix, sampler, probe, completions, isolation)
     full = Phase("full", len(work.full))
     steady = Phase("steady", len(work.steady))

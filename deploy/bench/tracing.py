@@ -134,7 +134,7 @@ def follow_workers(records: dict[str, list[Record]]) -> tuple[dict[str, Trace], 
         for r in records[topic]:
             if r.key in by_worker:
                 _first(by_worker[r.key], name, r.timestamp_ms, duplicates)
-    for r in records[contracts.NOTIFICATION_SENT.topic]:
+    for r in records[contracts.NOTIFICATION_SENT_V1.topic]:
         body = json.loads(r.value)
         if body.get("template") == TEMPLATE and body.get("audience") == "worker":
             trace_or_none = by_worker.get(str(body.get("worker_id")))

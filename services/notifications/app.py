@@ -54,6 +54,7 @@ def create_app(
             max_attempts=settings.max_attempts,
             retry_base_delay_s=settings.retry_base_delay_s,
             retry_max_delay_s=settings.retry_max_delay_s,
+            topic_prefix=settings.topic_prefix,
         )
     )
     api.register(runtime, webhook_key)

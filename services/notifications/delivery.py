@@ -1,7 +1,8 @@
 """The sender: a background loop that hands queued notifications to a gateway and records each
-outcome as soon as that message's own send returns.
+outcome as soon as that message's own send returns, with the event that tells it (outbox).
 
-    queued --claim (lease)--> send --> delivered
+    queued --claim (lease)--> send --> sent (accepted)  --receipt--> delivered | failed
+                                   |                     (a webhook: delivered at once)
                                    +-> queued, tried again later (backoff) ... -> failed (cap, reason)
                                    +-> failed at once (refused for good)
 
@@ -20,14 +21,27 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final, Protocol
 
 import asyncpg
 import httpx
 
 from services.notifications import repository
-from services.notifications.repository import StoredNotification
+from services.notifications.repository import Closed, ReceiptApplied, StoredNotification
+from shared.consumer import Publisher
+from shared.db import Conn
+from shared.events import EventModel
+from shared.events.notifications import (
+    FailedStage,
+    NotificationDelivered,
+    NotificationFailed,
+    NotificationSent,
+    Provider,
+)
 from shared.masking import mask_recipient, mask_text_quoting
+from shared.outbox import add_rows
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +83,20 @@ class TemporaryFailure(Exception):
         self.retry_after_s = retry_after_s
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What a provider said when it took a message: who it is, its id for the message (receipts
+    name it), and whether that answer is the delivery itself (a company's webhook receiver)."""
+
+    provider: Provider
+    message_id: str | None = None
+    delivered: bool = False
+
+
 class Gateway(Protocol):
-    async def send(self, notification: StoredNotification) -> None:
-        """Hand the message to its provider and return once the provider accepted it.
+    async def send(self, notification: StoredNotification) -> Accepted | None:
+        """Hand the message to its provider and return once the provider accepted it (None: a
+        provider that says nothing more than "accepted", the generic gateway).
 
         Pass `notification.idempotency_key` on to the provider (an HTTP `Idempotency-Key`, an
         e-mail's Message-ID, ...): it is the same on every attempt, so a repeat after an
@@ -88,15 +113,15 @@ class ChannelGateway:
         self.default = default
         self.by_channel = by_channel
 
-    async def send(self, notification: StoredNotification) -> None:
-        await self.by_channel.get(notification.channel, self.default).send(notification)
+    async def send(self, notification: StoredNotification) -> Accepted | None:
+        return await self.by_channel.get(notification.channel, self.default).send(notification)
 
 
 class LoggingGateway:
     """Stands in for the SMS, WhatsApp, e-mail and webhook providers, which are not reachable
     from here: it only logs that a message went out (never the body or the real address)."""
 
-    async def send(self, notification: StoredNotification) -> None:
+    async def send(self, notification: StoredNotification) -> Accepted:
         log.info(
             "notification sent",
             extra={
@@ -107,6 +132,7 @@ class LoggingGateway:
                 "recipient": mask_recipient(notification.channel, notification.recipient),
             },
         )
+        return Accepted("log")
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -136,6 +162,8 @@ class HttpSender:
         self.timeout_s = timeout_s
         self.max_connections = max_connections
         self.transport = transport  # unit tests hand in an in-memory one
+        # 4xx answers that mean "not now" rather than "never" (a provider may add its own).
+        self.retried_statuses: frozenset[int] = frozenset({408, 429})
         self._client: httpx.AsyncClient | None = None
 
     def start(self) -> None:
@@ -152,7 +180,7 @@ class HttpSender:
         if client is not None:
             await client.aclose()
 
-    async def post(self, url: str, **request: Any) -> None:
+    async def post(self, url: str, **request: Any) -> httpx.Response:
         self.start()
         assert self._client is not None
         try:
@@ -164,11 +192,11 @@ class HttpSender:
             raise TemporaryFailure(f"{self.what} unreachable ({type(exc).__name__}{said})") from None
         status = response.status_code
         if 200 <= status < 300:
-            return
+            return response
         answer = f"{self.what} answered HTTP {status}"
         if self.detail:
             answer = f"{answer}: {response.text[:200]}".rstrip(": ")
-        if 400 <= status < 500 and status not in (408, 429):
+        if 400 <= status < 500 and status not in self.retried_statuses:
             raise PermanentRefusal(answer)
         raise TemporaryFailure(answer, retry_after(response))
 
@@ -209,12 +237,67 @@ class HttpGateway(HttpSender):
             "audience": n.audience,
         }
 
-    async def send(self, notification: StoredNotification) -> None:
+    async def send(self, notification: StoredNotification) -> Accepted:
         await self.post(
             self.url,
             json=self.payload(notification),
             headers={"Idempotency-Key": notification.idempotency_key},
         )
+        return Accepted("gateway")
+
+
+def _about(n: StoredNotification) -> dict[str, Any]:
+    """What every delivery event says of its message (and keys it by: worker, else submission)."""
+    return {
+        "notification_id": str(n.id),
+        "worker_id": str(n.worker_id) if n.worker_id else None,
+        "submission": n.submission,
+        "template": n.template,
+        "audience": n.audience,
+        "channel": n.channel,
+    }
+
+
+def sent_event(n: StoredNotification, accepted: Accepted, at: datetime) -> NotificationSent:
+    return NotificationSent(
+        **_about(n),
+        recipient_masked=mask_recipient(n.channel, n.recipient),
+        provider=accepted.provider,
+        provider_message_id=accepted.message_id,
+        sms_segments=n.sms_segments,
+        attempts=max(n.attempts, 1),
+        sent_at=at,
+    )
+
+
+def delivered_event(
+    n: StoredNotification, provider: Provider, message_id: str | None, at: datetime
+) -> NotificationDelivered:
+    return NotificationDelivered(
+        **_about(n), provider=provider, provider_message_id=message_id, delivered_at=at
+    )
+
+
+def failed_event(closed: Closed, stage: FailedStage, provider: Provider | None = None) -> NotificationFailed:
+    n = closed.notification
+    return NotificationFailed(
+        **_about(n),
+        provider=provider,
+        stage=stage,
+        reason=closed.reason[:_ERROR_MAX_CHARS],
+        attempts=n.attempts,
+        failed_at=closed.at,
+    )
+
+
+def receipt_event(applied: ReceiptApplied) -> NotificationDelivered | NotificationFailed:
+    """What a provider's receipt closed the message as."""
+    provider: Provider = applied.provider  # type: ignore[assignment]  # the receipts' routes name ours
+    if applied.status == "delivered":
+        return delivered_event(applied.notification, provider, applied.provider_message_id, applied.at)
+    code = f" (error {applied.error_code})" if applied.error_code else ""
+    reason = f"the provider could not deliver it{code}"
+    return failed_event(Closed(applied.notification, reason, applied.at), "undelivered", provider)
 
 
 class DeliveryWorker:
@@ -234,6 +317,7 @@ class DeliveryWorker:
         retry_base_delay_s: float = 30.0,
         retry_max_delay_s: float = 3600.0,
         stop_timeout_s: float = 10.0,
+        topic_prefix: str = "",
     ) -> None:
         if lease_s <= send_timeout_s:
             raise ValueError("the lease must outlast a send (lease_s > send_timeout_s)")
@@ -249,8 +333,9 @@ class DeliveryWorker:
         self.retry_base_delay_s = retry_base_delay_s
         self.retry_max_delay_s = retry_max_delay_s
         self.stop_timeout_s = stop_timeout_s
-        # Outcomes since start: delivered, postponed for another attempt, closed as failed.
-        self.delivered = 0
+        self.topic_prefix = topic_prefix
+        # Outcomes since start: accepted by the provider, postponed for another attempt, closed as failed.
+        self.sent = 0
         self.retried = 0
         self.failed = 0
         self._stop = asyncio.Event()
@@ -307,15 +392,19 @@ class DeliveryWorker:
 
     async def _claim(self, limit: int) -> tuple[uuid.UUID, list[StoredNotification], int]:
         claim_id = uuid.uuid4()
-        async with self.pool_getter().acquire() as conn:
+        async with self.pool_getter().acquire() as conn, conn.transaction():
             claim = await repository.claim_due(
                 conn, limit, claim_id=claim_id, lease_s=self.lease_s, max_attempts=self.max_attempts
             )
+            await self._publish(conn, [failed_event(c, "exhausted") for c in claim.given_up])
         if claim.given_up:
             self.failed += len(claim.given_up)
             log.warning(
                 "notifications failed: no answer after the last attempt",
-                extra={"notification_ids": claim.given_up, "max_attempts": self.max_attempts},
+                extra={
+                    "notification_ids": [c.notification.id for c in claim.given_up],
+                    "max_attempts": self.max_attempts,
+                },
             )
         for n in claim.to_send:
             self._unanswered[n.id] = claim_id
@@ -333,9 +422,10 @@ class DeliveryWorker:
         """Send one message and record its outcome in its own statement."""
         n = notification
         error: BaseException | None = None
+        accepted: Accepted | None = None
         try:
             async with asyncio.timeout(self.send_timeout_s):
-                await self.gateway.send(n)
+                accepted = await self.gateway.send(n)
         except PermanentRefusal as exc:
             error = exc
         except TimeoutError:
@@ -345,8 +435,8 @@ class DeliveryWorker:
         # From here on the provider has answered: a stop no longer hands this row back.
         self._unanswered.pop(n.id, None)
         if error is None:
-            if await self._record(n, "delivered", repository.mark_delivered, n.id):
-                self.delivered += 1
+            if await self._record(n, "sent", self._mark_sent, n, accepted or Accepted("gateway")):
+                self.sent += 1
             return
         reason = masked_error(error, n)
         extra = {
@@ -361,7 +451,8 @@ class DeliveryWorker:
             if not isinstance(error, PermanentRefusal):
                 reason = f"gave up after {n.attempts} attempts; last error: {reason}"[:_ERROR_MAX_CHARS]
             log.warning("notification failed for good", extra=extra)
-            if await self._record(n, "failed", repository.mark_failed, n.id, claim_id, reason):
+            stage: FailedStage = "refused" if isinstance(error, PermanentRefusal) else "exhausted"
+            if await self._record(n, "failed", self._mark_failed, n, claim_id, reason, stage):
                 self.failed += 1
             return
         delay = retry_delay(n.attempts, self.retry_base_delay_s, self.retry_max_delay_s)
@@ -371,6 +462,47 @@ class DeliveryWorker:
         log.warning("notification not sent; will retry", extra=extra | {"retry_in_s": round(delay, 1)})
         if await self._record(n, "postponed", repository.postpone, n.id, claim_id, delay, reason):
             self.retried += 1
+
+    async def _publish(self, conn: Conn, events: list[EventModel]) -> None:
+        """Write the events into the outbox, in the caller's transaction (the relay sends them)."""
+        if events:
+            publisher = Publisher("notifications", self.topic_prefix)
+            for event in events:
+                publisher.publish(event)
+            await add_rows(conn, publisher.rows)
+
+    async def _mark_sent(self, conn: Conn, n: StoredNotification, accepted: Accepted) -> bool:
+        """Record the acceptance with notification-sent (and -delivered for a webhook, or for a
+        receipt that came before this record) in one transaction."""
+        async with conn.transaction():
+            sent = await repository.mark_sent(
+                conn,
+                n.id,
+                provider=accepted.provider,
+                provider_message_id=accepted.message_id,
+                delivered=accepted.delivered,
+            )
+            if sent is None:
+                return False
+            events: list[EventModel] = [sent_event(n, accepted, sent.sent_at)]
+            if sent.delivered_at is not None:
+                events.append(delivered_event(n, accepted.provider, accepted.message_id, sent.delivered_at))
+            elif accepted.message_id is not None:
+                applied = await repository.apply_receipts(conn, accepted.provider, accepted.message_id)
+                if applied is not None:
+                    events.append(receipt_event(applied))
+            await self._publish(conn, events)
+        return True
+
+    async def _mark_failed(
+        self, conn: Conn, n: StoredNotification, claim_id: uuid.UUID, reason: str, stage: FailedStage
+    ) -> bool:
+        async with conn.transaction():
+            at = await repository.mark_failed(conn, n.id, claim_id, reason)
+            if at is None:
+                return False
+            await self._publish(conn, [failed_event(Closed(n, reason, at), stage)])
+        return True
 
     async def _record(
         self, n: StoredNotification, outcome: str, mark: Callable[..., Awaitable[bool]], *args: Any

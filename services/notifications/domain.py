@@ -30,7 +30,7 @@ WorkerChannel = Literal["sms", "whatsapp"]
 # per-template budgets below are the tighter, real limits.
 SMS_MAX_CHARS = 3 * 153
 
-# A template's value is stored in each row, announced in NotificationSent.template (and in the
+# A template's value is stored in each row, announced in NotificationStored.template (and in the
 # company webhook's "event"), counted by operators and is part of `dedupe_key`: it stays as first
 # published. The constants take the names of the facts they answer (sponsorship's enrollment
 # completed / failed); the two enrollment values keep the earlier words so that a replayed old
@@ -90,6 +90,13 @@ class Notification:
     recipient: str
     subject: str | None
     body: str
+    # What an e-mail carries as an attachment, fetched when it is sent (an invoice's CSV).
+    attachment_url: str | None = None
+
+    @property
+    def sms_segments(self) -> int | None:
+        """What an SMS costs, in segments as sent; None for the other channels."""
+        return sms_segments(self.body) if self.channel == "sms" else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -890,7 +897,8 @@ def invoice_issued(
             f"Total tagihan : {total}\n"
             f"Jatuh tempo   : {due}\n\n"
             f"Mohon lakukan pembayaran paling lambat {due} agar perlindungan pekerja tidak terputus."
-            f" Daftar pekerja (CSV, NIK disamarkan) dapat diunduh dengan token perusahaan Anda di:\n"
+            f" Daftar pekerja terlampir (CSV, NIK disamarkan); dapat juga diunduh dengan token perusahaan"
+            f" Anda di:\n"
             f"{link}\n\n"
             f"Hormat kami,\n{OFFICE_SIGNATURE}"
         )
@@ -902,6 +910,7 @@ def invoice_issued(
                 recipient=email,
                 subject=f"Tagihan iuran BPJS Ketenagakerjaan {period}: {number} ({total})",
                 body=body,
+                attachment_url=link,
             )
         )
     webhook = _optional(company_webhook_url)

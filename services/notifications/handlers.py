@@ -1,5 +1,6 @@
 """The notifications subscribers: parse the outcome event, decide the messages (domain), queue
-each once (repository) and announce it (outbox). The delivery worker sends what is queued."""
+each once (repository) and announce it (outbox). The delivery worker sends what is queued and
+announces what became of it (services/notifications/delivery.py)."""
 
 import logging
 import uuid
@@ -11,7 +12,7 @@ from services.notifications.domain import Notification
 from services.notifications.repository import NotificationsStore
 from services.notifications.settings import NotificationsSettings
 from shared.consumer import MessageContext, PoisonMessage, parse_uuid
-from shared.events.notifications import NotificationSent
+from shared.events.notifications import NotificationStored
 from shared.events.registry import RegistrationRejected
 from shared.events.sponsorship import (
     CoverageEnded,
@@ -246,10 +247,13 @@ class NotificationsHandlers:
                 worker_id=worker_id,
                 notification=message,
                 company_id=company_id,
+                submission=submission,
             )
             if queued is None:
                 continue  # this event already queued this message
-            sent = NotificationSent(
+            # notification-sent.v1 (deprecated): "stored for sending"; the sender publishes v2
+            # when the provider accepts it.
+            stored = NotificationStored(
                 notification_id=str(queued.id),
                 worker_id=str(worker_id) if worker_id else None,
                 submission=submission,
@@ -259,4 +263,4 @@ class NotificationsHandlers:
                 recipient_masked=mask_recipient(message.channel, message.recipient),
                 sent_at=queued.created_at,
             )
-            ctx.publish(sent)
+            ctx.publish(stored)

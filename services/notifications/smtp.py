@@ -16,7 +16,7 @@ from typing import Literal
 
 import aiosmtplib
 
-from services.notifications.delivery import PermanentRefusal, TemporaryFailure
+from services.notifications.delivery import Accepted, PermanentRefusal, TemporaryFailure
 from services.notifications.repository import StoredNotification
 from shared.clock import JAKARTA
 from shared.masking import mask_recipient
@@ -80,7 +80,7 @@ class SmtpGateway:
         self.tls_context = tls_context
         self.clock = clock
 
-    async def send(self, notification: StoredNotification) -> None:
+    async def send(self, notification: StoredNotification) -> Accepted:
         message = build_message(notification, self.sender, self.clock.now(JAKARTA))
         try:
             await aiosmtplib.send(
@@ -114,3 +114,4 @@ class SmtpGateway:
                 "recipient": mask_recipient("email", notification.recipient),
             },
         )
+        return Accepted("smtp", str(message["Message-ID"]))

@@ -25,7 +25,7 @@ from typing import Final
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from services.notifications.delivery import HttpSender, PermanentRefusal
+from services.notifications.delivery import Accepted, HttpSender, PermanentRefusal
 from services.notifications.repository import StoredNotification
 from shared.masking import mask_recipient
 
@@ -75,7 +75,8 @@ class WebhookGateway(HttpSender):
         self.key = key
         self.clock = clock
 
-    async def send(self, notification: StoredNotification) -> None:
+    async def send(self, notification: StoredNotification) -> Accepted:
+        """POST the signed webhook; the company's receiver answering 2xx is the delivery itself."""
         n = notification
         if not n.company_id:
             raise PermanentRefusal("a webhook without its company: nothing to sign it with")
@@ -97,6 +98,7 @@ class WebhookGateway(HttpSender):
                 "recipient": mask_recipient("webhook", n.recipient),
             },
         )
+        return Accepted("webhook", delivered=True)
 
 
 def load_key(key_file: str | None, secrets_dir: Path) -> bytes:

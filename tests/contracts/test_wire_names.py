@@ -35,6 +35,9 @@ PUBLISHED = {
     "sponsorship.coverage-ended.v1": "id.go.mubakab.disnaker.coverage-ended.v1",
     "sponsorship.coverage-reported.v1": "id.go.mubakab.disnaker.coverage-reported.v1",
     "notifications.notification-sent.v1": "id.go.mubakab.disnaker.notification-sent.v1",
+    "notifications.notification-sent.v2": "id.go.mubakab.disnaker.notification-sent.v2",
+    "notifications.notification-delivered.v1": "id.go.mubakab.disnaker.notification-delivered.v1",
+    "notifications.notification-failed.v1": "id.go.mubakab.disnaker.notification-failed.v1",
 }
 
 

@@ -91,7 +91,7 @@ async def _run(
                     contracts.ENROLLMENT_COMPLETED.topic,
                     contracts.ENROLLMENT_FAILED.topic,
                     contracts.WORKER_WAITLISTED.topic,
-                    contracts.NOTIFICATION_SENT.topic,
+                    contracts.NOTIFICATION_SENT_V1.topic,
                     contracts.SPONSOR_MATCHED.topic,
                 )
             ),

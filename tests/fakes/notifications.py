@@ -33,6 +33,7 @@ class QueuedRow:
     notification: Notification
     created_at: datetime
     company_id: str | None = None
+    submission: str | None = None
 
 
 @dataclass
@@ -76,12 +77,20 @@ class InMemoryNotificationsStore:
         worker_id: uuid.UUID | None,
         notification: Notification,
         company_id: str | None = None,
+        submission: str | None = None,
     ) -> Queued | None:
         if dedupe_key in self.db.rows:
             return None
         company = company_id if notification.audience == "company" else None
         row = QueuedRow(
-            next(self.db.ids), dedupe_key, event_id, worker_id, notification, self.started_at, company
+            next(self.db.ids),
+            dedupe_key,
+            event_id,
+            worker_id,
+            notification,
+            self.started_at,
+            company,
+            submission,
         )
         self.db.rows[dedupe_key] = row
         self.queued_keys.append(dedupe_key)

@@ -155,7 +155,7 @@ async def test_a_row_with_1100_attempts_is_postponed_and_the_rest_of_its_batch_g
     after = {r["id"]: r for r in await table(pool)}
     others = [r for r in rows if r["id"] != dead["id"]]
     assert accepted == Counter({r["key"]: 1 for r in others})
-    assert all(after[r["id"]]["status"] == "delivered" for r in others)
+    assert all(after[r["id"]]["status"] == "sent" for r in others)
     postponed = after[dead["id"]]
     assert postponed["status"] == "queued" and postponed["attempts"] == 1101
     wait = postponed["next_attempt_at"] - datetime.now(UTC)
@@ -185,7 +185,7 @@ async def test_a_stop_in_the_middle_marks_what_was_sent_and_a_restart_sends_only
         after_stop = {r["key"]: r for r in await table(pool)}
         assert sent_before_restart and slow["key"] not in sent_before_restart
         # Everything the receiver accepted is marked delivered; nothing else is.
-        assert {k for k, r in after_stop.items() if r["status"] == "delivered"} == set(sent_before_restart)
+        assert {k for k, r in after_stop.items() if r["status"] == "sent"} == set(sent_before_restart)
         # The cut-off send was handed back at once, not left for the lease.
         assert after_stop[slow["key"]]["next_attempt_at"] <= datetime.now(UTC)
         assert [e["outcome"] for e in sim.of(slow["key"])] == ["abandoned"]
@@ -199,8 +199,8 @@ async def test_a_stop_in_the_middle_marks_what_was_sent_and_a_restart_sends_only
         accepted = sim.accepted()
 
     assert accepted == Counter({r["key"]: 1 for r in rows})  # each exactly once at the receiver
-    assert second.delivered == len(rows) - len(sent_before_restart)
-    assert {r["status"] for r in await table(pool)} == {"delivered"}
+    assert second.sent == len(rows) - len(sent_before_restart)
+    assert {r["status"] for r in await table(pool)} == {"sent"}
 
 
 # --- the cap, refusals, retries and the idempotency key --------------------------------------------
@@ -222,7 +222,7 @@ async def test_attempts_are_capped_then_the_row_fails_with_a_masked_reason(
     assert failed["status"] == "failed" and failed["attempts"] == 3 and failed["failed_at"] is not None
     assert failed["last_error"].startswith("gave up after 3 attempts; last error:")
     assert "HTTP 503" in failed["last_error"]
-    assert (worker.retried, worker.failed, worker.delivered) == (2, 1, 0)
+    assert (worker.retried, worker.failed, worker.sent) == (2, 1, 0)
 
 
 async def test_a_refusal_for_good_fails_at_once_and_the_reason_keeps_the_address_masked(
@@ -248,7 +248,7 @@ async def test_a_refusal_for_good_fails_at_once_and_the_reason_keeps_the_address
     assert failed["status"] == "failed" and failed["attempts"] == 1
     assert "HTTP 422" in failed["last_error"] and "+62812****0000" in failed["last_error"]
     assert refused["recipient"] not in failed["last_error"]  # ... the stored reason does not
-    assert after[rows[1]["id"]]["status"] == "delivered"
+    assert after[rows[1]["id"]]["status"] == "sent"
 
 
 async def test_5xx_408_429_timeouts_are_retried_with_the_same_idempotency_key_until_delivered(
@@ -278,7 +278,7 @@ async def test_5xx_408_429_timeouts_are_retried_with_the_same_idempotency_key_un
     assert {e["idempotency_key"] for e in records} == {row["key"]}
     assert uuid.UUID(row["key"])  # a UUID, the same on every attempt, from every instance
     (delivered,) = await table(pool)
-    assert delivered["status"] == "delivered" and delivered["attempts"] == 6
+    assert delivered["status"] == "sent" and delivered["attempts"] == 6
     assert delivered["last_error"] is None
 
 
@@ -323,8 +323,8 @@ async def test_two_senders_on_one_table_never_send_a_row_twice(
         await other_pool.close()
 
     assert requests == Counter({r["key"]: 1 for r in rows})  # every row, each requested once
-    assert all(s.delivered > 0 for s in senders) and sum(s.delivered for s in senders) == len(rows)
-    assert {r["status"] for r in await table(pool)} == {"delivered"}
+    assert all(s.sent > 0 for s in senders) and sum(s.sent for s in senders) == len(rows)
+    assert {r["status"] for r in await table(pool)} == {"sent"}
 
 
 async def test_rows_of_a_sender_that_died_mid_send_come_back_after_the_lease(
@@ -342,7 +342,7 @@ async def test_rows_of_a_sender_that_died_mid_send_come_back_after_the_lease(
         await eventually(lambda: survivor.deliver_batch(), what="the lease to run out")
         accepted = sim.accepted()
     assert accepted == Counter({r["key"]: 1 for r in rows})
-    assert [(r["status"], r["attempts"]) for r in await table(pool)] == [("delivered", 2)] * 3
+    assert [(r["status"], r["attempts"]) for r in await table(pool)] == [("sent", 2)] * 3
 
 
 async def test_a_row_whose_last_attempt_never_answered_is_closed_as_failed(
@@ -361,7 +361,7 @@ async def test_a_row_whose_last_attempt_never_answered_is_closed_as_failed(
     closed, sent = await table(pool)
     assert (closed["status"], closed["attempts"]) == ("failed", 3)
     assert closed["last_error"] == "no answer after 3 attempts; last error: HTTP 503"
-    assert sent["status"] == "delivered" and worker.failed == 1
+    assert sent["status"] == "sent" and worker.failed == 1
 
 
 # --- the service wired to a gateway URL ----------------------------------------------------------------
@@ -449,7 +449,7 @@ async def test_the_service_stopping_waits_for_a_send_in_flight_and_marks_it(
         stored = await rows_of(infra)
     await truncate_schema(infra, "notifications")
     assert accepted == Counter({r["key"]: 1 for r in stored})
-    assert [r["status"] for r in stored] == ["delivered"] * 3
+    assert [r["status"] for r in stored] == ["sent"] * 3
 
 
 async def rows_of(infra: Infra) -> list[asyncpg.Record]:

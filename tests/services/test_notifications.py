@@ -74,15 +74,16 @@ async def rows(infra: Infra, where: str = "true", *args: Any) -> list[asyncpg.Re
         await conn.close()
 
 
-async def wait_until_delivered(infra: Infra, expected: int, timeout_s: float = 15.0) -> list[asyncpg.Record]:
+async def wait_until_sent(infra: Infra, expected: int, timeout_s: float = 15.0) -> list[asyncpg.Record]:
+    """The `expected` rows, once every one was accepted by its provider (sent, or delivered)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         found = await rows(infra)
-        if len(found) == expected and all(r["status"] == "delivered" for r in found):
+        if len(found) == expected and all(r["status"] in ("sent", "delivered") for r in found):
             return found
         if asyncio.get_running_loop().time() > deadline:
             states = [(r["id"], r["status"]) for r in found]
-            raise AssertionError(f"expected {expected} delivered notifications, found {states}")
+            raise AssertionError(f"expected {expected} sent notifications, found {states}")
         await asyncio.sleep(0.2)
 
 
@@ -110,7 +111,7 @@ async def notifications(infra: Infra, service_env: Callable[..., dict[str, Any]]
 
 async def test_typical_journey(infra: Infra, notifications: str) -> None:
     prefix = notifications
-    sent_topic = prefix + contracts.NOTIFICATION_SENT.topic
+    sent_topic = prefix + contracts.NOTIFICATION_SENT_V1.topic
     w_completed, w_waitlisted, w_failed = (str(uuid.uuid4()) for _ in range(3))
     async with record_events(infra.kafka, sent_topic) as recorder:
         completed_env = await publish(
@@ -171,8 +172,8 @@ async def test_typical_journey(infra: Infra, notifications: str) -> None:
     # The announcement carries the correlation id of the event that caused it.
     assert {e.headers["ce_correlationid"] for e in events if e.key == w_completed} == {completed_env.id}
 
-    stored = await wait_until_delivered(infra, 9)  # the delivery worker sent every one
-    assert all(r["delivered_at"] is not None for r in stored)
+    stored = await wait_until_sent(infra, 9)  # the delivery worker sent every one
+    assert all(r["sent_at"] is not None and r["provider"] == "log" for r in stored)
     by_event = {(r["event_id"], r["audience"], r["channel"]): r for r in stored}
     assert {e.payload["notification_id"] for e in events} == {str(r["id"]) for r in stored}
     worker_sms = by_event[(completed_env.id, "worker", "sms")]
@@ -200,7 +201,7 @@ async def test_a_redelivered_event_sends_once_a_new_event_with_the_same_content_
     topic = prefix + contracts.ENROLLMENT_COMPLETED.topic
     worker_id = str(uuid.uuid4())
     body = completed(worker_id, 7)
-    async with record_events(infra.kafka, prefix + contracts.NOTIFICATION_SENT.topic) as recorder:
+    async with record_events(infra.kafka, prefix + contracts.NOTIFICATION_SENT_V1.topic) as recorder:
         first = await publish(infra, topic, "enrollment-completed.v1", worker_id, body)
         await publish(infra, topic, "enrollment-completed.v1", worker_id, body, envelope=first)  # same ce_id
         # Same key, so the same partition: once the third is handled, the second has been too.
@@ -228,7 +229,7 @@ async def test_unusable_messages_go_to_the_dead_letter_topic_and_nothing_is_stor
     worker_id = str(uuid.uuid4())
     no_phone = {k: v for k, v in waitlisted(worker_id, 1).items() if k != "phone"}
     async with record_events(
-        infra.kafka, topics.dead_letter_topic(topic), prefix + contracts.NOTIFICATION_SENT.topic
+        infra.kafka, topics.dead_letter_topic(topic), prefix + contracts.NOTIFICATION_SENT_V1.topic
     ) as recorder:
         broken = await publish(infra, topic, "worker-waitlisted.v1", worker_id, no_phone)
         not_uuid = await publish(infra, topic, "worker-waitlisted.v1", worker_id, waitlisted("worker-7", 2))
@@ -237,7 +238,7 @@ async def test_unusable_messages_go_to_the_dead_letter_topic_and_nothing_is_stor
         )
         good = await publish(infra, topic, "worker-waitlisted.v1", worker_id, waitlisted(worker_id, 4))
         await recorder.wait_for(3, topic=topics.dead_letter_topic(topic))
-        await recorder.wait_for(1, topic=prefix + contracts.NOTIFICATION_SENT.topic)
+        await recorder.wait_for(1, topic=prefix + contracts.NOTIFICATION_SENT_V1.topic)
         events = await recorder.settle(1.5)
 
     dead = {e.headers["dlq_original_event_id"]: e for e in events if e.topic.endswith(".dlq")}
@@ -250,7 +251,7 @@ async def test_unusable_messages_go_to_the_dead_letter_topic_and_nothing_is_stor
     assert dead[unsendable.id].headers["dlq_reason"] == "UNSENDABLE"
     assert "081200000003" not in dead[unsendable.id].headers["dlq_error"]
 
-    sent = [e for e in events if e.topic == prefix + contracts.NOTIFICATION_SENT.topic]
+    sent = [e for e in events if e.topic == prefix + contracts.NOTIFICATION_SENT_V1.topic]
     assert len(sent) == 1
     assert [r["event_id"] for r in await rows(infra)] == [good.id]
 
@@ -290,7 +291,7 @@ def message(recipient: str, channel: str = "sms") -> Notification:
     return Notification("worker_waitlisted", "worker", channel, recipient, None, "Yth. Budi, ...")  # type: ignore[arg-type]
 
 
-async def test_delivery_worker_marks_sent_rows_delivered_and_retries_failed_ones_later(
+async def test_delivery_worker_marks_accepted_rows_sent_and_retries_failed_ones_later(
     pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with pool.acquire() as conn:
@@ -312,10 +313,11 @@ async def test_delivery_worker_marks_sent_rows_delivered_and_retries_failed_ones
     worker = DeliveryWorker(lambda: pool, gateway, retry_base_delay_s=60.0)
     assert await worker.deliver_batch() == 3
     assert sorted(n.recipient for n in gateway.sent) == sorted([phone(1), "csr@hindoli.co.id"])
-    assert (worker.delivered, worker.retried, worker.failed) == (2, 1, 0)
+    assert (worker.sent, worker.retried, worker.failed) == (2, 1, 0)
     async with pool.acquire() as conn:
         state = {r["recipient"]: r for r in await conn.fetch("SELECT * FROM notification")}
-        assert state[phone(1)]["status"] == "delivered" and state[phone(1)]["delivered_at"] is not None
+        assert state[phone(1)]["status"] == "sent" and state[phone(1)]["sent_at"] is not None
+        assert state[phone(1)]["delivered_at"] is None  # no receipt yet
         refused = state[phone(2)]
         assert refused["status"] == "queued" and refused["attempts"] == 1
         # 60 s for the first retry, jittered into its upper half.
@@ -328,7 +330,7 @@ async def test_delivery_worker_marks_sent_rows_delivered_and_retries_failed_ones
     gateway.refuse.clear()
     assert await worker.deliver_batch() == 1
     async with pool.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM notification WHERE status = 'delivered'") == 3
+        assert await conn.fetchval("SELECT count(*) FROM notification WHERE status = 'sent'") == 3
         assert await conn.fetchval("SELECT attempts FROM notification WHERE recipient = $1", phone(2)) == 2
 
 
@@ -427,7 +429,7 @@ async def test_a_handler_queues_and_announces_each_message_once_per_event(
         assert (
             await conn.fetchval(
                 "SELECT count(*) FROM outbox WHERE topic = $1",
-                topic_prefix + contracts.NOTIFICATION_SENT.topic,
+                topic_prefix + contracts.NOTIFICATION_SENT_V1.topic,
             )
             == 2
         )

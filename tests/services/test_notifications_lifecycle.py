@@ -13,7 +13,7 @@ from shared.envelope import event_type, new_envelope
 from shared.events.sponsorship import CoverageEnded, CoverageEnding, CoverageExtended, InvoiceReminder
 from testkit.infra import Infra
 from testkit.kafka import record_events
-from tests.services.test_notifications import notifications, publish, rows, summary, wait_until_delivered
+from tests.services.test_notifications import notifications, publish, rows, summary, wait_until_sent
 
 __all__ = ["notifications"]  # the fixture, imported for this module's tests
 
@@ -89,7 +89,7 @@ async def test_each_lifecycle_event_tells_whom_it_should_once(infra: Infra, noti
         next_coverage_start=None,
         ended_at=AT,
     )
-    sent_topic = prefix + contracts.NOTIFICATION_SENT.topic
+    sent_topic = prefix + contracts.NOTIFICATION_SENT_V1.topic
     async with record_events(infra.kafka, sent_topic) as recorder:
         for contract, key, event in [
             (contracts.INVOICE_REMINDER, "pt-hindoli", reminder),
@@ -132,7 +132,7 @@ async def test_each_lifecycle_event_tells_whom_it_should_once(infra: Infra, noti
     assert len(events) == 14  # once each, for two deliveries of every event
     assert all(PHONE not in e.body.decode() for e in events)
 
-    stored = await wait_until_delivered(infra, 14)
+    stored = await wait_until_sent(infra, 14)
     by = {(str(r["worker_id"]), r["template"], r["audience"], r["channel"]): r["body"] for r in stored}
     mail = next(r["body"] for r in stored if r["template"] == "invoice_reminder" and r["channel"] == "email")
     assert "INV-PT-HINDOLI-2026-12" in mail and "Rp33.600" in mail and "15 Desember 2026" in mail

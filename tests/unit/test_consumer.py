@@ -162,6 +162,9 @@ def test_an_event_of_another_version_than_its_contract_is_not_read(contract: con
 
     check_version(typed(contract.event_type), contract)  # the contract's own version: fine
     check_version(typed("com.partner.its-own-name"), contract)  # no version named: nothing to check
+    other = contract.version + 1
     with pytest.raises(PoisonMessage) as caught:
-        check_version(typed(contract.event_type.removesuffix(".v1") + ".v2"), contract)
-    assert caught.value.reason == "UNKNOWN_VERSION" and "version 1" in caught.value.detail
+        check_version(
+            typed(contract.event_type.removesuffix(f".v{contract.version}") + f".v{other}"), contract
+        )
+    assert caught.value.reason == "UNKNOWN_VERSION" and f"version {contract.version}" in caught.value.detail

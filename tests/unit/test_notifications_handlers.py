@@ -16,7 +16,7 @@ from shared import contracts
 from shared.consumer import Handler, Incoming, MessageContext, PoisonMessage, Publisher
 from shared.envelope import Envelope, new_envelope
 from shared.events import EventModel
-from shared.events.notifications import NotificationSent
+from shared.events.notifications import NotificationStored
 from shared.events.registry import RegistrationRejected, RejectionReason
 from shared.events.sponsorship import EnrollmentCompleted, EnrollmentFailed, WorkerWaitlisted
 from testkit.samples import (
@@ -69,7 +69,7 @@ class Service:
         raw = json.dumps(body if body is not None else event.model_dump(mode="json")).encode()
         return Incoming(contract.topic, 0, 0, contract.key(event), envelope.headers(), raw, envelope, 0)
 
-    async def handle(self, incoming: Incoming) -> list[NotificationSent]:
+    async def handle(self, incoming: Incoming) -> list[NotificationStored]:
         contract = contracts.by_topic(incoming.topic)
         assert contract is not None
         by_contract: dict[contracts.Contract[Any], Handler] = {
@@ -83,10 +83,10 @@ class Service:
         async with self.db.transaction() as store:
             await handler(MessageContext(incoming, contract, store, publisher))
         self.keys = [row.key for row in publisher.rows]
-        assert {row.topic for row in publisher.rows} <= {contracts.NOTIFICATION_SENT.topic}
-        return [e for e in publisher.events if isinstance(e, NotificationSent)]
+        assert {row.topic for row in publisher.rows} <= {contracts.NOTIFICATION_SENT_V1.topic}
+        return [e for e in publisher.events if isinstance(e, NotificationStored)]
 
-    async def send(self, event: EventModel) -> list[NotificationSent]:
+    async def send(self, event: EventModel) -> list[NotificationStored]:
         return await self.handle(self.received(event))
 
     def rows(self) -> list[QueuedRow]:
@@ -100,7 +100,7 @@ def told(rows: list[QueuedRow]) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def announced(events: list[NotificationSent]) -> list[tuple[str, str, str, str]]:
+def announced(events: list[NotificationStored]) -> list[tuple[str, str, str, str]]:
     return [(e.template, e.audience, e.channel, e.recipient_masked) for e in events]
 
 
@@ -413,7 +413,7 @@ STORED_BEFORE = {
 
 @pytest.mark.parametrize("make", [completed, failed, waitlisted, rejected], ids=STORED_BEFORE.keys())
 async def test_an_event_handled_before_a_rename_queues_nothing_when_replayed(make: Any) -> None:
-    """Template names are stored in rows, sent in NotificationSent.template (and the webhook's
+    """Template names are stored in rows, sent in NotificationStored.template (and the webhook's
     "event"), and part of the dedupe key: they stay as first published whatever the code calls
     them, or a replayed old event would queue its messages a second time."""
     service = Service()

@@ -10,7 +10,7 @@ from services.notifications.settings import NotificationsSettings
 from shared import contracts
 from shared.consumer import Incoming, MessageContext, Publisher
 from shared.envelope import new_envelope
-from shared.events.notifications import NotificationSent
+from shared.events.notifications import NotificationStored
 from shared.events.sponsorship import InvoiceIssued
 from tests.fakes.notifications import InMemoryNotifications
 
@@ -31,7 +31,7 @@ ISSUED = InvoiceIssued(
 )
 
 
-async def handle(db: InMemoryNotifications, event: InvoiceIssued, event_id: str) -> list[NotificationSent]:
+async def handle(db: InMemoryNotifications, event: InvoiceIssued, event_id: str) -> list[NotificationStored]:
     contract = contracts.INVOICE_ISSUED
     envelope = new_envelope(
         contract.event_type, "/muba/sponsorship", subject=event.company_id, event_id=event_id
@@ -42,7 +42,7 @@ async def handle(db: InMemoryNotifications, event: InvoiceIssued, event_id: str)
     publisher = Publisher("notifications")
     async with db.transaction() as store:
         await handlers.on_invoice_issued(MessageContext(incoming, contract, store, publisher))
-    return [e for e in publisher.events if isinstance(e, NotificationSent)]
+    return [e for e in publisher.events if isinstance(e, NotificationStored)]
 
 
 async def test_the_company_gets_an_email_and_a_webhook_with_number_month_total_due_date_and_csv() -> None:

@@ -51,5 +51,5 @@ async def test_a_record_on_a_topic_nobody_consumes_reaches_no_processor(
     monkeypatch.setattr(MessageProcessor, "process", record)
     app = service_apps()["sponsorship"]
     async with TestKafkaBroker(app.broker) as broker:
-        await broker.publish(b"{}", topic=contracts.NOTIFICATION_SENT.topic)
+        await broker.publish(b"{}", topic=contracts.NOTIFICATION_SENT_V1.topic)
     assert received == []
