@@ -63,6 +63,10 @@ MAX_PARAMETERS: Final = 20
 MAX_BODY_BYTES: Final = 64 * 1024
 SERVED_METHODS: Final = ("GET", "HEAD")
 WRITE_METHOD: Final = "PUT"
+# A provider's callback (a delivery receipt) is a POST of a small form, authenticated by the
+# provider's signature, not by our tokens: only the `callbacks` paths take it.
+CALLBACK_METHOD: Final = "POST"
+MAX_CALLBACK_BODY_BYTES: Final = 16 * 1024
 DOCS_PREFIX: Final = "/docs"
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
@@ -375,15 +379,20 @@ def screen(
     tokens: Tokens,
     writable: Collection[str] = (),
     body_limits: Mapping[str, int] | None = None,
+    callbacks: Collection[str] = (),
 ) -> AsgiResponse | None:
     """The refusal of a request before it reaches a route, or None when it may go on. PUT is let
     through to the `writable` paths only (their endpoint checks the role), with a body of at most
-    MAX_BODY_BYTES or the path's own limit in `body_limits`."""
+    MAX_BODY_BYTES or the path's own limit in `body_limits`; POST to the `callbacks` paths only
+    (their route checks the provider's signature), with at most MAX_CALLBACK_BODY_BYTES."""
     method = scope.get("method", "")
     path = str(scope.get("path", ""))
     limit = MAX_BODY_BYTES
     if method == WRITE_METHOD and path in writable:
         limit = (body_limits or {}).get(path, MAX_BODY_BYTES)
+    callback = method == CALLBACK_METHOD and path in callbacks
+    if callback:
+        limit = MAX_CALLBACK_BODY_BYTES
     if _header(scope, b"transfer-encoding") is not None:
         # A body of unknown length: the server would have to read it to know. Nothing here takes one.
         return refusal(411, f"body: send at most {limit} bytes with a Content-Length", "body")
@@ -397,8 +406,14 @@ def screen(
                 f"body: {int(declared)} bytes, at most {limit}",
                 "body",
             )
-    if method not in SERVED_METHODS and not (method == WRITE_METHOD and path in writable):
-        served = [*SERVED_METHODS, WRITE_METHOD] if path in writable else list(SERVED_METHODS)
+    if callback and declared is None:
+        return refusal(411, f"body: send at most {limit} bytes with a Content-Length", "body")
+    if method not in SERVED_METHODS and not (method == WRITE_METHOD and path in writable) and not callback:
+        served = list(SERVED_METHODS)
+        if path in writable:
+            served.append(WRITE_METHOD)
+        if path in callbacks:
+            served.append(CALLBACK_METHOD)
         return refusal(
             405,
             f"method {method[:32]}: only {', '.join(served)} are served",
@@ -438,16 +453,18 @@ class GuardedAsgi(AsgiFastStream):
         tokens: Tokens,
         writable: Collection[str] = (),
         body_limits: Mapping[str, int] | None = None,
+        callbacks: Collection[str] = (),
         **kwargs: Any,
     ) -> None:
         self.tokens = tokens
         self.writable = frozenset(writable)
         self.body_limits = dict(body_limits or {})
+        self.callbacks = frozenset(callbacks)
         super().__init__(*args, **kwargs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            refused = screen(scope, self.tokens, self.writable, self.body_limits)
+            refused = screen(scope, self.tokens, self.writable, self.body_limits, self.callbacks)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
@@ -596,13 +613,13 @@ def api_endpoint(
         if scope.get("method") != WRITE_METHOD:
             await handler(scope, receive, send)
             return
-        response = await answer(scope, await _read_body(receive, max_body_bytes))
+        response = await answer(scope, await read_body(receive, max_body_bytes))
         await response(scope, receive, send)
 
     return read_or_write
 
 
-async def _read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
+async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
     """The request's body; the gate has refused a declared length over `limit`, and a body
     that grows beyond it anyway is cut there (its JSON then fails to parse: a 400)."""
     chunks: list[bytes] = []

@@ -182,6 +182,7 @@ class ServiceRuntime(Generic[S]):
         self.api_routes: list[tuple[str, ASGIApp]] = []
         self.writable_paths: set[str] = set()  # the endpoints that take a PUT
         self.body_limits: dict[str, int] = {}  # a PUT's body limit, where it is not MAX_BODY_BYTES
+        self.callback_routes: list[tuple[str, ASGIApp]] = []  # providers' POSTs (signed by them)
         self.api("outbox/parked", parked_rows)
         self.api("audit", audit_log, roles=OFFICE_AND_AUDITOR)
         self._tokens: Tokens | None = None
@@ -395,6 +396,11 @@ class ServiceRuntime(Generic[S]):
             self.writable_paths.add(endpoint)
             self.body_limits[endpoint] = max_body_bytes
 
+    def callback(self, path: str, app: ASGIApp) -> None:
+        """A provider's callback `POST <path>` (a delivery receipt): past the gate without a token,
+        a small body with a Content-Length; `app` must check the provider's signature itself."""
+        self.callback_routes.append((path, app))
+
     @property
     def tokens(self) -> Tokens:
         """The tokens the settings name, read once (AccessConfigError when unusable)."""
@@ -444,12 +450,14 @@ class ServiceRuntime(Generic[S]):
             tokens=self.tokens,
             writable=frozenset(self.writable_paths),
             body_limits=self.body_limits,
+            callbacks=frozenset(path for path, _ in self.callback_routes),
             asgi_routes=[
                 ("/healthz", healthz),
                 ("/readyz", readyz),
                 ("/metrics", metrics),
                 ("/stats", stats),
                 *self.api_routes,
+                *self.callback_routes,
                 *docs_routes(self.name),
                 *routes,
             ],

@@ -42,17 +42,21 @@ async def running(app: AsgiFastStream) -> AsyncIterator[AsgiFastStream]:
         await task
 
 
-@asynccontextmanager
-async def served(app: AsgiFastStream, name: str) -> AsyncIterator[int]:
-    """The app served over HTTP by uvicorn on a free loopback port (lifespan on), for as long as
-    the block runs; yields the port."""
+def free_port() -> int:
     import socket
-
-    import uvicorn
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def served(app: AsgiFastStream, name: str, port: int | None = None) -> AsyncIterator[int]:
+    """The app served over HTTP by uvicorn on a loopback port (a free one unless given; lifespan
+    on), for as long as the block runs; yields the port."""
+    import uvicorn
+
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
     )

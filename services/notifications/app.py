@@ -4,7 +4,7 @@ from pathlib import Path
 
 from faststream.asgi import AsgiFastStream
 
-from services.notifications import api
+from services.notifications import api, receipts
 from services.notifications.delivery import (
     ChannelGateway,
     DeliveryWorker,
@@ -16,6 +16,7 @@ from services.notifications.handlers import NotificationsHandlers
 from services.notifications.repository import NotificationsStore, PgNotificationsStore
 from services.notifications.settings import NotificationsSettings
 from services.notifications.smtp import SmtpGateway
+from services.notifications.twilio import TwilioGateway
 from services.notifications.webhooks import WebhookGateway, load_key
 from shared import contracts
 from shared.kafka_security import secrets_dir
@@ -58,6 +59,16 @@ def create_app(
         )
     )
     api.register(runtime, webhook_key)
+    if settings.twilio_account_sid and settings.receipt_url:
+        runtime.callback(
+            receipts.TWILIO_PATH,
+            receipts.twilio_receipts(
+                lambda: runtime.pool,
+                auth_token=settings.twilio_auth_token,
+                receipt_url=settings.receipt_url,
+                topic_prefix=settings.topic_prefix,
+            ),
+        )
     return runtime.asgi_app()
 
 
@@ -65,8 +76,9 @@ def _gateway(
     settings: NotificationsSettings, runtime: ServiceRuntime[NotificationsStore], webhook_key: bytes | None
 ) -> Gateway:
     """The provider gateway (NOTIFICATIONS_GATEWAY_URL) or the logging stand-in for every channel;
-    SMTP for e-mail when NOTIFICATIONS_SMTP_HOST is set, signed webhooks when
-    NOTIFICATIONS_WEBHOOK_DELIVERY is on. Each is started before the sender and closed after it."""
+    SMTP for e-mail when NOTIFICATIONS_SMTP_HOST is set, Twilio's API for SMS and WhatsApp when
+    NOTIFICATIONS_TWILIO_ACCOUNT_SID is, signed webhooks when NOTIFICATIONS_WEBHOOK_DELIVERY is on.
+    Each is started before the sender and closed after it."""
     default: Gateway = LoggingGateway()
     if settings.gateway_url:
         http = HttpGateway(settings.gateway_url, timeout_s=settings.send_timeout_s)
@@ -83,6 +95,18 @@ def _gateway(
             password=settings.smtp_password,
             timeout_s=settings.send_timeout_s,
         )
+    if settings.twilio_account_sid:
+        messaging = TwilioGateway(
+            api_url=settings.twilio_api_url,
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            sms_from=settings.twilio_sms_from,
+            whatsapp_from=settings.twilio_whatsapp_from,
+            status_callback_url=settings.receipt_url or None,
+            timeout_s=settings.send_timeout_s,
+        )
+        runtime.add_background(messaging)
+        by_channel["sms"] = by_channel["whatsapp"] = messaging
     if webhook_key is not None:
         webhooks = WebhookGateway(webhook_key, timeout_s=settings.send_timeout_s)
         runtime.add_background(webhooks)

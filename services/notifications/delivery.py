@@ -300,6 +300,15 @@ def receipt_event(applied: ReceiptApplied) -> NotificationDelivered | Notificati
     return failed_event(Closed(applied.notification, reason, applied.at), "undelivered", provider)
 
 
+async def publish_events(conn: Conn, topic_prefix: str, events: list[EventModel]) -> None:
+    """Write the events into the outbox, in the caller's transaction (the relay sends them)."""
+    if events:
+        publisher = Publisher("notifications", topic_prefix)
+        for event in events:
+            publisher.publish(event)
+        await add_rows(conn, publisher.rows)
+
+
 class DeliveryWorker:
     """See the module docstring. `deliver_batch()` sends one batch and returns (tests);
     `start()` / `stop()` run the loop in the background (the service)."""
@@ -464,12 +473,7 @@ class DeliveryWorker:
             self.retried += 1
 
     async def _publish(self, conn: Conn, events: list[EventModel]) -> None:
-        """Write the events into the outbox, in the caller's transaction (the relay sends them)."""
-        if events:
-            publisher = Publisher("notifications", self.topic_prefix)
-            for event in events:
-                publisher.publish(event)
-            await add_rows(conn, publisher.rows)
+        await publish_events(conn, self.topic_prefix, events)
 
     async def _mark_sent(self, conn: Conn, n: StoredNotification, accepted: Accepted) -> bool:
         """Record the acceptance with notification-sent (and -delivered for a webhook, or for a

@@ -302,7 +302,14 @@ async def apply_receipts(conn: Conn, provider: str, provider_message_id: str) ->
     """Close the message `provider_message_id` names with the first receipt kept for it, when the
     message is recorded as sent (a receipt may come first: it waits here until `mark_sent`, in the
     same transaction, calls this). The first final receipt wins; later ones only stay on record.
-    Call inside a transaction (it locks the message's row)."""
+    Call inside a transaction: it first takes a lock of the message's id for the rest of it, so
+    that a receipt and the record of the acceptance, committing side by side, cannot each miss
+    the other (whichever comes second sees the first)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('notifications:receipt:' || $1 || ':' || $2, 0))",
+        provider,
+        provider_message_id,
+    )
     receipt = await conn.fetchrow(
         "SELECT status, error_code FROM delivery_receipt WHERE provider = $1 AND provider_message_id = $2"
         " AND applied_at IS NULL ORDER BY received_at, status LIMIT 1",

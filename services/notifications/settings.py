@@ -52,6 +52,19 @@ class NotificationsSettings(ServiceSettings):
         validation_alias="NOTIFICATIONS_SMTP_FROM",
     )
 
+    # SMS and WhatsApp through a provider speaking Twilio's Messages API (services/notifications/
+    # twilio.py). Empty account SID: SMS and WhatsApp go the way of the other channels.
+    twilio_account_sid: str = Field("", validation_alias="NOTIFICATIONS_TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str = Field("", validation_alias="NOTIFICATIONS_TWILIO_AUTH_TOKEN", repr=False)
+    twilio_api_url: str = Field("https://api.twilio.com", validation_alias="NOTIFICATIONS_TWILIO_API_URL")
+    # The programme's sender number (E.164) for SMS, and its WhatsApp Business number.
+    twilio_sms_from: str = Field("", validation_alias="NOTIFICATIONS_TWILIO_SMS_FROM")
+    twilio_whatsapp_from: str = Field("", validation_alias="NOTIFICATIONS_TWILIO_WHATSAPP_FROM")
+    # Where the provider posts its delivery receipts, as it reaches this service from outside
+    # (…/receipts/twilio); the receipts' signatures are made over exactly this URL. Empty: no
+    # receipts are asked for, and SMS/WhatsApp stay `sent`.
+    receipt_url: str = Field("", validation_alias="NOTIFICATIONS_RECEIPT_URL")
+
     # Webhooks to companies (services/notifications/webhooks.py): signed POSTs to each company's
     # URL. Off: webhooks go the way of the other channels (the provider gateway or the log).
     webhook_delivery: bool = Field(False, validation_alias="NOTIFICATIONS_WEBHOOK_DELIVERY")

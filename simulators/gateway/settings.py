@@ -24,3 +24,25 @@ class GatewaySimulatorSettings(ServiceSettings):
     delay_percent: float = Field(100.0, ge=0, le=100, validation_alias="GATEWAY_SIMULATOR_DELAY_PERCENT")
     # Seeds the per-request draws, so a run's faults can be repeated.
     seed: int | None = Field(None, validation_alias="GATEWAY_SIMULATOR_SEED")
+
+    # Twilio's Messages API (simulators/gateway/twilio.py): the account and token it accepts
+    # (HTTP Basic) and signs its delivery receipts with.
+    twilio_account_sid: str = Field(
+        "AC00000000000000000000000000000000",
+        min_length=1,
+        validation_alias="GATEWAY_SIMULATOR_TWILIO_ACCOUNT_SID",
+    )
+    twilio_auth_token: str = Field(
+        "muba-local-provider-token",
+        min_length=1,
+        validation_alias="GATEWAY_SIMULATOR_TWILIO_AUTH_TOKEN",
+        repr=False,
+    )
+    # How long after accepting a message its receipts come, and the share of messages whose
+    # receipt says `undelivered` (a phone off for days), chosen by a hash of the message's key.
+    receipt_delay_ms: int = Field(
+        200, ge=0, le=600_000, validation_alias="GATEWAY_SIMULATOR_RECEIPT_DELAY_MS"
+    )
+    undelivered_percent: float = Field(
+        0.0, ge=0, le=100, validation_alias="GATEWAY_SIMULATOR_UNDELIVERED_PERCENT"
+    )

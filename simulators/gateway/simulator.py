@@ -36,6 +36,7 @@ from typing import Any, Final
 import uvicorn
 
 from simulators.gateway.settings import GatewaySimulatorSettings
+from simulators.gateway.twilio import MESSAGES_PATH, TwilioApi, parse_form
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,14 @@ class GatewaySimulator:
         self._random = random.Random(settings.seed)
         self._accepted: Counter[str] = Counter()
         self._fd: int | None = None
+        self.twilio = TwilioApi(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            receipt_delay_s=settings.receipt_delay_ms / 1000,
+            undelivered_percent=settings.undelivered_percent,
+            share=share,
+            record=self.record,
+        )
 
     # --- what to answer -------------------------------------------------------------------------
 
@@ -158,7 +167,10 @@ class GatewaySimulator:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"]
-        if method == "POST":
+        twilio = MESSAGES_PATH.match(path)
+        if method == "POST" and twilio:
+            await self._twilio_message(scope, receive, send, twilio["sid"])
+        elif method == "POST":
             await self._message(scope, receive, send)
         elif method not in ("GET", "HEAD"):
             await _answer(send, 405, {"error": "method not allowed"})
@@ -191,11 +203,16 @@ class GatewaySimulator:
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif event["type"] == "lifespan.shutdown":
+                await self.twilio.close()
                 self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _message(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _read(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[str, dict[str, str], bytes] | None:
+        """When the request came, its headers and its body; None when it was answered already
+        (too large) or the client went away."""
         received_at = datetime.now(UTC).isoformat(timespec="microseconds")
         self.stats["received"] += 1
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -203,13 +220,19 @@ class GatewaySimulator:
         while True:
             event = await receive()
             if event["type"] == "http.disconnect":
-                return
+                return None
             body += event.get("body", b"")
             if len(body) > MAX_BODY_BYTES:
                 await self._refuse_invalid(send, received_at, headers, 413, "body too large")
-                return
+                return None
             if not event.get("more_body"):
-                break
+                return received_at, headers, body
+
+    async def _message(self, scope: Scope, receive: Receive, send: Send) -> None:
+        read = await self._read(scope, receive, send)
+        if read is None:
+            return
+        received_at, headers, body = read
         try:
             message = parse_message(body, headers.get("idempotency-key"))
         except BadMessage as exc:
@@ -252,6 +275,76 @@ class GatewaySimulator:
                 f"{message['channel']} recipient {message['recipient']} does not accept messages"
             )
         await _answer(send, plan.status, answer, {"retry-after": "1"} if plan.status == 503 else None)
+
+    async def _twilio_message(self, scope: Scope, receive: Receive, send: Send, account: str) -> None:
+        """One message through the Twilio API (simulators/gateway/twilio.py): recorded as the
+        others are, with its SID and the segments billed; receipts follow when it is taken."""
+        read = await self._read(scope, receive, send)
+        if read is None:
+            return
+        received_at, headers, body = read
+        api = self.twilio
+        if not api.authorised(account, headers.get("authorization")):
+            self.stats["unauthorised"] += 1
+            await _answer(send, 401, {"code": 20003, "message": "Authenticate", "status": 401})
+            return
+        form = parse_form(body)
+        refused = api.check(form)
+        if refused is not None:
+            await self._refuse_invalid(send, received_at, headers, 400, refused["message"])
+            return
+        to = form["To"]
+        key = headers.get("idempotency-key") or hashlib.sha256(f"{to}\n{form['Body']}".encode()).hexdigest()
+        message = {
+            "idempotency_key": key,
+            "channel": "whatsapp" if to.startswith("whatsapp:") else "sms",
+            "recipient": to.removeprefix("whatsapp:"),
+        }
+        plan = self.plan(message)
+        entry = {"received_at": received_at, "provider": "twilio", **message, "body": form["Body"]}
+        if plan.delay_s > 0 and await _hangs_up_within(receive, plan.delay_s):
+            self.stats["abandoned"] += 1
+            self.record(entry | {"status": None, "outcome": "abandoned"})
+            return
+        if plan.status == 422:
+            answer: dict[str, Any] = {
+                "code": 21610,
+                "message": f"Attempt to send to unsubscribed recipient {to}",
+                "status": 400,
+            }
+            status, outcome = 400, "refused"
+        elif plan.status == 503:
+            answer, status, outcome = (
+                {"code": 20503, "message": "Service unavailable", "status": 503},
+                503,
+                "failed",
+            )
+        else:
+            answer, status, outcome = api.accepted(form, key), 201, "accepted"
+        repeat = self._accepted[key]
+        try:
+            self.record(
+                entry
+                | {"answered_at": datetime.now(UTC).isoformat(timespec="microseconds"), "status": status}
+                | {
+                    "outcome": outcome,
+                    "repeat": repeat,
+                    "sid": answer.get("sid"),
+                    "segments": answer.get("num_segments"),
+                }
+            )
+        except OSError as exc:
+            log.error("could not record a request; answering 500", extra={"error": repr(exc)})
+            await _answer(
+                send, 500, {"code": 20500, "message": "could not record the message", "status": 500}
+            )
+            return
+        self.stats[outcome] += 1
+        if outcome == "accepted":
+            self._accepted[key] += 1
+            if form.get("StatusCallback"):
+                api.send_receipts(answer, form["StatusCallback"], key)
+        await _answer(send, status, answer, {"retry-after": "1"} if status == 503 else None)
 
     async def _refuse_invalid(
         self, send: Send, received_at: str, headers: dict[str, str], status: int, error: str

@@ -64,6 +64,8 @@ APP_MODULES: dict[str, str] = {
 TOPICS_SERVICE = "kafka-provision"
 # The office's CLI (muba/), under the `tools` profile.
 CLI_SERVICE = "muba"
+# The demos' mail catcher (Mailpit), under the `demo` profile.
+MAIL_CATCHER = "mailpit"
 # The Kafka nodes of compose.ha.yaml, by node id.
 HA_KAFKA_NODES: dict[int, str] = {1: "kafka", 2: "kafka-2", 3: "kafka-3"}
 # The containers that own a PostgreSQL schema and login role, with that role (its name is also
@@ -302,7 +304,7 @@ def compose() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = compose["services"]
-    expected = {"kafka", "postgres", TOPICS_SERVICE, CLI_SERVICE, *APP_MODULES}
+    expected = {"kafka", "postgres", TOPICS_SERVICE, CLI_SERVICE, MAIL_CATCHER, *APP_MODULES}
     assert set(found) == expected, f"compose services {sorted(found)} != {sorted(expected)}"
     return found
 
@@ -319,7 +321,7 @@ def compose_ha_override() -> dict[str, Any]:
 def compose_ha(compose: dict[str, Any], compose_ha_override: dict[str, Any]) -> dict[str, Any]:
     """compose.yaml with compose.ha.yaml merged onto it, as `docker compose -f ... -f ...` does."""
     merged: dict[str, Any] = merge_compose(compose, compose_ha_override)
-    expected = {"postgres", TOPICS_SERVICE, CLI_SERVICE, *APP_MODULES, *HA_KAFKA_NODES.values()}
+    expected = {"postgres", TOPICS_SERVICE, CLI_SERVICE, MAIL_CATCHER, *APP_MODULES, *HA_KAFKA_NODES.values()}
     assert set(merged["services"]) == expected, sorted(merged["services"])
     return merged
 
@@ -1194,14 +1196,14 @@ def test_each_kafka_client_runs_as_its_own_principal(compose: dict[str, Any]) ->
 def test_the_bpjs_simulator_starts_only_with_the_demo_profile(compose_ha: dict[str, Any]) -> None:
     for name, service in compose_ha["services"].items():
         profiles = service.get("profiles", [])
-        if name == "bpjs-simulator":
-            assert profiles == ["demo"], "a production `up` must never start the simulator"
+        if name in ("bpjs-simulator", MAIL_CATCHER):
+            assert profiles == ["demo"], f"a production `up` must never start {name}"
         elif name == CLI_SERVICE:
             assert profiles == ["tools"]
         else:
             assert not profiles, f"{name} would not start with a plain `up`"
             # Nothing a plain `up` starts may need the simulator (compose would then start it).
-            assert "bpjs-simulator" not in service.get("depends_on", {}), name
+            assert not {"bpjs-simulator", MAIL_CATCHER} & set(service.get("depends_on", {})), name
     text = ENV_EXAMPLE.read_text()
     assert re.search(r"^COMPOSE_PROFILES=$", text, re.MULTILINE), "production is the default"
 
@@ -1363,3 +1365,15 @@ def test_the_services_and_the_cli_share_the_generated_office_token(
     ]
     assert [(name, role) for name, role, _ in lines] == [("auditor", "auditor")]
     assert lines[0][2] != (out / "http" / "office-token").read_text().strip()
+
+
+def test_the_mail_catcher_is_for_demos_only_pinned_and_on_loopback(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    catcher = services[MAIL_CATCHER]
+    assert catcher["profiles"] == ["demo"]  # a production `up` never swallows the e-mails
+    image, _, tag = catcher["image"].partition(":")
+    assert image == "axllent/mailpit" and re.fullmatch(r"v\d+\.\d+\.\d+", tag), catcher["image"]
+    assert catcher["ports"] == ["${MUBA_BIND_ADDRESS:-127.0.0.1}:8025:8025"]
+    example = ENV_EXAMPLE.read_text(encoding="utf-8")
+    assert "NOTIFICATIONS_SMTP_HOST=mailpit NOTIFICATIONS_SMTP_PORT=1025" in example
