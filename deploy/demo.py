@@ -24,16 +24,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy.catcher import Catcher
 from deploy.chaos import Servers, _reset_database
-from deploy.stack import ROOT, Stack
+from deploy.stack import ROOT, Stack, UsualPorts
 from services.notifications.webhooks import load_key
 from shared import access, contracts, topics
 from shared.kafka_security import KafkaConnection, secrets_dir
 from simulators.bpjs.domain import dukcapil_mismatch_score
-from testkit.kafka import RecordedEvent, publish_json, record_events
+from simulators.gateway.settings import GatewaySimulatorSettings
+from simulators.gateway.simulator import GatewaySimulator
+from testkit.kafka import EventRecorder, RecordedEvent, publish_json, record_events
 from testkit.samples import make_nik, sample_registration
 
 FUNDER_FILE = Path(__file__).parent / "demo_data" / "pake-kelambu.csv"
 DATABASE = "muba_demo"
+# What the SMS/WhatsApp provider stand-in received and the receipts it sent (one JSON line each).
+PROVIDER_RECORD = ROOT / ".cache" / "gateway-simulator" / "demo-received.jsonl"
 DESA_INTAKE = topics.intake_topic("desa-online")
 SEKAYU_INTAKE = topics.intake_topic("operator-sekayu")
 
@@ -222,11 +226,14 @@ def _watched_topics() -> list[str]:
         contracts.ENROLLMENT_REJECTED.topic,
         contracts.ENROLLMENT_COMPLETED.topic,
         contracts.NOTIFICATION_SENT_V1.topic,
+        contracts.NOTIFICATION_SENT.topic,
+        contracts.NOTIFICATION_DELIVERED.topic,
+        contracts.NOTIFICATION_FAILED.topic,
         topics.dead_letter_topic(DESA_INTAKE),
     ]
 
 
-async def play(run: str, workers: int, catcher: Catcher) -> Counter[str]:
+async def play(run: str, workers: int, catcher: Catcher, provider: GatewaySimulator) -> Counter[str]:
     who = _Principals.from_env()
     cast = _Cast.of(run, workers)
     async with record_events(who.admin, *_watched_topics()) as recorder:
@@ -268,6 +275,7 @@ async def play(run: str, workers: int, catcher: Catcher) -> Counter[str]:
         counts["refused_by_kafka"] = refused
         counts.update(_findings(recorder.events))
         counts.update(await _delivered(recorder.events, catcher))
+        counts.update(await _texted(recorder, provider))
         return counts
 
 
@@ -293,6 +301,43 @@ async def _delivered(events: list[RecordedEvent], catcher: Catcher, timeout_s: f
         webhooks_verified=len(received.webhooks),
         webhooks_announced=hooks,
         webhooks_unverified=received.unverified,
+    )
+
+
+async def _texted(recorder: EventRecorder, provider: GatewaySimulator, timeout_s: float = 90) -> Counter[str]:
+    """Wait until every SMS/WhatsApp message the service stored was accepted by the provider
+    stand-in (Twilio's API) and its receipt closed it (notification-delivered or -failed), and
+    count both sides: what the provider recorded, and what the events said."""
+
+    def texts(topic: str) -> set[str]:
+        return {
+            e.payload["notification_id"]
+            for e in recorder.events
+            if e.topic == topic and e.payload["channel"] in ("sms", "whatsapp")
+        }
+
+    stored = texts(contracts.NOTIFICATION_SENT_V1.topic)
+    deadline = time.monotonic() + timeout_s
+    while len(
+        texts(contracts.NOTIFICATION_DELIVERED.topic) | texts(contracts.NOTIFICATION_FAILED.topic)
+    ) < len(stored):
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{len(texts(contracts.NOTIFICATION_DELIVERED.topic))} of {len(stored)} SMS/WhatsApp messages"
+                " delivered: see .cache/logs/notifications-1.log and gateway-1.log"
+            )
+        await asyncio.sleep(0.5)
+    await recorder.settle(1.0)
+    received = provider.received()
+    accepted = [e for e in received if e.get("provider") == "twilio" and e.get("outcome") == "accepted"]
+    receipts = {e["sid"] for e in received if e.get("receipt") == "delivered" and e.get("answered") == 204}
+    return Counter(
+        texts_stored=len(stored),
+        texts_accepted_by_provider=len(accepted),
+        texts_delivered_receipts=len(receipts),
+        texts_delivered_events=len(texts(contracts.NOTIFICATION_DELIVERED.topic)),
+        texts_sent_events=len(texts(contracts.NOTIFICATION_SENT.topic)),
+        sms_segments_billed=sum(int(e["segments"]) for e in accepted if e["channel"] == "sms"),
     )
 
 
@@ -377,6 +422,9 @@ def summary(c: Counter[str]) -> list[tuple[str, int]]:
         ("notifications sent to companies", c["notified_companies"]),
         ("e-mails in the demo's SMTP mailbox (.cache/mailbox/)", c["emails_in_mailbox"]),
         ("signed webhooks received, each signature verified", c["webhooks_verified"]),
+        ("SMS accepted by the provider (Twilio API stand-in)", c["texts_accepted_by_provider"]),
+        ("  of which delivered (signed receipts, notification-delivered)", c["texts_delivered_events"]),
+        ("  SMS segments billed", c["sms_segments_billed"]),
     ]
 
 
@@ -425,14 +473,27 @@ def main() -> int:
         for name, url in servers.database_urls().items()
     }
     print("Starting the services (logs in .cache/logs/), each as its own Kafka principal ...")
+    # SMS go to the provider stand-in (simulators/gateway, Twilio's API), whose signed receipts
+    # come back to notifications' /receipts/twilio.
+    provider_settings = GatewaySimulatorSettings(GATEWAY_SIMULATOR_RECORD=str(PROVIDER_RECORD))
+    PROVIDER_RECORD.unlink(missing_ok=True)
+    ports = UsualPorts()
     env = {
         **databases,
         "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
         "NOTIFICATIONS_SMTP_PORT": str(settings.smtp_port),
         "NOTIFICATIONS_SMTP_SECURITY": "none",
         "NOTIFICATIONS_WEBHOOK_DELIVERY": "true",
+        "GATEWAY_SIMULATOR_RECORD": str(PROVIDER_RECORD),
+        "NOTIFICATIONS_TWILIO_ACCOUNT_SID": provider_settings.twilio_account_sid,
+        "NOTIFICATIONS_TWILIO_AUTH_TOKEN": provider_settings.twilio_auth_token,
+        "NOTIFICATIONS_TWILIO_API_URL": f"http://127.0.0.1:{ports.gateway}",
+        "NOTIFICATIONS_TWILIO_SMS_FROM": "+6281100000000",
+        "NOTIFICATIONS_TWILIO_WHATSAPP_FROM": "+6281100000001",
+        "NOTIFICATIONS_RECEIPT_URL": f"http://127.0.0.1:{ports.notifications}/receipts/twilio",
     }
     with Stack(fixed_ports=True, env=env) as stack:  # its database, and where messages go
+        stack.start("gateway")
         stack.start_all()
         health = stack.wait_ready()
         for label, status in health.items():
@@ -449,7 +510,7 @@ def main() -> int:
         import_funders()
         print(f"Playing the programme (run {run}, {settings.workers} workers) ...")
         try:
-            counts = asyncio.run(play(run, settings.workers, catcher))
+            counts = asyncio.run(play(run, settings.workers, catcher, GatewaySimulator(provider_settings)))
         finally:
             if not settings.keep_running:
                 catcher.stop()
@@ -474,6 +535,12 @@ def main() -> int:
         "webhooks whose signature did not verify": counts["webhooks_unverified"],
         "e-mails beyond those announced": counts["emails_in_mailbox"] - counts["emails_announced"],
         "webhooks beyond those announced": counts["webhooks_verified"] - counts["webhooks_announced"],
+        "SMS stored but not accepted by the provider": counts["texts_stored"]
+        - counts["texts_accepted_by_provider"],
+        "SMS the provider delivered without a notification-delivered": counts["texts_delivered_receipts"]
+        - counts["texts_delivered_events"],
+        "SMS accepted without a notification-sent.v2": counts["texts_accepted_by_provider"]
+        - counts["texts_sent_events"],
     }
     if any(wrong.values()):
         print(f"\ndemo: {wrong}", file=sys.stderr)

@@ -198,8 +198,11 @@ def _by_occupation(registry: Mapping[str, Any], sponsorship: Mapping[str, Any]) 
 
 def _notifications(notifications: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "delivered": _int(notifications.get("delivered")),
         "queued": _int(notifications.get("queued")),
+        "sent": _int(notifications.get("sent")),
+        "delivered": _int(notifications.get("delivered")),
+        "failed": _int(notifications.get("failed")),
+        "sms_segments": _int(notifications.get("sms_segments")),
         "by_template": {k: _int(v) for k, v in sorted(_mapping(notifications.get("by_template")).items())},
         "by_channel": {k: _int(v) for k, v in sorted(_mapping(notifications.get("by_channel")).items())},
     }
@@ -236,8 +239,8 @@ def csv_rows(report: Mapping[str, Any]) -> Iterator[tuple[str, str, str, int | f
         yield "funded_elsewhere", "", metric, n
     notifications = report.get("notifications")
     if notifications:
-        yield "notifications", "", "delivered", notifications["delivered"]
-        yield "notifications", "", "queued", notifications["queued"]
+        for state in ("queued", "sent", "delivered", "failed", "sms_segments"):
+            yield "notifications", "", state, notifications[state]
         for name, n in notifications["by_template"].items():
             yield "notification_template", name, "sent", n
         for name, n in notifications["by_channel"].items():
@@ -308,8 +311,10 @@ def render_tables(report: Mapping[str, Any]) -> Group:
         channels = ", ".join(f"{name} {number(n)}" for name, n in notifications["by_channel"].items()) or "-"
         parts.append(
             Text(
-                f"Notifikasi: {number(notifications['delivered'])} terkirim, "
-                f"{number(notifications['queued'])} dalam antrean (kanal: {channels})"
+                f"Notifikasi: {number(notifications['delivered'])} sampai, "
+                f"{number(notifications['sent'])} diterima penyedia (belum ada tanda terima), "
+                f"{number(notifications['failed'])} gagal, {number(notifications['queued'])} dalam antrean"
+                f" (kanal: {channels}; {number(notifications['sms_segments'])} segmen SMS)"
             )
         )
     return Group(*parts)

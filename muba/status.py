@@ -133,17 +133,23 @@ def _add_enrollment(spons: Table, enrollment: dict[str, Any], released: bool) ->
     spons.add_row("Diajukan ke BPJS", waktu_text(enrollment.get("requested_at")))
 
 
+# A message's state as the office reads it: what the provider said, not what we hoped.
+MESSAGE_STATES = {"queued": "antre", "sent": "terkirim", "delivered": "sampai", "failed": "gagal"}
+
+
 def notifications_table(notifications: list[dict[str, Any]]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for column in NOTIFICATION_COLUMNS:
         table.add_column(column, no_wrap=column != "Pesan")
     for n in notifications:
         table.add_row(
-            waktu_text(n.get("delivered_at") or n.get("created_at")),
+            waktu_text(
+                n.get("delivered_at") or n.get("failed_at") or n.get("sent_at") or n.get("created_at")
+            ),
             str(n.get("template", "")),
             str(n.get("audience", "")),
             str(n.get("channel", "")),
             str(n.get("recipient_masked", "")),
-            str(n.get("status", "")),
+            MESSAGE_STATES.get(str(n.get("status", "")), str(n.get("status", ""))),
         )
     return table

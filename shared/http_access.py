@@ -196,20 +196,30 @@ class Tokens:
         With none of the three set, the office token is the local default `muba-local-operator`
         (a laptop's convenience; `refuse_default_token_off_loopback` keeps it off the network).
         An empty MUBA_OPERATOR_TOKEN means: no office token from the environment."""
-        if operator_token is not None and operator_token_file:
-            raise AccessConfigError("set MUBA_OPERATOR_TOKEN or MUBA_OPERATOR_TOKEN_FILE, not both")
         entries: list[tuple[Caller, str]] = []
-        office = operator_token
-        if operator_token_file:
-            office = _read_secret(Path(operator_token_file), "MUBA_OPERATOR_TOKEN_FILE")
-        elif operator_token is None and not tokens_file:
-            office = DEFAULT_OPERATOR_TOKEN
+        office = office_token(operator_token, operator_token_file, tokens_file)
         if office:
             entries.append((Caller(OPERATOR_TOKEN_NAME, Role.OFFICE), office))
         if tokens_file:
             path = Path(tokens_file)
             entries += parse_tokens_file(_read_secret(path, "MUBA_API_TOKENS_FILE", strip=False), path.name)
         return cls(entries)
+
+
+def office_token(
+    operator_token: str | None = None,
+    operator_token_file: str | Path | None = None,
+    tokens_file: str | Path | None = None,
+) -> str | None:
+    """The environment's office token (see `Tokens.configured`): what a service also presents
+    when it reads another's API on the office's behalf (the invoice CSV an e-mail attaches)."""
+    if operator_token is not None and operator_token_file:
+        raise AccessConfigError("set MUBA_OPERATOR_TOKEN or MUBA_OPERATOR_TOKEN_FILE, not both")
+    if operator_token_file:
+        return _read_secret(Path(operator_token_file), "MUBA_OPERATOR_TOKEN_FILE")
+    if operator_token is None and not tokens_file:
+        return DEFAULT_OPERATOR_TOKEN
+    return operator_token or None
 
 
 def _read_secret(path: Path, setting: str, *, strip: bool = True) -> str:

@@ -26,11 +26,17 @@ async def of_worker(conn: Conn, params: dict[str, str]) -> list[dict[str, Any]]:
             "audience": n["audience"],
             "channel": n["channel"],
             "recipient_masked": mask_recipient(n["channel"], n["recipient"]),
+            # queued, sent (the provider accepted it), delivered (its receipt, or the company's own
+            # receiver for a webhook) or failed (refused, out of attempts, or undelivered).
             "status": n["status"],
+            "provider": n["provider"],
+            "provider_message_id": n["provider_message_id"],
+            "sms_segments": n["sms_segments"],
             "attempts": n["attempts"],
             # Why the last attempt failed (or why it failed for good); addresses are masked in it.
             "last_error": n["last_error"],
             "created_at": n["created_at"].isoformat(),
+            "sent_at": n["sent_at"].isoformat() if n["sent_at"] else None,
             "delivered_at": n["delivered_at"].isoformat() if n["delivered_at"] else None,
             "failed_at": n["failed_at"].isoformat() if n["failed_at"] else None,
         }
@@ -41,21 +47,22 @@ async def of_worker(conn: Conn, params: dict[str, str]) -> list[dict[str, Any]]:
 async def report(conn: Conn, params: dict[str, str]) -> dict[str, Any]:
     by_template: dict[str, int] = defaultdict(int)
     by_channel: dict[str, int] = defaultdict(int)
-    delivered = queued = failed = 0
+    states = dict.fromkeys(("queued", "sent", "delivered", "failed"), 0)
+    segments = 0
     for row in await repository.counts(conn):
-        total = row["queued"] + row["delivered"] + row["failed"]
-        by_template[row["template"]] += total
-        by_channel[row["channel"]] += total
-        delivered += row["delivered"]
-        queued += row["queued"]
-        failed += row["failed"]
+        by_template[row["template"]] += sum(row[state] for state in states)
+        by_channel[row["channel"]] += sum(row[state] for state in states)
+        for state in states:
+            states[state] += row[state]
+        segments += row["sms_segments"]
     return {
         "by_template": dict(by_template),
         "by_channel": dict(by_channel),
-        "delivered": delivered,
-        "queued": queued,
-        # Closed for good: out of attempts or refused by the provider (see each one's last_error).
-        "failed": failed,
+        # queued: not accepted by a provider yet; sent: accepted, no receipt yet; delivered: the
+        # receipt (or a webhook receiver's 2xx) says it arrived; failed: closed for good (refused,
+        # out of attempts or undelivered: see each one's last_error).
+        **states,
+        "sms_segments": segments,
     }
 
 

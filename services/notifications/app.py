@@ -15,10 +15,11 @@ from services.notifications.delivery import (
 from services.notifications.handlers import NotificationsHandlers
 from services.notifications.repository import NotificationsStore, PgNotificationsStore
 from services.notifications.settings import NotificationsSettings
-from services.notifications.smtp import SmtpGateway
+from services.notifications.smtp import AttachmentSource, SmtpGateway
 from services.notifications.twilio import TwilioGateway
 from services.notifications.webhooks import WebhookGateway, load_key
 from shared import contracts
+from shared.http_access import office_token
 from shared.kafka_security import secrets_dir
 from shared.runtime import ServiceRuntime
 
@@ -86,6 +87,9 @@ def _gateway(
         default = http
     by_channel: dict[str, Gateway] = {}
     if settings.smtp_host:
+        # An invoice's CSV is read from sponsorship with the office's token (the one this
+        # service's own API admits), as the office would download it.
+        token = office_token(settings.operator_token, settings.operator_token_file, settings.api_tokens_file)
         by_channel["email"] = SmtpGateway(
             settings.smtp_host,
             settings.smtp_port,
@@ -94,6 +98,7 @@ def _gateway(
             username=settings.smtp_username,
             password=settings.smtp_password,
             timeout_s=settings.send_timeout_s,
+            attachments=AttachmentSource(token, settings.send_timeout_s) if token else None,
         )
     if settings.twilio_account_sid:
         messaging = TwilioGateway(

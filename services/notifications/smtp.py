@@ -1,6 +1,9 @@
 """E-mail over SMTP (aiosmtplib): the `email` channel's gateway.
 
-Each message is one plain-text UTF-8 e-mail in Bahasa Indonesia. Its Message-ID is made from the
+Each message is one plain-text UTF-8 e-mail in Bahasa Indonesia; one with an attachment URL (an
+invoice's e-mail) carries that document too, fetched when it is sent (sponsorship's
+/api/invoices.csv, with the office's token): a fetch that fails is tried again later, as an SMTP
+server that is away, so no invoice e-mail leaves without its CSV. Its Message-ID is made from the
 notification's id and idempotency key, the same on every attempt, so a repeat after an attempt
 whose answer was lost can be recognised by the mailbox (and by us: `X-Muba-Notification-Id`).
 The SMTP server's answer decides what happens next: a 5xx refusal (a bad or unknown address) is
@@ -8,13 +11,16 @@ for good; a 4xx, a timeout or a lost connection is tried again later.
 """
 
 import logging
+import re
 import ssl
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Literal
+from typing import Final, Literal
 
 import aiosmtplib
+import httpx
 
 from services.notifications.delivery import Accepted, PermanentRefusal, TemporaryFailure
 from services.notifications.repository import StoredNotification
@@ -43,6 +49,54 @@ def build_message(notification: StoredNotification, sender: str, now: datetime) 
     return message
 
 
+MAX_ATTACHMENT_BYTES: Final = 20 * 1024 * 1024
+_FILENAME = re.compile(r'filename="?([A-Za-z0-9._-]{1,100})"?')
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+class AttachmentSource:
+    """Fetches an e-mail's attachment over HTTP with a bearer token (the office's)."""
+
+    def __init__(
+        self, token: str, timeout_s: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+    ):
+        self.token = token
+        self.timeout_s = timeout_s
+        self.transport = transport
+
+    async def fetch(self, url: str) -> Attachment:
+        try:
+            async with httpx.AsyncClient(
+                timeout=self.timeout_s, follow_redirects=False, transport=self.transport
+            ) as client:
+                response = await client.get(url, headers={"authorization": f"Bearer {self.token}"})
+        except httpx.HTTPError as exc:
+            raise TemporaryFailure(f"attachment not fetched ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise TemporaryFailure(f"attachment not fetched: HTTP {response.status_code}")
+        if len(response.content) > MAX_ATTACHMENT_BYTES:
+            raise PermanentRefusal(f"attachment larger than {MAX_ATTACHMENT_BYTES} bytes")
+        named = _FILENAME.search(response.headers.get("content-disposition", ""))
+        content_type = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+        return Attachment(named.group(1) if named else "lampiran.csv", content_type, response.content)
+
+
+def attach(message: EmailMessage, attachment: Attachment) -> None:
+    maintype, _, subtype = attachment.content_type.partition("/")
+    message.add_attachment(
+        attachment.data,
+        maintype=maintype or "application",
+        subtype=subtype or "octet-stream",
+        filename=attachment.filename,
+    )
+
+
 def message_id(notification: StoredNotification, domain: str) -> str:
     """`<notification-<id>.<key>@domain>`: one id per message, whatever the attempt."""
     return f"<notification-{notification.id}.{notification.idempotency_key.replace('-', '')[:16]}@{domain}>"
@@ -67,6 +121,7 @@ class SmtpGateway:
         timeout_s: float = 10.0,
         tls_context: ssl.SSLContext | None = None,
         clock: type[datetime] = datetime,
+        attachments: AttachmentSource | None = None,
     ) -> None:
         if "@" not in sender:
             raise ValueError("the sender must be an e-mail address (NOTIFICATIONS_SMTP_FROM)")
@@ -79,9 +134,14 @@ class SmtpGateway:
         self.timeout_s = timeout_s
         self.tls_context = tls_context
         self.clock = clock
+        self.attachments = attachments
 
     async def send(self, notification: StoredNotification) -> Accepted:
         message = build_message(notification, self.sender, self.clock.now(JAKARTA))
+        if notification.attachment_url:
+            if self.attachments is None:
+                raise TemporaryFailure("the e-mail has an attachment and no token to fetch it with")
+            attach(message, await self.attachments.fetch(notification.attachment_url))
         try:
             await aiosmtplib.send(
                 message,

@@ -1,14 +1,18 @@
 """E-mail against a real SMTP server (aiosmtpd, started here on a free port): what reaches its
 mailbox is read back and checked header by header; STARTTLS with AUTH; the server's refusals and
 its absence decide between "for good" and "again later"; and the notifications service, given
-NOTIFICATIONS_SMTP_HOST, delivers an invoice e-mail from its event to the mailbox once."""
+NOTIFICATIONS_SMTP_HOST, delivers an invoice e-mail from its event to the mailbox once, with the
+invoice's CSV attached as the invoice endpoint (an HTTP server here, checking the office's
+token as sponsorship does) served it, and not before it could be fetched."""
 
 import asyncio
 import email
 import email.policy
 import ssl
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -219,9 +223,55 @@ async def test_refusals_for_good_and_for_now(mailbox: tuple[Mailbox, int]) -> No
 # --- the service, from its event to the mailbox --------------------------------------------------
 
 
+OFFICE_TOKEN = "office-token-of-the-smtp-test"
+CSV = "\ufeffno,invoice_number,month,kpj_number,nik_masked,full_name,contribution_idr\r\n".encode()
+
+
+class InvoiceCsv:
+    """The invoice endpoint: answers in turn (then 200 with CSV), and only the office's token."""
+
+    def __init__(self) -> None:
+        self.answers: list[int] = []
+        self.requests: list[tuple[str, str | None]] = []
+
+
+@pytest.fixture
+def invoice_csv() -> Iterator[tuple[InvoiceCsv, str]]:
+    seen = InvoiceCsv()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.requests.append((self.path, self.headers.get("authorization")))
+            status = seen.answers.pop(0) if seen.answers else 200
+            if self.headers.get("authorization") != f"Bearer {OFFICE_TOKEN}":
+                status = 401
+            body = CSV if status == 200 else b"{}"
+            self.send_response(status)
+            if status == 200:
+                self.send_header("content-type", "text/csv; charset=utf-8")
+                self.send_header("content-disposition", 'attachment; filename="INV-PT-HINDOLI-2026-12.csv"')
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield seen, f"http://127.0.0.1:{server.server_address[1]}/api/invoices.csv"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 async def notifications_with_smtp(
-    infra: Infra, service_env: Callable[..., dict[str, Any]], mailbox: tuple[Mailbox, int]
+    infra: Infra,
+    service_env: Callable[..., dict[str, Any]],
+    mailbox: tuple[Mailbox, int],
+    invoice_csv: tuple[InvoiceCsv, str],
 ) -> AsyncIterator[tuple[str, Mailbox]]:
     box, port = mailbox
     env = service_env(
@@ -229,16 +279,22 @@ async def notifications_with_smtp(
         NOTIFICATIONS_SMTP_HOST="127.0.0.1",
         NOTIFICATIONS_SMTP_PORT=port,
         NOTIFICATIONS_SMTP_SECURITY="none",
+        NOTIFICATIONS_INVOICE_CSV_URL=invoice_csv[1],
+        NOTIFICATIONS_RETRY_BASE_DELAY_S="0.2",
+        NOTIFICATIONS_RETRY_MAX_DELAY_S="0.5",
+        MUBA_OPERATOR_TOKEN=OFFICE_TOKEN,
     )
     await truncate_schema(infra, "notifications")
     async with running(create_app(NotificationsSettings())):
         yield env["prefix"], box
 
 
-async def test_the_service_sends_an_invoice_email_once(
-    infra: Infra, notifications_with_smtp: tuple[str, Mailbox]
+async def test_the_service_sends_an_invoice_email_once_with_its_csv_attached(
+    infra: Infra, notifications_with_smtp: tuple[str, Mailbox], invoice_csv: tuple[InvoiceCsv, str]
 ) -> None:
     prefix, box = notifications_with_smtp
+    endpoint, _ = invoice_csv
+    endpoint.answers = [503, 502]  # sponsorship is away twice: no e-mail leaves without its CSV
     body = invoice_issued(company_email="csr@hindoli.co.id").model_dump(mode="json")
     envelope = await publish(
         infra, prefix + contracts.INVOICE_ISSUED.topic, "invoice-issued.v1", "pt-hindoli", body
@@ -253,5 +309,15 @@ async def test_the_service_sends_an_invoice_email_once(
     assert message["To"] == "csr@hindoli.co.id"
     assert message["X-Muba-Notification-Id"] == str(row["id"])
     assert "INV-PT-HINDOLI-2026-12" in message["Subject"]
-    text = message.get_content()
-    assert "Rp33.600" in text and "15 Desember 2026" in text, text
+    plain = message.get_body(("plain",))
+    assert plain is not None
+    text = plain.get_content()
+    assert "Rp33.600" in text and "15 Desember 2026" in text and "terlampir" in text, text
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == "INV-PT-HINDOLI-2026-12.csv"
+    assert attachment.get_content_type() == "text/csv" and attachment.get_payload(decode=True) == CSV
+    assert row["attempts"] == 3 and len(endpoint.requests) == 3
+    invoice_id = body["invoice_id"]
+    assert {(path, auth) for path, auth in endpoint.requests} == {
+        (f"/api/invoices.csv?invoice_id={invoice_id}", f"Bearer {OFFICE_TOKEN}")
+    }
