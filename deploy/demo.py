@@ -539,7 +539,7 @@ def main() -> int:
         - counts["texts_accepted_by_provider"],
         "SMS the provider delivered without a notification-delivered": counts["texts_delivered_receipts"]
         - counts["texts_delivered_events"],
-        "SMS accepted without a notification-sent.v2": counts["texts_accepted_by_provider"]
+        "SMS accepted without a sent event": counts["texts_accepted_by_provider"]
         - counts["texts_sent_events"],
     }
     if any(wrong.values()):

@@ -102,6 +102,7 @@ class Stack:
         instance_id = instance_id or f"{name}-{instance}"
         env = {
             **os.environ,
+            **self._links(name),
             **self.env,
             **(extra_env or {}),
             PORT_VARIABLES[name]: str(port),
@@ -121,6 +122,14 @@ class Stack:
         process = Process(name, instance, port, popen, log_path, instance_id)
         self.processes.append(process)
         return process
+
+    def _links(self, name: str) -> dict[str, str]:
+        """Where one process finds another of this stack over HTTP when the ports are free ones:
+        notifications fetches an invoice's CSV from sponsorship (to attach it to the e-mail)."""
+        sponsorship = next((p for p in self.processes if p.name == "sponsorship"), None)
+        if name == "notifications" and sponsorship is not None:
+            return {"NOTIFICATIONS_INVOICE_CSV_URL": f"http://127.0.0.1:{sponsorship.port}/api/invoices.csv"}
+        return {}
 
     def start_all(self, instances: int = 1, names: tuple[str, ...] = STACK) -> None:
         for name in names:

@@ -33,11 +33,13 @@ from typing import Any
 
 import asyncpg
 
-from deploy.stack import Stack
+from deploy.catcher import Catcher
+from deploy.stack import Stack, free_port
+from services.notifications.webhooks import load_key
 from shared import clock, contracts, topics
 from shared.clock import JAKARTA
 from shared.kafka_admin import provision_topics
-from shared.kafka_security import KafkaConnection
+from shared.kafka_security import KafkaConnection, secrets_dir
 from shared.kecamatan import KECAMATAN
 from testkit.kafka import RecordedEvent, publish_json, record_events
 from testkit.samples import sample_registration
@@ -202,6 +204,9 @@ def _clock_env(epoch: datetime, speed: float, in_s: float = 0.0) -> dict[str, st
 
 CLOCK_VARIABLES = (clock.EPOCH_VARIABLE, clock.ANCHOR_VARIABLE, clock.SPEED_VARIABLE)
 JOB_STARTS = ("SPONSORSHIP_INVOICES_FROM", "SPONSORSHIP_COVERAGE_FROM")
+
+# Where demo-year's SMTP server keeps the e-mails it was given.
+MAILBOX = Path(".cache/mailbox-year")
 
 WATCHED = (
     contracts.COMMITMENT_ACCEPTED,
@@ -376,7 +381,7 @@ class Year:
                 name = victims[sum(self.kills.values()) % len(victims)]
                 victim = next(p for p in stack.processes if p.name == name)
                 stack.kill(victim)
-                stack.start(name, victim.instance)
+                stack.start(name, victim.instance, port=victim.port)  # where the others reach it
                 self.kills[name] += 1
                 last_kill = time.monotonic()
             if any(e.topic == reported and e.payload["day"] == self.end.isoformat() for e in rec.events):
@@ -650,9 +655,26 @@ def main() -> int:
         admin.as_principal(topics.partner_principal("desa-online")),
         "desa-online",
     )
-    result = asyncio.run(
-        play_year(s, who, urls, f"year{int(time.time()):x}.", lambda line: print(line, flush=True))
+    # The companies' e-mails (each invoice with its CSV attached) go to a real SMTP server.
+    catcher = Catcher(load_key(None, secrets_dir()), MAILBOX, free_port(), free_port())
+    catcher.start()
+    os.environ.update(
+        NOTIFICATIONS_SMTP_HOST="127.0.0.1",
+        NOTIFICATIONS_SMTP_PORT=str(catcher.smtp_port),
+        NOTIFICATIONS_SMTP_SECURITY="none",
     )
+    try:
+        result = asyncio.run(
+            play_year(s, who, urls, f"year{int(time.time()):x}.", lambda line: print(line, flush=True))
+        )
+    finally:
+        catcher.stop()
+    emails = catcher.received.emails
+    invoices = [m for m in emails if any(p.get_filename() for p in m.iter_attachments())]
+    result.totals["e-mails in the SMTP mailbox (.cache/mailbox-year/)"] = len(emails)
+    result.totals["  of which invoices with their CSV attached"] = len(invoices)
+    if not invoices:
+        result.problems.append("no invoice e-mail with its CSV reached the SMTP server")
     print(result.report())
     return 0 if result.ok else 1
 

@@ -3,6 +3,9 @@
     POST <any path>   JSON {notification_id, idempotency_key, channel, recipient, subject, body,
                       template, audience} with header `Idempotency-Key` (the same key)
                       -> 200 accepted | 503 try again | 422 refused for good | 400 not a message
+    POST /2010-04-01/Accounts/<sid>/Messages.json
+                      Twilio's Messages API (simulators/gateway/twilio.py): Basic auth, a form,
+                      Twilio's answers and error codes; a signed status callback follows
     GET /received     every request recorded so far (JSON list, oldest first)
     GET /healthz, /readyz, /stats
 
