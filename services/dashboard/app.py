@@ -54,7 +54,9 @@ CONTENT_SECURITY_POLICY: Final = (
 SECURITY_HEADERS: Final = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a form's POST says `Origin: null`, and the
+    # login and logout check that Origin is ours.
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "cache-control": "no-store",
 }
