@@ -9,7 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class DashboardSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # A blank variable counts as unset (compose passes DASHBOARD_COOKIE_SECURE= for "automatic").
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
 
     http_host: str = Field("127.0.0.1", validation_alias="HTTP_HOST")
     http_port: int = Field(8007, ge=1, le=65535, validation_alias="DASHBOARD_PORT")

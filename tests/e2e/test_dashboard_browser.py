@@ -259,7 +259,7 @@ async def test_the_dashboard_in_a_real_browser(infra: Infra, topic_prefix: str, 
                     for key in FIGURES:
                         value = report[key]
                         text = rupiah(value) if key.endswith("_idr") else number(value)
-                        assert shown[key] == (str(value), text), key
+                        assert tuple(shown[key]) == (str(value), text), key
                     assert shown["submissions_registered"][0] == str(report["submissions"]["registered"])
                     assert shown["progress_percent"][0] == str(report["progress_percent"])
                     tiles = await page.evaluate(
