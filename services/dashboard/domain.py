@@ -14,7 +14,7 @@ are Asia/Jakarta's; personal data on a company's page is masked whatever the ser
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from shared.format import BULAN, JAKARTA, format_number, format_rupiah
@@ -176,6 +176,18 @@ def timeline(enrolled_by_day: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     return out
 
 
+def _timeline_chart(days: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The running total by day, from 0 on the day before the first confirmation (a line needs
+    two points to show a rise)."""
+    points = [(date.fromisoformat(d["day"]), int(d["cumulative"])) for d in days]
+    if points:
+        points.insert(0, (points[0][0] - timedelta(days=1), 0))
+    return {
+        "labels": [short_day(day) for day, _ in points],
+        "datasets": [{"label": "Terdaftar BPJS (kumulatif)", "data": [n for _, n in points]}],
+    }
+
+
 def invoices_due(invoices: Sequence[Mapping[str, Any]], today: date) -> list[Mapping[str, Any]]:
     """Invoices whose due day is today or later, the soonest first."""
     due = [i for i in invoices if (d := parse_day(i.get("due_date"))) is not None and d >= today]
@@ -335,10 +347,7 @@ def office_page(
                 {"label": "Terdaftar BPJS", "data": [_int(o.get("enrolled")) for o in occupations[:10]]}
             ],
         },
-        "timeline": {
-            "labels": [short_day(date.fromisoformat(d["day"])) for d in days],
-            "datasets": [{"label": "Terdaftar BPJS (kumulatif)", "data": [d["cumulative"] for d in days]}],
-        },
+        "timeline": _timeline_chart(days),
         "rejections": {
             "labels": [REJECTION_LABELS.get(code, code) for code, _ in rejections],
             "datasets": [{"label": "Ditolak", "data": [n for _, n in rejections]}],

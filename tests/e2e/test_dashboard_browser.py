@@ -230,6 +230,16 @@ async def test_the_dashboard_in_a_real_browser(infra: Infra, topic_prefix: str, 
             sample_registration(10 + i, source="dash-e2e", kecamatan_code="07", run=77) for i in range(2)
         ]
         await settle_enrollments(infra, p, alpha_workers + beta_workers)
+        # Two registrations the registry refuses (a NIK too short, a landline): rejections by reason.
+        refused = [
+            dict(sample_registration(20, source="dash-e2e", kecamatan_code="01", run=77), nik="16060152089"),
+            dict(
+                sample_registration(21, source="dash-e2e", kecamatan_code="07", run=77), phone="021-555-1234"
+            ),
+        ]
+        async with record_events(infra.kafka, p + contracts.REGISTRATION_REJECTED.topic) as rec:
+            await submit_registrations(infra.kafka, p, refused)
+            await rec.wait_for(2, 60)
         await pay_first_month(infra, p, "co-alpha")
 
         watched = Watched()
@@ -270,6 +280,7 @@ async def test_the_dashboard_in_a_real_browser(infra: Infra, topic_prefix: str, 
                     assert len(tiles) == 15
                     body = await page.inner_text("main")
                     assert "PT Alpha Sawit" in body and "PT Beta Energi" in body
+                    assert report["submissions"]["rejected"] == 2 and "NIK bukan 16 angka" in body
                     assert await page.locator("canvas[data-chart='timeline']").count() == 1
 
                     # Live: a worker enrolled while the page is open shows up without a reload.

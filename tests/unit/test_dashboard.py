@@ -249,8 +249,8 @@ def test_the_kecamatan_grid_has_all_fifteen_in_code_order_with_a_shade_by_enrolm
 def test_progress_over_time_is_the_running_total_of_daily_confirmations() -> None:
     page = office()
     assert [(d["day"], d["cumulative"]) for d in page["timeline"]] == [("2026-11-18", 4), ("2026-11-19", 9)]
-    assert page["charts"]["timeline"]["labels"] == ["18 Nov", "19 Nov"]
-    assert page["charts"]["timeline"]["datasets"][0]["data"] == [4, 9]
+    assert page["charts"]["timeline"]["labels"] == ["17 Nov", "18 Nov", "19 Nov"]
+    assert page["charts"]["timeline"]["datasets"][0]["data"] == [0, 4, 9]
 
 
 def test_rejections_are_named_in_bahasa_indonesia_most_frequent_first() -> None:
