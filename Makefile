@@ -28,7 +28,7 @@ export MUBA_SECRETS_DIR            ?= $(MUBA_CACHE)/secrets
 # The partners the demo uploads as (each gets its principal, intake topic and ACLs).
 DEMO_PARTNERS ?= desa-online operator-sekayu
 
-.PHONY: help install infra-up infra-down infra-status topics migrate test test-unit lint demo demo-year up chaos bench docs dlq env clean
+.PHONY: help install infra-up infra-down infra-status topics migrate test test-unit lint demo demo-year up screenshots chaos bench docs dlq env clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,8 +76,11 @@ demo: infra-up ## the pipeline end to end with sample data, then a summary
 demo-year: infra-up ## a programme year in minutes: invoices, payments, lapse, renewal, fallback sponsors (WORKERS=2000)
 	@$(if $(WORKERS),DEMO_YEAR_WORKERS=$(WORKERS) )$(PY) -m deploy.year
 
-up: infra-up ## run the services and the BPJS simulator in the foreground (Ctrl+C stops them)
+up: infra-up ## run the services, the BPJS simulator and the dashboard (:8007) in the foreground (Ctrl+C stops them)
 	@$(PY) -m deploy.stack
+
+screenshots: infra-up ## the dashboard's office and company views in Chromium, into docs/screenshots/ (PNG)
+	@DASHBOARD_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PYTEST) -q -p no:cacheprovider tests/e2e/test_dashboard_browser.py
 
 N ?=
 SEED ?=

@@ -1,11 +1,15 @@
 """`make demo`: the programme end to end on this machine, with realistic sample data.
 
-Starts the three services and the BPJS simulator, shows their health, then plays a day of the
-programme: companies commit, partner systems register workers (some with mistakes, some twice),
-BPJS answers, workers and companies are told. Prints what happened, counted from the topics.
+Starts the three services, the BPJS simulator and the dashboard, shows their health, then plays a
+day of the programme: companies commit, partner systems register workers (some with mistakes, some
+twice), BPJS answers, workers and companies are told. Prints what happened, counted from the
+topics, checks that the dashboard shows the figures of `muba report --format json`, and prints
+its URL.
 """
 
 import asyncio
+import json
+import os
 import random
 import signal
 import subprocess
@@ -18,6 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +32,7 @@ from deploy.chaos import Servers, _reset_database
 from deploy.stack import ROOT, Stack, UsualPorts
 from services.notifications.webhooks import load_key
 from shared import access, contracts, topics
+from shared.http_access import office_token
 from shared.kafka_security import KafkaConnection, secrets_dir
 from simulators.bpjs.domain import dukcapil_mismatch_score
 from simulators.gateway.settings import GatewaySimulatorSettings
@@ -450,6 +456,41 @@ def import_funders() -> None:
     )
 
 
+def check_dashboard(port: int, attempts: int = 10) -> str:
+    """Log in to the dashboard as the office and compare the figures its page polls (/data) with
+    `muba report --format json` (both are shared.report.build_report of the same answers; a
+    notification delivered between the two reads may differ: read again). Returns the line to
+    print: the dashboard's URL, or what differed."""
+    token = office_token(
+        os.environ.get("MUBA_OPERATOR_TOKEN"),
+        os.environ.get("MUBA_OPERATOR_TOKEN_FILE"),
+        os.environ.get("MUBA_API_TOKENS_FILE"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    if not token:
+        return f"dashboard: no office token in this environment, the figures were not compared ({base}/)"
+    with httpx.Client(base_url=base, timeout=10, follow_redirects=False) as client:
+        answer = client.post("/login", data={"token": token})
+        if answer.status_code != 303:
+            return f"dashboard: the office token was refused at {base}/login (HTTP {answer.status_code})"
+        shown: object = None
+        for _ in range(attempts):
+            printed = subprocess.run(
+                [sys.executable, "-m", "muba", "report", "--format", "json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            shown = client.get("/data").json().get("report")
+            if shown == json.loads(printed.stdout):
+                return (
+                    f"The dashboard: {base}/ (paste the office token, or a company's) shows the figures"
+                    " of `muba report --format json`"
+                )
+            time.sleep(1.0)
+    return f"dashboard: {base}/data differs from `muba report --format json`: {json.dumps(shown)[:500]}"
+
+
 def main() -> int:
     # SIGTERM leaves through the `with Stack` below, which stops the services it started.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -495,6 +536,7 @@ def main() -> int:
     with Stack(fixed_ports=True, env=env) as stack:  # its database, and where messages go
         stack.start("gateway")
         stack.start_all()
+        stack.start_dashboard()
         health = stack.wait_ready()
         for label, status in health.items():
             port = next(p.port for p in stack.processes if p.label == label)
@@ -514,6 +556,7 @@ def main() -> int:
         finally:
             if not settings.keep_running:
                 catcher.stop()
+        dashboard = check_dashboard(ports.dashboard)
         rows = summary(counts)
         width = max(len(label) for label, _ in rows)
         print("\nSummary")
@@ -527,6 +570,9 @@ def main() -> int:
             except KeyboardInterrupt:
                 pass
     catcher.stop()
+    print(f"\n{dashboard}")
+    if not dashboard.startswith("The dashboard"):
+        return 1
     empty = [label for label, value in rows if value == 0]
     if empty:
         print(f"\ndemo: these rows are empty, something is wrong: {', '.join(empty)}", file=sys.stderr)

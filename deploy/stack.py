@@ -1,5 +1,6 @@
-"""Start and stop the whole stack's processes (the three services and the BPJS simulator) on
-this machine: used by `make demo`, the end-to-end tests, the chaos run and the benchmark."""
+"""Start and stop the whole stack's processes (the three services and the BPJS simulator, and the
+dashboard over their APIs) on this machine: used by `make demo`, `make up`, the end-to-end tests,
+the chaos run and the benchmark."""
 
 import contextlib
 import json
@@ -27,6 +28,8 @@ MODULES = {
     "bpjs-simulator": "simulators.bpjs",
     # The SMS/e-mail/webhook providers' stand-in (the chaos campaign reads what it recorded).
     "gateway": "simulators.gateway",
+    # The office's and the companies' web pages, over the services' APIs (no Kafka, no database).
+    "dashboard": "services.dashboard",
 }
 # What `start_all` starts: the services and the BPJS side.
 STACK = ("registry", "sponsorship", "notifications", "bpjs-simulator")
@@ -36,6 +39,13 @@ PORT_VARIABLES = {
     "notifications": "NOTIFICATIONS_HTTP_PORT",
     "bpjs-simulator": "BPJS_SIMULATOR_HTTP_PORT",
     "gateway": "GATEWAY_SIMULATOR_HTTP_PORT",
+    "dashboard": "DASHBOARD_PORT",
+}
+# The variables the dashboard finds each service's API by (the CLI's too).
+API_URL_VARIABLES = {
+    "registry": "REGISTRY_URL",
+    "sponsorship": "SPONSORSHIP_URL",
+    "notifications": "NOTIFICATIONS_URL",
 }
 
 
@@ -50,6 +60,7 @@ class UsualPorts(BaseSettings):
     notifications: int = Field(8003, validation_alias=PORT_VARIABLES["notifications"])
     bpjs_simulator: int = Field(8004, validation_alias=PORT_VARIABLES["bpjs-simulator"])
     gateway: int = Field(8005, validation_alias=PORT_VARIABLES["gateway"])
+    dashboard: int = Field(8007, validation_alias=PORT_VARIABLES["dashboard"])
 
     def of(self, name: str) -> int:
         return int(getattr(self, name.replace("-", "_")))
@@ -136,6 +147,20 @@ class Stack:
             for i in range(1, instances + 1):
                 self.start(name, i)
 
+    def api_urls(self) -> dict[str, str]:
+        """REGISTRY_URL, SPONSORSHIP_URL, NOTIFICATIONS_URL of the first instance of each service
+        this stack started: what the dashboard and the CLI read."""
+        urls: dict[str, str] = {}
+        for p in self.processes:
+            variable = API_URL_VARIABLES.get(p.name)
+            if variable and variable not in urls:
+                urls[variable] = f"http://127.0.0.1:{p.port}"
+        return urls
+
+    def start_dashboard(self, extra_env: dict[str, str] | None = None) -> Process:
+        """The dashboard, pointed at the services this stack started (start them first)."""
+        return self.start("dashboard", extra_env={**self.api_urls(), **(extra_env or {})})
+
     def pause(self, process: Process) -> None:
         """SIGSTOP: the process holds its sockets, locks and sessions but does nothing (a freeze)."""
         process.popen.send_signal(signal.SIGSTOP)
@@ -218,16 +243,22 @@ class Stack:
 
 
 def main() -> None:
-    """`make up`: the services and the simulator in the foreground, on their usual ports."""
+    """`make up`: the services, the simulator and the dashboard in the foreground, on their usual
+    ports."""
     import signal as signals
 
     stopping: list[int] = []
     signals.signal(signals.SIGTERM, lambda signum, frame: stopping.append(signum))
     with Stack(fixed_ports=True) as stack:
         stack.start_all()
+        stack.start_dashboard()
         for label, status in stack.wait_ready().items():
             port = next(p.port for p in stack.processes if p.label == label)
             print(f"  {label:<18} http://127.0.0.1:{port:<5}  {status.get('status')}", flush=True)
+        print(
+            f"The dashboard: http://127.0.0.1:{UsualPorts().dashboard}/ (log in with an office or company token)",
+            flush=True,
+        )
         print("Running; Ctrl+C stops them (logs in .cache/logs/).", flush=True)
         try:
             while not stopping:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: Java and Maven (for Kafka's jars),
-# PostgreSQL, openssl, a Python virtualenv with the project and its test tools, and the Kafka jars.
+# PostgreSQL, openssl, a Python virtualenv with the project and its test tools, the Kafka jars,
+# and Chromium for the dashboard's browser test.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,6 +19,20 @@ if [ ${#need[@]} -gt 0 ]; then
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   rm -f /usr/sbin/policy-rc.d
+fi
+
+# The dashboard's browser test and `make screenshots` drive Debian's Chromium headless through
+# Playwright (its own browser downloads, `playwright install`, are never used).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: installing chromium from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "bootstrap: /usr/bin/chromium is missing; install it (sudo apt-get install chromium)," \
+      "else the dashboard's browser test is skipped (and fails in CI)" >&2
+  fi
 fi
 
 python=${PYTHON:-python3}

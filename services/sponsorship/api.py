@@ -26,6 +26,7 @@ from shared.db import Conn
 from shared.events.sponsorship import Package
 from shared.http_access import EVERY_ROLE, OFFICE_AND_AUDITOR, OFFICE_ONLY, ApiParams, Caller, Role
 from shared.kecamatan import WHOLE_REGENCY_NAME, kecamatan_name
+from shared.masking import mask_name, mask_nik, mask_phone
 from shared.outbox import add_rows
 from shared.runtime import BadRequest, NotFound, ServiceRuntime
 from shared.validation import MAX_MONTHS, MAX_SLOTS
@@ -146,6 +147,11 @@ async def enrollments(conn: Conn, params: ApiParams) -> dict[str, Any]:
             {
                 "enrollment_id": str(e["enrollment_id"]),
                 "worker_id": str(e["worker_id"]),
+                # Who the worker is, masked (the NIK and phone for everyone, the name for all
+                # but the office): enough for a sponsor to recognise its workers.
+                "nik_masked": mask_nik(e["nik"]),
+                "full_name": e["full_name"] if params.caller.unmasked else mask_name(e["full_name"]),
+                "phone_masked": mask_phone(e["phone"]),
                 "kecamatan_name": e["kecamatan_name"],
                 "occupation": e["occupation"],
                 "status": e["status"],
@@ -333,6 +339,10 @@ async def report(conn: Conn, params: ApiParams) -> dict[str, Any]:
         ],
         # The member-month ledger per commitment (budget, reserved, lines by state, months left).
         "ledger": await _ledger(conn),
+        # Confirmed enrollments by the Jakarta day BPJS confirmed them: progress over time.
+        "enrolled_by_day": [
+            {"day": r["day"].isoformat(), "enrolled": r["n"]} for r in await repository.confirmed_by_day(conn)
+        ],
         "budget_committed_idr": sum(c["budget_idr"] for c in by_company.values()),
         "budget_used_idr": sum(c["budget_used_idr"] for c in by_company.values()),
     }

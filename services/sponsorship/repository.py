@@ -1130,7 +1130,8 @@ async def commitments_with_use(conn: Conn, company_id: str | None = None) -> lis
 async def enrollments_of(conn: Conn, commitment_id: str, limit: int, offset: int) -> list[asyncpg.Record]:
     """One commitment's enrollments, oldest request first (a page of them)."""
     return await conn.fetch(
-        "SELECT e.*, w.kecamatan_name, w.occupation FROM enrollment e JOIN worker w USING (worker_id)"
+        "SELECT e.*, w.kecamatan_name, w.occupation, w.nik, w.full_name, w.phone"
+        " FROM enrollment e JOIN worker w USING (worker_id)"
         " WHERE e.commitment_id = $1 ORDER BY e.requested_at, e.enrollment_id LIMIT $2 OFFSET $3",
         commitment_id,
         limit,
@@ -1204,6 +1205,15 @@ async def enrolled_by_membership(conn: Conn) -> dict[str, int]:
 async def workers_by(conn: Conn, column: str) -> list[asyncpg.Record]:
     assert column in ("kecamatan_name", "occupation")
     return await conn.fetch(f"SELECT {column} AS k, status, count(*) AS n FROM worker GROUP BY 1, 2")
+
+
+async def confirmed_by_day(conn: Conn) -> list[asyncpg.Record]:
+    """Enrollments BPJS confirmed, by the Asia/Jakarta day of the confirmation (oldest first):
+    the programme's progress over time (the dashboard's chart)."""
+    return await conn.fetch(
+        "SELECT (decided_at AT TIME ZONE 'Asia/Jakarta')::date AS day, count(*) AS n FROM enrollment"
+        " WHERE status = 'confirmed' AND decided_at IS NOT NULL GROUP BY 1 ORDER BY 1"
+    )
 
 
 async def funded_elsewhere(conn: Conn) -> dict[str, int]:

@@ -31,6 +31,7 @@ import yaml
 from jsonschema import Draft7Validator  # type: ignore[import-untyped,unused-ignore]
 from pydantic import AliasChoices
 
+from services.dashboard.settings import DashboardSettings
 from services.notifications.settings import NotificationsSettings
 from services.registry.settings import RegistrySettings
 from services.sponsorship.settings import SponsorshipSettings
@@ -64,6 +65,9 @@ APP_MODULES: dict[str, str] = {
 TOPICS_SERVICE = "kafka-provision"
 # The office's CLI (muba/), under the `tools` profile.
 CLI_SERVICE = "muba"
+# The office's and the companies' web pages (services/dashboard): no Kafka, no database.
+DASHBOARD = "dashboard"
+DASHBOARD_PORT = 8007
 # The demos' mail catcher (Mailpit), under the `demo` profile.
 MAIL_CATCHER = "mailpit"
 # The Kafka nodes of compose.ha.yaml, by node id.
@@ -304,7 +308,7 @@ def compose() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = compose["services"]
-    expected = {"kafka", "postgres", TOPICS_SERVICE, CLI_SERVICE, MAIL_CATCHER, *APP_MODULES}
+    expected = {"kafka", "postgres", TOPICS_SERVICE, CLI_SERVICE, MAIL_CATCHER, DASHBOARD, *APP_MODULES}
     assert set(found) == expected, f"compose services {sorted(found)} != {sorted(expected)}"
     return found
 
@@ -321,7 +325,15 @@ def compose_ha_override() -> dict[str, Any]:
 def compose_ha(compose: dict[str, Any], compose_ha_override: dict[str, Any]) -> dict[str, Any]:
     """compose.yaml with compose.ha.yaml merged onto it, as `docker compose -f ... -f ...` does."""
     merged: dict[str, Any] = merge_compose(compose, compose_ha_override)
-    expected = {"postgres", TOPICS_SERVICE, CLI_SERVICE, MAIL_CATCHER, *APP_MODULES, *HA_KAFKA_NODES.values()}
+    expected = {
+        "postgres",
+        TOPICS_SERVICE,
+        CLI_SERVICE,
+        MAIL_CATCHER,
+        DASHBOARD,
+        *APP_MODULES,
+        *HA_KAFKA_NODES.values(),
+    }
     assert set(merged["services"]) == expected, sorted(merged["services"])
     return merged
 
@@ -953,6 +965,7 @@ def readers() -> dict[str, set[str]]:
         )
     read_by(pydantic_settings(GatewaySimulatorSettings, ServiceSettings))
     read_by(cli_settings(), CLI_SERVICE)
+    read_by(pydantic_settings(DashboardSettings), DASHBOARD)
     found.pop("", None)
     return found
 
@@ -1049,6 +1062,7 @@ def test_env_example_values_are_the_defaults_of_compose_and_of_the_code(
     classes: dict[str, list[type[Any]]] = {name: [ServiceSettings] for name in APP_MODULES}
     for service, cls in SERVICE_SETTINGS.items():
         classes[service] = [cls]
+    classes[DASHBOARD] = [DashboardSettings]
     checked = 0
     for container, service in compose["services"].items():
         for setting, value in raw_environment(service).items():
@@ -1377,3 +1391,28 @@ def test_the_mail_catcher_is_for_demos_only_pinned_and_on_loopback(
     assert catcher["ports"] == ["${MUBA_BIND_ADDRESS:-127.0.0.1}:8025:8025"]
     example = ENV_EXAMPLE.read_text(encoding="utf-8")
     assert "NOTIFICATIONS_SMTP_HOST=mailpit NOTIFICATIONS_SMTP_PORT=1025" in example
+
+
+def test_the_dashboard_reads_the_services_apis_with_the_generated_tokens_on_loopback(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """No Kafka, no database: the services' URLs on the compose network, the office and API tokens
+    as secrets (it tells at login which view a token opens), its port published on the bind
+    address, started once the services are healthy."""
+    dashboard = services[DASHBOARD]
+    env = raw_environment(dashboard)
+    assert dashboard["command"] == ["python", "-m", "services.dashboard"]
+    assert dashboard["image"] == services["registry"]["image"]
+    assert not any(name.startswith(("KAFKA_", "DB_")) or "_DB_" in name for name in env)
+    for service, port in SERVICES.items():
+        assert interpolate(env[f"{service.upper()}_URL"]) == f"http://{service}:{port}"
+        assert dashboard["depends_on"][service] == {"condition": "service_healthy"}
+    assert env["MUBA_OPERATOR_TOKEN_FILE"] == "/run/secrets/office_token"
+    assert env["MUBA_API_TOKENS_FILE"] == "/run/secrets/api_tokens"
+    assert set(dashboard["secrets"]) == {"office_token", "api_tokens"}
+    assert interpolate(env["DASHBOARD_PORT"]) == str(DASHBOARD_PORT) == str(DashboardSettings().http_port)
+    assert dashboard["ports"] == [
+        f"{BIND}:${{DASHBOARD_PORT:-{DASHBOARD_PORT}}}:${{DASHBOARD_PORT:-{DASHBOARD_PORT}}}"
+    ]
+    assert "/healthz" in " ".join(dashboard["healthcheck"]["test"])
+    assert "profiles" not in dashboard
