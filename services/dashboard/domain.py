@@ -261,6 +261,10 @@ def office_page(
         "members_six_paid_months",
     ):
         figures[key] = figure(_int(coverage.get(key)), number(_int(coverage.get(key))))
+    # Messages as the providers answered (queued -> sent -> delivered | failed).
+    notifications = _mapping(report.get("notifications"))
+    for key in ("queued", "sent", "delivered", "failed", "sms_segments"):
+        figures[f"messages_{key}"] = figure(_int(notifications.get(key)), number(_int(notifications.get(key))))
     figures["coverage_day"] = figure(
         0, tanggal(coverage.get("day")) if coverage.get("day") else "belum dihitung"
     )

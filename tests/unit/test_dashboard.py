@@ -68,7 +68,14 @@ SPONSORSHIP = {
     "budget_committed_idr": 4_032_000,
     "budget_used_idr": 1_814_400,
 }
-NOTIFICATIONS = {"queued": 0, "sent": 3, "delivered": 10, "failed": 1, "by_channel": {"sms": 13}}
+NOTIFICATIONS = {
+    "queued": 0,
+    "sent": 3,
+    "delivered": 1_210,
+    "failed": 1,
+    "sms_segments": 2_500,
+    "by_channel": {"sms": 1_213},
+}
 COVERAGE = {
     "days": [
         {
@@ -234,6 +241,10 @@ def test_the_office_page_carries_the_report_and_writes_its_figures_the_indonesia
     assert [row[0] for row in page["tables"]["invoices"]] == ["INV/2026/11/ALPHA", "INV/2026/11/BETA"]
     assert figures["unpaid_invoiced_idr"]["text"] == "Rp84.000"
     assert page["updated"] == "20 November 2026 10:05 WIB"  # Jakarta time
+    # Messages as the providers answered them.
+    assert figures["messages_delivered"] == {"value": 1_210, "text": "1.210"}
+    assert figures["messages_sent"]["value"] == 3 and figures["messages_failed"]["value"] == 1
+    assert figures["messages_sms_segments"]["text"] == "2.500"
 
 
 def test_the_kecamatan_grid_has_all_fifteen_in_code_order_with_a_shade_by_enrolment() -> None:
