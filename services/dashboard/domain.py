@@ -264,7 +264,9 @@ def office_page(
     # Messages as the providers answered (queued -> sent -> delivered | failed).
     notifications = _mapping(report.get("notifications"))
     for key in ("queued", "sent", "delivered", "failed", "sms_segments"):
-        figures[f"messages_{key}"] = figure(_int(notifications.get(key)), number(_int(notifications.get(key))))
+        figures[f"messages_{key}"] = figure(
+            _int(notifications.get(key)), number(_int(notifications.get(key)))
+        )
     figures["coverage_day"] = figure(
         0, tanggal(coverage.get("day")) if coverage.get("day") else "belum dihitung"
     )
