@@ -4,7 +4,8 @@ The brokers run Kafka's StandardAuthorizer with `allow.everyone.if.no.acl.found=
 ACL below allows is denied. Each service reads only the topics it consumes (shared/topics.py's
 `consumed_by`) and writes only what it publishes and the dead letters of what it reads; each
 partner writes its own intake topic and reads nothing; the BPJS side reads enrollment requests
-and answers them; operators (the `muba` CLI) submit commitments and look after dead letters.
+and answers them; operators (the `muba` CLI) submit commitments and look after dead letters;
+subscribers read the public feed (shared/events/feed.py) and nothing else.
 `admin` (provisioning, `muba partners add`), `broker` (between brokers) and `controller` are
 super users and need no ACL.
 
@@ -24,10 +25,12 @@ from shared import contracts, topics
 SERVICES: Final = ("registry", "sponsorship", "notifications")
 BPJS: Final = "bpjs"
 OPERATOR: Final = "operator"
+# Downstream subscribers (a data warehouse, the BPJS branch's reporting): the public feed only.
+SUBSCRIBER: Final = "subscriber"
 ADMIN: Final = "admin"
 SUPER_USERS: Final = (ADMIN, "broker", "controller")
 # The principals `make infra-up` (and compose's secrets) make a password for; partners come and go.
-PRINCIPALS: Final = (*SUPER_USERS, *SERVICES, BPJS, OPERATOR)
+PRINCIPALS: Final = (*SUPER_USERS, *SERVICES, BPJS, OPERATOR, SUBSCRIBER)
 # The catalogue names the BPJS side by its process; its principal is `bpjs`.
 _CATALOGUE_NAME: Final = {BPJS: "bpjs-simulator"}
 _DLQ_GROUP: Final = topics.REPLAY_GROUP
@@ -92,6 +95,9 @@ def static_grants() -> tuple[Grant, ...]:
         if spec.consumed_by:
             grants.append(_topic(OPERATOR, "READ", topics.dead_letter_topic(spec.name)))
     grants.append(_group(OPERATOR, _DLQ_GROUP))
+    # Subscribers read the public feed (no personal data) and nothing else, in groups of their own.
+    grants += [_topic(SUBSCRIBER, "READ", c.topic) for c in contracts.FEED]
+    grants.append(_group(SUBSCRIBER, f"{SUBSCRIBER}."))
     return tuple(sorted(set(grants)))
 
 

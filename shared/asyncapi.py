@@ -245,6 +245,11 @@ def _channel(service: str, contract: Contract[Any], action: str, message_id: str
         description = f"{what}\n\nPublished by {_producer_name(contract)}."
     else:
         readers = ", ".join(f"`{c}`" for c in contract.consumers) or "no service of the programme"
+        if contract in contracts.FEED:
+            readers = (
+                "subscribers outside the programme (the Kafka principal `subscriber`, which may read"
+                " the public feed and nothing else; no personal data, the worker named by a pseudonym)"
+            )
         description = f"`{service}` publishes here through its transactional outbox. Read by {readers}."
     deprecation = contract.deprecation
     if deprecation is not None:

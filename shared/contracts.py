@@ -26,6 +26,7 @@ from shared.events.bpjs import (
     EnrollmentRejected,
     EnrollmentRequested,
 )
+from shared.events.feed import FeedCoverageEnded, FeedWorkerEnrolled, FeedWorkerWaitlisted
 from shared.events.notifications import (
     NotificationDelivered,
     NotificationFailed,
@@ -103,6 +104,9 @@ class Contract(Generic[E]):
     # Partners write it on a topic of their own, `<topic>.<partner>` (shared/topics.intake_topic).
     per_partner: bool = False
     deprecation: Deprecation | None = None
+    # The CloudEvents type names the area too (`<area>.<name>.v<N>`): the feed's events share
+    # their names with the internal events they are made from.
+    typed_by_area: bool = False
 
     @property
     def topic(self) -> str:
@@ -114,7 +118,7 @@ class Contract(Generic[E]):
 
     @property
     def event_type(self) -> str:
-        return event_type(self.event_name)
+        return event_type(f"{self.area}.{self.event_name}" if self.typed_by_area else self.event_name)
 
     @property
     def partner_facing(self) -> bool:
@@ -445,6 +449,51 @@ COVERAGE_REPORTED: Final = Contract(
     _no_key,
     "None: one record a day, read in order of the day.",
 )
+# The public outcome feed (shared/events/feed.py): no personal data, read by subscribers outside
+# the programme (the Kafka principal `subscriber`, shared/access.py), who may read nothing else;
+# no service of ours consumes it.
+FEED_KEY: Final = "The `worker_ref` (a pseudonym): all of a worker's feed events share a partition, in order."
+
+
+def _worker_ref(event: Any) -> str:
+    return str(event.worker_ref)
+
+
+FEED_WORKER_ENROLLED: Final = Contract(
+    "feed",
+    "worker-enrolled",
+    1,
+    FeedWorkerEnrolled,
+    "sponsorship",
+    (),
+    _worker_ref,
+    FEED_KEY,
+    typed_by_area=True,
+)
+FEED_WORKER_WAITLISTED: Final = Contract(
+    "feed",
+    "worker-waitlisted",
+    1,
+    FeedWorkerWaitlisted,
+    "sponsorship",
+    (),
+    _worker_ref,
+    FEED_KEY,
+    typed_by_area=True,
+)
+FEED_COVERAGE_ENDED: Final = Contract(
+    "feed",
+    "coverage-ended",
+    1,
+    FeedCoverageEnded,
+    "sponsorship",
+    (),
+    _worker_ref,
+    FEED_KEY,
+    typed_by_area=True,
+)
+FEED: Final = (FEED_WORKER_ENROLLED, FEED_WORKER_WAITLISTED, FEED_COVERAGE_ENDED)
+
 NOTIFICATION_KEY: Final = "The `worker_id`, or `<source>/<submission_id>` for a rejected registration."
 # The way out of a message (shared/events/notifications.py): stored, accepted by the provider,
 # delivered or failed. v1 of notification-sent meant "stored for sending"; it stays for the
@@ -530,6 +579,7 @@ CONTRACTS: Final[tuple[Contract[Any], ...]] = (
     NOTIFICATION_SENT,
     NOTIFICATION_DELIVERED,
     NOTIFICATION_FAILED,
+    *FEED,
 )
 _BY_MODEL: Final[dict[type[EventModel], Contract[Any]]] = {c.model: c for c in CONTRACTS}
 _BY_TOPIC: Final[dict[str, Contract[Any]]] = {c.topic: c for c in CONTRACTS}

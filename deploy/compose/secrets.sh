@@ -15,6 +15,8 @@
 #                            a new key makes the imported lists unusable until they are imported again
 #   notifications/webhook-key  the key every company's webhook signing secret is derived from
 #                            (NOTIFICATIONS_WEBHOOK_KEY_FILE); a new key gives each company a new secret
+#   sponsorship/feed-key     the key of the public feed's worker pseudonyms (SPONSORSHIP_FEED_KEY_FILE);
+#                            a new key gives every worker a new pseudonym on the feed
 #   http/office-token        the office token (MUBA_OPERATOR_TOKEN_FILE: the services and the muba CLI)
 #   http/api-tokens          the other tokens (MUBA_API_TOKENS_FILE), `NAME ROLE TOKEN` a line
 #                            (shared/http_access.py): an auditor's; add company:<id> lines yourself
@@ -38,7 +40,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 deploy=$(cd "$here/.." && pwd)
 out="${MUBA_SECRETS_OUT:-$deploy/secrets}"
 
-KAFKA_PRINCIPALS=(admin broker controller registry sponsorship notifications bpjs operator)
+KAFKA_PRINCIPALS=(admin broker controller registry sponsorship notifications bpjs operator subscriber)
 DB_ROLES=(postgres registry sponsorship notifications bpjs)
 # Kept in step with the brokers' host names in compose.yaml and compose.ha.yaml.
 INTERNAL_HOSTS=(kafka kafka-2 kafka-3)
@@ -128,6 +130,7 @@ generate() {
   for r in "${DB_ROLES[@]}"; do put "$out/postgres/$r" "$(random_secret)"; done
   put "$out/registry/nik-key" "$(random_secret)"
   put "$out/notifications/webhook-key" "$(random_secret)"
+  put "$out/sponsorship/feed-key" "$(random_secret)"
   put "$out/http/office-token" "$(random_secret)"
   put "$out/http/api-tokens" "$(printf '# NAME ROLE TOKEN (ROLE: office, auditor or company:<company_id>); shared/http_access.py\nauditor auditor %s' "$(random_secret)")"
   ca
@@ -158,7 +161,7 @@ check() {
   local missing=0 f
   for p in "${KAFKA_PRINCIPALS[@]}"; do f="$out/kafka/$p"; [ -s "$f" ] || { say "missing kafka/$p"; missing=1; }; done
   for r in "${DB_ROLES[@]}"; do f="$out/postgres/$r"; [ -s "$f" ] || { say "missing postgres/$r"; missing=1; }; done
-  for f in http/api-tokens http/office-token registry/nik-key notifications/webhook-key tls/ca.pem tls/broker-keystore.pem; do
+  for f in http/api-tokens http/office-token registry/nik-key notifications/webhook-key sponsorship/feed-key tls/ca.pem tls/broker-keystore.pem; do
     [ -s "$out/$f" ] || { say "missing $f"; missing=1; }
   done
   [ "$missing" = 0 ] || die "secrets are missing in $out: run $0"

@@ -34,7 +34,7 @@ tls_port="${KAFKA_TLS_PORT:-$((port + 100))}"
 tls_host="${KAFKA_TLS_HOST:-localhost}"  # the name clients use; KAFKA_TLS_BIND=0.0.0.0 opens it off the host
 secrets="${MUBA_SECRETS_DIR:-${MUBA_CACHE:-$root/.cache}/secrets}"
 # Every principal of shared/access.py that is not a partner (partners: `muba partners add`).
-PRINCIPALS="admin broker controller registry sponsorship notifications bpjs operator"
+PRINCIPALS="admin broker controller registry sponsorship notifications bpjs operator subscriber"
 
 say() { printf 'kafka: %s\n' "$*"; }
 die() { printf 'kafka: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -85,6 +85,7 @@ make_passwords() {
   done
   make_nik_key
   make_webhook_key
+  make_feed_key
 }
 
 # Not Kafka's, but made with the local secrets: the registry's key for the funder lists' NIK
@@ -104,6 +105,15 @@ make_webhook_key() {
   chmod 700 "$secrets/notifications"
   [ -s "$secrets/notifications/webhook-key" ] && return 0
   (umask 077; head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$secrets/notifications/webhook-key")
+}
+
+# Sponsorship's key for the public feed's worker pseudonyms (services/sponsorship/domain/feed.py).
+# Kept once made: a new key gives every worker a new pseudonym on the feed.
+make_feed_key() {
+  mkdir -p "$secrets/sponsorship"
+  chmod 700 "$secrets/sponsorship"
+  [ -s "$secrets/sponsorship/feed-key" ] && return 0
+  (umask 077; head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$secrets/sponsorship/feed-key")
 }
 
 # A CA of our own and the brokers' certificate (SAN: localhost, 127.0.0.1 and KAFKA_TLS_HOST), for
@@ -403,8 +413,7 @@ describe() {
 
 up() {
   refuse_other_mode
-  make_nik_key
-  make_webhook_key
+  make_passwords  # what a newer checkout adds (a principal, a key), also when Kafka already runs
   local n missing=()
   for n in $(nodes); do node_pid "$n" >/dev/null || missing+=("$n"); done
   if [ ${#missing[@]} -eq 0 ]; then

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from services.sponsorship.domain import coverage, ledger
+from services.sponsorship.domain import coverage, feed, ledger
 from services.sponsorship.domain.matching import WorkerToMatch, choose_commitment, offers_for
 from services.sponsorship.domain.tariffs import Pricing
 from services.sponsorship.handlers import SponsorshipHandlers
@@ -174,11 +174,26 @@ class CoverageDay:
                 ),
                 event_id=_event_id("waitlisted", enrollment.enrollment_id),
             )
+            self.actions.publish(
+                feed.worker_waitlisted(
+                    self.handlers.feed_key,
+                    str(worker.worker_id),
+                    kecamatan_code=worker.kecamatan_code,
+                    kecamatan_name=worker.kecamatan_name,
+                    occupation=worker.occupation,
+                    at=self.due_at,
+                ),
+                event_id=_event_id("feed-waitlisted", enrollment.enrollment_id),
+            )
         else:
             self.result.fallback += 1
+        ended = _ended(enrollment, reason, last_covered_day, months_unpaid, chosen, next_start, self.due_at)
+        self.actions.publish(ended, event_id=_event_id("ended", enrollment.enrollment_id))
         self.actions.publish(
-            _ended(enrollment, reason, last_covered_day, months_unpaid, chosen, next_start, self.due_at),
-            event_id=_event_id("ended", enrollment.enrollment_id),
+            feed.coverage_ended(
+                self.handlers.feed_key, ended, next_company_id=chosen.company_id if chosen else None
+            ),
+            event_id=_event_id("feed-ended", enrollment.enrollment_id),
         )
         log.info(
             "coverage ended",

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from services.sponsorship import contributions
-from services.sponsorship.domain import coverage, ledger
+from services.sponsorship.domain import coverage, feed, ledger
 from services.sponsorship.domain.commitments import (
     budget_idr,
     commitment_budget,
@@ -16,6 +16,7 @@ from services.sponsorship.domain.commitments import (
     validate_commitment,
     validate_extension,
 )
+from services.sponsorship.domain.feed import FeedKey
 from services.sponsorship.domain.matching import WaitlistPosition, choose_commitment, offers_for
 from services.sponsorship.domain.payments import (
     allocate,
@@ -96,8 +97,9 @@ async def contributions_paid(ctx: Ctx, lines: list[ledger.MemberMonth], paid_fro
 
 
 class SponsorshipHandlers:
-    def __init__(self, settings: SponsorshipSettings) -> None:
+    def __init__(self, settings: SponsorshipSettings, feed_key: FeedKey | None = None) -> None:
         self.settings = settings
+        self.feed_key = feed_key or settings.feed_key()
         clock.check_skew()
 
     async def _pricing(self, ctx: Acting) -> Pricing:
@@ -196,15 +198,24 @@ class SponsorshipHandlers:
         await ctx.store.lock_kecamatan_shared(announced.kecamatan_code)
         if await self.match(ctx, worker) is not None:
             return
+        waitlisted = WorkerWaitlisted(
+            worker_id=announced.worker_id,
+            full_name=announced.full_name,
+            phone=announced.phone,
+            kecamatan_code=announced.kecamatan_code,
+            kecamatan_name=announced.kecamatan_name,
+            waitlisted_at=clock.now(),
+        )
+        ctx.publish(waitlisted)
         ctx.publish(
-            WorkerWaitlisted(
-                worker_id=announced.worker_id,
-                full_name=announced.full_name,
-                phone=announced.phone,
-                kecamatan_code=announced.kecamatan_code,
-                kecamatan_name=announced.kecamatan_name,
-                waitlisted_at=clock.now(),
-            ),
+            feed.worker_waitlisted(
+                self.feed_key,
+                waitlisted.worker_id,
+                kecamatan_code=waitlisted.kecamatan_code,
+                kecamatan_name=waitlisted.kecamatan_name,
+                occupation=announced.occupation,
+                at=waitlisted.waitlisted_at,
+            )
         )
 
     async def on_worker_funded_elsewhere(self, ctx: MessageContext[WorkerFundedElsewhere, Store]) -> None:
@@ -356,28 +367,36 @@ class SponsorshipHandlers:
             self.settings.apply_discount_to_company_paid,
         )
         await ctx.store.add_member_months(lines, done.contribution_idr)
+        completed = EnrollmentCompleted(
+            worker_id=answer.worker_id,
+            enrollment_id=answer.enrollment_id,
+            full_name=done.full_name,
+            phone=done.phone,
+            nik_masked=mask_nik(done.nik),
+            kecamatan_name=done.kecamatan_name,
+            kpj_number=answer.kpj_number,
+            coverage_start=answer.coverage_start,
+            coverage_end=coverage_end,
+            package=done.package,
+            # What the sponsor pays for the coverage: its lines' total (the reservation's,
+            # unless the tariff table changed since the request).
+            contribution_idr=sum(line.contribution_idr for line in lines),
+            company_id=done.company_id,
+            company_name=done.company_name,
+            company_email=done.email,
+            company_webhook_url=done.webhook_url,
+            completed_at=clock.now(),
+            membership=answer.membership,
+        )
+        ctx.publish(completed)
         ctx.publish(
-            EnrollmentCompleted(
-                worker_id=answer.worker_id,
-                enrollment_id=answer.enrollment_id,
-                full_name=done.full_name,
-                phone=done.phone,
-                nik_masked=mask_nik(done.nik),
-                kecamatan_name=done.kecamatan_name,
-                kpj_number=answer.kpj_number,
-                coverage_start=answer.coverage_start,
-                coverage_end=coverage_end,
-                package=done.package,
-                # What the sponsor pays for the coverage: its lines' total (the reservation's,
-                # unless the tariff table changed since the request).
-                contribution_idr=sum(line.contribution_idr for line in lines),
-                company_id=done.company_id,
-                company_name=done.company_name,
-                company_email=done.email,
-                company_webhook_url=done.webhook_url,
-                completed_at=clock.now(),
-                membership=answer.membership,
-            ),
+            feed.worker_enrolled(
+                self.feed_key,
+                completed,
+                kecamatan_code=done.kecamatan_code,
+                occupation=done.occupation,
+                months=done.months,
+            )
         )
 
     async def on_enrollment_rejected(self, ctx: MessageContext[EnrollmentRejected, Store]) -> None:

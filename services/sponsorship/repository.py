@@ -158,6 +158,7 @@ class ConfirmedEnrollment:
     full_name: str
     phone: str
     nik: str
+    kecamatan_code: str
     kecamatan_name: str
     company_id: str
     company_name: str
@@ -833,7 +834,8 @@ class PgSponsorshipStore:
             " WHERE enrollment_id = $1 AND worker_id = $2 AND status = 'requested' RETURNING *),"
             " enrolled AS (UPDATE worker w SET status = 'enrolled', status_changed_at = now() FROM confirmed e"
             " WHERE w.worker_id = e.worker_id RETURNING w.*)"
-            " SELECT e.package, e.contribution_idr, w.full_name, w.phone, w.nik, w.kecamatan_name, c.company_id,"
+            " SELECT e.package, e.contribution_idr, w.full_name, w.phone, w.nik, w.kecamatan_code, w.kecamatan_name,"
+            " c.company_id,"
             " c.company_name, c.email, c.webhook_url, e.commitment_id, e.months, w.occupation,"
             " w.declared_income_idr FROM confirmed e JOIN enrolled w USING (worker_id)"
             " JOIN commitment c USING (commitment_id)",

@@ -1,10 +1,44 @@
 import re
+from pathlib import Path
+from typing import Final
 
 from pydantic import Field, field_validator
 
+from services.sponsorship.domain.feed import FeedKey
 from services.sponsorship.domain.invoices import reminder_rules
 from shared.calendar import ReminderRule
+from shared.http_access import AccessConfigError
+from shared.kafka_security import secrets_dir
 from shared.settings import ServiceSettings
+
+FEED_KEY_FILE: Final = Path("sponsorship") / "feed-key"
+
+
+class FeedKeyError(AccessConfigError):
+    """The feed key is missing or unusable: sponsorship must not start (its feed events would
+    name workers by pseudonyms that change, or not at all). `python -m services.sponsorship`
+    then exits 1 saying why (shared/runner.py)."""
+
+
+def load_feed_key(feed_key_file: str | None) -> FeedKey:
+    if feed_key_file:
+        path, setting = Path(feed_key_file), "SPONSORSHIP_FEED_KEY_FILE"
+    else:
+        path, setting = secrets_dir() / FEED_KEY_FILE, "MUBA_SECRETS_DIR/sponsorship/feed-key"
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise FeedKeyError(
+            f"{setting}: {path} does not exist. `make infra-up` (deploy/local/kafka.sh) makes it"
+            " locally, `bash deploy/compose/secrets.sh` for compose; keep it: a new key gives every"
+            " worker a new pseudonym on the public feed"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FeedKeyError(f"{setting}: cannot read {path}: {type(exc).__name__}") from None
+    try:
+        return FeedKey(text.encode("utf-8"))
+    except ValueError as exc:
+        raise FeedKeyError(f"{setting}: {exc}") from None
 
 
 class SponsorshipSettings(ServiceSettings):
@@ -40,6 +74,12 @@ class SponsorshipSettings(ServiceSettings):
     # (comma-separated whole numbers, each at least 1). Each reminder goes out once, while unpaid.
     reminder_days_before: str = Field("3", validation_alias="SPONSORSHIP_REMINDER_DAYS_BEFORE")
     reminder_days_after: str = Field("1,7", validation_alias="SPONSORSHIP_REMINDER_DAYS_AFTER")
+    # The key of the public feed's worker pseudonyms (services/sponsorship/domain/feed.py); empty:
+    # $MUBA_SECRETS_DIR/sponsorship/feed-key, which `make infra-up` and deploy/compose/secrets.sh make.
+    feed_key_file: str | None = Field(None, validation_alias="SPONSORSHIP_FEED_KEY_FILE")
+
+    def feed_key(self) -> FeedKey:
+        return load_feed_key(self.feed_key_file)
 
     @field_validator("reminder_days_before", "reminder_days_after")
     @classmethod

@@ -423,6 +423,7 @@ class InMemorySponsorshipStore:
             full_name=w.full_name,
             phone=w.phone,
             nik=w.nik,
+            kecamatan_code=w.kecamatan_code,
             kecamatan_name=w.kecamatan_name,
             company_id=c.company_id,
             company_name=c.company_name,

@@ -426,6 +426,7 @@ async def test_only_a_requested_enrollment_of_that_worker_is_confirmed(transacti
         full_name=w.full_name,
         phone=w.phone,
         nik=w.nik,
+        kecamatan_code=w.kecamatan_code,
         kecamatan_name=w.kecamatan_name,
         company_id="co-c",
         company_name="PT c",

@@ -222,9 +222,31 @@ def test_every_topic_is_read_by_its_consumers_and_no_one_else() -> None:
         readers = access.readers_of(spec.name, grants)
         if spec.name.endswith(topics.DEAD_LETTER_SUFFIX):
             assert readers == {access.OPERATOR}, spec.name
+        elif spec.name in {c.topic for c in contracts.FEED}:
+            assert readers == {access.SUBSCRIBER}, spec.name  # the public feed: subscribers only
         else:
             expected = {p for p, process in PROCESSES.items() if process in spec.consumed_by}
             assert readers == expected, spec.name
+
+
+def test_subscribers_read_the_public_feed_and_nothing_else() -> None:
+    feed = {c.topic for c in contracts.FEED}
+    assert readable(access.SUBSCRIBER) == feed
+    mine = [g for g in table() if g.principal == access.SUBSCRIBER]
+    assert {(g.resource, g.operation) for g in mine} == {("TOPIC", "READ"), ("GROUP", "READ")}
+    assert [g.name for g in mine if g.resource == "GROUP"] == ["subscriber."]
+    # Nothing personal on what they read: no field of a feed event names a person.
+    for contract in contracts.FEED:
+        fields = set(contract.model.model_fields)
+        assert not fields & {
+            "nik",
+            "nik_masked",
+            "full_name",
+            "phone",
+            "birth_date",
+            "kpj_number",
+            "worker_id",
+        }
 
 
 def test_outside_the_catalogue_no_one_reads() -> None:

@@ -868,7 +868,18 @@ KAFKA_CLIENT_SETTINGS = (
 # design10.md: HTTP tokens, read by every process built on shared/settings.py.
 HTTP_SETTINGS = ("MUBA_API_TOKENS_FILE", "MUBA_OPERATOR_TOKEN", "MUBA_OPERATOR_TOKEN_FILE")
 # design10.md's principals (partners come later, one each) and the container each runs in.
-PRINCIPALS = ("admin", "broker", "controller", "registry", "sponsorship", "notifications", "bpjs", "operator")
+PRINCIPALS = (
+    "admin",
+    "broker",
+    "controller",
+    "registry",
+    "sponsorship",
+    "notifications",
+    "bpjs",
+    "operator",
+    # Downstream subscribers run outside compose: a password to hand over, no container.
+    "subscriber",
+)
 CONTAINER_PRINCIPALS = {
     "registry": "registry",
     "sponsorship": "sponsorship",
@@ -1202,6 +1213,7 @@ def test_each_kafka_client_runs_as_its_own_principal(compose: dict[str, Any]) ->
         )
         seen.add(principal)
     assert len(seen) == len(CONTAINER_PRINCIPALS) - 1, "two containers share a principal"
+    assert "subscriber" not in CONTAINER_PRINCIPALS.values()
     # secrets.sh generates exactly design10.md's principals.
     generated = re.search(r"^KAFKA_PRINCIPALS=\(([^)]*)\)", SECRETS_SH.read_text(), re.MULTILINE)
     assert generated and set(generated.group(1).split()) == set(PRINCIPALS)

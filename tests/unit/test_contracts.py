@@ -38,6 +38,10 @@ def service_apps() -> dict[str, AsgiFastStream]:
     }
 
 
+# Fields whose schema has a pattern of its own.
+FIELD_SAMPLES: dict[str, str] = {"worker_ref": "0123456789abcdef0123456789abcdef"}
+
+
 def sample_value(annotation: Any) -> Any:
     """A valid JSON value for a field of an event model (enough for a round trip)."""
     origin = typing.get_origin(annotation)
@@ -48,7 +52,10 @@ def sample_value(annotation: Any) -> Any:
     if origin is list:
         return [sample_value(typing.get_args(annotation)[0])]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return {name: sample_value(f.annotation) for name, f in annotation.model_fields.items()}
+        return {
+            name: FIELD_SAMPLES.get(name) or sample_value(f.annotation)
+            for name, f in annotation.model_fields.items()
+        }
     return {
         str: "12345678901",
         int: 1,
@@ -82,7 +89,9 @@ def sample(model: type[BaseModel]) -> Any:
 @pytest.mark.parametrize("contract", contracts.CONTRACTS, ids=lambda c: c.topic)
 def test_a_contract_names_its_topic_type_and_version_once(contract: contracts.Contract[Any]) -> None:
     assert contract.topic == f"{contract.area}.{contract.name}.v{contract.version}"
-    assert contract.event_type == envelope.EVENT_TYPE_PREFIX + contract.event_name
+    named = f"{contract.area}.{contract.event_name}" if contract.typed_by_area else contract.event_name
+    assert contract.event_type == envelope.EVENT_TYPE_PREFIX + named
+    assert contract.typed_by_area == (contract in contracts.FEED)  # the feed's names are the outcomes'
     assert contracts.by_topic(contract.topic) is contract
     assert contracts.by_event_type(contract.event_type) is contract
     assert contracts.of(sample(contract.model)) is contract

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from services.sponsorship.domain.feed import FeedKey
 from services.sponsorship.domain.tariffs import IncomeBand, TariffTable
 from services.sponsorship.handlers import MAX_RESERVATION_TRIES, SponsorshipHandlers
 from services.sponsorship.repository import default_tariff_table
@@ -21,6 +22,7 @@ from shared import clock, contracts
 from shared.consumer import Handler, Incoming, MessageContext, PoisonMessage, Publisher
 from shared.events import EventModel
 from shared.events.bpjs import EnrollmentConfirmed, EnrollmentRejected, EnrollmentRequested
+from shared.events.feed import FeedWorkerEnrolled, FeedWorkerWaitlisted
 from shared.events.registry import RegistrationWarning, WorkerRegistered
 from shared.events.sponsorship import (
     CommitmentAccepted,
@@ -42,6 +44,8 @@ AT_FLOOR = 12 * 16_800  # JKK_JKM for 12 months at the income floor, no discount
 FULL_PRICE = TariffTable(default_tariff_table().tariffs, [], default_tariff_table().info)
 Message = tuple[contracts.Contract[Any], EventModel | dict[str, Any]]
 
+FEED_KEY = FeedKey(b"unit-tests-feed-key-0123456789abcdef")
+
 
 class Sponsorship:
     """The service's handlers over one in-memory database."""
@@ -50,9 +54,10 @@ class Sponsorship:
         self, tariffs: TariffTable = FULL_PRICE, settings: SponsorshipSettings | None = None
     ) -> None:
         self.data = SponsorshipData(tariffs=tariffs)
-        self.handlers = SponsorshipHandlers(settings or SponsorshipSettings())
+        self.handlers = SponsorshipHandlers(settings or SponsorshipSettings(), FEED_KEY)
         self.offset = 0
         self.last_store: InMemorySponsorshipStore | None = None
+        self.feed: list[EventModel] = []
 
     def _handler(self, contract: contracts.Contract[Any]) -> Handler:
         h = self.handlers
@@ -77,7 +82,10 @@ class Sponsorship:
                 self.offset += 1
                 incoming = Incoming(contract.topic, 0, self.offset, None, {}, raw.encode(), None, 0)
                 await self._handler(contract)(MessageContext(incoming, contract, s, publisher))
-        return publisher.events
+        # The public feed's events apart (each outcome's copy without personal data): the tests
+        # below read the outcomes, test_the_public_feed_* the feed.
+        self.feed += [e for e in publisher.events if contracts.of(e) in contracts.FEED]
+        return [e for e in publisher.events if contracts.of(e) not in contracts.FEED]
 
     async def deliver(
         self, contract: contracts.Contract[Any], body: EventModel | dict[str, Any]
@@ -420,6 +428,42 @@ async def test_a_confirmation_completes_the_enrollment_once() -> None:
     assert service.status(first) == "enrolled"
     assert await service.deliver(contracts.ENROLLMENT_CONFIRMED, confirmation(request)) == []
     assert service.status(first) == "enrolled"
+
+
+# --- the public feed ------------------------------------------------------------------------------
+
+PERSONAL = {"worker_id", "full_name", "phone", "nik", "nik_masked", "birth_date", "kpj_number"}
+
+
+async def test_the_public_feed_tells_each_outcome_once_by_pseudonym_without_personal_data() -> None:
+    service, first, request = await matched_one()
+    waiting = worker(2, kecamatan="07")
+    await service.register(waiting)
+    [completed] = await service.deliver(contracts.ENROLLMENT_CONFIRMED, confirmation(request))
+    assert await service.deliver(contracts.ENROLLMENT_CONFIRMED, confirmation(request)) == []  # again
+
+    waitlisted, enrolled = service.feed
+    assert isinstance(waitlisted, FeedWorkerWaitlisted) and isinstance(enrolled, FeedWorkerEnrolled)
+    assert waitlisted.worker_ref == FEED_KEY.worker_ref(waiting.worker_id) != waiting.worker_id
+    assert (waitlisted.kecamatan_code, waitlisted.occupation) == ("07", waiting.occupation)
+    assert enrolled.worker_ref == FEED_KEY.worker_ref(first.worker_id)
+    assert (enrolled.company_id, enrolled.months, enrolled.contribution_idr) == (
+        "co-c",
+        12,
+        completed.contribution_idr,
+    )
+    assert (enrolled.kecamatan_code, enrolled.occupation) == ("07", first.occupation)
+    assert (enrolled.coverage_start, enrolled.coverage_end) == (
+        completed.coverage_start,
+        completed.coverage_end,
+    )
+    for event in service.feed:
+        body = event.model_dump_json()
+        assert not set(event.model_dump()) & PERSONAL
+        for value in (first.nik, first.full_name, first.phone, first.worker_id, waiting.nik, waiting.phone):
+            assert value not in body
+    # Another key, other pseudonyms: the reference is nobody's without the programme's key.
+    assert FeedKey(b"another-feed-key-0123456789abcdef").worker_ref(first.worker_id) != enrolled.worker_ref
 
 
 async def test_a_rejection_releases_the_slot_and_offers_it_to_the_next_waiting_worker() -> None:
