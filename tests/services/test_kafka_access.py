@@ -1678,7 +1678,33 @@ def _tls_attempts() -> list[Attempt]:
     ]
 
 
-ATTEMPTS: list[Attempt] = [*_attacks(), *_tls_attempts(), *_controls()]
+def _subscriber_attempts() -> list[Attempt]:
+    """The public feed's subscriber: reads the feed in groups of its own, and nothing else."""
+    feed = {c.topic for c in contracts.FEED}
+    found = [
+        read_in_group(f"subscriber-reads-{topic}", "subscriber", f"subscriber.{topic}", topic)
+        for topic in sorted(feed)
+    ]
+    found += [
+        read(f"subscriber-reads-{spec.name}", "subscriber", spec.name)
+        for spec in topics.CATALOGUE
+        if spec.name not in feed
+    ]
+    found += [read("subscriber-reads-intake-a", "subscriber", INTAKE_A)]
+    found += [write(f"subscriber-writes-{topic}", "subscriber", topic) for topic in sorted(feed)]
+    found.append(
+        _group(
+            "subscriber-joins-a-service-group",
+            "join",
+            "subscriber",
+            f"sponsorship.{contracts.FEED_WORKER_ENROLLED.topic}",
+            contracts.FEED_WORKER_ENROLLED.topic,
+        )
+    )
+    return found
+
+
+ATTEMPTS: list[Attempt] = [*_attacks(), *_tls_attempts(), *_controls(), *_subscriber_attempts()]
 
 
 @pytest.mark.parametrize("attempt", [a.param() for a in ATTEMPTS])
