@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from deploy.stack import Stack
+from services.sponsorship.settings import SponsorshipSettings
 from shared import contracts, topics
 from shared.kafka_security import KafkaConnection
 from testkit.infra import Infra
@@ -93,6 +94,7 @@ async def _run(
                     contracts.WORKER_WAITLISTED.topic,
                     contracts.NOTIFICATION_SENT_V1.topic,
                     contracts.SPONSOR_MATCHED.topic,
+                    *(c.topic for c in contracts.FEED),
                 )
             ),
         ) as rec:
@@ -135,6 +137,25 @@ async def _run(
         e.payload["worker_id"] for e in events if e.topic == p + contracts.ENROLLMENT_COMPLETED.topic
     ]
     assert len(set(completed)) == len(completed)
+
+    # The public feed, as a subscriber reads it: each outcome once, by pseudonym, the Kafka key;
+    # none of the workers' personal data in any record, headers included.
+    feed_key = SponsorshipSettings().feed_key()
+    enrolled = [e for e in events if e.topic == p + contracts.FEED_WORKER_ENROLLED.topic]
+    assert sorted(e.payload["worker_ref"] for e in enrolled) == sorted(
+        feed_key.worker_ref(w) for w in completed
+    )
+    assert all(e.key == e.payload["worker_ref"] for e in enrolled)
+    waitlisted = [e.payload["worker_id"] for e in events if e.topic == p + contracts.WORKER_WAITLISTED.topic]
+    assert sorted(
+        e.payload["worker_ref"] for e in events if e.topic == p + contracts.FEED_WORKER_WAITLISTED.topic
+    ) == sorted(feed_key.worker_ref(w) for w in waitlisted)
+    personal = [str(v[k]) for v in [*valid, unknown_to_dukcapil] for k in ("nik", "full_name", "phone")]
+    personal += [e.payload["worker_id"] for e in events if e.topic == p + contracts.WORKER_REGISTERED.topic]
+    for e in events:
+        if e.topic.removeprefix(p) in {c.topic for c in contracts.FEED}:
+            raw = json.dumps(e.payload) + json.dumps(e.headers) + str(e.key)
+            assert not [v for v in personal if v in raw], e.payload
 
     notifications = await asyncpg.connect(infra.database_urls["notifications"])
     sponsorship = await asyncpg.connect(infra.database_urls["sponsorship"])

@@ -1691,7 +1691,12 @@ def _subscriber_attempts() -> list[Attempt]:
         if spec.name not in feed
     ]
     found += [read("subscriber-reads-intake-a", "subscriber", INTAKE_A)]
-    found += [write(f"subscriber-writes-{topic}", "subscriber", topic) for topic in sorted(feed)]
+    # It may write nowhere, so not even start an idempotent producer (IDEMPOTENT_WRITE on the
+    # cluster comes with a WRITE on some topic): refused before the first record.
+    found += [
+        write(f"subscriber-writes-{topic}", "subscriber", topic, f"not connected ({CLUSTER_DENIED})")
+        for topic in sorted(feed)
+    ]
     found.append(
         _group(
             "subscriber-joins-a-service-group",
