@@ -28,7 +28,7 @@ export MUBA_SECRETS_DIR            ?= $(MUBA_CACHE)/secrets
 # The partners the demo uploads as (each gets its principal, intake topic and ACLs).
 DEMO_PARTNERS ?= desa-online operator-sekayu
 
-.PHONY: help install infra-up infra-down infra-status topics migrate test test-unit lint demo demo-year up screenshots chaos bench docs dlq env clean
+.PHONY: help install infra-up infra-down infra-status topics migrate test test-unit lint demo demo-year up screenshots chaos bench docs check-contracts release-contracts dlq env clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -93,6 +93,12 @@ bench: infra-up ## throughput and latency of the whole pipeline vs the raw Kafka
 
 docs: install ## write each service's AsyncAPI document into docs/asyncapi/
 	@$(PY) -m deploy.docs
+
+check-contracts: install ## fail on any change to a released event version a subscriber could trip on
+	@$(PY) -m shared.compatibility check
+
+release-contracts: install ## release the schemas of new event versions (docs/contracts/released/; never rewrites one)
+	@$(PY) -m shared.compatibility release
 
 dlq: ## list dead letters (replay: python -m shared.dlq replay --topic TOPIC)
 	@$(PY) -m shared.dlq list

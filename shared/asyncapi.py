@@ -158,7 +158,7 @@ def _payload_schemas(models: Sequence[type[BaseModel]]) -> tuple[dict[str, str],
     return by_name, {name: schemas[name] for name in sorted(schemas)}
 
 
-def _headers(contract: Contract[Any]) -> dict[str, Any]:
+def headers_schema(contract: Contract[Any]) -> dict[str, Any]:
     """The CloudEvents 1.0 binary-mode Kafka headers (shared/envelope.py): required on every event
     the programme publishes, optional on the partner-facing topics."""
     partner = contract.partner_facing
@@ -231,7 +231,7 @@ def _message(contract: Contract[Any], payload_ref: str) -> dict[str, Any]:
             "description": "The flow's correlation id (CloudEvents extension `correlationid`).",
             "location": f"$message.header#/{envelope.H_CORRELATION}",
         },
-        "headers": _headers(contract),
+        "headers": headers_schema(contract),
         "payload": {"$ref": payload_ref},
         "bindings": {"kafka": {"key": key, "bindingVersion": KAFKA_BINDING_VERSION}},
     }
