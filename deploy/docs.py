@@ -4,6 +4,9 @@
     python -m deploy.docs --out DIR         # somewhere else (tests/contracts regenerates into a tmp dir)
     python -m deploy.docs --check           # exit 1 when docs/asyncapi/ is not up to date
 
+It also copies the subscribers' guide (shared/data/subscribers.md, rendered on each service's
+/docs/asyncapi page) to docs/subscribers.md, for readers of the repository.
+
 The documents are shared/asyncapi.py's, built from the contract registry (shared/contracts.py):
 the same bytes each running service serves at /docs/asyncapi.json and /docs/asyncapi.yaml. This
 module only writes and compares files.
@@ -15,10 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from shared import asyncapi
+from shared import asyncapi, asyncapi_html
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 DEFAULT_OUT: Final = ROOT / "docs" / "asyncapi"
+# The subscribers' guide, a copy of shared/data/subscribers.md (which the services render).
+GUIDE_COPY: Final = ROOT / "docs" / "subscribers.md"
 
 
 def render_all() -> dict[str, str]:
@@ -67,12 +72,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out
     if args.check:
         differing = stale(out)
+        if out == DEFAULT_OUT and (
+            not GUIDE_COPY.is_file() or GUIDE_COPY.read_text(encoding="utf-8") != asyncapi_html.guide_text()
+        ):
+            differing.append(str(GUIDE_COPY.relative_to(ROOT)))
         if differing:
             print(f"deploy.docs: not up to date in {out}: {', '.join(differing)}; run `make docs`")
             return 1
         print(f"deploy.docs: {out} is up to date")
         return 0
-    for path in write(out):
+    written = write(out)
+    if out == DEFAULT_OUT:
+        GUIDE_COPY.write_text(asyncapi_html.guide_text(), encoding="utf-8")
+        written.append(GUIDE_COPY)
+    for path in written:
         print(f"deploy.docs: wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0
 

@@ -13,6 +13,7 @@ import html
 import json
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from shared import asyncapi
@@ -84,6 +85,53 @@ def _prose(text: str | None) -> str:
     return "".join(
         f"<p>{_inline(paragraph.strip())}</p>" for paragraph in text.split("\n\n") if paragraph.strip()
     )
+
+
+GUIDE: Final = Path(__file__).parent / "data" / "subscribers.md"
+
+
+def guide_text() -> str:
+    """The subscribers' guide (shared/data/subscribers.md; `make docs` copies it to docs/)."""
+    return GUIDE.read_text(encoding="utf-8")
+
+
+def markdown(text: str) -> str:
+    """The little Markdown the guide uses, escaped: `#`/`##` headings, paragraphs, `- ` lists
+    (continued by indented lines) and `code` spans. Nothing else is interpreted."""
+    out: list[str] = []
+    block: list[str] = []
+    items: list[str] = []
+
+    def flush() -> None:
+        if block:
+            out.append(f"<p>{_inline(' '.join(block))}</p>")
+            block.clear()
+        if items:
+            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
+            items.clear()
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            flush()
+        elif line.startswith("## "):
+            flush()
+            out.append(f"<h3>{_inline(stripped[3:])}</h3>")
+        elif line.startswith("# "):
+            flush()
+            out.append(f"<h2>{_inline(stripped[2:])}</h2>")
+        elif line.startswith("- "):
+            if block:
+                flush()
+            items.append(stripped[2:])
+        elif items and line.startswith("  "):
+            items[-1] += " " + stripped
+        else:
+            if items:
+                flush()
+            block.append(stripped)
+    flush()
+    return "\n".join(out)
 
 
 def _resolve(doc: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -256,7 +304,8 @@ def page(doc: Mapping[str, Any]) -> str:
         ' <a href="asyncapi.yaml">asyncapi.yaml</a></p>',
         _prose(info.get("description")),
         "</header>",
-        f'<nav><h2 id="contents">Operations</h2>{contents}</nav>',
+        f'<nav><h2 id="contents">Operations</h2>{contents}'
+        '<p><a href="#subscribers">Subscribing: keys, order, duplicates, retention, versions</a></p></nav>',
         '<section id="servers"><h2>Servers</h2>',
         "<table><thead><tr><th>Server</th><th>Host</th><th>Protocol</th><th>Security</th>"
         f"<th>Description</th></tr></thead><tbody>{servers}</tbody></table>",
@@ -266,6 +315,7 @@ def page(doc: Mapping[str, Any]) -> str:
         "".join(_operation(doc, op_id, op) for op_id, op in operations.items()),
         "</section>",
         f'<section id="schemas"><h2>Schemas</h2>{schema_sections}</section>',
+        f'<section id="subscribers">{markdown(guide_text())}</section>',
         "</body></html>",
     ]
     return "\n".join(body) + "\n"

@@ -38,6 +38,10 @@ PUBLISHED = {
     "notifications.notification-sent.v2": "id.go.mubakab.disnaker.notification-sent.v2",
     "notifications.notification-delivered.v1": "id.go.mubakab.disnaker.notification-delivered.v1",
     "notifications.notification-failed.v1": "id.go.mubakab.disnaker.notification-failed.v1",
+    # The public feed: its types name the area (the outcomes' names are taken by the internal ones).
+    "feed.worker-enrolled.v1": "id.go.mubakab.disnaker.feed.worker-enrolled.v1",
+    "feed.worker-waitlisted.v1": "id.go.mubakab.disnaker.feed.worker-waitlisted.v1",
+    "feed.coverage-ended.v1": "id.go.mubakab.disnaker.feed.coverage-ended.v1",
 }
 
 

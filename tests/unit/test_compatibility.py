@@ -190,3 +190,29 @@ def test_release_never_rewrites_an_artifact(tmp_path: Path) -> None:
 def test_every_event_version_of_the_registry_matches_its_released_schema() -> None:
     """The enforcement in CI: the committed artifacts (docs/contracts/released/) against the code."""
     assert compatibility.check() == []
+
+
+# --- the subscribers' guide ----------------------------------------------------------------------
+
+
+def test_the_subscribers_guide_is_on_every_services_docs_page_escaped() -> None:
+    from shared import asyncapi, asyncapi_html
+
+    guide = asyncapi_html.guide_text()
+    for needed in ("ce_id", "ce_source", "worker_ref", "subscriber", "retention", "six months", "order"):
+        assert needed in guide, needed
+    for service in asyncapi.services():
+        page = asyncapi_html.html_text(service)
+        assert '<section id="subscribers"><h2>Subscribing to the programme&#x27;s events</h2>' in page
+        assert "<code>feed.worker-enrolled.v1</code>" in page
+    rendered = asyncapi_html.markdown("# T <b>\n\nA `x<y>` line\ncontinued.\n\n- one\n  more\n- two")
+    assert rendered == (
+        "<h2>T &lt;b&gt;</h2>\n<p>A <code>x&lt;y&gt;</code> line continued.</p>\n<ul><li>one more</li><li>two</li></ul>"
+    )
+
+
+def test_the_guide_in_docs_is_the_one_the_services_render() -> None:
+    copy = Path(__file__).resolve().parents[2] / "docs" / "subscribers.md"
+    from shared import asyncapi_html
+
+    assert copy.read_text(encoding="utf-8") == asyncapi_html.guide_text(), "run `make docs`"
