@@ -1685,12 +1685,23 @@ def _subscriber_attempts() -> list[Attempt]:
         read_in_group(f"subscriber-reads-{topic}", "subscriber", f"subscriber.{topic}", topic)
         for topic in sorted(feed)
     ]
-    found += [
-        read(f"subscriber-reads-{spec.name}", "subscriber", spec.name)
-        for spec in topics.CATALOGUE
-        if spec.name not in feed
-    ]
-    found += [read("subscriber-reads-intake-a", "subscriber", INTAKE_A)]
+    others = [spec.name for spec in topics.CATALOGUE if spec.name not in feed] + [INTAKE_A]
+
+    async def read_the_others(scene: Scene) -> str:
+        """Every other topic (personal data on most), fetched raw: the refusals, or what was read."""
+        outcomes = {t: await fetch(scene, scene.conn("subscriber"), scene.topic(t)) for t in others}
+        read_anyway = sorted(t for t, outcome in outcomes.items() if outcome != TOPIC_DENIED)
+        return TOPIC_DENIED if not read_anyway else f"read {read_anyway}"
+
+    found.append(
+        Attempt(
+            "subscriber-reads-every-other-topic",
+            f"read each of the {len(others)} other topics, dead letters and an intake (Fetch, no group)",
+            "subscriber",
+            TOPIC_DENIED,
+            read_the_others,
+        )
+    )
     # It may write nowhere, so not even start an idempotent producer (IDEMPOTENT_WRITE on the
     # cluster comes with a WRITE on some topic): refused before the first record.
     found += [
