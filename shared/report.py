@@ -40,7 +40,8 @@ BURN_NUMBERS: Final = (
 )
 
 
-def _int(value: Any) -> int:
+def as_int(value: Any) -> int:
+    """A count or an amount from a service's JSON (anything else: 0)."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
@@ -52,7 +53,7 @@ def _int(value: Any) -> int:
     return 0
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
+def as_mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
@@ -65,35 +66,35 @@ def build_report(
     """Join the services' reports: kecamatan rows list all 15 kecamatan (in code order) with
     sponsorship's enrolled/waitlisted/failed and the registry's rejections; with sponsorship's
     /api/coverage, a coverage section."""
-    submissions = _mapping(registry.get("submissions"))
-    target = _int(sponsorship.get("target")) or DEFAULT_TARGET
-    enrolled = _int(sponsorship.get("enrolled"))
+    submissions = as_mapping(registry.get("submissions"))
+    target = as_int(sponsorship.get("target")) or DEFAULT_TARGET
+    enrolled = as_int(sponsorship.get("enrolled"))
     report: dict[str, Any] = {
         "target": target,
         "enrolled": enrolled,
         "progress_percent": round(100.0 * enrolled / target, 2) if target else 0.0,
-        "requested": _int(sponsorship.get("requested")),
-        "waitlisted": _int(sponsorship.get("waitlisted")),
-        "failed": _int(sponsorship.get("failed")),
+        "requested": as_int(sponsorship.get("requested")),
+        "waitlisted": as_int(sponsorship.get("waitlisted")),
+        "failed": as_int(sponsorship.get("failed")),
         "submissions": {
-            "registered": _int(submissions.get("registered")),
-            "rejected": _int(submissions.get("rejected")),
+            "registered": as_int(submissions.get("registered")),
+            "rejected": as_int(submissions.get("rejected")),
         },
-        "rejected_by_code": _rejected_by_code(_mapping(registry.get("rejected_by_code"))),
-        "budget_committed_idr": _int(sponsorship.get("budget_committed_idr")),
-        "budget_used_idr": _int(sponsorship.get("budget_used_idr")),
+        "rejected_by_code": _rejected_by_code(as_mapping(registry.get("rejected_by_code"))),
+        "budget_committed_idr": as_int(sponsorship.get("budget_committed_idr")),
+        "budget_used_idr": as_int(sponsorship.get("budget_used_idr")),
         "by_kecamatan": _by_kecamatan(registry, sponsorship),
-        "by_company": _by_company(_mapping(sponsorship.get("by_company"))),
+        "by_company": _by_company(as_mapping(sponsorship.get("by_company"))),
         "by_occupation": _by_occupation(registry, sponsorship),
         "enrolled_by_membership": {
-            m: _int(_mapping(sponsorship.get("enrolled_by_membership")).get(m)) for m in MEMBERSHIPS
+            m: as_int(as_mapping(sponsorship.get("enrolled_by_membership")).get(m)) for m in MEMBERSHIPS
         },
         # Another payer funds them (a funder list imported after they registered).
         "funded_elsewhere": {
-            k: _int(_mapping(sponsorship.get("funded_elsewhere")).get(k)) for k in FUNDED_ELSEWHERE
+            k: as_int(as_mapping(sponsorship.get("funded_elsewhere")).get(k)) for k in FUNDED_ELSEWHERE
         },
         "funded_elsewhere_flagged": [
-            dict(_mapping(r))
+            dict(as_mapping(r))
             for r in sponsorship.get("funded_elsewhere_flagged") or ()
             if isinstance(r, Mapping)
         ],
@@ -110,16 +111,16 @@ def _coverage(coverage: Mapping[str, Any]) -> dict[str, Any]:
     each commitment's budget burn."""
     days = [d for d in coverage.get("days") or () if isinstance(d, Mapping)]
     latest: Mapping[str, Any] = days[0] if days else {}
-    totals = _mapping(coverage.get("totals"))
+    totals = as_mapping(coverage.get("totals"))
     return {
         "day": latest.get("day"),
-        **{k: _int(latest.get(k)) for k in COVERAGE_DAY},
-        **{k: _int(totals.get(k)) for k in COVERAGE_TOTALS},
+        **{k: as_int(latest.get(k)) for k in COVERAGE_DAY},
+        **{k: as_int(totals.get(k)) for k in COVERAGE_TOTALS},
         "commitments": [
             {
                 "commitment_id": str(c.get("commitment_id", "")),
                 "company_name": str(c.get("company_name", "")),
-                **{k: _int(c.get(k)) for k in BURN_NUMBERS},
+                **{k: as_int(c.get(k)) for k in BURN_NUMBERS},
                 "covered_until": c.get("covered_until"),
                 "suspended_on": c.get("suspended_on"),
             }
@@ -131,26 +132,26 @@ def _coverage(coverage: Mapping[str, Any]) -> dict[str, Any]:
 
 def _rejected_by_code(by_code: Mapping[str, Any]) -> dict[str, int]:
     """Most frequent first, then by code."""
-    return {code: _int(n) for code, n in sorted(by_code.items(), key=lambda kv: (-_int(kv[1]), kv[0]))}
+    return {code: as_int(n) for code, n in sorted(by_code.items(), key=lambda kv: (-as_int(kv[1]), kv[0]))}
 
 
 def _by_kecamatan(registry: Mapping[str, Any], sponsorship: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every kecamatan of the regency in code order, then any other name a service reported."""
-    spons_kec = _mapping(sponsorship.get("by_kecamatan"))
-    rejected_kec = _mapping(registry.get("rejected_by_kecamatan"))
-    registered_kec = _mapping(registry.get("registered_by_kecamatan"))
+    spons_kec = as_mapping(sponsorship.get("by_kecamatan"))
+    rejected_kec = as_mapping(registry.get("rejected_by_kecamatan"))
+    registered_kec = as_mapping(registry.get("registered_by_kecamatan"))
     names = set(KECAMATAN.values()) | set(spons_kec) | set(rejected_kec) | set(registered_kec)
     by_kecamatan: list[dict[str, Any]] = []
     for name in sorted(names, key=lambda n: (_KECAMATAN_ORDER.get(n, len(_KECAMATAN_ORDER)), n)):
-        row = _mapping(spons_kec.get(name))
+        row = as_mapping(spons_kec.get(name))
         by_kecamatan.append(
             {
                 "kecamatan": name,
-                "registered": _int(registered_kec.get(name)),
-                "enrolled": _int(row.get("enrolled")),
-                "waitlisted": _int(row.get("waitlisted")),
-                "failed": _int(row.get("failed")),
-                "rejected": _int(rejected_kec.get(name)),
+                "registered": as_int(registered_kec.get(name)),
+                "enrolled": as_int(row.get("enrolled")),
+                "waitlisted": as_int(row.get("waitlisted")),
+                "failed": as_int(row.get("failed")),
+                "rejected": as_int(rejected_kec.get(name)),
             }
         )
     return by_kecamatan
@@ -160,11 +161,11 @@ def _by_company(by_company: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "company": name,
-            "enrolled": _int(_mapping(row).get("enrolled")),
-            "slots": _int(_mapping(row).get("slots")),
-            "slots_used": _int(_mapping(row).get("slots_used")),
-            "budget_idr": _int(_mapping(row).get("budget_idr")),
-            "budget_used_idr": _int(_mapping(row).get("budget_used_idr")),
+            "enrolled": as_int(as_mapping(row).get("enrolled")),
+            "slots": as_int(as_mapping(row).get("slots")),
+            "slots_used": as_int(as_mapping(row).get("slots_used")),
+            "budget_idr": as_int(as_mapping(row).get("budget_idr")),
+            "budget_used_idr": as_int(as_mapping(row).get("budget_used_idr")),
         }
         for name, row in sorted(by_company.items())
     ]
@@ -172,14 +173,14 @@ def _by_company(by_company: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _by_occupation(registry: Mapping[str, Any], sponsorship: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Most enrolled first, then most registered, then by name."""
-    spons_occ = _mapping(sponsorship.get("by_occupation"))
-    registered_occ = _mapping(registry.get("registered_by_occupation"))
+    spons_occ = as_mapping(sponsorship.get("by_occupation"))
+    registered_occ = as_mapping(registry.get("registered_by_occupation"))
     by_occupation: list[dict[str, Any]] = [
         {
             "occupation": name,
-            "registered": _int(registered_occ.get(name)),
-            "enrolled": _int(_mapping(spons_occ.get(name)).get("enrolled")),
-            "waitlisted": _int(_mapping(spons_occ.get(name)).get("waitlisted")),
+            "registered": as_int(registered_occ.get(name)),
+            "enrolled": as_int(as_mapping(spons_occ.get(name)).get("enrolled")),
+            "waitlisted": as_int(as_mapping(spons_occ.get(name)).get("waitlisted")),
         }
         for name in sorted(set(spons_occ) | set(registered_occ))
     ]
@@ -189,11 +190,13 @@ def _by_occupation(registry: Mapping[str, Any], sponsorship: Mapping[str, Any]) 
 
 def _notifications(notifications: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "queued": _int(notifications.get("queued")),
-        "sent": _int(notifications.get("sent")),
-        "delivered": _int(notifications.get("delivered")),
-        "failed": _int(notifications.get("failed")),
-        "sms_segments": _int(notifications.get("sms_segments")),
-        "by_template": {k: _int(v) for k, v in sorted(_mapping(notifications.get("by_template")).items())},
-        "by_channel": {k: _int(v) for k, v in sorted(_mapping(notifications.get("by_channel")).items())},
+        "queued": as_int(notifications.get("queued")),
+        "sent": as_int(notifications.get("sent")),
+        "delivered": as_int(notifications.get("delivered")),
+        "failed": as_int(notifications.get("failed")),
+        "sms_segments": as_int(notifications.get("sms_segments")),
+        "by_template": {
+            k: as_int(v) for k, v in sorted(as_mapping(notifications.get("by_template")).items())
+        },
+        "by_channel": {k: as_int(v) for k, v in sorted(as_mapping(notifications.get("by_channel")).items())},
     }

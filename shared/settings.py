@@ -1,5 +1,6 @@
 """The settings every service shares; each service adds its own in services/<name>/settings.py."""
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -85,3 +86,18 @@ class ServiceSettings(BaseSettings):
             security_protocol=self.kafka_security_protocol,
             cafile=self.kafka_ssl_cafile,
         )
+
+
+def read_key_file(path: Path, setting: str, error: type[Exception], keep: str) -> bytes:
+    """A service's secret key from its file (the NIK key, the feed key): `error` names the setting
+    and says how to make the file, and `keep` why it must be kept once made."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise error(
+            f"{setting}: {path} does not exist. `make infra-up` (deploy/local/kafka.sh) makes it"
+            f" locally, `bash deploy/compose/secrets.sh` for compose; keep it: {keep}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{setting}: cannot read {path}: {type(exc).__name__}") from None
+    return text.encode("utf-8")

@@ -36,6 +36,7 @@ from shared.http_access import (
     Tokens,
     is_loopback,
     parse_parameters,
+    read_body,
     refuse_default_token_off_loopback,
 )
 from shared.logging import setup_logging
@@ -234,7 +235,7 @@ class Dashboard:
                 429,
                 retry_after=str(int(wait) + 1),
             )
-        body = await _read_body(receive, MAX_LOGIN_BODY_BYTES)
+        body = await read_body(receive, MAX_LOGIN_BODY_BYTES)
         fields = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)) if body else {}
         token = fields.get("token", "").strip()
         caller = (
@@ -329,22 +330,6 @@ class Dashboard:
     def _html(self, template: str, context: Mapping[str, Any], status: int = 200, **extra: str) -> Response:
         body = self.templates.get_template(template).render(**context)
         return _response(status, body.encode(), "text/html; charset=utf-8", **extra)
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """The request's body, at most `limit` + 1 bytes of it (more: refused by the caller)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = bytes(message.get("body", b""))
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)[: limit + 1]
 
 
 def create_app(settings: DashboardSettings | None = None, apis: reads.Apis | None = None) -> Dashboard:

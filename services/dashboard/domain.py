@@ -20,6 +20,7 @@ from typing import Any, Final
 from shared.format import BULAN, JAKARTA, format_number, format_rupiah
 from shared.kecamatan import WHOLE_REGENCY_NAME
 from shared.masking import mask_name, mask_nik, mask_phone
+from shared.report import as_int, as_mapping
 
 OFFICE: Final = "office"
 COMPANY: Final = "company"
@@ -65,18 +66,6 @@ PACKAGES: Final[dict[str, str]] = {"JKK_JKM": "JKK + JKM", "JKK_JKM_JHT": "JKK +
 
 
 # --- how numbers, money and days are written ---------------------------------------------------
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return 0
 
 
 def number(n: int) -> str:
@@ -150,10 +139,6 @@ def figure(value: int | float, text: str) -> dict[str, Any]:
     return {"value": value, "text": text}
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _objects(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list | tuple) else []
 
@@ -165,7 +150,7 @@ def timeline(enrolled_by_day: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     """Enrollments confirmed per day (sponsorship's /api/report), oldest first, with the running
     total: the programme's progress over time."""
     days = sorted(
-        ((d, _int(row.get("enrolled"))) for row in enrolled_by_day if (d := parse_day(row.get("day")))),
+        ((d, as_int(row.get("enrolled"))) for row in enrolled_by_day if (d := parse_day(row.get("day")))),
         key=lambda pair: pair[0],
     )
     total = 0
@@ -197,7 +182,7 @@ def invoices_due(invoices: Sequence[Mapping[str, Any]], today: date) -> list[Map
 def unpaid_invoiced_idr(sponsorship: Mapping[str, Any]) -> int:
     """What companies were invoiced and have not paid yet (the ledger's `invoiced` lines)."""
     return sum(
-        _int(_mapping(c.get("ledger_idr")).get("invoiced")) for c in _objects(sponsorship.get("ledger"))
+        as_int(as_mapping(c.get("ledger_idr")).get("invoiced")) for c in _objects(sponsorship.get("ledger"))
     )
 
 
@@ -219,26 +204,26 @@ def office_page(
     """The office's (and, masked, the auditor's) page: `report` is build_report's answer,
     `sponsorship` sponsorship's /api/report (its daily enrollments and ledger), `invoices` its
     /api/invoices."""
-    coverage = _mapping(report.get("coverage"))
-    submissions = _mapping(report.get("submissions"))
+    coverage = as_mapping(report.get("coverage"))
+    submissions = as_mapping(report.get("submissions"))
     due = invoices_due(invoices, today)
     days = timeline(_objects(sponsorship.get("enrolled_by_day")))
-    committed, used = _int(report.get("budget_committed_idr")), _int(report.get("budget_used_idr"))
+    committed, used = as_int(report.get("budget_committed_idr")), as_int(report.get("budget_used_idr"))
     figures: dict[str, dict[str, Any]] = {
-        "target": figure(_int(report.get("target")), number(_int(report.get("target")))),
-        "enrolled": figure(_int(report.get("enrolled")), number(_int(report.get("enrolled")))),
+        "target": figure(as_int(report.get("target")), number(as_int(report.get("target")))),
+        "enrolled": figure(as_int(report.get("enrolled")), number(as_int(report.get("enrolled")))),
         "progress_percent": figure(
             float(report.get("progress_percent") or 0.0),
             percent_text(float(report.get("progress_percent") or 0)),
         ),
-        "requested": figure(_int(report.get("requested")), number(_int(report.get("requested")))),
-        "waitlisted": figure(_int(report.get("waitlisted")), number(_int(report.get("waitlisted")))),
-        "failed": figure(_int(report.get("failed")), number(_int(report.get("failed")))),
+        "requested": figure(as_int(report.get("requested")), number(as_int(report.get("requested")))),
+        "waitlisted": figure(as_int(report.get("waitlisted")), number(as_int(report.get("waitlisted")))),
+        "failed": figure(as_int(report.get("failed")), number(as_int(report.get("failed")))),
         "submissions_registered": figure(
-            _int(submissions.get("registered")), number(_int(submissions.get("registered")))
+            as_int(submissions.get("registered")), number(as_int(submissions.get("registered")))
         ),
         "submissions_rejected": figure(
-            _int(submissions.get("rejected")), number(_int(submissions.get("rejected")))
+            as_int(submissions.get("rejected")), number(as_int(submissions.get("rejected")))
         ),
         "budget_committed_idr": figure(committed, rupiah(committed)),
         "budget_used_idr": figure(used, rupiah(used)),
@@ -247,7 +232,7 @@ def office_page(
         ),
         "invoices_due": figure(len(due), number(len(due))),
         "invoices_due_idr": figure(
-            sum(_int(i.get("total_idr")) for i in due), rupiah(sum(_int(i.get("total_idr")) for i in due))
+            sum(as_int(i.get("total_idr")) for i in due), rupiah(sum(as_int(i.get("total_idr")) for i in due))
         ),
         "unpaid_invoiced_idr": figure(
             unpaid_invoiced_idr(sponsorship), rupiah(unpaid_invoiced_idr(sponsorship))
@@ -260,50 +245,50 @@ def office_page(
         "members_at_risk",
         "members_six_paid_months",
     ):
-        figures[key] = figure(_int(coverage.get(key)), number(_int(coverage.get(key))))
+        figures[key] = figure(as_int(coverage.get(key)), number(as_int(coverage.get(key))))
     # Messages as the providers answered (queued -> sent -> delivered | failed).
-    notifications = _mapping(report.get("notifications"))
+    notifications = as_mapping(report.get("notifications"))
     for key in ("queued", "sent", "delivered", "failed", "sms_segments"):
         figures[f"messages_{key}"] = figure(
-            _int(notifications.get(key)), number(_int(notifications.get(key)))
+            as_int(notifications.get(key)), number(as_int(notifications.get(key)))
         )
     figures["coverage_day"] = figure(
         0, tanggal(coverage.get("day")) if coverage.get("day") else "belum dihitung"
     )
 
     kecamatan = _objects(report.get("by_kecamatan"))
-    most = max((_int(r.get("enrolled")) for r in kecamatan), default=0)
+    most = max((as_int(r.get("enrolled")) for r in kecamatan), default=0)
     grid = [
         {
             "kecamatan": str(r.get("kecamatan", "")),
-            "enrolled": _int(r.get("enrolled")),
-            "enrolled_text": number(_int(r.get("enrolled"))),
-            "detail": f"menunggu {number(_int(r.get('waitlisted')))} · ditolak {number(_int(r.get('rejected')))}",
-            "level": _level(_int(r.get("enrolled")), most),
+            "enrolled": as_int(r.get("enrolled")),
+            "enrolled_text": number(as_int(r.get("enrolled"))),
+            "detail": f"menunggu {number(as_int(r.get('waitlisted')))} · ditolak {number(as_int(r.get('rejected')))}",
+            "level": _level(as_int(r.get("enrolled")), most),
         }
         for r in kecamatan
     ]
     companies = _objects(report.get("by_company"))
     occupations = _objects(report.get("by_occupation"))
-    rejections = [(str(code), _int(n)) for code, n in _mapping(report.get("rejected_by_code")).items()]
+    rejections = [(str(code), as_int(n)) for code, n in as_mapping(report.get("rejected_by_code")).items()]
     burn = _objects(coverage.get("commitments"))
     tables: dict[str, list[list[str]]] = {
         "companies": [
             [
                 str(c.get("company", "")),
-                number(_int(c.get("enrolled"))),
-                f"{number(_int(c.get('slots_used')))} / {number(_int(c.get('slots')))}",
-                rupiah(_int(c.get("budget_idr"))),
-                rupiah(_int(c.get("budget_used_idr"))),
+                number(as_int(c.get("enrolled"))),
+                f"{number(as_int(c.get('slots_used')))} / {number(as_int(c.get('slots')))}",
+                rupiah(as_int(c.get("budget_idr"))),
+                rupiah(as_int(c.get("budget_used_idr"))),
             ]
             for c in companies
         ],
         "occupations": [
             [
                 str(o.get("occupation", "")),
-                number(_int(o.get("registered"))),
-                number(_int(o.get("enrolled"))),
-                number(_int(o.get("waitlisted"))),
+                number(as_int(o.get("registered"))),
+                number(as_int(o.get("enrolled"))),
+                number(as_int(o.get("waitlisted"))),
             ]
             for o in occupations
         ],
@@ -312,10 +297,10 @@ def office_page(
             [
                 str(c.get("company_name", "")),
                 str(c.get("commitment_id", "")),
-                rupiah(_int(c.get("budget_idr"))),
-                rupiah(_int(c.get("paid_idr"))),
-                rupiah(_int(c.get("missed_idr"))),
-                number(_int(c.get("months_left"))),
+                rupiah(as_int(c.get("budget_idr"))),
+                rupiah(as_int(c.get("paid_idr"))),
+                rupiah(as_int(c.get("missed_idr"))),
+                number(as_int(c.get("months_left"))),
                 tanggal(c.get("covered_until")),
                 f"ditangguhkan {tanggal(c.get('suspended_on'))}" if c.get("suspended_on") else "aktif",
             ]
@@ -326,7 +311,7 @@ def office_page(
                 str(i.get("number", "")),
                 str(i.get("company_name", "")),
                 month_text(i.get("month")),
-                rupiah(_int(i.get("total_idr"))),
+                rupiah(as_int(i.get("total_idr"))),
                 tanggal(i.get("due_date")),
             ]
             for i in due
@@ -336,21 +321,21 @@ def office_page(
         "kecamatan": {
             "labels": [str(r.get("kecamatan", "")) for r in kecamatan],
             "datasets": [
-                {"label": "Terdaftar BPJS", "data": [_int(r.get("enrolled")) for r in kecamatan]},
-                {"label": "Menunggu sponsor", "data": [_int(r.get("waitlisted")) for r in kecamatan]},
+                {"label": "Terdaftar BPJS", "data": [as_int(r.get("enrolled")) for r in kecamatan]},
+                {"label": "Menunggu sponsor", "data": [as_int(r.get("waitlisted")) for r in kecamatan]},
             ],
         },
         "companies": {
             "labels": [str(c.get("company", "")) for c in companies],
             "datasets": [
-                {"label": "Terdaftar BPJS", "data": [_int(c.get("enrolled")) for c in companies]},
-                {"label": "Slot", "data": [_int(c.get("slots")) for c in companies]},
+                {"label": "Terdaftar BPJS", "data": [as_int(c.get("enrolled")) for c in companies]},
+                {"label": "Slot", "data": [as_int(c.get("slots")) for c in companies]},
             ],
         },
         "occupations": {
             "labels": [str(o.get("occupation", "")) for o in occupations[:10]],
             "datasets": [
-                {"label": "Terdaftar BPJS", "data": [_int(o.get("enrolled")) for o in occupations[:10]]}
+                {"label": "Terdaftar BPJS", "data": [as_int(o.get("enrolled")) for o in occupations[:10]]}
             ],
         },
         "timeline": _timeline_chart(days),
@@ -435,9 +420,9 @@ def company_page(
                 cid,
                 ", ".join(str(k) for k in kecamatan) if isinstance(kecamatan, list) else WHOLE_REGENCY_NAME,
                 PACKAGES.get(str(c.get("package")), str(c.get("package") or "-")),
-                f"{number(_int(c.get('slots_used')))} / {number(_int(c.get('slots')))}",
-                number(_int(c.get("enrolled"))),
-                f"{rupiah(_int(c.get('budget_used_idr')))} / {rupiah(_int(c.get('budget_idr')))}",
+                f"{number(as_int(c.get('slots_used')))} / {number(as_int(c.get('slots')))}",
+                number(as_int(c.get("enrolled"))),
+                f"{rupiah(as_int(c.get('budget_used_idr')))} / {rupiah(as_int(c.get('budget_idr')))}",
                 tanggal(until.isoformat()) if until else "-",
             ]
         )
@@ -452,7 +437,9 @@ def company_page(
     workers = [worker_row(e, cid) for cid in ids for e in enrollments.get(cid, ())]
     known = {w["worker_id"]: w for w in workers}
     paid: list[list[str]] = []
-    pay = _mapping(payments) if payments and str(_mapping(payments).get("company_id")) == company_id else {}
+    pay = (
+        as_mapping(payments) if payments and str(as_mapping(payments).get("company_id")) == company_id else {}
+    )
     for p in _objects(pay.get("payments")):
         for line in _objects(p.get("lines")):
             worker = known.get(str(line.get("worker_id")))
@@ -463,7 +450,7 @@ def company_page(
                     month_text(line.get("month")),
                     worker["full_name"] if worker else "-",
                     worker["nik_masked"] if worker else "-",
-                    rupiah(_int(line.get("amount_idr"))),
+                    rupiah(as_int(line.get("amount_idr"))),
                     str(p.get("reference", "")),
                     tanggal(p.get("paid_on")),
                     MONTH_STATES.get(str(line.get("state")), str(line.get("state") or "-")),
@@ -480,11 +467,11 @@ def company_page(
         "commitments": figure(len(mine), number(len(mine))),
         "workers": figure(len(workers), number(len(workers))),
         "enrolled": figure(
-            sum(_int(c.get("enrolled")) for c in mine), number(sum(_int(c.get("enrolled")) for c in mine))
+            sum(as_int(c.get("enrolled")) for c in mine), number(sum(as_int(c.get("enrolled")) for c in mine))
         ),
         "paid_months": figure(len(paid), number(len(paid))),
         "renewals_due": figure(len(renewals), number(len(renewals))),
-        "credit_idr": figure(_int(pay.get("credit_idr")), rupiah(_int(pay.get("credit_idr")))),
+        "credit_idr": figure(as_int(pay.get("credit_idr")), rupiah(as_int(pay.get("credit_idr")))),
         "invoices_due": figure(len(due_invoices), number(len(due_invoices))),
     }
     return {
@@ -516,7 +503,7 @@ def company_page(
                 [
                     str(i.get("number", "")),
                     month_text(i.get("month")),
-                    rupiah(_int(i.get("total_idr"))),
+                    rupiah(as_int(i.get("total_idr"))),
                     tanggal(i.get("due_date")),
                 ]
                 for i in sorted(mine_invoices, key=lambda i: str(i.get("month")), reverse=True)

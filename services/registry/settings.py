@@ -7,7 +7,7 @@ from pydantic import Field
 from services.registry.domain.funders import NikKey
 from shared.http_access import AccessConfigError
 from shared.kafka_security import secrets_dir
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, read_key_file
 
 KEY_FILE: Final = Path("registry") / "nik-key"
 
@@ -26,18 +26,9 @@ def key_path(nik_key_file: str | None, environ: Mapping[str, str] | None = None)
 
 def load_nik_key(nik_key_file: str | None) -> NikKey:
     path, setting = key_path(nik_key_file)
+    secret = read_key_file(path, setting, NikKeyError, "the funder lists are hashed with it")
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise NikKeyError(
-            f"{setting}: {path} does not exist. `make infra-up` (deploy/local/kafka.sh) makes it"
-            " locally, `bash deploy/compose/secrets.sh` for compose; keep it: the funder lists"
-            " are hashed with it"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NikKeyError(f"{setting}: cannot read {path}: {type(exc).__name__}") from None
-    try:
-        return NikKey(text.encode("utf-8"))
+        return NikKey(secret)
     except ValueError as exc:
         raise NikKeyError(f"{setting}: {exc}") from None
 

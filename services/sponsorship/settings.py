@@ -9,7 +9,7 @@ from services.sponsorship.domain.invoices import reminder_rules
 from shared.calendar import ReminderRule
 from shared.http_access import AccessConfigError
 from shared.kafka_security import secrets_dir
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, read_key_file
 
 FEED_KEY_FILE: Final = Path("sponsorship") / "feed-key"
 
@@ -25,18 +25,11 @@ def load_feed_key(feed_key_file: str | None) -> FeedKey:
         path, setting = Path(feed_key_file), "SPONSORSHIP_FEED_KEY_FILE"
     else:
         path, setting = secrets_dir() / FEED_KEY_FILE, "MUBA_SECRETS_DIR/sponsorship/feed-key"
+    secret = read_key_file(
+        path, setting, FeedKeyError, "a new key gives every worker a new pseudonym on the feed"
+    )
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise FeedKeyError(
-            f"{setting}: {path} does not exist. `make infra-up` (deploy/local/kafka.sh) makes it"
-            " locally, `bash deploy/compose/secrets.sh` for compose; keep it: a new key gives every"
-            " worker a new pseudonym on the public feed"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FeedKeyError(f"{setting}: cannot read {path}: {type(exc).__name__}") from None
-    try:
-        return FeedKey(text.encode("utf-8"))
+        return FeedKey(secret)
     except ValueError as exc:
         raise FeedKeyError(f"{setting}: {exc}") from None
 

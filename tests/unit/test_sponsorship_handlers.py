@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -579,3 +580,17 @@ async def test_the_office_can_switch_the_discount_off(monkeypatch: pytest.Monkey
     ojek = worker(1).model_copy(update={"occupation": "tukang ojek"})
     [request] = of(await service.register(ojek), EnrollmentRequested)
     assert request.total_contribution_idr == AT_FLOOR
+
+
+def test_sponsorship_does_not_start_without_a_usable_feed_key(tmp_path: Path) -> None:
+    from services.sponsorship.settings import FeedKeyError, load_feed_key
+
+    with pytest.raises(FeedKeyError, match=r"SPONSORSHIP_FEED_KEY_FILE: .* does not exist"):
+        SponsorshipHandlers(SponsorshipSettings(SPONSORSHIP_FEED_KEY_FILE=str(tmp_path / "missing")))  # type: ignore[call-arg]
+    short = tmp_path / "short"
+    short.write_text("short\n")
+    with pytest.raises(FeedKeyError, match="SPONSORSHIP_FEED_KEY_FILE: the feed key is too short"):
+        load_feed_key(str(short))
+    key_file = tmp_path / "feed-key"
+    key_file.write_text("k" * 43 + "\n")
+    assert load_feed_key(str(key_file)).worker_ref("W") == FeedKey(b"k" * 43).worker_ref("w")
