@@ -2,12 +2,11 @@
 
 import sys
 
-import uvicorn
-
 from services.dashboard.app import create_app
 from services.dashboard.settings import DashboardSettings
 from shared.http_access import AccessConfigError
 from shared.logging import setup_logging
+from shared.runner import serve
 
 
 def main() -> None:
@@ -19,15 +18,7 @@ def main() -> None:
         app = create_app(settings)
     except AccessConfigError as exc:
         sys.exit(f"dashboard: refusing to start: {exc}")
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=5,
-        lifespan="on",
-    )
+    serve(app, settings.http_host, settings.http_port, grace_s=5)
 
 
 main()
