@@ -385,10 +385,22 @@ class Year:
                 self.kills[name] += 1
                 last_kill = time.monotonic()
             if any(e.topic == reported and e.payload["day"] == self.end.isoformat() for e in rec.events):
+                await self._until_recorded(rec)
                 await self._until_confirmed()
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the year did not reach {self.end}; see {self.s.log_dir}")
+
+    async def _until_recorded(self, rec: Any, timeout_s: float = 120.0) -> None:
+        """Every payment the finance systems sent is recorded (or refused) before the stack stops:
+        one paid on the year's last day may meet a sponsorship just killed and starting again."""
+        answered = {self.t(contracts.PAYMENT_RECORDED.topic), self.t(contracts.PAYMENT_REJECTED.topic)}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            done = {e.payload.get("reference") for e in rec.events if e.topic in answered}
+            if self.submitted <= done:
+                return
+            await rec.poll(0.5)
 
     async def _until_confirmed(self, timeout_s: float = 120.0) -> None:
         """The year's last payments reach BPJS, and the confirmations it lost are re-sent (three
