@@ -33,7 +33,7 @@ DEMO_PARTNERS ?= desa-online operator-sekayu
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml tests/contracts/package-lock.json
+$(VENV)/.installed: pyproject.toml tests/contracts/package-lock.json subscribers/typescript/package-lock.json
 	@bash deploy/local/bootstrap.sh
 	@touch $@
 

@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from deploy.catcher import Catcher
 from deploy.chaos import Servers, _reset_database
 from deploy.stack import ROOT, Stack, UsualPorts
+from deploy.subscriber import FeedCounts, run_subscriber
 from services.notifications.webhooks import load_key
 from shared import access, contracts, topics
 from shared.http_access import office_token
@@ -280,6 +281,13 @@ async def play(run: str, workers: int, catcher: Catcher, provider: GatewaySimula
         counts["repeats"] = len(cast.repeats)
         counts["refused_by_kafka"] = refused
         counts.update(_findings(recorder.events))
+        for contract, topic in (
+            (contracts.ENROLLMENT_COMPLETED, contracts.FEED_WORKER_ENROLLED.topic),
+            (contracts.WORKER_WAITLISTED, contracts.FEED_WORKER_WAITLISTED.topic),
+        ):  # what the feed must show: one event per outcome (a repeat keeps its ce_id)
+            counts[f"expected {topic}"] = len(
+                {e.headers.get("ce_id") for e in recorder.events if e.topic == contract.topic}
+            )
         counts.update(await _delivered(recorder.events, catcher))
         counts.update(await _texted(recorder, provider))
         return counts
@@ -431,6 +439,7 @@ def summary(c: Counter[str]) -> list[tuple[str, int]]:
         ("SMS accepted by the provider (Twilio API stand-in)", c["texts_accepted_by_provider"]),
         ("  of which delivered (signed receipts, notification-delivered)", c["texts_delivered_events"]),
         ("  SMS segments billed", c["sms_segments_billed"]),
+        ("public feed events read by the TypeScript subscriber", c["feed_read_by_subscriber"]),
     ]
 
 
@@ -454,6 +463,25 @@ def import_funders() -> None:
         ],
         check=True,
     )
+
+
+def check_feed_subscriber(since_ms: int, counts: Counter[str]) -> tuple[str, FeedCounts]:
+    """Run the TypeScript subscriber (subscribers/typescript: models generated from the AsyncAPI
+    document, kafkajs, the principal `subscriber`) over what this run put on the public feed, and
+    compare its counts with the pipeline's. Returns the line to print and what it counted."""
+    read = run_subscriber(since_ms=since_ms, group="subscriber.typescript-demo")
+    expected = {
+        topic: counts[f"expected {topic}"]
+        for topic in (contracts.FEED_WORKER_ENROLLED.topic, contracts.FEED_WORKER_WAITLISTED.topic)
+    }
+    expected[contracts.FEED_COVERAGE_ENDED.topic] = 0  # a demo day ends no coverage
+    if read.returncode != 0 or read.events != expected:
+        return (
+            f"feed subscriber (TypeScript): {read.line}, expected {expected}"
+            f" (exit {read.returncode}): {read.stderr.strip()[-500:]}",
+            read,
+        )
+    return (f"The public feed, read by the TypeScript subscriber (subscribers/typescript): {read.line}", read)
 
 
 def check_dashboard(port: int, attempts: int = 10) -> str:
@@ -551,12 +579,15 @@ def main() -> int:
         print("The office imports the regency's own APBD list (PAKE KELAMBU): never double-funded ...")
         import_funders()
         print(f"Playing the programme (run {run}, {settings.workers} workers) ...")
+        played_from_ms = int(time.time() * 1000)
         try:
             counts = asyncio.run(play(run, settings.workers, catcher, GatewaySimulator(provider_settings)))
         finally:
             if not settings.keep_running:
                 catcher.stop()
         dashboard = check_dashboard(ports.dashboard)
+        feed_line, feed = check_feed_subscriber(played_from_ms, counts)
+        counts["feed_read_by_subscriber"] = sum(feed.events.values())
         rows = summary(counts)
         width = max(len(label) for label, _ in rows)
         print("\nSummary")
@@ -571,7 +602,8 @@ def main() -> int:
                 pass
     catcher.stop()
     print(f"\n{dashboard}")
-    if not dashboard.startswith("The dashboard"):
+    print(feed_line)
+    if not dashboard.startswith("The dashboard") or not feed_line.startswith("The public feed"):
         return 1
     empty = [label for label, value in rows if value == 0]
     if empty:

@@ -65,4 +65,10 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   echo "bootstrap: installing the AsyncAPI parser for the contract tests (npm ci in tests/contracts)"
   npm ci --prefix tests/contracts --ignore-scripts --no-audit --no-fund >.venv/npm-ci.log 2>&1 \
     || { tail -n 30 .venv/npm-ci.log >&2; echo "bootstrap: npm ci failed" >&2; exit 1; }
+  # The feed's TypeScript subscriber (subscribers/typescript): models generated from the AsyncAPI
+  # document with @asyncapi/modelina, kafkajs; the suite runs it against the real broker.
+  echo "bootstrap: building the feed's TypeScript subscriber (npm ci in subscribers/typescript)"
+  { npm ci --prefix subscribers/typescript --ignore-scripts --no-audit --no-fund \
+      && npm run --prefix subscribers/typescript build; } >.venv/npm-subscriber.log 2>&1 \
+    || { tail -n 30 .venv/npm-subscriber.log >&2; echo "bootstrap: the subscriber did not build" >&2; exit 1; }
 fi
