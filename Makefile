@@ -91,8 +91,9 @@ chaos: infra-up ## fault campaign + independent checker, < 15 min (N=3000 SEED= 
 bench: infra-up ## throughput and latency of the whole pipeline vs the raw Kafka/PostgreSQL limit (N=10000)
 	@$(PY) -m deploy.bench $(if $(N),--workers $(N))
 
-docs: install ## write each service's AsyncAPI document into docs/asyncapi/
+docs: install ## write each service's AsyncAPI document into docs/asyncapi/, and the subscriber's models from them
 	@$(PY) -m deploy.docs
+	@npm run --silent --prefix subscribers/typescript generate
 
 check-contracts: install ## fail on any change to a released event version a subscriber could trip on
 	@$(PY) -m shared.compatibility check

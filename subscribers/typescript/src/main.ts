@@ -194,6 +194,10 @@ async function run(o: Options): Promise<number> {
 
 async function main(): Promise<void> {
   let o: Options;
+  if (process.argv.includes("--help")) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   try {
     o = options(process.argv.slice(2), process.env);
   } catch (error) {
