@@ -28,7 +28,7 @@ export MUBA_SECRETS_DIR            ?= $(MUBA_CACHE)/secrets
 # The partners the demo uploads as (each gets its principal, intake topic and ACLs).
 DEMO_PARTNERS ?= desa-online operator-sekayu
 
-.PHONY: help install infra-up infra-down infra-status topics migrate test test-unit lint demo demo-year up screenshots chaos bench docs check-contracts release-contracts dlq env clean
+.PHONY: help install infra-up infra-down infra-status topics migrate test test-unit lint demo demo-year up screenshots chaos bench bench-scale docs check-contracts release-contracts dlq env clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -88,8 +88,11 @@ FAULTS ?=
 chaos: infra-up ## fault campaign + independent checker, < 15 min (N=3000 SEED= FAULTS=sigkill,...; BROKERS=3 for node kills)
 	@$(PY) -m deploy.chaos $(if $(N),--registrations $(N)) $(if $(SEED),--seed $(SEED)) $(if $(FAULTS),--faults $(FAULTS))
 
-bench: infra-up ## throughput and latency of the whole pipeline vs the raw Kafka/PostgreSQL limit (N=10000)
+bench: infra-up ## throughput, latency and CPU per worker of the whole pipeline vs the limit program doing its durable work (N=10000)
 	@$(PY) -m deploy.bench $(if $(N),--workers $(N))
+
+bench-scale: infra-up ## cost per worker at N=10k, 100k and 1M, PostgreSQL and Kafka bytes, a chart (SIZES=10000,100000)
+	@$(PY) -m deploy.bench.scale $(if $(SIZES),--sizes $(SIZES))
 
 docs: install ## write each service's AsyncAPI document into docs/asyncapi/, and the subscriber's models from them
 	@$(PY) -m deploy.docs

@@ -1,5 +1,5 @@
 """`make bench`: throughput and latency of the whole pipeline on the real Kafka and PostgreSQL,
-set against what aiokafka and asyncpg alone achieve on the same machine in the same run.
+set against a minimal program doing the same durable work on the same machine in the same run.
 
     python -m deploy.bench [--workers N] [--rate R] [--steady-seconds S] [--timeout T] [--strict]
 
@@ -16,9 +16,9 @@ In order:
 6. stops the stack, reads the run's topics back and follows each worker through them
    (submission_id -> worker_id from the registry's worker-registered event): end-to-end and
    per-stage latencies from the Kafka record timestamps;
-7. the raw limit: N x messages-per-worker messages produced (acks=all, idempotent) and consumed
-   (consumer group) with aiokafka alone, in two processes, and N x transactions-per-worker
-   one-INSERT transactions with asyncpg alone (pool of 8, 8 at a time, scratch schema);
+7. the limit (limits.py): a minimal program doing the run's durable work the best way, twice:
+   the same Kafka records produced (acks=all, idempotent) and consumed, and the rows the pipeline
+   keeps written with COPY, a consumer batch of workers per transaction, all at once;
 8. writes bench/results/<UTC time>-<commit>.json and .png beside it and prints a table.
 
 Exit status: 0 when the run completed (goals met or not; --strict: 2 when a goal is missed),
@@ -30,6 +30,7 @@ Exit status: 0 when the run completed (goals met or not; --strict: 2 when a goal
 #   sampling.py  CPU/RSS of the processes, records per topic, completions followed live, /stats
 #   pipeline.py  one run of the stack: setup, warm-up, the full-speed and steady phases, isolation
 #   tracing.py   each worker followed through the run's topics: per-stage and end-to-end latencies
-#   limits.py    the raw Kafka and PostgreSQL limit, and the pipeline's share of it
+#   limits.py    the limit program (the same durable work, done the best way) and the share of it
+#   scale.py     make bench-scale: the cost per worker from 10,000 to 1,000,000 workers
 #   report.py    the JSON result and the printed table;  chart.py  the PNG beside it
 #   cli.py       the options and the order of it all;  settings.py  what is read from the environment

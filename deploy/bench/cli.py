@@ -9,7 +9,7 @@ from pathlib import Path
 
 import deploy.bench
 from deploy.bench.common import BenchFailure
-from deploy.bench.limits import measure_raw_limit
+from deploy.bench.limits import measure_limit
 from deploy.bench.pipeline import delete_topics, run_pipeline
 from deploy.bench.report import RunInfo, build_report, print_summary, write_results
 from deploy.bench.settings import BenchSettings
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run = asyncio.run(run_pipeline(args, infra, info.run_id, info.prefix, info.log_dir))
         traces, duplicates = follow_workers(run.records)
-        raw = measure_raw_limit(infra, run, info.prefix, info.run_id)
+        limit = measure_limit(infra, run, info.prefix, info.run_id, settings.consumer_batch_size)
     except BenchFailure as exc:
         print(f"\nbench FAILED: {exc}", file=sys.stderr)
         return 1
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.keep_topics:
             with contextlib.suppress(Exception):
                 asyncio.run(delete_topics(infra.kafka, info.prefix))
-    report = build_report(args, settings, info, run, raw, traces, duplicates)
+    report = build_report(args, settings, info, run, limit, traces, duplicates)
     json_path, png_path = write_results(report, args.results, info, traces, run)
     print_summary(report, json_path, png_path)
     missed = [name for name, goal in report["goals"].items() if not goal["met"]]

@@ -60,6 +60,7 @@ class PipelineRun:
     labels: dict[str, int]
     records: dict[str, list[Record]]
     isolation: Isolation
+    warmup_workers: int = 0
 
 
 @dataclass
@@ -255,4 +256,4 @@ async def run_pipeline(
     for warning in isolation.warnings():
         print(f"  WARNING: {warning}", file=sys.stderr)
     records = await read_run_topics(infra.kafka, prefix)
-    return PipelineRun(full, steady, sampler, labels, records, isolation)
+    return PipelineRun(full, steady, sampler, labels, records, isolation, len(work.warmup))

@@ -38,6 +38,12 @@ def _cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
+def machine_cpu_s() -> float:
+    """The whole machine's busy CPU seconds so far (every core; idle and iowait excluded)."""
+    machine = psutil.cpu_times()
+    return float(sum(machine)) - float(machine.idle) - float(getattr(machine, "iowait", 0.0))
+
+
 class Sampler:
     """Every 0.5 s: RSS and CPU time of each stack process, the Kafka broker, all PostgreSQL
     processes (summed), this process, and the whole machine's busy CPU time."""
@@ -102,10 +108,7 @@ class Sampler:
                         self._postgres_cpu[process.pid] = _cpu_seconds(process)
             # Backends that ended keep their last known time, so the sum never goes backwards.
             cpu["postgres"] = sum(self._postgres_cpu.values())
-            machine = psutil.cpu_times()
-            cpu["machine"] = (
-                float(sum(machine)) - float(machine.idle) - float(getattr(machine, "iowait", 0.0))
-            )
+            cpu["machine"] = machine_cpu_s()
             found = Sample(time.time(), cpu, rss)
             self.samples.append(found)
             return found
