@@ -29,7 +29,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steady-seconds", type=float, default=20.0, help="length of the steady phase (20)")
     parser.add_argument("--warmup", type=int, default=20, help="workers sent through before measuring (20)")
     parser.add_argument(
-        "--timeout", type=float, default=None, help="seconds the full-speed phase may take (30 + N/80)"
+        "--timeout", type=float, default=None, help="seconds the full-speed phase may take (60 + N/20)"
     )
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results", help="where to write")
     parser.add_argument("--keep-topics", action="store_true", help="keep the run's Kafka topics")

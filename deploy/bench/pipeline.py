@@ -171,7 +171,7 @@ async def measure_phases(
 ) -> None:
     """Full speed, then the steady offered load; a failure says whether others shared the schemas."""
     expected = len(work.warmup) + len(work.full)
-    timeout = args.timeout or 30 + len(work.full) / 80
+    timeout = args.timeout or 60 + len(work.full) / 20
     try:
         print(f"  full speed: {len(work.full)} registrations (timeout {timeout:.0f} s) ...")
         await run_phase(watch, full, bodies(work.full), expected, timeout, None)

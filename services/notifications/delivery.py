@@ -8,9 +8,10 @@ outcome as soon as that message's own send returns, with the event that tells it
 
 A claim is one short statement: it leases the rows (pushes `next_attempt_at` on by the lease and
 sets a claim id) and counts the attempt; no lock is held while sending. Several senders claim side
-by side and never take the same row. Each row is marked in its own statement right after its send,
-so a slow send delays nobody else and a stop or crash can only leave rows that were not answered
-yet: they come back when the lease runs out (at once after a clean stop), and the provider sees the
+by side and never take the same row. Each row is recorded right after its send returns, with
+the acceptances that came back meanwhile (one transaction for all of them and their events: one
+when the load is low, many under load), so a slow send delays nobody else and a stop or crash can
+only leave rows that were not answered (or not recorded) yet: they come back when the lease runs out (at once after a clean stop), and the provider sees the
 same idempotency key again. Delays grow exponentially with the attempts, bounded *before*
 exponentiation and jittered; after `max_attempts` the row is closed as `failed` with the reason.
 """
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 # the arithmetic finite for any number of attempts.
 _MAX_EXPONENT: Final = 30
 _ERROR_MAX_CHARS: Final = 500
+# At most this many acceptances in one transaction (under load; fewer when fewer returned).
+SENT_BATCH: Final = 200
 
 
 def retry_delay(
@@ -352,6 +355,9 @@ class DeliveryWorker:
         self._in_flight: set[asyncio.Task[None]] = set()
         # Claimed rows whose send has not returned yet: what a stop hands back (id -> claim id).
         self._unanswered: dict[int, uuid.UUID] = {}
+        # Acceptances waiting for the writer, which records them in batches (`_record_sent`).
+        self._accepted: list[tuple[StoredNotification, Accepted, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._stop.clear()
@@ -378,6 +384,9 @@ class DeliveryWorker:
             task.cancel()
         if cut_off:
             await asyncio.gather(*cut_off, return_exceptions=True)
+        if self._writer is not None:  # acceptances of sends that returned: recorded, not handed back
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._writer), max(deadline - loop.time(), 2.0))
         if self._unanswered:
             unanswered, self._unanswered = dict(self._unanswered), {}
             log.warning(
@@ -444,7 +453,7 @@ class DeliveryWorker:
         # From here on the provider has answered: a stop no longer hands this row back.
         self._unanswered.pop(n.id, None)
         if error is None:
-            if await self._record(n, "sent", self._mark_sent, n, accepted or Accepted("gateway")):
+            if await self._record_sent(n, accepted or Accepted("gateway")):
                 self.sent += 1
             return
         reason = masked_error(error, n)
@@ -475,28 +484,68 @@ class DeliveryWorker:
     async def _publish(self, conn: Conn, events: list[EventModel]) -> None:
         await publish_events(conn, self.topic_prefix, events)
 
-    async def _mark_sent(self, conn: Conn, n: StoredNotification, accepted: Accepted) -> bool:
-        """Record the acceptance with notification-sent (and -delivered for a webhook, or for a
-        receipt that came before this record) in one transaction."""
+    async def _record_sent(self, n: StoredNotification, accepted: Accepted) -> bool:
+        """Hand the acceptance to the writer; True once it is recorded (False: it was recorded
+        before, or could not be, and the lease brings the row back)."""
+        recorded: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._accepted.append((n, accepted, recorded))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_accepted(), name="notification-sent-writer")
+        # Shielded: a send cancelled by a stop still has its acceptance recorded by the writer.
+        return await asyncio.shield(recorded)
+
+    async def _write_accepted(self) -> None:
+        """Record the acceptances waiting, a transaction per batch: what returns while one batch
+        is written joins the next, so a batch is as large as the load makes it (adaptive)."""
+        await asyncio.sleep(0)  # the sends that return in this same turn of the loop join in
+        while self._accepted:
+            batch, self._accepted = self._accepted[:SENT_BATCH], self._accepted[SENT_BATCH:]
+            recorded = await self._record_batch([(n, a) for n, a, _ in batch])
+            for n, _, done in batch:
+                if not done.done():
+                    done.set_result(n.id in recorded)
+                    recorded.discard(n.id)  # a second acceptance of the same row is no news
+
+    async def _record_batch(self, batch: list[tuple[StoredNotification, Accepted]]) -> set[int]:
+        """`_mark_sent` retried briefly while the database is away; the ids it recorded."""
+        for wait in (0.2, 0.5, 1.0, 2.0, None):
+            try:
+                async with self.pool_getter().acquire() as conn:
+                    return await self._mark_sent(conn, batch)
+            except Exception as exc:
+                if wait is None:
+                    log.error(
+                        "could not record notifications as sent; they are sent again after their lease",
+                        extra={"notification_ids": sorted(n.id for n, _ in batch), "error": repr(exc)},
+                    )
+                    return set()
+                await asyncio.sleep(wait)
+        return set()
+
+    async def _mark_sent(self, conn: Conn, batch: list[tuple[StoredNotification, Accepted]]) -> set[int]:
+        """Record the acceptances with notification-sent (and -delivered for a webhook, or for a
+        receipt that came before this record) in one transaction; the ids recorded now."""
         async with conn.transaction():
-            sent = await repository.mark_sent(
+            sent = await repository.mark_sent_many(
                 conn,
-                n.id,
-                provider=accepted.provider,
-                provider_message_id=accepted.message_id,
-                delivered=accepted.delivered,
+                [repository.Acceptance(n.id, a.provider, a.message_id, a.delivered) for n, a in batch],
             )
-            if sent is None:
-                return False
-            events: list[EventModel] = [sent_event(n, accepted, sent.sent_at)]
-            if sent.delivered_at is not None:
-                events.append(delivered_event(n, accepted.provider, accepted.message_id, sent.delivered_at))
-            elif accepted.message_id is not None:
-                applied = await repository.apply_receipts(conn, accepted.provider, accepted.message_id)
-                if applied is not None:
-                    events.append(receipt_event(applied))
+            events: list[EventModel] = []
+            announced: set[int] = set()
+            for n, accepted in batch:
+                at = sent.get(n.id)
+                if at is None or n.id in announced:
+                    continue
+                announced.add(n.id)
+                events.append(sent_event(n, accepted, at.sent_at))
+                if at.delivered_at is not None:
+                    events.append(delivered_event(n, accepted.provider, accepted.message_id, at.delivered_at))
+                elif accepted.message_id is not None:
+                    applied = await repository.apply_receipts(conn, accepted.provider, accepted.message_id)
+                    if applied is not None:
+                        events.append(receipt_event(applied))
             await self._publish(conn, events)
-        return True
+        return announced
 
     async def _mark_failed(
         self, conn: Conn, n: StoredNotification, claim_id: uuid.UUID, reason: str, stage: FailedStage

@@ -216,18 +216,40 @@ async def mark_sent(
     """The provider accepted it. Counts whoever reports it (also a sender whose lease ran out, or
     whose row was closed as out of attempts meanwhile: the message did go out). None when it was
     recorded as sent before (nothing to announce again)."""
-    row = await conn.fetchrow(
-        "UPDATE notification SET status = CASE WHEN $4 THEN 'delivered' ELSE 'sent' END, sent_at = now(),"
-        " delivered_at = CASE WHEN $4 THEN now() END, failed_at = NULL, claim_id = NULL, last_error = NULL,"
-        " provider = $2, provider_message_id = $3"
-        " WHERE id = $1 AND status IN ('queued', 'failed') AND sent_at IS NULL"
-        " RETURNING sent_at, delivered_at",
-        notification_id,
-        provider,
-        provider_message_id,
-        delivered,
+    sent = await mark_sent_many(conn, [Acceptance(notification_id, provider, provider_message_id, delivered)])
+    return sent.get(notification_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """A provider's acceptance of one message, to record with `mark_sent_many`."""
+
+    notification_id: int
+    provider: str
+    provider_message_id: str | None
+    delivered: bool
+
+
+async def mark_sent_many(conn: Conn, accepted: Sequence[Acceptance]) -> dict[int, Sent]:
+    """`mark_sent` for many messages in one statement: the ones recorded now, by id (a message
+    recorded before is not there; one given twice is there once)."""
+    if not accepted:
+        return {}
+    ordered = sorted(accepted, key=lambda a: a.notification_id)
+    rows = await conn.fetch(
+        "UPDATE notification n SET status = CASE WHEN m.delivered THEN 'delivered' ELSE 'sent' END,"
+        " sent_at = now(), delivered_at = CASE WHEN m.delivered THEN now() END, failed_at = NULL,"
+        " claim_id = NULL, last_error = NULL, provider = m.provider, provider_message_id = m.message_id"
+        " FROM (SELECT DISTINCT ON (id) * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bool[])"
+        "       AS u(id, provider, message_id, delivered) ORDER BY id) m"
+        " WHERE n.id = m.id AND n.status IN ('queued', 'failed') AND n.sent_at IS NULL"
+        " RETURNING n.id, n.sent_at, n.delivered_at",
+        [a.notification_id for a in ordered],
+        [a.provider for a in ordered],
+        [a.provider_message_id for a in ordered],
+        [a.delivered for a in ordered],
     )
-    return Sent(row["sent_at"], row["delivered_at"]) if row is not None else None
+    return {int(r["id"]): Sent(r["sent_at"], r["delivered_at"]) for r in rows}
 
 
 async def postpone(conn: Conn, notification_id: int, claim_id: uuid.UUID, delay_s: float, error: str) -> bool:
