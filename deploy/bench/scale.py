@@ -83,8 +83,7 @@ def kafka_bytes(prefix: str) -> int:
     return total
 
 
-async def one_size(infra: Infra, n: int, settings: BenchSettings) -> dict[str, Any]:
-    info = RunInfo.begin(infra, settings)
+async def one_size(infra: Infra, n: int, info: RunInfo) -> dict[str, Any]:
     work = Workload.build(info.run_id, n, WARMUP, 1.0, 0.0)
     print(f"N={n}: run {info.run_id}, {work.total} registrations ready")
     isolation = Isolation(others_before_truncate=await other_backends(infra.admin_database_url, []))
@@ -241,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     points: list[dict[str, Any]] = []
     for n in sizes:
         try:
-            points.append(asyncio.run(one_size(infra, n, settings)))
+            # RunInfo.begin outside the event loop: it asks PostgreSQL its version with asyncio.run.
+            points.append(asyncio.run(one_size(infra, n, RunInfo.begin(infra, settings))))
         except BenchFailure as exc:
             print(f"\nbench-scale FAILED at N={n}: {exc}", file=sys.stderr)
             return 1
