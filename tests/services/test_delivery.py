@@ -3,6 +3,7 @@ in this process): what the receiver recorded is the truth about what was sent.""
 
 import asyncio
 import inspect
+import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -16,7 +17,7 @@ import pytest
 
 from services.notifications import repository
 from services.notifications.app import MIGRATIONS, create_app
-from services.notifications.delivery import DeliveryWorker, HttpGateway
+from services.notifications.delivery import Accepted, DeliveryWorker, HttpGateway
 from services.notifications.domain import Notification
 from services.notifications.repository import PgNotificationsStore
 from services.notifications.settings import NotificationsSettings
@@ -458,3 +459,44 @@ async def rows_of(infra: Infra) -> list[asyncpg.Record]:
         return await conn.fetch("SELECT *, idempotency_key::text AS key FROM notification ORDER BY id")
     finally:
         await conn.close()
+
+
+# --- acceptances recorded in batches --------------------------------------------------------------
+
+
+class _Instant:
+    """A provider that accepts every message at once (as the logging stand-in does)."""
+
+    def __init__(self) -> None:
+        self.sent: Counter[int] = Counter()
+
+    async def send(self, notification: Any) -> Accepted:
+        self.sent[notification.id] += 1
+        return Accepted("log")
+
+
+async def _sent_events(pool: asyncpg.Pool) -> Counter[int]:
+    """The notification-sent events (v2: the provider accepted it) in the outbox, by notification."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT payload FROM outbox WHERE topic = $1", contracts.NOTIFICATION_SENT.topic
+        )
+    return Counter(int(json.loads(r["payload"])["notification_id"]) for r in rows)
+
+
+async def test_acceptances_returned_together_are_recorded_together_each_once(pool: asyncpg.Pool) -> None:
+    """120 sends that return at once: every row sent, each with one notification-sent, whatever
+    batch it was written in; an acceptance reported twice is news once."""
+    rows = await queue(pool, 120)
+    provider = _Instant()
+    worker = DeliveryWorker(lambda: pool, provider, batch_size=120)
+    assert await worker.deliver_batch() == 120
+    assert worker.sent == 120 and set(provider.sent) == {r["id"] for r in rows}
+    assert {r["status"] for r in await table(pool)} == {"sent"}
+    assert await _sent_events(pool) == Counter({r["id"]: 1 for r in rows})
+
+    again = (await queue(pool, 1, first=500))[-1]
+    _, claimed, _ = await worker._claim(1)
+    twice = await asyncio.gather(*(worker._record_sent(claimed[0], Accepted("log")) for _ in range(2)))
+    assert sorted(twice) == [False, True] and claimed[0].id == again["id"]
+    assert (await _sent_events(pool))[again["id"]] == 1
