@@ -185,9 +185,9 @@ def draw(path: Path, points: Sequence[dict[str, Any]]) -> None:
     for ax in (tput, cpu, pg, kafka):
         ax.set_xscale("log")
         ax.set_xlabel("workers (N)")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(ax.get_ylim()[1], 1e-9) * 1.15)
         ax.grid(True, alpha=0.3)
-    fig.suptitle("muba bench-scale: cost per worker from N to N")
+    fig.suptitle("muba bench-scale: the cost per worker as N grows")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
