@@ -515,8 +515,11 @@ class OutboxRelay:
                     )
                     await self._pause(delay)
                     continue
-                if rows:
-                    continue  # more may be waiting
+                if rows and self._maybe_more(rows):
+                    continue  # the batch was cut: more are waiting
+                # Every row committed before this cycle's query was in it: a later one wakes the
+                # relay with its NOTIFY (set since the cycle began, the wait below returns at once),
+                # so a cycle that was not cut needs no second query to find the table empty.
                 if self._stop.is_set():
                     return
                 with contextlib.suppress(TimeoutError):
@@ -524,6 +527,12 @@ class OutboxRelay:
                         await self._wake.wait()
         finally:
             await _close_producer(producer)
+
+    def _maybe_more(self, rows: list[PendingRow]) -> bool:
+        """Whether the pending query stopped at its row or byte limit (as _PENDING counts bytes)."""
+        if len(rows) >= self.batch_size:
+            return True
+        return sum(len(r.payload) + len(r.raw_headers or b"") for r in rows) >= self.batch_bytes
 
     async def _prune(self, session: LeaderSession) -> None:
         published, processed = await session.prune(self.keep_published, self.keep_processed)

@@ -97,6 +97,8 @@ class PgRegistryStore:
 
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
+        # The funder lists' shared lock is the transaction's once taken (a batch's store lasts it).
+        self._funder_lists_locked = False
 
     async def claim_submission(
         self, source: str | None, submission_id: str | None, event_id: str
@@ -139,8 +141,11 @@ class PgRegistryStore:
         return None if row is None else RegisteredWorker(row["worker_id"], row["registration_seq"])
 
     async def funder_of(self, nik_hash: bytes) -> Funding | None:
-        """Waits while a funder list is being imported (`lock_funder_lists`), then sees it."""
-        await self.conn.execute(f"SELECT pg_advisory_xact_lock_shared({FUNDER_LISTS_LOCK})")
+        """Waits while a funder list is being imported (`lock_funder_lists`), then sees it; the
+        lock is taken once per transaction."""
+        if not self._funder_lists_locked:
+            await self.conn.execute(f"SELECT pg_advisory_xact_lock_shared({FUNDER_LISTS_LOCK})")
+            self._funder_lists_locked = True
         row = await self.conn.fetchrow(
             "SELECT i.funder, i.source_code, i.description, i.import_id, i.imported_at"
             " FROM funded_nik f JOIN funder_import i USING (import_id)"
