@@ -86,6 +86,14 @@ class Watch:
     def fetch_stats(self) -> dict[str, dict[str, Any]]:
         return fetch_stats(self.stack) if self.stack is not None else {}
 
+    async def stop(self) -> None:
+        """Stop sampling and following the topics (whatever state they are in)."""
+        self.sampler.stop()
+        with contextlib.suppress(Exception):
+            await self.probe.stop()
+        with contextlib.suppress(Exception):
+            await self.completions.stop()
+
 
 async def prepare_databases(infra: Infra) -> None:
     """Migrate, then empty every table of each service's schema."""
@@ -248,11 +256,7 @@ async def run_pipeline(
             await measure_phases(watch, args, work, full, steady)
             labels = stack_labels(watch, stack, log_dir)
     finally:
-        sampler.stop()
-        with contextlib.suppress(Exception):
-            await probe.stop()
-        with contextlib.suppress(Exception):
-            await completions.stop()
+        await watch.stop()
     for warning in isolation.warnings():
         print(f"  WARNING: {warning}", file=sys.stderr)
     records = await read_run_topics(infra.kafka, prefix)

@@ -105,11 +105,7 @@ async def one_size(infra: Infra, n: int, info: RunInfo) -> dict[str, Any]:
             await run_phase(watch, full, bodies(work.full), len(work.warmup) + n, timeout, None)
             labels = stack_labels(watch, stack, info.log_dir)
     finally:
-        sampler.stop()
-        with contextlib.suppress(Exception):
-            await probe.stop()
-        with contextlib.suppress(Exception):
-            await completions.stop()
+        await watch.stop()
     print(f"    {n} workers in {full.wall_s:.1f} s ({n / full.wall_s:,.0f} workers/s)")
     cpu = {
         label: round(1000 * (full.cpu_after[label] - full.cpu_before[label]) / n, 3)
