@@ -499,7 +499,7 @@ class Year:
     def _months(self, events: list[RecordedEvent]) -> list[dict[str, Any]]:
         rows: defaultdict[str, Counter[str]] = defaultdict(Counter)
         last_day: dict[str, dict[str, Any]] = {}
-        for e in events:
+        for e in _distinct(events):
             name = e.topic.removeprefix(self.prefix)
             p = e.payload
             if name == contracts.COVERAGE_REPORTED.topic:
@@ -626,6 +626,20 @@ class Year:
 
 def _month(day: date) -> str:
     return f"{day:%Y-%m}"
+
+
+def _distinct(events: list[RecordedEvent]) -> list[RecordedEvent]:
+    """Each event once: delivery is at least once, so a relay killed between publishing and
+    marking its rows published sends them again with the same `ce_id` (what a subscriber
+    deduplicates by, with `ce_source`)."""
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for e in events:
+        key = (e.topic, e.headers.get("ce_source", ""), e.headers.get("ce_id", ""))
+        if not key[2] or key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
 
 
 def _add_months(day: date, n: int) -> date:

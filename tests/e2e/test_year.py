@@ -43,5 +43,7 @@ async def test_a_shortened_year_has_no_unplanned_gap_and_every_invoice_reconcile
     assert totals["processes killed and restarted"] >= 3
     # Five companies invoiced in January; E's ended and C's lapsed lines are invoiced no more.
     assert months[0]["invoices"] == 5 and all(m["invoices"] >= 3 for m in months)
+    # What the topic carried, each event once, is what the ledger issued.
+    assert sum(m["invoices"] for m in months) == totals["invoices issued"]
     assert sum(m.get("paid_late", 0) for m in months) > 0  # B, at least
     assert sum(m.get("extended", 0) for m in months) > 0  # D
