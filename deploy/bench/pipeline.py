@@ -18,7 +18,7 @@ from deploy.bench.common import BenchFailure
 from deploy.bench.isolation import Isolation, other_backends, relay_leadership
 from deploy.bench.sampling import Completions, Sampler, TopicProbe, database_commits, fetch_stats
 from deploy.bench.tracing import Record, read_back
-from deploy.bench.workload import BENCH_PARTNERS, Workload, bodies, commitment, publish
+from deploy.bench.workload import BENCH_PARTNERS, Workload, bodies, commitments, publish
 from deploy.stack import ROOT, Stack
 from shared import contracts, topics
 from shared.db import migrate
@@ -139,11 +139,11 @@ async def start_stack(watch: Watch, stack: Stack, log_dir: Path) -> None:
 
 
 async def warm_up(watch: Watch, run: str, work: Workload) -> None:
-    """The commitment (a slot for every worker and a few more), then a few workers through, so
+    """The commitments (a slot for every worker and a few more), then a few workers through, so
     every consumer group holds its partitions before anything is measured."""
     prefix = watch.prefix
-    body = json.dumps(commitment(run, work.total + 10)).encode()
-    await publish(watch.kafka, prefix + contracts.COMMITMENT_SUBMITTED.topic, [body])
+    offers = [json.dumps(c).encode() for c in commitments(run, work.total + 10)]
+    await publish(watch.kafka, prefix + contracts.COMMITMENT_SUBMITTED.topic, offers)
     await publish(watch.kafka, prefix + topics.intake_topic("bench-warmup"), bodies(work.warmup))
     await watch.completions.wait_for(len(work.warmup), 60, "warm-up", watch.probe)
     await watch.probe.settle()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from deploy.bench.common import BenchFailure
+from shared import validation
 from shared.kafka_security import KafkaConnection, kafka_producer
 from testkit.samples import sample_registration
 
@@ -78,17 +79,23 @@ class Workload:
         return len(self.warmup) + len(self.full) + len(self.steady)
 
 
-def commitment(run: str, slots: int) -> dict[str, Any]:
-    return {
-        "commitment_id": f"bench-{run}",
-        "company_id": "bench-sponsor",
-        "company_name": "PT Sponsor Uji Beban",
-        "kecamatan": ["*"],
-        "slots": slots,
-        "months": 12,
-        "package": "JKK_JKM",
-        "email": "csr@sponsor-uji.example",
-    }
+def commitments(run: str, slots: int) -> list[dict[str, Any]]:
+    """Commitments for `slots` workers in all, none above the largest a company may offer (as
+    at scale: many sponsors)."""
+    sizes = [min(validation.MAX_SLOTS, slots - start) for start in range(0, slots, validation.MAX_SLOTS)]
+    return [
+        {
+            "commitment_id": f"bench-{run}-{i}",
+            "company_id": f"bench-sponsor-{i}",
+            "company_name": f"PT Sponsor Uji Beban {i}",
+            "kecamatan": ["*"],
+            "slots": size,
+            "months": 12,
+            "package": "JKK_JKM",
+            "email": f"csr{i}@sponsor-uji.example",
+        }
+        for i, size in enumerate(sizes, 1)
+    ]
 
 
 def bodies(registrations: list[dict[str, Any]]) -> list[bytes]:

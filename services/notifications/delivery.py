@@ -11,9 +11,10 @@ sets a claim id) and counts the attempt; no lock is held while sending. Several 
 by side and never take the same row. Each row is recorded right after its send returns, with
 the acceptances that came back meanwhile (one transaction for all of them and their events: one
 when the load is low, many under load), so a slow send delays nobody else and a stop or crash can
-only leave rows that were not answered (or not recorded) yet: they come back when the lease runs out (at once after a clean stop), and the provider sees the
-same idempotency key again. Delays grow exponentially with the attempts, bounded *before*
-exponentiation and jittered; after `max_attempts` the row is closed as `failed` with the reason.
+only leave rows that were not answered (or not recorded) yet: they come back when the lease runs
+out (at once after a clean stop), and the provider sees the same idempotency key again. Delays
+grow exponentially with the attempts, bounded *before* exponentiation and jittered; after
+`max_attempts` the row is closed as `failed` with the reason.
 """
 
 import asyncio
@@ -24,7 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import asyncpg
 import httpx
@@ -45,6 +46,8 @@ from shared.masking import mask_recipient, mask_text_quoting
 from shared.outbox import add_rows
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # 2^30 times any base delay is beyond every sensible ceiling: capping the exponent first keeps
 # the arithmetic finite for any number of attempts.
@@ -507,20 +510,13 @@ class DeliveryWorker:
                     recorded.discard(n.id)  # a second acceptance of the same row is no news
 
     async def _record_batch(self, batch: list[tuple[StoredNotification, Accepted]]) -> set[int]:
-        """`_mark_sent` retried briefly while the database is away; the ids it recorded."""
-        for wait in (0.2, 0.5, 1.0, 2.0, None):
-            try:
-                async with self.pool_getter().acquire() as conn:
-                    return await self._mark_sent(conn, batch)
-            except Exception as exc:
-                if wait is None:
-                    log.error(
-                        "could not record notifications as sent; they are sent again after their lease",
-                        extra={"notification_ids": sorted(n.id for n, _ in batch), "error": repr(exc)},
-                    )
-                    return set()
-                await asyncio.sleep(wait)
-        return set()
+        """`_mark_sent` for the batch; the ids it recorded (none when the database stays away)."""
+        return await self._retrying(
+            lambda conn: self._mark_sent(conn, batch),
+            set(),
+            "could not record notifications as sent; they are sent again after their lease",
+            {"notification_ids": sorted(n.id for n, _ in batch)},
+        )
 
     async def _mark_sent(self, conn: Conn, batch: list[tuple[StoredNotification, Accepted]]) -> set[int]:
         """Record the acceptances with notification-sent (and -delivered for a webhook, or for a
@@ -560,21 +556,30 @@ class DeliveryWorker:
     async def _record(
         self, n: StoredNotification, outcome: str, mark: Callable[..., Awaitable[bool]], *args: Any
     ) -> bool:
-        """Run one marking statement, retried briefly while the database is away. When it never
-        lands, the lease brings the row back and the provider sees the same idempotency key."""
+        """Run one marking statement; False when it never lands."""
+        return await self._retrying(
+            lambda conn: mark(conn, *args),
+            False,
+            "could not record a notification's outcome; it is sent again after its lease",
+            {"notification_id": n.id, "outcome": outcome},
+        )
+
+    async def _retrying(
+        self, write: Callable[[Conn], Awaitable[T]], failed: T, message: str, extra: dict[str, Any]
+    ) -> T:
+        """Run `write` on a pooled connection, retried briefly while the database is away;
+        `failed` when it never lands: the lease brings the rows back and the provider sees the
+        same idempotency key again."""
         for wait in (0.2, 0.5, 1.0, 2.0, None):
             try:
                 async with self.pool_getter().acquire() as conn:
-                    return await mark(conn, *args)
+                    return await write(conn)
             except Exception as exc:
                 if wait is None:
-                    log.error(
-                        "could not record a notification's outcome; it is sent again after its lease",
-                        extra={"notification_id": n.id, "outcome": outcome, "error": repr(exc)},
-                    )
-                    return False
+                    log.error(message, extra=extra | {"error": repr(exc)})
+                    return failed
                 await asyncio.sleep(wait)
-        return False
+        return failed
 
     async def _run_forever(self) -> None:
         """Keep up to `batch_size` sends in flight; claim more as slots free up."""
