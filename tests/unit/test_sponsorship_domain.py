@@ -661,6 +661,33 @@ def test_offers_are_priced_by_each_commitments_package_and_months() -> None:
     assert offers[1].coverage == Coverage(2_500_000, 81_800, 3 * 81_800)
 
 
+def test_many_sponsors_of_one_package_and_months_are_priced_once_each_way() -> None:
+    """Pricing is the dear part of matching: with many commitments (at scale, many sponsors) a
+    worker's coverage is priced once per package and months, and every offer carries it."""
+    calls: list[tuple[str, int]] = []
+
+    class Counting(Pricing):
+        def coverage(
+            self, package: Package, months: int, declared_income_idr: int | None, occupation: str
+        ) -> Coverage:
+            calls.append((package, months))
+            return super().coverage(package, months, declared_income_idr, occupation)
+
+    pricing = Counting(TABLE, date(2025, 6, 1), apply_discount=False)
+    worker = WorkerToMatch("w-1", "07", "petani", declared_income_idr=2_500_000)
+    sponsors = [open_c(f"s{i}", months=2) for i in range(10)] + [
+        open_c("jht", package="JKK_JKM_JHT", months=3),
+        open_c("jht-2", package="JKK_JKM_JHT", months=3),
+    ]
+    offers = offers_for(worker, sponsors, pricing)
+    assert sorted(calls) == [("JKK_JKM", 2), ("JKK_JKM_JHT", 3)]
+    assert [(o.commitment.commitment_id, o.cost_idr) for o in offers] == [
+        *((f"s{i}", 2 * 31_800) for i in range(10)),
+        ("jht", 3 * 81_800),
+        ("jht-2", 3 * 81_800),
+    ]
+
+
 def test_coverage_tells_bpjs_the_income_floor_when_the_declared_income_is_below_it() -> None:
     pricing = Pricing(TABLE, date(2025, 6, 1), apply_discount=False)
     for declared in (None, 0, 500_000):
